@@ -1,0 +1,360 @@
+package hostsdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
+)
+
+// Room is a chat room's metadata.
+type Room struct {
+	ID           string // "<pageID>.<slug>"
+	PageID       string
+	Name         string
+	Slug         string
+	Epoch        string // resume positions are valid only within one epoch
+	LastSeq      uint64 // 0 if the room has no messages
+	CreatedAt    time.Time
+	LastActivity time.Time // zero if the room has no messages
+	Participants []Participant
+}
+
+// Participant is a user who joined or posted in a room.
+type Participant struct {
+	UserID      string
+	DisplayName string
+	Online      bool
+	LastSeen    time.Time
+}
+
+// Message is a stored chat message.
+type Message struct {
+	RoomID   string
+	Seq      uint64 // per room, from 1, without gaps
+	Epoch    string
+	ClientID string
+	UserID   string
+	UserName string
+	Text     string
+	SentAt   time.Time
+}
+
+func timeOf(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
+}
+
+func messageFromProto(m *chatv1.Message) Message {
+	return Message{
+		RoomID:   m.GetRoomId(),
+		Seq:      m.GetSeq(),
+		Epoch:    m.GetEpoch(),
+		ClientID: m.GetClientId(),
+		UserID:   m.GetUserId(),
+		UserName: m.GetUserName(),
+		Text:     m.GetText(),
+		SentAt:   timeOf(m.GetSentAt()),
+	}
+}
+
+func participantFromProto(p *chatv1.Participant) Participant {
+	return Participant{UserID: p.GetUserId(), DisplayName: p.GetDisplayName(), Online: p.GetOnline(), LastSeen: timeOf(p.GetLastSeen())}
+}
+
+func participantsFromProto(ps []*chatv1.Participant) []Participant {
+	out := make([]Participant, len(ps))
+	for i, p := range ps {
+		out[i] = participantFromProto(p)
+	}
+	return out
+}
+
+func roomFromProto(r *chatv1.Room) Room {
+	return Room{
+		ID:           r.GetId(),
+		PageID:       r.GetPageId(),
+		Name:         r.GetName(),
+		Slug:         r.GetSlug(),
+		Epoch:        r.GetEpoch(),
+		LastSeq:      r.GetLastSeq(),
+		CreatedAt:    timeOf(r.GetCreatedAt()),
+		LastActivity: timeOf(r.GetLastActivity()),
+		Participants: participantsFromProto(r.GetParticipants()),
+	}
+}
+
+// Health is the plugin's self-report.
+type Health struct {
+	Configured    bool
+	PluginVersion string
+	Rooms         int64
+}
+
+// Health asks the plugin whether it is configured and how many rooms it
+// has.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	resp, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.HealthResponse, error) {
+		return p.Health(ctx, &chatv1.HealthRequest{})
+	})
+	if err != nil {
+		return Health{}, err
+	}
+	return Health{Configured: resp.GetConfigured(), PluginVersion: resp.GetPluginVersion(), Rooms: resp.GetRooms()}, nil
+}
+
+// OpenRoom creates the room name on pageID, or returns it if it exists.
+// userID needs view permission on the page.
+func (c *Client) OpenRoom(ctx context.Context, userID, pageID, name string) (Room, error) {
+	resp, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.OpenRoomResponse, error) {
+		return p.OpenRoom(ctx, &chatv1.OpenRoomRequest{UserId: userID, PageId: pageID, Name: name})
+	})
+	if err != nil {
+		return Room{}, err
+	}
+	return roomFromProto(resp.GetRoom()), nil
+}
+
+// RoomInfo returns a room with its participants' current presence.
+func (c *Client) RoomInfo(ctx context.Context, userID, roomID string) (Room, error) {
+	resp, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.RoomInfoResponse, error) {
+		return p.RoomInfo(ctx, &chatv1.RoomInfoRequest{UserId: userID, RoomId: roomID})
+	})
+	if err != nil {
+		return Room{}, err
+	}
+	return roomFromProto(resp.GetRoom()), nil
+}
+
+// RenderedMacro is a macro rendered for one viewer.
+type RenderedMacro struct {
+	HTML   string // safe to insert into the page as is
+	RoomID string // empty if the macro was invalid or the viewer may not see it
+}
+
+// MacroRequest describes one chat macro on a page being rendered.
+type MacroRequest struct {
+	UserID string // the viewer
+	PageID string
+	Name   string            // room name from the macro
+	Params map[string]string // macro parameters
+	// ChatPrefix is where the host mounts the chat HTTP handler; the
+	// default is "/chat/".
+	ChatPrefix string
+}
+
+// RenderMacro renders a chat macro as HTML for the page it sits on. An
+// invalid macro, or a viewer without view permission, renders as a short
+// notice rather than an error, so a page always renders.
+func (c *Client) RenderMacro(ctx context.Context, req MacroRequest) (RenderedMacro, error) {
+	resp, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.RenderMacroResponse, error) {
+		return p.RenderMacro(ctx, &chatv1.RenderMacroRequest{
+			UserId:        req.UserID,
+			PageId:        req.PageID,
+			Name:          req.Name,
+			Params:        req.Params,
+			ChatUrlPrefix: req.ChatPrefix,
+		})
+	})
+	if err != nil {
+		return RenderedMacro{}, err
+	}
+	return RenderedMacro{HTML: resp.GetHtml(), RoomID: resp.GetRoomId()}, nil
+}
+
+// SendResult is the outcome of Send.
+type SendResult struct {
+	Message Message
+	// Duplicate is true when the client id had been used before: nothing
+	// new was stored and Message is the original.
+	Duplicate bool
+}
+
+// Send stores a message durably and returns it with its sequence number.
+// clientID makes retries safe: sending the same clientID again returns the
+// stored message instead of storing a second one, so on any error the
+// caller may simply send again.
+func (c *Client) Send(ctx context.Context, userID, roomID, clientID, text string) (SendResult, error) {
+	// Protobuf refuses to encode invalid UTF-8, which would surface as an
+	// opaque internal error; say what is wrong instead.
+	if !utf8.ValidString(text) || !utf8.ValidString(clientID) {
+		return SendResult{}, &Error{Kind: ErrInvalidArgument, Message: "message text and client id must be valid UTF-8"}
+	}
+	resp, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.SendResponse, error) {
+		return p.Send(ctx, &chatv1.SendRequest{UserId: userID, RoomId: roomID, ClientId: clientID, Text: text})
+	})
+	if err != nil {
+		return SendResult{}, err
+	}
+	return SendResult{Message: messageFromProto(resp.GetMessage()), Duplicate: resp.GetDuplicate()}, nil
+}
+
+// HistoryPage is a page of older messages, oldest first.
+type HistoryPage struct {
+	Messages []Message
+	HasMore  bool // older messages exist before Messages[0]
+	Epoch    string
+}
+
+// History returns up to limit messages before beforeSeq (0 = the newest),
+// oldest first. limit 0 means 50; at most 500.
+func (c *Client) History(ctx context.Context, userID, roomID string, beforeSeq uint64, limit int) (HistoryPage, error) {
+	if limit < 0 || limit > 500 {
+		return HistoryPage{}, &Error{Kind: ErrInvalidArgument, Message: fmt.Sprintf("limit %d out of range 0..500", limit)}
+	}
+	resp, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.HistoryResponse, error) {
+		return p.History(ctx, &chatv1.HistoryRequest{UserId: userID, RoomId: roomID, BeforeSeq: beforeSeq, Limit: int32(limit)})
+	})
+	if err != nil {
+		return HistoryPage{}, err
+	}
+	page := HistoryPage{HasMore: resp.GetHasMore(), Epoch: resp.GetEpoch(), Messages: make([]Message, len(resp.GetMessages()))}
+	for i, m := range resp.GetMessages() {
+		page.Messages[i] = messageFromProto(m)
+	}
+	return page, nil
+}
+
+// Join marks userID present in the room and returns its participants.
+func (c *Client) Join(ctx context.Context, userID, roomID string) ([]Participant, error) {
+	resp, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.JoinResponse, error) {
+		return p.Join(ctx, &chatv1.JoinRequest{UserId: userID, RoomId: roomID})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return participantsFromProto(resp.GetParticipants()), nil
+}
+
+// Leave undoes one Join.
+func (c *Client) Leave(ctx context.Context, userID, roomID string) error {
+	_, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.LeaveResponse, error) {
+		return p.Leave(ctx, &chatv1.LeaveRequest{UserId: userID, RoomId: roomID})
+	})
+	return err
+}
+
+// Presence returns the room's participants and who is online.
+func (c *Client) Presence(ctx context.Context, userID, roomID string) ([]Participant, error) {
+	resp, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.PresenceResponse, error) {
+		return p.Presence(ctx, &chatv1.PresenceRequest{UserId: userID, RoomId: roomID})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return participantsFromProto(resp.GetParticipants()), nil
+}
+
+// Event is one item of a Subscription: exactly one of Message, Presence and
+// CaughtUp is set.
+type Event struct {
+	Message  *Message
+	Presence *Participant
+	// CaughtUp marks the end of the replay of stored messages; what follows
+	// is live.
+	CaughtUp bool
+}
+
+// Subscription follows one room. It is not safe for concurrent use; one
+// goroutine calls Next.
+type Subscription struct {
+	cancel context.CancelFunc
+	stream interface {
+		Recv() (*chatv1.SubscribeResponse, error)
+	}
+	epoch string
+
+	mu      sync.Mutex
+	lastSeq uint64
+}
+
+// Subscribe follows roomID for userID, first replaying every message after
+// afterSeq, then live. epoch is the room epoch afterSeq was taken in (empty
+// to skip the check). The subscription ends when ctx ends, when Close is
+// called, or with an error: ErrPermissionDenied after the user loses view
+// permission, ErrSlowConsumer if it falls behind, ErrPluginUnavailable if
+// the plugin dies. After the last two, subscribe again from LastSeq.
+func (c *Client) Subscribe(ctx context.Context, userID, roomID string, afterSeq uint64, epoch string) (*Subscription, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	stream, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (chatv1.ChatPlugin_SubscribeClient, error) {
+		s, err := p.Subscribe(ctx, &chatv1.SubscribeRequest{UserId: userID, RoomId: roomID, AfterSeq: afterSeq, Epoch: epoch})
+		if err != nil {
+			return nil, err
+		}
+		// The plugin sends the header only once it has authorised the
+		// stream. Waiting for it makes PermissionDenied and NotFound fail
+		// Subscribe itself rather than the first Next; a stream refused
+		// outright has no header, and its status comes from Recv.
+		md, err := s.Header()
+		if err != nil {
+			return nil, err
+		}
+		if md == nil {
+			_, err := s.Recv()
+			if err == nil || errors.Is(err, io.EOF) {
+				err = status.Error(codes.Unavailable, "stream ended before it started")
+			}
+			return nil, err
+		}
+		return s, nil
+	})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &Subscription{cancel: cancel, stream: stream, lastSeq: afterSeq, epoch: epoch}, nil
+}
+
+// Next blocks for the next event. It returns io.EOF after Close.
+func (s *Subscription) Next() (Event, error) {
+	resp, err := s.stream.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return Event{}, fmt.Errorf("subscription ended by the plugin: %w", ErrPluginUnavailable)
+		}
+		err = fromStatus(err)
+		if errors.Is(err, context.Canceled) {
+			return Event{}, io.EOF
+		}
+		return Event{}, err
+	}
+	switch ev := resp.GetEvent().(type) {
+	case *chatv1.SubscribeResponse_Message:
+		m := messageFromProto(ev.Message)
+		s.mu.Lock()
+		s.lastSeq = m.Seq
+		s.mu.Unlock()
+		return Event{Message: &m}, nil
+	case *chatv1.SubscribeResponse_Presence:
+		p := participantFromProto(ev.Presence.GetParticipant())
+		return Event{Presence: &p}, nil
+	case *chatv1.SubscribeResponse_CaughtUp:
+		return Event{CaughtUp: true}, nil
+	}
+	return Event{}, fmt.Errorf("pagechat plugin sent an unknown event %T", resp.GetEvent())
+}
+
+// LastSeq is the sequence of the last message Next returned (or the
+// afterSeq it started from): the position to resume from.
+func (s *Subscription) LastSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastSeq
+}
+
+// Close ends the subscription. It is safe to call more than once and from
+// another goroutine than Next's.
+func (s *Subscription) Close() {
+	s.cancel()
+}

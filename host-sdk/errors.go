@@ -1,0 +1,88 @@
+package hostsdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Errors returned by Load and Client. Match them with errors.Is; the
+// wrapped message says what exactly went wrong.
+var (
+	// ErrPluginUnavailable means the plugin process is down or restarting.
+	// Retry later; a Subscription ending with it can be resumed from its
+	// LastSeq.
+	ErrPluginUnavailable = errors.New("pagechat plugin unavailable")
+	// ErrNotPagechatPlugin means the binary did not perform the pagechat
+	// handshake: wrong file, or a plugin for another program.
+	ErrNotPagechatPlugin = errors.New("not a pagechat plugin")
+	// ErrIncompatibleVersion means the plugin speaks another protocol
+	// version than this host-sdk: upgrade whichever is older.
+	ErrIncompatibleVersion = errors.New("pagechat plugin speaks an incompatible protocol version")
+	// ErrChecksumMismatch means the binary's SHA-256 differs from the
+	// configured checksum; it was not started.
+	ErrChecksumMismatch = errors.New("pagechat plugin checksum does not match")
+	// ErrClosed is returned by every call after Close.
+	ErrClosed = errors.New("pagechat client closed")
+	// ErrInvalidArgument wraps the plugin's answer to bad input.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrPermissionDenied means the host refused the user the permission
+	// the call needs.
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrRoomNotFound means the room does not exist.
+	ErrRoomNotFound = errors.New("room not found")
+	// ErrSlowConsumer ends a Subscription that fell too far behind; resume
+	// from its LastSeq.
+	ErrSlowConsumer = errors.New("subscriber fell too far behind")
+	// ErrEpochChanged means the room's log was recreated since the resume
+	// position was taken: reload history instead of resuming.
+	ErrEpochChanged = errors.New("room epoch changed")
+	// ErrTooLarge means an upload exceeded the configured limit.
+	ErrTooLarge = errors.New("too large")
+)
+
+// Error is a plugin error with its category (one of the Err values above)
+// and the plugin's message. errors.Is matches the category.
+type Error struct {
+	Kind    error
+	Message string
+}
+
+// Error returns the category and the plugin's message.
+func (e *Error) Error() string { return fmt.Sprintf("%v: %s", e.Kind, e.Message) }
+
+// Unwrap returns the category.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// fromStatus turns a gRPC status from the plugin into an *Error.
+func fromStatus(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	var kind error
+	switch st.Code() {
+	case codes.InvalidArgument, codes.OutOfRange:
+		kind = ErrInvalidArgument
+	case codes.PermissionDenied, codes.Unauthenticated:
+		kind = ErrPermissionDenied
+	case codes.NotFound:
+		kind = ErrRoomNotFound
+	case codes.ResourceExhausted:
+		kind = ErrSlowConsumer
+	case codes.Aborted:
+		kind = ErrEpochChanged
+	case codes.Unavailable, codes.FailedPrecondition:
+		kind = ErrPluginUnavailable
+	case codes.Canceled:
+		return fmt.Errorf("%s: %w", st.Message(), context.Canceled)
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("%s: %w", st.Message(), context.DeadlineExceeded)
+	default:
+		return fmt.Errorf("pagechat plugin: %s: %s", st.Code(), st.Message())
+	}
+	return &Error{Kind: kind, Message: st.Message()}
+}

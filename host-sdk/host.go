@@ -1,0 +1,151 @@
+package hostsdk
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// ErrNotFound is what a Host returns for an unknown page or user. It
+// crosses to the plugin as NOT_FOUND; other errors cross as UNAVAILABLE.
+var ErrNotFound = errors.New("not found")
+
+// Permission is what a user may do on a page.
+type Permission int
+
+// The permissions the plugin asks about. The host maps them onto its own
+// model, e.g. Post to "may edit" or "may comment".
+const (
+	// PermissionView lets a user see the page's rooms, their history and
+	// stream.
+	PermissionView Permission = iota + 1
+	// PermissionPost lets a user send messages and upload files.
+	PermissionPost
+	// PermissionModerate lets a user delete messages.
+	PermissionModerate
+)
+
+// String returns the permission's lower-case name.
+func (p Permission) String() string {
+	switch p {
+	case PermissionView:
+		return "view"
+	case PermissionPost:
+		return "post"
+	case PermissionModerate:
+		return "moderate"
+	}
+	return "unknown"
+}
+
+// Authorizer answers permission questions. It is the one callback the
+// plugin makes on every read, stream and post, so it should be fast; the
+// plugin caches answers for a few seconds.
+type Authorizer interface {
+	// CheckPermission reports whether user may do perm on page. An unknown
+	// user or page is a plain false, not an error.
+	CheckPermission(ctx context.Context, userID, pageID string, perm Permission) (bool, error)
+}
+
+// AuthorizerFunc adapts a function to Authorizer.
+type AuthorizerFunc func(ctx context.Context, userID, pageID string, perm Permission) (bool, error)
+
+// CheckPermission calls f.
+func (f AuthorizerFunc) CheckPermission(ctx context.Context, userID, pageID string, perm Permission) (bool, error) {
+	return f(ctx, userID, pageID, perm)
+}
+
+// Page is a host page as the plugin sees it.
+type Page struct {
+	ID       string
+	Title    string
+	URL      string // path on the host, e.g. "/pages/42"
+	ParentID string // empty for a top-level page
+}
+
+// User is a host user as the plugin shows it.
+type User struct {
+	ID          string
+	DisplayName string
+}
+
+// Directory looks up pages and users.
+type Directory interface {
+	// GetPage returns a page or an error wrapping ErrNotFound.
+	GetPage(ctx context.Context, pageID string) (Page, error)
+	// GetUser returns a user or an error wrapping ErrNotFound.
+	GetUser(ctx context.Context, userID string) (User, error)
+}
+
+// ChildPage is a page the plugin writes under a chat page (a transcript).
+type ChildPage struct {
+	ParentID string
+	// Key identifies the child across rewrites: the same key must update
+	// the same page, so retries never create duplicates.
+	Key      string
+	Title    string
+	BodyHTML string // safe HTML produced by the plugin
+}
+
+// FileInfo describes a file the plugin attaches to a page.
+type FileInfo struct {
+	PageID      string
+	UserID      string
+	Name        string // sanitised; never a path
+	ContentType string // sniffed by the plugin
+	Size        int64
+}
+
+// Attachment is a stored file.
+type Attachment struct {
+	ID  string
+	URL string
+}
+
+// PageWriter stores what the plugin writes back to the host: transcript
+// pages and uploaded files.
+type PageWriter interface {
+	// UpsertChildPage creates or replaces the child page with c.Key.
+	UpsertChildPage(ctx context.Context, c ChildPage) (Page, error)
+	// AttachFile stores content (exactly f.Size bytes) on f.PageID.
+	AttachFile(ctx context.Context, f FileInfo, content io.Reader) (Attachment, error)
+}
+
+// Link is a resolved wiki link.
+type Link struct {
+	URL    string
+	Exists bool
+}
+
+// LinkResolver resolves wiki links written in messages.
+type LinkResolver interface {
+	// ResolveLink finds the page titled title, as linked from fromPageID.
+	// A missing page is Link{Exists: false}, optionally with a URL to
+	// create it, not an error.
+	ResolveLink(ctx context.Context, fromPageID, title string) (Link, error)
+}
+
+// Notification is a message for one user.
+type Notification struct {
+	UserID  string
+	Subject string
+	Body    string
+	URL     string
+}
+
+// Notifier delivers notifications through the host's own channels.
+type Notifier interface {
+	// Notify delivers n, or returns an error if the host could not.
+	Notify(ctx context.Context, n Notification) error
+}
+
+// Host is everything the plugin asks of its host. It is made of small
+// interfaces so that a host can assemble it from separate parts and tests
+// can fake one part at a time.
+type Host interface {
+	Authorizer
+	Directory
+	PageWriter
+	LinkResolver
+	Notifier
+}

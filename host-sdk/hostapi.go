@@ -1,0 +1,178 @@
+package hostsdk
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
+)
+
+// maxAttachChunk bounds one chunk of an AttachFile stream, as the protocol
+// states; gRPC would refuse messages above 4 MiB anyway.
+const maxAttachChunk = 1 << 20
+
+// hostAPIServer serves a Host to the plugin over the broker.
+type hostAPIServer struct {
+	hostv1.UnimplementedHostAPIServer
+	host Host
+}
+
+var _ hostv1.HostAPIServer = (*hostAPIServer)(nil)
+
+func toStatus(op string, err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return status.Errorf(codes.NotFound, "%s: %v", op, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	return status.Errorf(codes.Unavailable, "%s: host error: %v", op, err)
+}
+
+func permissionFromProto(p hostv1.Permission) (Permission, bool) {
+	switch p {
+	case hostv1.Permission_PERMISSION_VIEW:
+		return PermissionView, true
+	case hostv1.Permission_PERMISSION_POST:
+		return PermissionPost, true
+	case hostv1.Permission_PERMISSION_MODERATE:
+		return PermissionModerate, true
+	}
+	return 0, false
+}
+
+func (s *hostAPIServer) CheckPermission(ctx context.Context, req *hostv1.CheckPermissionRequest) (*hostv1.CheckPermissionResponse, error) {
+	perm, ok := permissionFromProto(req.GetPermission())
+	if !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "unknown permission %v", req.GetPermission())
+	}
+	allowed, err := s.host.CheckPermission(ctx, req.GetUserId(), req.GetPageId(), perm)
+	if err != nil {
+		return nil, toStatus("check permission", err)
+	}
+	return &hostv1.CheckPermissionResponse{Allowed: allowed}, nil
+}
+
+func pageToProto(p Page) *hostv1.Page {
+	return &hostv1.Page{Id: p.ID, Title: p.Title, Url: p.URL, ParentId: p.ParentID}
+}
+
+func (s *hostAPIServer) GetPage(ctx context.Context, req *hostv1.GetPageRequest) (*hostv1.GetPageResponse, error) {
+	p, err := s.host.GetPage(ctx, req.GetPageId())
+	if err != nil {
+		return nil, toStatus("get page", err)
+	}
+	return &hostv1.GetPageResponse{Page: pageToProto(p)}, nil
+}
+
+func (s *hostAPIServer) GetUser(ctx context.Context, req *hostv1.GetUserRequest) (*hostv1.GetUserResponse, error) {
+	u, err := s.host.GetUser(ctx, req.GetUserId())
+	if err != nil {
+		return nil, toStatus("get user", err)
+	}
+	return &hostv1.GetUserResponse{User: &hostv1.User{Id: u.ID, DisplayName: u.DisplayName}}, nil
+}
+
+func (s *hostAPIServer) UpsertChildPage(ctx context.Context, req *hostv1.UpsertChildPageRequest) (*hostv1.UpsertChildPageResponse, error) {
+	p, err := s.host.UpsertChildPage(ctx, ChildPage{
+		ParentID: req.GetParentPageId(),
+		Key:      req.GetKey(),
+		Title:    req.GetTitle(),
+		BodyHTML: req.GetBodyHtml(),
+	})
+	if err != nil {
+		return nil, toStatus("upsert child page", err)
+	}
+	return &hostv1.UpsertChildPageResponse{Page: pageToProto(p)}, nil
+}
+
+func (s *hostAPIServer) ResolveLink(ctx context.Context, req *hostv1.ResolveLinkRequest) (*hostv1.ResolveLinkResponse, error) {
+	l, err := s.host.ResolveLink(ctx, req.GetFromPageId(), req.GetTitle())
+	if err != nil {
+		return nil, toStatus("resolve link", err)
+	}
+	return &hostv1.ResolveLinkResponse{Exists: l.Exists, Url: l.URL}, nil
+}
+
+func (s *hostAPIServer) Notify(ctx context.Context, req *hostv1.NotifyRequest) (*hostv1.NotifyResponse, error) {
+	err := s.host.Notify(ctx, Notification{UserID: req.GetUserId(), Subject: req.GetSubject(), Body: req.GetBody(), URL: req.GetUrl()})
+	if err != nil {
+		return nil, toStatus("notify", err)
+	}
+	return &hostv1.NotifyResponse{}, nil
+}
+
+// AttachFile reads the header, then hands the host a reader over the chunks
+// so that a large file never sits in memory whole.
+func (s *hostAPIServer) AttachFile(stream hostv1.HostAPI_AttachFileServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	h := first.GetHeader()
+	if h == nil {
+		return status.Error(codes.InvalidArgument, "attach file: the first message must be the header")
+	}
+	if h.GetSize() < 0 {
+		return status.Errorf(codes.InvalidArgument, "attach file: negative size %d", h.GetSize())
+	}
+	r := &chunkReader{recv: stream.Recv, left: h.GetSize()}
+	att, err := s.host.AttachFile(stream.Context(), FileInfo{
+		PageID:      h.GetPageId(),
+		UserID:      h.GetUserId(),
+		Name:        h.GetFileName(),
+		ContentType: h.GetContentType(),
+		Size:        h.GetSize(),
+	}, r)
+	if err != nil {
+		if r.err != nil {
+			return r.err
+		}
+		return toStatus("attach file", err)
+	}
+	return stream.SendAndClose(&hostv1.AttachFileResponse{FileId: att.ID, Url: att.URL})
+}
+
+// chunkReader turns AttachFile chunks into an io.Reader that yields exactly
+// the announced size, so a host can trust f.Size.
+type chunkReader struct {
+	recv func() (*hostv1.AttachFileRequest, error)
+	buf  []byte
+	left int64
+	err  error // a protocol error, reported instead of the host's
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		msg, err := r.recv()
+		if errors.Is(err, io.EOF) {
+			if r.left != 0 {
+				r.err = status.Errorf(codes.InvalidArgument, "attach file: stream ended %d bytes short of the announced size", r.left)
+				return 0, r.err
+			}
+			return 0, io.EOF
+		}
+		if err != nil {
+			r.err = err
+			return 0, err
+		}
+		chunk := msg.GetChunk()
+		if msg.GetHeader() != nil || len(chunk) > maxAttachChunk {
+			r.err = status.Error(codes.InvalidArgument, "attach file: expected content chunks of at most 1 MiB after the header")
+			return 0, r.err
+		}
+		if int64(len(chunk)) > r.left {
+			r.err = status.Error(codes.InvalidArgument, "attach file: more content than the announced size")
+			return 0, r.err
+		}
+		r.left -= int64(len(chunk))
+		r.buf = chunk
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}

@@ -1,0 +1,21 @@
+// Command wrongversion is a test fixture: a pagechat plugin that announces a
+// protocol version no host-sdk speaks, so tests can check that Load refuses
+// it with ErrIncompatibleVersion.
+package main
+
+import (
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/pagechat/pagechat/internal/handshake"
+	"github.com/pagechat/pagechat/plugin"
+)
+
+func main() {
+	goplugin.Serve(&goplugin.ServeConfig{
+		HandshakeConfig: handshake.Config,
+		VersionedPlugins: map[int]goplugin.PluginSet{
+			handshake.ProtocolVersion + 98: {handshake.PluginName: &plugin.GRPCPlugin{Chat: plugin.NewServer(nil, nil)}},
+		},
+		GRPCServer: goplugin.DefaultGRPCServer,
+	})
+}

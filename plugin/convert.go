@@ -1,0 +1,64 @@
+package plugin
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/pagechat/pagechat/plugin/internal/hub"
+	"github.com/pagechat/pagechat/plugin/internal/store"
+	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
+)
+
+func messageToProto(m store.Message, epoch string) *chatv1.Message {
+	return &chatv1.Message{
+		RoomId:   m.RoomID,
+		Seq:      m.Seq,
+		Epoch:    epoch,
+		ClientId: m.ClientID,
+		UserId:   m.UserID,
+		UserName: m.UserName,
+		Text:     m.Text,
+		SentAt:   timestamppb.New(m.SentAt),
+	}
+}
+
+func (rt *runtime) participants(room store.Room) []*chatv1.Participant {
+	out := make([]*chatv1.Participant, len(room.Participants))
+	for i, p := range room.Participants {
+		out[i] = &chatv1.Participant{
+			UserId:      p.UserID,
+			DisplayName: p.DisplayName,
+			Online:      rt.presence.online(room.ID, p.UserID),
+			LastSeen:    optionalTime(p.LastSeen),
+		}
+	}
+	return out
+}
+
+func (rt *runtime) roomToProto(room store.Room) *chatv1.Room {
+	return &chatv1.Room{
+		Id:           room.ID,
+		PageId:       room.PageID,
+		Name:         room.Name,
+		Slug:         room.Slug,
+		Epoch:        room.Epoch,
+		LastSeq:      room.LastSeq,
+		CreatedAt:    optionalTime(room.CreatedAt),
+		LastActivity: optionalTime(room.LastActivity),
+		Participants: rt.participants(room),
+	}
+}
+
+func presenceToProto(p hub.Presence) *chatv1.Participant {
+	return &chatv1.Participant{UserId: p.UserID, DisplayName: p.DisplayName, Online: p.Online, LastSeen: timestamppb.New(p.At)}
+}
+
+// optionalTime leaves unset times unset on the wire instead of sending the
+// zero time, which clients would show as year 1.
+func optionalTime(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}

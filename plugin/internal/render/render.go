@@ -1,0 +1,171 @@
+package render
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"strings"
+)
+
+// missingTitle is the tooltip on links to pages that do not exist, so the
+// "missing" styling is explained to readers who do not know the convention.
+const missingTitle = "Page does not exist"
+
+// Renderer renders message text to HTML. The zero value is ready to use and
+// renders every wiki link as missing; a nil *Renderer behaves the same.
+// A Renderer holds no mutable state, so one value may be shared by many
+// goroutines as long as its Resolver is safe for concurrent use.
+type Renderer struct {
+	// Resolver looks up wiki link titles. It may be nil: wiki links then
+	// render as missing, which is correct for contexts without page access.
+	Resolver LinkResolver
+}
+
+// Render returns the safe HTML for one message written on page pageID.
+//
+// The output contains only escaped text plus markup this package generates:
+// <a> for external and wiki links, <span class="wikilink missing"> for
+// missing pages, <br> between lines of short messages, and
+// <pre class="paste"> wrapping whole pastes. Identical text and identical
+// resolver answers give byte-identical output, so the live view and the
+// transcript pages agree.
+//
+// Each distinct wiki title is resolved once, in order of first appearance.
+// A resolver error renders that link as missing instead of failing the
+// message; the only errors returned are context errors (ctx done, or the
+// resolver reporting context.Canceled / context.DeadlineExceeded), because
+// then the caller is giving up and a half-resolved rendering must not be
+// mistaken for the real one (for example, written into a transcript).
+func (r *Renderer) Render(ctx context.Context, pageID, text string) (template.HTML, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("render: %w", err)
+	}
+	msg := parse(text)
+	if msg.body == "" {
+		return "", nil
+	}
+	if msg.paste {
+		return renderPaste(msg.body), nil
+	}
+	links, err := r.resolve(ctx, pageID, msg.segs)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.Grow(len(msg.body) + len(msg.body)/4)
+	for _, s := range msg.segs {
+		switch s.kind {
+		case segText:
+			b.WriteString(template.HTMLEscapeString(s.text))
+		case segBreak:
+			b.WriteString("<br>")
+		case segURL:
+			writeExternal(&b, s.href, s.text)
+		case segWiki:
+			writeWiki(&b, links[s.title], s.text)
+		}
+	}
+	return template.HTML(b.String()), nil
+}
+
+// WikiLinks returns the distinct wiki page titles referenced by text, in
+// order of first appearance, exactly as Render would pass them to the
+// resolver. Callers can use it to resolve or prefetch titles in one batch
+// (for example, before rendering a whole day's transcript). Pastes have no
+// links, so it returns nil for them.
+func (r *Renderer) WikiLinks(text string) []string {
+	msg := parse(text)
+	var titles []string
+	seen := map[string]bool{}
+	for _, s := range msg.segs {
+		if s.kind == segWiki && !seen[s.title] {
+			seen[s.title] = true
+			titles = append(titles, s.title)
+		}
+	}
+	return titles
+}
+
+// resolve looks up every distinct wiki title once. Links whose lookup
+// failed are absent from the map, which renders them as missing.
+func (r *Renderer) resolve(ctx context.Context, pageID string, segs []segment) (map[string]Link, error) {
+	links := map[string]Link{}
+	var res LinkResolver
+	if r != nil {
+		res = r.Resolver
+	}
+	if res == nil {
+		return links, nil
+	}
+	done := map[string]bool{}
+	for _, s := range segs {
+		if s.kind != segWiki || done[s.title] {
+			continue
+		}
+		done[s.title] = true
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("render: %w", err)
+		}
+		link, err := res.ResolveLink(ctx, pageID, s.title)
+		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return nil, fmt.Errorf("render: resolving %q: %w", s.title, cerr)
+			}
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return nil, fmt.Errorf("render: resolving %q: %w", s.title, err)
+			}
+			continue // any other failure: render as missing
+		}
+		links[s.title] = link
+	}
+	return links, nil
+}
+
+// renderPaste wraps a whole message in <pre>. The HTML parser drops one
+// newline directly after <pre>, so a body that starts with a blank line gets
+// an extra newline to keep it.
+func renderPaste(body string) template.HTML {
+	lead := ""
+	if strings.HasPrefix(body, "\n") {
+		lead = "\n"
+	}
+	return template.HTML(`<pre class="paste">` + lead + template.HTMLEscapeString(body) + `</pre>`)
+}
+
+// writeExternal writes a link to a URL found in the text. nofollow keeps
+// chat from being used for link spam; noopener with target="_blank" stops
+// the opened page from navigating the chat window.
+func writeExternal(b *strings.Builder, href, text string) {
+	b.WriteString(`<a href="`)
+	b.WriteString(template.HTMLEscapeString(href))
+	b.WriteString(`" class="external" rel="nofollow noopener" target="_blank">`)
+	b.WriteString(template.HTMLEscapeString(text))
+	b.WriteString(`</a>`)
+}
+
+// writeWiki writes a wiki link. The resolver's URL is re-checked here, not
+// trusted: an existing page with an unusable URL renders as missing, as
+// does a missing page without a usable creation URL.
+func writeWiki(b *strings.Builder, link Link, label string) {
+	label = template.HTMLEscapeString(label)
+	usable := safeLinkURL(link.URL)
+	switch {
+	case usable && link.Exists:
+		b.WriteString(`<a href="`)
+		b.WriteString(template.HTMLEscapeString(link.URL))
+		b.WriteString(`" class="wikilink">`)
+		b.WriteString(label)
+		b.WriteString(`</a>`)
+	case usable:
+		b.WriteString(`<a href="`)
+		b.WriteString(template.HTMLEscapeString(link.URL))
+		b.WriteString(`" class="wikilink missing" title="` + missingTitle + `">`)
+		b.WriteString(label)
+		b.WriteString(`</a>`)
+	default:
+		b.WriteString(`<span class="wikilink missing" title="` + missingTitle + `">`)
+		b.WriteString(label)
+		b.WriteString(`</span>`)
+	}
+}

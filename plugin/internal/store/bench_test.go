@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// benchParallelism is the goroutines-per-GOMAXPROCS for RunParallel. The
+// work is bound by fsync, not CPU, so one goroutine per CPU would measure a
+// handful of senders; 16 per CPU approximates a busy instance with many
+// chat users sending at once, which is where group commit has to pay off.
+const benchParallelism = 16
+
+// benchText is a typical chat line, roughly the 200 bytes DESIGN assumed.
+var benchText = strings.Repeat("lorem ipsum ", 17)[:200]
+
+func reportRate(b *testing.B) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkBoltBatchRaw is the baseline DESIGN compared against: bbolt's own
+// DB.Batch, which waits MaxBatchDelay for company before committing.
+func BenchmarkBoltBatchRaw(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration // 0 keeps bbolt's default (10ms)
+	}{
+		{"delay=default", 0},
+		{"delay=1ms", time.Millisecond},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			db, err := bolt.Open(filepath.Join(b.TempDir(), "raw.db"), 0o600, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			if tc.delay > 0 {
+				db.MaxBatchDelay = tc.delay
+			}
+			bucket := []byte("log")
+			if err := db.Update(func(tx *bolt.Tx) error {
+				_, err := tx.CreateBucket(bucket)
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			value := []byte(benchText)
+			var seq atomic.Uint64
+
+			b.SetParallelism(benchParallelism)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					key := binary.BigEndian.AppendUint64(nil, seq.Add(1))
+					if err := db.Batch(func(tx *bolt.Tx) error {
+						return tx.Bucket(bucket).Put(key, value)
+					}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			reportRate(b)
+		})
+	}
+}
+
+func benchStore(b *testing.B) *Bolt {
+	b.Helper()
+	s, err := Open(filepath.Join(b.TempDir(), "chat.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	if _, err := s.CreateRoom(context.Background(), Room{ID: "bench.room"}); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkAppendParallel measures Bolt.Append under many concurrent
+// senders, the case the single writer goroutine is built for.
+func BenchmarkAppendParallel(b *testing.B) {
+	s := benchStore(b)
+	var id atomic.Uint64
+	b.SetParallelism(benchParallelism)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			n := id.Add(1)
+			_, _, err := s.Append(ctx, "bench.room", NewMessage{
+				ClientID: fmt.Sprint("c", n), UserID: fmt.Sprint("u", n%64), UserName: "Bench", Text: benchText,
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	reportRate(b)
+}
+
+// BenchmarkAppendSingleSender measures the lone-sender latency that
+// DB.Batch's fixed delay would have ruined (DESIGN: 64 writes/s).
+func BenchmarkAppendSingleSender(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		_, _, err := s.Append(ctx, "bench.room", NewMessage{
+			ClientID: fmt.Sprint("c", i), UserID: "u", UserName: "Bench", Text: benchText,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b)
+}

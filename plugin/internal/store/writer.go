@@ -1,0 +1,292 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+type opKind uint8
+
+const (
+	opAppend opKind = iota + 1
+	opTouch
+)
+
+// request is one write waiting for the writer goroutine.
+type request struct {
+	ctx    context.Context
+	kind   opKind
+	roomID string
+	msg    NewMessage  // opAppend
+	part   Participant // opTouch
+	done   chan result // buffered (1) so the writer never blocks on a sender that gave up
+}
+
+type result struct {
+	msg Message
+	dup bool
+	err error
+}
+
+// submit queues r for the writer and waits for its commit.
+func (b *Bolt) submit(ctx context.Context, r *request) (result, error) {
+	if b.isClosed() {
+		return result{}, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return result{}, err
+	}
+	r.ctx = ctx
+	r.done = make(chan result, 1)
+	// The channel is unbuffered, so once Close has stopped the writer no
+	// send can succeed and nothing can be stranded in a buffer: every
+	// request is either taken (and answered) or rejected here.
+	select {
+	case b.reqs <- r:
+	case <-b.closing:
+		return result{}, ErrClosed
+	case <-ctx.Done():
+		return result{}, ctx.Err()
+	}
+	select {
+	case res := <-r.done:
+		return res, nil
+	case <-ctx.Done():
+		// Prefer a result that raced with the cancellation: the caller
+		// then learns the seq instead of having to retry.
+		select {
+		case res := <-r.done:
+			return res, nil
+		default:
+			return result{}, ctx.Err()
+		}
+	}
+}
+
+// writer is the single goroutine that performs Append and TouchParticipant.
+// It commits whatever is queued as soon as the previous commit returns,
+// instead of waiting for more work like DB.Batch does.
+func (b *Bolt) writer() {
+	defer close(b.stopped)
+	batch := make([]*request, 0, maxBatch)
+	for {
+		// Checked first so that a steady stream of senders cannot keep
+		// the writer busy after Close.
+		select {
+		case <-b.closing:
+			return
+		default:
+		}
+		select {
+		case r := <-b.reqs:
+			batch = append(batch[:0], r)
+		case <-b.closing:
+			return
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-b.reqs:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		b.commit(batch)
+		clear(batch) // drop references to finished requests
+	}
+}
+
+// roomState is a room's metadata as modified by the current batch; it is
+// written back once per batch however many messages the room got.
+type roomState struct {
+	room    Room
+	log     *bolt.Bucket
+	dedupe  *bolt.Bucket
+	members map[string]int // user id -> index in room.Participants, built on first use
+	dirty   bool
+}
+
+func (s *roomState) touch(userID, name string, seen time.Time) {
+	if s.members == nil {
+		s.members = make(map[string]int, len(s.room.Participants))
+		for i, p := range s.room.Participants {
+			if _, ok := s.members[p.UserID]; !ok {
+				s.members[p.UserID] = i
+			}
+		}
+	}
+	if i, ok := s.members[userID]; ok {
+		p := &s.room.Participants[i]
+		if name != "" {
+			p.DisplayName = name
+		}
+		p.LastSeen = seen
+	} else {
+		s.members[userID] = len(s.room.Participants)
+		s.room.Participants = append(s.room.Participants, Participant{UserID: userID, DisplayName: name, LastSeen: seen})
+	}
+	s.dirty = true
+}
+
+// commit applies batch in one transaction, reports the added messages to
+// OnCommit and then answers every request. Per-request problems (unknown
+// room, bad client id) fail only that request and are detected before it
+// writes anything; a failing transaction fails them all, and since bbolt
+// rolls it back nothing of it is visible.
+func (b *Bolt) commit(batch []*request) {
+	results := make([]result, len(batch))
+	var added []Message
+	now := b.opts.Now().UTC()
+
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		rooms := tx.Bucket(roomsBucket)
+		states := make(map[string]*roomState)
+		var order []*roomState
+
+		load := func(id string) (*roomState, error) {
+			if s, ok := states[id]; ok {
+				return s, nil
+			}
+			v := rooms.Get([]byte(id))
+			if v == nil {
+				return nil, fmt.Errorf("store: room %q: %w", id, ErrRoomNotFound)
+			}
+			room, err := decodeRoom(id, v)
+			if err != nil {
+				return nil, fmt.Errorf("store: %w", err)
+			}
+			log, dedupe, err := roomBuckets(tx, id)
+			if err != nil {
+				return nil, err
+			}
+			s := &roomState{room: room, log: log, dedupe: dedupe}
+			states[id] = s
+			order = append(order, s)
+			return s, nil
+		}
+
+		for i, r := range batch {
+			// A sender that already gave up would get ctx.Err() anyway;
+			// skipping it saves the write.
+			if err := r.ctx.Err(); err != nil {
+				results[i].err = err
+				continue
+			}
+			s, err := load(r.roomID)
+			if err != nil {
+				results[i].err = err
+				continue
+			}
+			switch r.kind {
+			case opTouch:
+				seen := r.part.LastSeen
+				if seen.IsZero() {
+					seen = now
+				}
+				s.touch(r.part.UserID, r.part.DisplayName, seen.UTC())
+			case opAppend:
+				res, err := appendOne(s, r, now)
+				if err != nil {
+					return err
+				}
+				results[i] = res
+				if res.err == nil && !res.dup {
+					added = append(added, res.msg)
+				}
+			}
+		}
+
+		for _, s := range order {
+			if !s.dirty {
+				continue
+			}
+			v, err := encodeRoom(&s.room)
+			if err != nil {
+				return err
+			}
+			if err := rooms.Put([]byte(s.room.ID), v); err != nil {
+				return fmt.Errorf("write room %q: %w", s.room.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("store: commit: %w", mapErr(err))
+		for i := range results {
+			results[i] = result{err: err}
+		}
+		added = nil
+	}
+	if len(added) > 0 && b.opts.OnCommit != nil {
+		b.opts.OnCommit(added)
+	}
+	for i, r := range batch {
+		r.done <- results[i]
+	}
+}
+
+// appendOne adds one message to s inside the batch transaction. A returned
+// error aborts the whole transaction; problems with this request alone go
+// into the result instead.
+func appendOne(s *roomState, r *request, now time.Time) (result, error) {
+	m := r.msg
+	if len(m.ClientID) > bolt.MaxKeySize {
+		return result{err: fmt.Errorf("store: append to room %q: client id longer than %d bytes: %w",
+			r.roomID, bolt.MaxKeySize, errInvalid)}, nil
+	}
+	// An empty client id opts out of deduplication (bbolt cannot store an
+	// empty key, and "" would otherwise make all such sends one message).
+	if m.ClientID != "" {
+		if v := s.dedupe.Get([]byte(m.ClientID)); v != nil {
+			if len(v) != 8 {
+				return result{err: fmt.Errorf("store: room %q: malformed dedupe entry for client id %q", r.roomID, m.ClientID)}, nil
+			}
+			seq := binary.BigEndian.Uint64(v)
+			k := seqKey(seq)
+			lv := s.log.Get(k)
+			if lv == nil {
+				return result{err: fmt.Errorf("store: room %q: client id %q points at missing message %d", r.roomID, m.ClientID, seq)}, nil
+			}
+			prev, err := decodeMessage(r.roomID, k, lv)
+			if err != nil {
+				return result{err: err}, nil
+			}
+			return result{msg: prev, dup: true}, nil
+		}
+	}
+
+	msg := Message{
+		RoomID:   r.roomID,
+		Seq:      s.room.LastSeq + 1,
+		ClientID: m.ClientID,
+		UserID:   m.UserID,
+		UserName: m.UserName,
+		Text:     m.Text,
+		SentAt:   now,
+	}
+	v, err := encodeMessage(&msg)
+	if err != nil {
+		return result{err: fmt.Errorf("store: %w", err)}, nil
+	}
+	k := seqKey(msg.Seq)
+	if err := s.log.Put(k, v); err != nil {
+		return result{}, fmt.Errorf("write message %d in room %q: %w", msg.Seq, r.roomID, err)
+	}
+	if m.ClientID != "" {
+		if err := s.dedupe.Put([]byte(m.ClientID), k); err != nil {
+			return result{}, fmt.Errorf("write dedupe entry in room %q: %w", r.roomID, err)
+		}
+	}
+	s.room.LastSeq = msg.Seq
+	s.room.LastActivity = now
+	if m.UserID != "" {
+		s.touch(m.UserID, m.UserName, now)
+	}
+	s.dirty = true
+	return result{msg: msg}, nil
+}

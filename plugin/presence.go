@@ -1,0 +1,55 @@
+package plugin
+
+import "sync"
+
+// presence counts, per room, the open streams and joins of each user. It is
+// in memory on purpose: after a restart nobody is online until their
+// browser reconnects, which is the truth.
+type presence struct {
+	mu    sync.Mutex
+	rooms map[string]map[string]int
+}
+
+func newPresence() *presence {
+	return &presence{rooms: make(map[string]map[string]int)}
+}
+
+// inc counts one more presence and reports whether the user just came online.
+func (p *presence) inc(roomID, userID string) (cameOnline bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	users := p.rooms[roomID]
+	if users == nil {
+		users = make(map[string]int)
+		p.rooms[roomID] = users
+	}
+	users[userID]++
+	return users[userID] == 1
+}
+
+// dec counts one presence less and reports whether the user just went
+// offline. Extra calls (a Leave without a Join) are ignored.
+func (p *presence) dec(roomID, userID string) (wentOffline bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	users := p.rooms[roomID]
+	if users[userID] == 0 {
+		return false
+	}
+	users[userID]--
+	if users[userID] > 0 {
+		return false
+	}
+	delete(users, userID)
+	if len(users) == 0 {
+		delete(p.rooms, roomID)
+	}
+	return true
+}
+
+// online reports whether the user is present in the room.
+func (p *presence) online(roomID, userID string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rooms[roomID][userID] > 0
+}

@@ -1,0 +1,628 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/pagechat/pagechat/macro"
+	"github.com/pagechat/pagechat/plugin/internal/hub"
+	"github.com/pagechat/pagechat/plugin/internal/store"
+	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
+	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
+)
+
+// Version is the plugin's version string, reported by Health and Configure.
+// Release builds set it with -ldflags "-X github.com/pagechat/pagechat/plugin.Version=...".
+var Version = "dev"
+
+// Limits and defaults. Each one an admin can change is a ConfigureRequest
+// field; the host passes it through from its own flags.
+const (
+	// DefaultMaxMessageBytes bounds a message's text. 16 KiB holds a long
+	// paste of code or a log excerpt while keeping a room's history cheap to
+	// replay into a browser.
+	DefaultMaxMessageBytes = 16 << 10
+	// MaxMaxMessageBytes caps what an admin may configure: messages travel
+	// in single gRPC messages, whose default limit is 4 MiB.
+	MaxMaxMessageBytes = 1 << 20
+	// DefaultPermissionCache is how long a permission answer may be reused,
+	// and so the longest a revoked user keeps an open stream.
+	DefaultPermissionCache = 2 * time.Second
+	// MaxPermissionCache is the most an admin may configure: DESIGN.md
+	// promises revocation takes effect within a few seconds.
+	MaxPermissionCache = 5 * time.Second
+	// MaxClientIDBytes bounds the idempotency key, which is stored per message.
+	MaxClientIDBytes = 128
+	// MaxUserIDBytes bounds user ids, which end up in stored messages.
+	MaxUserIDBytes = 256
+	// DefaultHistoryLimit and MaxHistoryLimit bound a History page.
+	DefaultHistoryLimit = 50
+	MaxHistoryLimit     = 500
+	// replayPage is how many stored messages a Subscribe reads per
+	// transaction while replaying; small enough not to hold a read
+	// transaction (and bbolt's remap lock) for long.
+	replayPage = 256
+	// hostCallTimeout bounds each HostAPI call, so a hung host fails a
+	// request instead of hanging it.
+	hostCallTimeout = 5 * time.Second
+	// dbFileName is the plugin's database inside the configured data dir.
+	dbFileName = "pagechat.db"
+)
+
+// errNotConfigured answers calls that arrive before Configure.
+var errNotConfigured = status.Error(codes.FailedPrecondition, "plugin is not configured yet: the host must call Configure first")
+
+// Server implements the ChatPlugin gRPC service.
+type Server struct {
+	chatv1.UnimplementedChatPluginServer
+
+	logger hclog.Logger
+	now    func() time.Time
+	// dialHost connects to the host's callback API by broker id; set by
+	// GRPCPlugin.GRPCServer, or by tests.
+	dialHost func(id uint32) (*grpc.ClientConn, error)
+
+	mu     sync.Mutex
+	rt     *runtime // nil until Configure
+	closed bool
+}
+
+var _ chatv1.ChatPluginServer = (*Server)(nil)
+
+// NewServer returns an unconfigured chat service. now may be nil for
+// time.Now.
+func NewServer(logger hclog.Logger, now func() time.Time) *Server {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Server{logger: logger, now: now}
+}
+
+// runtime is everything Configure sets up; it lives until Shutdown.
+type runtime struct {
+	logger          hclog.Logger
+	now             func() time.Time
+	maxMessageBytes int
+	permTTL         time.Duration
+
+	store    store.Store
+	hub      *hub.Hub
+	host     hostv1.HostAPIClient
+	hostConn *grpc.ClientConn
+	perms    *permCache
+	users    *userCache
+	presence *presence
+	done     chan struct{} // closed by shutdown: ends open streams
+}
+
+// Configure opens storage and connects to the host.
+func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*chatv1.ConfigureResponse, error) {
+	maxMsg := int(req.GetMaxMessageBytes())
+	switch {
+	case maxMsg == 0:
+		maxMsg = DefaultMaxMessageBytes
+	case maxMsg < 0 || maxMsg > MaxMaxMessageBytes:
+		return nil, status.Errorf(codes.InvalidArgument, "max_message_bytes %d out of range 1..%d", maxMsg, MaxMaxMessageBytes)
+	}
+	permTTL := time.Duration(req.GetPermissionCacheMs()) * time.Millisecond
+	switch {
+	case permTTL == 0:
+		permTTL = DefaultPermissionCache
+	case permTTL < 0 || permTTL > MaxPermissionCache:
+		return nil, status.Errorf(codes.InvalidArgument, "permission_cache_ms %d out of range 1..%d", req.GetPermissionCacheMs(), MaxPermissionCache.Milliseconds())
+	}
+	if req.GetSubscriberBuffer() < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "subscriber_buffer %d must not be negative", req.GetSubscriberBuffer())
+	}
+	if req.GetDataDir() == "" {
+		return nil, status.Error(codes.InvalidArgument, "data_dir is required")
+	}
+	if s.dialHost == nil {
+		return nil, status.Error(codes.FailedPrecondition, "plugin has no broker to reach the host")
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, status.Error(codes.Unavailable, "plugin is shutting down")
+	}
+	if s.rt != nil {
+		return nil, status.Error(codes.FailedPrecondition, "plugin is already configured; restart it to change settings")
+	}
+
+	conn, err := s.dialHost(req.GetHostBrokerId())
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "connect to host callback API (broker id %d): %v", req.GetHostBrokerId(), err)
+	}
+	h := hub.New(int(req.GetSubscriberBuffer()))
+	dbPath := filepath.Join(req.GetDataDir(), dbFileName)
+	st, err := store.Open(dbPath, store.Options{OnCommit: h.PublishMessages, Now: s.now})
+	if err != nil {
+		_ = conn.Close()
+		code := codes.Internal
+		if errors.Is(err, store.ErrLocked) {
+			code = codes.FailedPrecondition
+		}
+		return nil, status.Errorf(code, "open storage: %v", err)
+	}
+	host := hostv1.NewHostAPIClient(conn)
+	s.rt = &runtime{
+		logger:          s.logger,
+		now:             s.now,
+		maxMessageBytes: maxMsg,
+		permTTL:         permTTL,
+		store:           st,
+		hub:             h,
+		host:            host,
+		hostConn:        conn,
+		perms:           newPermCache(host, permTTL/2, s.now),
+		users:           newUserCache(host, s.now),
+		presence:        newPresence(),
+		done:            make(chan struct{}),
+	}
+	s.logger.Info("configured", "db", dbPath, "pid", os.Getpid(), "max_message_bytes", maxMsg, "permission_cache", permTTL.String())
+	return &chatv1.ConfigureResponse{PluginVersion: Version}, nil
+}
+
+// runtime returns the configured runtime or a status error.
+func (s *Server) runtime() (*runtime, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, status.Error(codes.Unavailable, "plugin is shutting down")
+	}
+	if s.rt == nil {
+		return nil, errNotConfigured
+	}
+	return s.rt, nil
+}
+
+// Health reports configuration state.
+func (s *Server) Health(ctx context.Context, _ *chatv1.HealthRequest) (*chatv1.HealthResponse, error) {
+	s.mu.Lock()
+	rt := s.rt
+	s.mu.Unlock()
+	resp := &chatv1.HealthResponse{PluginVersion: Version, Configured: rt != nil}
+	if rt != nil {
+		n, err := rt.store.RoomCount(ctx)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "storage: %v", err)
+		}
+		resp.Rooms = int64(n)
+	}
+	return resp, nil
+}
+
+// Shutdown closes storage so the process can be stopped safely.
+func (s *Server) Shutdown(context.Context, *chatv1.ShutdownRequest) (*chatv1.ShutdownResponse, error) {
+	if err := s.close(); err != nil {
+		return nil, status.Errorf(codes.Internal, "close storage: %v", err)
+	}
+	return &chatv1.ShutdownResponse{}, nil
+}
+
+// close ends streams, waits for in-flight commits and closes storage. It is
+// idempotent.
+func (s *Server) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	rt := s.rt
+	if rt == nil {
+		return nil
+	}
+	close(rt.done)
+	rt.hub.Close()
+	err := rt.store.Close()
+	_ = rt.hostConn.Close()
+	s.logger.Info("storage closed")
+	return err
+}
+
+// OpenRoom creates or returns a room.
+func (s *Server) OpenRoom(ctx context.Context, req *chatv1.OpenRoomRequest) (*chatv1.OpenRoomResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, err
+	}
+	room, err := rt.openRoom(ctx, req.GetUserId(), req.GetPageId(), req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return &chatv1.OpenRoomResponse{Room: rt.roomToProto(room)}, nil
+}
+
+func (rt *runtime) openRoom(ctx context.Context, userID, pageID, name string) (store.Room, error) {
+	if err := checkUserID(userID); err != nil {
+		return store.Room{}, err
+	}
+	name = strings.TrimSpace(name)
+	if !utf8.ValidString(name) || !utf8.ValidString(pageID) {
+		return store.Room{}, status.Error(codes.InvalidArgument, "page id and room name must be valid UTF-8")
+	}
+	roomID, err := macro.RoomID(pageID, name)
+	if err != nil {
+		return store.Room{}, status.Errorf(codes.InvalidArgument, "room %q on page %q: %v", name, pageID, err)
+	}
+	if err := rt.authorize(ctx, userID, pageID, hostv1.Permission_PERMISSION_VIEW); err != nil {
+		return store.Room{}, err
+	}
+	room, err := rt.store.CreateRoom(ctx, store.Room{ID: roomID, PageID: pageID, Name: name, Slug: macro.Slug(name)})
+	if err != nil {
+		return store.Room{}, storeStatus(err, roomID)
+	}
+	return room, nil
+}
+
+// RoomInfo returns a room's metadata with presence.
+func (s *Server) RoomInfo(ctx context.Context, req *chatv1.RoomInfoRequest) (*chatv1.RoomInfoResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, err
+	}
+	room, err := rt.viewRoom(ctx, req.GetUserId(), req.GetRoomId())
+	if err != nil {
+		return nil, err
+	}
+	return &chatv1.RoomInfoResponse{Room: rt.roomToProto(room)}, nil
+}
+
+// viewRoom checks view permission and loads the room. Permission comes
+// before existence so that a user who cannot see a page cannot probe which
+// rooms it has.
+func (rt *runtime) viewRoom(ctx context.Context, userID, roomID string) (store.Room, error) {
+	pageID, err := checkRoomRequest(userID, roomID)
+	if err != nil {
+		return store.Room{}, err
+	}
+	if err := rt.authorize(ctx, userID, pageID, hostv1.Permission_PERMISSION_VIEW); err != nil {
+		return store.Room{}, err
+	}
+	room, err := rt.store.Room(ctx, roomID)
+	if err != nil {
+		return store.Room{}, storeStatus(err, roomID)
+	}
+	return room, nil
+}
+
+// Send validates, authorises and durably stores a message.
+func (s *Server) Send(ctx context.Context, req *chatv1.SendRequest) (*chatv1.SendResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, err
+	}
+	pageID, err := checkRoomRequest(req.GetUserId(), req.GetRoomId())
+	if err != nil {
+		return nil, err
+	}
+	if err := rt.checkText(req.GetText()); err != nil {
+		return nil, err
+	}
+	if n := len(req.GetClientId()); n == 0 || n > MaxClientIDBytes {
+		return nil, status.Errorf(codes.InvalidArgument, "client_id must be 1 to %d bytes, got %d", MaxClientIDBytes, n)
+	}
+	if err := rt.authorize(ctx, req.GetUserId(), pageID, hostv1.Permission_PERMISSION_POST); err != nil {
+		return nil, err
+	}
+	name, err := rt.users.displayName(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	msg, dup, err := rt.store.Append(ctx, req.GetRoomId(), store.NewMessage{
+		ClientID: req.GetClientId(),
+		UserID:   req.GetUserId(),
+		UserName: name,
+		Text:     req.GetText(),
+	})
+	if err != nil {
+		return nil, storeStatus(err, req.GetRoomId())
+	}
+	room, err := rt.store.Room(ctx, req.GetRoomId())
+	if err != nil {
+		return nil, storeStatus(err, req.GetRoomId())
+	}
+	return &chatv1.SendResponse{Message: messageToProto(msg, room.Epoch), Duplicate: dup}, nil
+}
+
+func (rt *runtime) checkText(text string) error {
+	switch {
+	case !utf8.ValidString(text):
+		return status.Error(codes.InvalidArgument, "message text must be valid UTF-8")
+	case strings.TrimSpace(text) == "":
+		return status.Error(codes.InvalidArgument, "message text is empty")
+	case len(text) > rt.maxMessageBytes:
+		return status.Errorf(codes.InvalidArgument, "message text is %d bytes; the limit is %d", len(text), rt.maxMessageBytes)
+	}
+	return nil
+}
+
+// History returns a page of older messages.
+func (s *Server) History(ctx context.Context, req *chatv1.HistoryRequest) (*chatv1.HistoryResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, err
+	}
+	limit := int(req.GetLimit())
+	switch {
+	case limit == 0:
+		limit = DefaultHistoryLimit
+	case limit < 0 || limit > MaxHistoryLimit:
+		return nil, status.Errorf(codes.InvalidArgument, "limit %d out of range 1..%d", limit, MaxHistoryLimit)
+	}
+	room, err := rt.viewRoom(ctx, req.GetUserId(), req.GetRoomId())
+	if err != nil {
+		return nil, err
+	}
+	msgs, more, err := rt.store.Before(ctx, room.ID, req.GetBeforeSeq(), limit)
+	if err != nil {
+		return nil, storeStatus(err, room.ID)
+	}
+	resp := &chatv1.HistoryResponse{HasMore: more, Epoch: room.Epoch, Messages: make([]*chatv1.Message, len(msgs))}
+	for i, m := range msgs {
+		resp.Messages[i] = messageToProto(m, room.Epoch)
+	}
+	return resp, nil
+}
+
+// Subscribe replays from storage and then streams live events.
+func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStreamingServer[chatv1.SubscribeResponse]) error {
+	rt, err := s.runtime()
+	if err != nil {
+		return err
+	}
+	ctx := stream.Context()
+	room, err := rt.viewRoom(ctx, req.GetUserId(), req.GetRoomId())
+	if err != nil {
+		return err
+	}
+	if req.GetEpoch() != "" && req.GetEpoch() != room.Epoch {
+		return status.Errorf(codes.Aborted, "room %s has epoch %s, not %s: its log was recreated; reload history instead of resuming", room.ID, room.Epoch, req.GetEpoch())
+	}
+	if req.GetAfterSeq() > room.LastSeq {
+		return status.Errorf(codes.InvalidArgument, "after_seq %d is beyond the room's last sequence %d", req.GetAfterSeq(), room.LastSeq)
+	}
+
+	// Subscribe to live events before reading storage: anything committed
+	// after this point is in the subscription, anything before it is in
+	// storage, and sequence numbers weed out what is in both.
+	sub := rt.hub.Subscribe(room.ID)
+	defer sub.Close()
+	// The header tells the client the stream is authorised and open
+	// before any message, even in an empty room.
+	if err := stream.SendHeader(metadata.Pairs("pagechat-epoch", room.Epoch)); err != nil {
+		return err
+	}
+
+	if err := rt.join(ctx, room.ID, req.GetUserId()); err != nil {
+		return err
+	}
+	defer rt.leave(room.ID, req.GetUserId())
+
+	last := req.GetAfterSeq()
+	send := func(m store.Message) error {
+		if err := stream.Send(&chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_Message{Message: messageToProto(m, room.Epoch)}}); err != nil {
+			return err
+		}
+		last = m.Seq
+		return nil
+	}
+	// catchUp sends everything stored after last up to and including upTo
+	// (0 = all). It serves the initial replay and also fills a hole should
+	// a live event ever arrive ahead of last+1.
+	catchUp := func(upTo uint64) error {
+		for {
+			msgs, err := rt.store.After(ctx, room.ID, last, replayPage)
+			if err != nil {
+				return storeStatus(err, room.ID)
+			}
+			for _, m := range msgs {
+				if upTo != 0 && m.Seq > upTo {
+					return nil
+				}
+				if err := send(m); err != nil {
+					return err
+				}
+			}
+			if len(msgs) < replayPage {
+				return nil
+			}
+		}
+	}
+	if err := catchUp(0); err != nil {
+		return err
+	}
+	if err := stream.Send(&chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_CaughtUp{CaughtUp: last}}); err != nil {
+		return err
+	}
+
+	recheck := time.NewTicker(rt.permTTL / 2)
+	defer recheck.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-rt.done:
+			return status.Error(codes.Unavailable, "plugin is shutting down; resume after the restart")
+		case <-sub.Done():
+			if errors.Is(sub.Err(), hub.ErrSlowConsumer) {
+				rt.logger.Warn("cut slow subscriber", "room", room.ID, "user", req.GetUserId(), "last_seq", last)
+				return status.Errorf(codes.ResourceExhausted, "subscriber fell too far behind; resume after sequence %d", last)
+			}
+			return status.Error(codes.Unavailable, "plugin is shutting down; resume after the restart")
+		case <-recheck.C:
+			if err := rt.authorize(ctx, req.GetUserId(), room.PageID, hostv1.Permission_PERMISSION_VIEW); err != nil {
+				if status.Code(err) == codes.PermissionDenied {
+					rt.logger.Info("stream closed: view permission revoked", "room", room.ID, "user", req.GetUserId())
+				}
+				return err
+			}
+		case ev := <-sub.Events():
+			switch {
+			case ev.Message != nil:
+				m := *ev.Message
+				if m.Seq <= last {
+					continue // already replayed from storage
+				}
+				if m.Seq > last+1 {
+					if err := catchUp(m.Seq - 1); err != nil {
+						return err
+					}
+				}
+				if err := send(m); err != nil {
+					return err
+				}
+			case ev.Presence != nil:
+				if err := stream.Send(&chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_Presence{Presence: &chatv1.PresenceChange{Participant: presenceToProto(*ev.Presence)}}}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// Join marks a user present and records them as a participant.
+func (s *Server) Join(ctx context.Context, req *chatv1.JoinRequest) (*chatv1.JoinResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, err
+	}
+	room, err := rt.viewRoom(ctx, req.GetUserId(), req.GetRoomId())
+	if err != nil {
+		return nil, err
+	}
+	if err := rt.join(ctx, room.ID, req.GetUserId()); err != nil {
+		return nil, err
+	}
+	room, err = rt.store.Room(ctx, room.ID)
+	if err != nil {
+		return nil, storeStatus(err, room.ID)
+	}
+	return &chatv1.JoinResponse{Participants: rt.participants(room)}, nil
+}
+
+// Leave undoes one Join. It needs no permission: leaving only ever
+// reduces what the user is shown as doing.
+func (s *Server) Leave(ctx context.Context, req *chatv1.LeaveRequest) (*chatv1.LeaveResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := checkRoomRequest(req.GetUserId(), req.GetRoomId()); err != nil {
+		return nil, err
+	}
+	rt.leave(req.GetRoomId(), req.GetUserId())
+	return &chatv1.LeaveResponse{}, nil
+}
+
+// Presence lists participants with their online state.
+func (s *Server) Presence(ctx context.Context, req *chatv1.PresenceRequest) (*chatv1.PresenceResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, err
+	}
+	room, err := rt.viewRoom(ctx, req.GetUserId(), req.GetRoomId())
+	if err != nil {
+		return nil, err
+	}
+	return &chatv1.PresenceResponse{Participants: rt.participants(room)}, nil
+}
+
+// join records the participant and counts them online, announcing the
+// change when they were not online before.
+func (rt *runtime) join(ctx context.Context, roomID, userID string) error {
+	name, err := rt.users.displayName(ctx, userID)
+	if err != nil {
+		return err
+	}
+	now := rt.now()
+	if err := rt.store.TouchParticipant(ctx, roomID, store.Participant{UserID: userID, DisplayName: name, LastSeen: now}); err != nil {
+		return storeStatus(err, roomID)
+	}
+	if rt.presence.inc(roomID, userID) {
+		rt.hub.Publish(roomID, hub.Event{Presence: &hub.Presence{UserID: userID, DisplayName: name, Online: true, At: now}})
+	}
+	return nil
+}
+
+func (rt *runtime) leave(roomID, userID string) {
+	if rt.presence.dec(roomID, userID) {
+		name := rt.users.cachedName(userID)
+		rt.hub.Publish(roomID, hub.Event{Presence: &hub.Presence{UserID: userID, DisplayName: name, Online: false, At: rt.now()}})
+	}
+}
+
+// authorize asks the host (through the cache) and turns the answer into a
+// status error.
+func (rt *runtime) authorize(ctx context.Context, userID, pageID string, perm hostv1.Permission) error {
+	ok, err := rt.perms.check(ctx, userID, pageID, perm)
+	if err != nil {
+		if ctx.Err() != nil {
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		rt.logger.Error("host permission check failed", "user", userID, "page", pageID, "permission", perm.String(), "error", err)
+		return status.Errorf(codes.Unavailable, "cannot check permission with the host: %v", err)
+	}
+	if !ok {
+		verb := "view"
+		if perm == hostv1.Permission_PERMISSION_POST {
+			verb = "post on"
+		}
+		return status.Errorf(codes.PermissionDenied, "user %q may not %s page %q", userID, verb, pageID)
+	}
+	return nil
+}
+
+// checkRoomRequest validates the user and room ids every room call carries
+// and returns the room's page id.
+func checkRoomRequest(userID, roomID string) (pageID string, err error) {
+	if err := checkUserID(userID); err != nil {
+		return "", err
+	}
+	if !utf8.ValidString(roomID) {
+		return "", status.Error(codes.InvalidArgument, "room id must be valid UTF-8")
+	}
+	pageID, _, err = macro.SplitRoomID(roomID)
+	if err != nil {
+		return "", status.Error(codes.InvalidArgument, err.Error())
+	}
+	return pageID, nil
+}
+
+func checkUserID(userID string) error {
+	if userID == "" || len(userID) > MaxUserIDBytes || !utf8.ValidString(userID) {
+		return status.Errorf(codes.InvalidArgument, "user id must be 1 to %d bytes of UTF-8", MaxUserIDBytes)
+	}
+	return nil
+}
+
+// storeStatus maps store errors to gRPC statuses.
+func storeStatus(err error, roomID string) error {
+	switch {
+	case errors.Is(err, store.ErrRoomNotFound):
+		return status.Errorf(codes.NotFound, "room %q not found", roomID)
+	case errors.Is(err, store.ErrClosed):
+		return status.Error(codes.Unavailable, "plugin is shutting down")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	return status.Error(codes.Internal, fmt.Sprintf("storage: %v", err))
+}
