@@ -513,4 +513,3 @@ func TestBadOptionsFailLoad(t *testing.T) {
 		})
 	}
 }
-
