@@ -27,6 +27,27 @@ type Room struct {
 	CreatedAt    time.Time
 	LastActivity time.Time // zero if the room has no messages
 	Participants []Participant
+	Files        []File       // uploaded files, oldest first
+	Transcripts  []Transcript // daily transcript pages, newest first
+}
+
+// File is a file uploaded to a room.
+type File struct {
+	ID          string // the host's id
+	Name        string // sanitised by the plugin
+	URL         string
+	ContentType string // sniffed by the plugin
+	Size        int64
+	UserID      string
+	UploadedAt  time.Time
+	Seq         uint64 // the message that announced it
+}
+
+// Transcript is one day's transcript page of a room.
+type Transcript struct {
+	Date  string // "YYYY-MM-DD" in the configured time zone
+	Title string
+	URL   string // empty until first written
 }
 
 // Participant is a user who joined or posted in a room.
@@ -46,7 +67,11 @@ type Message struct {
 	UserID   string
 	UserName string
 	Text     string
-	SentAt   time.Time
+	// HTML is Text rendered by the plugin to safe HTML (escaped, with wiki
+	// links, URLs and <pre> pastes); insert it as is.
+	HTML   string
+	File   *File // set if the message announces an upload
+	SentAt time.Time
 }
 
 func timeOf(ts *timestamppb.Timestamp) time.Time {
@@ -65,7 +90,25 @@ func messageFromProto(m *chatv1.Message) Message {
 		UserID:   m.GetUserId(),
 		UserName: m.GetUserName(),
 		Text:     m.GetText(),
+		HTML:     m.GetHtml(),
+		File:     fileFromProto(m.GetFile()),
 		SentAt:   timeOf(m.GetSentAt()),
+	}
+}
+
+func fileFromProto(f *chatv1.File) *File {
+	if f == nil {
+		return nil
+	}
+	return &File{
+		ID:          f.GetId(),
+		Name:        f.GetName(),
+		URL:         f.GetUrl(),
+		ContentType: f.GetContentType(),
+		Size:        f.GetSize(),
+		UserID:      f.GetUserId(),
+		UploadedAt:  timeOf(f.GetUploadedAt()),
+		Seq:         f.GetSeq(),
 	}
 }
 
@@ -92,7 +135,25 @@ func roomFromProto(r *chatv1.Room) Room {
 		CreatedAt:    timeOf(r.GetCreatedAt()),
 		LastActivity: timeOf(r.GetLastActivity()),
 		Participants: participantsFromProto(r.GetParticipants()),
+		Files:        filesFromProto(r.GetFiles()),
+		Transcripts:  transcriptsFromProto(r.GetTranscripts()),
 	}
+}
+
+func filesFromProto(fs []*chatv1.File) []File {
+	out := make([]File, len(fs))
+	for i, f := range fs {
+		out[i] = *fileFromProto(f)
+	}
+	return out
+}
+
+func transcriptsFromProto(ts []*chatv1.Transcript) []Transcript {
+	out := make([]Transcript, len(ts))
+	for i, t := range ts {
+		out[i] = Transcript{Date: t.GetDate(), Title: t.GetTitle(), URL: t.GetUrl()}
+	}
+	return out
 }
 
 // Health is the plugin's self-report.

@@ -19,7 +19,25 @@ func messageToProto(m store.Message, epoch string) *chatv1.Message {
 		UserId:   m.UserID,
 		UserName: m.UserName,
 		Text:     m.Text,
+		Html:     m.HTML,
 		SentAt:   timestamppb.New(m.SentAt),
+		File:     fileToProto(m.File),
+	}
+}
+
+func fileToProto(f *store.File) *chatv1.File {
+	if f == nil {
+		return nil
+	}
+	return &chatv1.File{
+		Id:          f.ID,
+		Name:        f.Name,
+		Url:         f.URL,
+		ContentType: f.ContentType,
+		Size:        f.Size,
+		UserId:      f.UserID,
+		UploadedAt:  optionalTime(f.UploadedAt),
+		Seq:         f.Seq,
 	}
 }
 
@@ -47,7 +65,16 @@ func (rt *runtime) roomToProto(room store.Room) *chatv1.Room {
 		CreatedAt:    optionalTime(room.CreatedAt),
 		LastActivity: optionalTime(room.LastActivity),
 		Participants: rt.participants(room),
+		Files:        filesToProto(room.Files),
 	}
+}
+
+func filesToProto(files []store.File) []*chatv1.File {
+	out := make([]*chatv1.File, len(files))
+	for i := range files {
+		out[i] = fileToProto(&files[i])
+	}
+	return out
 }
 
 func presenceToProto(p hub.Presence) *chatv1.Participant {

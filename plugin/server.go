@@ -19,6 +19,7 @@ import (
 
 	"github.com/pagechat/pagechat/macro"
 	"github.com/pagechat/pagechat/plugin/internal/hub"
+	"github.com/pagechat/pagechat/plugin/internal/render"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
@@ -108,6 +109,7 @@ type runtime struct {
 	perms    *permCache
 	users    *userCache
 	presence *presence
+	renderer *render.Renderer
 	done     chan struct{} // closed by shutdown: ends open streams
 }
 
@@ -174,6 +176,7 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 		perms:           newPermCache(host, permTTL/2, s.now),
 		users:           newUserCache(host, s.now),
 		presence:        newPresence(),
+		renderer:        &render.Renderer{Resolver: hostLinks{host: host}},
 		done:            make(chan struct{}),
 	}
 	s.logger.Info("configured", "db", dbPath, "pid", os.Getpid(), "max_message_bytes", maxMsg, "permission_cache", permTTL.String())
@@ -202,7 +205,7 @@ func (s *Server) Health(ctx context.Context, _ *chatv1.HealthRequest) (*chatv1.H
 	if rt != nil {
 		n, err := rt.store.RoomCount(ctx)
 		if err != nil {
-			return nil, status.Errorf(codes.Internal, "storage: %v", err)
+			return nil, storeStatus(err, "")
 		}
 		resp.Rooms = int64(n)
 	}
@@ -327,11 +330,16 @@ func (s *Server) Send(ctx context.Context, req *chatv1.SendRequest) (*chatv1.Sen
 	if err != nil {
 		return nil, err
 	}
+	html, err := rt.renderer.Render(ctx, pageID, req.GetText())
+	if err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
 	msg, dup, err := rt.store.Append(ctx, req.GetRoomId(), store.NewMessage{
 		ClientID: req.GetClientId(),
 		UserID:   req.GetUserId(),
 		UserName: name,
 		Text:     req.GetText(),
+		HTML:     string(html),
 	})
 	if err != nil {
 		return nil, storeStatus(err, req.GetRoomId())

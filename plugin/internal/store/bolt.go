@@ -411,6 +411,18 @@ type roomRecord struct {
 	LastSeq      uint64         `json:"last_seq,omitempty"`
 	LastActivity time.Time      `json:"last_at,omitzero"`
 	Participants []memberRecord `json:"members,omitempty"`
+	Files        []fileRecord   `json:"files,omitempty"`
+}
+
+type fileRecord struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	URL         string    `json:"url"`
+	ContentType string    `json:"type"`
+	Size        int64     `json:"size"`
+	UserID      string    `json:"uid"`
+	UploadedAt  time.Time `json:"at"`
+	Seq         uint64    `json:"seq"`
 }
 
 type memberRecord struct {
@@ -420,11 +432,13 @@ type memberRecord struct {
 }
 
 type messageRecord struct {
-	ClientID string    `json:"cid,omitempty"`
-	UserID   string    `json:"uid"`
-	UserName string    `json:"name"`
-	Text     string    `json:"text"`
-	SentAt   time.Time `json:"at"`
+	ClientID string      `json:"cid,omitempty"`
+	UserID   string      `json:"uid"`
+	UserName string      `json:"name"`
+	Text     string      `json:"text"`
+	HTML     string      `json:"html,omitempty"`
+	File     *fileRecord `json:"file,omitempty"`
+	SentAt   time.Time   `json:"at"`
 }
 
 func encodeRoom(r *Room) ([]byte, error) {
@@ -442,6 +456,9 @@ func encodeRoom(r *Room) ([]byte, error) {
 		for i, p := range r.Participants {
 			rec.Participants[i] = memberRecord(p)
 		}
+	}
+	for _, f := range r.Files {
+		rec.Files = append(rec.Files, fileRecord(f))
 	}
 	v, err := json.Marshal(&rec)
 	if err != nil {
@@ -471,17 +488,26 @@ func decodeRoom(id string, v []byte) (Room, error) {
 			r.Participants[i] = Participant(p)
 		}
 	}
+	for _, f := range rec.Files {
+		r.Files = append(r.Files, File(f))
+	}
 	return r, nil
 }
 
 func encodeMessage(m *Message) ([]byte, error) {
-	v, err := json.Marshal(&messageRecord{
+	rec := messageRecord{
 		ClientID: m.ClientID,
 		UserID:   m.UserID,
 		UserName: m.UserName,
 		Text:     m.Text,
+		HTML:     m.HTML,
 		SentAt:   m.SentAt,
-	})
+	}
+	if m.File != nil {
+		f := fileRecord(*m.File)
+		rec.File = &f
+	}
+	v, err := json.Marshal(&rec)
 	if err != nil {
 		return nil, fmt.Errorf("encode message %d in room %q: %w", m.Seq, m.RoomID, err)
 	}
@@ -497,13 +523,19 @@ func decodeMessage(roomID string, k, v []byte) (Message, error) {
 	if err := json.Unmarshal(v, &rec); err != nil {
 		return Message{}, fmt.Errorf("store: decode message %d in room %q: %w", seq, roomID, err)
 	}
-	return Message{
+	m := Message{
 		RoomID:   roomID,
 		Seq:      seq,
 		ClientID: rec.ClientID,
 		UserID:   rec.UserID,
 		UserName: rec.UserName,
 		Text:     rec.Text,
+		HTML:     rec.HTML,
 		SentAt:   rec.SentAt,
-	}, nil
+	}
+	if rec.File != nil {
+		f := File(*rec.File)
+		m.File = &f
+	}
+	return m, nil
 }

@@ -34,6 +34,19 @@ type Room struct {
 	LastSeq      uint64    // 0 if the room has no messages
 	LastActivity time.Time // zero if the room has no messages
 	Participants []Participant
+	Files        []File // uploaded files, oldest first
+}
+
+// File is a file uploaded to a room and stored by the host.
+type File struct {
+	ID          string // the host's id
+	Name        string // sanitised
+	URL         string
+	ContentType string // sniffed
+	Size        int64
+	UserID      string
+	UploadedAt  time.Time // set by the store to the commit time
+	Seq         uint64    // the announcing message; set by the store
 }
 
 // Participant is a user who joined or posted in a room, in first-seen order.
@@ -51,7 +64,11 @@ type Message struct {
 	UserID   string
 	UserName string
 	Text     string
-	SentAt   time.Time
+	// HTML is Text rendered once, at send time, so that every later view
+	// (live, history, transcript) shows the same thing.
+	HTML   string
+	File   *File // set if the message announces an upload
+	SentAt time.Time
 }
 
 // NewMessage is a message to append; the store assigns Seq and SentAt.
@@ -60,6 +77,9 @@ type NewMessage struct {
 	UserID   string
 	UserName string
 	Text     string
+	HTML     string
+	// File, if set, is added to the room's file list in the same commit.
+	File *File
 }
 
 // CommitFunc is called by the store after each durable commit with the

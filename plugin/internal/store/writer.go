@@ -267,7 +267,13 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 		UserID:   m.UserID,
 		UserName: m.UserName,
 		Text:     m.Text,
+		HTML:     m.HTML,
 		SentAt:   now,
+	}
+	if m.File != nil {
+		f := *m.File
+		f.UploadedAt, f.Seq = now, msg.Seq
+		msg.File = &f
 	}
 	v, err := encodeMessage(&msg)
 	if err != nil {
@@ -284,6 +290,9 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 	}
 	s.room.LastSeq = msg.Seq
 	s.room.LastActivity = now
+	if msg.File != nil {
+		s.room.Files = append(s.room.Files, *msg.File)
+	}
 	if m.UserID != "" {
 		s.touch(m.UserID, m.UserName, now)
 	}

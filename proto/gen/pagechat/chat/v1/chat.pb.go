@@ -42,8 +42,27 @@ type ConfigureRequest struct {
 	// subscriber_buffer is how many events a subscriber may fall behind
 	// before its stream is cut. 0 means the default of 1024.
 	SubscriberBuffer int64 `protobuf:"varint,5,opt,name=subscriber_buffer,json=subscriberBuffer,proto3" json:"subscriber_buffer,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// max_upload_bytes limits one uploaded file, in bytes. 0 means the
+	// default of 10485760 (10 MiB).
+	MaxUploadBytes int64 `protobuf:"varint,6,opt,name=max_upload_bytes,json=maxUploadBytes,proto3" json:"max_upload_bytes,omitempty"`
+	// transcript_delay_ms is how long after activity, in milliseconds, a
+	// room's transcript page for the day is brought up to date. 0 means the
+	// default of 60000.
+	TranscriptDelayMs int64 `protobuf:"varint,7,opt,name=transcript_delay_ms,json=transcriptDelayMs,proto3" json:"transcript_delay_ms,omitempty"`
+	// time_zone is the IANA time zone that decides transcript day boundaries,
+	// e.g. "Europe/Berlin". Empty means UTC.
+	TimeZone string `protobuf:"bytes,8,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// chat_url_prefix is where the host mounts the chat browser API, e.g.
+	// "/chat/"; transcripts link back to rooms under it. Empty means "/chat/".
+	ChatUrlPrefix string `protobuf:"bytes,9,opt,name=chat_url_prefix,json=chatUrlPrefix,proto3" json:"chat_url_prefix,omitempty"`
+	// max_messages_per_minute limits how many messages one user may send to
+	// one room per minute. 0 means the default of 120; -1 disables the limit.
+	MaxMessagesPerMinute int64 `protobuf:"varint,10,opt,name=max_messages_per_minute,json=maxMessagesPerMinute,proto3" json:"max_messages_per_minute,omitempty"`
+	// max_rooms_per_page limits how many rooms one page may have. 0 means
+	// the default of 50.
+	MaxRoomsPerPage int64 `protobuf:"varint,11,opt,name=max_rooms_per_page,json=maxRoomsPerPage,proto3" json:"max_rooms_per_page,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ConfigureRequest) Reset() {
@@ -107,6 +126,48 @@ func (x *ConfigureRequest) GetPermissionCacheMs() int64 {
 func (x *ConfigureRequest) GetSubscriberBuffer() int64 {
 	if x != nil {
 		return x.SubscriberBuffer
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetMaxUploadBytes() int64 {
+	if x != nil {
+		return x.MaxUploadBytes
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetTranscriptDelayMs() int64 {
+	if x != nil {
+		return x.TranscriptDelayMs
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *ConfigureRequest) GetChatUrlPrefix() string {
+	if x != nil {
+		return x.ChatUrlPrefix
+	}
+	return ""
+}
+
+func (x *ConfigureRequest) GetMaxMessagesPerMinute() int64 {
+	if x != nil {
+		return x.MaxMessagesPerMinute
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetMaxRoomsPerPage() int64 {
+	if x != nil {
+		return x.MaxRoomsPerPage
 	}
 	return 0
 }
@@ -356,7 +417,11 @@ type Room struct {
 	LastActivity *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_activity,json=lastActivity,proto3" json:"last_activity,omitempty"`
 	// participants are the users who have joined or posted, in the order they
 	// first did.
-	Participants  []*Participant `protobuf:"bytes,9,rep,name=participants,proto3" json:"participants,omitempty"`
+	Participants []*Participant `protobuf:"bytes,9,rep,name=participants,proto3" json:"participants,omitempty"`
+	// files are the room's uploaded files, oldest first.
+	Files []*File `protobuf:"bytes,10,rep,name=files,proto3" json:"files,omitempty"`
+	// transcripts are the room's daily transcript pages, newest first.
+	Transcripts   []*Transcript `protobuf:"bytes,11,rep,name=transcripts,proto3" json:"transcripts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -454,6 +519,193 @@ func (x *Room) GetParticipants() []*Participant {
 	return nil
 }
 
+func (x *Room) GetFiles() []*File {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *Room) GetTranscripts() []*Transcript {
+	if x != nil {
+		return x.Transcripts
+	}
+	return nil
+}
+
+// File is a file uploaded to a room.
+type File struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the host's id for the stored file.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// name is the sanitised file name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// url is where the host serves the file.
+	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// content_type is the sniffed MIME type.
+	ContentType string `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// size is the file's size in bytes.
+	Size int64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	// user_id is the uploader.
+	UserId string `protobuf:"bytes,6,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// uploaded_at is when the upload finished.
+	UploadedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=uploaded_at,json=uploadedAt,proto3" json:"uploaded_at,omitempty"`
+	// seq is the sequence of the message that announced the file.
+	Seq           uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *File) Reset() {
+	*x = File{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *File) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*File) ProtoMessage() {}
+
+func (x *File) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use File.ProtoReflect.Descriptor instead.
+func (*File) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *File) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *File) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *File) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *File) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *File) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *File) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *File) GetUploadedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UploadedAt
+	}
+	return nil
+}
+
+func (x *File) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// Transcript is one day's transcript page of a room.
+type Transcript struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// date is the day in the configured time zone, "YYYY-MM-DD".
+	Date string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	// title is the page title, "<Room Name> chat transcript YYYY-MM-DD".
+	Title string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	// url is the host's URL of the child page; empty until first written.
+	Url           string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Transcript) Reset() {
+	*x = Transcript{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transcript) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transcript) ProtoMessage() {}
+
+func (x *Transcript) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transcript.ProtoReflect.Descriptor instead.
+func (*Transcript) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Transcript) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+func (x *Transcript) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *Transcript) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
 // Participant is a user who has joined or posted in a room.
 type Participant struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -471,7 +723,7 @@ type Participant struct {
 
 func (x *Participant) Reset() {
 	*x = Participant{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[7]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +735,7 @@ func (x *Participant) String() string {
 func (*Participant) ProtoMessage() {}
 
 func (x *Participant) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[7]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +748,7 @@ func (x *Participant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Participant.ProtoReflect.Descriptor instead.
 func (*Participant) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{7}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Participant) GetUserId() string {
@@ -546,14 +798,20 @@ type Message struct {
 	// text is the message exactly as sent (UTF-8).
 	Text string `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
 	// sent_at is when the plugin committed the message.
-	SentAt        *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	SentAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	// html is the message rendered to safe HTML (escaped text, wiki links,
+	// bare URLs, <pre> for pastes), identical in the live view and in
+	// transcripts.
+	Html string `protobuf:"bytes,9,opt,name=html,proto3" json:"html,omitempty"`
+	// file is set when the message announces an uploaded file.
+	File          *File `protobuf:"bytes,10,opt,name=file,proto3" json:"file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[8]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +823,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[8]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +836,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{8}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Message) GetRoomId() string {
@@ -637,6 +895,20 @@ func (x *Message) GetSentAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Message) GetHtml() string {
+	if x != nil {
+		return x.Html
+	}
+	return ""
+}
+
+func (x *Message) GetFile() *File {
+	if x != nil {
+		return x.File
+	}
+	return nil
+}
+
 // OpenRoomRequest names a room by its page and name.
 type OpenRoomRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -653,7 +925,7 @@ type OpenRoomRequest struct {
 
 func (x *OpenRoomRequest) Reset() {
 	*x = OpenRoomRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[9]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +937,7 @@ func (x *OpenRoomRequest) String() string {
 func (*OpenRoomRequest) ProtoMessage() {}
 
 func (x *OpenRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[9]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +950,7 @@ func (x *OpenRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRoomRequest.ProtoReflect.Descriptor instead.
 func (*OpenRoomRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{9}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *OpenRoomRequest) GetUserId() string {
@@ -713,7 +985,7 @@ type OpenRoomResponse struct {
 
 func (x *OpenRoomResponse) Reset() {
 	*x = OpenRoomResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[10]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +997,7 @@ func (x *OpenRoomResponse) String() string {
 func (*OpenRoomResponse) ProtoMessage() {}
 
 func (x *OpenRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[10]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +1010,7 @@ func (x *OpenRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRoomResponse.ProtoReflect.Descriptor instead.
 func (*OpenRoomResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{10}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *OpenRoomResponse) GetRoom() *Room {
@@ -768,7 +1040,7 @@ type RenderMacroRequest struct {
 
 func (x *RenderMacroRequest) Reset() {
 	*x = RenderMacroRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[11]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -780,7 +1052,7 @@ func (x *RenderMacroRequest) String() string {
 func (*RenderMacroRequest) ProtoMessage() {}
 
 func (x *RenderMacroRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[11]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -793,7 +1065,7 @@ func (x *RenderMacroRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderMacroRequest.ProtoReflect.Descriptor instead.
 func (*RenderMacroRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{11}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RenderMacroRequest) GetUserId() string {
@@ -844,7 +1116,7 @@ type RenderMacroResponse struct {
 
 func (x *RenderMacroResponse) Reset() {
 	*x = RenderMacroResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[12]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +1128,7 @@ func (x *RenderMacroResponse) String() string {
 func (*RenderMacroResponse) ProtoMessage() {}
 
 func (x *RenderMacroResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[12]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +1141,7 @@ func (x *RenderMacroResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderMacroResponse.ProtoReflect.Descriptor instead.
 func (*RenderMacroResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{12}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RenderMacroResponse) GetHtml() string {
@@ -899,7 +1171,7 @@ type RoomInfoRequest struct {
 
 func (x *RoomInfoRequest) Reset() {
 	*x = RoomInfoRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[13]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1183,7 @@ func (x *RoomInfoRequest) String() string {
 func (*RoomInfoRequest) ProtoMessage() {}
 
 func (x *RoomInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[13]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1196,7 @@ func (x *RoomInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomInfoRequest.ProtoReflect.Descriptor instead.
 func (*RoomInfoRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{13}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RoomInfoRequest) GetUserId() string {
@@ -952,7 +1224,7 @@ type RoomInfoResponse struct {
 
 func (x *RoomInfoResponse) Reset() {
 	*x = RoomInfoResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[14]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -964,7 +1236,7 @@ func (x *RoomInfoResponse) String() string {
 func (*RoomInfoResponse) ProtoMessage() {}
 
 func (x *RoomInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[14]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -977,7 +1249,7 @@ func (x *RoomInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomInfoResponse.ProtoReflect.Descriptor instead.
 func (*RoomInfoResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{14}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RoomInfoResponse) GetRoom() *Room {
@@ -1006,7 +1278,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[15]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1290,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[15]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1303,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{15}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SendRequest) GetUserId() string {
@@ -1076,7 +1348,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[16]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1088,7 +1360,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[16]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1101,7 +1373,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{16}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SendResponse) GetMessage() *Message {
@@ -1139,7 +1411,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1423,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1436,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{17}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SubscribeRequest) GetUserId() string {
@@ -1212,7 +1484,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1496,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1509,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubscribeResponse) GetEvent() isSubscribeResponse_Event {
@@ -1311,7 +1583,7 @@ type PresenceChange struct {
 
 func (x *PresenceChange) Reset() {
 	*x = PresenceChange{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1595,7 @@ func (x *PresenceChange) String() string {
 func (*PresenceChange) ProtoMessage() {}
 
 func (x *PresenceChange) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1608,7 @@ func (x *PresenceChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceChange.ProtoReflect.Descriptor instead.
 func (*PresenceChange) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{19}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PresenceChange) GetParticipant() *Participant {
@@ -1363,7 +1635,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1647,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1660,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{20}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HistoryRequest) GetUserId() string {
@@ -1434,7 +1706,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1718,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1731,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{21}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HistoryResponse) GetMessages() []*Message {
@@ -1496,7 +1768,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1780,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1793,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{22}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *JoinRequest) GetUserId() string {
@@ -1549,7 +1821,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1833,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1846,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{23}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *JoinResponse) GetParticipants() []*Participant {
@@ -1597,7 +1869,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1881,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1894,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{24}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *LeaveRequest) GetUserId() string {
@@ -1648,7 +1920,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1932,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1945,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{25}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{27}
 }
 
 // PresenceRequest asks who is in a room.
@@ -1689,7 +1961,7 @@ type PresenceRequest struct {
 
 func (x *PresenceRequest) Reset() {
 	*x = PresenceRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1973,7 @@ func (x *PresenceRequest) String() string {
 func (*PresenceRequest) ProtoMessage() {}
 
 func (x *PresenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1986,7 @@ func (x *PresenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceRequest.ProtoReflect.Descriptor instead.
 func (*PresenceRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{26}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PresenceRequest) GetUserId() string {
@@ -1742,7 +2014,7 @@ type PresenceResponse struct {
 
 func (x *PresenceResponse) Reset() {
 	*x = PresenceResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +2026,7 @@ func (x *PresenceResponse) String() string {
 func (*PresenceResponse) ProtoMessage() {}
 
 func (x *PresenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +2039,7 @@ func (x *PresenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceResponse.ProtoReflect.Descriptor instead.
 func (*PresenceResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{27}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PresenceResponse) GetParticipants() []*Participant {
@@ -1777,17 +2049,249 @@ func (x *PresenceResponse) GetParticipants() []*Participant {
 	return nil
 }
 
+// UploadRequest is one message of an upload stream.
+type UploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// part is the header (first message only) or a chunk of content.
+	//
+	// Types that are valid to be assigned to Part:
+	//
+	//	*UploadRequest_Header
+	//	*UploadRequest_Chunk
+	Part          isUploadRequest_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadRequest) Reset() {
+	*x = UploadRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadRequest) ProtoMessage() {}
+
+func (x *UploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
+func (*UploadRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *UploadRequest) GetPart() isUploadRequest_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *UploadRequest) GetHeader() *UploadHeader {
+	if x != nil {
+		if x, ok := x.Part.(*UploadRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *UploadRequest) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Part.(*UploadRequest_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isUploadRequest_Part interface {
+	isUploadRequest_Part()
+}
+
+type UploadRequest_Header struct {
+	// header describes the upload; it must come first.
+	Header *UploadHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type UploadRequest_Chunk struct {
+	// chunk is the next piece of content, at most 1 MiB.
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*UploadRequest_Header) isUploadRequest_Part() {}
+
+func (*UploadRequest_Chunk) isUploadRequest_Part() {}
+
+// UploadHeader describes an upload.
+type UploadHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the uploader; needs post permission.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the target room.
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// client_id is the idempotency key of the message announcing the file.
+	ClientId string `protobuf:"bytes,3,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// file_name is the name the browser gave; the plugin sanitises it.
+	FileName string `protobuf:"bytes,4,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// size is the total size in bytes; the stream must deliver exactly that
+	// many bytes, at most the configured max_upload_bytes.
+	Size          int64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadHeader) Reset() {
+	*x = UploadHeader{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadHeader) ProtoMessage() {}
+
+func (x *UploadHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadHeader.ProtoReflect.Descriptor instead.
+func (*UploadHeader) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UploadHeader) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UploadHeader) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *UploadHeader) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *UploadHeader) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *UploadHeader) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// UploadResponse describes the stored file.
+type UploadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// message is the chat message announcing the file.
+	Message *Message `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// file is the stored file.
+	File          *File `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadResponse) Reset() {
+	*x = UploadResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadResponse) ProtoMessage() {}
+
+func (x *UploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadResponse.ProtoReflect.Descriptor instead.
+func (*UploadResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *UploadResponse) GetMessage() *Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *UploadResponse) GetFile() *File {
+	if x != nil {
+		return x.File
+	}
+	return nil
+}
+
 var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\x01\n" +
+	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x03\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\x12\x19\n" +
 	"\bdata_dir\x18\x02 \x01(\tR\adataDir\x12*\n" +
 	"\x11max_message_bytes\x18\x03 \x01(\x03R\x0fmaxMessageBytes\x12.\n" +
 	"\x13permission_cache_ms\x18\x04 \x01(\x03R\x11permissionCacheMs\x12+\n" +
-	"\x11subscriber_buffer\x18\x05 \x01(\x03R\x10subscriberBuffer\":\n" +
+	"\x11subscriber_buffer\x18\x05 \x01(\x03R\x10subscriberBuffer\x12(\n" +
+	"\x10max_upload_bytes\x18\x06 \x01(\x03R\x0emaxUploadBytes\x12.\n" +
+	"\x13transcript_delay_ms\x18\a \x01(\x03R\x11transcriptDelayMs\x12\x1b\n" +
+	"\ttime_zone\x18\b \x01(\tR\btimeZone\x12&\n" +
+	"\x0fchat_url_prefix\x18\t \x01(\tR\rchatUrlPrefix\x125\n" +
+	"\x17max_messages_per_minute\x18\n" +
+	" \x01(\x03R\x14maxMessagesPerMinute\x12+\n" +
+	"\x12max_rooms_per_page\x18\v \x01(\x03R\x0fmaxRoomsPerPage\":\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eplugin_version\x18\x01 \x01(\tR\rpluginVersion\"\x0f\n" +
 	"\rHealthRequest\"m\n" +
@@ -1798,7 +2302,7 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x0eplugin_version\x18\x02 \x01(\tR\rpluginVersion\x12\x14\n" +
 	"\x05rooms\x18\x03 \x01(\x03R\x05rooms\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse\"\xc7\x02\n" +
+	"\x10ShutdownResponse\"\xb5\x03\n" +
 	"\x04Room\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\apage_id\x18\x02 \x01(\tR\x06pageId\x12\x12\n" +
@@ -1809,12 +2313,30 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12?\n" +
 	"\rlast_activity\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\flastActivity\x12A\n" +
-	"\fparticipants\x18\t \x03(\v2\x1d.pagechat.chat.v1.ParticipantR\fparticipants\"\x9a\x01\n" +
+	"\fparticipants\x18\t \x03(\v2\x1d.pagechat.chat.v1.ParticipantR\fparticipants\x12,\n" +
+	"\x05files\x18\n" +
+	" \x03(\v2\x16.pagechat.chat.v1.FileR\x05files\x12>\n" +
+	"\vtranscripts\x18\v \x03(\v2\x1c.pagechat.chat.v1.TranscriptR\vtranscripts\"\xdb\x01\n" +
+	"\x04File\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12!\n" +
+	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\x12\x17\n" +
+	"\auser_id\x18\x06 \x01(\tR\x06userId\x12;\n" +
+	"\vuploaded_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"uploadedAt\x12\x10\n" +
+	"\x03seq\x18\b \x01(\x04R\x03seq\"H\n" +
+	"\n" +
+	"Transcript\x12\x12\n" +
+	"\x04date\x18\x01 \x01(\tR\x04date\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\"\x9a\x01\n" +
 	"\vParticipant\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
 	"\x06online\x18\x03 \x01(\bR\x06online\x127\n" +
-	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xe6\x01\n" +
+	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xa6\x02\n" +
 	"\aMessage\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
@@ -1823,7 +2345,10 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\auser_id\x18\x05 \x01(\tR\x06userId\x12\x1b\n" +
 	"\tuser_name\x18\x06 \x01(\tR\buserName\x12\x12\n" +
 	"\x04text\x18\a \x01(\tR\x04text\x123\n" +
-	"\asent_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"W\n" +
+	"\asent_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x12\x12\n" +
+	"\x04html\x18\t \x01(\tR\x04html\x12*\n" +
+	"\x04file\x18\n" +
+	" \x01(\v2\x16.pagechat.chat.v1.FileR\x04file\"W\n" +
 	"\x0fOpenRoomRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\apage_id\x18\x02 \x01(\tR\x06pageId\x12\x12\n" +
@@ -1890,7 +2415,20 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\"U\n" +
 	"\x10PresenceResponse\x12A\n" +
-	"\fparticipants\x18\x01 \x03(\v2\x1d.pagechat.chat.v1.ParticipantR\fparticipants2\xd7\a\n" +
+	"\fparticipants\x18\x01 \x03(\v2\x1d.pagechat.chat.v1.ParticipantR\fparticipants\"i\n" +
+	"\rUploadRequest\x128\n" +
+	"\x06header\x18\x01 \x01(\v2\x1e.pagechat.chat.v1.UploadHeaderH\x00R\x06header\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x06\n" +
+	"\x04part\"\x8e\x01\n" +
+	"\fUploadHeader\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1b\n" +
+	"\tclient_id\x18\x03 \x01(\tR\bclientId\x12\x1b\n" +
+	"\tfile_name\x18\x04 \x01(\tR\bfileName\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\"q\n" +
+	"\x0eUploadResponse\x123\n" +
+	"\amessage\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageR\amessage\x12*\n" +
+	"\x04file\x18\x02 \x01(\v2\x16.pagechat.chat.v1.FileR\x04file2\xa6\b\n" +
 	"\n" +
 	"ChatPlugin\x12T\n" +
 	"\tConfigure\x12\".pagechat.chat.v1.ConfigureRequest\x1a#.pagechat.chat.v1.ConfigureResponse\x12K\n" +
@@ -1904,7 +2442,8 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\aHistory\x12 .pagechat.chat.v1.HistoryRequest\x1a!.pagechat.chat.v1.HistoryResponse\x12E\n" +
 	"\x04Join\x12\x1d.pagechat.chat.v1.JoinRequest\x1a\x1e.pagechat.chat.v1.JoinResponse\x12H\n" +
 	"\x05Leave\x12\x1e.pagechat.chat.v1.LeaveRequest\x1a\x1f.pagechat.chat.v1.LeaveResponse\x12Q\n" +
-	"\bPresence\x12!.pagechat.chat.v1.PresenceRequest\x1a\".pagechat.chat.v1.PresenceResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
+	"\bPresence\x12!.pagechat.chat.v1.PresenceRequest\x1a\".pagechat.chat.v1.PresenceResponse\x12M\n" +
+	"\x06Upload\x12\x1f.pagechat.chat.v1.UploadRequest\x1a .pagechat.chat.v1.UploadResponse(\x01B@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
 
 var (
 	file_pagechat_chat_v1_chat_proto_rawDescOnce sync.Once
@@ -1918,7 +2457,7 @@ func file_pagechat_chat_v1_chat_proto_rawDescGZIP() []byte {
 	return file_pagechat_chat_v1_chat_proto_rawDescData
 }
 
-var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*ConfigureRequest)(nil),      // 0: pagechat.chat.v1.ConfigureRequest
 	(*ConfigureResponse)(nil),     // 1: pagechat.chat.v1.ConfigureResponse
@@ -1927,75 +2466,89 @@ var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*ShutdownRequest)(nil),       // 4: pagechat.chat.v1.ShutdownRequest
 	(*ShutdownResponse)(nil),      // 5: pagechat.chat.v1.ShutdownResponse
 	(*Room)(nil),                  // 6: pagechat.chat.v1.Room
-	(*Participant)(nil),           // 7: pagechat.chat.v1.Participant
-	(*Message)(nil),               // 8: pagechat.chat.v1.Message
-	(*OpenRoomRequest)(nil),       // 9: pagechat.chat.v1.OpenRoomRequest
-	(*OpenRoomResponse)(nil),      // 10: pagechat.chat.v1.OpenRoomResponse
-	(*RenderMacroRequest)(nil),    // 11: pagechat.chat.v1.RenderMacroRequest
-	(*RenderMacroResponse)(nil),   // 12: pagechat.chat.v1.RenderMacroResponse
-	(*RoomInfoRequest)(nil),       // 13: pagechat.chat.v1.RoomInfoRequest
-	(*RoomInfoResponse)(nil),      // 14: pagechat.chat.v1.RoomInfoResponse
-	(*SendRequest)(nil),           // 15: pagechat.chat.v1.SendRequest
-	(*SendResponse)(nil),          // 16: pagechat.chat.v1.SendResponse
-	(*SubscribeRequest)(nil),      // 17: pagechat.chat.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 18: pagechat.chat.v1.SubscribeResponse
-	(*PresenceChange)(nil),        // 19: pagechat.chat.v1.PresenceChange
-	(*HistoryRequest)(nil),        // 20: pagechat.chat.v1.HistoryRequest
-	(*HistoryResponse)(nil),       // 21: pagechat.chat.v1.HistoryResponse
-	(*JoinRequest)(nil),           // 22: pagechat.chat.v1.JoinRequest
-	(*JoinResponse)(nil),          // 23: pagechat.chat.v1.JoinResponse
-	(*LeaveRequest)(nil),          // 24: pagechat.chat.v1.LeaveRequest
-	(*LeaveResponse)(nil),         // 25: pagechat.chat.v1.LeaveResponse
-	(*PresenceRequest)(nil),       // 26: pagechat.chat.v1.PresenceRequest
-	(*PresenceResponse)(nil),      // 27: pagechat.chat.v1.PresenceResponse
-	nil,                           // 28: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
-	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(*File)(nil),                  // 7: pagechat.chat.v1.File
+	(*Transcript)(nil),            // 8: pagechat.chat.v1.Transcript
+	(*Participant)(nil),           // 9: pagechat.chat.v1.Participant
+	(*Message)(nil),               // 10: pagechat.chat.v1.Message
+	(*OpenRoomRequest)(nil),       // 11: pagechat.chat.v1.OpenRoomRequest
+	(*OpenRoomResponse)(nil),      // 12: pagechat.chat.v1.OpenRoomResponse
+	(*RenderMacroRequest)(nil),    // 13: pagechat.chat.v1.RenderMacroRequest
+	(*RenderMacroResponse)(nil),   // 14: pagechat.chat.v1.RenderMacroResponse
+	(*RoomInfoRequest)(nil),       // 15: pagechat.chat.v1.RoomInfoRequest
+	(*RoomInfoResponse)(nil),      // 16: pagechat.chat.v1.RoomInfoResponse
+	(*SendRequest)(nil),           // 17: pagechat.chat.v1.SendRequest
+	(*SendResponse)(nil),          // 18: pagechat.chat.v1.SendResponse
+	(*SubscribeRequest)(nil),      // 19: pagechat.chat.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 20: pagechat.chat.v1.SubscribeResponse
+	(*PresenceChange)(nil),        // 21: pagechat.chat.v1.PresenceChange
+	(*HistoryRequest)(nil),        // 22: pagechat.chat.v1.HistoryRequest
+	(*HistoryResponse)(nil),       // 23: pagechat.chat.v1.HistoryResponse
+	(*JoinRequest)(nil),           // 24: pagechat.chat.v1.JoinRequest
+	(*JoinResponse)(nil),          // 25: pagechat.chat.v1.JoinResponse
+	(*LeaveRequest)(nil),          // 26: pagechat.chat.v1.LeaveRequest
+	(*LeaveResponse)(nil),         // 27: pagechat.chat.v1.LeaveResponse
+	(*PresenceRequest)(nil),       // 28: pagechat.chat.v1.PresenceRequest
+	(*PresenceResponse)(nil),      // 29: pagechat.chat.v1.PresenceResponse
+	(*UploadRequest)(nil),         // 30: pagechat.chat.v1.UploadRequest
+	(*UploadHeader)(nil),          // 31: pagechat.chat.v1.UploadHeader
+	(*UploadResponse)(nil),        // 32: pagechat.chat.v1.UploadResponse
+	nil,                           // 33: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
 }
 var file_pagechat_chat_v1_chat_proto_depIdxs = []int32{
-	29, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	29, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
-	7,  // 2: pagechat.chat.v1.Room.participants:type_name -> pagechat.chat.v1.Participant
-	29, // 3: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
-	29, // 4: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
-	6,  // 5: pagechat.chat.v1.OpenRoomResponse.room:type_name -> pagechat.chat.v1.Room
-	28, // 6: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
-	6,  // 7: pagechat.chat.v1.RoomInfoResponse.room:type_name -> pagechat.chat.v1.Room
-	8,  // 8: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
-	8,  // 9: pagechat.chat.v1.SubscribeResponse.message:type_name -> pagechat.chat.v1.Message
-	19, // 10: pagechat.chat.v1.SubscribeResponse.presence:type_name -> pagechat.chat.v1.PresenceChange
-	7,  // 11: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
-	8,  // 12: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
-	7,  // 13: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
-	7,  // 14: pagechat.chat.v1.PresenceResponse.participants:type_name -> pagechat.chat.v1.Participant
-	0,  // 15: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
-	2,  // 16: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
-	4,  // 17: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
-	9,  // 18: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
-	11, // 19: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
-	13, // 20: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
-	15, // 21: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
-	17, // 22: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
-	20, // 23: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
-	22, // 24: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
-	24, // 25: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
-	26, // 26: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
-	1,  // 27: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
-	3,  // 28: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
-	5,  // 29: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
-	10, // 30: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
-	12, // 31: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
-	14, // 32: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
-	16, // 33: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
-	18, // 34: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.SubscribeResponse
-	21, // 35: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
-	23, // 36: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
-	25, // 37: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
-	27, // 38: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
-	27, // [27:39] is the sub-list for method output_type
-	15, // [15:27] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	34, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	34, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
+	9,  // 2: pagechat.chat.v1.Room.participants:type_name -> pagechat.chat.v1.Participant
+	7,  // 3: pagechat.chat.v1.Room.files:type_name -> pagechat.chat.v1.File
+	8,  // 4: pagechat.chat.v1.Room.transcripts:type_name -> pagechat.chat.v1.Transcript
+	34, // 5: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
+	34, // 6: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
+	34, // 7: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
+	7,  // 8: pagechat.chat.v1.Message.file:type_name -> pagechat.chat.v1.File
+	6,  // 9: pagechat.chat.v1.OpenRoomResponse.room:type_name -> pagechat.chat.v1.Room
+	33, // 10: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	6,  // 11: pagechat.chat.v1.RoomInfoResponse.room:type_name -> pagechat.chat.v1.Room
+	10, // 12: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
+	10, // 13: pagechat.chat.v1.SubscribeResponse.message:type_name -> pagechat.chat.v1.Message
+	21, // 14: pagechat.chat.v1.SubscribeResponse.presence:type_name -> pagechat.chat.v1.PresenceChange
+	9,  // 15: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
+	10, // 16: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
+	9,  // 17: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
+	9,  // 18: pagechat.chat.v1.PresenceResponse.participants:type_name -> pagechat.chat.v1.Participant
+	31, // 19: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
+	10, // 20: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
+	7,  // 21: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
+	0,  // 22: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
+	2,  // 23: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
+	4,  // 24: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
+	11, // 25: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
+	13, // 26: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
+	15, // 27: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
+	17, // 28: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
+	19, // 29: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
+	22, // 30: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
+	24, // 31: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
+	26, // 32: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
+	28, // 33: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
+	30, // 34: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
+	1,  // 35: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
+	3,  // 36: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
+	5,  // 37: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
+	12, // 38: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
+	14, // 39: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
+	16, // 40: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
+	18, // 41: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
+	20, // 42: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.SubscribeResponse
+	23, // 43: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
+	25, // 44: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
+	27, // 45: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
+	29, // 46: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
+	32, // 47: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
+	35, // [35:48] is the sub-list for method output_type
+	22, // [22:35] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_pagechat_chat_v1_chat_proto_init() }
@@ -2003,10 +2556,14 @@ func file_pagechat_chat_v1_chat_proto_init() {
 	if File_pagechat_chat_v1_chat_proto != nil {
 		return
 	}
-	file_pagechat_chat_v1_chat_proto_msgTypes[18].OneofWrappers = []any{
+	file_pagechat_chat_v1_chat_proto_msgTypes[20].OneofWrappers = []any{
 		(*SubscribeResponse_Message)(nil),
 		(*SubscribeResponse_Presence)(nil),
 		(*SubscribeResponse_CaughtUp)(nil),
+	}
+	file_pagechat_chat_v1_chat_proto_msgTypes[30].OneofWrappers = []any{
+		(*UploadRequest_Header)(nil),
+		(*UploadRequest_Chunk)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2014,7 +2571,7 @@ func file_pagechat_chat_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_chat_v1_chat_proto_rawDesc), len(file_pagechat_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,7 @@ const (
 	ChatPlugin_Join_FullMethodName        = "/pagechat.chat.v1.ChatPlugin/Join"
 	ChatPlugin_Leave_FullMethodName       = "/pagechat.chat.v1.ChatPlugin/Leave"
 	ChatPlugin_Presence_FullMethodName    = "/pagechat.chat.v1.ChatPlugin/Presence"
+	ChatPlugin_Upload_FullMethodName      = "/pagechat.chat.v1.ChatPlugin/Upload"
 )
 
 // ChatPluginClient is the client API for ChatPlugin service.
@@ -86,6 +87,11 @@ type ChatPluginClient interface {
 	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
 	// Presence lists the room's participants and who is online now.
 	Presence(ctx context.Context, in *PresenceRequest, opts ...grpc.CallOption) (*PresenceResponse, error)
+	// Upload streams a file into a room: the first message is the header,
+	// the rest are chunks of at most 1 MiB. The plugin sniffs the content
+	// type, stores the file on the room's page through HostAPI.AttachFile and
+	// posts a message that links it. The user needs post permission.
+	Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadRequest, UploadResponse], error)
 }
 
 type chatPluginClient struct {
@@ -225,6 +231,19 @@ func (c *chatPluginClient) Presence(ctx context.Context, in *PresenceRequest, op
 	return out, nil
 }
 
+func (c *chatPluginClient) Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadRequest, UploadResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ChatPlugin_ServiceDesc.Streams[1], ChatPlugin_Upload_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[UploadRequest, UploadResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ChatPlugin_UploadClient = grpc.ClientStreamingClient[UploadRequest, UploadResponse]
+
 // ChatPluginServer is the server API for ChatPlugin service.
 // All implementations must embed UnimplementedChatPluginServer
 // for forward compatibility.
@@ -278,6 +297,11 @@ type ChatPluginServer interface {
 	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
 	// Presence lists the room's participants and who is online now.
 	Presence(context.Context, *PresenceRequest) (*PresenceResponse, error)
+	// Upload streams a file into a room: the first message is the header,
+	// the rest are chunks of at most 1 MiB. The plugin sniffs the content
+	// type, stores the file on the room's page through HostAPI.AttachFile and
+	// posts a message that links it. The user needs post permission.
+	Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error
 	mustEmbedUnimplementedChatPluginServer()
 }
 
@@ -323,6 +347,9 @@ func (UnimplementedChatPluginServer) Leave(context.Context, *LeaveRequest) (*Lea
 }
 func (UnimplementedChatPluginServer) Presence(context.Context, *PresenceRequest) (*PresenceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Presence not implemented")
+}
+func (UnimplementedChatPluginServer) Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error {
+	return status.Error(codes.Unimplemented, "method Upload not implemented")
 }
 func (UnimplementedChatPluginServer) mustEmbedUnimplementedChatPluginServer() {}
 func (UnimplementedChatPluginServer) testEmbeddedByValue()                    {}
@@ -554,6 +581,13 @@ func _ChatPlugin_Presence_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChatPlugin_Upload_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ChatPluginServer).Upload(&grpc.GenericServerStream[UploadRequest, UploadResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ChatPlugin_UploadServer = grpc.ClientStreamingServer[UploadRequest, UploadResponse]
+
 // ChatPlugin_ServiceDesc is the grpc.ServiceDesc for ChatPlugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -611,6 +645,11 @@ var ChatPlugin_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Subscribe",
 			Handler:       _ChatPlugin_Subscribe_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Upload",
+			Handler:       _ChatPlugin_Upload_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "pagechat/chat/v1/chat.proto",
