@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -347,9 +348,69 @@ type Subscription struct {
 // permission, ErrSlowConsumer if it falls behind, ErrPluginUnavailable if
 // the plugin dies. After the last two, subscribe again from LastSeq.
 func (c *Client) Subscribe(ctx context.Context, userID, roomID string, afterSeq uint64, epoch string) (*Subscription, error) {
+	return openStream(ctx, c, afterSeq, epoch, func(ctx context.Context, p chatv1.ChatPluginClient) (eventStream, error) {
+		return p.Subscribe(ctx, &chatv1.SubscribeRequest{UserId: userID, RoomId: roomID, AfterSeq: afterSeq, Epoch: epoch})
+	})
+}
+
+// Feed follows roomID on behalf of the host itself, for fanning one stream
+// out to many viewers (the HTTP handler does this). It checks no user:
+// the caller must check each viewer with AuthorizeViewers before showing
+// it anything, and again within every permission cache window.
+func (c *Client) Feed(ctx context.Context, roomID string, afterSeq uint64, epoch string) (*Subscription, error) {
+	return openStream(ctx, c, afterSeq, epoch, func(ctx context.Context, p chatv1.ChatPluginClient) (eventStream, error) {
+		s, err := p.Feed(ctx, &chatv1.FeedRequest{RoomId: roomID, AfterSeq: afterSeq, Epoch: epoch})
+		if err != nil {
+			return nil, err
+		}
+		return feedStream{s}, nil
+	})
+}
+
+// AuthorizeViewers returns those of userIDs (at most 1000) who may view
+// roomID, as the plugin decides with the host.
+func (c *Client) AuthorizeViewers(ctx context.Context, roomID string, userIDs []string) ([]string, error) {
+	resp, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.AuthorizeViewersResponse, error) {
+		return p.AuthorizeViewers(ctx, &chatv1.AuthorizeViewersRequest{RoomId: roomID, UserIds: userIDs})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetAllowedUserIds(), nil
+}
+
+// eventStream is what Subscribe and Feed streams have in common.
+type eventStream interface {
+	Header() (metadata.MD, error)
+	Recv() (*chatv1.SubscribeResponse, error)
+}
+
+// feedStream presents a Feed stream as a Subscribe stream; the events are
+// the same, only the generated wrapper types differ.
+type feedStream struct {
+	chatv1.ChatPlugin_FeedClient
+}
+
+func (f feedStream) Recv() (*chatv1.SubscribeResponse, error) {
+	r, err := f.ChatPlugin_FeedClient.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch ev := r.GetEvent().(type) {
+	case *chatv1.FeedResponse_Message:
+		return &chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_Message{Message: ev.Message}}, nil
+	case *chatv1.FeedResponse_Presence:
+		return &chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_Presence{Presence: ev.Presence}}, nil
+	case *chatv1.FeedResponse_CaughtUp:
+		return &chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_CaughtUp{CaughtUp: ev.CaughtUp}}, nil
+	}
+	return &chatv1.SubscribeResponse{}, nil
+}
+
+func openStream(ctx context.Context, c *Client, afterSeq uint64, epoch string, open func(context.Context, chatv1.ChatPluginClient) (eventStream, error)) (*Subscription, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	stream, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (chatv1.ChatPlugin_SubscribeClient, error) {
-		s, err := p.Subscribe(ctx, &chatv1.SubscribeRequest{UserId: userID, RoomId: roomID, AfterSeq: afterSeq, Epoch: epoch})
+	stream, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (eventStream, error) {
+		s, err := open(ctx, p)
 		if err != nil {
 			return nil, err
 		}

@@ -513,3 +513,38 @@ func TestBadOptionsFailLoad(t *testing.T) {
 		})
 	}
 }
+
+func TestFeedAndAuthorizeViewers(t *testing.T) {
+	t.Parallel()
+	host := newTestHost()
+	host.deny("mallory", "p1", PermissionView)
+	c := loadPlugin(t, host, t.TempDir())
+	ctx := testCtx(t)
+	room := openRoom(t, c, "Fan Out")
+	if _, err := c.Send(ctx, "alice", room.ID, "1", "before the feed"); err != nil {
+		t.Fatal(err)
+	}
+	feed, err := c.Feed(ctx, room.ID, 0, room.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	if _, err := c.Send(ctx, "bob", room.ID, "2", "after the feed"); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, feed, 0, 2)
+	if got[0].Text != "before the feed" || got[1].Text != "after the feed" {
+		t.Fatalf("feed delivered %q, %q", got[0].Text, got[1].Text)
+	}
+
+	allowed, err := c.AuthorizeViewers(ctx, room.ID, []string{"alice", "mallory", "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(allowed, ",") != "alice,bob" {
+		t.Fatalf("AuthorizeViewers = %v, want [alice bob]", allowed)
+	}
+	if _, err := c.Feed(ctx, "p1.no-such-room", 0, ""); !errors.Is(err, ErrRoomNotFound) {
+		t.Fatalf("Feed of an unknown room: %v, want ErrRoomNotFound", err)
+	}
+}

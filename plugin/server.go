@@ -402,11 +402,123 @@ func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStrea
 	if err != nil {
 		return err
 	}
-	if req.GetEpoch() != "" && req.GetEpoch() != room.Epoch {
-		return status.Errorf(codes.Aborted, "room %s has epoch %s, not %s: its log was recreated; reload history instead of resuming", room.ID, room.Epoch, req.GetEpoch())
+	userID := req.GetUserId()
+	if err := rt.join(ctx, room.ID, userID); err != nil {
+		return err
 	}
-	if req.GetAfterSeq() > room.LastSeq {
-		return status.Errorf(codes.InvalidArgument, "after_seq %d is beyond the room's last sequence %d", req.GetAfterSeq(), room.LastSeq)
+	defer rt.leave(room.ID, userID)
+	return streamRoom(ctx, rt, room, req.GetAfterSeq(), req.GetEpoch(), roomStream[chatv1.SubscribeResponse]{
+		stream: stream,
+		wrap: func(ev roomEvent) *chatv1.SubscribeResponse {
+			switch {
+			case ev.message != nil:
+				return &chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_Message{Message: ev.message}}
+			case ev.presence != nil:
+				return &chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_Presence{Presence: ev.presence}}
+			}
+			return &chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_CaughtUp{CaughtUp: ev.caughtUp}}
+		},
+		recheck: func(ctx context.Context) error {
+			err := rt.authorize(ctx, userID, room.PageID, hostv1.Permission_PERMISSION_VIEW)
+			if status.Code(err) == codes.PermissionDenied {
+				rt.logger.Info("stream closed: view permission revoked", "room", room.ID, "user", userID)
+			}
+			return err
+		},
+		who: userID,
+	})
+}
+
+// Feed streams a room for the host's own fan-out; see the proto for why it
+// names no user.
+func (s *Server) Feed(req *chatv1.FeedRequest, stream grpc.ServerStreamingServer[chatv1.FeedResponse]) error {
+	rt, err := s.runtime()
+	if err != nil {
+		return err
+	}
+	ctx := stream.Context()
+	if _, _, err := macro.SplitRoomID(req.GetRoomId()); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	room, err := rt.store.Room(ctx, req.GetRoomId())
+	if err != nil {
+		return storeStatus(err, req.GetRoomId())
+	}
+	return streamRoom(ctx, rt, room, req.GetAfterSeq(), req.GetEpoch(), roomStream[chatv1.FeedResponse]{
+		stream: stream,
+		wrap: func(ev roomEvent) *chatv1.FeedResponse {
+			switch {
+			case ev.message != nil:
+				return &chatv1.FeedResponse{Event: &chatv1.FeedResponse_Message{Message: ev.message}}
+			case ev.presence != nil:
+				return &chatv1.FeedResponse{Event: &chatv1.FeedResponse_Presence{Presence: ev.presence}}
+			}
+			return &chatv1.FeedResponse{Event: &chatv1.FeedResponse_CaughtUp{CaughtUp: ev.caughtUp}}
+		},
+		who: "host feed",
+	})
+}
+
+// maxViewersPerCheck bounds AuthorizeViewers, so one call cannot queue
+// thousands of host round trips.
+const maxViewersPerCheck = 1000
+
+// AuthorizeViewers checks view permission for several users.
+func (s *Server) AuthorizeViewers(ctx context.Context, req *chatv1.AuthorizeViewersRequest) (*chatv1.AuthorizeViewersResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, err
+	}
+	pageID, _, err := macro.SplitRoomID(req.GetRoomId())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if n := len(req.GetUserIds()); n > maxViewersPerCheck {
+		return nil, status.Errorf(codes.InvalidArgument, "%d user ids; at most %d per call", n, maxViewersPerCheck)
+	}
+	resp := &chatv1.AuthorizeViewersResponse{}
+	for _, userID := range req.GetUserIds() {
+		if err := checkUserID(userID); err != nil {
+			return nil, err
+		}
+		err := rt.authorize(ctx, userID, pageID, hostv1.Permission_PERMISSION_VIEW)
+		switch status.Code(err) {
+		case codes.OK:
+			resp.AllowedUserIds = append(resp.AllowedUserIds, userID)
+		case codes.PermissionDenied:
+		default:
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// roomEvent is one event of a room stream before it is wrapped in the
+// stream's own response type.
+type roomEvent struct {
+	message  *chatv1.Message
+	presence *chatv1.PresenceChange
+	caughtUp uint64
+}
+
+// roomStream adapts Subscribe's and Feed's streams to streamRoom.
+type roomStream[T any] struct {
+	stream grpc.ServerStreamingServer[T]
+	wrap   func(roomEvent) *T
+	// recheck, if set, runs every half permission window and ends the
+	// stream when it fails.
+	recheck func(context.Context) error
+	who     string // for logs
+}
+
+// streamRoom replays a room from after, then streams it live, with no gap
+// and no duplicate at the hand-over.
+func streamRoom[T any](ctx context.Context, rt *runtime, room store.Room, after uint64, epoch string, rs roomStream[T]) error {
+	if epoch != "" && epoch != room.Epoch {
+		return status.Errorf(codes.Aborted, "room %s has epoch %s, not %s: its log was recreated; reload history instead of resuming", room.ID, room.Epoch, epoch)
+	}
+	if after > room.LastSeq {
+		return status.Errorf(codes.InvalidArgument, "after_seq %d is beyond the room's last sequence %d", after, room.LastSeq)
 	}
 
 	// Subscribe to live events before reading storage: anything committed
@@ -416,18 +528,13 @@ func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStrea
 	defer sub.Close()
 	// The header tells the client the stream is authorised and open
 	// before any message, even in an empty room.
-	if err := stream.SendHeader(metadata.Pairs("pagechat-epoch", room.Epoch)); err != nil {
+	if err := rs.stream.SendHeader(metadata.Pairs("pagechat-epoch", room.Epoch)); err != nil {
 		return err
 	}
 
-	if err := rt.join(ctx, room.ID, req.GetUserId()); err != nil {
-		return err
-	}
-	defer rt.leave(room.ID, req.GetUserId())
-
-	last := req.GetAfterSeq()
+	last := after
 	send := func(m store.Message) error {
-		if err := stream.Send(&chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_Message{Message: messageToProto(m, room.Epoch)}}); err != nil {
+		if err := rs.stream.Send(rs.wrap(roomEvent{message: messageToProto(m, room.Epoch)})); err != nil {
 			return err
 		}
 		last = m.Seq
@@ -458,12 +565,16 @@ func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStrea
 	if err := catchUp(0); err != nil {
 		return err
 	}
-	if err := stream.Send(&chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_CaughtUp{CaughtUp: last}}); err != nil {
+	if err := rs.stream.Send(rs.wrap(roomEvent{caughtUp: last})); err != nil {
 		return err
 	}
 
-	recheck := time.NewTicker(rt.permTTL / 2)
-	defer recheck.Stop()
+	var recheck <-chan time.Time
+	if rs.recheck != nil {
+		t := time.NewTicker(rt.permTTL / 2)
+		defer t.Stop()
+		recheck = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -472,15 +583,12 @@ func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStrea
 			return status.Error(codes.Unavailable, "plugin is shutting down; resume after the restart")
 		case <-sub.Done():
 			if errors.Is(sub.Err(), hub.ErrSlowConsumer) {
-				rt.logger.Warn("cut slow subscriber", "room", room.ID, "user", req.GetUserId(), "last_seq", last)
+				rt.logger.Warn("cut slow subscriber", "room", room.ID, "subscriber", rs.who, "last_seq", last)
 				return status.Errorf(codes.ResourceExhausted, "subscriber fell too far behind; resume after sequence %d", last)
 			}
 			return status.Error(codes.Unavailable, "plugin is shutting down; resume after the restart")
-		case <-recheck.C:
-			if err := rt.authorize(ctx, req.GetUserId(), room.PageID, hostv1.Permission_PERMISSION_VIEW); err != nil {
-				if status.Code(err) == codes.PermissionDenied {
-					rt.logger.Info("stream closed: view permission revoked", "room", room.ID, "user", req.GetUserId())
-				}
+		case <-recheck:
+			if err := rs.recheck(ctx); err != nil {
 				return err
 			}
 		case ev := <-sub.Events():
@@ -499,7 +607,7 @@ func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStrea
 					return err
 				}
 			case ev.Presence != nil:
-				if err := stream.Send(&chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_Presence{Presence: &chatv1.PresenceChange{Participant: presenceToProto(*ev.Presence)}}}); err != nil {
+				if err := rs.stream.Send(rs.wrap(roomEvent{presence: &chatv1.PresenceChange{Participant: presenceToProto(*ev.Presence)}})); err != nil {
 					return err
 				}
 			}

@@ -2274,6 +2274,277 @@ func (x *UploadResponse) GetFile() *File {
 	return nil
 }
 
+// FeedRequest opens a host-side room feed.
+type FeedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// room_id is the room to follow.
+	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// after_seq is the last sequence the host already has; 0 replays all.
+	AfterSeq uint64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	// epoch is the room epoch after_seq belongs to; a mismatch fails with
+	// ABORTED.
+	Epoch         string `protobuf:"bytes,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedRequest) Reset() {
+	*x = FeedRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedRequest) ProtoMessage() {}
+
+func (x *FeedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedRequest.ProtoReflect.Descriptor instead.
+func (*FeedRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *FeedRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *FeedRequest) GetAfterSeq() uint64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
+}
+
+func (x *FeedRequest) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
+}
+
+// FeedResponse is one event on a room feed.
+type FeedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// event is what happened.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*FeedResponse_Message
+	//	*FeedResponse_Presence
+	//	*FeedResponse_CaughtUp
+	Event         isFeedResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedResponse) Reset() {
+	*x = FeedResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedResponse) ProtoMessage() {}
+
+func (x *FeedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedResponse.ProtoReflect.Descriptor instead.
+func (*FeedResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *FeedResponse) GetEvent() isFeedResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *FeedResponse) GetMessage() *Message {
+	if x != nil {
+		if x, ok := x.Event.(*FeedResponse_Message); ok {
+			return x.Message
+		}
+	}
+	return nil
+}
+
+func (x *FeedResponse) GetPresence() *PresenceChange {
+	if x != nil {
+		if x, ok := x.Event.(*FeedResponse_Presence); ok {
+			return x.Presence
+		}
+	}
+	return nil
+}
+
+func (x *FeedResponse) GetCaughtUp() uint64 {
+	if x != nil {
+		if x, ok := x.Event.(*FeedResponse_CaughtUp); ok {
+			return x.CaughtUp
+		}
+	}
+	return 0
+}
+
+type isFeedResponse_Event interface {
+	isFeedResponse_Event()
+}
+
+type FeedResponse_Message struct {
+	// message is a stored message, in sequence order.
+	Message *Message `protobuf:"bytes,1,opt,name=message,proto3,oneof"`
+}
+
+type FeedResponse_Presence struct {
+	// presence is a change in who is online.
+	Presence *PresenceChange `protobuf:"bytes,2,opt,name=presence,proto3,oneof"`
+}
+
+type FeedResponse_CaughtUp struct {
+	// caught_up marks the end of the replay from storage; its value is the
+	// last replayed sequence.
+	CaughtUp uint64 `protobuf:"varint,3,opt,name=caught_up,json=caughtUp,proto3,oneof"`
+}
+
+func (*FeedResponse_Message) isFeedResponse_Event() {}
+
+func (*FeedResponse_Presence) isFeedResponse_Event() {}
+
+func (*FeedResponse_CaughtUp) isFeedResponse_Event() {}
+
+// AuthorizeViewersRequest asks about several users at once.
+type AuthorizeViewersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// room_id is the room.
+	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// user_ids are the users to check, at most 1000.
+	UserIds       []string `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizeViewersRequest) Reset() {
+	*x = AuthorizeViewersRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeViewersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeViewersRequest) ProtoMessage() {}
+
+func (x *AuthorizeViewersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeViewersRequest.ProtoReflect.Descriptor instead.
+func (*AuthorizeViewersRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *AuthorizeViewersRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *AuthorizeViewersRequest) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+// AuthorizeViewersResponse lists who may view.
+type AuthorizeViewersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// allowed_user_ids are the users from the request with view permission.
+	AllowedUserIds []string `protobuf:"bytes,1,rep,name=allowed_user_ids,json=allowedUserIds,proto3" json:"allowed_user_ids,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AuthorizeViewersResponse) Reset() {
+	*x = AuthorizeViewersResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeViewersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeViewersResponse) ProtoMessage() {}
+
+func (x *AuthorizeViewersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeViewersResponse.ProtoReflect.Descriptor instead.
+func (*AuthorizeViewersResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *AuthorizeViewersResponse) GetAllowedUserIds() []string {
+	if x != nil {
+		return x.AllowedUserIds
+	}
+	return nil
+}
+
 var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
@@ -2428,7 +2699,21 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\"q\n" +
 	"\x0eUploadResponse\x123\n" +
 	"\amessage\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageR\amessage\x12*\n" +
-	"\x04file\x18\x02 \x01(\v2\x16.pagechat.chat.v1.FileR\x04file2\xa6\b\n" +
+	"\x04file\x18\x02 \x01(\v2\x16.pagechat.chat.v1.FileR\x04file\"Y\n" +
+	"\vFeedRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1b\n" +
+	"\tafter_seq\x18\x02 \x01(\x04R\bafterSeq\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\tR\x05epoch\"\xad\x01\n" +
+	"\fFeedResponse\x125\n" +
+	"\amessage\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageH\x00R\amessage\x12>\n" +
+	"\bpresence\x18\x02 \x01(\v2 .pagechat.chat.v1.PresenceChangeH\x00R\bpresence\x12\x1d\n" +
+	"\tcaught_up\x18\x03 \x01(\x04H\x00R\bcaughtUpB\a\n" +
+	"\x05event\"M\n" +
+	"\x17AuthorizeViewersRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x19\n" +
+	"\buser_ids\x18\x02 \x03(\tR\auserIds\"D\n" +
+	"\x18AuthorizeViewersResponse\x12(\n" +
+	"\x10allowed_user_ids\x18\x01 \x03(\tR\x0eallowedUserIds2\xda\t\n" +
 	"\n" +
 	"ChatPlugin\x12T\n" +
 	"\tConfigure\x12\".pagechat.chat.v1.ConfigureRequest\x1a#.pagechat.chat.v1.ConfigureResponse\x12K\n" +
@@ -2443,7 +2728,9 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x04Join\x12\x1d.pagechat.chat.v1.JoinRequest\x1a\x1e.pagechat.chat.v1.JoinResponse\x12H\n" +
 	"\x05Leave\x12\x1e.pagechat.chat.v1.LeaveRequest\x1a\x1f.pagechat.chat.v1.LeaveResponse\x12Q\n" +
 	"\bPresence\x12!.pagechat.chat.v1.PresenceRequest\x1a\".pagechat.chat.v1.PresenceResponse\x12M\n" +
-	"\x06Upload\x12\x1f.pagechat.chat.v1.UploadRequest\x1a .pagechat.chat.v1.UploadResponse(\x01B@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
+	"\x06Upload\x12\x1f.pagechat.chat.v1.UploadRequest\x1a .pagechat.chat.v1.UploadResponse(\x01\x12G\n" +
+	"\x04Feed\x12\x1d.pagechat.chat.v1.FeedRequest\x1a\x1e.pagechat.chat.v1.FeedResponse0\x01\x12i\n" +
+	"\x10AuthorizeViewers\x12).pagechat.chat.v1.AuthorizeViewersRequest\x1a*.pagechat.chat.v1.AuthorizeViewersResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
 
 var (
 	file_pagechat_chat_v1_chat_proto_rawDescOnce sync.Once
@@ -2457,56 +2744,60 @@ func file_pagechat_chat_v1_chat_proto_rawDescGZIP() []byte {
 	return file_pagechat_chat_v1_chat_proto_rawDescData
 }
 
-var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_pagechat_chat_v1_chat_proto_goTypes = []any{
-	(*ConfigureRequest)(nil),      // 0: pagechat.chat.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),     // 1: pagechat.chat.v1.ConfigureResponse
-	(*HealthRequest)(nil),         // 2: pagechat.chat.v1.HealthRequest
-	(*HealthResponse)(nil),        // 3: pagechat.chat.v1.HealthResponse
-	(*ShutdownRequest)(nil),       // 4: pagechat.chat.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),      // 5: pagechat.chat.v1.ShutdownResponse
-	(*Room)(nil),                  // 6: pagechat.chat.v1.Room
-	(*File)(nil),                  // 7: pagechat.chat.v1.File
-	(*Transcript)(nil),            // 8: pagechat.chat.v1.Transcript
-	(*Participant)(nil),           // 9: pagechat.chat.v1.Participant
-	(*Message)(nil),               // 10: pagechat.chat.v1.Message
-	(*OpenRoomRequest)(nil),       // 11: pagechat.chat.v1.OpenRoomRequest
-	(*OpenRoomResponse)(nil),      // 12: pagechat.chat.v1.OpenRoomResponse
-	(*RenderMacroRequest)(nil),    // 13: pagechat.chat.v1.RenderMacroRequest
-	(*RenderMacroResponse)(nil),   // 14: pagechat.chat.v1.RenderMacroResponse
-	(*RoomInfoRequest)(nil),       // 15: pagechat.chat.v1.RoomInfoRequest
-	(*RoomInfoResponse)(nil),      // 16: pagechat.chat.v1.RoomInfoResponse
-	(*SendRequest)(nil),           // 17: pagechat.chat.v1.SendRequest
-	(*SendResponse)(nil),          // 18: pagechat.chat.v1.SendResponse
-	(*SubscribeRequest)(nil),      // 19: pagechat.chat.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 20: pagechat.chat.v1.SubscribeResponse
-	(*PresenceChange)(nil),        // 21: pagechat.chat.v1.PresenceChange
-	(*HistoryRequest)(nil),        // 22: pagechat.chat.v1.HistoryRequest
-	(*HistoryResponse)(nil),       // 23: pagechat.chat.v1.HistoryResponse
-	(*JoinRequest)(nil),           // 24: pagechat.chat.v1.JoinRequest
-	(*JoinResponse)(nil),          // 25: pagechat.chat.v1.JoinResponse
-	(*LeaveRequest)(nil),          // 26: pagechat.chat.v1.LeaveRequest
-	(*LeaveResponse)(nil),         // 27: pagechat.chat.v1.LeaveResponse
-	(*PresenceRequest)(nil),       // 28: pagechat.chat.v1.PresenceRequest
-	(*PresenceResponse)(nil),      // 29: pagechat.chat.v1.PresenceResponse
-	(*UploadRequest)(nil),         // 30: pagechat.chat.v1.UploadRequest
-	(*UploadHeader)(nil),          // 31: pagechat.chat.v1.UploadHeader
-	(*UploadResponse)(nil),        // 32: pagechat.chat.v1.UploadResponse
-	nil,                           // 33: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
-	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(*ConfigureRequest)(nil),         // 0: pagechat.chat.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),        // 1: pagechat.chat.v1.ConfigureResponse
+	(*HealthRequest)(nil),            // 2: pagechat.chat.v1.HealthRequest
+	(*HealthResponse)(nil),           // 3: pagechat.chat.v1.HealthResponse
+	(*ShutdownRequest)(nil),          // 4: pagechat.chat.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),         // 5: pagechat.chat.v1.ShutdownResponse
+	(*Room)(nil),                     // 6: pagechat.chat.v1.Room
+	(*File)(nil),                     // 7: pagechat.chat.v1.File
+	(*Transcript)(nil),               // 8: pagechat.chat.v1.Transcript
+	(*Participant)(nil),              // 9: pagechat.chat.v1.Participant
+	(*Message)(nil),                  // 10: pagechat.chat.v1.Message
+	(*OpenRoomRequest)(nil),          // 11: pagechat.chat.v1.OpenRoomRequest
+	(*OpenRoomResponse)(nil),         // 12: pagechat.chat.v1.OpenRoomResponse
+	(*RenderMacroRequest)(nil),       // 13: pagechat.chat.v1.RenderMacroRequest
+	(*RenderMacroResponse)(nil),      // 14: pagechat.chat.v1.RenderMacroResponse
+	(*RoomInfoRequest)(nil),          // 15: pagechat.chat.v1.RoomInfoRequest
+	(*RoomInfoResponse)(nil),         // 16: pagechat.chat.v1.RoomInfoResponse
+	(*SendRequest)(nil),              // 17: pagechat.chat.v1.SendRequest
+	(*SendResponse)(nil),             // 18: pagechat.chat.v1.SendResponse
+	(*SubscribeRequest)(nil),         // 19: pagechat.chat.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),        // 20: pagechat.chat.v1.SubscribeResponse
+	(*PresenceChange)(nil),           // 21: pagechat.chat.v1.PresenceChange
+	(*HistoryRequest)(nil),           // 22: pagechat.chat.v1.HistoryRequest
+	(*HistoryResponse)(nil),          // 23: pagechat.chat.v1.HistoryResponse
+	(*JoinRequest)(nil),              // 24: pagechat.chat.v1.JoinRequest
+	(*JoinResponse)(nil),             // 25: pagechat.chat.v1.JoinResponse
+	(*LeaveRequest)(nil),             // 26: pagechat.chat.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 27: pagechat.chat.v1.LeaveResponse
+	(*PresenceRequest)(nil),          // 28: pagechat.chat.v1.PresenceRequest
+	(*PresenceResponse)(nil),         // 29: pagechat.chat.v1.PresenceResponse
+	(*UploadRequest)(nil),            // 30: pagechat.chat.v1.UploadRequest
+	(*UploadHeader)(nil),             // 31: pagechat.chat.v1.UploadHeader
+	(*UploadResponse)(nil),           // 32: pagechat.chat.v1.UploadResponse
+	(*FeedRequest)(nil),              // 33: pagechat.chat.v1.FeedRequest
+	(*FeedResponse)(nil),             // 34: pagechat.chat.v1.FeedResponse
+	(*AuthorizeViewersRequest)(nil),  // 35: pagechat.chat.v1.AuthorizeViewersRequest
+	(*AuthorizeViewersResponse)(nil), // 36: pagechat.chat.v1.AuthorizeViewersResponse
+	nil,                              // 37: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	(*timestamppb.Timestamp)(nil),    // 38: google.protobuf.Timestamp
 }
 var file_pagechat_chat_v1_chat_proto_depIdxs = []int32{
-	34, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	34, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
+	38, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	38, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
 	9,  // 2: pagechat.chat.v1.Room.participants:type_name -> pagechat.chat.v1.Participant
 	7,  // 3: pagechat.chat.v1.Room.files:type_name -> pagechat.chat.v1.File
 	8,  // 4: pagechat.chat.v1.Room.transcripts:type_name -> pagechat.chat.v1.Transcript
-	34, // 5: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
-	34, // 6: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
-	34, // 7: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
+	38, // 5: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
+	38, // 6: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
+	38, // 7: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
 	7,  // 8: pagechat.chat.v1.Message.file:type_name -> pagechat.chat.v1.File
 	6,  // 9: pagechat.chat.v1.OpenRoomResponse.room:type_name -> pagechat.chat.v1.Room
-	33, // 10: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	37, // 10: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
 	6,  // 11: pagechat.chat.v1.RoomInfoResponse.room:type_name -> pagechat.chat.v1.Room
 	10, // 12: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
 	10, // 13: pagechat.chat.v1.SubscribeResponse.message:type_name -> pagechat.chat.v1.Message
@@ -2518,37 +2809,43 @@ var file_pagechat_chat_v1_chat_proto_depIdxs = []int32{
 	31, // 19: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
 	10, // 20: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
 	7,  // 21: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
-	0,  // 22: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
-	2,  // 23: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
-	4,  // 24: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
-	11, // 25: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
-	13, // 26: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
-	15, // 27: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
-	17, // 28: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
-	19, // 29: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
-	22, // 30: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
-	24, // 31: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
-	26, // 32: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
-	28, // 33: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
-	30, // 34: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
-	1,  // 35: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
-	3,  // 36: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
-	5,  // 37: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
-	12, // 38: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
-	14, // 39: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
-	16, // 40: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
-	18, // 41: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
-	20, // 42: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.SubscribeResponse
-	23, // 43: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
-	25, // 44: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
-	27, // 45: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
-	29, // 46: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
-	32, // 47: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
-	35, // [35:48] is the sub-list for method output_type
-	22, // [22:35] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	10, // 22: pagechat.chat.v1.FeedResponse.message:type_name -> pagechat.chat.v1.Message
+	21, // 23: pagechat.chat.v1.FeedResponse.presence:type_name -> pagechat.chat.v1.PresenceChange
+	0,  // 24: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
+	2,  // 25: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
+	4,  // 26: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
+	11, // 27: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
+	13, // 28: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
+	15, // 29: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
+	17, // 30: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
+	19, // 31: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
+	22, // 32: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
+	24, // 33: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
+	26, // 34: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
+	28, // 35: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
+	30, // 36: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
+	33, // 37: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
+	35, // 38: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
+	1,  // 39: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
+	3,  // 40: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
+	5,  // 41: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
+	12, // 42: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
+	14, // 43: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
+	16, // 44: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
+	18, // 45: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
+	20, // 46: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.SubscribeResponse
+	23, // 47: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
+	25, // 48: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
+	27, // 49: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
+	29, // 50: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
+	32, // 51: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
+	34, // 52: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.FeedResponse
+	36, // 53: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
+	39, // [39:54] is the sub-list for method output_type
+	24, // [24:39] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_pagechat_chat_v1_chat_proto_init() }
@@ -2565,13 +2862,18 @@ func file_pagechat_chat_v1_chat_proto_init() {
 		(*UploadRequest_Header)(nil),
 		(*UploadRequest_Chunk)(nil),
 	}
+	file_pagechat_chat_v1_chat_proto_msgTypes[34].OneofWrappers = []any{
+		(*FeedResponse_Message)(nil),
+		(*FeedResponse_Presence)(nil),
+		(*FeedResponse_CaughtUp)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_chat_v1_chat_proto_rawDesc), len(file_pagechat_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,19 +19,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ChatPlugin_Configure_FullMethodName   = "/pagechat.chat.v1.ChatPlugin/Configure"
-	ChatPlugin_Health_FullMethodName      = "/pagechat.chat.v1.ChatPlugin/Health"
-	ChatPlugin_Shutdown_FullMethodName    = "/pagechat.chat.v1.ChatPlugin/Shutdown"
-	ChatPlugin_OpenRoom_FullMethodName    = "/pagechat.chat.v1.ChatPlugin/OpenRoom"
-	ChatPlugin_RenderMacro_FullMethodName = "/pagechat.chat.v1.ChatPlugin/RenderMacro"
-	ChatPlugin_RoomInfo_FullMethodName    = "/pagechat.chat.v1.ChatPlugin/RoomInfo"
-	ChatPlugin_Send_FullMethodName        = "/pagechat.chat.v1.ChatPlugin/Send"
-	ChatPlugin_Subscribe_FullMethodName   = "/pagechat.chat.v1.ChatPlugin/Subscribe"
-	ChatPlugin_History_FullMethodName     = "/pagechat.chat.v1.ChatPlugin/History"
-	ChatPlugin_Join_FullMethodName        = "/pagechat.chat.v1.ChatPlugin/Join"
-	ChatPlugin_Leave_FullMethodName       = "/pagechat.chat.v1.ChatPlugin/Leave"
-	ChatPlugin_Presence_FullMethodName    = "/pagechat.chat.v1.ChatPlugin/Presence"
-	ChatPlugin_Upload_FullMethodName      = "/pagechat.chat.v1.ChatPlugin/Upload"
+	ChatPlugin_Configure_FullMethodName        = "/pagechat.chat.v1.ChatPlugin/Configure"
+	ChatPlugin_Health_FullMethodName           = "/pagechat.chat.v1.ChatPlugin/Health"
+	ChatPlugin_Shutdown_FullMethodName         = "/pagechat.chat.v1.ChatPlugin/Shutdown"
+	ChatPlugin_OpenRoom_FullMethodName         = "/pagechat.chat.v1.ChatPlugin/OpenRoom"
+	ChatPlugin_RenderMacro_FullMethodName      = "/pagechat.chat.v1.ChatPlugin/RenderMacro"
+	ChatPlugin_RoomInfo_FullMethodName         = "/pagechat.chat.v1.ChatPlugin/RoomInfo"
+	ChatPlugin_Send_FullMethodName             = "/pagechat.chat.v1.ChatPlugin/Send"
+	ChatPlugin_Subscribe_FullMethodName        = "/pagechat.chat.v1.ChatPlugin/Subscribe"
+	ChatPlugin_History_FullMethodName          = "/pagechat.chat.v1.ChatPlugin/History"
+	ChatPlugin_Join_FullMethodName             = "/pagechat.chat.v1.ChatPlugin/Join"
+	ChatPlugin_Leave_FullMethodName            = "/pagechat.chat.v1.ChatPlugin/Leave"
+	ChatPlugin_Presence_FullMethodName         = "/pagechat.chat.v1.ChatPlugin/Presence"
+	ChatPlugin_Upload_FullMethodName           = "/pagechat.chat.v1.ChatPlugin/Upload"
+	ChatPlugin_Feed_FullMethodName             = "/pagechat.chat.v1.ChatPlugin/Feed"
+	ChatPlugin_AuthorizeViewers_FullMethodName = "/pagechat.chat.v1.ChatPlugin/AuthorizeViewers"
 )
 
 // ChatPluginClient is the client API for ChatPlugin service.
@@ -92,6 +94,17 @@ type ChatPluginClient interface {
 	// type, stores the file on the room's page through HostAPI.AttachFile and
 	// posts a message that links it. The user needs post permission.
 	Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadRequest, UploadResponse], error)
+	// Feed streams a room to the host itself, so that host-sdk can hold one
+	// upstream per room and fan it out to many browsers: gRPC streams share
+	// go-plugin's single connection, and one stream per browser does not
+	// scale. It behaves like Subscribe but names no user: the host is
+	// trusted (it names the user on every other call), and it must check
+	// each viewer with AuthorizeViewers before showing it anything and again
+	// at least every permission_cache_ms while the viewer stays.
+	Feed(ctx context.Context, in *FeedRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FeedResponse], error)
+	// AuthorizeViewers tells which of the given users may view a room, asking
+	// the host (through the permission cache) for each.
+	AuthorizeViewers(ctx context.Context, in *AuthorizeViewersRequest, opts ...grpc.CallOption) (*AuthorizeViewersResponse, error)
 }
 
 type chatPluginClient struct {
@@ -244,6 +257,35 @@ func (c *chatPluginClient) Upload(ctx context.Context, opts ...grpc.CallOption) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ChatPlugin_UploadClient = grpc.ClientStreamingClient[UploadRequest, UploadResponse]
 
+func (c *chatPluginClient) Feed(ctx context.Context, in *FeedRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FeedResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ChatPlugin_ServiceDesc.Streams[2], ChatPlugin_Feed_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FeedRequest, FeedResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ChatPlugin_FeedClient = grpc.ServerStreamingClient[FeedResponse]
+
+func (c *chatPluginClient) AuthorizeViewers(ctx context.Context, in *AuthorizeViewersRequest, opts ...grpc.CallOption) (*AuthorizeViewersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuthorizeViewersResponse)
+	err := c.cc.Invoke(ctx, ChatPlugin_AuthorizeViewers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChatPluginServer is the server API for ChatPlugin service.
 // All implementations must embed UnimplementedChatPluginServer
 // for forward compatibility.
@@ -302,6 +344,17 @@ type ChatPluginServer interface {
 	// type, stores the file on the room's page through HostAPI.AttachFile and
 	// posts a message that links it. The user needs post permission.
 	Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error
+	// Feed streams a room to the host itself, so that host-sdk can hold one
+	// upstream per room and fan it out to many browsers: gRPC streams share
+	// go-plugin's single connection, and one stream per browser does not
+	// scale. It behaves like Subscribe but names no user: the host is
+	// trusted (it names the user on every other call), and it must check
+	// each viewer with AuthorizeViewers before showing it anything and again
+	// at least every permission_cache_ms while the viewer stays.
+	Feed(*FeedRequest, grpc.ServerStreamingServer[FeedResponse]) error
+	// AuthorizeViewers tells which of the given users may view a room, asking
+	// the host (through the permission cache) for each.
+	AuthorizeViewers(context.Context, *AuthorizeViewersRequest) (*AuthorizeViewersResponse, error)
 	mustEmbedUnimplementedChatPluginServer()
 }
 
@@ -350,6 +403,12 @@ func (UnimplementedChatPluginServer) Presence(context.Context, *PresenceRequest)
 }
 func (UnimplementedChatPluginServer) Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error {
 	return status.Error(codes.Unimplemented, "method Upload not implemented")
+}
+func (UnimplementedChatPluginServer) Feed(*FeedRequest, grpc.ServerStreamingServer[FeedResponse]) error {
+	return status.Error(codes.Unimplemented, "method Feed not implemented")
+}
+func (UnimplementedChatPluginServer) AuthorizeViewers(context.Context, *AuthorizeViewersRequest) (*AuthorizeViewersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AuthorizeViewers not implemented")
 }
 func (UnimplementedChatPluginServer) mustEmbedUnimplementedChatPluginServer() {}
 func (UnimplementedChatPluginServer) testEmbeddedByValue()                    {}
@@ -588,6 +647,35 @@ func _ChatPlugin_Upload_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ChatPlugin_UploadServer = grpc.ClientStreamingServer[UploadRequest, UploadResponse]
 
+func _ChatPlugin_Feed_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FeedRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ChatPluginServer).Feed(m, &grpc.GenericServerStream[FeedRequest, FeedResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ChatPlugin_FeedServer = grpc.ServerStreamingServer[FeedResponse]
+
+func _ChatPlugin_AuthorizeViewers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthorizeViewersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatPluginServer).AuthorizeViewers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatPlugin_AuthorizeViewers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatPluginServer).AuthorizeViewers(ctx, req.(*AuthorizeViewersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChatPlugin_ServiceDesc is the grpc.ServiceDesc for ChatPlugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -639,6 +727,10 @@ var ChatPlugin_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Presence",
 			Handler:    _ChatPlugin_Presence_Handler,
 		},
+		{
+			MethodName: "AuthorizeViewers",
+			Handler:    _ChatPlugin_AuthorizeViewers_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -650,6 +742,11 @@ var ChatPlugin_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Upload",
 			Handler:       _ChatPlugin_Upload_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Feed",
+			Handler:       _ChatPlugin_Feed_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "pagechat/chat/v1/chat.proto",
