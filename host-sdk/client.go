@@ -56,6 +56,7 @@ type config struct {
 	maxMessageBytes int64
 	permissionCache time.Duration
 	subscriberBuf   int64
+	maxUploadBytes  int64
 	startTimeout    time.Duration
 	minRestart      time.Duration
 	maxRestart      time.Duration
@@ -301,6 +302,7 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		MaxMessageBytes:   c.cfg.maxMessageBytes,
 		PermissionCacheMs: c.cfg.permissionCache.Milliseconds(),
 		SubscriberBuffer:  c.cfg.subscriberBuf,
+		MaxUploadBytes:    c.cfg.maxUploadBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure pagechat plugin %s: %w", c.pluginPath, fromStatus(err))

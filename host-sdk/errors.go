@@ -65,8 +65,10 @@ func fromStatus(err error) error {
 	}
 	var kind error
 	switch st.Code() {
-	case codes.InvalidArgument, codes.OutOfRange:
+	case codes.InvalidArgument:
 		kind = ErrInvalidArgument
+	case codes.OutOfRange:
+		kind = ErrTooLarge
 	case codes.PermissionDenied, codes.Unauthenticated:
 		kind = ErrPermissionDenied
 	case codes.NotFound:

@@ -100,6 +100,7 @@ type runtime struct {
 	logger          hclog.Logger
 	now             func() time.Time
 	maxMessageBytes int
+	maxUploadBytes  int64
 	permTTL         time.Duration
 
 	store    store.Store
@@ -128,6 +129,13 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 		permTTL = DefaultPermissionCache
 	case permTTL < 0 || permTTL > MaxPermissionCache:
 		return nil, status.Errorf(codes.InvalidArgument, "permission_cache_ms %d out of range 1..%d", req.GetPermissionCacheMs(), MaxPermissionCache.Milliseconds())
+	}
+	maxUpload := req.GetMaxUploadBytes()
+	switch {
+	case maxUpload == 0:
+		maxUpload = DefaultMaxUploadBytes
+	case maxUpload < 0 || maxUpload > MaxMaxUploadBytes:
+		return nil, status.Errorf(codes.InvalidArgument, "max_upload_bytes %d out of range 1..%d", maxUpload, MaxMaxUploadBytes)
 	}
 	if req.GetSubscriberBuffer() < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "subscriber_buffer %d must not be negative", req.GetSubscriberBuffer())
@@ -168,6 +176,7 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 		logger:          s.logger,
 		now:             s.now,
 		maxMessageBytes: maxMsg,
+		maxUploadBytes:  maxUpload,
 		permTTL:         permTTL,
 		store:           st,
 		hub:             h,
