@@ -102,6 +102,9 @@ type runtime struct {
 	maxMessageBytes int
 	maxUploadBytes  int64
 	permTTL         time.Duration
+	// location decides transcript day boundaries and how absolute times
+	// read in the macro table (ConfigureRequest.time_zone).
+	location *time.Location
 
 	store    store.Store
 	hub      *hub.Hub
@@ -136,6 +139,10 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 		maxUpload = DefaultMaxUploadBytes
 	case maxUpload < 0 || maxUpload > MaxMaxUploadBytes:
 		return nil, status.Errorf(codes.InvalidArgument, "max_upload_bytes %d out of range 1..%d", maxUpload, MaxMaxUploadBytes)
+	}
+	location, err := time.LoadLocation(req.GetTimeZone())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "time_zone %q is not an IANA time zone: %v", req.GetTimeZone(), err)
 	}
 	if req.GetSubscriberBuffer() < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "subscriber_buffer %d must not be negative", req.GetSubscriberBuffer())
@@ -178,6 +185,7 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 		maxMessageBytes: maxMsg,
 		maxUploadBytes:  maxUpload,
 		permTTL:         permTTL,
+		location:        location,
 		store:           st,
 		hub:             h,
 		host:            host,
