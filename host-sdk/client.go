@@ -57,6 +57,7 @@ type config struct {
 	permissionCache time.Duration
 	subscriberBuf   int64
 	maxUploadBytes  int64
+	perMinute       int64
 	startTimeout    time.Duration
 	minRestart      time.Duration
 	maxRestart      time.Duration
@@ -96,6 +97,19 @@ func WithMaxMessageBytes(n int) Option {
 			return fmt.Errorf("WithMaxMessageBytes: %d out of range 1..%d", n, 1<<20)
 		}
 		c.maxMessageBytes = int64(n)
+		return nil
+	})
+}
+
+// WithMessagesPerMinute limits how many messages one user may send to one
+// room per minute (default 120); -1 turns the limit off. Sends beyond it
+// fail with ErrRateLimited and a RetryAfter.
+func WithMessagesPerMinute(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n == 0 || n < -1 {
+			return fmt.Errorf("WithMessagesPerMinute: %d; use a positive limit or -1 for none", n)
+		}
+		c.perMinute = int64(n)
 		return nil
 	})
 }
@@ -297,12 +311,13 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		return nil, fmt.Errorf("pagechat plugin %s: unexpected client type %T", c.pluginPath, raw)
 	}
 	resp, err := chat.Configure(ctx, &chatv1.ConfigureRequest{
-		HostBrokerId:      gp.hostBrokerID,
-		DataDir:           c.dataDir,
-		MaxMessageBytes:   c.cfg.maxMessageBytes,
-		PermissionCacheMs: c.cfg.permissionCache.Milliseconds(),
-		SubscriberBuffer:  c.cfg.subscriberBuf,
-		MaxUploadBytes:    c.cfg.maxUploadBytes,
+		HostBrokerId:         gp.hostBrokerID,
+		DataDir:              c.dataDir,
+		MaxMessageBytes:      c.cfg.maxMessageBytes,
+		PermissionCacheMs:    c.cfg.permissionCache.Milliseconds(),
+		SubscriberBuffer:     c.cfg.subscriberBuf,
+		MaxUploadBytes:       c.cfg.maxUploadBytes,
+		MaxMessagesPerMinute: c.cfg.perMinute,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure pagechat plugin %s: %w", c.pluginPath, fromStatus(err))

@@ -548,3 +548,26 @@ func TestFeedAndAuthorizeViewers(t *testing.T) {
 		t.Fatalf("Feed of an unknown room: %v, want ErrRoomNotFound", err)
 	}
 }
+
+func TestSendsBeyondTheRateLimitAreRefused(t *testing.T) {
+	t.Parallel()
+	c := loadPlugin(t, newTestHost(), t.TempDir(), WithMessagesPerMinute(5))
+	ctx := testCtx(t)
+	room := openRoom(t, c, "Rate")
+	for i := range 5 {
+		if _, err := c.Send(ctx, "alice", room.ID, fmt.Sprint("r", i), "ok"); err != nil {
+			t.Fatalf("send %d within the limit: %v", i+1, err)
+		}
+	}
+	_, err := c.Send(ctx, "alice", room.ID, "r5", "one too many")
+	var perr *Error
+	if !errors.Is(err, ErrRateLimited) || !errors.As(err, &perr) || perr.RetryAfter < time.Second {
+		t.Fatalf("sixth send: %v, want ErrRateLimited with a RetryAfter of at least 1s", err)
+	}
+	if _, err := c.Send(ctx, "bob", room.ID, "b0", "someone else"); err != nil {
+		t.Fatalf("another user is limited too: %v", err)
+	}
+	if info, err := c.RoomInfo(ctx, "alice", room.ID); err != nil || info.LastSeq != 6 {
+		t.Fatalf("room has %d messages (%v), want 6: the refused send must store nothing", info.LastSeq, err)
+	}
+}

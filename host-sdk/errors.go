@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -42,6 +45,9 @@ var (
 	ErrEpochChanged = errors.New("room epoch changed")
 	// ErrTooLarge means an upload exceeded the configured limit.
 	ErrTooLarge = errors.New("too large")
+	// ErrRateLimited means the user sent too many messages to the room;
+	// Error.RetryAfter says when to try again.
+	ErrRateLimited = errors.New("rate limited")
 )
 
 // Error is a plugin error with its category (one of the Err values above)
@@ -49,6 +55,9 @@ var (
 type Error struct {
 	Kind    error
 	Message string
+	// RetryAfter is set with ErrRateLimited: how long to wait before
+	// sending again.
+	RetryAfter time.Duration
 }
 
 // Error returns the category and the plugin's message.
@@ -74,6 +83,11 @@ func fromStatus(err error) error {
 	case codes.NotFound:
 		kind = ErrRoomNotFound
 	case codes.ResourceExhausted:
+		for _, d := range st.Details() {
+			if ri, ok := d.(*errdetails.RetryInfo); ok {
+				return &Error{Kind: ErrRateLimited, Message: st.Message(), RetryAfter: ri.GetRetryDelay().AsDuration()}
+			}
+		}
 		kind = ErrSlowConsumer
 	case codes.Aborted:
 		kind = ErrEpochChanged

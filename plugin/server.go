@@ -12,10 +12,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/pagechat/pagechat/macro"
 	"github.com/pagechat/pagechat/plugin/internal/hub"
@@ -113,6 +115,7 @@ type runtime struct {
 	perms    *permCache
 	users    *userCache
 	presence *presence
+	limiter  *rateLimiter // nil when disabled
 	renderer *render.Renderer
 	done     chan struct{} // closed by shutdown: ends open streams
 }
@@ -139,6 +142,13 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 		maxUpload = DefaultMaxUploadBytes
 	case maxUpload < 0 || maxUpload > MaxMaxUploadBytes:
 		return nil, status.Errorf(codes.InvalidArgument, "max_upload_bytes %d out of range 1..%d", maxUpload, MaxMaxUploadBytes)
+	}
+	perMinute := int(req.GetMaxMessagesPerMinute())
+	switch {
+	case perMinute == 0:
+		perMinute = DefaultMessagesPerMinute
+	case perMinute < -1:
+		return nil, status.Errorf(codes.InvalidArgument, "max_messages_per_minute %d: use a positive limit, 0 for the default or -1 for none", perMinute)
 	}
 	location, err := time.LoadLocation(req.GetTimeZone())
 	if err != nil {
@@ -193,6 +203,7 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 		perms:           newPermCache(host, permTTL/2, s.now),
 		users:           newUserCache(host, s.now),
 		presence:        newPresence(),
+		limiter:         newRateLimiter(perMinute, s.now),
 		renderer:        &render.Renderer{Resolver: hostLinks{host: host}},
 		done:            make(chan struct{}),
 	}
@@ -343,6 +354,9 @@ func (s *Server) Send(ctx context.Context, req *chatv1.SendRequest) (*chatv1.Sen
 	if err := rt.authorize(ctx, req.GetUserId(), pageID, hostv1.Permission_PERMISSION_POST); err != nil {
 		return nil, err
 	}
+	if err := rt.rateLimit(req.GetUserId(), req.GetRoomId()); err != nil {
+		return nil, err
+	}
 	name, err := rt.users.displayName(ctx, req.GetUserId())
 	if err != nil {
 		return nil, err
@@ -366,6 +380,20 @@ func (s *Server) Send(ctx context.Context, req *chatv1.SendRequest) (*chatv1.Sen
 		return nil, storeStatus(err, req.GetRoomId())
 	}
 	return &chatv1.SendResponse{Message: messageToProto(msg, room.Epoch), Duplicate: dup}, nil
+}
+
+// rateLimit refuses a send beyond the user's per-room rate, with a
+// RetryInfo detail so host-sdk can tell the browser when to try again.
+func (rt *runtime) rateLimit(userID, roomID string) error {
+	ok, wait := rt.limiter.allow(userID, roomID)
+	if ok {
+		return nil
+	}
+	st := status.Newf(codes.ResourceExhausted, "user %q is sending to room %q too fast; retry in %v", userID, roomID, wait.Round(time.Second))
+	if detailed, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(wait)}); err == nil {
+		st = detailed
+	}
+	return st.Err()
 }
 
 func (rt *runtime) checkText(text string) error {
