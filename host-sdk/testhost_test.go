@@ -139,7 +139,9 @@ func loadPlugin(t testing.TB, host Host, dataDir string, opts ...Option) *Client
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	opts = append([]Option{WithSocketDir(binDir), WithRestartBackoff(10*time.Millisecond, 200*time.Millisecond)}, opts...)
+	// Tests send far faster than a person; the rate limit has its own test,
+	// which overrides this option.
+	opts = append([]Option{WithSocketDir(binDir), WithRestartBackoff(10*time.Millisecond, 200*time.Millisecond), WithMessagesPerMinute(-1)}, opts...)
 	c, err := Load(ctx, pluginBinary(t), dataDir, host, opts...)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
