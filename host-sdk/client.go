@@ -62,6 +62,10 @@ type config struct {
 	minRestart      time.Duration
 	maxRestart      time.Duration
 	socketDir       string
+	// Set by the options in transcripts.go and pluginenv.go.
+	transcriptDelay time.Duration
+	timeZone        string
+	pluginEnv       []string
 }
 
 // WithChecksum makes Load refuse a plugin binary whose SHA-256 differs from
@@ -277,10 +281,14 @@ func (c *Client) start(ctx context.Context) (*instance, error) {
 		sockets = &goplugin.UnixSocketConfig{TempDir: c.cfg.socketDir}
 	}
 	gp := &grpcPlugin{hostServer: &hostAPIServer{host: c.host}}
+	cmd := exec.Command(c.pluginPath)
+	// go-plugin appends its own variables (and, with SkipHostEnv, none of
+	// the host's), so the plugin sees exactly these plus the handshake.
+	cmd.Env = append(cmd.Env, c.cfg.pluginEnv...)
 	pc := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  handshake.Config,
 		VersionedPlugins: map[int]goplugin.PluginSet{handshake.ProtocolVersion: {handshake.PluginName: gp}},
-		Cmd:              exec.Command(c.pluginPath),
+		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -318,6 +326,8 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		SubscriberBuffer:     c.cfg.subscriberBuf,
 		MaxUploadBytes:       c.cfg.maxUploadBytes,
 		MaxMessagesPerMinute: c.cfg.perMinute,
+		TranscriptDelayMs:    c.cfg.transcriptDelay.Milliseconds(),
+		TimeZone:             c.cfg.timeZone,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure pagechat plugin %s: %w", c.pluginPath, fromStatus(err))

@@ -66,6 +66,7 @@ func (rt *runtime) roomToProto(room store.Room) *chatv1.Room {
 		LastActivity: optionalTime(room.LastActivity),
 		Participants: rt.participants(room),
 		Files:        filesToProto(room.Files),
+		Transcripts:  transcriptsToProto(room.Transcripts),
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/pagechat/pagechat/plugin/internal/hub"
 	"github.com/pagechat/pagechat/plugin/internal/render"
 	"github.com/pagechat/pagechat/plugin/internal/store"
+	"github.com/pagechat/pagechat/plugin/internal/transcript"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
 )
@@ -118,6 +119,8 @@ type runtime struct {
 	limiter  *rateLimiter // nil when disabled
 	renderer *render.Renderer
 	done     chan struct{} // closed by shutdown: ends open streams
+
+	transcripts *transcripts // daily transcript pages; see transcripts.go
 }
 
 // Configure opens storage and connects to the host.
@@ -129,12 +132,15 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 	case maxMsg < 0 || maxMsg > MaxMaxMessageBytes:
 		return nil, status.Errorf(codes.InvalidArgument, "max_message_bytes %d out of range 1..%d", maxMsg, MaxMaxMessageBytes)
 	}
-	permTTL := time.Duration(req.GetPermissionCacheMs()) * time.Millisecond
-	switch {
-	case permTTL == 0:
+	// Range-check the milliseconds before converting: a huge value would
+	// overflow time.Duration and wrap into an accepted one.
+	permMS := req.GetPermissionCacheMs()
+	if permMS < 0 || permMS > MaxPermissionCache.Milliseconds() {
+		return nil, status.Errorf(codes.InvalidArgument, "permission_cache_ms %d out of range 1..%d", permMS, MaxPermissionCache.Milliseconds())
+	}
+	permTTL := time.Duration(permMS) * time.Millisecond
+	if permTTL == 0 {
 		permTTL = DefaultPermissionCache
-	case permTTL < 0 || permTTL > MaxPermissionCache:
-		return nil, status.Errorf(codes.InvalidArgument, "permission_cache_ms %d out of range 1..%d", req.GetPermissionCacheMs(), MaxPermissionCache.Milliseconds())
 	}
 	maxUpload := req.GetMaxUploadBytes()
 	switch {
@@ -153,6 +159,10 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 	location, err := time.LoadLocation(req.GetTimeZone())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "time_zone %q is not an IANA time zone: %v", req.GetTimeZone(), err)
+	}
+	tset, err := transcriptSettingsFrom(req)
+	if err != nil {
+		return nil, err
 	}
 	if req.GetSubscriberBuffer() < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "subscriber_buffer %d must not be negative", req.GetSubscriberBuffer())
@@ -179,7 +189,8 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 	}
 	h := hub.New(int(req.GetSubscriberBuffer()))
 	dbPath := filepath.Join(req.GetDataDir(), dbFileName)
-	st, err := store.Open(dbPath, store.Options{OnCommit: h.PublishMessages, Now: s.now})
+	tr := newTranscripts(s.logger)
+	st, err := store.Open(dbPath, store.Options{OnCommit: tr.onCommit(h.PublishMessages), Now: s.now, DayOf: transcript.DayFunc(location)})
 	if err != nil {
 		_ = conn.Close()
 		code := codes.Internal
@@ -189,6 +200,11 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 		return nil, status.Errorf(code, "open storage: %v", err)
 	}
 	host := hostv1.NewHostAPIClient(conn)
+	if err := tr.start(st, host, location, tset, s.now); err != nil {
+		_ = st.Close()
+		_ = conn.Close()
+		return nil, status.Errorf(codes.Internal, "start transcripts: %v", err)
+	}
 	s.rt = &runtime{
 		logger:          s.logger,
 		now:             s.now,
@@ -206,6 +222,7 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 		limiter:         newRateLimiter(perMinute, s.now),
 		renderer:        &render.Renderer{Resolver: hostLinks{host: host}},
 		done:            make(chan struct{}),
+		transcripts:     tr,
 	}
 	s.logger.Info("configured", "db", dbPath, "pid", os.Getpid(), "max_message_bytes", maxMsg, "permission_cache", permTTL.String())
 	return &chatv1.ConfigureResponse{PluginVersion: Version}, nil
@@ -263,6 +280,7 @@ func (s *Server) close() error {
 	}
 	close(rt.done)
 	rt.hub.Close()
+	rt.transcripts.stop() // before the store and the host connection close
 	err := rt.store.Close()
 	_ = rt.hostConn.Close()
 	s.logger.Info("storage closed")
@@ -448,6 +466,10 @@ func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStrea
 		return err
 	}
 	userID := req.GetUserId()
+	// A refused resume must not show the user as having come online.
+	if err := checkResume(room, req.GetAfterSeq(), req.GetEpoch()); err != nil {
+		return err
+	}
 	if err := rt.join(ctx, room.ID, userID); err != nil {
 		return err
 	}
@@ -538,6 +560,17 @@ func (s *Server) AuthorizeViewers(ctx context.Context, req *chatv1.AuthorizeView
 	return resp, nil
 }
 
+// checkResume refuses a resume position that does not belong to room.
+func checkResume(room store.Room, after uint64, epoch string) error {
+	if epoch != "" && epoch != room.Epoch {
+		return status.Errorf(codes.Aborted, "room %s has epoch %s, not %s: its log was recreated; reload history instead of resuming", room.ID, room.Epoch, epoch)
+	}
+	if after > room.LastSeq {
+		return status.Errorf(codes.InvalidArgument, "after_seq %d is beyond the room's last sequence %d", after, room.LastSeq)
+	}
+	return nil
+}
+
 // roomEvent is one event of a room stream before it is wrapped in the
 // stream's own response type.
 type roomEvent struct {
@@ -559,11 +592,8 @@ type roomStream[T any] struct {
 // streamRoom replays a room from after, then streams it live, with no gap
 // and no duplicate at the hand-over.
 func streamRoom[T any](ctx context.Context, rt *runtime, room store.Room, after uint64, epoch string, rs roomStream[T]) error {
-	if epoch != "" && epoch != room.Epoch {
-		return status.Errorf(codes.Aborted, "room %s has epoch %s, not %s: its log was recreated; reload history instead of resuming", room.ID, room.Epoch, epoch)
-	}
-	if after > room.LastSeq {
-		return status.Errorf(codes.InvalidArgument, "after_seq %d is beyond the room's last sequence %d", after, room.LastSeq)
+	if err := checkResume(room, after, epoch); err != nil {
+		return err
 	}
 
 	// Subscribe to live events before reading storage: anything committed

@@ -9,5 +9,11 @@ import (
 // newest first. Days whose page has not been written yet have no URL and
 // are left out: a link to nothing helps nobody.
 func (rt *runtime) tableTranscripts(room store.Room) []macro.TableTranscript {
-	return nil
+	var out []macro.TableTranscript
+	for _, t := range room.Transcripts { // the store keeps them newest first
+		if t.URL != "" {
+			out = append(out, macro.TableTranscript{Date: t.Date, URL: t.URL})
+		}
+	}
+	return out
 }

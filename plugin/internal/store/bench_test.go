@@ -75,7 +75,9 @@ func BenchmarkBoltBatchRaw(b *testing.B) {
 
 func benchStore(b *testing.B) *Bolt {
 	b.Helper()
-	s, err := Open(filepath.Join(b.TempDir(), "chat.db"), Options{})
+	// DayOf as the plugin sets it: transcript bookkeeping is part of
+	// every production commit.
+	s, err := Open(filepath.Join(b.TempDir(), "chat.db"), Options{DayOf: func(t time.Time) string { return t.UTC().Format(time.DateOnly) }})
 	if err != nil {
 		b.Fatal(err)
 	}

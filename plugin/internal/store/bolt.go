@@ -66,6 +66,11 @@ type Options struct {
 	OnCommit CommitFunc
 	// Now replaces time.Now so tests get deterministic timestamps.
 	Now func() time.Time
+	// DayOf, if set, names the transcript day ("YYYY-MM-DD" in the
+	// configured time zone) of a commit time, and turns on the bookkeeping
+	// of which room days need their transcript page written (see
+	// transcripts.go). Nil means no transcript tracking.
+	DayOf func(time.Time) string
 }
 
 // Bolt is the embedded Store on a single bbolt file. All writes that can
@@ -403,15 +408,16 @@ func seqKey(seq uint64) []byte {
 // repeat the room id and seq that its bucket and key already carry.
 
 type roomRecord struct {
-	PageID       string         `json:"page"`
-	Name         string         `json:"name"`
-	Slug         string         `json:"slug"`
-	Epoch        string         `json:"epoch"`
-	CreatedAt    time.Time      `json:"created"`
-	LastSeq      uint64         `json:"last_seq,omitempty"`
-	LastActivity time.Time      `json:"last_at,omitzero"`
-	Participants []memberRecord `json:"members,omitempty"`
-	Files        []fileRecord   `json:"files,omitempty"`
+	PageID       string             `json:"page"`
+	Name         string             `json:"name"`
+	Slug         string             `json:"slug"`
+	Epoch        string             `json:"epoch"`
+	CreatedAt    time.Time          `json:"created"`
+	LastSeq      uint64             `json:"last_seq,omitempty"`
+	LastActivity time.Time          `json:"last_at,omitzero"`
+	Participants []memberRecord     `json:"members,omitempty"`
+	Files        []fileRecord       `json:"files,omitempty"`
+	Transcripts  []transcriptRecord `json:"transcripts,omitempty"`
 }
 
 type fileRecord struct {
@@ -460,6 +466,9 @@ func encodeRoom(r *Room) ([]byte, error) {
 	for _, f := range r.Files {
 		rec.Files = append(rec.Files, fileRecord(f))
 	}
+	for _, t := range r.Transcripts {
+		rec.Transcripts = append(rec.Transcripts, transcriptRecord(t))
+	}
 	v, err := json.Marshal(&rec)
 	if err != nil {
 		return nil, fmt.Errorf("encode room %q: %w", r.ID, err)
@@ -490,6 +499,9 @@ func decodeRoom(id string, v []byte) (Room, error) {
 	}
 	for _, f := range rec.Files {
 		r.Files = append(r.Files, File(f))
+	}
+	for _, t := range rec.Transcripts {
+		r.Transcripts = append(r.Transcripts, Transcript(t))
 	}
 	return r, nil
 }

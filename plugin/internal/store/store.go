@@ -35,6 +35,9 @@ type Room struct {
 	LastActivity time.Time // zero if the room has no messages
 	Participants []Participant
 	Files        []File // uploaded files, oldest first
+	// Transcripts are the room's written daily transcript pages, newest
+	// first; see transcripts.go.
+	Transcripts []Transcript
 }
 
 // File is a file uploaded to a room and stored by the host.

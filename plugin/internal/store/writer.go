@@ -201,6 +201,12 @@ func (b *Bolt) commit(batch []*request) {
 			}
 		}
 
+		// In the same transaction as the messages, so a crash can never
+		// leave a stored message whose transcript page nobody will write.
+		if err := b.trackTranscripts(tx, added, now); err != nil {
+			return err
+		}
+
 		for _, s := range order {
 			if !s.dirty {
 				continue

@@ -1,0 +1,478 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Transcript bookkeeping. The store does not render or write transcript
+// pages (package transcript does); it keeps the durable facts that writer
+// needs, updated in the same transaction as the messages so that no commit
+// can be lost between "message stored" and "its day's page is out of date":
+//
+//	transcript-days/<roomID>/<day>     JSON dayRecord: the day's first and last seq
+//	transcript-pending/<roomID>/<day>  JSON pendingRecord: the day's page needs a write
+//
+// Days are the strings Options.DayOf returns ("YYYY-MM-DD"), so byte order
+// is date order. Both buckets nest per room so that room ids of any length
+// and content stay valid keys, and a room's days are one cursor walk.
+var (
+	transcriptDaysBucket    = []byte("transcript-days")
+	transcriptPendingBucket = []byte("transcript-pending")
+)
+
+// Transcript is a room's written transcript page for one day.
+type Transcript struct {
+	Date  string // "YYYY-MM-DD" in the configured time zone
+	Title string
+	URL   string // as the host returned it
+}
+
+// TranscriptDay is one day on which a room had messages.
+type TranscriptDay struct {
+	Date     string
+	FirstSeq uint64 // first message of the day
+	LastSeq  uint64 // last message of the day so far
+}
+
+// PendingTranscript is a room day whose transcript page needs writing. The
+// store records facts; the transcript writer decides when each is due.
+type PendingTranscript struct {
+	RoomID string
+	Date   string
+	// FirstSeq and LastSeq bound the day's messages known so far.
+	FirstSeq, LastSeq uint64
+	// DirtySince is the first change not yet written, zero when the page is
+	// up to date and only waits for FinalizeAt.
+	DirtySince time.Time
+	// LastActivity is the latest change, for the debounce.
+	LastActivity time.Time
+	// Version changes with every change to the entry's day. A write that
+	// read version v resolves the entry only if it still has version v.
+	Version uint64
+	// Attempts counts failed writes since the last success; NextTry is the
+	// earliest retry after the last failure (zero if none failed).
+	Attempts int
+	NextTry  time.Time
+	// FinalizeAt, if set, asks for one more write at that time: the page
+	// was written before its day ended.
+	FinalizeAt time.Time
+}
+
+// TranscriptWrite reports a finished transcript write to TranscriptWritten.
+type TranscriptWrite struct {
+	RoomID, Date string
+	// Version is the pending entry's version the write was made from.
+	Version uint64
+	// Page is the written page, recorded in the room's Transcripts. Nil
+	// means nothing was written (the day had nothing to show) and only the
+	// pending entry is resolved.
+	Page *Transcript
+	// FinalizeAt is when the day ends, if it had not ended when the page
+	// was rendered; the entry then stays for one final write.
+	FinalizeAt time.Time
+}
+
+type dayRecord struct {
+	FirstSeq uint64 `json:"first"`
+	LastSeq  uint64 `json:"last"`
+}
+
+type pendingRecord struct {
+	DirtySince   time.Time `json:"dirty_at,omitzero"`
+	LastActivity time.Time `json:"last_at,omitzero"`
+	FirstSeq     uint64    `json:"first_seq"`
+	LastSeq      uint64    `json:"last_seq"`
+	Version      uint64    `json:"version"`
+	Attempts     int       `json:"attempts,omitempty"`
+	NextTry      time.Time `json:"next_try,omitzero"`
+	FinalizeAt   time.Time `json:"finalize_at,omitzero"`
+}
+
+type transcriptRecord struct {
+	Date  string `json:"date"`
+	Title string `json:"title"`
+	URL   string `json:"url"`
+}
+
+// trackTranscripts runs inside the commit transaction and marks the days
+// of the added messages (and, when a day gets its first message, the
+// neighbouring activity days, whose prev/next links change) as needing
+// their transcript written.
+func (b *Bolt) trackTranscripts(tx *bolt.Tx, added []Message, now time.Time) error {
+	if b.opts.DayOf == nil || len(added) == 0 {
+		return nil
+	}
+	type roomDay struct{ room, day string }
+	spans := make(map[roomDay]*dayRecord)
+	var order []roomDay
+	for _, m := range added {
+		k := roomDay{m.RoomID, b.opts.DayOf(m.SentAt)}
+		if sp, ok := spans[k]; ok {
+			sp.FirstSeq, sp.LastSeq = min(sp.FirstSeq, m.Seq), max(sp.LastSeq, m.Seq)
+			continue
+		}
+		spans[k] = &dayRecord{FirstSeq: m.Seq, LastSeq: m.Seq}
+		order = append(order, k)
+	}
+	for _, k := range order {
+		if k.day == "" {
+			continue // a DayOf that cannot name the day: nothing to track
+		}
+		days, err := nestedBucket(tx, transcriptDaysBucket, k.room)
+		if err != nil {
+			return err
+		}
+		sp := spans[k]
+		old, isNew := decodeDay(days.Get([]byte(k.day)))
+		if !isNew {
+			sp.FirstSeq, sp.LastSeq = min(sp.FirstSeq, old.FirstSeq), max(sp.LastSeq, old.LastSeq)
+		}
+		if err := putJSON(days, k.day, sp); err != nil {
+			return err
+		}
+		if err := markPending(tx, k.room, k.day, *sp, now); err != nil {
+			return err
+		}
+		if isNew {
+			if err := markNeighbours(tx, days, k.room, k.day, now, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// markNeighbours marks the activity days just before and after day as
+// changed: their pages link to day's page, which is new or moved. If only
+// is set, it marks just the neighbours it accepts.
+func markNeighbours(tx *bolt.Tx, days *bolt.Bucket, roomID, day string, now time.Time, only func(day string) bool) error {
+	c := days.Cursor()
+	k, _ := c.Seek([]byte(day))
+	var prev, next []byte
+	switch {
+	case k == nil:
+		prev, _ = c.Last()
+	case string(k) == day:
+		prev, _ = c.Prev()
+		c.Seek([]byte(day))
+		next, _ = c.Next()
+	default:
+		next = k
+		prev, _ = c.Prev()
+	}
+	for _, n := range [][]byte{prev, next} {
+		if n == nil || string(n) == day || (only != nil && !only(string(n))) {
+			continue
+		}
+		rec, bad := decodeDay(days.Get(n))
+		if bad {
+			continue
+		}
+		if err := markPending(tx, roomID, string(n), rec, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markPending records a change to roomID's day at now. Unreadable records
+// are replaced rather than failing the commit: a damaged bookkeeping entry
+// must not stop messages from being stored.
+func markPending(tx *bolt.Tx, roomID, day string, span dayRecord, now time.Time) error {
+	pending, err := nestedBucket(tx, transcriptPendingBucket, roomID)
+	if err != nil {
+		return err
+	}
+	var rec pendingRecord
+	if v := pending.Get([]byte(day)); v != nil {
+		if json.Unmarshal(v, &rec) != nil {
+			rec = pendingRecord{}
+		}
+	}
+	if rec.DirtySince.IsZero() {
+		rec.DirtySince = now
+	}
+	rec.LastActivity = now
+	if rec.FirstSeq == 0 || span.FirstSeq < rec.FirstSeq {
+		rec.FirstSeq = span.FirstSeq
+	}
+	rec.LastSeq = max(rec.LastSeq, span.LastSeq)
+	// The parent bucket's sequence is shared by every entry and never
+	// goes back, so a version is never reused, even by an entry that was
+	// deleted and created again.
+	v, err := tx.Bucket(transcriptPendingBucket).NextSequence()
+	if err != nil {
+		return fmt.Errorf("transcript version: %w", err)
+	}
+	rec.Version = v
+	return putJSON(pending, day, &rec)
+}
+
+// PendingTranscripts returns every room day whose transcript page needs a
+// write, by room id and then date. There is one entry per room and day with
+// unwritten activity, so the list stays short.
+func (b *Bolt) PendingTranscripts(ctx context.Context) ([]PendingTranscript, error) {
+	var out []PendingTranscript
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		top := tx.Bucket(transcriptPendingBucket)
+		if top == nil {
+			return nil
+		}
+		return top.ForEachBucket(func(room []byte) error {
+			return top.Bucket(room).ForEach(func(day, v []byte) error {
+				var rec pendingRecord
+				if json.Unmarshal(v, &rec) != nil {
+					// Skipped rather than failing every pass; the
+					// next commit on that day replaces it.
+					return nil
+				}
+				out = append(out, PendingTranscript{
+					RoomID:       string(room),
+					Date:         string(day),
+					FirstSeq:     rec.FirstSeq,
+					LastSeq:      rec.LastSeq,
+					DirtySince:   rec.DirtySince,
+					LastActivity: rec.LastActivity,
+					Version:      rec.Version,
+					Attempts:     rec.Attempts,
+					NextTry:      rec.NextTry,
+					FinalizeAt:   rec.FinalizeAt,
+				})
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: pending transcripts: %w", err)
+	}
+	return out, nil
+}
+
+// TranscriptDays returns the days on which roomID had messages, oldest
+// first, for a transcript's previous and next links.
+func (b *Bolt) TranscriptDays(ctx context.Context, roomID string) ([]TranscriptDay, error) {
+	var out []TranscriptDay
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(roomsBucket).Get([]byte(roomID)) == nil {
+			return fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
+		}
+		days := nestedBucketRO(tx, transcriptDaysBucket, roomID)
+		if days == nil {
+			return nil
+		}
+		return days.ForEach(func(k, v []byte) error {
+			if rec, bad := decodeDay(v); !bad {
+				out = append(out, TranscriptDay{Date: string(k), FirstSeq: rec.FirstSeq, LastSeq: rec.LastSeq})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: transcript days: %w", err)
+	}
+	return out, nil
+}
+
+// TranscriptWritten records a successful transcript write: the page joins
+// (or updates) the room's Transcripts, and the pending entry is deleted if
+// nothing changed since version w.Version was read. If something did, the
+// entry stays dirty so the new activity is written too. A page whose URL is
+// new or changed marks its already written neighbouring days dirty, because
+// their previous and next links must point at it.
+func (b *Bolt) TranscriptWritten(ctx context.Context, w TranscriptWrite) error {
+	if b.isClosed() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := b.opts.Now().UTC()
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		rooms := tx.Bucket(roomsBucket)
+		v := rooms.Get([]byte(w.RoomID))
+		if v == nil {
+			return fmt.Errorf("room %q: %w", w.RoomID, ErrRoomNotFound)
+		}
+		var (
+			room  Room
+			moved bool
+		)
+		if w.Page != nil {
+			var err error
+			if room, err = decodeRoom(w.RoomID, v); err != nil {
+				return err
+			}
+			page := *w.Page
+			page.Date = w.Date
+			room.Transcripts, moved = upsertTranscript(room.Transcripts, page)
+			enc, err := encodeRoom(&room)
+			if err != nil {
+				return err
+			}
+			if err := rooms.Put([]byte(w.RoomID), enc); err != nil {
+				return fmt.Errorf("write room %q: %w", w.RoomID, err)
+			}
+		}
+		if err := resolvePending(tx, w, now); err != nil {
+			return err
+		}
+		if moved {
+			// Only neighbours already written link to a stale URL; the
+			// others read the new one when their turn comes.
+			written := func(day string) bool {
+				for _, t := range room.Transcripts {
+					if t.Date == day {
+						return t.URL != ""
+					}
+				}
+				return false
+			}
+			if days := nestedBucketRO(tx, transcriptDaysBucket, w.RoomID); days != nil {
+				return markNeighbours(tx, days, w.RoomID, w.Date, now, written)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: transcript %s of room %q written: %w", w.Date, w.RoomID, mapErr(err))
+	}
+	return nil
+}
+
+func resolvePending(tx *bolt.Tx, w TranscriptWrite, now time.Time) error {
+	top := tx.Bucket(transcriptPendingBucket)
+	if top == nil {
+		return nil
+	}
+	pending := top.Bucket([]byte(w.RoomID))
+	if pending == nil {
+		return nil
+	}
+	v := pending.Get([]byte(w.Date))
+	if v == nil {
+		return nil
+	}
+	var rec pendingRecord
+	if json.Unmarshal(v, &rec) != nil {
+		rec = pendingRecord{Version: w.Version, LastActivity: now}
+	}
+	rec.Attempts, rec.NextTry, rec.FinalizeAt = 0, time.Time{}, w.FinalizeAt
+	switch {
+	case rec.Version != w.Version:
+		// Changed while being written. The oldest unwritten change is no
+		// older than the latest one, which restarts the postpone cap from
+		// there instead of from the first change already written.
+		rec.DirtySince = rec.LastActivity
+	case w.FinalizeAt.IsZero():
+		if err := pending.Delete([]byte(w.Date)); err != nil {
+			return fmt.Errorf("delete pending transcript: %w", err)
+		}
+		if k, _ := pending.Cursor().First(); k == nil {
+			if err := top.DeleteBucket([]byte(w.RoomID)); err != nil {
+				return fmt.Errorf("delete pending transcripts of room %q: %w", w.RoomID, err)
+			}
+		}
+		return nil
+	default:
+		rec.DirtySince = time.Time{} // up to date; only the final write is left
+	}
+	return putJSON(pending, w.Date, &rec)
+}
+
+// TranscriptFailed records a failed write of roomID's transcript for date:
+// the attempt is counted and the next one waits until nextTry. It returns
+// the number of failed attempts so far (0 if the entry is gone).
+func (b *Bolt) TranscriptFailed(ctx context.Context, roomID, date string, nextTry time.Time) (int, error) {
+	if b.isClosed() {
+		return 0, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	attempts := 0
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		pending := nestedBucketRO(tx, transcriptPendingBucket, roomID)
+		if pending == nil {
+			return nil
+		}
+		v := pending.Get([]byte(date))
+		if v == nil {
+			return nil
+		}
+		var rec pendingRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("decode pending transcript: %w", err)
+		}
+		rec.Attempts++
+		rec.NextTry = nextTry.UTC()
+		attempts = rec.Attempts
+		return putJSON(pending, date, &rec)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: transcript %s of room %q failed: %w", date, roomID, mapErr(err))
+	}
+	return attempts, nil
+}
+
+// upsertTranscript puts t into list (kept newest first) and reports whether
+// its URL is new or changed.
+func upsertTranscript(list []Transcript, t Transcript) ([]Transcript, bool) {
+	i, found := slices.BinarySearchFunc(list, t.Date, func(e Transcript, date string) int {
+		return -cmp.Compare(e.Date, date) // descending
+	})
+	if found {
+		moved := list[i].URL != t.URL
+		list[i] = t
+		return list, moved
+	}
+	return slices.Insert(list, i, t), true
+}
+
+// nestedBucket returns parent/<name>, creating both as needed.
+func nestedBucket(tx *bolt.Tx, parent []byte, name string) (*bolt.Bucket, error) {
+	top, err := tx.CreateBucketIfNotExists(parent)
+	if err != nil {
+		return nil, fmt.Errorf("create bucket %q: %w", parent, err)
+	}
+	b, err := top.CreateBucketIfNotExists([]byte(name))
+	if err != nil {
+		return nil, fmt.Errorf("create bucket %q/%q: %w", parent, name, err)
+	}
+	return b, nil
+}
+
+// nestedBucketRO returns parent/<name>, or nil if either does not exist.
+func nestedBucketRO(tx *bolt.Tx, parent []byte, name string) *bolt.Bucket {
+	top := tx.Bucket(parent)
+	if top == nil {
+		return nil
+	}
+	return top.Bucket([]byte(name))
+}
+
+// decodeDay decodes a day record; bad is true for a missing or unreadable
+// one, which callers treat as absent.
+func decodeDay(v []byte) (rec dayRecord, bad bool) {
+	if v == nil || json.Unmarshal(v, &rec) != nil || rec.FirstSeq == 0 {
+		return dayRecord{}, true
+	}
+	return rec, false
+}
+
+func putJSON(b *bolt.Bucket, key string, v any) error {
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %q: %w", key, err)
+	}
+	if err := b.Put([]byte(key), enc); err != nil {
+		return fmt.Errorf("write %q: %w", key, err)
+	}
+	return nil
+}

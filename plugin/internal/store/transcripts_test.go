@@ -1,0 +1,246 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// setClock is a clock tests move by hand, to put messages on chosen days.
+type setClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *setClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *setClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func utcDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+func day(d, h int) time.Time { return time.Date(2026, 3, d, h, 0, 0, 0, time.UTC) }
+
+func pendingByDate(t *testing.T, s *Bolt) map[string]PendingTranscript {
+	t.Helper()
+	list, err := s.PendingTranscripts(context.Background())
+	if err != nil {
+		t.Fatalf("PendingTranscripts: %v", err)
+	}
+	out := make(map[string]PendingTranscript, len(list))
+	for _, p := range list {
+		out[p.RoomID+" "+p.Date] = p
+	}
+	return out
+}
+
+func TestTranscriptTrackingIsOffWithoutDayOf(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t, Options{})
+	mustCreate(t, s, "r")
+	mustAppend(t, s, "r", "c1", "hello")
+	if got := pendingByDate(t, s); len(got) != 0 {
+		t.Fatalf("pending without DayOf: %v", got)
+	}
+	days, err := s.TranscriptDays(context.Background(), "r")
+	if err != nil || len(days) != 0 {
+		t.Fatalf("TranscriptDays = %v, %v; want none", days, err)
+	}
+}
+
+func TestTranscriptPendingFollowsMessagesAcrossDays(t *testing.T) {
+	t.Parallel()
+	clock := &setClock{t: day(1, 10)}
+	s, _ := openTemp(t, Options{Now: clock.Now, DayOf: utcDay})
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	mustCreate(t, s, "other")
+
+	mustAppend(t, s, "r", "a", "one")
+	clock.set(day(1, 11))
+	mustAppend(t, s, "r", "b", "two")
+	mustAppend(t, s, "other", "x", "elsewhere")
+
+	got := pendingByDate(t, s)
+	p1 := got["r 2026-03-01"]
+	if len(got) != 2 || p1.FirstSeq != 1 || p1.LastSeq != 2 {
+		t.Fatalf("pending after day 1 = %+v", got)
+	}
+	if !p1.DirtySince.Equal(day(1, 10)) || !p1.LastActivity.Equal(day(1, 11)) {
+		t.Errorf("day 1 dirty since %v, last activity %v; want first and latest message times", p1.DirtySince, p1.LastActivity)
+	}
+
+	// Day 3's first message (day 2 is idle) changes day 1's "next" link,
+	// so day 1 is marked again; day 2 never appears.
+	clock.set(day(3, 9))
+	mustAppend(t, s, "r", "c", "three")
+	got = pendingByDate(t, s)
+	if _, ok := got["r 2026-03-02"]; ok {
+		t.Error("an idle day got a pending transcript")
+	}
+	p3 := got["r 2026-03-03"]
+	if p3.FirstSeq != 3 || p3.LastSeq != 3 {
+		t.Errorf("day 3 = %+v, want seq 3..3", p3)
+	}
+	if again := got["r 2026-03-01"]; again.Version == p1.Version || !again.LastActivity.Equal(day(3, 9)) {
+		t.Errorf("day 1 not marked by day 3's first message: before %+v, after %+v", p1, again)
+	}
+
+	days, err := s.TranscriptDays(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []TranscriptDay{{"2026-03-01", 1, 2}, {"2026-03-03", 3, 3}}
+	if len(days) != len(want) || days[0] != want[0] || days[1] != want[1] {
+		t.Errorf("TranscriptDays = %+v, want %+v", days, want)
+	}
+	if _, err := s.TranscriptDays(ctx, "missing"); err == nil {
+		t.Error("TranscriptDays of an unknown room succeeded")
+	}
+}
+
+func TestTranscriptWrittenResolvesOnlyTheVersionItRead(t *testing.T) {
+	t.Parallel()
+	clock := &setClock{t: day(1, 10)}
+	s, _ := openTemp(t, Options{Now: clock.Now, DayOf: utcDay})
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	mustAppend(t, s, "r", "a", "one")
+	read := pendingByDate(t, s)["r 2026-03-01"]
+
+	// A message arrives while the page is being written.
+	mustAppend(t, s, "r", "b", "two")
+	page := &Transcript{Title: "Room r chat transcript 2026-03-01", URL: "/pages/t1"}
+	if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "r", Date: read.Date, Version: read.Version, Page: page}); err != nil {
+		t.Fatal(err)
+	}
+	left, ok := pendingByDate(t, s)["r 2026-03-01"]
+	if !ok || left.DirtySince.IsZero() || left.LastSeq != 2 {
+		t.Fatalf("stale write resolved the entry: %+v, %v", left, ok)
+	}
+	room, err := s.Room(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(room.Transcripts) != 1 || room.Transcripts[0] != (Transcript{"2026-03-01", page.Title, page.URL}) {
+		t.Errorf("room transcripts = %+v", room.Transcripts)
+	}
+
+	// Written again before the day ended: the entry waits for the final
+	// write only.
+	end := day(2, 0)
+	if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "r", Date: left.Date, Version: left.Version, Page: page, FinalizeAt: end}); err != nil {
+		t.Fatal(err)
+	}
+	fin := pendingByDate(t, s)["r 2026-03-01"]
+	if !fin.DirtySince.IsZero() || !fin.FinalizeAt.Equal(end) {
+		t.Fatalf("after a write before the day's end: %+v; want clean, finalize at %v", fin, end)
+	}
+	if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "r", Date: fin.Date, Version: fin.Version, Page: page}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingByDate(t, s); len(got) != 0 {
+		t.Fatalf("final write left %+v", got)
+	}
+}
+
+func TestTranscriptFailedCountsAttemptsAndSurvivesReopen(t *testing.T) {
+	t.Parallel()
+	clock := &setClock{t: day(1, 10)}
+	path := filepath.Join(t.TempDir(), "chat.db")
+	s, err := Open(path, Options{Now: clock.Now, DayOf: utcDay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	mustAppend(t, s, "r", "a", "one")
+	retry := day(1, 12)
+	for want := 1; want <= 3; want++ {
+		n, err := s.TranscriptFailed(ctx, "r", "2026-03-01", retry)
+		if err != nil || n != want {
+			t.Fatalf("TranscriptFailed = %d, %v; want %d", n, err, want)
+		}
+	}
+	if n, err := s.TranscriptFailed(ctx, "r", "2026-03-09", retry); err != nil || n != 0 {
+		t.Errorf("TranscriptFailed for a day with no entry = %d, %v; want 0, nil", n, err)
+	}
+	before := pendingByDate(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openAt(t, path, Options{Now: clock.Now, DayOf: utcDay})
+	after := pendingByDate(t, s)
+	p := after["r 2026-03-01"]
+	if len(after) != 1 || p != before["r 2026-03-01"] || p.Attempts != 3 || !p.NextTry.Equal(retry) {
+		t.Fatalf("after reopen %+v, before %+v", after, before)
+	}
+	// Appends after the reopen continue the same day's entry.
+	mustAppend(t, s, "r", "b", "two")
+	if p2 := pendingByDate(t, s)["r 2026-03-01"]; p2.LastSeq != 2 || p2.Version <= p.Version || p2.Attempts != 3 {
+		t.Errorf("after another message %+v", p2)
+	}
+}
+
+func TestTranscriptNewURLMarksNeighbours(t *testing.T) {
+	t.Parallel()
+	clock := &setClock{t: day(1, 10)}
+	s, _ := openTemp(t, Options{Now: clock.Now, DayOf: utcDay})
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	mustAppend(t, s, "r", "a", "one")
+	clock.set(day(2, 10))
+	mustAppend(t, s, "r", "b", "two")
+	clock.set(day(3, 10))
+	mustAppend(t, s, "r", "c", "three")
+
+	write := func(date, url string) {
+		t.Helper()
+		p := pendingByDate(t, s)["r "+date]
+		if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "r", Date: date, Version: p.Version, Page: &Transcript{Title: date, URL: url}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("2026-03-01", "/1")
+	write("2026-03-03", "/3")
+	// Day 2's page is new: days 1 and 3 link to it and must be rewritten.
+	write("2026-03-02", "/2")
+	got := pendingByDate(t, s)
+	if len(got) != 2 || got["r 2026-03-01"].DirtySince.IsZero() || got["r 2026-03-03"].DirtySince.IsZero() {
+		t.Fatalf("pending after day 2's first write: %+v", got)
+	}
+	write("2026-03-01", "/1")
+	write("2026-03-03", "/3")
+	// Rewriting day 2 at the same URL changes nobody's links.
+	clock.set(day(2, 11))
+	if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "r", Date: "2026-03-02", Page: &Transcript{Title: "x", URL: "/2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingByDate(t, s); len(got) != 0 {
+		t.Fatalf("same-URL rewrite marked %+v", got)
+	}
+	room, err := s.Room(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dates []string
+	for _, tr := range room.Transcripts {
+		dates = append(dates, tr.Date)
+	}
+	if len(dates) != 3 || dates[0] != "2026-03-03" || dates[2] != "2026-03-01" {
+		t.Errorf("transcripts not newest first: %v", dates)
+	}
+	if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "missing", Date: "2026-03-01"}); err == nil {
+		t.Error("TranscriptWritten for an unknown room succeeded")
+	}
+}
