@@ -58,6 +58,8 @@ type config struct {
 	subscriberBuf   int64
 	maxUploadBytes  int64
 	perMinute       int64
+	maxRoomsPerPage int64
+	chatPrefix      string
 	startTimeout    time.Duration
 	minRestart      time.Duration
 	maxRestart      time.Duration
@@ -114,6 +116,31 @@ func WithMessagesPerMinute(n int) Option {
 			return fmt.Errorf("WithMessagesPerMinute: %d; use a positive limit or -1 for none", n)
 		}
 		c.perMinute = int64(n)
+		return nil
+	})
+}
+
+// WithMaxRoomsPerPage limits how many chat rooms one page may have
+// (default 50). Macros beyond it render an error box.
+func WithMaxRoomsPerPage(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("WithMaxRoomsPerPage: %d must be positive", n)
+		}
+		c.maxRoomsPerPage = int64(n)
+		return nil
+	})
+}
+
+// WithChatURLPrefix tells the plugin where the host mounts the chat HTTP
+// handler (default "/chat/"), for the links in macro tables and
+// transcripts. It must match the handler's WithPrefix.
+func WithChatURLPrefix(prefix string) Option {
+	return optionFunc(func(c *config) error {
+		if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
+			return fmt.Errorf("WithChatURLPrefix: %q must start and end with /", prefix)
+		}
+		c.chatPrefix = prefix
 		return nil
 	})
 }
@@ -326,6 +353,8 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		SubscriberBuffer:     c.cfg.subscriberBuf,
 		MaxUploadBytes:       c.cfg.maxUploadBytes,
 		MaxMessagesPerMinute: c.cfg.perMinute,
+		MaxRoomsPerPage:      c.cfg.maxRoomsPerPage,
+		ChatUrlPrefix:        c.cfg.chatPrefix,
 		TranscriptDelayMs:    c.cfg.transcriptDelay.Milliseconds(),
 		TimeZone:             c.cfg.timeZone,
 	})

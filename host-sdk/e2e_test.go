@@ -571,3 +571,22 @@ func TestSendsBeyondTheRateLimitAreRefused(t *testing.T) {
 		t.Fatalf("room has %d messages (%v), want 6: the refused send must store nothing", info.LastSeq, err)
 	}
 }
+
+func TestRoomsPerPageLimit(t *testing.T) {
+	t.Parallel()
+	c := loadPlugin(t, newTestHost(), t.TempDir(), WithMaxRoomsPerPage(2))
+	ctx := testCtx(t)
+	openRoom(t, c, "One")
+	openRoom(t, c, "Two")
+	if _, err := c.OpenRoom(ctx, "alice", "p1", "Three"); !errors.Is(err, ErrLimitExceeded) {
+		t.Fatalf("third room: %v, want ErrLimitExceeded", err)
+	}
+	openRoom(t, c, "One") // existing rooms still open
+	if _, err := c.OpenRoom(ctx, "alice", "p1.x", "Other Page"); err != nil {
+		t.Fatalf("a page whose id extends p1 is another page: %v", err)
+	}
+	r, err := c.RenderMacro(ctx, MacroRequest{UserID: "alice", PageID: "p1", Name: "Four"})
+	if err != nil || !strings.Contains(r.HTML, "pagechat-error") {
+		t.Fatalf("macro beyond the limit rendered %q, %v; want an error box", r.HTML, err)
+	}
+}

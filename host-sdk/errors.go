@@ -45,6 +45,9 @@ var (
 	ErrEpochChanged = errors.New("room epoch changed")
 	// ErrTooLarge means an upload exceeded the configured limit.
 	ErrTooLarge = errors.New("too large")
+	// ErrLimitExceeded means an admin-set limit other than the message
+	// rate was reached, such as the number of rooms per page.
+	ErrLimitExceeded = errors.New("limit exceeded")
 	// ErrRateLimited means the user sent too many messages to the room;
 	// Error.RetryAfter says when to try again.
 	ErrRateLimited = errors.New("rate limited")
@@ -84,8 +87,11 @@ func fromStatus(err error) error {
 		kind = ErrRoomNotFound
 	case codes.ResourceExhausted:
 		for _, d := range st.Details() {
-			if ri, ok := d.(*errdetails.RetryInfo); ok {
-				return &Error{Kind: ErrRateLimited, Message: st.Message(), RetryAfter: ri.GetRetryDelay().AsDuration()}
+			switch d := d.(type) {
+			case *errdetails.RetryInfo:
+				return &Error{Kind: ErrRateLimited, Message: st.Message(), RetryAfter: d.GetRetryDelay().AsDuration()}
+			case *errdetails.QuotaFailure:
+				return &Error{Kind: ErrLimitExceeded, Message: st.Message()}
 			}
 		}
 		kind = ErrSlowConsumer

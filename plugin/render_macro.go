@@ -44,7 +44,7 @@ func (s *Server) RenderMacro(ctx context.Context, req *chatv1.RenderMacroRequest
 	}
 	prefix := req.GetChatUrlPrefix()
 	if prefix == "" {
-		prefix = defaultChatPrefix
+		prefix = rt.chatPrefix
 	}
 	joinURL := prefix + "rooms/" + url.PathEscape(room.ID)
 	if macro.SoundParam(req.GetParams()) {

@@ -48,6 +48,10 @@ const (
 	// MaxPermissionCache is the most an admin may configure: DESIGN.md
 	// promises revocation takes effect within a few seconds.
 	MaxPermissionCache = 5 * time.Second
+	// DefaultMaxRoomsPerPage bounds the rooms one page can create. A page
+	// with more chat rooms than this is almost certainly a mistake (or a
+	// macro generated in a loop), and every room costs buckets and a feed.
+	DefaultMaxRoomsPerPage = 50
 	// MaxClientIDBytes bounds the idempotency key, which is stored per message.
 	MaxClientIDBytes = 128
 	// MaxUserIDBytes bounds user ids, which end up in stored messages.
@@ -105,6 +109,8 @@ type runtime struct {
 	maxMessageBytes int
 	maxUploadBytes  int64
 	permTTL         time.Duration
+	// chatPrefix is where the host mounts the browser API, for links.
+	chatPrefix string
 	// location decides transcript day boundaries and how absolute times
 	// read in the macro table (ConfigureRequest.time_zone).
 	location *time.Location
@@ -156,6 +162,13 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 	case perMinute < -1:
 		return nil, status.Errorf(codes.InvalidArgument, "max_messages_per_minute %d: use a positive limit, 0 for the default or -1 for none", perMinute)
 	}
+	maxRooms := int(req.GetMaxRoomsPerPage())
+	switch {
+	case maxRooms == 0:
+		maxRooms = DefaultMaxRoomsPerPage
+	case maxRooms < 0:
+		return nil, status.Errorf(codes.InvalidArgument, "max_rooms_per_page %d must be positive (0 for the default)", maxRooms)
+	}
 	location, err := time.LoadLocation(req.GetTimeZone())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "time_zone %q is not an IANA time zone: %v", req.GetTimeZone(), err)
@@ -190,7 +203,12 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 	h := hub.New(int(req.GetSubscriberBuffer()))
 	dbPath := filepath.Join(req.GetDataDir(), dbFileName)
 	tr := newTranscripts(s.logger)
-	st, err := store.Open(dbPath, store.Options{OnCommit: tr.onCommit(h.PublishMessages), Now: s.now, DayOf: transcript.DayFunc(location)})
+	st, err := store.Open(dbPath, store.Options{
+		OnCommit:        tr.onCommit(h.PublishMessages),
+		Now:             s.now,
+		DayOf:           transcript.DayFunc(location),
+		MaxRoomsPerPage: maxRooms,
+	})
 	if err != nil {
 		_ = conn.Close()
 		code := codes.Internal
@@ -212,6 +230,7 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 		maxUploadBytes:  maxUpload,
 		permTTL:         permTTL,
 		location:        location,
+		chatPrefix:      tset.chatPrefix,
 		store:           st,
 		hub:             h,
 		host:            host,
@@ -812,6 +831,12 @@ func storeStatus(err error, roomID string) error {
 		return status.Errorf(codes.NotFound, "room %q not found", roomID)
 	case errors.Is(err, store.ErrClosed):
 		return status.Error(codes.Unavailable, "plugin is shutting down")
+	case errors.Is(err, store.ErrTooManyRooms):
+		st := status.New(codes.ResourceExhausted, err.Error())
+		if detailed, derr := st.WithDetails(&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{Subject: "rooms per page", Description: err.Error()}}}); derr == nil {
+			st = detailed
+		}
+		return st.Err()
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	}

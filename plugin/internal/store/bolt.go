@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -71,6 +72,9 @@ type Options struct {
 	// of which room days need their transcript page written (see
 	// transcripts.go). Nil means no transcript tracking.
 	DayOf func(time.Time) string
+	// MaxRoomsPerPage bounds how many rooms CreateRoom makes per page;
+	// 0 means no limit.
+	MaxRoomsPerPage int
 }
 
 // Bolt is the embedded Store on a single bbolt file. All writes that can
@@ -193,6 +197,9 @@ func (b *Bolt) CreateRoom(ctx context.Context, r Room) (Room, error) {
 			out, err = decodeRoom(r.ID, v)
 			return err
 		}
+		if limit := b.opts.MaxRoomsPerPage; limit > 0 && roomsOfPage(rooms, r.PageID) >= limit {
+			return fmt.Errorf("page %q already has %d rooms: %w", r.PageID, limit, ErrTooManyRooms)
+		}
 		epoch, err := newEpoch()
 		if err != nil {
 			return err
@@ -225,6 +232,21 @@ func (b *Bolt) CreateRoom(ctx context.Context, r Room) (Room, error) {
 		return Room{}, fmt.Errorf("store: create room %q: %w", r.ID, mapErr(err))
 	}
 	return out, nil
+}
+
+// roomsOfPage counts the rooms of pageID. Room ids are "<pageID>.<slug>"
+// and slugs have no dots, so a key belongs to the page exactly when it has
+// the page's prefix and no further dot; no record needs decoding.
+func roomsOfPage(rooms *bolt.Bucket, pageID string) int {
+	prefix := []byte(pageID + ".")
+	n := 0
+	c := rooms.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if !bytes.ContainsRune(k[len(prefix):], '.') {
+			n++
+		}
+	}
+	return n
 }
 
 // Room returns the stored metadata of roomID.

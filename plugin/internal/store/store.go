@@ -19,6 +19,9 @@ var (
 	ErrRoomNotFound = errors.New("room not found")
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("store closed")
+	// ErrTooManyRooms is returned by CreateRoom when the page already has
+	// Options.MaxRoomsPerPage rooms.
+	ErrTooManyRooms = errors.New("page has too many chat rooms")
 	// ErrLocked is returned by Open when another process holds the database.
 	ErrLocked = errors.New("database is locked by another process")
 )
