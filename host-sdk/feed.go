@@ -1,0 +1,655 @@
+package hostsdk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// A room feed is the one upstream a Handler holds per room that has
+// viewers in this process. go-plugin puts every gRPC stream on a single
+// connection, and fanning one message out to a thousand plugin streams
+// takes tens of milliseconds, so browsers never get a plugin stream of
+// their own: the feed reads Client.Feed once and copies each event into
+// the bounded buffers of the room's browsers. Because Feed checks no user,
+// the feed re-checks all of its viewers with one AuthorizeViewers call
+// every half permission window and ends the streams of users who lost view.
+//
+// Goroutines: each feed runs readLoop (the upstream, reconnected with
+// back-off) and manageLoop (permission re-checks, presence, retirement).
+// Both are counted in Handler.feedWG and end when the feed's context is
+// cancelled, by retirement or by Handler.Close.
+
+const (
+	// feedRetryMin and feedRetryMax space the reconnects of a feed whose
+	// plugin is down, so a restarting plugin is not hammered.
+	feedRetryMin = 100 * time.Millisecond
+	feedRetryMax = 5 * time.Second
+	// rpcTimeout bounds the feed's own unary calls (AuthorizeViewers,
+	// Join, Leave) so a stuck host cannot stall a room.
+	rpcTimeout = 10 * time.Second
+	// leaveTimeout bounds the Leave calls a retiring feed makes.
+	leaveTimeout = 2 * time.Second
+	// maxViewersPerAuthorize is the plugin's limit per AuthorizeViewers.
+	maxViewersPerAuthorize = 1000
+	// drainBatch bounds how many queued events a stream writes before it
+	// flushes, so a burst costs one flush rather than one per event.
+	drainBatch = 64
+)
+
+// frame is one encoded server-sent event, shared by every stream that
+// sends it.
+type frame struct {
+	seq  uint64 // message sequence; 0 for events without one (presence)
+	data []byte // complete event text, ending in a blank line
+}
+
+// endReason says why the feed ended a viewer's stream.
+type endReason int
+
+const (
+	endNone        endReason = iota
+	endSlow                  // fell behind its buffer; the browser resumes from its last id
+	endForbidden             // the user lost view permission
+	endReset                 // the room's epoch changed: reload history
+	endGone                  // the room no longer exists
+	endUnavailable           // the feed cannot serve (plugin gone, permissions unverifiable); retry later
+)
+
+// viewer is one browser event stream registered with a feed.
+type viewer struct {
+	user string
+	// after is the last sequence the stream has (or is about to write from
+	// the backlog) when it registers; the feed queues only later messages.
+	// Set before registration, read under the feed's lock.
+	after uint64
+	ch    chan *frame   // bounded by the handler's stream buffer
+	done  chan struct{} // closed by the feed when it ends the stream
+	// reason is written under the feed's lock before done is closed.
+	reason endReason
+}
+
+// viewerUser is what a feed tracks per user: open streams and the last
+// time the plugin confirmed view permission.
+type viewerUser struct {
+	streams   int
+	confirmed time.Time
+}
+
+type roomFeed struct {
+	h      *Handler
+	roomID string
+	ctx    context.Context
+	cancel context.CancelFunc
+	kick   chan struct{} // wakes manageLoop: viewers came or went
+
+	mu        sync.Mutex
+	epoch     string
+	head      uint64   // last sequence received from upstream
+	ring      []*frame // recent messages, contiguous, ending at head
+	ringBytes int
+	viewers   map[*viewer]struct{}
+	users     map[string]*viewerUser
+	ended     endReason // set once the feed can serve no one; it is detached
+
+	refs int // streams holding the feed; guarded by h.mu
+}
+
+// acquireFeed returns the room's feed, starting one if needed, and counts
+// the caller as holding it until releaseFeed. room comes from the caller's
+// RoomInfo: a new feed starts from its epoch and last sequence.
+func (h *Handler) acquireFeed(room Room) (*roomFeed, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, errShuttingDown
+	}
+	f := h.feeds[room.ID]
+	if f == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		f = &roomFeed{
+			h:       h,
+			roomID:  room.ID,
+			ctx:     ctx,
+			cancel:  cancel,
+			kick:    make(chan struct{}, 1),
+			epoch:   room.Epoch,
+			head:    room.LastSeq,
+			viewers: make(map[*viewer]struct{}),
+			users:   make(map[string]*viewerUser),
+		}
+		h.feeds[room.ID] = f
+		h.running[f] = struct{}{}
+		h.feedWG.Add(2)
+		go f.readLoop()
+		go f.manageLoop()
+		h.logger.Debug("room feed started", "room", room.ID, "after", room.LastSeq)
+	}
+	f.refs++
+	return f, nil
+}
+
+// releaseFeed undoes acquireFeed.
+func (h *Handler) releaseFeed(f *roomFeed) {
+	h.mu.Lock()
+	f.refs--
+	h.mu.Unlock()
+	f.poke()
+}
+
+// retire removes an unused feed from the handler; it reports false if a
+// stream took the feed meanwhile.
+func (h *Handler) retire(f *roomFeed) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f.refs > 0 {
+		return false
+	}
+	if h.feeds[f.roomID] == f {
+		delete(h.feeds, f.roomID)
+	}
+	return true
+}
+
+// detach removes a feed that can serve no one, so the next viewer starts
+// a fresh one; streams holding it still release it.
+func (h *Handler) detach(f *roomFeed) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.feeds[f.roomID] == f {
+		delete(h.feeds, f.roomID)
+	}
+}
+
+func (h *Handler) idle(f *roomFeed) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return f.refs == 0
+}
+
+func (f *roomFeed) poke() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+// registration is the outcome of register.
+type registration struct {
+	backlog   []*frame  // messages after the viewer's cursor, from memory
+	historyTo uint64    // if non-zero: fetch (cursor, historyTo] from History, then register again
+	end       endReason // if not endNone: the stream cannot be served
+	epoch     string    // the feed's epoch
+}
+
+// register adds v, whose stream has everything up to cursor in epoch, to
+// the feed. If the messages after cursor are no longer in memory, it asks
+// the caller to fetch them from History first.
+func (f *roomFeed) register(v *viewer, cursor uint64, epoch string) registration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ended != endNone {
+		return registration{end: f.ended, epoch: f.epoch}
+	}
+	if epoch != f.epoch {
+		// The viewer saw another epoch than the feed's: one of them is
+		// stale, and the feed finds out on its next reconnect. Let the
+		// browser come back shortly.
+		return registration{end: endUnavailable, epoch: f.epoch}
+	}
+	base := f.head - uint64(len(f.ring)) // the ring holds (base, head]
+	if cursor < base {
+		return registration{historyTo: base, epoch: f.epoch}
+	}
+	var backlog []*frame
+	if cursor < f.head {
+		backlog = append(backlog, f.ring[cursor-base:]...)
+	}
+	v.after = max(cursor, f.head)
+	f.viewers[v] = struct{}{}
+	u := f.users[v.user]
+	if u == nil {
+		// The caller has just checked the user with RoomInfo.
+		u = &viewerUser{confirmed: time.Now()}
+		f.users[v.user] = u
+	}
+	u.streams++
+	f.poke()
+	return registration{backlog: backlog, epoch: f.epoch}
+}
+
+// unregister removes a registered viewer when its stream ends.
+func (f *roomFeed) unregister(v *viewer) {
+	f.mu.Lock()
+	delete(f.viewers, v)
+	if u := f.users[v.user]; u != nil {
+		u.streams--
+		if u.streams <= 0 {
+			delete(f.users, v.user)
+		}
+	}
+	f.mu.Unlock()
+	f.poke()
+}
+
+// endLocked ends one viewer's stream; f.mu is held. Removing it from the
+// map first makes this happen at most once.
+func (f *roomFeed) endLocked(v *viewer, why endReason) {
+	if _, ok := f.viewers[v]; !ok {
+		return
+	}
+	delete(f.viewers, v)
+	v.reason = why
+	close(v.done)
+}
+
+// readLoop follows the room upstream, from the last sequence it has, until
+// the feed's context ends. It reconnects when the plugin restarts or cuts
+// the feed; browsers keep their streams meanwhile.
+func (f *roomFeed) readLoop() {
+	defer f.h.feedWG.Done()
+	delay := feedRetryMin
+	failing := false
+	for {
+		f.mu.Lock()
+		after, epoch := f.head, f.epoch
+		f.mu.Unlock()
+		sub, err := f.h.client.Feed(f.ctx, f.roomID, after, epoch)
+		if err == nil {
+			f.h.feedOpens.Add(1)
+			if failing {
+				f.h.logger.Info("room feed resumed", "room", f.roomID, "after", after)
+				failing = false
+			}
+			delay = feedRetryMin
+			err = f.pump(sub)
+			sub.Close()
+		}
+		if f.ctx.Err() != nil {
+			return
+		}
+		switch {
+		case errors.Is(err, ErrEpochChanged), errors.Is(err, ErrInvalidArgument):
+			// A new log (restored or recreated database): positions of
+			// the old one mean nothing. Browsers reload history.
+			f.h.logger.Warn("room log changed under its feed; viewers reload history", "room", f.roomID, "epoch", epoch, "error", err)
+			f.terminate(endReset)
+			return
+		case errors.Is(err, ErrRoomNotFound):
+			f.h.logger.Warn("room feed: room no longer exists", "room", f.roomID)
+			f.terminate(endGone)
+			return
+		case errors.Is(err, ErrClosed):
+			f.terminate(endUnavailable)
+			return
+		case errors.Is(err, ErrSlowConsumer):
+			// The plugin cut the feed itself for lagging (a stalled
+			// host); resume at once from where it was.
+			f.h.logger.Warn("room feed fell behind the plugin; resuming", "room", f.roomID)
+			continue
+		}
+		if !failing {
+			f.h.logger.Warn("room feed lost; reconnecting", "room", f.roomID, "error", err)
+			failing = true
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-f.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		delay = min(delay*2, feedRetryMax)
+	}
+}
+
+// pump delivers a subscription's events until it ends.
+func (f *roomFeed) pump(sub *Subscription) error {
+	for {
+		ev, err := sub.Next()
+		if err != nil {
+			return err
+		}
+		switch {
+		case ev.Message != nil:
+			fr, err := messageFrame(*ev.Message)
+			if err != nil {
+				return err
+			}
+			f.publish(fr)
+		case ev.Presence != nil:
+			fr, err := presenceFrame(*ev.Presence)
+			if err != nil {
+				return err
+			}
+			f.broadcast(fr)
+		}
+	}
+}
+
+// publish stores a message in the ring and queues it for every viewer
+// that does not have it. It never blocks: a viewer whose buffer is full is
+// cut and resumes by itself.
+func (f *roomFeed) publish(fr *frame) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fr.seq <= f.head {
+		return // replayed after a reconnect: already delivered
+	}
+	if fr.seq != f.head+1 {
+		// Feed promises no gaps; should one appear anyway, nobody may
+		// be served across it from memory. Streams end and resume from
+		// their own positions through History.
+		f.h.logger.Error("room feed skipped sequences; restarting viewers", "room", f.roomID, "head", f.head, "got", fr.seq)
+		for v := range f.viewers {
+			f.endLocked(v, endUnavailable)
+		}
+		clear(f.ring)
+		f.ring = f.ring[:0]
+		f.ringBytes = 0
+	}
+	f.head = fr.seq
+	f.ring = append(f.ring, fr)
+	f.ringBytes += len(fr.data)
+	for len(f.ring) > 1 && (len(f.ring) > f.h.cfg.ringMessages || f.ringBytes > f.h.cfg.ringBytes) {
+		f.ringBytes -= len(f.ring[0].data)
+		f.ring[0] = nil
+		f.ring = f.ring[1:]
+	}
+	for v := range f.viewers {
+		if fr.seq <= v.after {
+			continue
+		}
+		f.queueLocked(v, fr)
+	}
+}
+
+// broadcast queues an event without a sequence for every viewer.
+func (f *roomFeed) broadcast(fr *frame) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for v := range f.viewers {
+		f.queueLocked(v, fr)
+	}
+}
+
+func (f *roomFeed) queueLocked(v *viewer, fr *frame) {
+	select {
+	case v.ch <- fr:
+	default:
+		f.h.slowCuts.Add(1)
+		f.h.logger.Info("cut a browser stream that fell behind; it resumes from its last event", "room", f.roomID, "user", v.user)
+		f.endLocked(v, endSlow)
+	}
+}
+
+// terminate ends every stream with why and detaches the feed.
+func (f *roomFeed) terminate(why endReason) {
+	f.mu.Lock()
+	f.ended = why
+	for v := range f.viewers {
+		f.endLocked(v, why)
+	}
+	f.mu.Unlock()
+	f.h.detach(f)
+	f.poke()
+}
+
+// manageLoop re-checks permissions, keeps the plugin's presence in step
+// with the open streams, and retires the feed once it has had no viewer
+// for the grace period.
+func (f *roomFeed) manageLoop() {
+	defer f.h.feedWG.Done()
+	defer func() {
+		f.cancel() // ends readLoop too, whatever ended this loop
+		f.h.mu.Lock()
+		delete(f.h.running, f)
+		f.h.mu.Unlock()
+	}()
+	joined := make(map[string]*instance) // user -> plugin process that has their Join
+	defer f.leaveAll(joined)
+	tick := time.NewTicker(max(f.h.cfg.permWindow/2, MinHeartbeat))
+	defer tick.Stop()
+	var grace *time.Timer
+	var graceC <-chan time.Time
+	defer func() {
+		if grace != nil {
+			grace.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case <-tick.C:
+			f.recheck()
+		case <-f.kick:
+		case <-graceC:
+			graceC = nil
+			if f.h.retire(f) {
+				f.h.logger.Debug("room feed stopped: no viewers", "room", f.roomID)
+				f.cancel()
+				return
+			}
+		}
+		f.syncPresence(joined)
+		idle := f.h.idle(f)
+		switch {
+		case idle && graceC == nil:
+			d := f.h.cfg.feedGrace
+			f.mu.Lock()
+			if f.ended != endNone {
+				d = 0 // nothing to keep warm
+			}
+			f.mu.Unlock()
+			grace = time.NewTimer(d)
+			graceC = grace.C
+		case !idle && graceC != nil:
+			grace.Stop()
+			graceC = nil
+		}
+	}
+}
+
+// recheck asks the plugin, in one call per thousand users, which of the
+// feed's viewers may still view the room, and ends the streams of the
+// others. If the plugin cannot answer, streams whose permission has gone
+// unconfirmed for two windows are ended too: an unverifiable viewer is not
+// served for long.
+func (f *roomFeed) recheck() {
+	f.mu.Lock()
+	users := make([]string, 0, len(f.users))
+	for u := range f.users {
+		users = append(users, u)
+	}
+	f.mu.Unlock()
+	if len(users) == 0 {
+		return
+	}
+	started := time.Now()
+	allowed := make(map[string]bool, len(users))
+	for chunk := range chunks(users, maxViewersPerAuthorize) {
+		ctx, cancel := context.WithTimeout(f.ctx, rpcTimeout)
+		ok, err := f.h.client.AuthorizeViewers(ctx, f.roomID, chunk)
+		cancel()
+		if err != nil {
+			if f.ctx.Err() == nil {
+				f.h.logger.Warn("cannot re-check chat viewers' permissions", "room", f.roomID, "error", err)
+				f.cutUnconfirmed(started.Add(-2 * f.h.cfg.permWindow))
+			}
+			return
+		}
+		for _, u := range ok {
+			allowed[u] = true
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range users {
+		vu := f.users[u]
+		if vu == nil {
+			continue
+		}
+		if allowed[u] {
+			if started.After(vu.confirmed) {
+				vu.confirmed = started
+			}
+			continue
+		}
+		n := 0
+		for v := range f.viewers {
+			if v.user == u {
+				f.endLocked(v, endForbidden)
+				n++
+			}
+		}
+		if n > 0 {
+			f.h.logger.Info("chat streams closed: view permission revoked", "room", f.roomID, "user", u, "streams", n)
+		}
+	}
+}
+
+// cutUnconfirmed ends the streams of users last confirmed before cutoff.
+func (f *roomFeed) cutUnconfirmed(cutoff time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for v := range f.viewers {
+		if u := f.users[v.user]; u != nil && u.confirmed.Before(cutoff) {
+			f.endLocked(v, endUnavailable)
+		}
+	}
+}
+
+func chunks(s []string, n int) func(func([]string) bool) {
+	return func(yield func([]string) bool) {
+		for len(s) > 0 {
+			k := min(n, len(s))
+			if !yield(s[:k]) {
+				return
+			}
+			s = s[k:]
+		}
+	}
+}
+
+// syncPresence makes the plugin's presence match the open streams: one
+// Join per user with a stream, one Leave when their last stream is gone.
+// The plugin keeps presence in memory, so after it restarts every user is
+// joined again; joined remembers which plugin process has each Join.
+func (f *roomFeed) syncPresence(joined map[string]*instance) {
+	cur := f.h.client.currentInstance()
+	for u, in := range joined {
+		if in == nil || in != cur {
+			delete(joined, u) // that process, and its presence, is gone
+		}
+	}
+	f.mu.Lock()
+	want := make(map[string]bool, len(f.users))
+	for u, vu := range f.users {
+		if vu.streams > 0 {
+			want[u] = true
+		}
+	}
+	f.mu.Unlock()
+	for u := range want {
+		if _, ok := joined[u]; ok {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(f.ctx, rpcTimeout)
+		_, err := f.h.client.Join(ctx, u, f.roomID)
+		cancel()
+		if err != nil {
+			// Retried on the next tick; a user who lost view is cut by
+			// recheck meanwhile.
+			if f.ctx.Err() == nil {
+				f.h.logger.Debug("chat join failed", "room", f.roomID, "user", u, "error", err)
+			}
+			continue
+		}
+		joined[u] = f.h.client.currentInstance()
+	}
+	for u := range joined {
+		if want[u] {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(f.ctx, rpcTimeout)
+		if err := f.h.client.Leave(ctx, u, f.roomID); err != nil && f.ctx.Err() == nil {
+			f.h.logger.Debug("chat leave failed", "room", f.roomID, "user", u, "error", err)
+		}
+		cancel()
+		delete(joined, u)
+	}
+}
+
+// leaveAll leaves every joined user when the feed stops, so nobody stays
+// shown online in a room nobody streams.
+func (f *roomFeed) leaveAll(joined map[string]*instance) {
+	if len(joined) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	defer cancel()
+	cur := f.h.client.currentInstance()
+	for u, in := range joined {
+		if in == nil || in != cur {
+			continue
+		}
+		if err := f.h.client.Leave(ctx, u, f.roomID); err != nil {
+			f.h.logger.Debug("chat leave failed", "room", f.roomID, "user", u, "error", err)
+		}
+	}
+}
+
+// currentInstance is the running plugin process, nil while it is down. A
+// change of instance tells the handler the plugin restarted and lost its
+// in-memory presence.
+func (c *Client) currentInstance() *instance {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil || c.cur.exited() {
+		return nil
+	}
+	return c.cur
+}
+
+// messageFrame encodes a message as a server-sent event whose id is its
+// sequence, so the browser's Last-Event-ID is its resume position.
+func messageFrame(m Message) (*frame, error) {
+	data, err := json.Marshal(toMessageJSON(m))
+	if err != nil {
+		return nil, fmt.Errorf("encode message %d: %w", m.Seq, err)
+	}
+	b := make([]byte, 0, len(data)+64)
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, m.Seq, 10)
+	b = append(b, "\nevent: message\ndata: "...)
+	b = append(b, data...)
+	b = append(b, "\n\n"...)
+	return &frame{seq: m.Seq, data: b}, nil
+}
+
+// presenceFrame encodes a presence change. It has no id: it is not a
+// position in the room's log.
+func presenceFrame(p Participant) (*frame, error) {
+	return eventFrame("presence", toParticipantJSON(p))
+}
+
+// eventFrame encodes an event without id. JSON never contains a raw
+// newline, so data fits on one line.
+func eventFrame(event string, v any) (*frame, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s event: %w", event, err)
+	}
+	b := make([]byte, 0, len(data)+32)
+	b = append(b, "event: "...)
+	b = append(b, event...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	b = append(b, "\n\n"...)
+	return &frame{data: b}, nil
+}

@@ -1,0 +1,364 @@
+package hostsdk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// apiError is an HTTP answer: status, a stable machine-readable code and a
+// message safe to show the user.
+type apiError struct {
+	status     int
+	code       string
+	msg        string
+	retryAfter int // seconds; 0 = no Retry-After header
+	cause      error
+}
+
+func (e *apiError) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("%d %s: %s: %v", e.status, e.code, e.msg, e.cause)
+	}
+	return fmt.Sprintf("%d %s: %s", e.status, e.code, e.msg)
+}
+
+func (e *apiError) Unwrap() error { return e.cause }
+
+var errShuttingDown = &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: "chat is shutting down", retryAfter: retryAfterUnavailable}
+
+func badRequest(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "bad_request", msg: fmt.Sprintf(format, args...)}
+}
+
+// classify maps any error from the handler or the Client to its HTTP
+// answer. It is the one place that decides statuses, so every endpoint
+// answers the same error the same way.
+func classify(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit), cause: err}
+	}
+	// The plugin's message for bad input says what is wrong, for the
+	// user; other categories get fixed wording so nothing internal leaks.
+	detail := func(fallback string) string {
+		var pe *Error
+		if errors.As(err, &pe) && pe.Message != "" {
+			return pe.Message
+		}
+		return fallback
+	}
+	switch {
+	case errors.Is(err, ErrInvalidArgument):
+		return &apiError{status: http.StatusBadRequest, code: "bad_request", msg: detail("invalid request"), cause: err}
+	case errors.Is(err, ErrPermissionDenied):
+		return &apiError{status: http.StatusForbidden, code: "forbidden", msg: "you do not have permission for this room", cause: err}
+	case errors.Is(err, ErrRoomNotFound):
+		return &apiError{status: http.StatusNotFound, code: "not_found", msg: "no such room", cause: err}
+	case errors.Is(err, ErrEpochChanged):
+		return &apiError{status: http.StatusConflict, code: "epoch_changed", msg: "the room's history was reset; reload it", cause: err}
+	case errors.Is(err, ErrTooLarge):
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: detail("too large"), cause: err}
+	case errors.Is(err, ErrRateLimited):
+		wait := retryAfterBusy
+		var pe *Error
+		if errors.As(err, &pe) && pe.RetryAfter > 0 {
+			wait = int(math.Ceil(pe.RetryAfter.Seconds()))
+		}
+		return &apiError{status: http.StatusTooManyRequests, code: "rate_limited", msg: "you are sending too fast; try again shortly", retryAfter: wait, cause: err}
+	case errors.Is(err, ErrLimitExceeded):
+		return &apiError{status: http.StatusTooManyRequests, code: "limit_exceeded", msg: detail("a limit set by the administrator was reached"), cause: err}
+	case errors.Is(err, ErrSlowConsumer):
+		// Not expected on the calls the handler makes; a plain
+		// RESOURCE_EXHAUSTED from the plugin means "slow down".
+		return &apiError{status: http.StatusTooManyRequests, code: "rate_limited", msg: "too many requests; try again shortly", retryAfter: retryAfterBusy, cause: err}
+	case errors.Is(err, ErrPluginUnavailable), errors.Is(err, ErrClosed):
+		return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: "chat is temporarily unavailable", retryAfter: retryAfterUnavailable, cause: err}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: "request cancelled", retryAfter: retryAfterUnavailable, cause: err}
+	}
+	return &apiError{status: http.StatusInternalServerError, code: "internal", msg: "internal error", cause: err}
+}
+
+// writeError answers err as JSON {"error", "code"}. Server-side failures
+// are logged with their cause, which the browser never sees.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := classify(err)
+	if ae.status >= 500 && r.Context().Err() == nil && !errors.Is(ae, ErrPluginUnavailable) && ae != errShuttingDown {
+		h.logger.Error("chat request failed", "method", r.Method, "path", r.URL.Path, "status", ae.status, "error", err)
+	}
+	if ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
+	}
+	writeJSON(w, ae.status, errorJSON{Error: ae.msg, Code: ae.code})
+}
+
+type errorJSON struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only unsupported Go values fail to encode; none of ours do.
+		status = http.StatusInternalServerError
+		body = []byte(`{"error":"internal error","code":"internal"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// The JSON the browser API speaks. Field names are part of the contract
+// the popup's script and scripts of host admins rely on.
+
+type messageJSON struct {
+	Seq      uint64    `json:"seq"`
+	Epoch    string    `json:"epoch"`
+	RoomID   string    `json:"room_id"`
+	ClientID string    `json:"client_id"`
+	UserID   string    `json:"user_id"`
+	UserName string    `json:"user_name"`
+	Text     string    `json:"text"`
+	HTML     string    `json:"html"` // safe HTML rendered by the plugin
+	SentAt   time.Time `json:"sent_at"`
+	File     *fileJSON `json:"file,omitempty"`
+}
+
+type fileJSON struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	URL         string    `json:"url"` // empty unless a safe link
+	ContentType string    `json:"content_type"`
+	Size        int64     `json:"size"`
+	UserID      string    `json:"user_id"`
+	UploadedAt  time.Time `json:"uploaded_at,omitzero"`
+	Seq         uint64    `json:"seq"`
+}
+
+type participantJSON struct {
+	UserID      string    `json:"user_id"`
+	DisplayName string    `json:"display_name"`
+	Online      bool      `json:"online"`
+	LastSeen    time.Time `json:"last_seen,omitzero"`
+}
+
+type transcriptJSON struct {
+	Date  string `json:"date"`
+	Title string `json:"title"`
+	URL   string `json:"url"`
+}
+
+type roomJSON struct {
+	ID           string            `json:"id"`
+	Name         string            `json:"name"`
+	PageID       string            `json:"page_id"`
+	PageTitle    string            `json:"page_title"`
+	PageURL      string            `json:"page_url"`
+	Epoch        string            `json:"epoch"`
+	LastSeq      uint64            `json:"last_seq"`
+	Participants []participantJSON `json:"participants"`
+	Files        []fileJSON        `json:"files"`
+	Transcripts  []transcriptJSON  `json:"transcripts"`
+}
+
+type historyJSON struct {
+	Messages []messageJSON `json:"messages"`
+	HasMore  bool          `json:"has_more"`
+	Epoch    string        `json:"epoch"`
+}
+
+type sendResponseJSON struct {
+	Seq       uint64      `json:"seq"`
+	Message   messageJSON `json:"message"`
+	Duplicate bool        `json:"duplicate"`
+}
+
+type uploadResponseJSON struct {
+	Seq     uint64      `json:"seq"`
+	Message messageJSON `json:"message"`
+	File    fileJSON    `json:"file"`
+}
+
+type resetJSON struct {
+	Epoch string `json:"epoch"`
+}
+
+func toMessageJSON(m Message) messageJSON {
+	out := messageJSON{
+		Seq:      m.Seq,
+		Epoch:    m.Epoch,
+		RoomID:   m.RoomID,
+		ClientID: m.ClientID,
+		UserID:   m.UserID,
+		UserName: m.UserName,
+		Text:     m.Text,
+		HTML:     m.HTML,
+		SentAt:   m.SentAt,
+	}
+	if m.File != nil {
+		f := toFileJSON(*m.File)
+		out.File = &f
+	}
+	return out
+}
+
+func toFileJSON(f File) fileJSON {
+	return fileJSON{
+		ID:          f.ID,
+		Name:        f.Name,
+		URL:         safeHref(f.URL),
+		ContentType: f.ContentType,
+		Size:        f.Size,
+		UserID:      f.UserID,
+		UploadedAt:  f.UploadedAt,
+		Seq:         f.Seq,
+	}
+}
+
+func toParticipantJSON(p Participant) participantJSON {
+	return participantJSON(p)
+}
+
+func toRoomJSON(r Room, page Page) roomJSON {
+	out := roomJSON{
+		ID:           r.ID,
+		Name:         r.Name,
+		PageID:       r.PageID,
+		PageTitle:    page.Title,
+		PageURL:      safeHref(page.URL),
+		Epoch:        r.Epoch,
+		LastSeq:      r.LastSeq,
+		Participants: make([]participantJSON, len(r.Participants)),
+		Files:        make([]fileJSON, len(r.Files)),
+		Transcripts:  make([]transcriptJSON, len(r.Transcripts)),
+	}
+	for i, p := range r.Participants {
+		out.Participants[i] = toParticipantJSON(p)
+	}
+	for i, f := range r.Files {
+		out.Files[i] = toFileJSON(f)
+	}
+	for i, t := range r.Transcripts {
+		out.Transcripts[i] = transcriptJSON{Date: t.Date, Title: t.Title, URL: safeHref(t.URL)}
+	}
+	return out
+}
+
+// safeHref returns u if a browser may follow it as a link from the chat:
+// a path on this site or an http(s) URL. Anything else (javascript:,
+// data:, protocol-relative //host, backslash tricks) becomes "", because
+// the host's URLs end up in every viewer's page.
+func safeHref(u string) string {
+	if u == "" || strings.ContainsFunc(u, isControl) || strings.ContainsRune(u, '\\') {
+		return ""
+	}
+	if strings.HasPrefix(u, "/") {
+		if strings.HasPrefix(u, "//") {
+			return ""
+		}
+		return u
+	}
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return ""
+	}
+	return u
+}
+
+// sendRequest is the body of POST .../messages.
+type sendRequest struct {
+	Text     string `json:"text"`
+	ClientID string `json:"client_id"`
+}
+
+// decodeSendRequest reads exactly one JSON object with the known fields
+// and nothing after it. Strictness keeps typos ("txt") from silently
+// posting empty messages and keeps the API unambiguous for scripts.
+func decodeSendRequest(r io.Reader) (sendRequest, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var req sendRequest
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return sendRequest{}, err
+		}
+		return sendRequest{}, badRequest("malformed JSON body: %v", jsonProblem(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return sendRequest{}, err
+		}
+		return sendRequest{}, badRequest("malformed JSON body: data after the object")
+	}
+	if strings.TrimSpace(req.Text) == "" {
+		return sendRequest{}, badRequest(`"text" is missing or blank`)
+	}
+	if n := len(req.ClientID); n == 0 || n > maxClientIDBytes {
+		return sendRequest{}, badRequest(`"client_id" must be 1 to %d bytes`, maxClientIDBytes)
+	}
+	return req, nil
+}
+
+// jsonProblem describes a decoding error without echoing the body.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "empty body"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of body"
+	case errors.As(err, &syn):
+		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	return "not a JSON object with text and client_id"
+}
+
+// maxSeqDigits is the length of the largest uint64 in decimal.
+const maxSeqDigits = 20
+
+// parseSeq parses a sequence number as sent in Last-Event-ID, ?after= and
+// ?before=: plain decimal digits, no sign, no spaces, fitting in uint64.
+func parseSeq(s string) (uint64, error) {
+	if s == "" || len(s) > maxSeqDigits {
+		return 0, fmt.Errorf("sequence %q: want 1 to %d decimal digits", truncate(s, 32), maxSeqDigits)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("sequence %q: want decimal digits only", truncate(s, 32))
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("sequence %q: out of range", truncate(s, 32))
+	}
+	return n, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,286 @@
+package hostsdk
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// webFS holds the popup's page templates, script and style sheet. They
+// are plain files with no build step; the script and style are separate
+// files because the popup's CSP forbids inline code.
+//
+//go:embed web/popup.html web/error.html web/static/chat.js web/static/chat.css
+var webFS embed.FS
+
+// popupCSP is the popup page's Content-Security-Policy: only this origin's
+// script and style, nothing inline, no plugins, no framing by other sites.
+// Message HTML comes from the plugin's allow-list renderer; the CSP is the
+// second line of defence should anything slip through it.
+const popupCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+
+// staticFile is one embedded asset with its validator.
+type staticFile struct {
+	body    []byte
+	ctype   string
+	version string // short content hash: the ?v= of its URL and its ETag
+}
+
+// webAssets are the parsed templates and static files.
+type webAssets struct {
+	popup  *template.Template
+	errors *template.Template
+	static map[string]staticFile
+}
+
+func loadWebAssets() (*webAssets, error) {
+	popup, err := template.ParseFS(webFS, "web/popup.html")
+	if err != nil {
+		return nil, fmt.Errorf("popup template: %w", err)
+	}
+	errPage, err := template.ParseFS(webFS, "web/error.html")
+	if err != nil {
+		return nil, fmt.Errorf("error page template: %w", err)
+	}
+	static := make(map[string]staticFile)
+	for name, ctype := range map[string]string{
+		"chat.js":  "text/javascript; charset=utf-8",
+		"chat.css": "text/css; charset=utf-8",
+	} {
+		body, err := webFS.ReadFile("web/static/" + name)
+		if err != nil {
+			return nil, fmt.Errorf("static file %s: %w", name, err)
+		}
+		sum := sha256.Sum256(body)
+		static[name] = staticFile{body: body, ctype: ctype, version: hex.EncodeToString(sum[:8])}
+	}
+	return &webAssets{popup: popup, errors: errPage, static: static}, nil
+}
+
+// serveStatic serves the popup's script and style. They are the same for
+// everyone, so they need no login; a URL carrying the current content hash
+// may be cached for good, any other is revalidated by ETag.
+func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		h.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "method " + r.Method + " not allowed here"})
+		return
+	}
+	f, ok := h.web.static[r.PathValue("file")]
+	if !ok {
+		h.writeError(w, r, &apiError{status: http.StatusNotFound, code: "not_found", msg: "no such file"})
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", f.ctype)
+	hdr.Set("ETag", `"`+f.version+`"`)
+	if r.URL.Query().Get("v") == f.version {
+		hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		hdr.Set("Cache-Control", "no-cache")
+	}
+	http.ServeContent(w, r, r.PathValue("file"), time.Time{}, bytes.NewReader(f.body))
+}
+
+func (h *Handler) staticURL(name string) string {
+	return h.cfg.prefix + "static/" + name + "?v=" + h.web.static[name].version
+}
+
+// apiBase is the API path of a room, as the popup's script uses it.
+func (h *Handler) apiBase(roomID string) string {
+	return h.cfg.prefix + "api/rooms/" + url.PathEscape(roomID)
+}
+
+// popupData is what the popup template shows. html/template escapes every
+// field for its context; the script reads the data- attributes.
+type popupData struct {
+	RoomID      string
+	RoomName    string
+	PageURL     string // empty if unknown or not a safe link
+	PageTitle   string
+	API         string
+	UserID      string
+	UploadLimit int64
+	ScriptURL   string
+	StyleURL    string
+}
+
+// errorPageData is what the HTML error page shows.
+type errorPageData struct {
+	Status   int
+	Title    string
+	Message  string
+	StyleURL string
+}
+
+// servePopup serves GET {prefix}rooms/{roomID}: the chat window.
+func (h *Handler) servePopup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		h.writePage(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This address only shows the chat window.")
+		return
+	}
+	id, err := h.identifyRequest(r)
+	if err == nil {
+		var roomID string
+		roomID, err = roomIDFrom(r)
+		if err == nil {
+			err = h.renderPopup(w, r, id, roomID)
+		}
+	}
+	if err == nil {
+		return
+	}
+	ae := classify(err)
+	if ae.status >= 500 && r.Context().Err() == nil && !errors.Is(ae, ErrPluginUnavailable) {
+		h.logger.Error("chat popup failed", "path", r.URL.Path, "status", ae.status, "error", err)
+	}
+	if ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
+	}
+	title, msg := "Chat unavailable", "The chat is not available right now. Try again in a moment."
+	switch ae.status {
+	case http.StatusUnauthorized:
+		title, msg = "Not logged in", "Log in, then open the chat again from its page."
+	case http.StatusForbidden:
+		title, msg = "No access", "You do not have permission to view this chat room."
+	case http.StatusNotFound:
+		title, msg = "No such room", "This chat room does not exist. Open it from the page that has it."
+	case http.StatusBadRequest:
+		title, msg = "Bad address", "This is not a valid chat room address."
+	}
+	h.writePage(w, r, ae.status, title, msg)
+}
+
+func (h *Handler) renderPopup(w http.ResponseWriter, r *http.Request, id Identity, roomID string) error {
+	room, err := h.client.RoomInfo(r.Context(), id.UserID, roomID)
+	if err != nil {
+		return err
+	}
+	page := h.lookupPage(r, room.PageID)
+	data := popupData{
+		RoomID:      room.ID,
+		RoomName:    room.Name,
+		PageURL:     safeHref(page.URL),
+		PageTitle:   page.Title,
+		API:         h.apiBase(room.ID),
+		UserID:      id.UserID,
+		UploadLimit: h.cfg.uploadLimit,
+		ScriptURL:   h.staticURL("chat.js"),
+		StyleURL:    h.staticURL("chat.css"),
+	}
+	var buf bytes.Buffer
+	if err := h.web.popup.Execute(&buf, data); err != nil {
+		return fmt.Errorf("render popup: %w", err)
+	}
+	h.setPageHeaders(w)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+// lookupPage asks the host for the room's page, for its title and link.
+// The user may view the room, hence the page; a failed lookup only costs
+// the link, so it is logged, not fatal.
+func (h *Handler) lookupPage(r *http.Request, pageID string) Page {
+	page, err := h.client.host.GetPage(r.Context(), pageID)
+	if err != nil {
+		h.logger.Warn("chat: page lookup failed", "page", pageID, "error", err)
+		return Page{ID: pageID}
+	}
+	return page
+}
+
+func (h *Handler) setPageHeaders(w http.ResponseWriter) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Content-Security-Policy", popupCSP)
+	hdr.Set("Cache-Control", "no-store")
+}
+
+// writePage answers with the HTML error page.
+func (h *Handler) writePage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	var buf bytes.Buffer
+	if err := h.web.errors.Execute(&buf, errorPageData{Status: status, Title: title, Message: msg, StyleURL: h.staticURL("chat.css")}); err != nil {
+		h.logger.Error("chat: render error page", "error", err)
+		http.Error(w, title, status)
+		return
+	}
+	h.setPageHeaders(w)
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// serveRoomInfo serves GET {prefix}api/rooms/{roomID}: the info panel.
+func (h *Handler) serveRoomInfo(w http.ResponseWriter, r *http.Request, id Identity, roomID string) error {
+	room, err := h.client.RoomInfo(r.Context(), id.UserID, roomID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toRoomJSON(room, h.lookupPage(r, room.PageID)))
+	return nil
+}
+
+// serveHistory serves GET {prefix}api/rooms/{roomID}/messages?before=&limit=.
+func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request, id Identity, roomID string) error {
+	q := r.URL.Query()
+	var before uint64
+	if s := q.Get("before"); s != "" {
+		n, err := parseSeq(s)
+		if err != nil {
+			return badRequest("before: %v", err)
+		}
+		before = n
+	}
+	limit := defaultHistoryLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxHistoryLimit {
+			return badRequest("limit must be a number from 1 to %d", maxHistoryLimit)
+		}
+		limit = n
+	}
+	page, err := h.client.History(r.Context(), id.UserID, roomID, before, limit)
+	if err != nil {
+		return err
+	}
+	out := historyJSON{HasMore: page.HasMore, Epoch: page.Epoch, Messages: make([]messageJSON, len(page.Messages))}
+	for i, m := range page.Messages {
+		out.Messages[i] = toMessageJSON(m)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// serveSend serves POST {prefix}api/rooms/{roomID}/messages.
+func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, id Identity, roomID string) error {
+	if err := h.checkCSRF(r, id); err != nil {
+		return err
+	}
+	if r.ContentLength > h.maxSend {
+		return &http.MaxBytesError{Limit: h.maxSend}
+	}
+	req, err := decodeSendRequest(http.MaxBytesReader(w, r.Body, h.maxSend))
+	if err != nil {
+		return err
+	}
+	res, err := h.client.Send(r.Context(), id.UserID, roomID, req.ClientID, req.Text)
+	if err != nil {
+		return err
+	}
+	// 200 whether or not the message is new: a retry must look exactly
+	// like the first success to the client that retries.
+	writeJSON(w, http.StatusOK, sendResponseJSON{Seq: res.Message.Seq, Message: toMessageJSON(res.Message), Duplicate: res.Duplicate})
+	return nil
+}
