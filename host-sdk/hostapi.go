@@ -8,12 +8,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/pagechat/pagechat/internal/chunkio"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
 )
-
-// maxAttachChunk bounds one chunk of an AttachFile stream, as the protocol
-// states; gRPC would refuse messages above 4 MiB anyway.
-const maxAttachChunk = 1 << 20
 
 // hostAPIServer serves a Host to the plugin over the broker.
 type hostAPIServer struct {
@@ -120,59 +117,47 @@ func (s *hostAPIServer) AttachFile(stream hostv1.HostAPI_AttachFileServer) error
 	if h.GetSize() < 0 {
 		return status.Errorf(codes.InvalidArgument, "attach file: negative size %d", h.GetSize())
 	}
-	r := &chunkReader{recv: stream.Recv, left: h.GetSize()}
+	content := &streamErrors{r: chunkio.NewReader(h.GetSize(), func() ([]byte, error) {
+		msg, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		if msg.GetHeader() != nil {
+			return nil, chunkio.ErrBadChunk
+		}
+		return msg.GetChunk(), nil
+	})}
 	att, err := s.host.AttachFile(stream.Context(), FileInfo{
 		PageID:      h.GetPageId(),
 		UserID:      h.GetUserId(),
 		Name:        h.GetFileName(),
 		ContentType: h.GetContentType(),
 		Size:        h.GetSize(),
-	}, r)
+	}, content)
 	if err != nil {
-		if r.err != nil {
-			return r.err
+		if content.err != nil {
+			if chunkio.IsProtocolError(content.err) {
+				return status.Errorf(codes.InvalidArgument, "attach file: %v", content.err)
+			}
+			return content.err
 		}
 		return toStatus("attach file", err)
 	}
 	return stream.SendAndClose(&hostv1.AttachFileResponse{FileId: att.ID, Url: att.URL})
 }
 
-// chunkReader turns AttachFile chunks into an io.Reader that yields exactly
-// the announced size, so a host can trust f.Size.
-type chunkReader struct {
-	recv func() (*hostv1.AttachFileRequest, error)
-	buf  []byte
-	left int64
-	err  error // a protocol error, reported instead of the host's
+// streamErrors remembers why reading the stream failed (the plugin broke
+// the protocol or the stream), so AttachFile reports that rather than
+// whatever the host made of the failed read.
+type streamErrors struct {
+	r   io.Reader
+	err error
 }
 
-func (r *chunkReader) Read(p []byte) (int, error) {
-	for len(r.buf) == 0 {
-		msg, err := r.recv()
-		if errors.Is(err, io.EOF) {
-			if r.left != 0 {
-				r.err = status.Errorf(codes.InvalidArgument, "attach file: stream ended %d bytes short of the announced size", r.left)
-				return 0, r.err
-			}
-			return 0, io.EOF
-		}
-		if err != nil {
-			r.err = err
-			return 0, err
-		}
-		chunk := msg.GetChunk()
-		if msg.GetHeader() != nil || len(chunk) > maxAttachChunk {
-			r.err = status.Error(codes.InvalidArgument, "attach file: expected content chunks of at most 1 MiB after the header")
-			return 0, r.err
-		}
-		if int64(len(chunk)) > r.left {
-			r.err = status.Error(codes.InvalidArgument, "attach file: more content than the announced size")
-			return 0, r.err
-		}
-		r.left -= int64(len(chunk))
-		r.buf = chunk
+func (s *streamErrors) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.err = err
 	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
+	return n, err
 }

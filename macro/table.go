@@ -55,7 +55,7 @@ type TableTranscript struct {
 const popupOnClick = `window.open(this.href,this.target,'popup,width=960,height=720');return false;`
 
 var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
-	"size": humanSize,
+	"size": HumanSize,
 }).Parse(`<table class="pagechat-room" data-room="{{.RoomID}}">
 <caption>Chat room: {{.RoomName}}</caption>
 <tbody>
@@ -148,7 +148,8 @@ func plural(n int, unit string) string {
 	return fmt.Sprintf("%d %ss", n, unit)
 }
 
-func humanSize(n int64) string {
+// HumanSize formats a byte count the way file lists show it.
+func HumanSize(n int64) string {
 	switch {
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))

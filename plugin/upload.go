@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"html/template"
 	"io"
 	"net/http"
@@ -17,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/pagechat/pagechat/internal/chunkio"
+	"github.com/pagechat/pagechat/macro"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
@@ -106,7 +107,16 @@ func (s *Server) Upload(stream grpc.ClientStreamingServer[chatv1.UploadRequest, 
 		return storeStatus(err, h.GetRoomId())
 	}
 	name := SanitizeFileName(h.GetFileName())
-	content := &uploadReader{recv: stream.Recv, left: h.GetSize()}
+	content := chunkio.NewReader(h.GetSize(), func() ([]byte, error) {
+		msg, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		if msg.GetHeader() != nil {
+			return nil, chunkio.ErrBadChunk
+		}
+		return msg.GetChunk(), nil
+	})
 
 	// Sniff before anything reaches the host: the browser's claimed type
 	// is not trusted.
@@ -206,45 +216,13 @@ func hostStreamErr(up grpc.ClientStreamingClient[hostv1.AttachFileRequest, hostv
 
 // uploadErr turns a failure reading the client's upload into a status.
 func uploadErr(err error) error {
+	if chunkio.IsProtocolError(err) {
+		return status.Errorf(codes.InvalidArgument, "upload: %v", err)
+	}
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	return status.Errorf(codes.InvalidArgument, "upload: %v", err)
-}
-
-// uploadReader reads the chunks after the header and enforces the
-// announced size exactly, so the host can trust it.
-type uploadReader struct {
-	recv func() (*chatv1.UploadRequest, error)
-	buf  []byte
-	left int64
-}
-
-func (r *uploadReader) Read(p []byte) (int, error) {
-	for len(r.buf) == 0 {
-		msg, err := r.recv()
-		if errors.Is(err, io.EOF) {
-			if r.left != 0 {
-				return 0, status.Errorf(codes.InvalidArgument, "upload: stream ended %d bytes short of the announced size", r.left)
-			}
-			return 0, io.EOF
-		}
-		if err != nil {
-			return 0, err
-		}
-		chunk := msg.GetChunk()
-		if msg.GetHeader() != nil || len(chunk) > 1<<20 {
-			return 0, status.Error(codes.InvalidArgument, "upload: expected content chunks of at most 1 MiB after the header")
-		}
-		if int64(len(chunk)) > r.left {
-			return 0, status.Error(codes.InvalidArgument, "upload: more content than the announced size")
-		}
-		r.left -= int64(len(chunk))
-		r.buf = chunk
-	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
+	return status.Errorf(codes.Unavailable, "upload: %v", err)
 }
 
 var fileMessageTemplate = template.Must(template.New("file").Parse(
@@ -259,7 +237,7 @@ func fileMessageHTML(f *store.File) string {
 		url = ""
 	}
 	var b strings.Builder
-	data := struct{ URL, Name, Size string }{url, f.Name, humanSize(f.Size)}
+	data := struct{ URL, Name, Size string }{url, f.Name, macro.HumanSize(f.Size)}
 	if err := fileMessageTemplate.Execute(&b, data); err != nil {
 		return template.HTMLEscapeString("uploaded " + f.Name)
 	}
@@ -276,14 +254,4 @@ func safeURL(u string) bool {
 		return !strings.ContainsAny(u, "\"<>\\ \t\r\n")
 	}
 	return false
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
