@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxErrorBody bounds how much of an error or JSON reply is read.
+const maxErrorBody = 1 << 20
+
+// creds is one user's HTTP Basic credentials.
+type creds struct{ user, password string }
+
+// apiClient talks to one wikihost: its JSON API and the chat Browser API
+// under /chat/. Every URL it builds starts with base, so the tool never
+// reaches another host.
+type apiClient struct {
+	base string // without a trailing "/"
+	hc   *http.Client
+}
+
+// newHTTPClient returns a client whose transport can hold every stream
+// and every sender's connection at once: Go's default of two idle
+// connections per host would make senders redial for each message and
+// skew the numbers. There is no client timeout because event streams are
+// meant to stay open; requests carry their own deadlines.
+func newHTTPClient(conns int) *http.Client {
+	tr := &http.Transport{
+		Proxy:                 nil, // a load test against a local server must not go through a proxy
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          conns,
+		MaxIdleConnsPerHost:   conns,
+		MaxConnsPerHost:       conns,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 0, // a stream's headers may wait for its first event; the idle watchdog bounds it
+		DisableCompression:    true,
+	}
+	return &http.Client{Transport: tr}
+}
+
+func newAPIClient(base string, hc *http.Client) *apiClient {
+	return &apiClient{base: strings.TrimRight(base, "/"), hc: hc}
+}
+
+// httpError is a non-2xx reply.
+type httpError struct {
+	Op         string // what was being done, e.g. "POST /api/pages"
+	Status     int
+	Code       string // the "code" of a JSON error body, if any
+	Message    string // its "error", or the start of a non-JSON body
+	RetryAfter time.Duration
+}
+
+func (e *httpError) Error() string {
+	msg := e.Message
+	if e.Code != "" {
+		msg = e.Code + ": " + msg
+	}
+	return fmt.Sprintf("%s: HTTP %d: %s", e.Op, e.Status, msg)
+}
+
+// retryable reports whether a failed request may succeed when repeated as
+// is: network errors, 5xx (503 is the plugin restarting), 429 and 408.
+// Other 4xx answers (bad input, no permission, unknown room) will not
+// change.
+func retryable(err error) bool {
+	if he, ok := errors.AsType[*httpError](err); ok {
+		return he.Status >= 500 || he.Status == http.StatusTooManyRequests || he.Status == http.StatusRequestTimeout
+	}
+	return err != nil
+}
+
+// retryAfter returns the server's requested delay, if it gave one.
+func retryAfter(err error) time.Duration {
+	if he, ok := errors.AsType[*httpError](err); ok {
+		return he.RetryAfter
+	}
+	return 0
+}
+
+// newRequest builds an authenticated request for path under base.
+func (c *apiClient) newRequest(ctx context.Context, cr creds, method, path string, body any) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: encoding request: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.SetBasicAuth(cr.user, cr.password)
+	return req, nil
+}
+
+// do sends a JSON request and decodes a 2xx JSON reply into out (unless
+// out is nil). A non-2xx reply becomes an *httpError.
+func (c *apiClient) do(ctx context.Context, cr creds, method, path string, in, out any) error {
+	req, err := c.newRequest(ctx, cr, method, path, in)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer closeBody(resp)
+	if resp.StatusCode/100 != 2 {
+		return readHTTPError(method+" "+path, resp)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decoding reply: %w", method, path, err)
+	}
+	return nil
+}
+
+// readHTTPError turns a non-2xx reply into an *httpError, reading the
+// contract's {"error","code"} body when there is one.
+func readHTTPError(op string, resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	he := &httpError{Op: op, Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	var e struct {
+		Error string `json:"error"`
+		Code  string `json:"code"`
+	}
+	if json.Unmarshal(body, &e) == nil && (e.Error != "" || e.Code != "") {
+		he.Message, he.Code = e.Error, e.Code
+	} else {
+		he.Message = strings.TrimSpace(string(body[:min(len(body), 200)]))
+	}
+	return he
+}
+
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP
+// date. It returns 0 when there is none or it is unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(s, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return 0
+}
+
+// closeBody drains a little of the body before closing it so the
+// connection can be reused, without reading an endless stream.
+func closeBody(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+}
+
+// pageRef is the reply to POST /api/pages.
+type pageRef struct {
+	ID  string `json:"id"`
+	URL string `json:"url"`
+}
+
+// createPage creates a page and returns its id.
+func (c *apiClient) createPage(ctx context.Context, cr creds, title, body, parentID string) (pageRef, error) {
+	var ref pageRef
+	in := map[string]string{"title": title, "body": body, "parent_id": parentID}
+	if err := c.do(ctx, cr, http.MethodPost, "/api/pages", in, &ref); err != nil {
+		return pageRef{}, err
+	}
+	if ref.ID == "" {
+		return pageRef{}, fmt.Errorf("POST /api/pages: reply has no page id")
+	}
+	return ref, nil
+}
+
+// setPermissions sets a page's view and edit lists (empty = everyone).
+func (c *apiClient) setPermissions(ctx context.Context, cr creds, pageID string, view, edit []string) error {
+	in := map[string][]string{"view": nonNil(view), "edit": nonNil(edit)}
+	return c.do(ctx, cr, http.MethodPut, "/api/pages/"+url.PathEscape(pageID)+"/permissions", in, nil)
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// createUser creates a user; created is false when it already existed.
+func (c *apiClient) createUser(ctx context.Context, cr creds, name, password, display string) (created bool, err error) {
+	in := map[string]string{"name": name, "password": password, "display_name": display}
+	err = c.do(ctx, cr, http.MethodPost, "/api/users", in, nil)
+	if he, ok := errors.AsType[*httpError](err); ok && he.Status == http.StatusConflict {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// renderPage fetches the rendered page, which is what creates its rooms.
+func (c *apiClient) renderPage(ctx context.Context, cr creds, pageID string) error {
+	path := "/pages/" + url.PathEscape(pageID)
+	req, err := c.newRequest(ctx, cr, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer closeBody(resp)
+	if resp.StatusCode != http.StatusOK {
+		return readHTTPError("GET "+path, resp)
+	}
+	return nil
+}
+
+// roomPath is the Browser API path of a room's resource.
+func roomPath(roomID, resource string) string {
+	return "/chat/api/rooms/" + url.PathEscape(roomID) + "/" + resource
+}
+
+// send posts one message; it returns the sequence number the server gave
+// it. Repeating it with the same clientID is safe: the server stores the
+// message once and answers with the same seq.
+func (c *apiClient) send(ctx context.Context, cr creds, roomID, clientID, text string) (int64, error) {
+	var reply struct {
+		Seq int64 `json:"seq"`
+	}
+	in := map[string]string{"text": text, "client_id": clientID}
+	path := roomPath(roomID, "messages")
+	if err := c.do(ctx, cr, http.MethodPost, path, in, &reply); err != nil {
+		return 0, err
+	}
+	if reply.Seq <= 0 {
+		return 0, fmt.Errorf("POST %s: reply has no seq", path)
+	}
+	return reply.Seq, nil
+}
+
+// openEvents opens a room's event stream. after == 0 asks for everything
+// with ?after=0, so messages sent before the stream was up are replayed
+// rather than missed; after > 0 resumes the way a browser does, with
+// Last-Event-ID. The caller closes the body.
+func (c *apiClient) openEvents(ctx context.Context, cr creds, roomID string, after int64) (*http.Response, error) {
+	path := roomPath(roomID, "events")
+	if after == 0 {
+		path += "?after=0"
+	}
+	req, err := c.newRequest(ctx, cr, http.MethodGet, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if after > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(after, 10))
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer closeBody(resp)
+		return nil, readHTTPError("GET "+path, resp)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		closeBody(resp)
+		return nil, fmt.Errorf("GET %s: Content-Type %q, want text/event-stream", path, ct)
+	}
+	return resp, nil
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"time"
+)
+
+// Config is everything a run needs. main fills it from flags; tests fill it
+// directly so they can shorten the timeouts that flags do not expose.
+type Config struct {
+	URL            string        // wikihost base URL; the only address the run talks to
+	User           string        // admin user: creates pages and users, subscribes
+	Password       string        // password of User, and of the sender users created
+	Rooms          int           // rooms, one page each
+	Subs           int           // SSE subscribers per room
+	SendersPerRoom int           // sending users per room
+	StreamsPerUser int           // event streams per subscribing user
+	Rate           float64       // target messages per second over all senders
+	Duration       time.Duration // length of the send phase
+	Settle         time.Duration // wait for outstanding deliveries after sending stops
+	MsgBytes       int           // minimum message text length in bytes
+	NoFail         bool          // exit 0 even when the delivery check fails
+
+	// The rest have defaults (see withDefaults) and no flags: they bound
+	// the run rather than shape the load.
+	SetupTimeout   time.Duration // creating users and pages, rendering them
+	ReadyTimeout   time.Duration // all subscribers connected before sending starts
+	AttemptTimeout time.Duration // one POST attempt
+	IdleTimeout    time.Duration // a stream with no bytes (not even a heartbeat) for this long is reconnected
+	Progress       time.Duration // interval of progress lines
+}
+
+// Limits on flag values. They keep a typo from opening a million streams
+// or allocating a huge message; raise them here if a real run needs more.
+const (
+	maxRooms    = 10_000
+	maxSubs     = 10_000
+	maxStreams  = 50_000
+	maxMsgBytes = 1 << 20
+)
+
+// withDefaults fills the unexported-by-flag fields. The idle timeout sits
+// above the contract's 15–30 s heartbeat so a healthy idle stream is never
+// cut.
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.SetupTimeout, 60*time.Second)
+	def(&c.ReadyTimeout, 10*time.Second)
+	def(&c.AttemptTimeout, 10*time.Second)
+	def(&c.IdleTimeout, 45*time.Second)
+	def(&c.Progress, time.Second)
+	// With -senders-per-room 0, use enough senders per room that none
+	// exceeds senderRate.
+	if c.SendersPerRoom == 0 && c.Rooms > 0 && c.Rate > 0 && c.Rate <= 1e7 {
+		perRoom := c.Rate / float64(c.Rooms)
+		c.SendersPerRoom = max(1, min(maxSubs, int(math.Ceil(perRoom/senderRate))))
+	}
+	return c
+}
+
+// validate reports the first unusable setting.
+func (c Config) validate() error {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return fmt.Errorf("-url: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("-url %q: want http://host:port or https://host:port", c.URL)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("-url %q: give credentials with -user/-password, and no query or fragment", c.URL)
+	}
+	switch {
+	case c.User == "":
+		return errors.New("-user must not be empty")
+	case c.Rooms < 1 || c.Rooms > maxRooms:
+		return fmt.Errorf("-rooms %d: want 1..%d", c.Rooms, maxRooms)
+	case c.Subs < 1 || c.Subs > maxSubs:
+		return fmt.Errorf("-subs %d: want 1..%d", c.Subs, maxSubs)
+	case c.Rooms*c.Subs > maxStreams:
+		return fmt.Errorf("-rooms × -subs = %d streams: at most %d", c.Rooms*c.Subs, maxStreams)
+	case c.SendersPerRoom < 0 || c.SendersPerRoom > maxSubs:
+		return fmt.Errorf("-senders-per-room %d: want 1..%d, or 0 to fit the per-user rate limit", c.SendersPerRoom, maxSubs)
+	case c.StreamsPerUser < 1 || c.StreamsPerUser > 1000:
+		return fmt.Errorf("-streams-per-user %d: want 1..1000", c.StreamsPerUser)
+	case !(c.Rate > 0) || c.Rate > 1e7:
+		return fmt.Errorf("-rate %g: want a number above 0 (messages per second)", c.Rate)
+	case c.Duration <= 0:
+		return fmt.Errorf("-duration %v: must be positive", c.Duration)
+	case c.Settle < 0:
+		return fmt.Errorf("-settle %v: must not be negative", c.Settle)
+	case c.MsgBytes < 0 || c.MsgBytes > maxMsgBytes:
+		return fmt.Errorf("-msg-bytes %d: want 0..%d", c.MsgBytes, maxMsgBytes)
+	}
+	return nil
+}
+
+// senderRate is the rate one sender keeps to when -senders-per-room is 0.
+// The plugin allows 120 messages per user and room per minute by default
+// (2/s); staying a fifth below leaves room for retries and jitter.
+const senderRate = 1.6
+
+// senders is the number of sending goroutines.
+func (c Config) senders() int { return c.Rooms * c.SendersPerRoom }
+
+// senderUsers is the number of sending users. The message limit is per
+// user and room, so sender k of every room can be the same user: users
+// scale with the senders of one room, not with the rooms.
+func (c Config) senderUsers() int { return c.SendersPerRoom }
+
+// viewers is the number of subscribing users.
+func (c Config) viewers() int { return (c.Rooms*c.Subs + c.StreamsPerUser - 1) / c.StreamsPerUser }
+
+// sendInterval spreads Rate evenly over the senders.
+func (c Config) sendInterval() time.Duration {
+	iv := time.Duration(float64(c.senders()) / c.Rate * float64(time.Second))
+	return max(iv, time.Microsecond)
+}
+
+// ackGrace is how long after sending stops a send may still be retried.
+// It is half the settle time so that a message acknowledged at the last
+// moment still has the other half to reach its subscribers, instead of
+// being reported lost because the run ended under it.
+func (c Config) ackGrace() time.Duration { return c.Settle / 2 }
+
+// hardCap bounds the whole run whatever the server does.
+func (c Config) hardCap() time.Duration {
+	return c.SetupTimeout + c.ReadyTimeout + c.Duration + c.Settle + 10*time.Second
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// Exit statuses; see the package documentation.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// realMain is main with its outputs and arguments passed in, so tests can
+// run the whole command.
+func realMain(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return exitUsage
+	}
+	if !isLoopback(cfg.URL) {
+		fmt.Fprintf(stderr, "loadgen: warning: %s is not a loopback address; only load servers you run\n", cfg.URL)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := run(ctx, cfg, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
+		return exitFailed
+	}
+	line, err := json.Marshal(res)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen: encoding the result:", err)
+		return exitFailed
+	}
+	fmt.Fprintln(stdout, string(line))
+
+	switch {
+	case res.Interrupted:
+		return exitInterrupted
+	case res.Failed() && !cfg.NoFail:
+		fmt.Fprintf(stderr, "loadgen: FAIL: lost=%d duplicated=%d out_of_order=%d\n",
+			res.Lost, res.Duplicated, res.OutOfOrder)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// parseFlags turns the command line into a validated Config.
+func parseFlags(args []string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "wikihost base URL (a server you run)")
+	fs.StringVar(&c.User, "user", "alice", "admin user: creates pages and users, subscribes")
+	fs.StringVar(&c.Password, "password", "pagechat-demo", "password of -user and of the sender users")
+	fs.IntVar(&c.Rooms, "rooms", 10, "rooms (one new page each)")
+	fs.IntVar(&c.Subs, "subs", 10, "SSE subscribers per room")
+	fs.IntVar(&c.SendersPerRoom, "senders-per-room", 0, "sending users per room; 0 picks enough to stay under the per-user rate limit")
+	// Half of host-sdk's default per-user stream limit (8), so a
+	// reconnect overlapping its predecessor is not refused.
+	fs.IntVar(&c.StreamsPerUser, "streams-per-user", 4, "event streams per subscribing user")
+	fs.Float64Var(&c.Rate, "rate", 100, "target total messages per second")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to send")
+	fs.DurationVar(&c.Settle, "settle", 5*time.Second, "how long to wait for outstanding deliveries after sending stops")
+	fs.IntVar(&c.MsgBytes, "msg-bytes", 0, "pad each message text to at least this many bytes")
+	fs.BoolVar(&c.NoFail, "no-fail", false, "exit 0 even if messages were lost, duplicated or out of order")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c = c.withDefaults()
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// isLoopback reports whether rawURL names localhost or a loopback address.
+func isLoopback(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

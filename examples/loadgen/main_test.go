@@ -1,0 +1,82 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFlagsDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.URL != "http://127.0.0.1:8080" || c.User != "alice" || c.Password != "pagechat-demo" ||
+		c.Rooms != 10 || c.Subs != 10 || c.Rate != 100 ||
+		c.Duration != 10*time.Second || c.Settle != 5*time.Second || c.NoFail {
+		t.Errorf("defaults: %+v", c)
+	}
+	// 10 msgs/s per room at 1.6 per sender needs 7 senders per room; each
+	// of the 70 then sends every 700 ms.
+	if c.SendersPerRoom != 7 || c.sendInterval() != 700*time.Millisecond {
+		t.Errorf("100 msgs/s over 10 rooms: %d senders per room every %v, want 7 every 700ms", c.SendersPerRoom, c.sendInterval())
+	}
+	one, err := parseFlags([]string{"-senders-per-room", "1"}, io.Discard)
+	if err != nil || one.SendersPerRoom != 1 || one.sendInterval() != 100*time.Millisecond {
+		t.Errorf("-senders-per-room 1: %+v, %v; want 10 senders every 100ms", one, err)
+	}
+	if c.ackGrace() != 2500*time.Millisecond || c.IdleTimeout <= 30*time.Second {
+		t.Errorf("ackGrace %v, idle timeout %v", c.ackGrace(), c.IdleTimeout)
+	}
+}
+
+func TestParseFlagsRejects(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"-rooms", "0"},
+		{"-subs", "-1"},
+		{"-rooms", "1000", "-subs", "1000"},
+		{"-rate", "0"},
+		{"-rate", "NaN"},
+		{"-duration", "0s"},
+		{"-settle", "-1s"},
+		{"-senders-per-room", "-1"},
+		{"-msg-bytes", "-5"},
+		{"-url", "ftp://example.org"},
+		{"-url", "127.0.0.1:8080"},
+		{"-url", "http://user:pw@127.0.0.1:8080"},
+		{"-user", ""},
+		{"-bogus"},
+		{"extra"},
+	} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q) accepted", args)
+		}
+	}
+	if got := realMain([]string{"-rooms", "0"}, io.Discard, io.Discard); got != exitUsage {
+		t.Errorf("bad flag: exit %d, want %d", got, exitUsage)
+	}
+	var stderr strings.Builder
+	if got := realMain([]string{"-h"}, io.Discard, &stderr); got != exitOK || !strings.Contains(stderr.String(), "-senders-per-room") {
+		t.Errorf("-h: exit %d, usage %q", got, stderr.String())
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{
+		"http://127.0.0.1:8080":   true,
+		"http://localhost:8080":   true,
+		"http://[::1]:8080":       true,
+		"http://127.8.9.10":       true,
+		"http://example.org:8080": false,
+		"http://10.0.0.5:8080":    false,
+		"::":                      false,
+	} {
+		if got := isLoopback(in); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

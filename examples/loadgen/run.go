@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// settlePoll is how often the settle phase checks whether every
+// subscriber has caught up, so a healthy run ends soon after its last
+// delivery instead of always waiting out -settle.
+const settlePoll = 20 * time.Millisecond
+
+// run performs one load run against cfg.URL and returns its result. Status
+// lines go to log. It returns an error only when the run could not start
+// (bad config, setup failed); delivery problems are in the Result.
+//
+// Phases: setup; subscribers connect; senders send for cfg.Duration;
+// settle until every subscriber has its room's last acknowledged message
+// or cfg.Settle passes; then everything is stopped and counted. Every
+// phase has a deadline and the whole run a hard cap, so it ends by itself
+// whatever the server does.
+func run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return Result{}, err
+	}
+	outer := ctx
+	ctx, cancel := context.WithTimeout(ctx, cfg.hardCap())
+	defer cancel()
+
+	hc := newHTTPClient(cfg.Rooms*cfg.Subs + cfg.senders() + setupParallel + 8)
+	defer hc.CloseIdleConnections()
+	api := newAPIClient(cfg.URL, hc)
+	runID := strings.ToLower(rand.Text()[:8])
+	errs := newErrorLog(log, 20)
+
+	fmt.Fprintf(log, "loadgen: run %s: creating %d rooms, %d sender and %d viewer users on %s\n",
+		runID, cfg.Rooms, cfg.senders(), cfg.viewers(), cfg.URL)
+	setupCtx, setupDone := context.WithTimeout(ctx, cfg.SetupTimeout)
+	p, err := setup(setupCtx, api, cfg, runID, log)
+	setupDone()
+	if err != nil {
+		return Result{}, fmt.Errorf("setup: %w", err)
+	}
+
+	c := &counters{}
+	clk := newClock()
+
+	// Subscribers first, so every message has its audience when sent.
+	streamCtx, stopStreams := context.WithCancel(ctx)
+	defer stopStreams()
+	var subWG sync.WaitGroup
+	subs := make([]*subscriber, 0, cfg.Rooms*cfg.Subs)
+	for _, r := range p.rooms {
+		for range cfg.Subs {
+			viewer := p.viewers[len(subs)/cfg.StreamsPerUser]
+			s := newSubscriber(r, api, viewer, cfg, clk, c, errs)
+			subs = append(subs, s)
+			subWG.Go(func() { s.run(streamCtx) })
+		}
+	}
+	readyStart := time.Now()
+	if n := waitReady(ctx, subs, cfg.ReadyTimeout); n > 0 {
+		// They asked for everything from seq 0, so they lose nothing
+		// by connecting late; only their first latencies suffer.
+		fmt.Fprintf(log, "loadgen: %d of %d streams not open after %v; sending anyway\n", n, len(subs), cfg.ReadyTimeout)
+	} else {
+		fmt.Fprintf(log, "loadgen: %d streams open in %v; sending %g msgs/s for %v\n",
+			len(subs), time.Since(readyStart).Round(time.Millisecond), cfg.Rate, cfg.Duration)
+	}
+
+	// Send phase.
+	sendStart := time.Now()
+	sendCtx, stopSending := context.WithDeadline(ctx, sendStart.Add(cfg.Duration))
+	defer stopSending()
+	ackCtx, stopAcks := context.WithDeadline(ctx, sendStart.Add(cfg.Duration+cfg.ackGrace()))
+	defer stopAcks()
+	stopProgress := startProgress(log, c, cfg.Progress, sendStart)
+	senders := newSenders(p, cfg, runID, api, clk, c, errs)
+	var sendWG sync.WaitGroup
+	interval := cfg.sendInterval()
+	for i, sd := range senders {
+		phase := time.Duration(float64(interval) * float64(i) / float64(len(senders))) // float: no overflow at tiny rates
+		sendWG.Go(func() { sd.run(sendCtx, ackCtx, phase) })
+	}
+	<-sendCtx.Done()
+	sendPhase := time.Since(sendStart)
+	sendersDone := make(chan struct{})
+	go func() {
+		sendWG.Wait()
+		close(sendersDone)
+	}()
+
+	// Settle phase.
+	settleStart := time.Now()
+	settleCtx, settleDone := context.WithTimeout(ctx, cfg.Settle)
+	waitSettled(settleCtx, sendersDone, subs)
+	settleDone()
+	settlePhase := time.Since(settleStart)
+
+	// Stop everything and wait for it, so the tally reads finished data.
+	stopAcks()
+	<-sendersDone
+	stopStreams()
+	subWG.Wait()
+	stopProgress()
+
+	var ackLat []uint32
+	for _, sd := range senders {
+		ackLat = append(ackLat, sd.ackLatency...)
+	}
+	res := tally(tallyInput{
+		cfg: cfg, counters: c, subs: subs, ackLatency: ackLat,
+		sendPhase: sendPhase, settlePhase: settlePhase,
+	})
+	res.Interrupted = outer.Err() != nil
+	return res, nil
+}
+
+// newSenders makes SendersPerRoom senders for every room.
+func newSenders(p plan, cfg Config, runID string, api *apiClient, clk clock, c *counters, errs *errorLog) []*sender {
+	out := make([]*sender, cfg.senders())
+	for i := range out {
+		r := p.rooms[i/cfg.SendersPerRoom]
+		cr := p.senders[i%cfg.SendersPerRoom]
+		out[i] = &sender{
+			room:           r,
+			api:            api,
+			cr:             cr,
+			idPrefix:       fmt.Sprintf("lg-%s-r%d-s%d", runID, r.index+1, i+1),
+			interval:       cfg.sendInterval(),
+			attemptTimeout: cfg.AttemptTimeout,
+			msgBytes:       cfg.MsgBytes,
+			clock:          clk,
+			c:              c,
+			errs:           errs,
+		}
+	}
+	return out
+}
+
+// waitReady waits until every subscriber's first stream is open, timeout
+// passes or ctx ends, and returns how many are not open.
+func waitReady(ctx context.Context, subs []*subscriber, timeout time.Duration) int {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for i, s := range subs {
+		select {
+		case <-s.ready:
+		case <-t.C:
+			return notReady(subs[i:])
+		case <-ctx.Done():
+			return notReady(subs[i:])
+		}
+	}
+	return 0
+}
+
+func notReady(subs []*subscriber) int {
+	n := 0
+	for _, s := range subs {
+		select {
+		case <-s.ready:
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// waitSettled returns once the senders are done and every subscriber has
+// caught up with its room, or when ctx ends.
+func waitSettled(ctx context.Context, sendersDone <-chan struct{}, subs []*subscriber) {
+	t := time.NewTicker(settlePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		select {
+		case <-sendersDone:
+		default:
+			continue
+		}
+		if allCaughtUp(subs) {
+			return
+		}
+	}
+}
+
+func allCaughtUp(subs []*subscriber) bool {
+	for _, s := range subs {
+		if !s.caughtUp() {
+			return false
+		}
+	}
+	return true
+}
