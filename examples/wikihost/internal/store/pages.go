@@ -1,0 +1,275 @@
+package store
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// maxTitleVariants bounds the search for a free title when a child page's
+// title is taken (see UpsertChild).
+const maxTitleVariants = 100
+
+// TitleKey is the form titles are compared in: lower case, white space
+// trimmed and runs of it folded to one space, so "Team  room" and "team
+// room" are the same page.
+func TitleKey(title string) string {
+	return strings.ToLower(strings.Join(strings.Fields(title), " "))
+}
+
+// CreatePage stores p as a new page with a fresh id and returns it. Its
+// parent, if any, must exist, and its title must be free.
+func (s *Store) CreatePage(p Page) (Page, error) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		p, err = createPage(tx, p)
+		return err
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	return p, nil
+}
+
+func createPage(tx *bolt.Tx, p Page) (Page, error) {
+	pages := tx.Bucket(bucketPages)
+	if p.ParentID != "" && pages.Get([]byte(p.ParentID)) == nil {
+		return Page{}, fmt.Errorf("parent page %q: %w", p.ParentID, ErrNotFound)
+	}
+	titles := tx.Bucket(bucketTitles)
+	tk := TitleKey(p.Title)
+	if titles.Get([]byte(tk)) != nil {
+		return Page{}, fmt.Errorf("%q: %w", p.Title, ErrTitleTaken)
+	}
+	seq, err := pages.NextSequence()
+	if err != nil {
+		return Page{}, fmt.Errorf("next page id: %w", err)
+	}
+	p.ID = strconv.FormatUint(seq, 10)
+	if err := writePage(tx, p); err != nil {
+		return Page{}, err
+	}
+	if err := titles.Put([]byte(tk), []byte(p.ID)); err != nil {
+		return Page{}, err
+	}
+	// Top-level pages are indexed as children of "", which lists them.
+	if err := tx.Bucket(bucketChildren).Put(pair(p.ParentID, p.ID), nil); err != nil {
+		return Page{}, err
+	}
+	if p.ChildKey != "" {
+		if err := tx.Bucket(bucketChildKeys).Put(pair(p.ParentID, p.ChildKey), []byte(p.ID)); err != nil {
+			return Page{}, err
+		}
+	}
+	return p, nil
+}
+
+// writePage stores a page's record and body.
+func writePage(tx *bolt.Tx, p Page) error {
+	if err := putJSON(tx.Bucket(bucketPages), p.ID, p); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketBodies).Put([]byte(p.ID), []byte(p.Body))
+}
+
+func readPage(tx *bolt.Tx, id string, withBody bool) (Page, error) {
+	var p Page
+	if err := getJSON(tx.Bucket(bucketPages), id, &p); err != nil {
+		return Page{}, fmt.Errorf("page %q: %w", id, err)
+	}
+	if withBody {
+		p.Body = string(tx.Bucket(bucketBodies).Get([]byte(id)))
+	}
+	return p, nil
+}
+
+// Page returns the page with id, body included.
+func (s *Store) Page(id string) (Page, error) {
+	var p Page
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		p, err = readPage(tx, id, true)
+		return err
+	})
+	return p, err
+}
+
+// PageMeta returns the page with id without its body: the cheap read that
+// permission checks make on every chat call.
+func (s *Store) PageMeta(id string) (Page, error) {
+	var p Page
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		p, err = readPage(tx, id, false)
+		return err
+	})
+	return p, err
+}
+
+// PageByTitle returns the page whose title matches title as TitleKey
+// compares them, without its body.
+func (s *Store) PageByTitle(title string) (Page, error) {
+	var p Page
+	err := s.db.View(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketTitles).Get([]byte(TitleKey(title)))
+		if id == nil {
+			return fmt.Errorf("page titled %q: %w", title, ErrNotFound)
+		}
+		var err error
+		p, err = readPage(tx, string(id), false)
+		return err
+	})
+	return p, err
+}
+
+// Children returns the child pages of parentID without bodies, oldest
+// first; Children("") returns the top-level pages.
+func (s *Store) Children(parentID string) ([]Page, error) {
+	var out []Page
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return eachPair(tx.Bucket(bucketChildren), parentID, func(childID string, _ []byte) error {
+			p, err := readPage(tx, childID, false)
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The index is in byte order, where "10" sorts before "9"; ids are
+	// decimal sequence numbers, so the shorter one is older.
+	slices.SortFunc(out, func(a, b Page) int {
+		return cmp.Or(cmp.Compare(len(a.ID), len(b.ID)), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// UpdatePage applies fn to the page with id (body included) and stores the
+// result. fn may change the title, body, permissions and Updated; the id,
+// parent, child key and format are kept. A title taken by another page
+// fails with ErrTitleTaken and changes nothing; so does an error from fn.
+func (s *Store) UpdatePage(id string, fn func(*Page) error) (Page, error) {
+	var out Page
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		old, err := readPage(tx, id, true)
+		if err != nil {
+			return err
+		}
+		p := old
+		p.View = append([]string(nil), old.View...)
+		p.Edit = append([]string(nil), old.Edit...)
+		if err := fn(&p); err != nil {
+			return err
+		}
+		p.ID, p.ParentID, p.ChildKey, p.Format = old.ID, old.ParentID, old.ChildKey, old.Format
+		if err := retitle(tx, old, p.Title); err != nil {
+			return err
+		}
+		out = p
+		return writePage(tx, p)
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	return out, nil
+}
+
+// retitle moves page old's title index entry to title.
+func retitle(tx *bolt.Tx, old Page, title string) error {
+	oldKey, newKey := TitleKey(old.Title), TitleKey(title)
+	if oldKey == newKey {
+		return nil
+	}
+	titles := tx.Bucket(bucketTitles)
+	if titles.Get([]byte(newKey)) != nil {
+		return fmt.Errorf("%q: %w", title, ErrTitleTaken)
+	}
+	if err := titles.Delete([]byte(oldKey)); err != nil {
+		return err
+	}
+	return titles.Put([]byte(newKey), []byte(old.ID))
+}
+
+// UpsertChild creates or updates the child of p.ParentID with p.ChildKey:
+// the same key always updates the same page, so the chat plugin's retries
+// never create duplicates. On update only the title, body and Updated
+// change; permissions and authorship stay.
+//
+// Child titles come from the plugin ("<Room> chat transcript <date>") and
+// two pages may well hold rooms of the same name, so when the title is
+// taken by another page the first free "<title> (2)", "<title> (3)", ... is
+// used instead of failing a write the plugin would retry forever.
+func (s *Store) UpsertChild(p Page) (page Page, created bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketPages).Get([]byte(p.ParentID)) == nil {
+			return fmt.Errorf("parent page %q: %w", p.ParentID, ErrNotFound)
+		}
+		existingID := tx.Bucket(bucketChildKeys).Get(pair(p.ParentID, p.ChildKey))
+		var old Page
+		if existingID != nil {
+			var err error
+			if old, err = readPage(tx, string(existingID), false); err != nil {
+				return err
+			}
+		}
+		title, err := freeTitle(tx, p.Title, old.ID)
+		if err != nil {
+			return err
+		}
+		p.Title = title
+		if existingID == nil {
+			page, err = createPage(tx, p)
+			created = true
+			return err
+		}
+		if err := retitle(tx, old, p.Title); err != nil {
+			return err
+		}
+		old.Title, old.Body, old.Updated = p.Title, p.Body, p.Updated
+		page = old
+		return writePage(tx, old)
+	})
+	if err != nil {
+		return Page{}, false, err
+	}
+	return page, created, nil
+}
+
+// freeTitle returns title, or the first numbered variant of it, that is
+// free or already belongs to page ownID.
+func freeTitle(tx *bolt.Tx, title, ownID string) (string, error) {
+	titles := tx.Bucket(bucketTitles)
+	candidate := title
+	for n := 2; n <= maxTitleVariants; n++ {
+		id := titles.Get([]byte(TitleKey(candidate)))
+		if id == nil || (ownID != "" && string(id) == ownID) {
+			return candidate, nil
+		}
+		candidate = fmt.Sprintf("%s (%d)", title, n)
+	}
+	return "", fmt.Errorf("%q and %d numbered variants: %w", title, maxTitleVariants, ErrTitleTaken)
+}
+
+// EachPage calls fn for every page, body included, in id order. fn must
+// not call back into the Store: it runs inside a read transaction.
+func (s *Store) EachPage(fn func(Page) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		bodies := tx.Bucket(bucketBodies)
+		return tx.Bucket(bucketPages).ForEach(func(k, v []byte) error {
+			var p Page
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("decode page %q: %w", k, err)
+			}
+			p.Body = string(bodies.Get(k))
+			return fn(p)
+		})
+	})
+}

@@ -1,0 +1,106 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// lockTimeout bounds the wait for bbolt's file lock, so a second wikihost
+// on the same data directory fails with a clear message instead of hanging.
+const lockTimeout = 3 * time.Second
+
+// Bucket names. Index buckets hold composite keys "<a>\x00<b>": ids and
+// keys never contain NUL (package wiki refuses control characters), so a
+// prefix scan over "<a>\x00" finds exactly a's entries.
+var (
+	bucketUsers     = []byte("users")     // user id -> User JSON
+	bucketSessions  = []byte("sessions")  // token hash -> Session JSON
+	bucketPages     = []byte("pages")     // page id -> Page JSON (no body)
+	bucketBodies    = []byte("bodies")    // page id -> body
+	bucketTitles    = []byte("titles")    // title key -> page id
+	bucketChildren  = []byte("children")  // parent id ("" for none) \0 child id -> ""
+	bucketChildKeys = []byte("childkeys") // parent id \0 child key -> child id
+	bucketFiles     = []byte("files")     // file id -> File JSON
+	bucketPageFiles = []byte("pagefiles") // page id \0 file id -> ""
+	bucketMeta      = []byte("meta")      // setting name -> value
+
+	allBuckets = [][]byte{bucketUsers, bucketSessions, bucketPages, bucketBodies, bucketTitles,
+		bucketChildren, bucketChildKeys, bucketFiles, bucketPageFiles, bucketMeta}
+)
+
+// Store is the wiki's bbolt database. It is safe for concurrent use.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens (creating if needed) the database file at path.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create database directory: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: another process (a second wikihost?) holds the database lock: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func pair(a, b string) []byte { return []byte(a + "\x00" + b) }
+
+func getJSON(b *bolt.Bucket, key string, v any) error {
+	raw := b.Get([]byte(key))
+	if raw == nil {
+		return ErrNotFound
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decode record %q: %w", key, err)
+	}
+	return nil
+}
+
+func putJSON(b *bolt.Bucket, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %q: %w", key, err)
+	}
+	return b.Put([]byte(key), raw)
+}
+
+// eachPair calls fn with the second half of every "<a>\x00<b>" key in
+// bucket b whose first half is a, and the key's value.
+func eachPair(b *bolt.Bucket, a string, fn func(second string, value []byte) error) error {
+	prefix := pair(a, "")
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, v = c.Next() {
+		if err := fn(string(k[len(prefix):]), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	hostsdk "github.com/pagechat/pagechat/host-sdk"
+
+	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
+	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
+)
+
+// sessionCookie names the login cookie.
+const sessionCookie = "pagechat_session"
+
+// errNoLogin means the request carries neither credentials nor a session.
+var errNoLogin = errors.New("not logged in")
+
+// authenticator tells who a request comes from.
+type authenticator struct {
+	wiki *wiki.Wiki
+}
+
+// identify returns the request's user and whether the browser attached the
+// credentials on its own (a cookie), which is what makes a request
+// forgeable by other sites. HTTP Basic credentials win over the cookie, so
+// a script's explicit login is never mistaken for whoever is logged in. A
+// wrong password or stale session is wiki.ErrBadCredentials; no login at
+// all is errNoLogin.
+func (a *authenticator) identify(r *http.Request) (store.User, bool, error) {
+	if name, password, ok := r.BasicAuth(); ok {
+		u, err := a.wiki.Authenticate(name, password)
+		return u, false, err
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return store.User{}, false, errNoLogin
+	}
+	u, err := a.wiki.SessionUser(c.Value)
+	return u, true, err
+}
+
+// chatIdentity is the hostsdk.IdentifyFunc of the chat handler.
+func (a *authenticator) chatIdentity(r *http.Request) (hostsdk.Identity, error) {
+	u, cookie, err := a.identify(r)
+	if errors.Is(err, errNoLogin) || errors.Is(err, wiki.ErrBadCredentials) {
+		return hostsdk.Identity{}, fmt.Errorf("%w: %w", hostsdk.ErrUnauthenticated, err)
+	}
+	if err != nil {
+		return hostsdk.Identity{}, err
+	}
+	// A browser may have cached Basic credentials and resend them on its
+	// own, just like a cookie; only browsers send Sec-Fetch-Site, so treat
+	// such requests as cookie sessions and let the handler check CSRF.
+	browser := r.Header.Get("Sec-Fetch-Site") != ""
+	return hostsdk.Identity{UserID: u.ID, CookieSession: cookie || browser}, nil
+}
+
+// setSession gives the browser its session cookie.
+func setSession(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     sessionCookie,
+		Value:    token,
+		Path:     "/",
+		Expires:  expires,
+		HttpOnly: true,                 // no script may read it
+		SameSite: http.SameSiteLaxMode, // not sent on cross-site posts
+		Secure:   r.TLS != nil,         // the demo serves plain HTTP on loopback
+	})
+}
+
+// clearSession removes the session cookie.
+func clearSession(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil,
+	})
+}
+
+// localPath returns next if it is a path on this site, else "/": the
+// login form's redirect target must never send a user elsewhere.
+func localPath(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil ||
+		!strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
+		return "/"
+	}
+	return next
+}

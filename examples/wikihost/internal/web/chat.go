@@ -1,0 +1,22 @@
+package web
+
+import (
+	"fmt"
+
+	hostsdk "github.com/pagechat/pagechat/host-sdk"
+
+	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
+)
+
+// NewChatHandler returns host-sdk's chat handler (the popup and its
+// browser API) for client, authenticating requests the way the rest of the
+// wiki does. Pass it as Config.Chat; it expects to be mounted at
+// ChatPrefix. Close it before the client.
+func NewChatHandler(client *hostsdk.Client, w *wiki.Wiki) (*hostsdk.Handler, error) {
+	a := &authenticator{wiki: w}
+	h, err := hostsdk.NewHandler(client, a.chatIdentity, hostsdk.WithPrefix(ChatPrefix))
+	if err != nil {
+		return nil, fmt.Errorf("chat handler: %w", err)
+	}
+	return h, nil
+}

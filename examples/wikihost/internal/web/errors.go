@@ -1,0 +1,61 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
+)
+
+// httpError is an error with the HTTP status and code it is answered with.
+type httpError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(msg string) error { return &httpError{http.StatusBadRequest, "bad_request", msg} }
+
+// classify maps an error onto an HTTP status, a machine-readable code and
+// a message that is safe to show: wiki errors carry their own message;
+// anything unexpected is an internal error whose details are only logged.
+func classify(err error) (status int, code, msg string) {
+	var he *httpError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		return he.status, he.code, he.msg
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge, "too_large", "request body is too large"
+	case errors.Is(err, wiki.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, "too_large", err.Error()
+	case errors.Is(err, wiki.ErrInvalid):
+		return http.StatusBadRequest, "bad_request", err.Error()
+	case errors.Is(err, errNoLogin), errors.Is(err, wiki.ErrBadCredentials):
+		return http.StatusUnauthorized, "unauthenticated", err.Error()
+	case errors.Is(err, wiki.ErrForbidden):
+		return http.StatusForbidden, "forbidden", err.Error()
+	case errors.Is(err, wiki.ErrNotFound):
+		return http.StatusNotFound, "not_found", err.Error()
+	case errors.Is(err, wiki.ErrConflict):
+		return http.StatusConflict, "conflict", err.Error()
+	}
+	return http.StatusInternalServerError, "internal", "internal error; see the server log"
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do
+}
+
+// writeJSONError answers with the API's error shape.
+func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg, "code": code})
+}

@@ -1,0 +1,67 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
+	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
+)
+
+// maxLoginFormBytes bounds the login form: a name, a password, a path.
+const maxLoginFormBytes = 16 << 10
+
+// loginPage is the data of templates/login.html.
+type loginPage struct {
+	base
+	Name  string
+	Next  string
+	Error string
+}
+
+func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
+	var cur *store.User
+	if u, _, err := s.auth.identify(r); err == nil {
+		cur = &u
+	}
+	s.render(w, http.StatusOK, "login.html", loginPage{base: s.base("Log in", cur), Next: localPath(r.URL.Query().Get("next"))})
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.htmlError(w, r, nil, badRequest("could not read the login form"))
+		return
+	}
+	name, next := r.PostForm.Get("name"), localPath(r.PostForm.Get("next"))
+	u, err := s.wiki.Authenticate(name, r.PostForm.Get("password"))
+	if errors.Is(err, wiki.ErrBadCredentials) {
+		s.log.Info("login failed", "user", wiki.NormalizeUserID(name), "remote", r.RemoteAddr)
+		s.render(w, http.StatusUnauthorized, "login.html", loginPage{
+			base: s.base("Log in", nil), Name: name, Next: next, Error: "Wrong user name or password.",
+		})
+		return
+	}
+	if err != nil {
+		s.htmlError(w, r, nil, err)
+		return
+	}
+	token, expires, err := s.wiki.NewSession(u.ID)
+	if err != nil {
+		s.htmlError(w, r, nil, err)
+		return
+	}
+	setSession(w, r, token, expires)
+	s.log.Info("login", "user", u.ID, "remote", r.RemoteAddr)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if err := s.wiki.EndSession(c.Value); err != nil {
+			s.log.Warn("could not end session", "error", err)
+		}
+	}
+	clearSession(w, r)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}

@@ -1,0 +1,213 @@
+package wiki
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	hostsdk "github.com/pagechat/pagechat/host-sdk"
+)
+
+func TestCheckPermissionMapping(t *testing.T) {
+	t.Parallel()
+	w, _ := openT(t)
+	h := w.Host()
+	ctx := context.Background()
+
+	open := mustCreate(t, w, "bob", PageInput{Title: "Open"})
+	readOnly := mustCreate(t, w, "bob", PageInput{Title: "Read only"})
+	private := mustCreate(t, w, "bob", PageInput{Title: "Private"})
+	child := mustCreate(t, w, "bob", PageInput{Title: "Child of private", ParentID: private})
+	if _, err := w.SetPermissions("bob", readOnly, nil, []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.SetPermissions("alice", private, []string{"bob", "carol"}, []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		view = hostsdk.PermissionView
+		post = hostsdk.PermissionPost
+		mod  = hostsdk.PermissionModerate
+	)
+	tests := []struct {
+		user, page string
+		perm       hostsdk.Permission
+		want       bool
+	}{
+		{"carol", open, view, true},
+		{"carol", open, post, true}, // post is edit, and the edit list is empty
+		{"carol", open, mod, false}, // moderate is for admins
+		{"alice", open, mod, true},
+		{"carol", readOnly, view, true},
+		{"carol", readOnly, post, false},
+		{"bob", readOnly, post, true},
+		{"carol", private, view, true},
+		{"carol", private, post, false},
+		{"alice", private, view, false}, // admins are not exempt from view lists
+		{"alice", private, mod, false},  // nor may they moderate what they cannot see
+		{"alice", child, view, false},   // a child follows its parent's view list
+		{"carol", child, view, true},
+		{"carol", child, post, true}, // its own edit list is empty
+		{"nobody", open, view, false},
+		{"", open, view, false},
+		{"bob", "404", view, false},
+		{"bob", open, hostsdk.Permission(99), false},
+	}
+	for _, tt := range tests {
+		got, err := h.CheckPermission(ctx, tt.user, tt.page, tt.perm)
+		if err != nil || got != tt.want {
+			t.Errorf("CheckPermission(%q, page %s, %v) = %v, %v; want %v", tt.user, tt.page, tt.perm, got, err, tt.want)
+		}
+	}
+}
+
+func TestDirectory(t *testing.T) {
+	t.Parallel()
+	w, _ := openT(t)
+	h := w.Host()
+	ctx := context.Background()
+	id := mustCreate(t, w, "bob", PageInput{Title: "Home"})
+	p, err := h.GetPage(ctx, id)
+	if err != nil || p.Title != "Home" || p.URL != "/pages/"+id || p.ParentID != "" {
+		t.Errorf("GetPage: %+v, %v", p, err)
+	}
+	if _, err := h.GetPage(ctx, "404"); !errors.Is(err, hostsdk.ErrNotFound) {
+		t.Errorf("GetPage(unknown): %v, want hostsdk.ErrNotFound", err)
+	}
+	u, err := h.GetUser(ctx, "alice")
+	if err != nil || u.DisplayName != "alice" {
+		t.Errorf("GetUser: %+v, %v", u, err)
+	}
+	if _, err := h.GetUser(ctx, "zed"); !errors.Is(err, hostsdk.ErrNotFound) {
+		t.Errorf("GetUser(unknown): %v, want hostsdk.ErrNotFound", err)
+	}
+	l, err := h.ResolveLink(ctx, id, "  HOME ")
+	if err != nil || !l.Exists || l.URL != "/pages/"+id {
+		t.Errorf("ResolveLink(existing): %+v, %v", l, err)
+	}
+	l, err = h.ResolveLink(ctx, id, "New & Shiny")
+	if err != nil || l.Exists || l.URL != "/pages/new?title=New+%26+Shiny" {
+		t.Errorf("ResolveLink(missing): %+v, %v", l, err)
+	}
+	if err := h.Notify(ctx, hostsdk.Notification{UserID: "bob", Subject: "hi"}); err != nil {
+		t.Errorf("Notify: %v", err)
+	}
+}
+
+func TestUpsertChildPage(t *testing.T) {
+	t.Parallel()
+	w, _ := openT(t)
+	h := w.Host()
+	ctx := context.Background()
+	parent := mustCreate(t, w, "bob", PageInput{Title: "Chat page", Body: "{chat:Team}"})
+
+	c := hostsdk.ChildPage{ParentID: parent, Key: "team/2026-03-04", Title: "Team chat transcript 2026-03-04",
+		BodyHTML: `<ol><li><b>Bob</b>: zanzibar</li></ol>`}
+	first, err := h.UpsertChildPage(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ParentID != parent || first.URL != "/pages/"+first.ID {
+		t.Errorf("child: %+v", first)
+	}
+	c.BodyHTML = `<ol><li><b>Bob</b>: zanzibar</li><li><b>Carol</b>: quokka</li></ol>`
+	second, err := h.UpsertChildPage(ctx, c)
+	if err != nil || second.ID != first.ID {
+		t.Fatalf("second upsert: %+v, %v; want page %s again", second, err, first.ID)
+	}
+	p, err := w.Page("carol", first.ID)
+	if err != nil || p.Body != c.BodyHTML || p.Format != "html" {
+		t.Errorf("stored transcript: %+v, %v", p, err)
+	}
+	if _, err := w.UpdatePage("bob", first.ID, PageInput{Title: "x", Body: "y"}); !errors.Is(err, ErrConflict) {
+		t.Errorf("editing a transcript: %v, want ErrConflict", err)
+	}
+	// The transcript is searchable, as text.
+	hits, err := w.Search(ctx, "carol", "quokka", 10)
+	if err != nil || len(hits) != 1 || hits[0].ID != first.ID || strings.Contains(hits[0].Snippet, "<li>") {
+		t.Errorf("search transcript: %+v, %v", hits, err)
+	}
+
+	// A title the wiki would refuse from a person is made to fit.
+	odd, err := h.UpsertChildPage(ctx, hostsdk.ChildPage{ParentID: parent, Key: "odd", Title: "Team [A]|B\tchat transcript " + strings.Repeat("é", 200)})
+	if err != nil {
+		t.Fatalf("odd title: %v", err)
+	}
+	if !strings.HasPrefix(odd.Title, "Team (A)/B chat transcript é") || len(odd.Title) > MaxTitleBytes {
+		t.Errorf("odd title stored as %q", odd.Title)
+	}
+
+	if _, err := h.UpsertChildPage(ctx, hostsdk.ChildPage{ParentID: "404", Key: "k", Title: "t"}); !errors.Is(err, hostsdk.ErrNotFound) {
+		t.Errorf("unknown parent: %v, want hostsdk.ErrNotFound", err)
+	}
+	if _, err := h.UpsertChildPage(ctx, hostsdk.ChildPage{ParentID: parent, Key: "", Title: "t"}); err == nil {
+		t.Error("empty key accepted")
+	}
+}
+
+func TestAttachFile(t *testing.T) {
+	t.Parallel()
+	w, dir := openT(t)
+	h := w.Host()
+	ctx := context.Background()
+	page := mustCreate(t, w, "bob", PageInput{Title: "Files"})
+	content := []byte("\x89PNG fake image")
+
+	att, err := h.AttachFile(ctx, hostsdk.FileInfo{PageID: page, UserID: "bob", Name: "../../etc/passwd", ContentType: "image/png", Size: int64(len(content))}, bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.URL != "/files/"+att.ID || !fileIDPattern.MatchString(att.ID) {
+		t.Errorf("attachment %+v", att)
+	}
+	// Stored under its id, never under the name it came with.
+	if got, err := os.ReadFile(filepath.Join(dir, "files", att.ID)); err != nil || !bytes.Equal(got, content) {
+		t.Errorf("stored content %q, %v", got, err)
+	}
+	f, r, err := w.OpenFile("carol", att.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(r)
+	r.Close()
+	if f.Name != "../../etc/passwd" || f.ContentType != "image/png" || !bytes.Equal(got, content) {
+		t.Errorf("OpenFile: %+v %q", f, got)
+	}
+	if files, _ := w.Files("carol", page); len(files) != 1 {
+		t.Errorf("page has %d files, want 1", len(files))
+	}
+
+	// Content that does not match the announced size is refused and
+	// leaves nothing behind.
+	for _, size := range []int64{int64(len(content)) + 1, int64(len(content)) - 1} {
+		_, err := h.AttachFile(ctx, hostsdk.FileInfo{PageID: page, Name: "x", Size: size}, bytes.NewReader(content))
+		if err == nil {
+			t.Errorf("size %d for %d bytes accepted", size, len(content))
+		}
+	}
+	if _, err := h.AttachFile(ctx, hostsdk.FileInfo{PageID: "404", Name: "x", Size: 1}, strings.NewReader("x")); !errors.Is(err, hostsdk.ErrNotFound) {
+		t.Errorf("unknown page: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "files"))
+	if len(entries) != 1 {
+		t.Errorf("files directory holds %d entries, want only the one good file", len(entries))
+	}
+
+	// Permission and id checks on the way out.
+	if _, err := w.SetPermissions("bob", page, []string{"bob"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.OpenFile("carol", att.ID); !errors.Is(err, ErrForbidden) {
+		t.Errorf("OpenFile without view permission: %v", err)
+	}
+	for _, id := range []string{"../wiki.db", "", strings.Repeat("a", 32)} {
+		if _, _, err := w.OpenFile("bob", id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("OpenFile(%q): %v, want ErrNotFound", id, err)
+		}
+	}
+}

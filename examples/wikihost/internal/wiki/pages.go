@@ -1,0 +1,257 @@
+package wiki
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/pagechat/pagechat/examples/wikihost/internal/search"
+	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
+)
+
+// MaxSearchResults bounds one search's results.
+const MaxSearchResults = 50
+
+// PageInput is what a user writes to create or change a page.
+type PageInput struct {
+	Title    string
+	Body     string // wiki markup
+	ParentID string // only read on create; empty for a top-level page
+}
+
+// checkTitle validates a page title. "[", "]" and "|" are refused because
+// a wiki link could not name such a page.
+func checkTitle(title string) error {
+	if err := checkText("title", title, MaxTitleBytes); err != nil {
+		return err
+	}
+	if strings.ContainsAny(title, "[]|") {
+		return fmt.Errorf("%w: title must not contain [, ] or |", ErrInvalid)
+	}
+	return nil
+}
+
+func checkBody(body string, maxBytes int) error {
+	if len(body) > maxBytes {
+		return fmt.Errorf("%w: page body is %d bytes, more than the limit of %d", ErrTooLarge, len(body), maxBytes)
+	}
+	if !utf8.ValidString(body) {
+		return fmt.Errorf("%w: page body is not valid UTF-8", ErrInvalid)
+	}
+	return nil
+}
+
+// CreatePage creates a wiki page written by userID. A child page needs
+// edit permission on its parent.
+func (w *Wiki) CreatePage(userID string, in PageInput) (store.Page, error) {
+	title := strings.TrimSpace(in.Title)
+	if err := checkTitle(title); err != nil {
+		return store.Page{}, err
+	}
+	if err := checkBody(in.Body, MaxBodyBytes); err != nil {
+		return store.Page{}, err
+	}
+	if _, err := w.store.User(userID); err != nil {
+		return store.Page{}, fmt.Errorf("%w: unknown user %q", ErrForbidden, userID)
+	}
+	if in.ParentID != "" {
+		if _, err := w.store.PageMeta(in.ParentID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return store.Page{}, fmt.Errorf("%w: parent page %q does not exist", ErrInvalid, in.ParentID)
+			}
+			return store.Page{}, err
+		}
+		ok, err := w.CanEdit(userID, in.ParentID)
+		if err != nil {
+			return store.Page{}, err
+		}
+		if !ok {
+			return store.Page{}, fmt.Errorf("%w: you may not add pages under page %s", ErrForbidden, in.ParentID)
+		}
+	}
+	now := w.now().UTC()
+	p, err := w.store.CreatePage(store.Page{
+		Title: title, Body: in.Body, Format: store.FormatWiki, ParentID: in.ParentID,
+		Author: userID, Created: now, Updated: now,
+	})
+	if err != nil {
+		return store.Page{}, storeErr(err)
+	}
+	w.reindex(p)
+	w.log.Info("page created", "page", p.ID, "title", p.Title, "user", userID)
+	return p, nil
+}
+
+// UpdatePage changes the title and body of a page userID may edit. Pages
+// the chat plugin writes (transcripts) cannot be edited: the plugin would
+// overwrite the change, and their HTML must come from the plugin alone.
+func (w *Wiki) UpdatePage(userID, id string, in PageInput) (store.Page, error) {
+	title := strings.TrimSpace(in.Title)
+	if err := checkTitle(title); err != nil {
+		return store.Page{}, err
+	}
+	if err := checkBody(in.Body, MaxBodyBytes); err != nil {
+		return store.Page{}, err
+	}
+	if err := w.require(w.CanEdit, userID, id, "edit"); err != nil {
+		return store.Page{}, err
+	}
+	p, err := w.store.UpdatePage(id, func(p *store.Page) error {
+		if p.Format != store.FormatWiki {
+			return fmt.Errorf("%w: page %s is written by the chat plugin and cannot be edited", ErrConflict, id)
+		}
+		p.Title, p.Body, p.Updated = title, in.Body, w.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return store.Page{}, storeErr(err)
+	}
+	w.reindex(p)
+	w.log.Info("page updated", "page", p.ID, "user", userID)
+	return p, nil
+}
+
+// require returns ErrNotFound for an unknown page and ErrForbidden unless
+// check allows userID on it.
+func (w *Wiki) require(check func(userID, pageID string) (bool, error), userID, pageID, what string) error {
+	if _, err := w.store.PageMeta(pageID); err != nil {
+		return err
+	}
+	ok, err := check(userID, pageID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: you may not %s page %s", ErrForbidden, what, pageID)
+	}
+	return nil
+}
+
+// Page returns a page userID may view, body included.
+func (w *Wiki) Page(userID, id string) (store.Page, error) {
+	if err := w.require(w.CanView, userID, id, "view"); err != nil {
+		return store.Page{}, err
+	}
+	return w.store.Page(id)
+}
+
+// Children returns the child pages of id that userID may view, oldest
+// first; Children(userID, "") returns the top-level pages.
+func (w *Wiki) Children(userID, id string) ([]store.Page, error) {
+	all, err := w.store.Children(id)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Page
+	for _, c := range all {
+		ok, err := w.viewable(userID, c)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// Files returns the files attached to a page userID may view.
+func (w *Wiki) Files(userID, pageID string) ([]store.File, error) {
+	if err := w.require(w.CanView, userID, pageID, "view"); err != nil {
+		return nil, err
+	}
+	return w.store.Files(pageID)
+}
+
+// SetPermissions replaces a page's view and edit lists; empty lists allow
+// every user. Only an admin or the page's author may do it, and every
+// listed user must exist.
+func (w *Wiki) SetPermissions(userID, id string, view, edit []string) (store.Page, error) {
+	p, err := w.store.PageMeta(id)
+	if err != nil {
+		return store.Page{}, err
+	}
+	ok, err := w.CanManage(userID, p)
+	if err != nil {
+		return store.Page{}, err
+	}
+	if !ok {
+		return store.Page{}, fmt.Errorf("%w: only an admin or the page's author may change its permissions", ErrForbidden)
+	}
+	if view, err = w.userList(view); err != nil {
+		return store.Page{}, err
+	}
+	if edit, err = w.userList(edit); err != nil {
+		return store.Page{}, err
+	}
+	p, err = w.store.UpdatePage(id, func(p *store.Page) error {
+		p.View, p.Edit = view, edit
+		return nil
+	})
+	if err != nil {
+		return store.Page{}, err
+	}
+	w.log.Info("page permissions changed", "page", id, "user", userID, "view", view, "edit", edit)
+	return p, nil
+}
+
+// userList normalises a permission list: canonical ids, sorted, without
+// duplicates, each an existing user.
+func (w *Wiki) userList(names []string) ([]string, error) {
+	var out []string
+	for _, n := range names {
+		id := NormalizeUserID(n)
+		if _, err := w.store.User(id); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("%w: unknown user %q in permission list", ErrInvalid, n)
+			}
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// PageByTitle finds a page by title, ignoring case and extra white space,
+// without its body and without checking permissions: it serves wiki links,
+// which may name pages the reader cannot open.
+func (w *Wiki) PageByTitle(title string) (store.Page, error) {
+	return w.store.PageByTitle(title)
+}
+
+// LinkTarget returns the URL a wiki link to title points at, and whether
+// the page exists; a missing page's URL is the form that creates it.
+func (w *Wiki) LinkTarget(title string) (href string, exists bool) {
+	p, err := w.store.PageByTitle(title)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			w.log.Warn("link lookup failed", "title", title, "error", err)
+		}
+		return NewPageURL(title), false
+	}
+	return PageURL(p.ID), true
+}
+
+// Search finds up to limit pages matching q that userID may view.
+func (w *Wiki) Search(ctx context.Context, userID, q string, limit int) ([]search.Hit, error) {
+	limit = min(max(limit, 1), MaxSearchResults)
+	var lookupErr error
+	hits, err := w.index.Search(ctx, q, limit, func(id string) bool {
+		ok, err := w.CanView(userID, id)
+		if err != nil && lookupErr == nil {
+			lookupErr = err
+		}
+		return ok
+	})
+	if errors.Is(err, search.ErrQueryTooLong) {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return hits, lookupErr
+}

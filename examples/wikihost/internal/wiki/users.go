@@ -1,0 +1,228 @@
+package wiki
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
+)
+
+const (
+	// SessionTTL is how long a login lasts.
+	SessionTTL = 7 * 24 * time.Hour
+	// MinPasswordBytes and MaxPasswordBytes bound passwords; bcrypt reads
+	// at most 72 bytes and refuses longer input.
+	MinPasswordBytes = 8
+	MaxPasswordBytes = 72
+	// MaxDisplayNameBytes bounds display names, shown beside every chat
+	// message.
+	MaxDisplayNameBytes = 100
+	// sessionTokenBytes is the entropy of a session token.
+	sessionTokenBytes = 32
+	// credCacheTTL and credCacheMax bound the cache of verified Basic auth
+	// credentials (see credCache).
+	credCacheTTL = 5 * time.Minute
+	credCacheMax = 4096
+)
+
+// userIDPattern is what a login name may look like: short, lower case, and
+// safe in URLs, log lines and permission lists.
+var userIDPattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// NormalizeUserID returns the canonical form of a login name: login names
+// are case-insensitive.
+func NormalizeUserID(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
+
+// NewUser describes an account to create.
+type NewUser struct {
+	Name        string // login name: a-z, 0-9, _ and -, starting with a letter
+	Password    string
+	DisplayName string // defaults to Name
+	Admin       bool
+}
+
+// CreateUser creates an account. A taken name fails with ErrConflict.
+func (w *Wiki) CreateUser(nu NewUser) (store.User, error) {
+	id := NormalizeUserID(nu.Name)
+	if !userIDPattern.MatchString(id) {
+		return store.User{}, fmt.Errorf("%w: user name %q must be 1-32 characters a-z, 0-9, _ or -, starting with a letter", ErrInvalid, nu.Name)
+	}
+	if len(nu.Password) < MinPasswordBytes || len(nu.Password) > MaxPasswordBytes {
+		return store.User{}, fmt.Errorf("%w: password must be %d to %d bytes long", ErrInvalid, MinPasswordBytes, MaxPasswordBytes)
+	}
+	display := strings.TrimSpace(nu.DisplayName)
+	if display == "" {
+		display = id
+	}
+	if err := checkText("display name", display, MaxDisplayNameBytes); err != nil {
+		return store.User{}, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(nu.Password), w.cost)
+	if err != nil {
+		return store.User{}, fmt.Errorf("hash password: %w", err)
+	}
+	u := store.User{ID: id, DisplayName: display, PasswordHash: hash, Admin: nu.Admin, Created: w.now().UTC()}
+	if err := w.store.CreateUser(u); err != nil {
+		return store.User{}, storeErr(err)
+	}
+	w.log.Info("user created", "user", id, "admin", nu.Admin)
+	return u, nil
+}
+
+// User returns the account with id.
+func (w *Wiki) User(id string) (store.User, error) {
+	return w.store.User(id)
+}
+
+// Authenticate checks a login name and password. Any failure is
+// ErrBadCredentials, so a caller cannot tell which of the two was wrong.
+func (w *Wiki) Authenticate(name, password string) (store.User, error) {
+	id := NormalizeUserID(name)
+	if !userIDPattern.MatchString(id) || len(password) > MaxPasswordBytes {
+		return store.User{}, ErrBadCredentials
+	}
+	u, err := w.store.User(id)
+	if errors.Is(err, store.ErrNotFound) {
+		// Spend the time a real check takes, so that response times do
+		// not tell which user names exist.
+		_ = bcrypt.CompareHashAndPassword(w.dummyHash(), []byte(password))
+		return store.User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	if w.creds.verified(u, password, w.now()) {
+		return u, nil
+	}
+	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) != nil {
+		return store.User{}, ErrBadCredentials
+	}
+	w.creds.add(u, password, w.now())
+	return u, nil
+}
+
+// dummyHash is a bcrypt hash at the wiki's cost that no password matches
+// in practice, for Authenticate to check unknown users against.
+func (w *Wiki) dummyHash() []byte {
+	w.dummyOnce.Do(func() {
+		w.dummy, _ = bcrypt.GenerateFromPassword([]byte("no user has this password"), w.cost)
+	})
+	return w.dummy
+}
+
+// credCache remembers recently verified user/password pairs. Scripts and
+// the load tool send HTTP Basic auth on every request, and a bcrypt check
+// costs tens of milliseconds of CPU by design, which would cap the API at a
+// few dozen requests per second per core. Entries hold a keyed hash, not
+// the password, and are valid only while the user's stored hash is the one
+// they were checked against, so a password change takes effect at once.
+type credCache struct {
+	key [32]byte // random per process
+
+	mu sync.Mutex
+	m  map[[32]byte]credEntry
+}
+
+type credEntry struct {
+	passwordHash string // the bcrypt hash the password was checked against
+	expires      time.Time
+}
+
+func newCredCache() *credCache {
+	c := &credCache{m: make(map[[32]byte]credEntry)}
+	_, _ = rand.Read(c.key[:]) // crypto/rand.Read never fails on supported systems
+	return c
+}
+
+func (c *credCache) digest(userID, password string) [32]byte {
+	mac := hmac.New(sha256.New, c.key[:])
+	mac.Write([]byte(userID))
+	mac.Write([]byte{0})
+	mac.Write([]byte(password))
+	var d [32]byte
+	copy(d[:], mac.Sum(nil))
+	return d
+}
+
+func (c *credCache) verified(u store.User, password string, now time.Time) bool {
+	d := c.digest(u.ID, password)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[d]
+	return ok && now.Before(e.expires) && e.passwordHash == string(u.PasswordHash)
+}
+
+func (c *credCache) add(u store.User, password string, now time.Time) {
+	d := c.digest(u.ID, password)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= credCacheMax {
+		clear(c.m) // crude but bounded; entries are cheap to recreate
+	}
+	c.m[d] = credEntry{passwordHash: string(u.PasswordHash), expires: now.Add(credCacheTTL)}
+}
+
+// NewSession starts a login session for userID and returns the token for
+// the browser's cookie and when it expires.
+func (w *Wiki) NewSession(userID string) (token string, expires time.Time, err error) {
+	raw := make([]byte, sessionTokenBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return "", time.Time{}, fmt.Errorf("session token: %w", err)
+	}
+	token = base64.RawURLEncoding.EncodeToString(raw)
+	expires = w.now().Add(SessionTTL).UTC()
+	if err := w.store.PutSession(tokenHash(token), store.Session{UserID: userID, Expires: expires}); err != nil {
+		return "", time.Time{}, fmt.Errorf("store session: %w", err)
+	}
+	return token, expires, nil
+}
+
+// SessionUser returns the user of a session token. An unknown, malformed
+// or expired token is ErrBadCredentials.
+func (w *Wiki) SessionUser(token string) (store.User, error) {
+	if len(token) != base64.RawURLEncoding.EncodedLen(sessionTokenBytes) {
+		return store.User{}, ErrBadCredentials
+	}
+	h := tokenHash(token)
+	sess, err := w.store.Session(h)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	if !w.now().Before(sess.Expires) {
+		if err := w.store.DeleteSession(h); err != nil {
+			w.log.Warn("could not delete expired session", "error", err)
+		}
+		return store.User{}, ErrBadCredentials
+	}
+	u, err := w.store.User(sess.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, ErrBadCredentials
+	}
+	return u, err
+}
+
+// EndSession ends the session of token (logout).
+func (w *Wiki) EndSession(token string) error {
+	return w.store.DeleteSession(tokenHash(token))
+}
+
+// tokenHash is the key a session is stored under: a hash, so that a copy
+// of the database does not hold usable tokens.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}

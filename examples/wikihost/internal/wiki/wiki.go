@@ -1,0 +1,206 @@
+package wiki
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/pagechat/pagechat/macro"
+
+	"github.com/pagechat/pagechat/examples/wikihost/internal/search"
+	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
+)
+
+// Limits on input, each with its reason.
+const (
+	// MaxTitleBytes bounds page titles: they appear in every link,
+	// listing and transcript title.
+	MaxTitleBytes = 200
+	// MaxBodyBytes bounds the wiki markup of one page, well under the
+	// 1 MiB the JSON API accepts per request.
+	MaxBodyBytes = 512 << 10
+	// MaxChildBodyBytes bounds a page written by the chat plugin: a busy
+	// day's transcript is large, and gRPC refuses messages over 4 MiB
+	// anyway.
+	MaxChildBodyBytes = 4 << 20
+	// MaxFileBytes bounds one attachment. The plugin has its own, usually
+	// lower, upload limit; this one protects the disk if it is raised.
+	MaxFileBytes = 64 << 20
+	// maxDepth bounds the walk up the parent chain in permission checks.
+	// Parents are fixed at creation and must exist then, so there are no
+	// cycles; the bound is a guard, not a feature.
+	maxDepth = 64
+)
+
+// Errors returned by Wiki, by category. Match them with errors.Is; the
+// message says what exactly was wrong.
+var (
+	// ErrNotFound means the page, user or file does not exist.
+	ErrNotFound = store.ErrNotFound
+	// ErrForbidden means the user may not do what was asked.
+	ErrForbidden = errors.New("permission denied")
+	// ErrInvalid means the input is malformed or out of limits.
+	ErrInvalid = errors.New("invalid input")
+	// ErrConflict means the request clashes with stored data: a taken
+	// title or user name, or an edit of a page the chat plugin writes.
+	ErrConflict = errors.New("conflict")
+	// ErrTooLarge means the input exceeds a size limit.
+	ErrTooLarge = errors.New("too large")
+	// ErrBadCredentials means a wrong user name or password, or an
+	// unknown or expired session.
+	ErrBadCredentials = errors.New("wrong user name or password")
+)
+
+// Options configure Open.
+type Options struct {
+	// Logger receives the wiki's logs; nil discards them.
+	Logger hclog.Logger
+	// PasswordCost is the bcrypt cost of new password hashes; 0 means
+	// bcrypt.DefaultCost. Tests lower it to bcrypt.MinCost.
+	PasswordCost int
+}
+
+// Wiki is the example wiki. It is safe for concurrent use.
+type Wiki struct {
+	store    *store.Store
+	index    *search.Index
+	filesDir string
+	log      hclog.Logger
+	cost     int
+	creds    *credCache
+	now      func() time.Time
+
+	dummyOnce sync.Once
+	dummy     []byte // see dummyHash
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the wiki whose data lives in dir: the database dir/wiki.db,
+// the search index dir/index (rebuilt from the database when needed) and
+// attachments under dir/files.
+func Open(dir string, opts Options) (*Wiki, error) {
+	log := opts.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	cost := opts.PasswordCost
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("password cost %d out of range %d..%d", cost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	filesDir := filepath.Join(dir, "files")
+	if err := os.MkdirAll(filesDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create files directory: %w", err)
+	}
+	st, err := store.Open(filepath.Join(dir, "wiki.db"))
+	if err != nil {
+		return nil, err
+	}
+	w := &Wiki{store: st, filesDir: filesDir, log: log, cost: cost, creds: newCredCache(), now: time.Now}
+	if err := w.openIndex(filepath.Join(dir, "index")); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	if n, err := st.PurgeSessions(w.now()); err != nil {
+		log.Warn("could not purge expired sessions", "error", err)
+	} else if n > 0 {
+		log.Debug("purged expired sessions", "count", n)
+	}
+	return w, nil
+}
+
+func (w *Wiki) openIndex(dir string) error {
+	idx, rebuild, err := search.Open(dir)
+	if err != nil {
+		return err
+	}
+	w.index = idx
+	if !rebuild {
+		return nil
+	}
+	start := time.Now()
+	n := 0
+	err = idx.Reindex(func(add func(search.Doc) error) error {
+		return w.store.EachPage(func(p store.Page) error {
+			n++
+			return add(docOf(p))
+		})
+	})
+	if err != nil {
+		_ = idx.Close()
+		return fmt.Errorf("rebuild search index: %w", err)
+	}
+	if n > 0 {
+		w.log.Info("search index rebuilt from the database", "pages", n, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// Close closes the search index and the database. Later calls do nothing
+// and return the first call's result.
+func (w *Wiki) Close() error {
+	w.closeOnce.Do(func() {
+		w.closeErr = errors.Join(w.index.Close(), w.store.Close())
+	})
+	return w.closeErr
+}
+
+// docOf is what the search index holds of p: the text a reader sees.
+// Plugin HTML loses its tags, and a chat macro stands for its room name,
+// because the tokenizer would read "{chat:Team" as the one word
+// "chat:team" (a colon between letters does not break a word).
+func docOf(p store.Page) search.Doc {
+	var text string
+	switch p.Format {
+	case store.FormatHTML:
+		text = search.StripHTML(p.Body)
+	default:
+		text = macro.Expand(p.Body, func(m macro.Macro) string { return " " + m.Name + " " })
+	}
+	return search.Doc{ID: p.ID, Title: p.Title, Text: text}
+}
+
+// reindex updates p in the search index. A failure is logged, not
+// returned: the page is stored, and the index is rebuilt from the database
+// on the next start.
+func (w *Wiki) reindex(p store.Page) {
+	if err := w.index.Put(docOf(p)); err != nil {
+		w.log.Error("search index update failed; it will be rebuilt on the next start", "page", p.ID, "error", err)
+	}
+}
+
+// storeErr files a store error under this package's categories.
+func storeErr(err error) error {
+	if errors.Is(err, store.ErrTitleTaken) || errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	return err
+}
+
+// checkText validates a one-line text field such as a title.
+func checkText(field, s string, maxBytes int) error {
+	switch {
+	case strings.TrimSpace(s) == "":
+		return fmt.Errorf("%w: %s is empty", ErrInvalid, field)
+	case len(s) > maxBytes:
+		return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalid, field, maxBytes)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, field)
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return fmt.Errorf("%w: %s contains control characters", ErrInvalid, field)
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+// Command wikihost is pagechat's example wiki: a small but real wiki (users,
+// login, pages with child pages and permissions, attachments, full-text
+// search) that embeds pagechat through host-sdk. It is the project's demo
+// and its end-to-end test bed, and the code a host developer copies from.
+//
+//	go build -o /tmp/pagechat-plugin ./plugin/cmd/pagechat-plugin
+//	go run ./examples/wikihost -plugin /tmp/pagechat-plugin
+//
+// then open http://127.0.0.1:8080 and log in as alice, bob or carol with
+// the password printed at start-up (default "pagechat-demo").
+//
+// This file only reads flags, wires the parts together and handles
+// signals; the wiki itself is in internal/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	hostsdk "github.com/pagechat/pagechat/host-sdk"
+
+	"github.com/pagechat/pagechat/examples/wikihost/internal/web"
+	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
+)
+
+// shutdownTimeout bounds the wait for running requests on shutdown.
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wikihost:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// config is what the flags say.
+type config struct {
+	addr            string
+	dataDir         string
+	pluginPath      string
+	pluginSHA256    string
+	transcriptDelay time.Duration
+	timeZone        string
+	demoPassword    string
+	logLevel        hclog.Level
+}
+
+func parseFlags(args []string, output io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("wikihost", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&c.dataDir, "data", "./wikihost-data", "directory for the wiki's and the chat's data")
+	fs.StringVar(&c.pluginPath, "plugin", "", "path of the pagechat-plugin binary (required)")
+	fs.StringVar(&c.pluginSHA256, "plugin-sha256", "", "SHA-256 of the plugin binary; a binary that differs is not started")
+	fs.DurationVar(&c.transcriptDelay, "transcript-delay", 60*time.Second, "how soon after chat activity its transcript page is brought up to date")
+	fs.StringVar(&c.timeZone, "tz", "UTC", "IANA time zone whose days the transcripts follow")
+	fs.StringVar(&c.demoPassword, "demo-password", "pagechat-demo", "password of the demo users alice, bob and carol, set when they are first created")
+	level := fs.String("log-level", "info", "log level: trace, debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if c.pluginPath == "" {
+		return config{}, errors.New("-plugin is required: the path of the pagechat-plugin binary (go build ./plugin/cmd/pagechat-plugin)")
+	}
+	if c.logLevel = hclog.LevelFromString(*level); c.logLevel == hclog.NoLevel {
+		return config{}, fmt.Errorf("-log-level %q: want trace, debug, info, warn or error", *level)
+	}
+	return c, nil
+}
+
+// run is the whole program; main only adds signals and the exit status.
+// It returns when ctx ends (after a clean shutdown) or on a fatal error.
+func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "wikihost", Level: cfg.logLevel, Output: stderr})
+
+	w, err := wiki.Open(cfg.dataDir, wiki.Options{Logger: logger.Named("wiki")})
+	if err != nil {
+		return err
+	}
+	defer closeLogged(logger, "wiki", w.Close)
+	demoPage, err := w.SeedDemo(cfg.demoPassword)
+	if err != nil {
+		return err
+	}
+	logger.Info("demo users: alice (admin), bob, carol", "password", cfg.demoPassword, "demo_page", wiki.PageURL(demoPage))
+
+	opts := []hostsdk.Option{
+		hostsdk.WithLogger(logger),
+		hostsdk.WithTranscriptDelay(cfg.transcriptDelay),
+		hostsdk.WithTimeZone(cfg.timeZone),
+	}
+	if cfg.pluginSHA256 != "" {
+		opts = append(opts, hostsdk.WithChecksum(cfg.pluginSHA256))
+	}
+	client, err := hostsdk.Load(ctx, cfg.pluginPath, filepath.Join(cfg.dataDir, "chat"), w.Host(), opts...)
+	if err != nil {
+		return fmt.Errorf("load pagechat plugin: %w", err)
+	}
+	defer closeLogged(logger, "pagechat client", client.Close)
+	chat, err := web.NewChatHandler(client, w)
+	if err != nil {
+		return err
+	}
+	defer closeLogged(logger, "chat handler", chat.Close)
+
+	site, err := web.New(web.Config{Wiki: w, Macros: client, Chat: chat, Logger: logger.Named("web")})
+	if err != nil {
+		return err
+	}
+	return serve(ctx, logger, cfg.addr, site, chat.Close)
+}
+
+// serve runs an HTTP server for h on addr until ctx ends, then shuts it
+// down. onShutdown runs as shutdown begins: the chat handler's event
+// streams never go idle, so they must be ended for Shutdown to finish.
+func serve(ctx context.Context, logger hclog.Logger, addr string, h http.Handler, onShutdown func() error) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: chat event streams stay open for hours.
+		ErrorLog: logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	srv.RegisterOnShutdown(func() { _ = onShutdown() })
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("listening on http://" + ln.Addr().String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("HTTP shutdown incomplete; closing the remaining connections", "error", err)
+		_ = srv.Close()
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// closeLogged closes one part on the way out, logging a failure rather
+// than hiding it behind the error that ended run.
+func closeLogged(logger hclog.Logger, what string, closeFn func() error) {
+	if err := closeFn(); err != nil {
+		logger.Error("close "+what, "error", strings.TrimSpace(err.Error()))
+	}
+}
