@@ -28,6 +28,9 @@ bash scripts/check-generated.sh
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
+echo "== smoke test with curl against a real wikihost"
+bash scripts/smoke.sh
+
 echo "== fuzz (short)"
 # Each target runs briefly: enough to catch a regression on the seed corpus
 # plus some mutation, short enough for every CI run.
