@@ -17,6 +17,7 @@ type Config struct {
 	Rooms          int           // rooms, one page each
 	Subs           int           // SSE subscribers per room
 	SendersPerRoom int           // sending users per room
+	CPUProfile     string        // file for a CPU profile of the tool, or empty
 	StreamsPerUser int           // event streams per subscribing user
 	Rate           float64       // target messages per second over all senders
 	Duration       time.Duration // length of the send phase
@@ -51,7 +52,9 @@ func (c Config) withDefaults() Config {
 			*d = v
 		}
 	}
-	def(&c.SetupTimeout, 60*time.Second)
+	// Setup creates hundreds of users, each a bcrypt hash on the server:
+	// minutes on a small machine, and not part of what is measured.
+	def(&c.SetupTimeout, 5*time.Minute)
 	def(&c.ReadyTimeout, 10*time.Second)
 	def(&c.AttemptTimeout, 10*time.Second)
 	def(&c.IdleTimeout, 45*time.Second)

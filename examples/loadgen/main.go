@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -40,6 +41,15 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	if !isLoopback(cfg.URL) {
 		fmt.Fprintf(stderr, "loadgen: warning: %s is not a loopback address; only load servers you run\n", cfg.URL)
+	}
+
+	if cfg.CPUProfile != "" {
+		stopProfile, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return exitUsage
+		}
+		defer stopProfile()
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -87,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Float64Var(&c.Rate, "rate", 100, "target total messages per second")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to send")
 	fs.DurationVar(&c.Settle, "settle", 5*time.Second, "how long to wait for outstanding deliveries after sending stops")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to this file (go tool pprof reads it)")
 	fs.IntVar(&c.MsgBytes, "msg-bytes", 0, "pad each message text to at least this many bytes")
 	fs.BoolVar(&c.NoFail, "no-fail", false, "exit 0 even if messages were lost, duplicated or out of order")
 	if err := fs.Parse(args); err != nil {
@@ -114,4 +125,22 @@ func isLoopback(rawURL string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// startCPUProfile profiles the tool itself: on a small machine the load
+// generator competes with the server for the same cores, and its own cost
+// belongs in any reading of the results.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

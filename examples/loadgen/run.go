@@ -40,7 +40,7 @@ func run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	errs := newErrorLog(log, 20)
 
 	fmt.Fprintf(log, "loadgen: run %s: creating %d rooms, %d sender and %d viewer users on %s\n",
-		runID, cfg.Rooms, cfg.senders(), cfg.viewers(), cfg.URL)
+		runID, cfg.Rooms, cfg.senderUsers(), cfg.viewers(), cfg.URL)
 	setupCtx, setupDone := context.WithTimeout(ctx, cfg.SetupTimeout)
 	p, err := setup(setupCtx, api, cfg, runID, log)
 	setupDone()

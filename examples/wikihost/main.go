@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -62,6 +63,7 @@ type config struct {
 	transcriptDelay time.Duration
 	timeZone        string
 	demoPassword    string
+	debugAddr       string
 	logLevel        hclog.Level
 }
 
@@ -76,6 +78,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.DurationVar(&c.transcriptDelay, "transcript-delay", 60*time.Second, "how soon after chat activity its transcript page is brought up to date")
 	fs.StringVar(&c.timeZone, "tz", "UTC", "IANA time zone whose days the transcripts follow")
 	fs.StringVar(&c.demoPassword, "demo-password", "pagechat-demo", "password of the demo users alice, bob and carol, set when they are first created")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -85,6 +88,12 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 	if c.pluginPath == "" {
 		return config{}, errors.New("-plugin is required: the path of the pagechat-plugin binary (go build ./plugin/cmd/pagechat-plugin)")
+	}
+	if c.debugAddr != "" {
+		host, _, err := net.SplitHostPort(c.debugAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return config{}, fmt.Errorf("-debug-addr %q: the profiler must listen on a loopback address such as 127.0.0.1:6060", c.debugAddr)
+		}
 	}
 	if c.logLevel = hclog.LevelFromString(*level); c.logLevel == hclog.NoLevel {
 		return config{}, fmt.Errorf("-log-level %q: want trace, debug, info, warn or error", *level)
@@ -100,6 +109,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		return err
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "wikihost", Level: cfg.logLevel, Output: stderr})
+
+	if cfg.debugAddr != "" {
+		stopDebug, err := serveDebug(cfg.debugAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 
 	w, err := wiki.Open(cfg.dataDir, wiki.Options{Logger: logger.Named("wiki")})
 	if err != nil {
@@ -182,4 +199,27 @@ func closeLogged(logger hclog.Logger, what string, closeFn func() error) {
 	if err := closeFn(); err != nil {
 		logger.Error("close "+what, "error", strings.TrimSpace(err.Error()))
 	}
+}
+
+// serveDebug serves the Go profiler on a loopback address of its own, so
+// an admin can see where a slow wiki spends its time without exposing the
+// profiler on the public port.
+func serveDebug(addr string, logger hclog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("debug server stopped", "error", err)
+		}
+	}()
+	logger.Info("profiler listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { _ = srv.Close() }, nil
 }
