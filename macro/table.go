@@ -2,6 +2,8 @@ package macro
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"time"
@@ -53,6 +55,15 @@ type TableTranscript struct {
 // handler is a fixed string, and without script the link still opens the
 // room in a new tab.
 const popupOnClick = `window.open(this.href,this.target,'popup,width=960,height=720');return false;`
+
+// JoinLinkScriptSource is the Content-Security-Policy source that allows
+// the Join Chat link's handler and no other script. A host whose pages
+// carry a CSP adds it to script-src together with 'unsafe-hashes'; without
+// it the link still works, but opens a normal tab instead of a popup.
+var JoinLinkScriptSource = func() string {
+	sum := sha256.Sum256([]byte(popupOnClick))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}()
 
 var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
 	"size": HumanSize,

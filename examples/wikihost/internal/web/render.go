@@ -15,6 +15,7 @@ import (
 
 	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
 	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
+	"github.com/pagechat/pagechat/macro"
 )
 
 var (
@@ -25,9 +26,10 @@ var (
 )
 
 // contentSecurityPolicy is sent with every HTML page. The wiki's pages run
-// no script at all, so even markup that slipped past escaping could not
-// execute; styles may be inline because the plugin's HTML may carry them.
-const contentSecurityPolicy = "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; " +
+// no script but the chat macro's Join Chat handler, allowed by its hash
+// alone, so even markup that slipped past escaping could not execute;
+// styles may be inline because the plugin's HTML may carry them.
+var contentSecurityPolicy = "default-src 'self'; script-src 'unsafe-hashes' " + macro.JoinLinkScriptSource + "; style-src 'self' 'unsafe-inline'; " +
 	"img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
 
 // pageTemplates are the pages, each rendered inside templates/layout.html.
