@@ -50,3 +50,23 @@ func BenchmarkSendParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHealthParallel measures the bare RPC path to the plugin: gRPC
+// over go-plugin's unix socket with mutual TLS, no permission check and no
+// storage. Set against BenchmarkSendParallel it shows what the chat logic
+// and the fsync add.
+func BenchmarkHealthParallel(b *testing.B) {
+	c := loadPlugin(b, newTestHost(), b.TempDir())
+	ctx := testCtx(b)
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Health(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
