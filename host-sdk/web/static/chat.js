@@ -94,7 +94,8 @@
 
   function formatSize(n) {
     if (!(n >= 0)) return '';
-    if (n < 1024) return `${n} B`;
+    // Same wording as the macro table (macro.HumanSize).
+    if (n < 1024) return `${n} bytes`;
     if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
     return `${(n / 1024 / 1024).toFixed(1)} MiB`;
   }

@@ -44,7 +44,7 @@ func loadTemplates() (*templates, error) {
 	funcs := template.FuncMap{
 		"pageURL": wiki.PageURL,
 		"fileURL": wiki.FileURL,
-		"size":    humanSize,
+		"size":    macro.HumanSize,
 		"when":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"join":    func(list []string) string { return strings.Join(list, ", ") },
 	}
@@ -178,15 +178,4 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return badRequest("invalid JSON body: one JSON object expected")
 	}
 	return nil
-}
-
-// humanSize formats a byte count for people.
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
