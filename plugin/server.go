@@ -123,6 +123,7 @@ type runtime struct {
 	users    *userCache
 	presence *presence
 	limiter  *rateLimiter // nil when disabled
+	epochs   sync.Map     // room id -> epoch, see epoch
 	renderer *render.Renderer
 	done     chan struct{} // closed by shutdown: ends open streams
 
@@ -412,11 +413,25 @@ func (s *Server) Send(ctx context.Context, req *chatv1.SendRequest) (*chatv1.Sen
 	if err != nil {
 		return nil, storeStatus(err, req.GetRoomId())
 	}
-	room, err := rt.store.Room(ctx, req.GetRoomId())
+	epoch, err := rt.epoch(ctx, req.GetRoomId())
 	if err != nil {
 		return nil, storeStatus(err, req.GetRoomId())
 	}
-	return &chatv1.SendResponse{Message: messageToProto(msg, room.Epoch), Duplicate: dup}, nil
+	return &chatv1.SendResponse{Message: messageToProto(msg, epoch), Duplicate: dup}, nil
+}
+
+// epoch returns a room's epoch. It never changes for a room id, so it is
+// read from storage once; a send then costs no extra read transaction.
+func (rt *runtime) epoch(ctx context.Context, roomID string) (string, error) {
+	if e, ok := rt.epochs.Load(roomID); ok {
+		return e.(string), nil
+	}
+	room, err := rt.store.Room(ctx, roomID)
+	if err != nil {
+		return "", err
+	}
+	rt.epochs.Store(roomID, room.Epoch)
+	return room.Epoch, nil
 }
 
 // rateLimit refuses a send beyond the user's per-room rate, with a

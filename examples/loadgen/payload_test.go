@@ -42,3 +42,37 @@ func TestClockIsMonotonicUnixTime(t *testing.T) {
 		t.Errorf("clock went back: %d then %d", a, b)
 	}
 }
+
+func TestFastMessage(t *testing.T) {
+	t.Parallel()
+	payload := formatPayload("lg-x-r1-s1-7", 1234567890, 0)
+	tests := []struct {
+		name   string
+		ev     sseEvent
+		ok     bool
+		seq    int64
+		client string
+	}{
+		{"own message", sseEvent{ID: "42", Data: `{"seq":42,"client_id":"lg-x-r1-s1-7","text":"` + payload + `","html":"x"}`}, true, 42, "lg-x-r1-s1-7"},
+		{"no id", sseEvent{Data: `{"seq":42,"text":"` + payload + `"}`}, false, 0, ""},
+		{"someone else's text", sseEvent{ID: "3", Data: `{"seq":3,"text":"hello"}`}, false, 0, ""},
+		{"escaped text", sseEvent{ID: "3", Data: `{"seq":3,"text":"lg|a\"b|1"}`}, false, 0, ""},
+		{"unterminated", sseEvent{ID: "3", Data: `{"seq":3,"text":"lg|a|1`}, false, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m, ok := fastMessage(tt.ev)
+			if ok != tt.ok {
+				t.Fatalf("ok = %v, want %v", ok, tt.ok)
+			}
+			if !ok {
+				return
+			}
+			cid, sent, pok := parsePayload(m.Text)
+			if m.Seq != tt.seq || !pok || cid != tt.client || sent != 1234567890 {
+				t.Fatalf("got seq %d text %q (client %q, sent %d)", m.Seq, m.Text, cid, sent)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,11 +151,13 @@ func (s *subscriber) stream(ctx context.Context) (connected bool, err error) {
 // onMessage accounts for one message event.
 func (s *subscriber) onMessage(ev sseEvent) {
 	recv := s.clock.Now()
-	var m wireMessage
-	if err := json.Unmarshal([]byte(ev.Data), &m); err != nil {
-		s.c.badEvents.Add(1)
-		s.errs.report(fmt.Errorf("room %s: message event: %w", s.room.id, err))
-		return
+	m, ok := fastMessage(ev)
+	if !ok {
+		if err := json.Unmarshal([]byte(ev.Data), &m); err != nil {
+			s.c.badEvents.Add(1)
+			s.errs.report(fmt.Errorf("room %s: message event: %w", s.room.id, err))
+			return
+		}
 	}
 	seq := m.Seq
 	if seq == 0 {
@@ -210,4 +213,30 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// textField opens the message text in the event JSON the handler writes.
+const textField = `"text":"` + payloadPrefix
+
+// fastMessage reads one of this tool's own messages without a JSON decode:
+// the seq from the event id (the contract makes them equal) and the text,
+// which formatPayload keeps free of quotes and escapes. At tens of
+// thousands of deliveries a second the decoder was a fifth of the tool's
+// CPU, on the same cores as the server it measures. Anything else (another
+// client's message, an unexpected shape) takes the full decode.
+func fastMessage(ev sseEvent) (wireMessage, bool) {
+	seq, err := strconv.ParseInt(ev.ID, 10, 64)
+	if err != nil || seq <= 0 {
+		return wireMessage{}, false
+	}
+	i := strings.Index(ev.Data, textField)
+	if i < 0 {
+		return wireMessage{}, false
+	}
+	rest := ev.Data[i+len(textField)-len(payloadPrefix):]
+	end := strings.IndexByte(rest, '"')
+	if end < 0 || strings.IndexByte(rest[:end], '\\') >= 0 {
+		return wireMessage{}, false
+	}
+	return wireMessage{Seq: seq, Text: rest[:end]}, true
 }

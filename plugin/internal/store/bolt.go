@@ -54,6 +54,10 @@ var errInvalid = errors.New("invalid argument")
 // The chat service only sees Store; keep Bolt from drifting away from it.
 var _ Store = (*Bolt)(nil)
 
+// initialMmapSize is the address space bbolt maps up front: 256 MiB of
+// virtual memory, not resident memory, enough for a busy wiki's chat.
+const initialMmapSize = 256 << 20
+
 // Options tunes Open. The zero value is what production uses.
 type Options struct {
 	// LockTimeout bounds the wait for the file lock; zero means
@@ -111,7 +115,17 @@ func Open(path string, opts Options) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: opts.LockTimeout,
+		// Every commit would otherwise rewrite the whole freelist, which
+		// grows with the file; rebuilding it on open costs one scan
+		// instead (as etcd does).
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+		// Growing the mmap blocks every reader and the writer while it
+		// remaps; starting large (address space only) makes that rare.
+		InitialMmapSize: initialMmapSize,
+	})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("store: open %s: %w (probably another pagechat plugin holds it; gave up after %s)",
