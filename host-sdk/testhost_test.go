@@ -161,6 +161,10 @@ func testCtx(t testing.TB) context.Context {
 }
 
 func TestMain(m *testing.M) {
+	if args := os.Getenv(orphanHostEnv); args != "" {
+		parts := filepath.SplitList(args)
+		os.Exit(runOrphanHost(parts[0], parts[1], parts[2]))
+	}
 	dir, err := os.MkdirTemp("", "pcsdk")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
