@@ -63,8 +63,8 @@ func SanitizeFileName(name string) string {
 			}
 		}
 	}
-	clean := strings.TrimLeft(strings.TrimSpace(b.String()), ".")
-	clean = strings.TrimSpace(clean)
+	// Dots and spaces together at the front: ". .x" must not become ".x".
+	clean := strings.TrimRight(strings.TrimLeft(b.String(), ". "), " ")
 	if clean == "" || strings.Trim(clean, "_") == "" {
 		return "file"
 	}

@@ -13,6 +13,8 @@ func TestSanitizeFileName(t *testing.T) {
 		{`C:\Users\me\notes.txt`, "notes.txt"},
 		{".htaccess", "htaccess"},
 		{"...", "file"},
+		{".  .", "file"},
+		{". .profile", "profile"},
 		{"", "file"},
 		{"<script>alert(1)</script>.html", "script_.html"},
 		{"<img onerror=x>.png", "_img onerror_x_.png"},
@@ -31,7 +33,7 @@ func TestSanitizeFileName(t *testing.T) {
 }
 
 func FuzzSanitizeFileName(f *testing.F) {
-	for _, s := range []string{"a.txt", "../x", "<svg onload=x>", "\x00", strings.Repeat("é", 300)} {
+	for _, s := range []string{"a.txt", "../x", "<svg onload=x>", "\x00", strings.Repeat("é", 300), ".  ."} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
