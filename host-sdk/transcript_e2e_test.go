@@ -1,7 +1,6 @@
 package hostsdk
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
 
 // These tests run the real plugin, built with a clock the test sets
@@ -251,29 +252,11 @@ func (h *refusingHost) UpsertChildPage(ctx context.Context, c ChildPage) (Page, 
 	return h.testHost.UpsertChildPage(ctx, c)
 }
 
-// syncBuffer collects the plugin's relayed log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestTranscriptsAreRetriedWhileTheHostRefuses(t *testing.T) {
 	t.Parallel()
 	host := &refusingHost{testHost: newTestHost(), refuse: 3}
 	clock := newTestClock(t, utc(1, 10, 0))
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	logger := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Warn})
 	c := loadClockPlugin(t, host, t.TempDir(), clock, WithTranscriptDelay(100*time.Millisecond), WithLogger(logger))
 	ctx := testCtx(t)

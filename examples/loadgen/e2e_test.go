@@ -1,40 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
 
 // TestMain fails the package if any run left a goroutine behind: the tool
 // promises that everything stops by itself.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// syncBuffer is a log the run's goroutines may write concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testConfig is a short run: 3 rooms × 3 subscribers, 2 senders per room.
@@ -56,7 +38,7 @@ func runFake(t *testing.T, opts fakeOptions, tweak func(*Config)) (Result, *fake
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := run(ctx, cfg, &log)
@@ -207,7 +189,7 @@ func TestRunSetupErrors(t *testing.T) {
 	f := newFakeServer(t, fakeOptions{})
 	cfg := testConfig(f.URL)
 	cfg.Password = "wrong"
-	_, err := run(context.Background(), cfg, &syncBuffer{})
+	_, err := run(context.Background(), cfg, &testutil.SyncBuffer{})
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("run with a wrong password: %v, want a setup error naming HTTP 401", err)
 	}
@@ -215,7 +197,7 @@ func TestRunSetupErrors(t *testing.T) {
 	cfg = testConfig(f.URL)
 	cfg.User = "bob" // not an admin: users cannot be created, but bob can still send
 	cfg.Duration = 200 * time.Millisecond
-	res, err := run(context.Background(), cfg, &syncBuffer{})
+	res, err := run(context.Background(), cfg, &testutil.SyncBuffer{})
 	if err != nil || res.Failed() || res.Acked == 0 {
 		t.Errorf("run as a non-admin: %v, %+v", err, res)
 	}
@@ -239,7 +221,7 @@ func TestMainExitStatus(t *testing.T) {
 			f := newFakeServer(t, tc.opts)
 			args := append([]string{"-url", f.URL, "-password", "pw", "-rooms", "2", "-subs", "2",
 				"-rate", "100", "-duration", "300ms", "-settle", "2s"}, tc.args...)
-			var stdout, stderr syncBuffer
+			var stdout, stderr testutil.SyncBuffer
 			if got := realMain(args, &stdout, &stderr); got != tc.want {
 				t.Errorf("exit %d, want %d\nstderr:\n%s", got, tc.want, stderr.String())
 			}

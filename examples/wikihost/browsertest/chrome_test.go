@@ -18,6 +18,8 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
 
 const (
@@ -66,7 +68,7 @@ type browser struct {
 // when the test ends.
 func newBrowser(t *testing.T, exe, user string, report *pageReport) *browser {
 	t.Helper()
-	output := &syncBuffer{}
+	output := &testutil.SyncBuffer{}
 	// chromedp's defaults, made explicit where the test depends on them,
 	// plus what keeps Chromium quiet and offline in a container: no GPU,
 	// no QUIC, no component or sync traffic.
@@ -289,24 +291,6 @@ func (r *pageReport) check(t *testing.T) {
 	for _, e := range r.exceptions {
 		t.Errorf("JavaScript exception: %s", e)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // withoutDBus drops the lines of Chromium's output about the missing

@@ -1,7 +1,6 @@
 package transcript
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/pagechat/pagechat/internal/testutil"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
@@ -90,26 +90,8 @@ type env struct {
 	store  *store.Bolt
 	pages  *fakePages
 	w      *Writer
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	writer atomic.Pointer[Writer]
-}
-
-// syncBuffer is a log sink the writer goroutine and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // newEnv opens a store and writer whose clock starts at start; a zero
@@ -121,7 +103,7 @@ func newEnv(t *testing.T, delay time.Duration, start time.Time) *env {
 		clock: &clock{t: start},
 		path:  filepath.Join(t.TempDir(), "chat.db"),
 		pages: &fakePages{pages: make(map[string]page)},
-		logs:  &syncBuffer{},
+		logs:  &testutil.SyncBuffer{},
 	}
 	now := e.clock.Now
 	if start.IsZero() {
