@@ -397,6 +397,13 @@
       state.offlineTimer = 0;
       setBanner('');
       state.retryDelay = RETRY_MIN;
+      // Our own "came online" event may have been sent before this
+      // stream was registered, and the room info may predate our join:
+      // show ourselves online now, and fetch names and presence again
+      // once the join has been recorded.
+      markSelfOnline();
+      renderParticipants();
+      scheduleInfoRefresh();
     });
     es.addEventListener('message', (ev) => {
       if (es !== state.es) return;
@@ -731,10 +738,19 @@
     el.participants.replaceChildren(...items);
   }
 
+  // markSelfOnline shows the viewer as online while their stream is open:
+  // having the popup connected is what being online means.
+  function markSelfOnline() {
+    if (!ME || !state.es || state.es.readyState !== EventSource.OPEN) return;
+    const known = state.participants.get(ME) || { user_id: ME };
+    state.participants.set(ME, Object.assign({}, known, { online: true }));
+  }
+
   function renderInfo(info) {
     if (Array.isArray(info.participants)) {
       state.participants.clear();
       for (const p of info.participants) if (p && typeof p.user_id === 'string') state.participants.set(p.user_id, p);
+      markSelfOnline();
       renderParticipants();
     }
     const files = Array.isArray(info.files) ? info.files.slice().reverse() : [];
