@@ -11,11 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
 
 const demoPassword = "pagechat-demo"
@@ -159,17 +159,17 @@ type wikihost struct {
 	base   string
 	cancel context.CancelFunc
 	done   chan error
-	logs   *logWatcher
+	logs   *testutil.ListenWatcher
 }
 
 func start(t *testing.T, args []string) *wikihost {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	wh := &wikihost{t: t, cancel: cancel, done: make(chan error, 1), logs: newLogWatcher()}
+	wh := &wikihost{t: t, cancel: cancel, done: make(chan error, 1), logs: testutil.NewListenWatcher()}
 	go func() { wh.done <- run(ctx, args, wh.logs) }()
 	t.Cleanup(wh.stop)
 	select {
-	case addr := <-wh.logs.addr:
+	case addr := <-wh.logs.Addr():
 		wh.base = "http://" + addr
 	case err := <-wh.done:
 		t.Fatalf("wikihost exited before listening: %v\n%s", err, wh.logs)
@@ -266,37 +266,4 @@ func (wh *wikihost) eventually(what string, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// logWatcher collects the program's log and reports the address from its
-// "listening on http://ADDR" line.
-type logWatcher struct {
-	addr chan string
-
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	seen bool
-}
-
-var listeningLine = regexp.MustCompile(`listening on http://(\S+)`)
-
-func newLogWatcher() *logWatcher { return &logWatcher{addr: make(chan string, 1)} }
-
-func (l *logWatcher) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	if !l.seen {
-		if m := listeningLine.FindSubmatch(l.buf.Bytes()); m != nil {
-			l.seen = true
-			l.addr <- string(m[1])
-		}
-	}
-	return len(p), nil
-}
-
-func (l *logWatcher) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

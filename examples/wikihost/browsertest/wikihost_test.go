@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
 
 const (
@@ -33,7 +35,7 @@ const (
 type wikihost struct {
 	base     string // http://127.0.0.1:PORT
 	demoPage string // path of the demo page, from the log
-	logs     *logWatcher
+	logs     *testutil.ListenWatcher
 	client   *http.Client // for the JSON API; its idle connections are closed at the end
 }
 
@@ -55,7 +57,7 @@ func startWikihost(t *testing.T) *wikihost {
 		wikiBin:   "github.com/pagechat/pagechat/examples/wikihost",
 	})
 
-	wh := &wikihost{logs: newLogWatcher(), client: &http.Client{Transport: &http.Transport{}, Timeout: waitTimeout}}
+	wh := &wikihost{logs: testutil.NewListenWatcher(), client: &http.Client{Transport: &http.Transport{}, Timeout: waitTimeout}}
 	cmd := exec.Command(wikiBin, "-addr", "127.0.0.1:0", "-data", filepath.Join(dir, "data"),
 		"-plugin", pluginBin, "-transcript-delay", "1s")
 	cmd.Stdout = wh.logs
@@ -73,7 +75,7 @@ func startWikihost(t *testing.T) *wikihost {
 	})
 
 	select {
-	case addr := <-wh.logs.addr:
+	case addr := <-wh.logs.Addr():
 		wh.base = "http://" + addr
 	case err := <-exited:
 		exited <- err // for the cleanup
@@ -110,7 +112,7 @@ func build(t *testing.T, outputs map[string]string) {
 
 // stopProcess ends wikihost as an admin would, with SIGTERM, and checks it
 // exits cleanly in time; it kills it otherwise.
-func stopProcess(t *testing.T, cmd *exec.Cmd, exited chan error, logs *logWatcher) {
+func stopProcess(t *testing.T, cmd *exec.Cmd, exited chan error, logs *testutil.ListenWatcher) {
 	t.Helper()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Logf("signal wikihost: %v", err) // it has exited already
@@ -200,38 +202,4 @@ func (wh *wikihost) eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// logWatcher collects wikihost's log (the plugin's arrives in it too) and
-// reports the address from its "listening on http://ADDR" line.
-type logWatcher struct {
-	addr chan string
-
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	seen bool
-}
-
-var (
-	listeningLine = regexp.MustCompile(`listening on http://(\S+)`)
-	demoPageLine  = regexp.MustCompile(`demo_page=(/\S+)`)
-)
-
-func newLogWatcher() *logWatcher { return &logWatcher{addr: make(chan string, 1)} }
-
-func (l *logWatcher) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	if !l.seen {
-		if m := listeningLine.FindSubmatch(l.buf.Bytes()); m != nil {
-			l.seen = true
-			l.addr <- string(m[1])
-		}
-	}
-	return len(p), nil
-}
-
-func (l *logWatcher) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+var demoPageLine = regexp.MustCompile(`demo_page=(/\S+)`)
