@@ -160,12 +160,12 @@ func (s *Server) Upload(stream grpc.ClientStreamingServer[chatv1.UploadRequest, 
 	if err != nil {
 		return storeStatus(err, h.GetRoomId())
 	}
-	room, err := rt.store.Room(ctx, h.GetRoomId())
+	epoch, err := rt.epoch(ctx, h.GetRoomId())
 	if err != nil {
 		return storeStatus(err, h.GetRoomId())
 	}
-	rt.logger.Info("file uploaded", "room", room.ID, "user", h.GetUserId(), "file", name, "bytes", h.GetSize(), "type", ctype)
-	pm := messageToProto(msg, room.Epoch)
+	rt.logger.Info("file uploaded", "room", h.GetRoomId(), "user", h.GetUserId(), "file", name, "bytes", h.GetSize(), "type", ctype)
+	pm := messageToProto(msg, epoch)
 	return stream.SendAndClose(&chatv1.UploadResponse{Message: pm, File: pm.GetFile()})
 }
 
