@@ -141,20 +141,19 @@ func (r *room) ack(clientID string, seq int64) (consistent bool) {
 
 // bind returns the seq first seen for clientID, recording seq if it is the
 // first. An empty client id binds nothing.
-func (r *room) bind(clientID string, seq int64) int64 {
-	if clientID == "" {
+func (r *room) bind(clientID []byte, seq int64) int64 {
+	if len(clientID) == 0 {
 		return 0
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if prev, ok := r.bound[clientID]; ok {
+	if prev, ok := r.bound[string(clientID)]; ok {
 		return prev
 	}
-	r.bound[clientID] = seq
+	r.bound[string(clientID)] = seq
 	return seq
 }
 
-// ackedSeqs returns a copy of the acknowledged seqs.
 func (r *room) ackedSeqs() []int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()

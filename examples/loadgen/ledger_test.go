@@ -106,25 +106,25 @@ func TestSubLedgerLatency(t *testing.T) {
 func TestRoomBinding(t *testing.T) {
 	t.Parallel()
 	r := newRoom(0, "p", "p.r")
-	if got := r.bind("a", 2); got != 2 {
+	if got := r.bind([]byte("a"), 2); got != 2 {
 		t.Errorf("first bind = %d, want 2", got)
 	}
-	if got := r.bind("a", 5); got != 2 {
+	if got := r.bind([]byte("a"), 5); got != 2 {
 		t.Errorf("second bind = %d, want the first seq 2", got)
 	}
-	if got := r.bind("", 7); got != 0 {
+	if got := r.bind(nil, 7); got != 0 {
 		t.Errorf("bind without client id = %d, want 0", got)
 	}
 	if !r.ack("a", 2) {
 		t.Error("ack matching the delivered seq reported inconsistent")
 	}
-	if r.ack("b", 3); r.bind("b", 3) != 3 {
+	if r.ack("b", 3); r.bind([]byte("b"), 3) != 3 {
 		t.Error("ack did not bind its client id")
 	}
 	if r.ack("c", 1); r.maxAcked.Load() != 3 {
 		t.Errorf("maxAcked = %d, want 3", r.maxAcked.Load())
 	}
-	r.bind("d", 9)
+	r.bind([]byte("d"), 9)
 	if r.ack("d", 4) {
 		t.Error("ack under another seq than delivered reported consistent")
 	}

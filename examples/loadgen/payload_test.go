@@ -15,8 +15,8 @@ func TestPayloadRoundTrip(t *testing.T) {
 		if minBytes > 41 && len(text) != minBytes {
 			t.Errorf("minBytes %d: padded to %d bytes, want exactly %d", minBytes, len(text), minBytes)
 		}
-		cid, ns, ok := parsePayload(text)
-		if !ok || cid != "lg-abc-r1-s2-7" || ns != 1_700_000_000_123_456_789 {
+		cid, ns, ok := parsePayload([]byte(text))
+		if !ok || string(cid) != "lg-abc-r1-s2-7" || ns != 1_700_000_000_123_456_789 {
 			t.Errorf("minBytes %d: parsePayload(%q) = %q, %d, %v", minBytes, text, cid, ns, ok)
 		}
 	}
@@ -25,7 +25,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 func TestParsePayloadRejects(t *testing.T) {
 	t.Parallel()
 	for _, text := range []string{"", "hello", "lg|", "lg|id", "lg||5", "lg|id|x", "lg|id|", "LG|id|5", " lg|id|5"} {
-		if _, _, ok := parsePayload(text); ok {
+		if _, _, ok := parsePayload([]byte(text)); ok {
 			t.Errorf("parsePayload(%q) accepted", text)
 		}
 	}
@@ -53,25 +53,25 @@ func TestFastMessage(t *testing.T) {
 		seq    int64
 		client string
 	}{
-		{"own message", sseEvent{ID: "42", Data: `{"seq":42,"client_id":"lg-x-r1-s1-7","text":"` + payload + `","html":"x"}`}, true, 42, "lg-x-r1-s1-7"},
-		{"no id", sseEvent{Data: `{"seq":42,"text":"` + payload + `"}`}, false, 0, ""},
-		{"someone else's text", sseEvent{ID: "3", Data: `{"seq":3,"text":"hello"}`}, false, 0, ""},
-		{"escaped text", sseEvent{ID: "3", Data: `{"seq":3,"text":"lg|a\"b|1"}`}, false, 0, ""},
-		{"unterminated", sseEvent{ID: "3", Data: `{"seq":3,"text":"lg|a|1`}, false, 0, ""},
+		{"own message", sseEvent{ID: "42", Data: []byte(`{"seq":42,"client_id":"lg-x-r1-s1-7","text":"` + payload + `","html":"x"}`)}, true, 42, "lg-x-r1-s1-7"},
+		{"no id", sseEvent{Data: []byte(`{"seq":42,"text":"` + payload + `"}`)}, false, 0, ""},
+		{"someone else's text", sseEvent{ID: "3", Data: []byte(`{"seq":3,"text":"hello"}`)}, false, 0, ""},
+		{"escaped text", sseEvent{ID: "3", Data: []byte(`{"seq":3,"text":"lg|a\"b|1"}`)}, false, 0, ""},
+		{"unterminated", sseEvent{ID: "3", Data: []byte(`{"seq":3,"text":"lg|a|1`)}, false, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			m, ok := fastMessage(tt.ev)
+			seq, text, ok := fastMessage(tt.ev)
 			if ok != tt.ok {
 				t.Fatalf("ok = %v, want %v", ok, tt.ok)
 			}
 			if !ok {
 				return
 			}
-			cid, sent, pok := parsePayload(m.Text)
-			if m.Seq != tt.seq || !pok || cid != tt.client || sent != 1234567890 {
-				t.Fatalf("got seq %d text %q (client %q, sent %d)", m.Seq, m.Text, cid, sent)
+			cid, sent, pok := parsePayload(text)
+			if seq != tt.seq || !pok || string(cid) != tt.client || sent != 1234567890 {
+				t.Fatalf("got seq %d text %q (client %q, sent %d)", seq, text, cid, sent)
 			}
 		})
 	}

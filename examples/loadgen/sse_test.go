@@ -19,13 +19,14 @@ func readAll(r io.Reader, maxLine int) ([]sseEvent, int, error) {
 		if err != nil {
 			return evs, rd.Comments(), err
 		}
+		ev.Data = append([]byte{}, ev.Data...) // Next reuses it
 		evs = append(evs, ev)
 	}
 }
 
 func TestSSEReader(t *testing.T) {
 	t.Parallel()
-	msg := func(id, data string) sseEvent { return sseEvent{ID: id, Type: "message", Data: data} }
+	msg := func(id, data string) sseEvent { return sseEvent{ID: id, Type: "message", Data: []byte(data)} }
 	tests := []struct {
 		name     string
 		in       string
@@ -47,9 +48,9 @@ func TestSSEReader(t *testing.T) {
 		{"id with NUL ignored", "id: 3\ndata: a\n\nid: 4\x005\ndata: b\n\n",
 			[]sseEvent{msg("3", "a"), msg("3", "b")}, 0},
 		{"CRLF", "id: 1\r\nevent: presence\r\ndata: p\r\n\r\ndata: q\r\n\r\n",
-			[]sseEvent{{ID: "1", Type: "presence", Data: "p"}, msg("1", "q")}, 0},
+			[]sseEvent{{ID: "1", Type: "presence", Data: []byte("p")}, msg("1", "q")}, 0},
 		{"lone CR", "id: 1\revent: presence\rdata: p\r\rdata: q\r\r",
-			[]sseEvent{{ID: "1", Type: "presence", Data: "p"}, msg("1", "q")}, 0},
+			[]sseEvent{{ID: "1", Type: "presence", Data: []byte("p")}, msg("1", "q")}, 0},
 		{"mixed endings", "data: a\r\ndata: b\rdata: c\n\r\n",
 			[]sseEvent{msg("", "a\nb\nc")}, 0},
 		{"no space after colon, and only one space stripped", "data:x\ndata:  y\n\n",
@@ -57,7 +58,7 @@ func TestSSEReader(t *testing.T) {
 		{"field without colon", "data\n\n",
 			[]sseEvent{msg("", "")}, 0},
 		{"event type resets after dispatch", "event: presence\ndata: p\n\ndata: m\n\n",
-			[]sseEvent{{Type: "presence", Data: "p"}, msg("", "m")}, 0},
+			[]sseEvent{{Type: "presence", Data: []byte("p")}, msg("", "m")}, 0},
 		{"unknown fields and retry ignored", "retry: 1000\nfoo: bar\ndata: z\n\n",
 			[]sseEvent{msg("", "z")}, 0},
 		{"byte order mark", "\uFEFFdata: bom\n\n",
