@@ -111,7 +111,7 @@ func TestRunHealthyServer(t *testing.T) {
 	if len(posters) != 2 {
 		t.Errorf("posters %v, want exactly loadgen-1 and loadgen-2", posters)
 	}
-	if !strings.Contains(log, "delivered=") || !strings.Contains(log, "rate=") {
+	if !strings.Contains(log, "delivered=") || !strings.Contains(log, "rate=") || !strings.Contains(log, "latency p50=") {
 		t.Errorf("no progress lines in log:\n%s", log)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -29,8 +30,10 @@ func startProgress(w io.Writer, c *counters, every time.Duration, start time.Tim
 				prevAcked, prevAt = acked, now
 				// delivered here is every message event received; the
 				// final result counts only acknowledged messages.
-				fmt.Fprintf(w, "loadgen: %6.1fs sent=%d acked=%d delivered=%d rate=%.1f/s errors=%d reconnects=%d\n",
-					now.Sub(start).Seconds(), c.sent.Load(), acked, c.received.Load(), rate, c.errors(), c.reconnects.Load())
+				lat := c.window.drain()
+				fmt.Fprintf(w, "loadgen: %6.1fs sent=%d acked=%d delivered=%d rate=%.1f/s latency p50=%s p99=%s max=%s errors=%d reconnects=%d\n",
+					now.Sub(start).Seconds(), c.sent.Load(), acked, c.received.Load(), rate,
+					ms(lat.p50), ms(lat.p99), ms(lat.max), c.errors(), c.reconnects.Load())
 			}
 		}
 	})
@@ -38,6 +41,11 @@ func startProgress(w io.Writer, c *counters, every time.Duration, start time.Tim
 		close(done)
 		wg.Wait()
 	}
+}
+
+// ms formats d in milliseconds for progress lines.
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + "ms"
 }
 
 // errorLog prints the first distinct errors of a run to w, so the reason

@@ -22,6 +22,8 @@ type counters struct {
 	reconnects   atomic.Int64 // streams opened again after they ended
 	heartbeats   atomic.Int64 // comment lines
 	presence     atomic.Int64 // presence events
+
+	window latencyWindow // delivery latencies since the last progress line
 }
 
 // errors is the sum shown as "errors".

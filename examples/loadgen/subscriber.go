@@ -176,6 +176,7 @@ func (s *subscriber) onMessage(ev sseEvent) {
 			clientID = cid
 		}
 		latency = max(time.Duration(recv-sent), 0)
+		s.c.window.add(latency)
 	}
 	s.ledger.observe(seq, s.room.bind(clientID, seq), latency)
 	s.c.received.Add(1)
