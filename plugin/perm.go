@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -26,52 +27,246 @@ type permEntry struct {
 	expires time.Time
 }
 
+// permFlight is one permission question on its way to the host. Callers
+// asking the same question while it is out wait for the same answer.
+type permFlight struct {
+	key     permKey
+	done    chan struct{} // closed when allowed and err are set
+	allowed bool
+	err     error
+}
+
+const (
+	// maxPermBatch is the most checks in one CheckPermissions call (the
+	// host's limit).
+	maxPermBatch = 1000
+	// maxPermBatchesOut bounds the CheckPermissions calls in flight. While
+	// they are all out, new questions queue and leave together in the next
+	// call, so under load the number of round trips stays flat while the
+	// batches grow.
+	maxPermBatchesOut = 2
+)
+
 // permCache remembers the host's permission answers for a short time. The
 // host is the only authority; the cache just spares it a call per message.
+//
+// Answers are renewed in the background once they are half way to expiry,
+// so that an active user's checks do not wait on the host; an answer is
+// still never used after ttl.
+//
+// Questions that miss the cache are batched: the first one goes to the host
+// at once, and those that arrive while the host is busy answering go
+// together in one CheckPermissions call. A popular room re-checking all of
+// its viewers, or a thousand senders whose answers expire in the same
+// second, cost a handful of round trips instead of one each.
 type permCache struct {
 	host hostv1.HostAPIClient
 	ttl  time.Duration
 	now  func() time.Time
 
+	// ctx bounds the batch calls, which serve many callers and so cannot
+	// use any one caller's context; close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
 	mu      sync.Mutex
 	entries map[permKey]permEntry
+	flights map[permKey]*permFlight // asked or queued, not yet answered
+	queue   []*permFlight           // not yet sent
+	out     int                     // batches in flight
+	closed  bool                    // set by close: no new batches
+	// single is set once the host turns out not to implement
+	// CheckPermissions (an older host-sdk): questions then go one by one.
+	single bool
 }
 
 func newPermCache(host hostv1.HostAPIClient, ttl time.Duration, now func() time.Time) *permCache {
-	return &permCache{host: host, ttl: ttl, now: now, entries: make(map[permKey]permEntry)}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &permCache{
+		host: host, ttl: ttl, now: now, ctx: ctx, cancel: cancel,
+		entries: make(map[permKey]permEntry),
+		flights: make(map[permKey]*permFlight),
+	}
 }
+
+// close fails the questions still out and waits for the batch calls to
+// return. It must be called before the host connection closes.
+func (c *permCache) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+}
+
+// errPermCacheClosed answers questions asked after close.
+var errPermCacheClosed = status.Error(codes.Unavailable, "plugin is shutting down")
 
 // check answers from the cache or asks the host. Errors (the host is down or
 // slow) are not cached, so the next call asks again.
 func (c *permCache) check(ctx context.Context, userID, pageID string, perm hostv1.Permission) (bool, error) {
-	key := permKey{userID, pageID, perm}
-	now := c.now()
-	c.mu.Lock()
-	e, ok := c.entries[key]
-	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.allowed, nil
-	}
-	callCtx, cancel := context.WithTimeout(ctx, hostCallTimeout)
-	defer cancel()
-	resp, err := c.host.CheckPermission(callCtx, &hostv1.CheckPermissionRequest{UserId: userID, PageId: pageID, Permission: perm})
+	allowed, err := c.checkMany(ctx, []permKey{{userID, pageID, perm}})
 	if err != nil {
 		return false, err
 	}
+	return allowed[0], nil
+}
+
+// checkMany answers several questions, asking the host about those the
+// cache cannot answer in as few calls as the batching allows. It fails if
+// any answer cannot be had.
+func (c *permCache) checkMany(ctx context.Context, keys []permKey) ([]bool, error) {
+	allowed := make([]bool, len(keys))
+	var waits []*permFlight
+	var waitIdx []int
+	now := c.now()
+	c.mu.Lock()
+	for i, k := range keys {
+		f := c.flights[k]
+		if e, ok := c.entries[k]; ok && now.Before(e.expires) {
+			allowed[i] = e.allowed
+			// An answer in the second half of its life is renewed in
+			// the background: a user who keeps sending then never waits
+			// for the host, and no answer served is older than ttl.
+			if f == nil && !now.Before(e.expires.Add(-c.ttl/2)) {
+				c.enqueueLocked(k)
+			}
+			continue
+		}
+		if f == nil {
+			f = c.enqueueLocked(k)
+		}
+		waits = append(waits, f)
+		waitIdx = append(waitIdx, i)
+	}
+	c.dispatchLocked()
+	c.mu.Unlock()
+
+	for j, f := range waits {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.err != nil {
+			return nil, f.err
+		}
+		allowed[waitIdx[j]] = f.allowed
+	}
+	return allowed, nil
+}
+
+// enqueueLocked queues a question for the host. Called with c.mu held.
+func (c *permCache) enqueueLocked(k permKey) *permFlight {
+	f := &permFlight{key: k, done: make(chan struct{})}
+	c.flights[k] = f
+	c.queue = append(c.queue, f)
+	return f
+}
+
+// dispatchLocked sends the queue to the host if a batch slot is free.
+// Called with c.mu held.
+func (c *permCache) dispatchLocked() {
+	if c.closed {
+		for _, f := range c.queue {
+			f.err = errPermCacheClosed
+			delete(c.flights, f.key)
+			close(f.done)
+		}
+		c.queue = nil
+		return
+	}
+	for len(c.queue) > 0 && c.out < maxPermBatchesOut {
+		n := min(len(c.queue), maxPermBatch)
+		batch := c.queue[:n:n]
+		c.queue = c.queue[n:]
+		if len(c.queue) == 0 {
+			c.queue = nil // let the old backing array go
+		}
+		c.out++
+		c.wg.Go(func() { c.ask(batch) })
+	}
+}
+
+// ask puts one batch to the host and hands the answers to the waiters.
+func (c *permCache) ask(batch []*permFlight) {
+	// Answers count from when the question was asked: a slow host must
+	// not stretch how long an answer is reused.
+	asked := c.now()
+	allowed, err := c.askHost(batch)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= maxCacheEntries {
-		for k, v := range c.entries {
-			if !now.Before(v.expires) {
-				delete(c.entries, k)
-			}
+	if err == nil {
+		c.sweepLocked(asked, len(batch))
+	}
+	for i, f := range batch {
+		if err != nil {
+			f.err = err
+		} else {
+			f.allowed = allowed[i]
+			c.entries[f.key] = permEntry{allowed: allowed[i], expires: asked.Add(c.ttl)}
 		}
-		if len(c.entries) >= maxCacheEntries {
-			clear(c.entries)
+		delete(c.flights, f.key)
+		close(f.done)
+	}
+	c.out--
+	c.dispatchLocked()
+}
+
+// askHost makes the host call for a batch: one CheckPermissions call, or
+// one CheckPermission per question for a host without it.
+func (c *permCache) askHost(batch []*permFlight) ([]bool, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, hostCallTimeout)
+	defer cancel()
+	c.mu.Lock()
+	single := c.single
+	c.mu.Unlock()
+	if !single && len(batch) > 1 {
+		req := &hostv1.CheckPermissionsRequest{Checks: make([]*hostv1.CheckPermissionRequest, len(batch))}
+		for i, f := range batch {
+			req.Checks[i] = &hostv1.CheckPermissionRequest{UserId: f.key.user, PageId: f.key.page, Permission: f.key.perm}
+		}
+		resp, err := c.host.CheckPermissions(ctx, req)
+		switch {
+		case status.Code(err) == codes.Unimplemented:
+			c.mu.Lock()
+			c.single = true
+			c.mu.Unlock()
+		case err != nil:
+			return nil, err
+		case len(resp.GetAllowed()) != len(batch):
+			return nil, fmt.Errorf("host answered %d of %d permission checks", len(resp.GetAllowed()), len(batch))
+		default:
+			return resp.GetAllowed(), nil
 		}
 	}
-	c.entries[key] = permEntry{allowed: resp.GetAllowed(), expires: now.Add(c.ttl)}
-	return resp.GetAllowed(), nil
+	allowed := make([]bool, len(batch))
+	for i, f := range batch {
+		resp, err := c.host.CheckPermission(ctx, &hostv1.CheckPermissionRequest{UserId: f.key.user, PageId: f.key.page, Permission: f.key.perm})
+		if err != nil {
+			return nil, err
+		}
+		allowed[i] = resp.GetAllowed()
+	}
+	return allowed, nil
+}
+
+// sweepLocked makes room for n new entries: expired entries go first, and
+// a cache full of live entries is cleared, which only costs extra host
+// calls.
+func (c *permCache) sweepLocked(now time.Time, n int) {
+	if len(c.entries)+n <= maxCacheEntries {
+		return
+	}
+	for k, v := range c.entries {
+		if !now.Before(v.expires) {
+			delete(c.entries, k)
+		}
+	}
+	if len(c.entries)+n > maxCacheEntries {
+		clear(c.entries)
+	}
 }
 
 // userNameTTL is how long a display name is reused. A rename shows up in

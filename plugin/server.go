@@ -302,6 +302,7 @@ func (s *Server) close() error {
 	rt.hub.Close()
 	rt.transcripts.stop() // before the store and the host connection close
 	err := rt.store.Close()
+	rt.perms.close() // before the host connection it asks over closes
 	_ = rt.hostConn.Close()
 	s.logger.Info("storage closed")
 	return err
@@ -577,18 +578,23 @@ func (s *Server) AuthorizeViewers(ctx context.Context, req *chatv1.AuthorizeView
 	if n := len(req.GetUserIds()); n > maxViewersPerCheck {
 		return nil, status.Errorf(codes.InvalidArgument, "%d user ids; at most %d per call", n, maxViewersPerCheck)
 	}
-	resp := &chatv1.AuthorizeViewersResponse{}
-	for _, userID := range req.GetUserIds() {
+	keys := make([]permKey, len(req.GetUserIds()))
+	for i, userID := range req.GetUserIds() {
 		if err := checkUserID(userID); err != nil {
 			return nil, err
 		}
-		err := rt.authorize(ctx, userID, pageID, hostv1.Permission_PERMISSION_VIEW)
-		switch status.Code(err) {
-		case codes.OK:
-			resp.AllowedUserIds = append(resp.AllowedUserIds, userID)
-		case codes.PermissionDenied:
-		default:
-			return nil, err
+		keys[i] = permKey{userID, pageID, hostv1.Permission_PERMISSION_VIEW}
+	}
+	// One question to the host for all the viewers the cache cannot
+	// answer, rather than a round trip each.
+	allowed, err := rt.perms.checkMany(ctx, keys)
+	if err != nil {
+		return nil, rt.permCheckFailed(ctx, err, "room", req.GetRoomId(), "viewers", len(keys))
+	}
+	resp := &chatv1.AuthorizeViewersResponse{}
+	for i, ok := range allowed {
+		if ok {
+			resp.AllowedUserIds = append(resp.AllowedUserIds, keys[i].user)
 		}
 	}
 	return resp, nil
@@ -800,11 +806,7 @@ func (rt *runtime) leave(roomID, userID string) {
 func (rt *runtime) authorize(ctx context.Context, userID, pageID string, perm hostv1.Permission) error {
 	ok, err := rt.perms.check(ctx, userID, pageID, perm)
 	if err != nil {
-		if ctx.Err() != nil {
-			return status.FromContextError(ctx.Err()).Err()
-		}
-		rt.logger.Error("host permission check failed", "user", userID, "page", pageID, "permission", perm.String(), "error", err)
-		return status.Errorf(codes.Unavailable, "cannot check permission with the host: %v", err)
+		return rt.permCheckFailed(ctx, err, "user", userID, "page", pageID, "permission", perm.String())
 	}
 	if !ok {
 		verb := "view"
@@ -814,6 +816,17 @@ func (rt *runtime) authorize(ctx context.Context, userID, pageID string, perm ho
 		return status.Errorf(codes.PermissionDenied, "user %q may not %s page %q", userID, verb, pageID)
 	}
 	return nil
+}
+
+// permCheckFailed turns a failed permission lookup into the caller's
+// status: the caller's own cancellation as such, anything else as the host
+// being unavailable, logged with what was asked.
+func (rt *runtime) permCheckFailed(ctx context.Context, err error, asked ...any) error {
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	rt.logger.Error("host permission check failed", append(asked, "error", err)...)
+	return status.Errorf(codes.Unavailable, "cannot check permission with the host: %v", err)
 }
 
 // checkRoomRequest validates the user and room ids every room call carries

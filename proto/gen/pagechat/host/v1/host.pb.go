@@ -188,6 +188,100 @@ func (x *CheckPermissionResponse) GetAllowed() bool {
 	return false
 }
 
+// CheckPermissionsRequest asks several permission checks at once.
+type CheckPermissionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// checks are the questions; at most 1000.
+	Checks        []*CheckPermissionRequest `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckPermissionsRequest) Reset() {
+	*x = CheckPermissionsRequest{}
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckPermissionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckPermissionsRequest) ProtoMessage() {}
+
+func (x *CheckPermissionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckPermissionsRequest.ProtoReflect.Descriptor instead.
+func (*CheckPermissionsRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CheckPermissionsRequest) GetChecks() []*CheckPermissionRequest {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+// CheckPermissionsResponse answers a CheckPermissionsRequest. A host that
+// cannot answer every check fails the whole call, so that no answer is
+// mistaken for a refusal.
+type CheckPermissionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// allowed holds one answer per check, in the order asked.
+	Allowed       []bool `protobuf:"varint,1,rep,packed,name=allowed,proto3" json:"allowed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckPermissionsResponse) Reset() {
+	*x = CheckPermissionsResponse{}
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckPermissionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckPermissionsResponse) ProtoMessage() {}
+
+func (x *CheckPermissionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckPermissionsResponse.ProtoReflect.Descriptor instead.
+func (*CheckPermissionsResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CheckPermissionsResponse) GetAllowed() []bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return nil
+}
+
 // Page is a host page's public metadata.
 type Page struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -205,7 +299,7 @@ type Page struct {
 
 func (x *Page) Reset() {
 	*x = Page{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[2]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -217,7 +311,7 @@ func (x *Page) String() string {
 func (*Page) ProtoMessage() {}
 
 func (x *Page) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[2]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -230,7 +324,7 @@ func (x *Page) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Page.ProtoReflect.Descriptor instead.
 func (*Page) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{2}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Page) GetId() string {
@@ -272,7 +366,7 @@ type GetPageRequest struct {
 
 func (x *GetPageRequest) Reset() {
 	*x = GetPageRequest{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[3]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +378,7 @@ func (x *GetPageRequest) String() string {
 func (*GetPageRequest) ProtoMessage() {}
 
 func (x *GetPageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[3]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +391,7 @@ func (x *GetPageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPageRequest.ProtoReflect.Descriptor instead.
 func (*GetPageRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{3}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetPageRequest) GetPageId() string {
@@ -318,7 +412,7 @@ type GetPageResponse struct {
 
 func (x *GetPageResponse) Reset() {
 	*x = GetPageResponse{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[4]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -330,7 +424,7 @@ func (x *GetPageResponse) String() string {
 func (*GetPageResponse) ProtoMessage() {}
 
 func (x *GetPageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[4]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -343,7 +437,7 @@ func (x *GetPageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPageResponse.ProtoReflect.Descriptor instead.
 func (*GetPageResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{4}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetPageResponse) GetPage() *Page {
@@ -366,7 +460,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[5]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +472,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[5]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +485,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{5}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *User) GetId() string {
@@ -419,7 +513,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[6]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +525,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[6]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +538,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{6}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetUserRequest) GetUserId() string {
@@ -465,7 +559,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[7]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +571,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[7]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +584,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{7}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -518,7 +612,7 @@ type UpsertChildPageRequest struct {
 
 func (x *UpsertChildPageRequest) Reset() {
 	*x = UpsertChildPageRequest{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[8]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +624,7 @@ func (x *UpsertChildPageRequest) String() string {
 func (*UpsertChildPageRequest) ProtoMessage() {}
 
 func (x *UpsertChildPageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[8]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +637,7 @@ func (x *UpsertChildPageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertChildPageRequest.ProtoReflect.Descriptor instead.
 func (*UpsertChildPageRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{8}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpsertChildPageRequest) GetParentPageId() string {
@@ -585,7 +679,7 @@ type UpsertChildPageResponse struct {
 
 func (x *UpsertChildPageResponse) Reset() {
 	*x = UpsertChildPageResponse{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[9]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +691,7 @@ func (x *UpsertChildPageResponse) String() string {
 func (*UpsertChildPageResponse) ProtoMessage() {}
 
 func (x *UpsertChildPageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[9]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +704,7 @@ func (x *UpsertChildPageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertChildPageResponse.ProtoReflect.Descriptor instead.
 func (*UpsertChildPageResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{9}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpsertChildPageResponse) GetPage() *Page {
@@ -636,7 +730,7 @@ type AttachFileRequest struct {
 
 func (x *AttachFileRequest) Reset() {
 	*x = AttachFileRequest{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[10]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +742,7 @@ func (x *AttachFileRequest) String() string {
 func (*AttachFileRequest) ProtoMessage() {}
 
 func (x *AttachFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[10]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +755,7 @@ func (x *AttachFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachFileRequest.ProtoReflect.Descriptor instead.
 func (*AttachFileRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{10}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AttachFileRequest) GetPart() isAttachFileRequest_Part {
@@ -726,7 +820,7 @@ type AttachFileHeader struct {
 
 func (x *AttachFileHeader) Reset() {
 	*x = AttachFileHeader{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[11]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +832,7 @@ func (x *AttachFileHeader) String() string {
 func (*AttachFileHeader) ProtoMessage() {}
 
 func (x *AttachFileHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[11]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +845,7 @@ func (x *AttachFileHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachFileHeader.ProtoReflect.Descriptor instead.
 func (*AttachFileHeader) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{11}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AttachFileHeader) GetPageId() string {
@@ -802,7 +896,7 @@ type AttachFileResponse struct {
 
 func (x *AttachFileResponse) Reset() {
 	*x = AttachFileResponse{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[12]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +908,7 @@ func (x *AttachFileResponse) String() string {
 func (*AttachFileResponse) ProtoMessage() {}
 
 func (x *AttachFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[12]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +921,7 @@ func (x *AttachFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachFileResponse.ProtoReflect.Descriptor instead.
 func (*AttachFileResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{12}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AttachFileResponse) GetFileId() string {
@@ -857,7 +951,7 @@ type ResolveLinkRequest struct {
 
 func (x *ResolveLinkRequest) Reset() {
 	*x = ResolveLinkRequest{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[13]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +963,7 @@ func (x *ResolveLinkRequest) String() string {
 func (*ResolveLinkRequest) ProtoMessage() {}
 
 func (x *ResolveLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[13]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +976,7 @@ func (x *ResolveLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveLinkRequest.ProtoReflect.Descriptor instead.
 func (*ResolveLinkRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{13}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResolveLinkRequest) GetFromPageId() string {
@@ -913,7 +1007,7 @@ type ResolveLinkResponse struct {
 
 func (x *ResolveLinkResponse) Reset() {
 	*x = ResolveLinkResponse{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[14]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1019,7 @@ func (x *ResolveLinkResponse) String() string {
 func (*ResolveLinkResponse) ProtoMessage() {}
 
 func (x *ResolveLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[14]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1032,7 @@ func (x *ResolveLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveLinkResponse.ProtoReflect.Descriptor instead.
 func (*ResolveLinkResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{14}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResolveLinkResponse) GetExists() bool {
@@ -972,7 +1066,7 @@ type NotifyRequest struct {
 
 func (x *NotifyRequest) Reset() {
 	*x = NotifyRequest{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[15]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1078,7 @@ func (x *NotifyRequest) String() string {
 func (*NotifyRequest) ProtoMessage() {}
 
 func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[15]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1091,7 @@ func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
 func (*NotifyRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{15}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NotifyRequest) GetUserId() string {
@@ -1037,7 +1131,7 @@ type NotifyResponse struct {
 
 func (x *NotifyResponse) Reset() {
 	*x = NotifyResponse{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[16]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1143,7 @@ func (x *NotifyResponse) String() string {
 func (*NotifyResponse) ProtoMessage() {}
 
 func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[16]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1156,7 @@ func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyResponse.ProtoReflect.Descriptor instead.
 func (*NotifyResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{16}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{18}
 }
 
 var File_pagechat_host_v1_host_proto protoreflect.FileDescriptor
@@ -1078,6 +1172,10 @@ const file_pagechat_host_v1_host_proto_rawDesc = "" +
 	"permission\"3\n" +
 	"\x17CheckPermissionResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\"[\n" +
+	"\x17CheckPermissionsRequest\x12@\n" +
+	"\x06checks\x18\x01 \x03(\v2(.pagechat.host.v1.CheckPermissionRequestR\x06checks\"4\n" +
+	"\x18CheckPermissionsResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x03(\bR\aallowed\"[\n" +
 	"\x04Page\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x10\n" +
@@ -1132,9 +1230,10 @@ const file_pagechat_host_v1_host_proto_rawDesc = "" +
 	"\x16PERMISSION_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fPERMISSION_VIEW\x10\x01\x12\x13\n" +
 	"\x0fPERMISSION_POST\x10\x02\x12\x17\n" +
-	"\x13PERMISSION_MODERATE\x10\x032\xfd\x04\n" +
+	"\x13PERMISSION_MODERATE\x10\x032\xe8\x05\n" +
 	"\aHostAPI\x12f\n" +
-	"\x0fCheckPermission\x12(.pagechat.host.v1.CheckPermissionRequest\x1a).pagechat.host.v1.CheckPermissionResponse\x12N\n" +
+	"\x0fCheckPermission\x12(.pagechat.host.v1.CheckPermissionRequest\x1a).pagechat.host.v1.CheckPermissionResponse\x12i\n" +
+	"\x10CheckPermissions\x12).pagechat.host.v1.CheckPermissionsRequest\x1a*.pagechat.host.v1.CheckPermissionsResponse\x12N\n" +
 	"\aGetPage\x12 .pagechat.host.v1.GetPageRequest\x1a!.pagechat.host.v1.GetPageResponse\x12N\n" +
 	"\aGetUser\x12 .pagechat.host.v1.GetUserRequest\x1a!.pagechat.host.v1.GetUserResponse\x12f\n" +
 	"\x0fUpsertChildPage\x12(.pagechat.host.v1.UpsertChildPageRequest\x1a).pagechat.host.v1.UpsertChildPageResponse\x12Y\n" +
@@ -1156,52 +1255,57 @@ func file_pagechat_host_v1_host_proto_rawDescGZIP() []byte {
 }
 
 var file_pagechat_host_v1_host_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pagechat_host_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_pagechat_host_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_pagechat_host_v1_host_proto_goTypes = []any{
-	(Permission)(0),                 // 0: pagechat.host.v1.Permission
-	(*CheckPermissionRequest)(nil),  // 1: pagechat.host.v1.CheckPermissionRequest
-	(*CheckPermissionResponse)(nil), // 2: pagechat.host.v1.CheckPermissionResponse
-	(*Page)(nil),                    // 3: pagechat.host.v1.Page
-	(*GetPageRequest)(nil),          // 4: pagechat.host.v1.GetPageRequest
-	(*GetPageResponse)(nil),         // 5: pagechat.host.v1.GetPageResponse
-	(*User)(nil),                    // 6: pagechat.host.v1.User
-	(*GetUserRequest)(nil),          // 7: pagechat.host.v1.GetUserRequest
-	(*GetUserResponse)(nil),         // 8: pagechat.host.v1.GetUserResponse
-	(*UpsertChildPageRequest)(nil),  // 9: pagechat.host.v1.UpsertChildPageRequest
-	(*UpsertChildPageResponse)(nil), // 10: pagechat.host.v1.UpsertChildPageResponse
-	(*AttachFileRequest)(nil),       // 11: pagechat.host.v1.AttachFileRequest
-	(*AttachFileHeader)(nil),        // 12: pagechat.host.v1.AttachFileHeader
-	(*AttachFileResponse)(nil),      // 13: pagechat.host.v1.AttachFileResponse
-	(*ResolveLinkRequest)(nil),      // 14: pagechat.host.v1.ResolveLinkRequest
-	(*ResolveLinkResponse)(nil),     // 15: pagechat.host.v1.ResolveLinkResponse
-	(*NotifyRequest)(nil),           // 16: pagechat.host.v1.NotifyRequest
-	(*NotifyResponse)(nil),          // 17: pagechat.host.v1.NotifyResponse
+	(Permission)(0),                  // 0: pagechat.host.v1.Permission
+	(*CheckPermissionRequest)(nil),   // 1: pagechat.host.v1.CheckPermissionRequest
+	(*CheckPermissionResponse)(nil),  // 2: pagechat.host.v1.CheckPermissionResponse
+	(*CheckPermissionsRequest)(nil),  // 3: pagechat.host.v1.CheckPermissionsRequest
+	(*CheckPermissionsResponse)(nil), // 4: pagechat.host.v1.CheckPermissionsResponse
+	(*Page)(nil),                     // 5: pagechat.host.v1.Page
+	(*GetPageRequest)(nil),           // 6: pagechat.host.v1.GetPageRequest
+	(*GetPageResponse)(nil),          // 7: pagechat.host.v1.GetPageResponse
+	(*User)(nil),                     // 8: pagechat.host.v1.User
+	(*GetUserRequest)(nil),           // 9: pagechat.host.v1.GetUserRequest
+	(*GetUserResponse)(nil),          // 10: pagechat.host.v1.GetUserResponse
+	(*UpsertChildPageRequest)(nil),   // 11: pagechat.host.v1.UpsertChildPageRequest
+	(*UpsertChildPageResponse)(nil),  // 12: pagechat.host.v1.UpsertChildPageResponse
+	(*AttachFileRequest)(nil),        // 13: pagechat.host.v1.AttachFileRequest
+	(*AttachFileHeader)(nil),         // 14: pagechat.host.v1.AttachFileHeader
+	(*AttachFileResponse)(nil),       // 15: pagechat.host.v1.AttachFileResponse
+	(*ResolveLinkRequest)(nil),       // 16: pagechat.host.v1.ResolveLinkRequest
+	(*ResolveLinkResponse)(nil),      // 17: pagechat.host.v1.ResolveLinkResponse
+	(*NotifyRequest)(nil),            // 18: pagechat.host.v1.NotifyRequest
+	(*NotifyResponse)(nil),           // 19: pagechat.host.v1.NotifyResponse
 }
 var file_pagechat_host_v1_host_proto_depIdxs = []int32{
 	0,  // 0: pagechat.host.v1.CheckPermissionRequest.permission:type_name -> pagechat.host.v1.Permission
-	3,  // 1: pagechat.host.v1.GetPageResponse.page:type_name -> pagechat.host.v1.Page
-	6,  // 2: pagechat.host.v1.GetUserResponse.user:type_name -> pagechat.host.v1.User
-	3,  // 3: pagechat.host.v1.UpsertChildPageResponse.page:type_name -> pagechat.host.v1.Page
-	12, // 4: pagechat.host.v1.AttachFileRequest.header:type_name -> pagechat.host.v1.AttachFileHeader
-	1,  // 5: pagechat.host.v1.HostAPI.CheckPermission:input_type -> pagechat.host.v1.CheckPermissionRequest
-	4,  // 6: pagechat.host.v1.HostAPI.GetPage:input_type -> pagechat.host.v1.GetPageRequest
-	7,  // 7: pagechat.host.v1.HostAPI.GetUser:input_type -> pagechat.host.v1.GetUserRequest
-	9,  // 8: pagechat.host.v1.HostAPI.UpsertChildPage:input_type -> pagechat.host.v1.UpsertChildPageRequest
-	11, // 9: pagechat.host.v1.HostAPI.AttachFile:input_type -> pagechat.host.v1.AttachFileRequest
-	14, // 10: pagechat.host.v1.HostAPI.ResolveLink:input_type -> pagechat.host.v1.ResolveLinkRequest
-	16, // 11: pagechat.host.v1.HostAPI.Notify:input_type -> pagechat.host.v1.NotifyRequest
-	2,  // 12: pagechat.host.v1.HostAPI.CheckPermission:output_type -> pagechat.host.v1.CheckPermissionResponse
-	5,  // 13: pagechat.host.v1.HostAPI.GetPage:output_type -> pagechat.host.v1.GetPageResponse
-	8,  // 14: pagechat.host.v1.HostAPI.GetUser:output_type -> pagechat.host.v1.GetUserResponse
-	10, // 15: pagechat.host.v1.HostAPI.UpsertChildPage:output_type -> pagechat.host.v1.UpsertChildPageResponse
-	13, // 16: pagechat.host.v1.HostAPI.AttachFile:output_type -> pagechat.host.v1.AttachFileResponse
-	15, // 17: pagechat.host.v1.HostAPI.ResolveLink:output_type -> pagechat.host.v1.ResolveLinkResponse
-	17, // 18: pagechat.host.v1.HostAPI.Notify:output_type -> pagechat.host.v1.NotifyResponse
-	12, // [12:19] is the sub-list for method output_type
-	5,  // [5:12] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	1,  // 1: pagechat.host.v1.CheckPermissionsRequest.checks:type_name -> pagechat.host.v1.CheckPermissionRequest
+	5,  // 2: pagechat.host.v1.GetPageResponse.page:type_name -> pagechat.host.v1.Page
+	8,  // 3: pagechat.host.v1.GetUserResponse.user:type_name -> pagechat.host.v1.User
+	5,  // 4: pagechat.host.v1.UpsertChildPageResponse.page:type_name -> pagechat.host.v1.Page
+	14, // 5: pagechat.host.v1.AttachFileRequest.header:type_name -> pagechat.host.v1.AttachFileHeader
+	1,  // 6: pagechat.host.v1.HostAPI.CheckPermission:input_type -> pagechat.host.v1.CheckPermissionRequest
+	3,  // 7: pagechat.host.v1.HostAPI.CheckPermissions:input_type -> pagechat.host.v1.CheckPermissionsRequest
+	6,  // 8: pagechat.host.v1.HostAPI.GetPage:input_type -> pagechat.host.v1.GetPageRequest
+	9,  // 9: pagechat.host.v1.HostAPI.GetUser:input_type -> pagechat.host.v1.GetUserRequest
+	11, // 10: pagechat.host.v1.HostAPI.UpsertChildPage:input_type -> pagechat.host.v1.UpsertChildPageRequest
+	13, // 11: pagechat.host.v1.HostAPI.AttachFile:input_type -> pagechat.host.v1.AttachFileRequest
+	16, // 12: pagechat.host.v1.HostAPI.ResolveLink:input_type -> pagechat.host.v1.ResolveLinkRequest
+	18, // 13: pagechat.host.v1.HostAPI.Notify:input_type -> pagechat.host.v1.NotifyRequest
+	2,  // 14: pagechat.host.v1.HostAPI.CheckPermission:output_type -> pagechat.host.v1.CheckPermissionResponse
+	4,  // 15: pagechat.host.v1.HostAPI.CheckPermissions:output_type -> pagechat.host.v1.CheckPermissionsResponse
+	7,  // 16: pagechat.host.v1.HostAPI.GetPage:output_type -> pagechat.host.v1.GetPageResponse
+	10, // 17: pagechat.host.v1.HostAPI.GetUser:output_type -> pagechat.host.v1.GetUserResponse
+	12, // 18: pagechat.host.v1.HostAPI.UpsertChildPage:output_type -> pagechat.host.v1.UpsertChildPageResponse
+	15, // 19: pagechat.host.v1.HostAPI.AttachFile:output_type -> pagechat.host.v1.AttachFileResponse
+	17, // 20: pagechat.host.v1.HostAPI.ResolveLink:output_type -> pagechat.host.v1.ResolveLinkResponse
+	19, // 21: pagechat.host.v1.HostAPI.Notify:output_type -> pagechat.host.v1.NotifyResponse
+	14, // [14:22] is the sub-list for method output_type
+	6,  // [6:14] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_pagechat_host_v1_host_proto_init() }
@@ -1209,7 +1313,7 @@ func file_pagechat_host_v1_host_proto_init() {
 	if File_pagechat_host_v1_host_proto != nil {
 		return
 	}
-	file_pagechat_host_v1_host_proto_msgTypes[10].OneofWrappers = []any{
+	file_pagechat_host_v1_host_proto_msgTypes[12].OneofWrappers = []any{
 		(*AttachFileRequest_Header)(nil),
 		(*AttachFileRequest_Chunk)(nil),
 	}
@@ -1219,7 +1323,7 @@ func file_pagechat_host_v1_host_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_host_v1_host_proto_rawDesc), len(file_pagechat_host_v1_host_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

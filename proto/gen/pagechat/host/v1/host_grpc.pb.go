@@ -19,13 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	HostAPI_CheckPermission_FullMethodName = "/pagechat.host.v1.HostAPI/CheckPermission"
-	HostAPI_GetPage_FullMethodName         = "/pagechat.host.v1.HostAPI/GetPage"
-	HostAPI_GetUser_FullMethodName         = "/pagechat.host.v1.HostAPI/GetUser"
-	HostAPI_UpsertChildPage_FullMethodName = "/pagechat.host.v1.HostAPI/UpsertChildPage"
-	HostAPI_AttachFile_FullMethodName      = "/pagechat.host.v1.HostAPI/AttachFile"
-	HostAPI_ResolveLink_FullMethodName     = "/pagechat.host.v1.HostAPI/ResolveLink"
-	HostAPI_Notify_FullMethodName          = "/pagechat.host.v1.HostAPI/Notify"
+	HostAPI_CheckPermission_FullMethodName  = "/pagechat.host.v1.HostAPI/CheckPermission"
+	HostAPI_CheckPermissions_FullMethodName = "/pagechat.host.v1.HostAPI/CheckPermissions"
+	HostAPI_GetPage_FullMethodName          = "/pagechat.host.v1.HostAPI/GetPage"
+	HostAPI_GetUser_FullMethodName          = "/pagechat.host.v1.HostAPI/GetUser"
+	HostAPI_UpsertChildPage_FullMethodName  = "/pagechat.host.v1.HostAPI/UpsertChildPage"
+	HostAPI_AttachFile_FullMethodName       = "/pagechat.host.v1.HostAPI/AttachFile"
+	HostAPI_ResolveLink_FullMethodName      = "/pagechat.host.v1.HostAPI/ResolveLink"
+	HostAPI_Notify_FullMethodName           = "/pagechat.host.v1.HostAPI/Notify"
 )
 
 // HostAPIClient is the client API for HostAPI service.
@@ -42,6 +43,11 @@ type HostAPIClient interface {
 	// CheckPermission tells whether a user holds a permission on a page.
 	// An unknown page or user is not an error: the answer is "not allowed".
 	CheckPermission(ctx context.Context, in *CheckPermissionRequest, opts ...grpc.CallOption) (*CheckPermissionResponse, error)
+	// CheckPermissions answers several permission checks in one round trip.
+	// The plugin uses it to re-check every viewer of a room at once and to
+	// coalesce checks that miss its cache at the same moment, which under
+	// load would otherwise be thousands of round trips a second.
+	CheckPermissions(ctx context.Context, in *CheckPermissionsRequest, opts ...grpc.CallOption) (*CheckPermissionsResponse, error)
 	// GetPage returns a page's public metadata.
 	GetPage(ctx context.Context, in *GetPageRequest, opts ...grpc.CallOption) (*GetPageResponse, error)
 	// GetUser returns a user's display data.
@@ -70,6 +76,16 @@ func (c *hostAPIClient) CheckPermission(ctx context.Context, in *CheckPermission
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CheckPermissionResponse)
 	err := c.cc.Invoke(ctx, HostAPI_CheckPermission_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostAPIClient) CheckPermissions(ctx context.Context, in *CheckPermissionsRequest, opts ...grpc.CallOption) (*CheckPermissionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckPermissionsResponse)
+	err := c.cc.Invoke(ctx, HostAPI_CheckPermissions_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +169,11 @@ type HostAPIServer interface {
 	// CheckPermission tells whether a user holds a permission on a page.
 	// An unknown page or user is not an error: the answer is "not allowed".
 	CheckPermission(context.Context, *CheckPermissionRequest) (*CheckPermissionResponse, error)
+	// CheckPermissions answers several permission checks in one round trip.
+	// The plugin uses it to re-check every viewer of a room at once and to
+	// coalesce checks that miss its cache at the same moment, which under
+	// load would otherwise be thousands of round trips a second.
+	CheckPermissions(context.Context, *CheckPermissionsRequest) (*CheckPermissionsResponse, error)
 	// GetPage returns a page's public metadata.
 	GetPage(context.Context, *GetPageRequest) (*GetPageResponse, error)
 	// GetUser returns a user's display data.
@@ -179,6 +200,9 @@ type UnimplementedHostAPIServer struct{}
 
 func (UnimplementedHostAPIServer) CheckPermission(context.Context, *CheckPermissionRequest) (*CheckPermissionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckPermission not implemented")
+}
+func (UnimplementedHostAPIServer) CheckPermissions(context.Context, *CheckPermissionsRequest) (*CheckPermissionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckPermissions not implemented")
 }
 func (UnimplementedHostAPIServer) GetPage(context.Context, *GetPageRequest) (*GetPageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPage not implemented")
@@ -233,6 +257,24 @@ func _HostAPI_CheckPermission_Handler(srv interface{}, ctx context.Context, dec 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(HostAPIServer).CheckPermission(ctx, req.(*CheckPermissionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _HostAPI_CheckPermissions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckPermissionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostAPIServer).CheckPermissions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HostAPI_CheckPermissions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostAPIServer).CheckPermissions(ctx, req.(*CheckPermissionsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -344,6 +386,10 @@ var HostAPI_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckPermission",
 			Handler:    _HostAPI_CheckPermission_Handler,
+		},
+		{
+			MethodName: "CheckPermissions",
+			Handler:    _HostAPI_CheckPermissions_Handler,
 		},
 		{
 			MethodName: "GetPage",
