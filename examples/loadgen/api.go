@@ -257,6 +257,12 @@ func (c *apiClient) send(ctx context.Context, cr creds, roomID, clientID, text s
 	return reply.Seq, nil
 }
 
+// loadHistory reads a room's latest message, as the popup does when it
+// opens, and discards it.
+func (c *apiClient) loadHistory(ctx context.Context, cr creds, roomID string) error {
+	return c.do(ctx, cr, http.MethodGet, roomPath(roomID, "messages")+"?limit=1", nil, nil)
+}
+
 // openEvents opens a room's event stream. after == 0 asks for everything
 // with ?after=0, so messages sent before the stream was up are replayed
 // rather than missed; after > 0 resumes the way a browser does, with

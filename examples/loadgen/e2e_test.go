@@ -76,6 +76,12 @@ func TestRunHealthyServer(t *testing.T) {
 	// same client id: nothing lost, nothing stored twice.
 	res, f, log := runFake(t, fakeOptions{post503Every: 7, post429Every: 11, maxStreams: 4}, nil)
 	checkClean(t, res, log)
+	f.mu.Lock()
+	histories := f.histories
+	f.mu.Unlock()
+	if histories != res.Rooms*res.SendersPerRoom || !strings.Contains(log, "6 of 6 senders opened their rooms") {
+		t.Errorf("%d history reads; want each of the 6 senders to open its room before sending\nlog:\n%s", histories, log)
+	}
 	if res.Rooms != 3 || res.Subs != 3 || res.SendersPerRoom != 2 || res.Streams != 9 {
 		t.Errorf("shape rooms=%d subs=%d senders=%d streams=%d", res.Rooms, res.Subs, res.SendersPerRoom, res.Streams)
 	}

@@ -74,6 +74,7 @@ type fakeServer struct {
 	streamers  map[string]bool
 	posts      int
 	streamReqs int
+	histories  int // history reads
 }
 
 func newFakeServer(t *testing.T, opts fakeOptions) *fakeServer {
@@ -95,6 +96,7 @@ func newFakeServer(t *testing.T, opts fakeOptions) *fakeServer {
 	mux.HandleFunc("GET /pages/{id}", f.renderPage)
 	mux.HandleFunc("POST /chat/api/rooms/{roomID}/messages", f.postMessage)
 	mux.HandleFunc("GET /chat/api/rooms/{roomID}/events", f.events)
+	mux.HandleFunc("GET /chat/api/rooms/{roomID}/messages", f.history)
 	f.quit = make(chan struct{})
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(func() {
@@ -236,6 +238,23 @@ func (f *fakeServer) renderPage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	fmt.Fprintf(w, "<h1>%s</h1>", p.title)
+}
+
+// history answers with no messages; the load tool only reads history to
+// open its senders' rooms.
+func (f *fakeServer) history(w http.ResponseWriter, r *http.Request) {
+	if _, ok := f.auth(w, r); !ok {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.rooms[r.PathValue("roomID")]; !ok {
+		writeError(w, http.StatusNotFound, "not_found", "no such room")
+		return
+	}
+	f.histories++
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"messages":[]}`)
 }
 
 func (f *fakeServer) postMessage(w http.ResponseWriter, r *http.Request) {
