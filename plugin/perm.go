@@ -60,9 +60,9 @@ const (
 // its viewers, or a thousand senders whose answers expire in the same
 // second, cost a handful of round trips instead of one each.
 type permCache struct {
-	host hostv1.HostAPIClient
-	ttl  time.Duration
-	now  func() time.Time
+	host   hostv1.HostAPIClient
+	window time.Duration // the configured permission cache window
+	now    func() time.Time
 
 	// ctx bounds the batch calls, which serve many callers and so cannot
 	// use any one caller's context; close cancels it.
@@ -81,13 +81,25 @@ type permCache struct {
 	single bool
 }
 
-func newPermCache(host hostv1.HostAPIClient, ttl time.Duration, now func() time.Time) *permCache {
+// newPermCache makes a cache for the configured permission window. Post
+// and moderate answers are reused for up to window. View answers last half
+// of it, because open streams re-check view every half window and a
+// revoked viewer must be cut within window.
+func newPermCache(host hostv1.HostAPIClient, window time.Duration, now func() time.Time) *permCache {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &permCache{
-		host: host, ttl: ttl, now: now, ctx: ctx, cancel: cancel,
+		host: host, window: window, now: now, ctx: ctx, cancel: cancel,
 		entries: make(map[permKey]permEntry),
 		flights: make(map[permKey]*permFlight),
 	}
+}
+
+// ttl is how long an answer about perm may be reused.
+func (c *permCache) ttl(perm hostv1.Permission) time.Duration {
+	if perm == hostv1.Permission_PERMISSION_VIEW {
+		return c.window / 2
+	}
+	return c.window
 }
 
 // close fails the questions still out and waits for the batch calls to
@@ -129,7 +141,7 @@ func (c *permCache) checkMany(ctx context.Context, keys []permKey) ([]bool, erro
 			// An answer in the second half of its life is renewed in
 			// the background: a user who keeps sending then never waits
 			// for the host, and no answer served is older than ttl.
-			if f == nil && !now.Before(e.expires.Add(-c.ttl/2)) {
+			if f == nil && !now.Before(e.expires.Add(-c.ttl(k.perm)/2)) {
 				c.enqueueLocked(k)
 			}
 			continue
@@ -205,7 +217,7 @@ func (c *permCache) ask(batch []*permFlight) {
 			f.err = err
 		} else {
 			f.allowed = allowed[i]
-			c.entries[f.key] = permEntry{allowed: allowed[i], expires: asked.Add(c.ttl)}
+			c.entries[f.key] = permEntry{allowed: allowed[i], expires: asked.Add(c.ttl(f.key.perm))}
 		}
 		delete(c.flights, f.key)
 		close(f.done)

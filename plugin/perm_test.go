@@ -151,7 +151,7 @@ func TestPermCacheAsksOnceForManyViewers(t *testing.T) {
 			host := newPermHost(evenUsers)
 			host.noBatch = old
 			clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-			c := newPermCache(host, time.Second, clk.now)
+			c := newPermCache(host, 2*time.Second, clk.now) // view answers last 1 s
 			defer c.close()
 			ctx := context.Background()
 
@@ -336,7 +336,7 @@ func TestPermCacheRenewsBusyAnswersInTheBackground(t *testing.T) {
 	t.Parallel()
 	host := newPermHost(evenUsers)
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	c := newPermCache(host, time.Second, clk.now)
+	c := newPermCache(host, time.Second, clk.now) // post answers last the whole window
 	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -403,7 +403,7 @@ func TestPermCacheNeverServesExpiredAnswers(t *testing.T) {
 	t.Parallel()
 	host := newPermHost(evenUsers)
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	c := newPermCache(host, time.Second, clk.now)
+	c := newPermCache(host, 2*time.Second, clk.now) // view answers last 1 s
 	defer c.close()
 	ctx := context.Background()
 	if ok, _ := c.check(ctx, "u0", "p1", hostv1.Permission_PERMISSION_VIEW); !ok {
@@ -424,5 +424,38 @@ func TestPermCacheNeverServesExpiredAnswers(t *testing.T) {
 	host.mu.Unlock()
 	if ok, err := c.check(ctx, "u0", "p1", hostv1.Permission_PERMISSION_VIEW); ok || err != nil {
 		t.Fatalf("after the host recovered: %v, %v; want the revocation", ok, err)
+	}
+}
+
+func TestPermCacheLifetimes(t *testing.T) {
+	t.Parallel()
+	host := newPermHost(evenUsers)
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	c := newPermCache(host, 2*time.Second, clk.now)
+	defer c.close()
+	ctx := context.Background()
+	view, post := hostv1.Permission_PERMISSION_VIEW, hostv1.Permission_PERMISSION_POST
+	ask := func(perm hostv1.Permission) {
+		t.Helper()
+		if _, err := c.check(ctx, "u0", "p1", perm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask(view)
+	ask(post)
+	clk.advance(time.Second) // view expired; post is in its second half
+	host.hold()
+	done := make(chan struct{})
+	go func() { ask(post); close(done) }()
+	select {
+	case <-done: // served from the cache; a renewal went out
+	case <-time.After(testTimeout):
+		t.Fatal("a post answer one second old was not reused in a two second window")
+	}
+	<-host.held
+	host.release()
+	ask(view) // expired after half the window: asked again
+	if single, _ := host.calls(); single != 4 {
+		t.Errorf("%d host calls; want view, post, the post renewal and view again", single)
 	}
 }

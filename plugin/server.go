@@ -236,7 +236,7 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 		hub:             h,
 		host:            host,
 		hostConn:        conn,
-		perms:           newPermCache(host, permTTL/2, s.now),
+		perms:           newPermCache(host, permTTL, s.now),
 		users:           newUserCache(host, s.now),
 		presence:        newPresence(),
 		limiter:         newRateLimiter(perMinute, s.now),
