@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -99,5 +100,46 @@ func TestOpenEventsRefusesNonStream(t *testing.T) {
 	c := newAPIClient(srv.URL, srv.Client())
 	if _, err := c.openEvents(context.Background(), creds{"u", "p"}, "p.r", 0); err == nil || !strings.Contains(err.Error(), "text/event-stream") {
 		t.Errorf("openEvents on an HTML page: %v", err)
+	}
+}
+
+func TestSendBodyIsTheJSONTheServerReads(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ clientID, text string }{
+		{"lg-abc-r1-s2-7", "lg|lg-abc-r1-s2-7|1700000000123456789|....."},
+		{"id", `quote " and \ backslash`},
+		{"id", "line\nbreak\ttab"},
+		{"id", "Grüße, 世界"},
+		{"", ""},
+	} {
+		var got struct {
+			Text     string `json:"text"`
+			ClientID string `json:"client_id"`
+		}
+		body := sendBody(tc.clientID, tc.text)
+		if err := json.Unmarshal(body, &got); err != nil || got.Text != tc.text || got.ClientID != tc.clientID {
+			t.Errorf("sendBody(%q, %q) = %s, reads back as %+v, %v", tc.clientID, tc.text, body, got, err)
+		}
+	}
+}
+
+func TestLeadingSeq(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		reply string
+		seq   int64
+		ok    bool
+	}{
+		{`{"seq":42,"message":{"seq":42}}`, 42, true},
+		{`{"seq":7}`, 7, true},
+		{`{"message":{"seq":42},"seq":42}`, 0, false}, // not first: the caller decodes in full
+		{`{"seq":"x"}`, 0, false},
+		{`{"seq":}`, 0, false},
+		{``, 0, false},
+	} {
+		seq, ok := leadingSeq([]byte(tc.reply))
+		if seq != tc.seq || ok != tc.ok {
+			t.Errorf("leadingSeq(%s) = %d, %v; want %d, %v", tc.reply, seq, ok, tc.seq, tc.ok)
+		}
 	}
 }
