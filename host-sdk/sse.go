@@ -24,6 +24,8 @@ type sseWriter struct {
 	// deadlines says whether the ResponseWriter supports write deadlines;
 	// fixed at creation because Close reads it from another goroutine.
 	deadlines bool
+	// deadline is the write deadline last set by write.
+	deadline time.Time
 }
 
 func newSSEWriter(w http.ResponseWriter, timeout time.Duration) *sseWriter {
@@ -33,10 +35,16 @@ func newSSEWriter(w http.ResponseWriter, timeout time.Duration) *sseWriter {
 	return &sseWriter{w: w, rc: rc, timeout: timeout, deadlines: supported}
 }
 
-// write sends chunks and flushes them.
+// write sends chunks and flushes them. Each write gets between half the
+// timeout and the whole of it: the deadline is only pushed out once less
+// than half is left, because moving it costs a timer update, and a busy
+// room writes tens of thousands of events a second.
 func (s *sseWriter) write(chunks ...[]byte) error {
 	if s.deadlines {
-		_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+		if now := time.Now(); s.deadline.Sub(now) < s.timeout/2 {
+			s.deadline = now.Add(s.timeout)
+			_ = s.rc.SetWriteDeadline(s.deadline)
+		}
 	}
 	for _, c := range chunks {
 		if _, err := s.w.Write(c); err != nil {
@@ -50,6 +58,7 @@ func (s *sseWriter) write(chunks ...[]byte) error {
 // HTTP/1.1 reuses for the next request, does not inherit it.
 func (s *sseWriter) clearDeadline() {
 	if s.deadlines {
+		s.deadline = time.Time{}
 		_ = s.rc.SetWriteDeadline(time.Time{})
 	}
 }
