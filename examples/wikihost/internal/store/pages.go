@@ -25,7 +25,7 @@ func TitleKey(title string) string {
 // CreatePage stores p as a new page with a fresh id and returns it. Its
 // parent, if any, must exist, and its title must be free.
 func (s *Store) CreatePage(p Page) (Page, error) {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		p, err = createPage(tx, p)
 		return err
@@ -102,13 +102,21 @@ func (s *Store) Page(id string) (Page, error) {
 // PageMeta returns the page with id without its body: the cheap read that
 // permission checks make on every chat call.
 func (s *Store) PageMeta(id string) (Page, error) {
-	var p Page
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		p, err = readPage(tx, id, false)
-		return err
+	p, err := cachedRead(s, &s.pages, id, func() (Page, error) {
+		var p Page
+		err := s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			p, err = readPage(tx, id, false)
+			return err
+		})
+		return p, err
 	})
-	return p, err
+	if err != nil {
+		return Page{}, err
+	}
+	// The cached copy stays as read whatever the caller does with these.
+	p.View, p.Edit = slices.Clone(p.View), slices.Clone(p.Edit)
+	return p, nil
 }
 
 // PageByTitle returns the page whose title matches title as TitleKey
@@ -158,7 +166,7 @@ func (s *Store) Children(parentID string) ([]Page, error) {
 // fails with ErrTitleTaken and changes nothing; so does an error from fn.
 func (s *Store) UpdatePage(id string, fn func(*Page) error) (Page, error) {
 	var out Page
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		old, err := readPage(tx, id, true)
 		if err != nil {
 			return err
@@ -208,7 +216,7 @@ func retitle(tx *bolt.Tx, old Page, title string) error {
 // taken by another page the first free "<title> (2)", "<title> (3)", ... is
 // used instead of failing a write the plugin would retry forever.
 func (s *Store) UpsertChild(p Page) (page Page, created bool, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketPages).Get([]byte(p.ParentID)) == nil {
 			return fmt.Errorf("parent page %q: %w", p.ParentID, ErrNotFound)
 		}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,6 +41,44 @@ var (
 // Store is the wiki's bbolt database. It is safe for concurrent use.
 type Store struct {
 	db *bolt.DB
+
+	// Permission checks read a user and a page (and its parents) on every
+	// chat call, thousands of times a second under load, while users and
+	// pages change rarely. Those reads are cached, and every write to pages
+	// or users bumps gen, which makes every cached read stale at once: an
+	// entry is used only while gen still holds the value loaded before it
+	// was read.
+	gen   atomic.Uint64
+	pages sync.Map // page id -> cached[Page]
+	users sync.Map // user id -> cached[User]
+}
+
+// cached is a read made while gen held the value in gen.
+type cached[T any] struct {
+	gen uint64
+	v   T
+}
+
+// update runs a write transaction that may change pages or users, and then
+// retires every cached read.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	defer s.gen.Add(1) // after the commit: a read that saw old data is never served
+	return s.db.Update(fn)
+}
+
+// cachedRead returns m's entry for id if it is current, or reads it with
+// read and caches the result. Failed reads are not cached.
+func cachedRead[T any](s *Store, m *sync.Map, id string, read func() (T, error)) (T, error) {
+	gen := s.gen.Load() // before reading: a write during the read retires the entry
+	if e, ok := m.Load(id); ok && e.(cached[T]).gen == gen {
+		return e.(cached[T]).v, nil
+	}
+	v, err := read()
+	if err != nil {
+		return v, err
+	}
+	m.Store(id, cached[T]{gen: gen, v: v})
+	return v, nil
 }
 
 // Open opens (creating if needed) the database file at path.

@@ -2,8 +2,10 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -230,4 +232,66 @@ func TestLockedDatabaseFailsClearly(t *testing.T) {
 	if _, err := Open(path); err == nil {
 		t.Fatal("second Open of a locked database succeeded")
 	}
+}
+
+func TestCachedReadsSeeEveryWrite(t *testing.T) {
+	t.Parallel()
+	s := openT(t, filepath.Join(t.TempDir(), "wiki.db"))
+	p, err := s.CreatePage(Page{Title: "Team", Body: "b", Format: FormatWiki, Author: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(User{ID: "bob", DisplayName: "Bob", PasswordHash: []byte("h1")}); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the caches, then scribble on what they handed out.
+	got, err := s.PageMeta(p.ID)
+	if err != nil || len(got.View) != 0 {
+		t.Fatalf("PageMeta = %+v, %v", got, err)
+	}
+	got.View = append(got.View, "mallory")
+	u, err := s.User("bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.PasswordHash[0] = 'X'
+	if again, _ := s.PageMeta(p.ID); len(again.View) != 0 {
+		t.Errorf("a caller's change leaked into the cache: view %v", again.View)
+	}
+	if again, _ := s.User("bob"); string(again.PasswordHash) != "h1" {
+		t.Errorf("a caller's change leaked into the cache: hash %q", again.PasswordHash)
+	}
+
+	// A permission change is seen by every read that starts after the
+	// write returned, while other readers keep the cache busy.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.PageMeta(p.ID); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for i := 1; i <= 50; i++ {
+		if _, err := s.UpdatePage(p.ID, func(pg *Page) error {
+			pg.View = append(pg.View, fmt.Sprint("u", i))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := s.PageMeta(p.ID); len(m.View) != i {
+			t.Fatalf("after write %d the view list has %d entries", i, len(m.View))
+		}
+	}
+	close(stop)
+	wg.Wait()
 }

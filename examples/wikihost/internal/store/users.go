@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -10,7 +11,7 @@ import (
 
 // CreateUser stores a new user; it fails with ErrExists if the id is taken.
 func (s *Store) CreateUser(u User) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(u.ID)) != nil {
 			return fmt.Errorf("user %q: %w", u.ID, ErrExists)
@@ -21,13 +22,17 @@ func (s *Store) CreateUser(u User) error {
 
 // User returns the user with id.
 func (s *Store) User(id string) (User, error) {
-	var u User
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return getJSON(tx.Bucket(bucketUsers), id, &u)
+	u, err := cachedRead(s, &s.users, id, func() (User, error) {
+		var u User
+		err := s.db.View(func(tx *bolt.Tx) error {
+			return getJSON(tx.Bucket(bucketUsers), id, &u)
+		})
+		return u, err
 	})
 	if err != nil {
 		return User{}, fmt.Errorf("user %q: %w", id, err)
 	}
+	u.PasswordHash = slices.Clone(u.PasswordHash) // the cached copy stays as read
 	return u, nil
 }
 
