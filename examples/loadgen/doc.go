@@ -53,8 +53,10 @@
 // room per minute by default). When -user may not create users, everything
 // runs as -user and those limits may refuse part of the load.
 //
-// Then every subscriber opens GET /chat/api/rooms/{room}/events?after=0
-// and the senders start, each on its own ticker at rate/(rooms×senders)
+// Then every subscriber opens GET /chat/api/rooms/{room}/events?after=0,
+// every sender reads its room's latest message (as the popup does when it
+// opens, which also opens the sender's connection), and the senders
+// start, each on its own ticker at rate/(rooms×senders)
 // messages per second with at most one send in flight, so a slow server
 // lowers the achieved rate rather than piling up requests. A message's text
 // is "lg|<client id>|<send time in ns>" (padded to -msg-bytes), so a
@@ -65,8 +67,10 @@
 // Last-Event-ID set to the last sequence they saw, backing off from 50 ms to
 // 2 s.
 //
-// While it runs it prints one progress line per second to stderr. At the end
-// it prints one JSON object on stdout:
+// While it runs it prints one progress line per second to stderr, with the
+// p50, p99 and largest delivery latency of that second, so a steady p99
+// (queueing) can be told from one bad second (a stall). At the end it
+// prints one JSON object on stdout:
 //
 //	sent, acked          messages attempted; messages whose POST returned a seq
 //	expected             acked × subs: every subscriber should see every acked message

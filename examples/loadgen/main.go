@@ -29,13 +29,12 @@ func main() {
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// realMain is main with its outputs and arguments passed in, so tests can
-// run the whole command.
-// gcPercent trades memory for CPU: the tool allocates per delivery, and on
-// a small machine every cycle it spends collecting is taken from the
-// server it measures.
+// gcPercent trades memory for CPU: on a small machine every cycle the
+// tool spends collecting is taken from the server it measures.
 const gcPercent = 400
 
+// realMain is main with its outputs and arguments passed in, so tests can
+// run the whole command.
 func realMain(args []string, stdout, stderr io.Writer) int {
 	debug.SetGCPercent(gcPercent)
 	cfg, err := parseFlags(args, stderr)
