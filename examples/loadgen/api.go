@@ -19,7 +19,17 @@ import (
 const maxErrorBody = 1 << 20
 
 // creds is one user's HTTP Basic credentials.
-type creds struct{ user, password string }
+type creds struct {
+	user, password string
+	// session is the user's session cookie once logged in. Requests then
+	// carry it, as a browser's do; without one they use HTTP Basic auth.
+	// Sessions also survive a wiki restart, where verifying thousands of
+	// Basic passwords again at once would stall the wiki for a minute.
+	session string
+}
+
+// sessionCookie is the example wiki's session cookie.
+const sessionCookie = "pagechat_session"
 
 // apiClient talks to one wikihost: its JSON API and the chat Browser API
 // under /chat/. Every URL it builds starts with base, so the tool never
@@ -110,7 +120,11 @@ func (c *apiClient) newRequest(ctx context.Context, cr creds, method, path strin
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.SetBasicAuth(cr.user, cr.password)
+	if cr.session != "" {
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cr.session})
+	} else {
+		req.SetBasicAuth(cr.user, cr.password)
+	}
 	return req, nil
 }
 
@@ -321,6 +335,33 @@ func leadingSeq(reply []byte) (int64, bool) {
 	}
 	seq, err := strconv.ParseInt(string(rest[:end]), 10, 64)
 	return seq, err == nil
+}
+
+// login logs cr in through the wiki's login form, as a person does, and
+// returns the session cookie's value.
+func (c *apiClient) login(ctx context.Context, cr creds) (string, error) {
+	form := url.Values{"name": {cr.user}, "password": {cr.password}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/login", strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", fmt.Errorf("POST /login: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	// The session cookie comes with the redirect; following it would
+	// lose it.
+	noRedirect := &http.Client{Transport: c.hc.Transport, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("POST /login: %w", err)
+	}
+	defer closeBody(resp)
+	for _, ck := range resp.Cookies() {
+		if ck.Name == sessionCookie && ck.Value != "" {
+			return ck.Value, nil
+		}
+	}
+	return "", fmt.Errorf("POST /login: HTTP %d without a session cookie", resp.StatusCode)
 }
 
 // loadHistory reads a room's latest message, as the popup does when it

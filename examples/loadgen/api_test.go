@@ -73,7 +73,7 @@ func TestHTTPErrorReadsContractBody(t *testing.T) {
 	c := newAPIClient(srv.URL+"/", srv.Client())
 	ctx := context.Background()
 
-	err := c.do(ctx, creds{"u", "p"}, http.MethodGet, "/json", nil, nil)
+	err := c.do(ctx, creds{user: "u", password: "p"}, http.MethodGet, "/json", nil, nil)
 	he, ok := errors.AsType[*httpError](err)
 	if !ok || he.Status != 429 || he.Code != "rate_limited" || he.Message != "too many messages" || he.RetryAfter != 2*time.Second {
 		t.Errorf("JSON error: %#v", err)
@@ -82,7 +82,7 @@ func TestHTTPErrorReadsContractBody(t *testing.T) {
 		t.Errorf("message %q should name the request and status", err)
 	}
 
-	err = c.do(ctx, creds{"u", "p"}, http.MethodGet, "/plain", nil, nil)
+	err = c.do(ctx, creds{user: "u", password: "p"}, http.MethodGet, "/plain", nil, nil)
 	if he, ok := errors.AsType[*httpError](err); !ok || he.Status != 502 || he.Message != "plain failure" {
 		t.Errorf("plain error: %#v", err)
 	}
@@ -98,7 +98,7 @@ func TestOpenEventsRefusesNonStream(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := newAPIClient(srv.URL, srv.Client())
-	if _, err := c.openEvents(context.Background(), creds{"u", "p"}, "p.r", 0); err == nil || !strings.Contains(err.Error(), "text/event-stream") {
+	if _, err := c.openEvents(context.Background(), creds{user: "u", password: "p"}, "p.r", 0); err == nil || !strings.Contains(err.Error(), "text/event-stream") {
 		t.Errorf("openEvents on an HTML page: %v", err)
 	}
 }

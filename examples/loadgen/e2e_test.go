@@ -70,6 +70,17 @@ func checkClean(t *testing.T, res Result, log string) {
 	}
 }
 
+func TestRunFallsBackToBasicAuthWithoutALoginForm(t *testing.T) {
+	t.Parallel()
+	res, f, log := runFake(t, fakeOptions{noLogin: true}, nil)
+	checkClean(t, res, log)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byCookie != 0 || !strings.Contains(log, "got no session") {
+		t.Errorf("%d requests by cookie without a login form; want none, and the fallback said\nlog:\n%s", f.byCookie, log)
+	}
+}
+
 func TestRunHealthyServer(t *testing.T) {
 	t.Parallel()
 	// Stored-but-503 and refused-with-429 POSTs must be retried with the
@@ -77,8 +88,13 @@ func TestRunHealthyServer(t *testing.T) {
 	res, f, log := runFake(t, fakeOptions{post503Every: 7, post429Every: 11, maxStreams: 4}, nil)
 	checkClean(t, res, log)
 	f.mu.Lock()
-	histories := f.histories
+	histories, logins, byCookie := f.histories, f.logins, f.byCookie
 	f.mu.Unlock()
+	// Every user logs in once and then sends and streams with its
+	// session, as a browser does.
+	if users := 2 + 3; logins != users || byCookie < int(res.Sent)+res.Streams {
+		t.Errorf("%d logins and %d requests by session cookie; want %d logins and every send and stream by cookie", logins, byCookie, users)
+	}
 	if histories != res.Rooms*res.SendersPerRoom || !strings.Contains(log, "6 of 6 senders opened their rooms") {
 		t.Errorf("%d history reads; want each of the 6 senders to open its room before sending\nlog:\n%s", histories, log)
 	}

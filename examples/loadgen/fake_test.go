@@ -19,6 +19,7 @@ import (
 // Faults aimed at "the first stream of each room" hit exactly one
 // subscriber per room, so tests can predict exact counts.
 type fakeOptions struct {
+	noLogin        bool  // no login form: the tool must fall back to Basic auth
 	dropEvery      int   // end every stream after this many message events (0: never)
 	cutMidEvent    bool  // when dropping, write half of the next event (else an error event) first
 	maxStreams     int   // event streams one user may hold (0: no limit); more get 429
@@ -75,6 +76,8 @@ type fakeServer struct {
 	posts      int
 	streamReqs int
 	histories  int // history reads
+	logins     int // sessions handed out
+	byCookie   int // requests authenticated by session cookie
 }
 
 func newFakeServer(t *testing.T, opts fakeOptions) *fakeServer {
@@ -97,6 +100,9 @@ func newFakeServer(t *testing.T, opts fakeOptions) *fakeServer {
 	mux.HandleFunc("POST /chat/api/rooms/{roomID}/messages", f.postMessage)
 	mux.HandleFunc("GET /chat/api/rooms/{roomID}/events", f.events)
 	mux.HandleFunc("GET /chat/api/rooms/{roomID}/messages", f.history)
+	if !opts.noLogin {
+		mux.HandleFunc("POST /login", f.login)
+	}
 	f.quit = make(chan struct{})
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(func() {
@@ -120,7 +126,33 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // auth returns the Basic-auth user, or answers 401.
+// login hands out a session cookie, as the wiki's login form does.
+func (f *fakeServer) login(w http.ResponseWriter, r *http.Request) {
+	name, pw := r.PostFormValue("name"), r.PostFormValue("password")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u, ok := f.users[name]; !ok || u.password != pw {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	f.logins++
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "session-of-" + name})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
 func (f *fakeServer) auth(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		name, found := strings.CutPrefix(c.Value, "session-of-")
+		f.mu.Lock()
+		_, known := f.users[name]
+		if found && known {
+			f.byCookie++
+		}
+		f.mu.Unlock()
+		if found && known {
+			return name, true
+		}
+	}
 	name, pw, ok := r.BasicAuth()
 	f.mu.Lock()
 	u, known := f.users[name]

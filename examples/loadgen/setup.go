@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pagechat/pagechat/macro"
 )
@@ -30,7 +31,7 @@ func roomName(i int) string { return fmt.Sprintf("Load Room %d", i+1) }
 // the run, opens the pages to everyone and renders each once, which is
 // what creates its room.
 func setup(ctx context.Context, api *apiClient, cfg Config, runID string, log io.Writer) (plan, error) {
-	admin := creds{cfg.User, cfg.Password}
+	admin := creds{user: cfg.User, password: cfg.Password}
 	parent, err := api.createPage(ctx, admin, "Loadgen run "+runID,
 		"Pages and chat rooms created by examples/loadgen, run "+runID+".", "")
 	if err != nil {
@@ -81,7 +82,7 @@ func setup(ctx context.Context, api *apiClient, cfg Config, runID string, log io
 // may not create users, everyone is -user, and those limits may refuse
 // part of the load.
 func setupUsers(ctx context.Context, api *apiClient, cfg Config, probePageID string, log io.Writer) (senders, viewers []creds, err error) {
-	admin := creds{cfg.User, cfg.Password}
+	admin := creds{user: cfg.User, password: cfg.Password}
 	nSend, nView := cfg.senderUsers(), cfg.viewers()
 	user := func(i int) (name, display string) {
 		if i < nSend {
@@ -104,9 +105,11 @@ func setupUsers(ctx context.Context, api *apiClient, cfg Config, probePageID str
 	}
 
 	all := make([]creds, nSend+nView)
+	var noSession atomic.Int64
+	var firstLoginErr atomic.Pointer[error]
 	err = forEach(ctx, len(all), setupParallel, func(ctx context.Context, i int) error {
 		name, display := user(i)
-		cr := creds{name, cfg.Password}
+		cr := creds{user: name, password: cfg.Password}
 		if i > 0 {
 			if _, err := api.createUser(ctx, admin, name, cr.password, display); err != nil {
 				return fmt.Errorf("creating user %s: %w", name, err)
@@ -118,11 +121,22 @@ func setupUsers(ctx context.Context, api *apiClient, cfg Config, probePageID str
 		if err := api.renderPage(ctx, cr, probePageID); err != nil {
 			return fmt.Errorf("user %s cannot log in with -password (does it exist with another password?): %w", name, err)
 		}
+		// Then log in as a browser does; a server without the wiki's
+		// login form gets Basic auth on every request instead.
+		if s, err := api.login(ctx, cr); err == nil {
+			cr.session = s
+		} else {
+			noSession.Add(1)
+			firstLoginErr.CompareAndSwap(nil, &err)
+		}
 		all[i] = cr
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if n := noSession.Load(); n > 0 {
+		fmt.Fprintf(log, "loadgen: %d of %d users got no session (%v); they send HTTP Basic auth with every request\n", n, len(all), *firstLoginErr.Load())
 	}
 	return all[:nSend], all[nSend:], nil
 }
