@@ -47,7 +47,10 @@
 // (loadgen-view-1, …), all with -password (an existing user is reused, so
 // it must still have that password); one page per room under a parent page
 // for the run, each page carrying {chat:Load Room N}; opens every page to
-// everyone; and renders each page once so the room exists. Spreading the
+// everyone; and renders each page once so the room exists. Every user then
+// logs in through the wiki's login form and uses its session cookie from
+// then on, as a browser does (without that form it uses HTTP Basic auth on
+// every request, and says so). Spreading the
 // load over users keeps it inside per-user limits meant for people
 // (host-sdk allows 8 streams per user; the plugin 120 messages per user and
 // room per minute by default). When -user may not create users, everything
