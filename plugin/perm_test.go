@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
 
 // permHost is an in-process HostAPIClient that answers permission checks
@@ -125,24 +127,6 @@ func viewKeys(n int) []permKey {
 	return keys
 }
 
-// fakeClock is a settable time source.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestPermCacheAsksOnceForManyViewers(t *testing.T) {
 	t.Parallel()
 	for _, old := range []bool{false, true} {
@@ -150,8 +134,8 @@ func TestPermCacheAsksOnceForManyViewers(t *testing.T) {
 			t.Parallel()
 			host := newPermHost(evenUsers)
 			host.noBatch = old
-			clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-			c := newPermCache(host, 2*time.Second, clk.now) // view answers last 1 s
+			clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
+			c := newPermCache(host, 2*time.Second, clk.Now) // view answers last 1 s
 			defer c.close()
 			ctx := context.Background()
 
@@ -182,7 +166,7 @@ func TestPermCacheAsksOnceForManyViewers(t *testing.T) {
 			if s, b := host.calls(); s != single || len(b) != len(batches) {
 				t.Errorf("cached answers went to the host: %d single calls, batches %v", s, b)
 			}
-			clk.advance(time.Second)
+			clk.Advance(time.Second)
 			if ok, err := c.check(ctx, "u1", "p1", hostv1.Permission_PERMISSION_VIEW); err != nil || ok {
 				t.Errorf("u1 after expiry: %v, %v; want refused", ok, err)
 			}
@@ -335,8 +319,8 @@ func TestPermCacheCloseFailsWaitingQuestions(t *testing.T) {
 func TestPermCacheRenewsBusyAnswersInTheBackground(t *testing.T) {
 	t.Parallel()
 	host := newPermHost(evenUsers)
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	c := newPermCache(host, time.Second, clk.now) // post answers last the whole window
+	clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
+	c := newPermCache(host, time.Second, clk.Now) // post answers last the whole window
 	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -345,7 +329,7 @@ func TestPermCacheRenewsBusyAnswersInTheBackground(t *testing.T) {
 	if ok, err := check(); !ok || err != nil {
 		t.Fatalf("first check: %v, %v", ok, err)
 	}
-	clk.advance(400 * time.Millisecond) // first half of its life: just reused
+	clk.Advance(400 * time.Millisecond) // first half of its life: just reused
 	if _, err := check(); err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +340,7 @@ func TestPermCacheRenewsBusyAnswersInTheBackground(t *testing.T) {
 	// In the second half the cached answer comes back at once, even with
 	// the host stuck, and a renewal goes out.
 	host.hold()
-	clk.advance(200 * time.Millisecond)
+	clk.Advance(200 * time.Millisecond)
 	if ok, err := check(); !ok || err != nil {
 		t.Fatalf("check while renewing: %v, %v", ok, err)
 	}
@@ -367,7 +351,7 @@ func TestPermCacheRenewsBusyAnswersInTheBackground(t *testing.T) {
 	host.release()
 	for deadline := time.Now().Add(testTimeout); ; {
 		c.mu.Lock()
-		renewed := c.entries[permKey{"u0", "p1", hostv1.Permission_PERMISSION_POST}].expires.Equal(clk.now().Add(time.Second))
+		renewed := c.entries[permKey{"u0", "p1", hostv1.Permission_PERMISSION_POST}].expires.Equal(clk.Now().Add(time.Second))
 		c.mu.Unlock()
 		if renewed {
 			break
@@ -384,7 +368,7 @@ func TestPermCacheRenewsBusyAnswersInTheBackground(t *testing.T) {
 	// The renewed answer lasts a full ttl from the renewal: past the
 	// original expiry no call waits.
 	host.hold()
-	clk.advance(500 * time.Millisecond)
+	clk.Advance(500 * time.Millisecond)
 	done := make(chan error, 1)
 	go func() { _, err := check(); done <- err }()
 	select {
@@ -402,8 +386,8 @@ func TestPermCacheRenewsBusyAnswersInTheBackground(t *testing.T) {
 func TestPermCacheNeverServesExpiredAnswers(t *testing.T) {
 	t.Parallel()
 	host := newPermHost(evenUsers)
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	c := newPermCache(host, 2*time.Second, clk.now) // view answers last 1 s
+	clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
+	c := newPermCache(host, 2*time.Second, clk.Now) // view answers last 1 s
 	defer c.close()
 	ctx := context.Background()
 	if ok, _ := c.check(ctx, "u0", "p1", hostv1.Permission_PERMISSION_VIEW); !ok {
@@ -415,7 +399,7 @@ func TestPermCacheNeverServesExpiredAnswers(t *testing.T) {
 	host.allowed = func(string) bool { return false }
 	host.fail = status.Error(codes.Unavailable, "host is restarting")
 	host.mu.Unlock()
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	if _, err := c.check(ctx, "u0", "p1", hostv1.Permission_PERMISSION_VIEW); status.Code(err) != codes.Unavailable {
 		t.Fatalf("after expiry with the host down: err = %v, want Unavailable", err)
 	}
@@ -430,8 +414,8 @@ func TestPermCacheNeverServesExpiredAnswers(t *testing.T) {
 func TestPermCacheLifetimes(t *testing.T) {
 	t.Parallel()
 	host := newPermHost(evenUsers)
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	c := newPermCache(host, 2*time.Second, clk.now)
+	clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
+	c := newPermCache(host, 2*time.Second, clk.Now)
 	defer c.close()
 	ctx := context.Background()
 	view, post := hostv1.Permission_PERMISSION_VIEW, hostv1.Permission_PERMISSION_POST
@@ -443,7 +427,7 @@ func TestPermCacheLifetimes(t *testing.T) {
 	}
 	ask(view)
 	ask(post)
-	clk.advance(time.Second) // view expired; post is in its second half
+	clk.Advance(time.Second) // view expired; post is in its second half
 	host.hold()
 	done := make(chan struct{})
 	go func() { ask(post); close(done) }()

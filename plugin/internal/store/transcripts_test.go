@@ -3,28 +3,11 @@ package store
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
-
-// setClock is a clock tests move by hand, to put messages on chosen days.
-type setClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *setClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *setClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 func utcDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
@@ -59,14 +42,14 @@ func TestTranscriptTrackingIsOffWithoutDayOf(t *testing.T) {
 
 func TestTranscriptPendingFollowsMessagesAcrossDays(t *testing.T) {
 	t.Parallel()
-	clock := &setClock{t: day(1, 10)}
+	clock := testutil.NewClock(day(1, 10))
 	s, _ := openTemp(t, Options{Now: clock.Now, DayOf: utcDay})
 	ctx := context.Background()
 	mustCreate(t, s, "r")
 	mustCreate(t, s, "other")
 
 	mustAppend(t, s, "r", "a", "one")
-	clock.set(day(1, 11))
+	clock.Set(day(1, 11))
 	mustAppend(t, s, "r", "b", "two")
 	mustAppend(t, s, "other", "x", "elsewhere")
 
@@ -81,7 +64,7 @@ func TestTranscriptPendingFollowsMessagesAcrossDays(t *testing.T) {
 
 	// Day 3's first message (day 2 is idle) changes day 1's "next" link,
 	// so day 1 is marked again; day 2 never appears.
-	clock.set(day(3, 9))
+	clock.Set(day(3, 9))
 	mustAppend(t, s, "r", "c", "three")
 	got = pendingByDate(t, s)
 	if _, ok := got["r 2026-03-02"]; ok {
@@ -110,7 +93,7 @@ func TestTranscriptPendingFollowsMessagesAcrossDays(t *testing.T) {
 
 func TestTranscriptWrittenResolvesOnlyTheVersionItRead(t *testing.T) {
 	t.Parallel()
-	clock := &setClock{t: day(1, 10)}
+	clock := testutil.NewClock(day(1, 10))
 	s, _ := openTemp(t, Options{Now: clock.Now, DayOf: utcDay})
 	ctx := context.Background()
 	mustCreate(t, s, "r")
@@ -155,7 +138,7 @@ func TestTranscriptWrittenResolvesOnlyTheVersionItRead(t *testing.T) {
 
 func TestTranscriptFailedCountsAttemptsAndSurvivesReopen(t *testing.T) {
 	t.Parallel()
-	clock := &setClock{t: day(1, 10)}
+	clock := testutil.NewClock(day(1, 10))
 	path := filepath.Join(t.TempDir(), "chat.db")
 	s, err := Open(path, Options{Now: clock.Now, DayOf: utcDay})
 	if err != nil {
@@ -194,14 +177,14 @@ func TestTranscriptFailedCountsAttemptsAndSurvivesReopen(t *testing.T) {
 
 func TestTranscriptNewURLMarksNeighbours(t *testing.T) {
 	t.Parallel()
-	clock := &setClock{t: day(1, 10)}
+	clock := testutil.NewClock(day(1, 10))
 	s, _ := openTemp(t, Options{Now: clock.Now, DayOf: utcDay})
 	ctx := context.Background()
 	mustCreate(t, s, "r")
 	mustAppend(t, s, "r", "a", "one")
-	clock.set(day(2, 10))
+	clock.Set(day(2, 10))
 	mustAppend(t, s, "r", "b", "two")
-	clock.set(day(3, 10))
+	clock.Set(day(3, 10))
 	mustAppend(t, s, "r", "c", "three")
 
 	write := func(date, url string) {
@@ -222,7 +205,7 @@ func TestTranscriptNewURLMarksNeighbours(t *testing.T) {
 	write("2026-03-01", "/1")
 	write("2026-03-03", "/3")
 	// Rewriting day 2 at the same URL changes nobody's links.
-	clock.set(day(2, 11))
+	clock.Set(day(2, 11))
 	if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "r", Date: "2026-03-02", Page: &Transcript{Title: "x", URL: "/2"}}); err != nil {
 		t.Fatal(err)
 	}

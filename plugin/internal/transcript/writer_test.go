@@ -16,27 +16,6 @@ import (
 	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
-// clock is a settable clock shared by the store and the writer, as the
-// plugin shares its clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) add(d time.Duration) { c.set(c.Now().Add(d)) }
-
 func at(day, h, m int) time.Time { return time.Date(2026, 3, day, h, m, 0, 0, time.UTC) }
 
 type page struct{ parent, title, body string }
@@ -85,7 +64,7 @@ const roomID = "p1.team"
 
 type env struct {
 	t      *testing.T
-	clock  *clock
+	clock  *testutil.Clock
 	path   string
 	store  *store.Bolt
 	pages  *fakePages
@@ -100,7 +79,7 @@ func newEnv(t *testing.T, delay time.Duration, start time.Time) *env {
 	t.Helper()
 	e := &env{
 		t:     t,
-		clock: &clock{t: start},
+		clock: testutil.NewClock(start),
 		path:  filepath.Join(t.TempDir(), "chat.db"),
 		pages: &fakePages{pages: make(map[string]page)},
 		logs:  &testutil.SyncBuffer{},
@@ -192,9 +171,9 @@ func TestTwoDaysGiveTwoPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, time.Minute, at(1, 10, 0))
 	e.send("hello day one")
-	e.clock.set(at(2, 9, 0))
+	e.clock.Set(at(2, 9, 0))
 	e.send("hello day two")
-	e.clock.add(time.Minute)
+	e.clock.Advance(time.Minute)
 	e.flush()
 
 	d1, d2 := e.mustPage("2026-03-01"), e.mustPage("2026-03-02")
@@ -219,7 +198,7 @@ func TestTwoDaysGiveTwoPages(t *testing.T) {
 
 	// Day 1's page was new when day 2 was written; day 2 is brought up to
 	// date one delay later with its link back.
-	e.clock.add(time.Minute)
+	e.clock.Advance(time.Minute)
 	e.flush()
 	if d2 = e.mustPage("2026-03-02"); !strings.Contains(d2.body, `<a rel="prev" href="/pages/`+Key(roomID, "2026-03-01")+`">`) {
 		t.Errorf("day 2 has no link to day 1:\n%s", d2.body)
@@ -237,9 +216,9 @@ func TestIdleDayGetsNoPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, time.Minute, at(1, 10, 0))
 	e.send("before")
-	e.clock.set(at(3, 10, 0))
+	e.clock.Set(at(3, 10, 0))
 	e.send("after")
-	e.clock.add(time.Hour)
+	e.clock.Advance(time.Hour)
 	e.flush()
 	if _, ok := e.page("2026-03-02"); ok {
 		t.Error("a day without messages got a page")
@@ -257,7 +236,7 @@ func TestRefusingHostIsRetriedWithBackoff(t *testing.T) {
 	e := newEnv(t, time.Minute, at(1, 10, 0))
 	e.pages.refuse = 3
 	e.send("first")
-	e.clock.add(time.Minute)
+	e.clock.Advance(time.Minute)
 	for attempt, wantWait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
 		e.flush()
 		p := e.pending()
@@ -267,7 +246,7 @@ func TestRefusingHostIsRetriedWithBackoff(t *testing.T) {
 		if attempt == 0 {
 			e.send("second, while the host is down")
 		}
-		e.clock.add(10 * time.Minute)
+		e.clock.Advance(10 * time.Minute)
 	}
 	e.flush()
 	d1 := e.mustPage("2026-03-01")
@@ -289,21 +268,21 @@ func TestDebounceWaitsForALullButNotForever(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, time.Minute, at(1, 10, 0))
 	e.send("one")
-	e.clock.add(30 * time.Second)
+	e.clock.Advance(30 * time.Second)
 	e.send("two")
-	e.clock.add(50 * time.Second) // 80 s after the first, 50 s after the latest
+	e.clock.Advance(50 * time.Second) // 80 s after the first, 50 s after the latest
 	e.flush()
 	if _, ok := e.page("2026-03-01"); ok {
 		t.Fatal("written before a full delay after the latest message")
 	}
-	e.clock.add(10 * time.Second)
+	e.clock.Advance(10 * time.Second)
 	e.flush()
 	e.mustPage("2026-03-01")
 
 	// A message every 50 s never leaves a 60 s lull; the page is still
 	// written MaxPostponeFactor delays after the first unwritten one.
 	_, before := e.pages.count()
-	e.clock.set(at(1, 12, 0))
+	e.clock.Set(at(1, 12, 0))
 	for i := 0; ; i++ {
 		e.send("chatter")
 		e.flush()
@@ -318,7 +297,7 @@ func TestDebounceWaitsForALullButNotForever(t *testing.T) {
 		if elapsed > MaxPostponeFactor*time.Minute {
 			t.Fatal("constant activity postponed the page past the cap")
 		}
-		e.clock.add(50 * time.Second)
+		e.clock.Advance(50 * time.Second)
 	}
 }
 
@@ -326,17 +305,17 @@ func TestDayIsFinalisedAfterMidnight(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, time.Minute, at(1, 23, 0))
 	e.send("late")
-	e.clock.add(2 * time.Minute)
+	e.clock.Advance(2 * time.Minute)
 	e.flush()
 	if p := e.mustPage("2026-03-01"); !strings.Contains(p.body, "not over yet") {
 		t.Errorf("page written before midnight should say the day is running:\n%s", p.body)
 	}
-	e.clock.set(at(1, 23, 59))
+	e.clock.Set(at(1, 23, 59))
 	e.flush()
 	if _, writes := e.pages.count(); writes != 1 {
 		t.Fatalf("%d writes before midnight, want 1", writes)
 	}
-	e.clock.set(at(2, 0, 0))
+	e.clock.Set(at(2, 0, 0))
 	e.flush()
 	if p := e.mustPage("2026-03-01"); strings.Contains(p.body, "not over yet") {
 		t.Errorf("final page still says the day is running:\n%s", p.body)
@@ -354,7 +333,7 @@ func TestPendingWritesSurviveReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.open(time.Second, e.clock.Now)
-	e.clock.add(time.Second)
+	e.clock.Advance(time.Second)
 	e.flush()
 	if p := e.mustPage("2026-03-01"); !strings.Contains(p.body, "before the restart") {
 		t.Errorf("page after reopen:\n%s", p.body)
@@ -406,7 +385,7 @@ func TestRunFollowsAClockThatJumps(t *testing.T) {
 	runWriter(t, e)
 	e.send("one")
 	// Nothing is due for an hour of the injected clock; jump it.
-	e.clock.add(2 * time.Hour)
+	e.clock.Advance(2 * time.Hour)
 	waitFor(t, "the page after the clock jumped", func() bool { _, ok := e.page("2026-03-01"); return ok })
 }
 
