@@ -102,13 +102,12 @@ func (w *Wiki) Authenticate(name, password string) (store.User, error) {
 	if err != nil {
 		return store.User{}, err
 	}
-	if w.creds.verified(u, password, w.now()) {
-		return u, nil
-	}
-	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) != nil {
+	ok := w.creds.check(u, password, w.now, func() bool {
+		return bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) == nil
+	})
+	if !ok {
 		return store.User{}, ErrBadCredentials
 	}
-	w.creds.add(u, password, w.now())
 	return u, nil
 }
 
@@ -121,17 +120,23 @@ func (w *Wiki) dummyHash() []byte {
 	return w.dummy
 }
 
-// credCache remembers recently verified user/password pairs. Scripts and
-// the load tool send HTTP Basic auth on every request, and a bcrypt check
+// credCache remembers recently verified user/password pairs. Scripts send
+// HTTP Basic auth on every request, and a bcrypt check
 // costs tens of milliseconds of CPU by design, which would cap the API at a
 // few dozen requests per second per core. Entries hold a keyed hash, not
 // the password, and are valid only while the user's stored hash is the one
 // they were checked against, so a password change takes effect at once.
+//
+// Requests that bring the same credentials while they are being checked
+// wait for that one check: after a restart, when the cache is empty,
+// thousands of requests with a few hundred credentials arrive together,
+// and checking each would keep the CPU busy for minutes.
 type credCache struct {
 	key [32]byte // random per process
 
-	mu sync.Mutex
-	m  map[[32]byte]credEntry
+	mu       sync.Mutex
+	m        map[[32]byte]credEntry
+	checking map[[32]byte]*credCheck
 }
 
 type credEntry struct {
@@ -139,8 +144,15 @@ type credEntry struct {
 	expires      time.Time
 }
 
+// credCheck is a password check in progress.
+type credCheck struct {
+	passwordHash string
+	done         chan struct{} // closed once ok is set
+	ok           bool
+}
+
 func newCredCache() *credCache {
-	c := &credCache{m: make(map[[32]byte]credEntry)}
+	c := &credCache{m: make(map[[32]byte]credEntry), checking: make(map[[32]byte]*credCheck)}
 	_, _ = rand.Read(c.key[:]) // crypto/rand.Read never fails on supported systems
 	return c
 }
@@ -155,22 +167,42 @@ func (c *credCache) digest(userID, password string) [32]byte {
 	return d
 }
 
-func (c *credCache) verified(u store.User, password string, now time.Time) bool {
+// check reports whether password is u's: from the cache, from a check of
+// the same credentials already running, or by calling compare. Only
+// successes are remembered; a wrong password shares one compare with the
+// requests that arrived with it, and the next one pays again.
+func (c *credCache) check(u store.User, password string, now func() time.Time, compare func() bool) bool {
 	d := c.digest(u.ID, password)
+	hash := string(u.PasswordHash)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[d]
-	return ok && now.Before(e.expires) && e.passwordHash == string(u.PasswordHash)
-}
-
-func (c *credCache) add(u store.User, password string, now time.Time) {
-	d := c.digest(u.ID, password)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= credCacheMax {
-		clear(c.m) // crude but bounded; entries are cheap to recreate
+	if e, ok := c.m[d]; ok && now().Before(e.expires) && e.passwordHash == hash {
+		c.mu.Unlock()
+		return true
 	}
-	c.m[d] = credEntry{passwordHash: string(u.PasswordHash), expires: now.Add(credCacheTTL)}
+	if running, ok := c.checking[d]; ok && running.passwordHash == hash {
+		c.mu.Unlock()
+		<-running.done
+		return running.ok
+	}
+	run := &credCheck{passwordHash: hash, done: make(chan struct{})}
+	c.checking[d] = run
+	c.mu.Unlock()
+
+	run.ok = compare()
+
+	c.mu.Lock()
+	if c.checking[d] == run {
+		delete(c.checking, d)
+	}
+	if run.ok {
+		if len(c.m) >= credCacheMax {
+			clear(c.m) // crude but bounded; entries are cheap to recreate
+		}
+		c.m[d] = credEntry{passwordHash: hash, expires: now().Add(credCacheTTL)}
+	}
+	c.mu.Unlock()
+	close(run.done)
+	return run.ok
 }
 
 // NewSession starts a login session for userID and returns the token for

@@ -1,0 +1,67 @@
+package wiki
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
+)
+
+func TestCredCacheChecksConcurrentCredentialsOnce(t *testing.T) {
+	t.Parallel()
+	c := newCredCache()
+	now := time.Now
+	u := store.User{ID: "bob", PasswordHash: []byte("$2a$hash-of-bob")}
+
+	// run makes n concurrent checks whose compare blocks until all n
+	// have started, so they really overlap, and returns how many
+	// compares ran and how many checks passed.
+	run := func(password string, n int, answer bool) (compares, passed int64) {
+		var calls, ok atomic.Int64
+		release := make(chan struct{})
+		var started, wg sync.WaitGroup
+		started.Add(n)
+		for range n {
+			wg.Go(func() {
+				started.Done()
+				if c.check(u, password, now, func() bool {
+					calls.Add(1)
+					<-release
+					return answer
+				}) {
+					ok.Add(1)
+				}
+			})
+		}
+		started.Wait()
+		time.Sleep(20 * time.Millisecond) // let the checks reach the cache
+		close(release)
+		wg.Wait()
+		return calls.Load(), ok.Load()
+	}
+
+	if calls, ok := run("right", 50, true); calls != 1 || ok != 50 {
+		t.Errorf("right password: %d compares and %d passes for 50 concurrent checks; want 1 and 50", calls, ok)
+	}
+	if calls, ok := run("right", 10, true); calls != 0 || ok != 10 {
+		t.Errorf("right password again: %d compares and %d passes; want 0 (cached) and 10", calls, ok)
+	}
+	// A wrong password is shared only by the requests that came with it.
+	// (A goroutine the scheduler starts only after the compare finished
+	// runs its own, so on a loaded machine there may be a second.)
+	if calls, ok := run("wrong", 20, false); calls > 2 || ok != 0 {
+		t.Errorf("wrong password: %d compares and %d passes for 20 concurrent checks; want 1 and 0", calls, ok)
+	}
+	if calls, _ := run("wrong", 1, false); calls != 1 {
+		t.Errorf("wrong password later: %d compares; a failure must not be remembered", calls)
+	}
+	// A changed password hash makes the cached success useless.
+	changed := u
+	changed.PasswordHash = []byte("$2a$new-hash")
+	var compared bool
+	if c.check(changed, "right", now, func() bool { compared = true; return false }) || !compared {
+		t.Error("a success cached against the old hash was used after the hash changed")
+	}
+}
