@@ -51,14 +51,20 @@ start_wiki 127.0.0.1:0
 "$work/loadgen" -url "$url" "$@" >"$work/result.json" 2>"$work/loadgen.log" &
 lg_pid=$!
 
-kills=${KILLS:-0}
-if [ "$kills" -gt 0 ]; then
-	# Kill only once the load is flowing, then spread the kills over the
-	# send phase.
+# wait_for_load returns once loadgen has had a message acknowledged (or
+# has exited), so that kills and restarts land in the send phase.
+wait_for_load() {
 	until grep -q 'acked=[1-9]' "$work/loadgen.log" 2>/dev/null; do
 		kill -0 "$lg_pid" 2>/dev/null || break
 		sleep 0.2
 	done
+}
+
+kills=${KILLS:-0}
+if [ "$kills" -gt 0 ]; then
+	# Kill only once the load is flowing, then spread the kills over the
+	# send phase.
+	wait_for_load
 	for k in $(seq 1 "$kills"); do
 		sleep "${KILL_EVERY:-5}"
 		plugin_pid=$(pgrep -P "$wiki_pid" -f pagechat-plugin | head -1 || true)
@@ -71,10 +77,7 @@ fi
 restarts=${RESTARTS:-0}
 if [ "$restarts" -gt 0 ]; then
 	addr=${url#http://}
-	until grep -q 'acked=[1-9]' "$work/loadgen.log" 2>/dev/null; do
-		kill -0 "$lg_pid" 2>/dev/null || break
-		sleep 0.2
-	done
+	wait_for_load
 	for k in $(seq 1 "$restarts"); do
 		sleep "${RESTART_EVERY:-5}"
 		echo "loadtest: restarting the wiki ($k of $restarts)" >&2
