@@ -144,16 +144,7 @@ func (s *hostAPIServer) AttachFile(stream hostv1.HostAPI_AttachFileServer) error
 	if h.GetSize() < 0 {
 		return status.Errorf(codes.InvalidArgument, "attach file: negative size %d", h.GetSize())
 	}
-	content := &streamErrors{r: chunkio.NewReader(h.GetSize(), func() ([]byte, error) {
-		msg, err := stream.Recv()
-		if err != nil {
-			return nil, err
-		}
-		if msg.GetHeader() != nil {
-			return nil, chunkio.ErrBadChunk
-		}
-		return msg.GetChunk(), nil
-	})}
+	content := &streamErrors{r: chunkio.FromStream[*hostv1.AttachFileRequest, *hostv1.AttachFileHeader](h.GetSize(), stream.Recv)}
 	att, err := s.host.AttachFile(stream.Context(), FileInfo{
 		PageID:      h.GetPageId(),
 		UserID:      h.GetUserId(),

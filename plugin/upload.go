@@ -107,16 +107,7 @@ func (s *Server) Upload(stream grpc.ClientStreamingServer[chatv1.UploadRequest, 
 		return storeStatus(err, h.GetRoomId())
 	}
 	name := SanitizeFileName(h.GetFileName())
-	content := chunkio.NewReader(h.GetSize(), func() ([]byte, error) {
-		msg, err := stream.Recv()
-		if err != nil {
-			return nil, err
-		}
-		if msg.GetHeader() != nil {
-			return nil, chunkio.ErrBadChunk
-		}
-		return msg.GetChunk(), nil
-	})
+	content := chunkio.FromStream[*chatv1.UploadRequest, *chatv1.UploadHeader](h.GetSize(), stream.Recv)
 
 	// Sniff before anything reaches the host: the browser's claimed type
 	// is not trusted.

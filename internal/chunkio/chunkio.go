@@ -71,3 +71,27 @@ func (r *Reader) Read(p []byte) (int, error) {
 func IsProtocolError(err error) bool {
 	return errors.Is(err, ErrShort) || errors.Is(err, ErrLong) || errors.Is(err, ErrBadChunk)
 }
+
+// Message is a stream message that carries either a header or a chunk,
+// as UploadRequest and AttachFileRequest do.
+type Message[H comparable] interface {
+	GetHeader() H
+	GetChunk() []byte
+}
+
+// FromStream returns a Reader over the chunks that recv returns (a gRPC
+// stream's Recv, after its header), expecting exactly size bytes. A
+// second header is ErrBadChunk.
+func FromStream[M Message[H], H comparable](size int64, recv func() (M, error)) *Reader {
+	var noHeader H
+	return NewReader(size, func() ([]byte, error) {
+		msg, err := recv()
+		if err != nil {
+			return nil, err
+		}
+		if msg.GetHeader() != noHeader {
+			return nil, ErrBadChunk
+		}
+		return msg.GetChunk(), nil
+	})
+}

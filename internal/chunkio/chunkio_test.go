@@ -53,3 +53,45 @@ func TestReader(t *testing.T) {
 		})
 	}
 }
+
+// streamMsg stands in for UploadRequest and AttachFileRequest.
+type streamMsg struct {
+	header *string
+	chunk  []byte
+}
+
+func (m *streamMsg) GetHeader() *string { return m.header }
+func (m *streamMsg) GetChunk() []byte   { return m.chunk }
+
+func TestFromStream(t *testing.T) {
+	t.Parallel()
+	hdr := "again"
+	tests := []struct {
+		name string
+		msgs []*streamMsg
+		want string
+		err  error
+	}{
+		{"chunks then the end", []*streamMsg{{chunk: []byte("hel")}, {chunk: []byte("lo")}}, "hello", nil},
+		{"a second header", []*streamMsg{{chunk: []byte("hel")}, {header: &hdr}}, "hel", ErrBadChunk},
+		{"too short", []*streamMsg{{chunk: []byte("hel")}}, "hel", ErrShort},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			msgs := tt.msgs
+			r := FromStream[*streamMsg, *string](5, func() (*streamMsg, error) {
+				if len(msgs) == 0 {
+					return nil, io.EOF
+				}
+				m := msgs[0]
+				msgs = msgs[1:]
+				return m, nil
+			})
+			got, err := io.ReadAll(r)
+			if string(got) != tt.want || !errors.Is(err, tt.err) {
+				t.Errorf("read %q, %v; want %q, %v", got, err, tt.want, tt.err)
+			}
+		})
+	}
+}
