@@ -32,7 +32,8 @@ const (
 	// rpcTimeout bounds the feed's own unary calls (AuthorizeViewers,
 	// Join, Leave) so a stuck host cannot stall a room.
 	rpcTimeout = 10 * time.Second
-	// leaveTimeout bounds the Leave calls a retiring feed makes.
+	// leaveTimeout bounds a Leave, and all the Leaves of a retiring feed
+	// together.
 	leaveTimeout = 2 * time.Second
 	// maxViewersPerAuthorize is the plugin's limit per AuthorizeViewers.
 	maxViewersPerAuthorize = 1000
@@ -563,6 +564,13 @@ func (f *roomFeed) syncPresence(joined map[string]*instance) {
 		_, err := f.h.client.Join(ctx, u, f.roomID)
 		cancel()
 		if err != nil {
+			if ctx.Err() != nil {
+				// Cut off by our own deadline or by the feed stopping:
+				// the plugin may have counted the Join all the same, and
+				// nothing would ever undo it. A Leave without a Join is
+				// ignored, so undo it in case.
+				f.leave(u)
+			}
 			// Retried on the next tick; a user who lost view is cut by
 			// recheck meanwhile.
 			if f.ctx.Err() == nil {
@@ -576,12 +584,19 @@ func (f *roomFeed) syncPresence(joined map[string]*instance) {
 		if want[u] {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(f.ctx, rpcTimeout)
-		if err := f.h.client.Leave(ctx, u, f.roomID); err != nil && f.ctx.Err() == nil {
-			f.h.logger.Debug("chat leave failed", "room", f.roomID, "user", u, "error", err)
-		}
-		cancel()
+		f.leave(u)
 		delete(joined, u)
+	}
+}
+
+// leave undoes a Join. It runs on its own budget, not the feed's context:
+// a feed that is stopping still owes the plugin its Leaves, or the user
+// would stay shown online.
+func (f *roomFeed) leave(userID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	defer cancel()
+	if err := f.h.client.Leave(ctx, userID, f.roomID); err != nil {
+		f.h.logger.Debug("chat leave failed", "room", f.roomID, "user", userID, "error", err)
 	}
 }
 
