@@ -127,3 +127,45 @@ func BenchmarkAppendSingleSender(b *testing.B) {
 	}
 	reportRate(b)
 }
+
+// BenchmarkAppendAgedRoom is BenchmarkAppendParallel in a room after years
+// of use: 2,000 participants, 300 files and 1,000 daily transcripts. A send
+// should cost what it costs in a new room.
+func BenchmarkAppendAgedRoom(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	for i := range 2000 {
+		if err := s.TouchParticipant(ctx, "bench.room", Participant{UserID: fmt.Sprint("member", i), DisplayName: "Member"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range 300 {
+		f := &File{ID: fmt.Sprint("f", i), Name: "report.pdf", URL: fmt.Sprint("/files/", i), ContentType: "application/pdf", Size: 1 << 20, UserID: "member1"}
+		if _, _, err := s.Append(ctx, "bench.room", NewMessage{UserID: "member1", Text: "report.pdf", File: f}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	day := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 1000 {
+		date := day.AddDate(0, 0, i).Format(time.DateOnly)
+		if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "bench.room", Date: date, Page: &Transcript{Title: "Bench Room " + date, URL: "/pages/" + date}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var id atomic.Uint64
+	b.SetParallelism(benchParallelism)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := id.Add(1)
+			_, _, err := s.Append(ctx, "bench.room", NewMessage{
+				ClientID: fmt.Sprint("c", n), UserID: fmt.Sprint("u", n%64), UserName: "Bench", Text: benchText,
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	reportRate(b)
+}

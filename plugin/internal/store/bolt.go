@@ -41,6 +41,8 @@ const defaultPageLimit = 100
 //	rooms/<roomID>            JSON roomRecord
 //	logs/<roomID>/log/<seq>   JSON messageRecord, seq as 8-byte big endian
 //	logs/<roomID>/dedupe/<id> 8-byte big-endian seq of the message with that client id
+//	logs/<roomID>/...         the room's lists; see roomdata.go
+//	meta/layout               layout version
 var (
 	roomsBucket  = []byte("rooms")
 	logsBucket   = []byte("logs")
@@ -139,7 +141,7 @@ func Open(path string, opts Options) (*Bolt, error) {
 				return fmt.Errorf("create bucket %q: %w", name, err)
 			}
 		}
-		return nil
+		return migrateRoomLists(tx)
 	})
 	if err != nil {
 		_ = db.Close()
@@ -206,9 +208,9 @@ func (b *Bolt) CreateRoom(ctx context.Context, r Room) (Room, error) {
 	var out Room
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		rooms := tx.Bucket(roomsBucket)
-		if v := rooms.Get([]byte(r.ID)); v != nil {
+		if rooms.Get([]byte(r.ID)) != nil {
 			var err error
-			out, err = decodeRoom(r.ID, v)
+			out, err = loadRoom(tx, r.ID)
 			return err
 		}
 		if limit := b.opts.MaxRoomsPerPage; limit > 0 && roomsOfPage(rooms, r.PageID) >= limit {
@@ -224,6 +226,7 @@ func (b *Bolt) CreateRoom(ctx context.Context, r Room) (Room, error) {
 		out.LastSeq = 0
 		out.LastActivity = time.Time{}
 		out.Participants = append([]Participant(nil), r.Participants...)
+		out.Files, out.Transcripts = nil, nil
 		v, err := encodeRoom(&out)
 		if err != nil {
 			return err
@@ -231,12 +234,13 @@ func (b *Bolt) CreateRoom(ctx context.Context, r Room) (Room, error) {
 		if err := rooms.Put([]byte(r.ID), v); err != nil {
 			return err
 		}
-		rb, err := tx.Bucket(logsBucket).CreateBucketIfNotExists([]byte(r.ID))
+		rb, err := createRoomBuckets(tx, r.ID)
 		if err != nil {
 			return err
 		}
-		for _, name := range [][]byte{logBucket, dedupeBucket} {
-			if _, err := rb.CreateBucketIfNotExists(name); err != nil {
+		members := rb.Bucket(membersBucket)
+		for _, p := range out.Participants {
+			if err := putMember(members, &memberRecord{UserID: p.UserID, DisplayName: p.DisplayName, LastSeen: p.LastSeen}); err != nil {
 				return err
 			}
 		}
@@ -267,12 +271,8 @@ func roomsOfPage(rooms *bolt.Bucket, pageID string) int {
 func (b *Bolt) Room(ctx context.Context, roomID string) (Room, error) {
 	var out Room
 	err := b.view(ctx, func(tx *bolt.Tx) error {
-		v := tx.Bucket(roomsBucket).Get([]byte(roomID))
-		if v == nil {
-			return fmt.Errorf("store: room %q: %w", roomID, ErrRoomNotFound)
-		}
 		var err error
-		out, err = decodeRoom(roomID, v)
+		out, err = loadRoom(tx, roomID)
 		return err
 	})
 	return out, err
@@ -444,13 +444,15 @@ func seqKey(seq uint64) []byte {
 // repeat the room id and seq that its bucket and key already carry.
 
 type roomRecord struct {
-	PageID       string             `json:"page"`
-	Name         string             `json:"name"`
-	Slug         string             `json:"slug"`
-	Epoch        string             `json:"epoch"`
-	CreatedAt    time.Time          `json:"created"`
-	LastSeq      uint64             `json:"last_seq,omitempty"`
-	LastActivity time.Time          `json:"last_at,omitzero"`
+	PageID       string    `json:"page"`
+	Name         string    `json:"name"`
+	Slug         string    `json:"slug"`
+	Epoch        string    `json:"epoch"`
+	CreatedAt    time.Time `json:"created"`
+	LastSeq      uint64    `json:"last_seq,omitempty"`
+	LastActivity time.Time `json:"last_at,omitzero"`
+	// The room's lists as layout 1 kept them; only migrateRoomLists reads
+	// them, and nothing writes them any more.
 	Participants []memberRecord     `json:"members,omitempty"`
 	Files        []fileRecord       `json:"files,omitempty"`
 	Transcripts  []transcriptRecord `json:"transcripts,omitempty"`
@@ -471,6 +473,8 @@ type memberRecord struct {
 	UserID      string    `json:"uid"`
 	DisplayName string    `json:"name"`
 	LastSeen    time.Time `json:"seen"`
+	// Rank orders participants by when they were first seen; 1 is first.
+	Rank uint64 `json:"rank,omitempty"`
 }
 
 type messageRecord struct {
@@ -483,6 +487,8 @@ type messageRecord struct {
 	SentAt   time.Time   `json:"at"`
 }
 
+// encodeRoom encodes the room record, which leaves out the room's lists:
+// they have buckets of their own (roomdata.go).
 func encodeRoom(r *Room) ([]byte, error) {
 	rec := roomRecord{
 		PageID:       r.PageID,
@@ -493,18 +499,6 @@ func encodeRoom(r *Room) ([]byte, error) {
 		LastSeq:      r.LastSeq,
 		LastActivity: r.LastActivity,
 	}
-	if len(r.Participants) > 0 {
-		rec.Participants = make([]memberRecord, len(r.Participants))
-		for i, p := range r.Participants {
-			rec.Participants[i] = memberRecord(p)
-		}
-	}
-	for _, f := range r.Files {
-		rec.Files = append(rec.Files, fileRecord(f))
-	}
-	for _, t := range r.Transcripts {
-		rec.Transcripts = append(rec.Transcripts, transcriptRecord(t))
-	}
 	v, err := json.Marshal(&rec)
 	if err != nil {
 		return nil, fmt.Errorf("encode room %q: %w", r.ID, err)
@@ -512,6 +506,7 @@ func encodeRoom(r *Room) ([]byte, error) {
 	return v, nil
 }
 
+// decodeRoom decodes a room record; loadRoom adds the lists.
 func decodeRoom(id string, v []byte) (Room, error) {
 	var rec roomRecord
 	if err := json.Unmarshal(v, &rec); err != nil {
@@ -526,18 +521,6 @@ func decodeRoom(id string, v []byte) (Room, error) {
 		CreatedAt:    rec.CreatedAt,
 		LastSeq:      rec.LastSeq,
 		LastActivity: rec.LastActivity,
-	}
-	if len(rec.Participants) > 0 {
-		r.Participants = make([]Participant, len(rec.Participants))
-		for i, p := range rec.Participants {
-			r.Participants[i] = Participant(p)
-		}
-	}
-	for _, f := range rec.Files {
-		r.Files = append(r.Files, File(f))
-	}
-	for _, t := range rec.Transcripts {
-		r.Transcripts = append(r.Transcripts, Transcript(t))
 	}
 	return r, nil
 }

@@ -1,11 +1,9 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -295,29 +293,22 @@ func (b *Bolt) TranscriptWritten(ctx context.Context, w TranscriptWrite) error {
 	}
 	now := b.opts.Now().UTC()
 	err := b.db.Update(func(tx *bolt.Tx) error {
-		rooms := tx.Bucket(roomsBucket)
-		v := rooms.Get([]byte(w.RoomID))
-		if v == nil {
+		if tx.Bucket(roomsBucket).Get([]byte(w.RoomID)) == nil {
 			return fmt.Errorf("room %q: %w", w.RoomID, ErrRoomNotFound)
 		}
-		var (
-			room  Room
-			moved bool
-		)
+		rb, err := createRoomBuckets(tx, w.RoomID)
+		if err != nil {
+			return err
+		}
+		pages := rb.Bucket(transcriptsBucket)
+		moved := false
 		if w.Page != nil {
-			var err error
-			if room, err = decodeRoom(w.RoomID, v); err != nil {
-				return err
-			}
-			page := *w.Page
+			page := transcriptRecord(*w.Page)
 			page.Date = w.Date
-			room.Transcripts, moved = upsertTranscript(room.Transcripts, page)
-			enc, err := encodeRoom(&room)
-			if err != nil {
+			old, known := readTranscript(pages, w.Date)
+			moved = !known || old.URL != page.URL
+			if err := putJSON(pages, w.Date, &page); err != nil {
 				return err
-			}
-			if err := rooms.Put([]byte(w.RoomID), enc); err != nil {
-				return fmt.Errorf("write room %q: %w", w.RoomID, err)
 			}
 		}
 		if err := resolvePending(tx, w, now); err != nil {
@@ -327,12 +318,8 @@ func (b *Bolt) TranscriptWritten(ctx context.Context, w TranscriptWrite) error {
 			// Only neighbours already written link to a stale URL; the
 			// others read the new one when their turn comes.
 			written := func(day string) bool {
-				for _, t := range room.Transcripts {
-					if t.Date == day {
-						return t.URL != ""
-					}
-				}
-				return false
+				t, ok := readTranscript(pages, day)
+				return ok && t.URL != ""
 			}
 			if days := nestedBucketRO(tx, transcriptDaysBucket, w.RoomID); days != nil {
 				return markNeighbours(tx, days, w.RoomID, w.Date, now, written)
@@ -421,18 +408,14 @@ func (b *Bolt) TranscriptFailed(ctx context.Context, roomID, date string, nextTr
 	return attempts, nil
 }
 
-// upsertTranscript puts t into list (kept newest first) and reports whether
-// its URL is new or changed.
-func upsertTranscript(list []Transcript, t Transcript) ([]Transcript, bool) {
-	i, found := slices.BinarySearchFunc(list, t.Date, func(e Transcript, date string) int {
-		return -cmp.Compare(e.Date, date) // descending
-	})
-	if found {
-		moved := list[i].URL != t.URL
-		list[i] = t
-		return list, moved
+// readTranscript reads the room's transcript page record for date; ok is
+// false if there is none (or it cannot be read, and will be rewritten).
+func readTranscript(pages *bolt.Bucket, date string) (t transcriptRecord, ok bool) {
+	v := pages.Get([]byte(date))
+	if v == nil || json.Unmarshal(v, &t) != nil {
+		return transcriptRecord{}, false
 	}
-	return slices.Insert(list, i, t), true
+	return t, true
 }
 
 // nestedBucket returns parent/<name>, creating both as needed.

@@ -101,36 +101,64 @@ func (b *Bolt) writer() {
 	}
 }
 
-// roomState is a room's metadata as modified by the current batch; it is
-// written back once per batch however many messages the room got.
+// roomState is a room's record and the participants the current batch
+// changed; each is written back once per batch however many messages the
+// room got. The room's lists are not loaded: a commit only adds to them.
 type roomState struct {
-	room    Room
+	room    Room // without its lists
 	log     *bolt.Bucket
 	dedupe  *bolt.Bucket
-	members map[string]int // user id -> index in room.Participants, built on first use
+	files   *bolt.Bucket
+	members *bolt.Bucket
+	touched map[string]*memberRecord // participants changed in this batch, by user id
+	order   []*memberRecord          // touched in first-touch order, so new ones rank in that order
 	dirty   bool
 }
 
+// touch records that userID was seen, under name unless name is empty.
 func (s *roomState) touch(userID, name string, seen time.Time) {
-	if s.members == nil {
-		s.members = make(map[string]int, len(s.room.Participants))
-		for i, p := range s.room.Participants {
-			if _, ok := s.members[p.UserID]; !ok {
-				s.members[p.UserID] = i
-			}
+	m, ok := s.touched[userID]
+	if !ok {
+		// An unreadable record is replaced rather than failing every
+		// sender in the batch: it holds only what this write sets again
+		// (the name, when known, and the time) and the rank, which is
+		// given anew.
+		rec, _, err := getMember(s.members, userID)
+		if err != nil {
+			rec = memberRecord{}
+		}
+		rec.UserID = userID
+		m = &rec
+		if s.touched == nil {
+			s.touched = make(map[string]*memberRecord)
+		}
+		s.touched[userID] = m
+		s.order = append(s.order, m)
+	}
+	if name != "" {
+		m.DisplayName = name
+	}
+	m.LastSeen = seen
+}
+
+// flush writes back what the batch changed.
+func (s *roomState) flush(rooms *bolt.Bucket) error {
+	for _, m := range s.order {
+		if err := putMember(s.members, m); err != nil {
+			return fmt.Errorf("room %q: %w", s.room.ID, err)
 		}
 	}
-	if i, ok := s.members[userID]; ok {
-		p := &s.room.Participants[i]
-		if name != "" {
-			p.DisplayName = name
-		}
-		p.LastSeen = seen
-	} else {
-		s.members[userID] = len(s.room.Participants)
-		s.room.Participants = append(s.room.Participants, Participant{UserID: userID, DisplayName: name, LastSeen: seen})
+	if !s.dirty {
+		return nil
 	}
-	s.dirty = true
+	v, err := encodeRoom(&s.room)
+	if err != nil {
+		return err
+	}
+	if err := rooms.Put([]byte(s.room.ID), v); err != nil {
+		return fmt.Errorf("write room %q: %w", s.room.ID, err)
+	}
+	return nil
 }
 
 // commit applies batch in one transaction, reports the added messages to
@@ -164,7 +192,19 @@ func (b *Bolt) commit(batch []*request) {
 			if err != nil {
 				return nil, err
 			}
-			s := &roomState{room: room, log: log, dedupe: dedupe}
+			// Rooms get these at creation or when Open migrates them;
+			// creating them here too keeps a commit from failing on a
+			// room that somehow lacks one.
+			rb := tx.Bucket(logsBucket).Bucket([]byte(id))
+			files, err := rb.CreateBucketIfNotExists(filesBucket)
+			if err != nil {
+				return nil, fmt.Errorf("store: room %q: %w", id, err)
+			}
+			members, err := rb.CreateBucketIfNotExists(membersBucket)
+			if err != nil {
+				return nil, fmt.Errorf("store: room %q: %w", id, err)
+			}
+			s := &roomState{room: room, log: log, dedupe: dedupe, files: files, members: members}
 			states[id] = s
 			order = append(order, s)
 			return s, nil
@@ -208,15 +248,8 @@ func (b *Bolt) commit(batch []*request) {
 		}
 
 		for _, s := range order {
-			if !s.dirty {
-				continue
-			}
-			v, err := encodeRoom(&s.room)
-			if err != nil {
+			if err := s.flush(rooms); err != nil {
 				return err
-			}
-			if err := rooms.Put([]byte(s.room.ID), v); err != nil {
-				return fmt.Errorf("write room %q: %w", s.room.ID, err)
 			}
 		}
 		return nil
@@ -297,7 +330,9 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 	s.room.LastSeq = msg.Seq
 	s.room.LastActivity = now
 	if msg.File != nil {
-		s.room.Files = append(s.room.Files, *msg.File)
+		if err := putFile(s.files, *msg.File); err != nil {
+			return result{}, fmt.Errorf("room %q: %w", r.roomID, err)
+		}
 	}
 	if m.UserID != "" {
 		s.touch(m.UserID, m.UserName, now)
