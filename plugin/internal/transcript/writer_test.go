@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,12 +27,16 @@ type fakePages struct {
 	mu     sync.Mutex
 	pages  map[string]page
 	writes int
-	refuse int // refuse this many more writes
+	refuse int           // refuse this many more writes
+	cost   time.Duration // each write takes this long, as a host's indexing does
+	starts []time.Time   // when each write began
 }
 
 func (p *fakePages) UpsertChildPage(_ context.Context, parentID, key, title, body string) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.starts = append(p.starts, time.Now())
+	time.Sleep(p.cost)
 	if p.refuse > 0 {
 		p.refuse--
 		return "", errors.New("host is down for maintenance")
@@ -387,6 +392,41 @@ func TestRunFollowsAClockThatJumps(t *testing.T) {
 	// Nothing is due for an hour of the injected clock; jump it.
 	e.clock.Advance(2 * time.Hour)
 	waitFor(t, "the page after the clock jumped", func() bool { _, ok := e.page("2026-03-01"); return ok })
+}
+
+// Rooms that fall due together are written one after another with pauses
+// in proportion to what each write cost, so a backlog does not take the
+// machine away from live chat.
+func TestRunPacesABacklog(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, time.Minute, at(1, 10, 0))
+	const cost = 30 * time.Millisecond
+	e.pages.cost = cost
+	ctx := context.Background()
+	rooms := []string{roomID, "p2.a", "p3.b", "p4.c"}
+	for _, id := range rooms[1:] {
+		if _, err := e.store.CreateRoom(ctx, store.Room{ID: id, PageID: id[:2], Name: id, Slug: id[3:]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range rooms {
+		if _, _, err := e.store.Append(ctx, id, store.NewMessage{UserID: "alice", UserName: "Alice", Text: "hi", HTML: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Advance(2 * time.Minute) // all four are due at once
+	runWriter(t, e)
+	waitFor(t, "every room's page", func() bool { n, _ := e.pages.count(); return n == len(rooms) })
+	e.pages.mu.Lock()
+	starts := slices.Clone(e.pages.starts)
+	e.pages.mu.Unlock()
+	// Each write took at least cost, so the pause after it was at least
+	// paceFactor*cost.
+	for i := 1; i < len(starts); i++ {
+		if gap := starts[i].Sub(starts[i-1]); gap < (1+paceFactor)*cost {
+			t.Errorf("write %d began %v after the one before; want at least %v", i, gap, (1+paceFactor)*cost)
+		}
+	}
 }
 
 func TestRunReturnsWhenIdle(t *testing.T) {
