@@ -19,6 +19,12 @@ import (
 // on the same data directory fails with a clear message instead of hanging.
 const lockTimeout = 3 * time.Second
 
+// initialMmapSize is the address space bbolt maps up front (virtual, not
+// resident). Every request reads the database for its session, and
+// growing the map blocks all readers while bbolt remaps; transcripts make
+// the file grow quickly, so start with room for a large wiki.
+const initialMmapSize = 256 << 20
+
 // Bucket names. Index buckets hold composite keys "<a>\x00<b>": ids and
 // keys never contain NUL (package wiki refuses control characters), so a
 // prefix scan over "<a>\x00" finds exactly a's entries.
@@ -86,7 +92,16 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: lockTimeout,
+		// Rewriting a transcript page frees its old pages; with the
+		// default array freelist synced on every commit, each commit
+		// rewrites a freelist that keeps growing. The map freelist is
+		// rebuilt on open instead.
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: initialMmapSize,
+	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: another process (a second wikihost?) holds the database lock: %w", path, err)
 	}
