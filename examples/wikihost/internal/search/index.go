@@ -81,6 +81,15 @@ type Index struct {
 	dirty atomic.Bool
 }
 
+// The wiki shares its two cores with the live chat, and bleve analyses a
+// batch of documents on four goroutines by default: a batch of transcript
+// pages then takes every core at once, and chat messages wait. One
+// analysis goroutine leaves room for them. Indexes take the queue when
+// they are created, so it is set before any exists.
+func init() {
+	bleve.Config.SetAnalysisQueueSize(1)
+}
+
 // Open opens the index in dir, or creates it. rebuild is true when the
 // index is new: it was missing, unreadable, or not closed cleanly, so the
 // caller must index every page again (Reindex).
@@ -163,6 +172,24 @@ func (x *Index) Put(d Doc) error {
 	if err := x.idx.Index(d.ID, record{Title: d.Title, Body: d.Text}); err != nil {
 		x.dirty.Store(true)
 		return fmt.Errorf("index page %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// PutBatch adds or replaces docs in one update of the index. One update
+// of many pages costs the index far less than as many single ones: each
+// update becomes a segment that the index later merges with the others.
+func (x *Index) PutBatch(docs []Doc) error {
+	b := x.idx.NewBatch()
+	for _, d := range docs {
+		if err := b.Index(d.ID, record{Title: d.Title, Body: d.Text}); err != nil {
+			x.dirty.Store(true)
+			return fmt.Errorf("index page %s: %w", d.ID, err)
+		}
+	}
+	if err := x.idx.Batch(b); err != nil {
+		x.dirty.Store(true)
+		return fmt.Errorf("index batch of %d pages: %w", len(docs), err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -155,5 +156,33 @@ func TestStripHTML(t *testing.T) {
 	want := "10:00 Alice: hello&bye second end"
 	if got != want {
 		t.Errorf("StripHTML = %q, want %q", got, want)
+	}
+}
+
+func TestPutBatchAddsAndReplaces(t *testing.T) {
+	t.Parallel()
+	x, _ := openT(t, filepath.Join(t.TempDir(), "index"))
+	defer x.Close()
+	ctx := context.Background()
+	if err := x.Put(Doc{ID: "1", Title: "Day one", Text: "the platypus swims"}); err != nil {
+		t.Fatal(err)
+	}
+	batch := []Doc{
+		{ID: "1", Title: "Day one", Text: "the echidna digs"}, // replaces
+		{ID: "2", Title: "Day two", Text: "the echidna sleeps"},
+	}
+	if err := x.PutBatch(batch); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]string{"platypus": "", "echidna": "1,2", "sleeps": "2"} {
+		hits, err := x.Search(ctx, q, 10, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ids(hits)
+		slices.Sort(got)
+		if strings.Join(got, ",") != want {
+			t.Errorf("search %q found %v, want %q", q, got, want)
+		}
 	}
 }

@@ -95,7 +95,7 @@ func (h *Host) UpsertChildPage(_ context.Context, c hostsdk.ChildPage) (hostsdk.
 	if err != nil {
 		return hostsdk.Page{}, notFound(err)
 	}
-	h.w.reindex(p)
+	h.w.bg.put(docOf(p))
 	h.w.log.Info("chat child page written", "page", p.ID, "parent", p.ParentID, "title", p.Title, "created", created)
 	return hostsdk.Page{ID: p.ID, Title: p.Title, URL: PageURL(p.ID), ParentID: p.ParentID}, nil
 }

@@ -239,6 +239,7 @@ func (w *Wiki) LinkTarget(title string) (href string, exists bool) {
 // Search finds up to limit pages matching q that userID may view.
 func (w *Wiki) Search(ctx context.Context, userID, q string, limit int) ([]search.Hit, error) {
 	limit = min(max(limit, 1), MaxSearchResults)
+	w.bg.flush() // find the chat's pages too, however recently written
 	var lookupErr error
 	hits, err := w.index.Search(ctx, q, limit, func(id string) bool {
 		ok, err := w.CanView(userID, id)

@@ -73,6 +73,7 @@ type Options struct {
 type Wiki struct {
 	store    *store.Store
 	index    *search.Index
+	bg       *bgIndexer // indexes the pages the chat plugin writes
 	filesDir string
 	log      hclog.Logger
 	cost     int
@@ -114,6 +115,7 @@ func Open(dir string, opts Options) (*Wiki, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	w.bg = newBgIndexer(w.index, log)
 	if n, err := st.PurgeSessions(w.now()); err != nil {
 		log.Warn("could not purge expired sessions", "error", err)
 	} else if n > 0 {
@@ -153,6 +155,7 @@ func (w *Wiki) openIndex(dir string) error {
 // and return the first call's result.
 func (w *Wiki) Close() error {
 	w.closeOnce.Do(func() {
+		w.bg.close() // before the index: it indexes what is still waiting
 		w.closeErr = errors.Join(w.index.Close(), w.store.Close())
 	})
 	return w.closeErr
