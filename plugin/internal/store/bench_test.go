@@ -92,6 +92,12 @@ func benchStore(b *testing.B) *Bolt {
 // senders, the case the single writer goroutine is built for.
 func BenchmarkAppendParallel(b *testing.B) {
 	s := benchStore(b)
+	appendInParallel(b, s)
+}
+
+// appendInParallel times many senders appending to bench.room, 64 users
+// among them.
+func appendInParallel(b *testing.B, s *Bolt) {
 	var id atomic.Uint64
 	b.SetParallelism(benchParallelism)
 	b.ResetTimer()
@@ -152,20 +158,5 @@ func BenchmarkAppendAgedRoom(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var id atomic.Uint64
-	b.SetParallelism(benchParallelism)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := id.Add(1)
-			_, _, err := s.Append(ctx, "bench.room", NewMessage{
-				ClientID: fmt.Sprint("c", n), UserID: fmt.Sprint("u", n%64), UserName: "Bench", Text: benchText,
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	reportRate(b)
+	appendInParallel(b, s)
 }
