@@ -47,7 +47,9 @@ func (a *authenticator) identify(r *http.Request) (store.User, bool, error) {
 // chatIdentity is the hostsdk.IdentifyFunc of the chat handler.
 func (a *authenticator) chatIdentity(r *http.Request) (hostsdk.Identity, error) {
 	u, cookie, err := a.identify(r)
-	if errors.Is(err, errNoLogin) || errors.Is(err, wiki.ErrBadCredentials) {
+	// The chat answers a throttled login as any failed one (401): it has
+	// no status of its own for it, and the wiki's login form says more.
+	if errors.Is(err, errNoLogin) || errors.Is(err, wiki.ErrBadCredentials) || errors.Is(err, wiki.ErrTooManyAttempts) {
 		return hostsdk.Identity{}, fmt.Errorf("%w: %w", hostsdk.ErrUnauthenticated, err)
 	}
 	if err != nil {

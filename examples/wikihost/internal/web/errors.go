@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
 )
@@ -34,6 +35,8 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusRequestEntityTooLarge, "too_large", err.Error()
 	case errors.Is(err, wiki.ErrInvalid):
 		return http.StatusBadRequest, "bad_request", err.Error()
+	case errors.Is(err, wiki.ErrTooManyAttempts):
+		return http.StatusTooManyRequests, "too_many_attempts", err.Error()
 	case errors.Is(err, errNoLogin), errors.Is(err, wiki.ErrBadCredentials):
 		return http.StatusUnauthorized, "unauthenticated", err.Error()
 	case errors.Is(err, wiki.ErrForbidden):
@@ -44,6 +47,14 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusConflict, "conflict", err.Error()
 	}
 	return http.StatusInternalServerError, "internal", "internal error; see the server log"
+}
+
+// setRetryAfter tells the client when to try again, if err says.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	var throttled *wiki.ThrottledError
+	if errors.As(err, &throttled) {
+		w.Header().Set("Retry-After", strconv.Itoa(throttled.RetryAfterSeconds()))
+	}
 }
 
 // writeJSON answers with v as JSON.

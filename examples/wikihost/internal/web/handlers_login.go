@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
@@ -42,6 +43,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
+	if errors.Is(err, wiki.ErrTooManyAttempts) {
+		s.log.Warn("login refused: too many failed attempts", "user", wiki.NormalizeUserID(name), "remote", r.RemoteAddr)
+		setRetryAfter(w, err)
+		s.render(w, http.StatusTooManyRequests, "login.html", loginPage{
+			base: s.base("Log in", nil), Name: name, Next: next, Error: "Too many failed logins for this name. " + retryHint(err),
+		})
+		return
+	}
 	if err != nil {
 		s.htmlError(w, r, nil, err)
 		return
@@ -54,6 +63,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	setSession(w, r, token, expires)
 	s.log.Info("login", "user", u.ID, "remote", r.RemoteAddr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// retryHint says when a throttled login may try again.
+func retryHint(err error) string {
+	var throttled *wiki.ThrottledError
+	if errors.As(err, &throttled) {
+		return fmt.Sprintf("Try again in %d seconds.", throttled.RetryAfterSeconds())
+	}
+	return "Try again later."
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {

@@ -109,6 +109,7 @@ func (s *Server) htmlError(w http.ResponseWriter, r *http.Request, u *store.User
 	if status == http.StatusInternalServerError {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
+	setRetryAfter(w, err)
 	s.render(w, status, "error.html", errorPage{base: s.base(http.StatusText(status), u), Status: status, Message: msg})
 }
 
@@ -160,6 +161,7 @@ func (s *Server) api(h apiFunc) http.HandlerFunc {
 		case http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Basic realm="pagechat wiki", charset="UTF-8"`)
 		}
+		setRetryAfter(w, err)
 		writeJSONError(w, status, code, msg)
 	}
 }

@@ -86,17 +86,23 @@ func (w *Wiki) User(id string) (store.User, error) {
 }
 
 // Authenticate checks a login name and password. Any failure is
-// ErrBadCredentials, so a caller cannot tell which of the two was wrong.
+// ErrBadCredentials, so a caller cannot tell which of the two was wrong,
+// except that after repeated failures for a name further attempts are
+// refused with a *ThrottledError (ErrTooManyAttempts) without a check.
 func (w *Wiki) Authenticate(name, password string) (store.User, error) {
 	id := NormalizeUserID(name)
 	if !userIDPattern.MatchString(id) || len(password) > MaxPasswordBytes {
 		return store.User{}, ErrBadCredentials
+	}
+	if wait := w.throttle.wait(id, w.now()); wait > 0 {
+		return store.User{}, &ThrottledError{Wait: wait}
 	}
 	u, err := w.store.User(id)
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the time a real check takes, so that response times do
 		// not tell which user names exist.
 		_ = bcrypt.CompareHashAndPassword(w.dummyHash(), []byte(password))
+		w.throttle.failed(id, w.now())
 		return store.User{}, ErrBadCredentials
 	}
 	if err != nil {
@@ -106,8 +112,10 @@ func (w *Wiki) Authenticate(name, password string) (store.User, error) {
 		return bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) == nil
 	})
 	if !ok {
+		w.throttle.failed(id, w.now())
 		return store.User{}, ErrBadCredentials
 	}
+	w.throttle.succeeded(id)
 	return u, nil
 }
 

@@ -78,6 +78,7 @@ type Wiki struct {
 	log      hclog.Logger
 	cost     int
 	creds    *credCache
+	throttle *loginThrottle
 	now      func() time.Time
 
 	dummyOnce sync.Once
@@ -110,7 +111,7 @@ func Open(dir string, opts Options) (*Wiki, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Wiki{store: st, filesDir: filesDir, log: log, cost: cost, creds: newCredCache(), now: time.Now}
+	w := &Wiki{store: st, filesDir: filesDir, log: log, cost: cost, creds: newCredCache(), throttle: newLoginThrottle(), now: time.Now}
 	if err := w.openIndex(filepath.Join(dir, "index")); err != nil {
 		_ = st.Close()
 		return nil, err
