@@ -569,7 +569,7 @@ func (f *roomFeed) syncPresence(joined map[string]*instance) {
 				// the plugin may have counted the Join all the same, and
 				// nothing would ever undo it. A Leave without a Join is
 				// ignored, so undo it in case.
-				f.leave(u)
+				f.leaveOwnBudget(u)
 			}
 			// Retried on the next tick; a user who lost view is cut by
 			// recheck meanwhile.
@@ -584,17 +584,23 @@ func (f *roomFeed) syncPresence(joined map[string]*instance) {
 		if want[u] {
 			continue
 		}
-		f.leave(u)
+		f.leaveOwnBudget(u)
 		delete(joined, u)
 	}
 }
 
-// leave undoes a Join. It runs on its own budget, not the feed's context:
-// a feed that is stopping still owes the plugin its Leaves, or the user
-// would stay shown online.
-func (f *roomFeed) leave(userID string) {
+// leaveOwnBudget undoes a Join. It runs on its own budget, not the feed's
+// context: a feed that is stopping still owes the plugin its Leaves, or
+// the user would stay shown online.
+func (f *roomFeed) leaveOwnBudget(userID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
 	defer cancel()
+	f.leave(ctx, userID)
+}
+
+// leave undoes a Join within ctx. A failure is logged and not retried:
+// the callers are done with the user.
+func (f *roomFeed) leave(ctx context.Context, userID string) {
 	if err := f.h.client.Leave(ctx, userID, f.roomID); err != nil {
 		f.h.logger.Debug("chat leave failed", "room", f.roomID, "user", userID, "error", err)
 	}
@@ -613,9 +619,7 @@ func (f *roomFeed) leaveAll(joined map[string]*instance) {
 		if in == nil || in != cur {
 			continue
 		}
-		if err := f.h.client.Leave(ctx, u, f.roomID); err != nil {
-			f.h.logger.Debug("chat leave failed", "room", f.roomID, "user", u, "error", err)
-		}
+		f.leave(ctx, u)
 	}
 }
 
