@@ -299,14 +299,14 @@ func (b *Bolt) After(ctx context.Context, roomID string, afterSeq uint64, limit 
 	}
 	var out []Message
 	err := b.view(ctx, func(tx *bolt.Tx) error {
-		log, _, err := roomBuckets(tx, roomID)
+		rb, err := roomBuckets(tx, roomID)
 		if err != nil {
 			return err
 		}
 		if afterSeq == ^uint64(0) {
 			return nil
 		}
-		c := log.Cursor()
+		c := rb.log.Cursor()
 		for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			m, err := decodeMessage(roomID, k, v)
 			if err != nil {
@@ -330,11 +330,11 @@ func (b *Bolt) Before(ctx context.Context, roomID string, beforeSeq uint64, limi
 		more bool
 	)
 	err := b.view(ctx, func(tx *bolt.Tx) error {
-		log, _, err := roomBuckets(tx, roomID)
+		rb, err := roomBuckets(tx, roomID)
 		if err != nil {
 			return err
 		}
-		c := log.Cursor()
+		c := rb.log.Cursor()
 		var k, v []byte
 		if beforeSeq == 0 {
 			k, v = c.Last()
@@ -402,19 +402,32 @@ func (b *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	return mapErr(b.db.View(fn))
 }
 
-// roomBuckets returns the log and dedupe buckets of an existing room.
-func roomBuckets(tx *bolt.Tx, roomID string) (log, dedupe *bolt.Bucket, err error) {
+// roomBucketSet is an existing room's buckets under logs/<roomID>.
+type roomBucketSet struct {
+	log, dedupe, members, files, transcripts *bolt.Bucket
+}
+
+// roomBuckets returns the buckets of an existing room. Every room has all
+// of them: CreateRoom makes them, and Open gives them to the rooms of
+// older databases (migrateRoomLists).
+func roomBuckets(tx *bolt.Tx, roomID string) (roomBucketSet, error) {
 	if tx.Bucket(roomsBucket).Get([]byte(roomID)) == nil {
-		return nil, nil, fmt.Errorf("store: room %q: %w", roomID, ErrRoomNotFound)
+		return roomBucketSet{}, fmt.Errorf("store: room %q: %w", roomID, ErrRoomNotFound)
 	}
-	rb := tx.Bucket(logsBucket).Bucket([]byte(roomID))
-	if rb != nil {
-		log, dedupe = rb.Bucket(logBucket), rb.Bucket(dedupeBucket)
+	var set roomBucketSet
+	if rb := tx.Bucket(logsBucket).Bucket([]byte(roomID)); rb != nil {
+		set = roomBucketSet{
+			log:         rb.Bucket(logBucket),
+			dedupe:      rb.Bucket(dedupeBucket),
+			members:     rb.Bucket(membersBucket),
+			files:       rb.Bucket(filesBucket),
+			transcripts: rb.Bucket(transcriptsBucket),
+		}
 	}
-	if log == nil || dedupe == nil {
-		return nil, nil, fmt.Errorf("store: room %q: message log buckets missing", roomID)
+	if set.log == nil || set.dedupe == nil || set.members == nil || set.files == nil || set.transcripts == nil {
+		return roomBucketSet{}, fmt.Errorf("store: room %q: buckets missing", roomID)
 	}
-	return log, dedupe, nil
+	return set, nil
 }
 
 func checkKey(what, k string) error {

@@ -53,15 +53,6 @@ func createRoomBuckets(tx *bolt.Tx, roomID string) (*bolt.Bucket, error) {
 	return rb, nil
 }
 
-// roomSub returns logs/<roomID>/<name>, or nil if it does not exist.
-func roomSub(tx *bolt.Tx, roomID string, name []byte) *bolt.Bucket {
-	rb := tx.Bucket(logsBucket).Bucket([]byte(roomID))
-	if rb == nil {
-		return nil
-	}
-	return rb.Bucket(name)
-}
-
 // loadRoom reads a room's record and its lists.
 func loadRoom(tx *bolt.Tx, roomID string) (Room, error) {
 	v := tx.Bucket(roomsBucket).Get([]byte(roomID))
@@ -72,40 +63,37 @@ func loadRoom(tx *bolt.Tx, roomID string) (Room, error) {
 	if err != nil {
 		return Room{}, fmt.Errorf("store: %w", err)
 	}
-	if r.Participants, err = readMembers(roomSub(tx, roomID, membersBucket)); err != nil {
+	rb, err := roomBuckets(tx, roomID)
+	if err != nil {
+		return Room{}, err
+	}
+	if r.Participants, err = readMembers(rb.members); err != nil {
 		return Room{}, fmt.Errorf("store: participants of room %q: %w", roomID, err)
 	}
-	if b := roomSub(tx, roomID, filesBucket); b != nil {
-		err = b.ForEach(func(k, v []byte) error {
-			var f fileRecord
-			if err := json.Unmarshal(v, &f); err != nil {
-				return fmt.Errorf("decode file %x: %w", k, err)
-			}
-			r.Files = append(r.Files, File(f))
-			return nil
-		})
-		if err != nil {
-			return Room{}, fmt.Errorf("store: files of room %q: %w", roomID, err)
+	err = rb.files.ForEach(func(k, v []byte) error {
+		var f fileRecord
+		if err := json.Unmarshal(v, &f); err != nil {
+			return fmt.Errorf("decode file %x: %w", k, err)
 		}
+		r.Files = append(r.Files, File(f))
+		return nil
+	})
+	if err != nil {
+		return Room{}, fmt.Errorf("store: files of room %q: %w", roomID, err)
 	}
-	if b := roomSub(tx, roomID, transcriptsBucket); b != nil {
-		c := b.Cursor()
-		for k, v := c.Last(); k != nil; k, v = c.Prev() { // newest first
-			var t transcriptRecord
-			if err := json.Unmarshal(v, &t); err != nil {
-				return Room{}, fmt.Errorf("store: transcript %s of room %q: %w", k, roomID, err)
-			}
-			r.Transcripts = append(r.Transcripts, Transcript(t))
+	c := rb.transcripts.Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() { // newest first
+		var t transcriptRecord
+		if err := json.Unmarshal(v, &t); err != nil {
+			return Room{}, fmt.Errorf("store: transcript %s of room %q: %w", k, roomID, err)
 		}
+		r.Transcripts = append(r.Transcripts, Transcript(t))
 	}
 	return r, nil
 }
 
 // readMembers returns a room's participants in first-seen order.
 func readMembers(b *bolt.Bucket) ([]Participant, error) {
-	if b == nil {
-		return nil, nil
-	}
 	var recs []memberRecord
 	err := b.ForEach(func(k, v []byte) error {
 		var m memberRecord
@@ -146,17 +134,17 @@ func putMember(b *bolt.Bucket, m *memberRecord) error {
 	return nil
 }
 
-// getMember reads one participant record; ok is false if there is none.
-func getMember(b *bolt.Bucket, userID string) (m memberRecord, ok bool, err error) {
-	v := b.Get([]byte(userID))
-	if v == nil {
-		return memberRecord{}, false, nil
-	}
-	if err := json.Unmarshal(v, &m); err != nil {
-		return memberRecord{}, false, fmt.Errorf("decode participant %q: %w", userID, err)
+// getMember reads one participant record; a user not seen before gets a
+// zero record (Rank 0: putMember ranks it).
+func getMember(b *bolt.Bucket, userID string) (memberRecord, error) {
+	var m memberRecord
+	if v := b.Get([]byte(userID)); v != nil {
+		if err := json.Unmarshal(v, &m); err != nil {
+			return memberRecord{}, fmt.Errorf("decode participant %q: %w", userID, err)
+		}
 	}
 	m.UserID = userID
-	return m, true, nil
+	return m, nil
 }
 
 // putFile records an uploaded file under the seq of its message.

@@ -293,14 +293,11 @@ func (b *Bolt) TranscriptWritten(ctx context.Context, w TranscriptWrite) error {
 	}
 	now := b.opts.Now().UTC()
 	err := b.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(roomsBucket).Get([]byte(w.RoomID)) == nil {
-			return fmt.Errorf("room %q: %w", w.RoomID, ErrRoomNotFound)
-		}
-		rb, err := createRoomBuckets(tx, w.RoomID)
+		rb, err := roomBuckets(tx, w.RoomID)
 		if err != nil {
 			return err
 		}
-		pages := rb.Bucket(transcriptsBucket)
+		pages := rb.transcripts
 		moved := false
 		if w.Page != nil {
 			page := transcriptRecord(*w.Page)

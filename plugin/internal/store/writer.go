@@ -105,11 +105,8 @@ func (b *Bolt) writer() {
 // changed; each is written back once per batch however many messages the
 // room got. The room's lists are not loaded: a commit only adds to them.
 type roomState struct {
-	room    Room // without its lists
-	log     *bolt.Bucket
-	dedupe  *bolt.Bucket
-	files   *bolt.Bucket
-	members *bolt.Bucket
+	roomBucketSet
+	room    Room                     // without its lists
 	touched map[string]*memberRecord // participants changed in this batch, by user id
 	order   []*memberRecord          // touched in first-touch order, so new ones rank in that order
 	dirty   bool
@@ -123,7 +120,7 @@ func (s *roomState) touch(userID, name string, seen time.Time) {
 		// sender in the batch: it holds only what this write sets again
 		// (the name, when known, and the time) and the rank, which is
 		// given anew.
-		rec, _, err := getMember(s.members, userID)
+		rec, err := getMember(s.members, userID)
 		if err != nil {
 			rec = memberRecord{}
 		}
@@ -188,23 +185,11 @@ func (b *Bolt) commit(batch []*request) {
 			if err != nil {
 				return nil, fmt.Errorf("store: %w", err)
 			}
-			log, dedupe, err := roomBuckets(tx, id)
+			rb, err := roomBuckets(tx, id)
 			if err != nil {
 				return nil, err
 			}
-			// Rooms get these at creation or when Open migrates them;
-			// creating them here too keeps a commit from failing on a
-			// room that somehow lacks one.
-			rb := tx.Bucket(logsBucket).Bucket([]byte(id))
-			files, err := rb.CreateBucketIfNotExists(filesBucket)
-			if err != nil {
-				return nil, fmt.Errorf("store: room %q: %w", id, err)
-			}
-			members, err := rb.CreateBucketIfNotExists(membersBucket)
-			if err != nil {
-				return nil, fmt.Errorf("store: room %q: %w", id, err)
-			}
-			s := &roomState{room: room, log: log, dedupe: dedupe, files: files, members: members}
+			s := &roomState{roomBucketSet: rb, room: room}
 			states[id] = s
 			order = append(order, s)
 			return s, nil
