@@ -196,22 +196,18 @@ func (x *Index) PutBatch(docs []Doc) error {
 
 // Reindex indexes every document that each passes to add, in batches.
 func (x *Index) Reindex(each func(add func(Doc) error) error) error {
-	b := x.idx.NewBatch()
+	docs := make([]Doc, 0, batchSize)
 	flush := func() error {
-		if b.Size() == 0 {
+		if len(docs) == 0 {
 			return nil
 		}
-		if err := x.idx.Batch(b); err != nil {
-			return fmt.Errorf("index batch: %w", err)
-		}
-		b.Reset()
-		return nil
+		err := x.PutBatch(docs)
+		docs = docs[:0]
+		return err
 	}
 	err := each(func(d Doc) error {
-		if err := b.Index(d.ID, record{Title: d.Title, Body: d.Text}); err != nil {
-			return fmt.Errorf("index page %s: %w", d.ID, err)
-		}
-		if b.Size() >= batchSize {
+		docs = append(docs, d)
+		if len(docs) >= batchSize {
 			return flush()
 		}
 		return nil
