@@ -333,7 +333,7 @@ type Event struct {
 type Subscription struct {
 	cancel context.CancelFunc
 	stream interface {
-		Recv() (*chatv1.SubscribeResponse, error)
+		Recv() (*chatv1.RoomEvent, error)
 	}
 	epoch string
 
@@ -359,11 +359,7 @@ func (c *Client) Subscribe(ctx context.Context, userID, roomID string, afterSeq 
 // it anything, and again within every permission cache window.
 func (c *Client) Feed(ctx context.Context, roomID string, afterSeq uint64, epoch string) (*Subscription, error) {
 	return openStream(ctx, c, afterSeq, epoch, func(ctx context.Context, p chatv1.ChatPluginClient) (eventStream, error) {
-		s, err := p.Feed(ctx, &chatv1.FeedRequest{RoomId: roomID, AfterSeq: afterSeq, Epoch: epoch})
-		if err != nil {
-			return nil, err
-		}
-		return feedStream{s}, nil
+		return p.Feed(ctx, &chatv1.FeedRequest{RoomId: roomID, AfterSeq: afterSeq, Epoch: epoch})
 	})
 }
 
@@ -379,32 +375,10 @@ func (c *Client) AuthorizeViewers(ctx context.Context, roomID string, userIDs []
 	return resp.GetAllowedUserIds(), nil
 }
 
-// eventStream is what Subscribe and Feed streams have in common.
+// eventStream is a Subscribe or a Feed stream: both carry RoomEvents.
 type eventStream interface {
 	Header() (metadata.MD, error)
-	Recv() (*chatv1.SubscribeResponse, error)
-}
-
-// feedStream presents a Feed stream as a Subscribe stream; the events are
-// the same, only the generated wrapper types differ.
-type feedStream struct {
-	chatv1.ChatPlugin_FeedClient
-}
-
-func (f feedStream) Recv() (*chatv1.SubscribeResponse, error) {
-	r, err := f.ChatPlugin_FeedClient.Recv()
-	if err != nil {
-		return nil, err
-	}
-	switch ev := r.GetEvent().(type) {
-	case *chatv1.FeedResponse_Message:
-		return &chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_Message{Message: ev.Message}}, nil
-	case *chatv1.FeedResponse_Presence:
-		return &chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_Presence{Presence: ev.Presence}}, nil
-	case *chatv1.FeedResponse_CaughtUp:
-		return &chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_CaughtUp{CaughtUp: ev.CaughtUp}}, nil
-	}
-	return &chatv1.SubscribeResponse{}, nil
+	Recv() (*chatv1.RoomEvent, error)
 }
 
 func openStream(ctx context.Context, c *Client, afterSeq uint64, epoch string, open func(context.Context, chatv1.ChatPluginClient) (eventStream, error)) (*Subscription, error) {
@@ -452,16 +426,16 @@ func (s *Subscription) Next() (Event, error) {
 		return Event{}, err
 	}
 	switch ev := resp.GetEvent().(type) {
-	case *chatv1.SubscribeResponse_Message:
+	case *chatv1.RoomEvent_Message:
 		m := messageFromProto(ev.Message)
 		s.mu.Lock()
 		s.lastSeq = m.Seq
 		s.mu.Unlock()
 		return Event{Message: &m}, nil
-	case *chatv1.SubscribeResponse_Presence:
+	case *chatv1.RoomEvent_Presence:
 		p := participantFromProto(ev.Presence.GetParticipant())
 		return Event{Presence: &p}, nil
-	case *chatv1.SubscribeResponse_CaughtUp:
+	case *chatv1.RoomEvent_CaughtUp:
 		return Event{CaughtUp: true}, nil
 	}
 	return Event{}, fmt.Errorf("pagechat plugin sent an unknown event %T", resp.GetEvent())

@@ -308,7 +308,7 @@ func (h *harness) roomCount() int64 {
 	return resp.GetRooms()
 }
 
-type subStream = grpc.ServerStreamingClient[chatv1.SubscribeResponse]
+type subStream = grpc.ServerStreamingClient[chatv1.RoomEvent]
 
 // subscribe opens a stream that ends with the returned cancel (or the test).
 func subscribe(t *testing.T, c chatv1.ChatPluginClient, req *chatv1.SubscribeRequest) (subStream, context.CancelFunc) {
@@ -333,9 +333,9 @@ func recvCaughtUp(t *testing.T, s subStream) (seqs []uint64, caughtUp uint64) {
 			t.Fatalf("Recv before CaughtUp (after %d messages): %v", len(seqs), err)
 		}
 		switch e := ev.GetEvent().(type) {
-		case *chatv1.SubscribeResponse_Message:
+		case *chatv1.RoomEvent_Message:
 			seqs = append(seqs, e.Message.GetSeq())
-		case *chatv1.SubscribeResponse_CaughtUp:
+		case *chatv1.RoomEvent_CaughtUp:
 			return seqs, e.CaughtUp
 		}
 	}

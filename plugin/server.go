@@ -490,7 +490,7 @@ func (s *Server) History(ctx context.Context, req *chatv1.HistoryRequest) (*chat
 }
 
 // Subscribe replays from storage and then streams live events.
-func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStreamingServer[chatv1.SubscribeResponse]) error {
+func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStreamingServer[chatv1.RoomEvent]) error {
 	rt, err := s.runtime()
 	if err != nil {
 		return err
@@ -509,17 +509,8 @@ func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStrea
 		return err
 	}
 	defer rt.leave(room.ID, userID)
-	return streamRoom(ctx, rt, room, req.GetAfterSeq(), req.GetEpoch(), roomStream[chatv1.SubscribeResponse]{
+	return streamRoom(ctx, rt, room, req.GetAfterSeq(), req.GetEpoch(), roomStream{
 		stream: stream,
-		wrap: func(ev roomEvent) *chatv1.SubscribeResponse {
-			switch {
-			case ev.message != nil:
-				return &chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_Message{Message: ev.message}}
-			case ev.presence != nil:
-				return &chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_Presence{Presence: ev.presence}}
-			}
-			return &chatv1.SubscribeResponse{Event: &chatv1.SubscribeResponse_CaughtUp{CaughtUp: ev.caughtUp}}
-		},
 		recheck: func(ctx context.Context) error {
 			err := rt.authorize(ctx, userID, room.PageID, hostv1.Permission_PERMISSION_VIEW)
 			if status.Code(err) == codes.PermissionDenied {
@@ -533,7 +524,7 @@ func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStrea
 
 // Feed streams a room for the host's own fan-out; see the proto for why it
 // names no user.
-func (s *Server) Feed(req *chatv1.FeedRequest, stream grpc.ServerStreamingServer[chatv1.FeedResponse]) error {
+func (s *Server) Feed(req *chatv1.FeedRequest, stream grpc.ServerStreamingServer[chatv1.RoomEvent]) error {
 	rt, err := s.runtime()
 	if err != nil {
 		return err
@@ -546,18 +537,9 @@ func (s *Server) Feed(req *chatv1.FeedRequest, stream grpc.ServerStreamingServer
 	if err != nil {
 		return storeStatus(err, req.GetRoomId())
 	}
-	return streamRoom(ctx, rt, room, req.GetAfterSeq(), req.GetEpoch(), roomStream[chatv1.FeedResponse]{
+	return streamRoom(ctx, rt, room, req.GetAfterSeq(), req.GetEpoch(), roomStream{
 		stream: stream,
-		wrap: func(ev roomEvent) *chatv1.FeedResponse {
-			switch {
-			case ev.message != nil:
-				return &chatv1.FeedResponse{Event: &chatv1.FeedResponse_Message{Message: ev.message}}
-			case ev.presence != nil:
-				return &chatv1.FeedResponse{Event: &chatv1.FeedResponse_Presence{Presence: ev.presence}}
-			}
-			return &chatv1.FeedResponse{Event: &chatv1.FeedResponse_CaughtUp{CaughtUp: ev.caughtUp}}
-		},
-		who: "host feed",
+		who:    "host feed",
 	})
 }
 
@@ -611,18 +593,9 @@ func checkResume(room store.Room, after uint64, epoch string) error {
 	return nil
 }
 
-// roomEvent is one event of a room stream before it is wrapped in the
-// stream's own response type.
-type roomEvent struct {
-	message  *chatv1.Message
-	presence *chatv1.PresenceChange
-	caughtUp uint64
-}
-
 // roomStream adapts Subscribe's and Feed's streams to streamRoom.
-type roomStream[T any] struct {
-	stream grpc.ServerStreamingServer[T]
-	wrap   func(roomEvent) *T
+type roomStream struct {
+	stream grpc.ServerStreamingServer[chatv1.RoomEvent]
 	// recheck, if set, runs every half permission window and ends the
 	// stream when it fails.
 	recheck func(context.Context) error
@@ -631,7 +604,7 @@ type roomStream[T any] struct {
 
 // streamRoom replays a room from after, then streams it live, with no gap
 // and no duplicate at the hand-over.
-func streamRoom[T any](ctx context.Context, rt *runtime, room store.Room, after uint64, epoch string, rs roomStream[T]) error {
+func streamRoom(ctx context.Context, rt *runtime, room store.Room, after uint64, epoch string, rs roomStream) error {
 	if err := checkResume(room, after, epoch); err != nil {
 		return err
 	}
@@ -649,7 +622,7 @@ func streamRoom[T any](ctx context.Context, rt *runtime, room store.Room, after 
 
 	last := after
 	send := func(m store.Message) error {
-		if err := rs.stream.Send(rs.wrap(roomEvent{message: messageToProto(m, room.Epoch)})); err != nil {
+		if err := rs.stream.Send(&chatv1.RoomEvent{Event: &chatv1.RoomEvent_Message{Message: messageToProto(m, room.Epoch)}}); err != nil {
 			return err
 		}
 		last = m.Seq
@@ -680,7 +653,7 @@ func streamRoom[T any](ctx context.Context, rt *runtime, room store.Room, after 
 	if err := catchUp(0); err != nil {
 		return err
 	}
-	if err := rs.stream.Send(rs.wrap(roomEvent{caughtUp: last})); err != nil {
+	if err := rs.stream.Send(&chatv1.RoomEvent{Event: &chatv1.RoomEvent_CaughtUp{CaughtUp: last}}); err != nil {
 		return err
 	}
 
@@ -722,7 +695,7 @@ func streamRoom[T any](ctx context.Context, rt *runtime, room store.Room, after 
 					return err
 				}
 			case ev.Presence != nil:
-				if err := rs.stream.Send(rs.wrap(roomEvent{presence: &chatv1.PresenceChange{Participant: presenceToProto(*ev.Presence)}})); err != nil {
+				if err := rs.stream.Send(&chatv1.RoomEvent{Event: &chatv1.RoomEvent_Presence{Presence: &chatv1.PresenceChange{Participant: presenceToProto(*ev.Presence)}}}); err != nil {
 					return err
 				}
 			}

@@ -777,10 +777,10 @@ func TestSubscribeHandOver(t *testing.T) {
 				return out
 			}
 			switch e := ev.GetEvent().(type) {
-			case *chatv1.SubscribeResponse_Message:
+			case *chatv1.RoomEvent_Message:
 				out.seqs = append(out.seqs, e.Message.GetSeq())
 				out.cids[e.Message.GetSeq()] = e.Message.GetClientId()
-			case *chatv1.SubscribeResponse_CaughtUp:
+			case *chatv1.RoomEvent_CaughtUp:
 				if out.markerAt >= 0 {
 					out.err = fmt.Errorf("second CaughtUp at %d", len(out.seqs))
 					return out
@@ -1160,7 +1160,7 @@ func TestSlowConsumer(t *testing.T) {
 	var got []uint64
 	var err error
 	for {
-		var ev *chatv1.SubscribeResponse
+		var ev *chatv1.RoomEvent
 		if ev, err = stream.Recv(); err != nil {
 			break
 		}

@@ -12,7 +12,10 @@ import goplugin "github.com/hashicorp/go-plugin"
 
 // ProtocolVersion is the version of the ChatPlugin wire protocol
 // (pagechat.chat.v1) this build speaks.
-const ProtocolVersion = 1
+//
+// History: 1 was the first release; 2 made Subscribe and Feed stream one
+// shared RoomEvent message instead of twin response types.
+const ProtocolVersion = 2
 
 // PluginName is the key of the chat plugin in go-plugin's plugin set.
 const PluginName = "chat"

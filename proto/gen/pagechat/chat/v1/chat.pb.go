@@ -1467,35 +1467,35 @@ func (x *SubscribeRequest) GetEpoch() string {
 	return ""
 }
 
-// SubscribeResponse is one event on a room stream.
-type SubscribeResponse struct {
+// RoomEvent is one event on a room stream, Subscribe's and Feed's alike.
+type RoomEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// event is what happened.
 	//
 	// Types that are valid to be assigned to Event:
 	//
-	//	*SubscribeResponse_Message
-	//	*SubscribeResponse_Presence
-	//	*SubscribeResponse_CaughtUp
-	Event         isSubscribeResponse_Event `protobuf_oneof:"event"`
+	//	*RoomEvent_Message
+	//	*RoomEvent_Presence
+	//	*RoomEvent_CaughtUp
+	Event         isRoomEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *SubscribeResponse) Reset() {
-	*x = SubscribeResponse{}
+func (x *RoomEvent) Reset() {
+	*x = RoomEvent{}
 	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *SubscribeResponse) String() string {
+func (x *RoomEvent) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*SubscribeResponse) ProtoMessage() {}
+func (*RoomEvent) ProtoMessage() {}
 
-func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
+func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1507,70 +1507,70 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
-func (*SubscribeResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
+func (*RoomEvent) Descriptor() ([]byte, []int) {
 	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{20}
 }
 
-func (x *SubscribeResponse) GetEvent() isSubscribeResponse_Event {
+func (x *RoomEvent) GetEvent() isRoomEvent_Event {
 	if x != nil {
 		return x.Event
 	}
 	return nil
 }
 
-func (x *SubscribeResponse) GetMessage() *Message {
+func (x *RoomEvent) GetMessage() *Message {
 	if x != nil {
-		if x, ok := x.Event.(*SubscribeResponse_Message); ok {
+		if x, ok := x.Event.(*RoomEvent_Message); ok {
 			return x.Message
 		}
 	}
 	return nil
 }
 
-func (x *SubscribeResponse) GetPresence() *PresenceChange {
+func (x *RoomEvent) GetPresence() *PresenceChange {
 	if x != nil {
-		if x, ok := x.Event.(*SubscribeResponse_Presence); ok {
+		if x, ok := x.Event.(*RoomEvent_Presence); ok {
 			return x.Presence
 		}
 	}
 	return nil
 }
 
-func (x *SubscribeResponse) GetCaughtUp() uint64 {
+func (x *RoomEvent) GetCaughtUp() uint64 {
 	if x != nil {
-		if x, ok := x.Event.(*SubscribeResponse_CaughtUp); ok {
+		if x, ok := x.Event.(*RoomEvent_CaughtUp); ok {
 			return x.CaughtUp
 		}
 	}
 	return 0
 }
 
-type isSubscribeResponse_Event interface {
-	isSubscribeResponse_Event()
+type isRoomEvent_Event interface {
+	isRoomEvent_Event()
 }
 
-type SubscribeResponse_Message struct {
+type RoomEvent_Message struct {
 	// message is a stored message, in sequence order.
 	Message *Message `protobuf:"bytes,1,opt,name=message,proto3,oneof"`
 }
 
-type SubscribeResponse_Presence struct {
+type RoomEvent_Presence struct {
 	// presence is a change in who is online.
 	Presence *PresenceChange `protobuf:"bytes,2,opt,name=presence,proto3,oneof"`
 }
 
-type SubscribeResponse_CaughtUp struct {
+type RoomEvent_CaughtUp struct {
 	// caught_up marks the end of the replay from storage; live events
 	// follow. Its value is the last replayed sequence.
 	CaughtUp uint64 `protobuf:"varint,3,opt,name=caught_up,json=caughtUp,proto3,oneof"`
 }
 
-func (*SubscribeResponse_Message) isSubscribeResponse_Event() {}
+func (*RoomEvent_Message) isRoomEvent_Event() {}
 
-func (*SubscribeResponse_Presence) isSubscribeResponse_Event() {}
+func (*RoomEvent_Presence) isRoomEvent_Event() {}
 
-func (*SubscribeResponse_CaughtUp) isSubscribeResponse_Event() {}
+func (*RoomEvent_CaughtUp) isRoomEvent_Event() {}
 
 // PresenceChange tells that a user came online or went offline in a room.
 type PresenceChange struct {
@@ -2339,111 +2339,6 @@ func (x *FeedRequest) GetEpoch() string {
 	return ""
 }
 
-// FeedResponse is one event on a room feed.
-type FeedResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// event is what happened.
-	//
-	// Types that are valid to be assigned to Event:
-	//
-	//	*FeedResponse_Message
-	//	*FeedResponse_Presence
-	//	*FeedResponse_CaughtUp
-	Event         isFeedResponse_Event `protobuf_oneof:"event"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *FeedResponse) Reset() {
-	*x = FeedResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *FeedResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*FeedResponse) ProtoMessage() {}
-
-func (x *FeedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use FeedResponse.ProtoReflect.Descriptor instead.
-func (*FeedResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{34}
-}
-
-func (x *FeedResponse) GetEvent() isFeedResponse_Event {
-	if x != nil {
-		return x.Event
-	}
-	return nil
-}
-
-func (x *FeedResponse) GetMessage() *Message {
-	if x != nil {
-		if x, ok := x.Event.(*FeedResponse_Message); ok {
-			return x.Message
-		}
-	}
-	return nil
-}
-
-func (x *FeedResponse) GetPresence() *PresenceChange {
-	if x != nil {
-		if x, ok := x.Event.(*FeedResponse_Presence); ok {
-			return x.Presence
-		}
-	}
-	return nil
-}
-
-func (x *FeedResponse) GetCaughtUp() uint64 {
-	if x != nil {
-		if x, ok := x.Event.(*FeedResponse_CaughtUp); ok {
-			return x.CaughtUp
-		}
-	}
-	return 0
-}
-
-type isFeedResponse_Event interface {
-	isFeedResponse_Event()
-}
-
-type FeedResponse_Message struct {
-	// message is a stored message, in sequence order.
-	Message *Message `protobuf:"bytes,1,opt,name=message,proto3,oneof"`
-}
-
-type FeedResponse_Presence struct {
-	// presence is a change in who is online.
-	Presence *PresenceChange `protobuf:"bytes,2,opt,name=presence,proto3,oneof"`
-}
-
-type FeedResponse_CaughtUp struct {
-	// caught_up marks the end of the replay from storage; its value is the
-	// last replayed sequence.
-	CaughtUp uint64 `protobuf:"varint,3,opt,name=caught_up,json=caughtUp,proto3,oneof"`
-}
-
-func (*FeedResponse_Message) isFeedResponse_Event() {}
-
-func (*FeedResponse_Presence) isFeedResponse_Event() {}
-
-func (*FeedResponse_CaughtUp) isFeedResponse_Event() {}
-
 // AuthorizeViewersRequest asks about several users at once.
 type AuthorizeViewersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2457,7 +2352,7 @@ type AuthorizeViewersRequest struct {
 
 func (x *AuthorizeViewersRequest) Reset() {
 	*x = AuthorizeViewersRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2364,7 @@ func (x *AuthorizeViewersRequest) String() string {
 func (*AuthorizeViewersRequest) ProtoMessage() {}
 
 func (x *AuthorizeViewersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2377,7 @@ func (x *AuthorizeViewersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeViewersRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeViewersRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{35}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AuthorizeViewersRequest) GetRoomId() string {
@@ -2510,7 +2405,7 @@ type AuthorizeViewersResponse struct {
 
 func (x *AuthorizeViewersResponse) Reset() {
 	*x = AuthorizeViewersResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2522,7 +2417,7 @@ func (x *AuthorizeViewersResponse) String() string {
 func (*AuthorizeViewersResponse) ProtoMessage() {}
 
 func (x *AuthorizeViewersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2535,7 +2430,7 @@ func (x *AuthorizeViewersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeViewersResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeViewersResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{36}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AuthorizeViewersResponse) GetAllowedUserIds() []string {
@@ -2655,8 +2550,8 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1b\n" +
 	"\tafter_seq\x18\x03 \x01(\x04R\bafterSeq\x12\x14\n" +
-	"\x05epoch\x18\x04 \x01(\tR\x05epoch\"\xb2\x01\n" +
-	"\x11SubscribeResponse\x125\n" +
+	"\x05epoch\x18\x04 \x01(\tR\x05epoch\"\xaa\x01\n" +
+	"\tRoomEvent\x125\n" +
 	"\amessage\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageH\x00R\amessage\x12>\n" +
 	"\bpresence\x18\x02 \x01(\v2 .pagechat.chat.v1.PresenceChangeH\x00R\bpresence\x12\x1d\n" +
 	"\tcaught_up\x18\x03 \x01(\x04H\x00R\bcaughtUpB\a\n" +
@@ -2703,17 +2598,12 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\vFeedRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1b\n" +
 	"\tafter_seq\x18\x02 \x01(\x04R\bafterSeq\x12\x14\n" +
-	"\x05epoch\x18\x03 \x01(\tR\x05epoch\"\xad\x01\n" +
-	"\fFeedResponse\x125\n" +
-	"\amessage\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageH\x00R\amessage\x12>\n" +
-	"\bpresence\x18\x02 \x01(\v2 .pagechat.chat.v1.PresenceChangeH\x00R\bpresence\x12\x1d\n" +
-	"\tcaught_up\x18\x03 \x01(\x04H\x00R\bcaughtUpB\a\n" +
-	"\x05event\"M\n" +
+	"\x05epoch\x18\x03 \x01(\tR\x05epoch\"M\n" +
 	"\x17AuthorizeViewersRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x19\n" +
 	"\buser_ids\x18\x02 \x03(\tR\auserIds\"D\n" +
 	"\x18AuthorizeViewersResponse\x12(\n" +
-	"\x10allowed_user_ids\x18\x01 \x03(\tR\x0eallowedUserIds2\xda\t\n" +
+	"\x10allowed_user_ids\x18\x01 \x03(\tR\x0eallowedUserIds2\xcf\t\n" +
 	"\n" +
 	"ChatPlugin\x12T\n" +
 	"\tConfigure\x12\".pagechat.chat.v1.ConfigureRequest\x1a#.pagechat.chat.v1.ConfigureResponse\x12K\n" +
@@ -2722,14 +2612,14 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\bOpenRoom\x12!.pagechat.chat.v1.OpenRoomRequest\x1a\".pagechat.chat.v1.OpenRoomResponse\x12Z\n" +
 	"\vRenderMacro\x12$.pagechat.chat.v1.RenderMacroRequest\x1a%.pagechat.chat.v1.RenderMacroResponse\x12Q\n" +
 	"\bRoomInfo\x12!.pagechat.chat.v1.RoomInfoRequest\x1a\".pagechat.chat.v1.RoomInfoResponse\x12E\n" +
-	"\x04Send\x12\x1d.pagechat.chat.v1.SendRequest\x1a\x1e.pagechat.chat.v1.SendResponse\x12V\n" +
-	"\tSubscribe\x12\".pagechat.chat.v1.SubscribeRequest\x1a#.pagechat.chat.v1.SubscribeResponse0\x01\x12N\n" +
+	"\x04Send\x12\x1d.pagechat.chat.v1.SendRequest\x1a\x1e.pagechat.chat.v1.SendResponse\x12N\n" +
+	"\tSubscribe\x12\".pagechat.chat.v1.SubscribeRequest\x1a\x1b.pagechat.chat.v1.RoomEvent0\x01\x12N\n" +
 	"\aHistory\x12 .pagechat.chat.v1.HistoryRequest\x1a!.pagechat.chat.v1.HistoryResponse\x12E\n" +
 	"\x04Join\x12\x1d.pagechat.chat.v1.JoinRequest\x1a\x1e.pagechat.chat.v1.JoinResponse\x12H\n" +
 	"\x05Leave\x12\x1e.pagechat.chat.v1.LeaveRequest\x1a\x1f.pagechat.chat.v1.LeaveResponse\x12Q\n" +
 	"\bPresence\x12!.pagechat.chat.v1.PresenceRequest\x1a\".pagechat.chat.v1.PresenceResponse\x12M\n" +
-	"\x06Upload\x12\x1f.pagechat.chat.v1.UploadRequest\x1a .pagechat.chat.v1.UploadResponse(\x01\x12G\n" +
-	"\x04Feed\x12\x1d.pagechat.chat.v1.FeedRequest\x1a\x1e.pagechat.chat.v1.FeedResponse0\x01\x12i\n" +
+	"\x06Upload\x12\x1f.pagechat.chat.v1.UploadRequest\x1a .pagechat.chat.v1.UploadResponse(\x01\x12D\n" +
+	"\x04Feed\x12\x1d.pagechat.chat.v1.FeedRequest\x1a\x1b.pagechat.chat.v1.RoomEvent0\x01\x12i\n" +
 	"\x10AuthorizeViewers\x12).pagechat.chat.v1.AuthorizeViewersRequest\x1a*.pagechat.chat.v1.AuthorizeViewersResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
 
 var (
@@ -2744,7 +2634,7 @@ func file_pagechat_chat_v1_chat_proto_rawDescGZIP() []byte {
 	return file_pagechat_chat_v1_chat_proto_rawDescData
 }
 
-var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*ConfigureRequest)(nil),         // 0: pagechat.chat.v1.ConfigureRequest
 	(*ConfigureResponse)(nil),        // 1: pagechat.chat.v1.ConfigureResponse
@@ -2766,7 +2656,7 @@ var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*SendRequest)(nil),              // 17: pagechat.chat.v1.SendRequest
 	(*SendResponse)(nil),             // 18: pagechat.chat.v1.SendResponse
 	(*SubscribeRequest)(nil),         // 19: pagechat.chat.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),        // 20: pagechat.chat.v1.SubscribeResponse
+	(*RoomEvent)(nil),                // 20: pagechat.chat.v1.RoomEvent
 	(*PresenceChange)(nil),           // 21: pagechat.chat.v1.PresenceChange
 	(*HistoryRequest)(nil),           // 22: pagechat.chat.v1.HistoryRequest
 	(*HistoryResponse)(nil),          // 23: pagechat.chat.v1.HistoryResponse
@@ -2780,28 +2670,27 @@ var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*UploadHeader)(nil),             // 31: pagechat.chat.v1.UploadHeader
 	(*UploadResponse)(nil),           // 32: pagechat.chat.v1.UploadResponse
 	(*FeedRequest)(nil),              // 33: pagechat.chat.v1.FeedRequest
-	(*FeedResponse)(nil),             // 34: pagechat.chat.v1.FeedResponse
-	(*AuthorizeViewersRequest)(nil),  // 35: pagechat.chat.v1.AuthorizeViewersRequest
-	(*AuthorizeViewersResponse)(nil), // 36: pagechat.chat.v1.AuthorizeViewersResponse
-	nil,                              // 37: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
-	(*timestamppb.Timestamp)(nil),    // 38: google.protobuf.Timestamp
+	(*AuthorizeViewersRequest)(nil),  // 34: pagechat.chat.v1.AuthorizeViewersRequest
+	(*AuthorizeViewersResponse)(nil), // 35: pagechat.chat.v1.AuthorizeViewersResponse
+	nil,                              // 36: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	(*timestamppb.Timestamp)(nil),    // 37: google.protobuf.Timestamp
 }
 var file_pagechat_chat_v1_chat_proto_depIdxs = []int32{
-	38, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	38, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
+	37, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	37, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
 	9,  // 2: pagechat.chat.v1.Room.participants:type_name -> pagechat.chat.v1.Participant
 	7,  // 3: pagechat.chat.v1.Room.files:type_name -> pagechat.chat.v1.File
 	8,  // 4: pagechat.chat.v1.Room.transcripts:type_name -> pagechat.chat.v1.Transcript
-	38, // 5: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
-	38, // 6: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
-	38, // 7: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
+	37, // 5: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
+	37, // 6: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
+	37, // 7: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
 	7,  // 8: pagechat.chat.v1.Message.file:type_name -> pagechat.chat.v1.File
 	6,  // 9: pagechat.chat.v1.OpenRoomResponse.room:type_name -> pagechat.chat.v1.Room
-	37, // 10: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	36, // 10: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
 	6,  // 11: pagechat.chat.v1.RoomInfoResponse.room:type_name -> pagechat.chat.v1.Room
 	10, // 12: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
-	10, // 13: pagechat.chat.v1.SubscribeResponse.message:type_name -> pagechat.chat.v1.Message
-	21, // 14: pagechat.chat.v1.SubscribeResponse.presence:type_name -> pagechat.chat.v1.PresenceChange
+	10, // 13: pagechat.chat.v1.RoomEvent.message:type_name -> pagechat.chat.v1.Message
+	21, // 14: pagechat.chat.v1.RoomEvent.presence:type_name -> pagechat.chat.v1.PresenceChange
 	9,  // 15: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
 	10, // 16: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
 	9,  // 17: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
@@ -2809,43 +2698,41 @@ var file_pagechat_chat_v1_chat_proto_depIdxs = []int32{
 	31, // 19: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
 	10, // 20: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
 	7,  // 21: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
-	10, // 22: pagechat.chat.v1.FeedResponse.message:type_name -> pagechat.chat.v1.Message
-	21, // 23: pagechat.chat.v1.FeedResponse.presence:type_name -> pagechat.chat.v1.PresenceChange
-	0,  // 24: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
-	2,  // 25: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
-	4,  // 26: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
-	11, // 27: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
-	13, // 28: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
-	15, // 29: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
-	17, // 30: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
-	19, // 31: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
-	22, // 32: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
-	24, // 33: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
-	26, // 34: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
-	28, // 35: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
-	30, // 36: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
-	33, // 37: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
-	35, // 38: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
-	1,  // 39: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
-	3,  // 40: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
-	5,  // 41: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
-	12, // 42: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
-	14, // 43: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
-	16, // 44: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
-	18, // 45: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
-	20, // 46: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.SubscribeResponse
-	23, // 47: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
-	25, // 48: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
-	27, // 49: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
-	29, // 50: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
-	32, // 51: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
-	34, // 52: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.FeedResponse
-	36, // 53: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
-	39, // [39:54] is the sub-list for method output_type
-	24, // [24:39] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	0,  // 22: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
+	2,  // 23: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
+	4,  // 24: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
+	11, // 25: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
+	13, // 26: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
+	15, // 27: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
+	17, // 28: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
+	19, // 29: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
+	22, // 30: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
+	24, // 31: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
+	26, // 32: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
+	28, // 33: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
+	30, // 34: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
+	33, // 35: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
+	34, // 36: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
+	1,  // 37: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
+	3,  // 38: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
+	5,  // 39: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
+	12, // 40: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
+	14, // 41: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
+	16, // 42: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
+	18, // 43: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
+	20, // 44: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
+	23, // 45: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
+	25, // 46: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
+	27, // 47: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
+	29, // 48: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
+	32, // 49: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
+	20, // 50: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
+	35, // 51: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
+	37, // [37:52] is the sub-list for method output_type
+	22, // [22:37] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_pagechat_chat_v1_chat_proto_init() }
@@ -2854,18 +2741,13 @@ func file_pagechat_chat_v1_chat_proto_init() {
 		return
 	}
 	file_pagechat_chat_v1_chat_proto_msgTypes[20].OneofWrappers = []any{
-		(*SubscribeResponse_Message)(nil),
-		(*SubscribeResponse_Presence)(nil),
-		(*SubscribeResponse_CaughtUp)(nil),
+		(*RoomEvent_Message)(nil),
+		(*RoomEvent_Presence)(nil),
+		(*RoomEvent_CaughtUp)(nil),
 	}
 	file_pagechat_chat_v1_chat_proto_msgTypes[30].OneofWrappers = []any{
 		(*UploadRequest_Header)(nil),
 		(*UploadRequest_Chunk)(nil),
-	}
-	file_pagechat_chat_v1_chat_proto_msgTypes[34].OneofWrappers = []any{
-		(*FeedResponse_Message)(nil),
-		(*FeedResponse_Presence)(nil),
-		(*FeedResponse_CaughtUp)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2873,7 +2755,7 @@ func file_pagechat_chat_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_chat_v1_chat_proto_rawDesc), len(file_pagechat_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

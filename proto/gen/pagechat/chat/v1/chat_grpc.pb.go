@@ -46,11 +46,28 @@ const (
 // Every call that touches a room names the acting user; the plugin asks the
 // host (HostAPI.CheckPermission) whether that user may view or post on the
 // page that owns the room, on every call and periodically on open streams.
-// Errors are gRPC statuses: INVALID_ARGUMENT for bad input, NOT_FOUND for
-// unknown rooms, PERMISSION_DENIED when the host refuses, RESOURCE_EXHAUSTED
-// when a stream subscriber is too slow, FAILED_PRECONDITION when the plugin
-// is not configured yet, ABORTED when a resume names another room epoch,
-// UNAVAILABLE when the host cannot be reached or the plugin is stopping.
+//
+// Errors are gRPC statuses:
+//   - INVALID_ARGUMENT: bad input (ids, text, limits, sequence numbers).
+//   - NOT_FOUND: the room does not exist.
+//   - PERMISSION_DENIED: the host refused the user the permission the call
+//     needs.
+//   - RESOURCE_EXHAUSTED: a limit was reached. With a google.rpc.RetryInfo
+//     detail it is the per-user message rate (retry after its delay); with a
+//     google.rpc.QuotaFailure detail an admin-set limit such as rooms per
+//     page; without a detail it ends a stream whose subscriber fell too far
+//     behind (resume from the last sequence seen).
+//   - OUT_OF_RANGE: an upload is larger than the configured limit.
+//   - FAILED_PRECONDITION: the plugin is not configured yet, or its storage
+//     is locked by another process.
+//   - ABORTED: a resume names another room epoch; reload history instead.
+//   - UNAVAILABLE: the plugin is stopping; retry after the host restarts
+//     it. With a google.rpc.ErrorInfo detail of domain "pagechat" and
+//     reason "HOST_CALLBACK_FAILED" it instead means the host's own
+//     callback (HostAPI) failed or timed out: the plugin is healthy, and
+//     the host should report its own failure rather than wait for a
+//     restart.
+//   - INTERNAL: storage failed.
 type ChatPluginClient interface {
 	// Configure opens the plugin's storage and connects it to the host's
 	// callback service. The host calls it once after every plugin start,
@@ -78,7 +95,7 @@ type ChatPluginClient interface {
 	// duplicate. The stream ends with PERMISSION_DENIED shortly after the
 	// user loses view permission, and with RESOURCE_EXHAUSTED if the
 	// subscriber falls too far behind; resume from the last sequence seen.
-	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
+	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RoomEvent], error)
 	// History returns a page of stored messages before a sequence, oldest
 	// first.
 	History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error)
@@ -101,7 +118,7 @@ type ChatPluginClient interface {
 	// trusted (it names the user on every other call), and it must check
 	// each viewer with AuthorizeViewers before showing it anything and again
 	// at least every permission_cache_ms while the viewer stays.
-	Feed(ctx context.Context, in *FeedRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FeedResponse], error)
+	Feed(ctx context.Context, in *FeedRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RoomEvent], error)
 	// AuthorizeViewers tells which of the given users may view a room, asking
 	// the host (through the permission cache) for each.
 	AuthorizeViewers(ctx context.Context, in *AuthorizeViewersRequest, opts ...grpc.CallOption) (*AuthorizeViewersResponse, error)
@@ -185,13 +202,13 @@ func (c *chatPluginClient) Send(ctx context.Context, in *SendRequest, opts ...gr
 	return out, nil
 }
 
-func (c *chatPluginClient) Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error) {
+func (c *chatPluginClient) Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RoomEvent], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &ChatPlugin_ServiceDesc.Streams[0], ChatPlugin_Subscribe_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[SubscribeRequest, SubscribeResponse]{ClientStream: stream}
+	x := &grpc.GenericClientStream[SubscribeRequest, RoomEvent]{ClientStream: stream}
 	if err := x.ClientStream.SendMsg(in); err != nil {
 		return nil, err
 	}
@@ -202,7 +219,7 @@ func (c *chatPluginClient) Subscribe(ctx context.Context, in *SubscribeRequest, 
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type ChatPlugin_SubscribeClient = grpc.ServerStreamingClient[SubscribeResponse]
+type ChatPlugin_SubscribeClient = grpc.ServerStreamingClient[RoomEvent]
 
 func (c *chatPluginClient) History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -257,13 +274,13 @@ func (c *chatPluginClient) Upload(ctx context.Context, opts ...grpc.CallOption) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ChatPlugin_UploadClient = grpc.ClientStreamingClient[UploadRequest, UploadResponse]
 
-func (c *chatPluginClient) Feed(ctx context.Context, in *FeedRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FeedResponse], error) {
+func (c *chatPluginClient) Feed(ctx context.Context, in *FeedRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RoomEvent], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &ChatPlugin_ServiceDesc.Streams[2], ChatPlugin_Feed_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[FeedRequest, FeedResponse]{ClientStream: stream}
+	x := &grpc.GenericClientStream[FeedRequest, RoomEvent]{ClientStream: stream}
 	if err := x.ClientStream.SendMsg(in); err != nil {
 		return nil, err
 	}
@@ -274,7 +291,7 @@ func (c *chatPluginClient) Feed(ctx context.Context, in *FeedRequest, opts ...gr
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type ChatPlugin_FeedClient = grpc.ServerStreamingClient[FeedResponse]
+type ChatPlugin_FeedClient = grpc.ServerStreamingClient[RoomEvent]
 
 func (c *chatPluginClient) AuthorizeViewers(ctx context.Context, in *AuthorizeViewersRequest, opts ...grpc.CallOption) (*AuthorizeViewersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -296,11 +313,28 @@ func (c *chatPluginClient) AuthorizeViewers(ctx context.Context, in *AuthorizeVi
 // Every call that touches a room names the acting user; the plugin asks the
 // host (HostAPI.CheckPermission) whether that user may view or post on the
 // page that owns the room, on every call and periodically on open streams.
-// Errors are gRPC statuses: INVALID_ARGUMENT for bad input, NOT_FOUND for
-// unknown rooms, PERMISSION_DENIED when the host refuses, RESOURCE_EXHAUSTED
-// when a stream subscriber is too slow, FAILED_PRECONDITION when the plugin
-// is not configured yet, ABORTED when a resume names another room epoch,
-// UNAVAILABLE when the host cannot be reached or the plugin is stopping.
+//
+// Errors are gRPC statuses:
+//   - INVALID_ARGUMENT: bad input (ids, text, limits, sequence numbers).
+//   - NOT_FOUND: the room does not exist.
+//   - PERMISSION_DENIED: the host refused the user the permission the call
+//     needs.
+//   - RESOURCE_EXHAUSTED: a limit was reached. With a google.rpc.RetryInfo
+//     detail it is the per-user message rate (retry after its delay); with a
+//     google.rpc.QuotaFailure detail an admin-set limit such as rooms per
+//     page; without a detail it ends a stream whose subscriber fell too far
+//     behind (resume from the last sequence seen).
+//   - OUT_OF_RANGE: an upload is larger than the configured limit.
+//   - FAILED_PRECONDITION: the plugin is not configured yet, or its storage
+//     is locked by another process.
+//   - ABORTED: a resume names another room epoch; reload history instead.
+//   - UNAVAILABLE: the plugin is stopping; retry after the host restarts
+//     it. With a google.rpc.ErrorInfo detail of domain "pagechat" and
+//     reason "HOST_CALLBACK_FAILED" it instead means the host's own
+//     callback (HostAPI) failed or timed out: the plugin is healthy, and
+//     the host should report its own failure rather than wait for a
+//     restart.
+//   - INTERNAL: storage failed.
 type ChatPluginServer interface {
 	// Configure opens the plugin's storage and connects it to the host's
 	// callback service. The host calls it once after every plugin start,
@@ -328,7 +362,7 @@ type ChatPluginServer interface {
 	// duplicate. The stream ends with PERMISSION_DENIED shortly after the
 	// user loses view permission, and with RESOURCE_EXHAUSTED if the
 	// subscriber falls too far behind; resume from the last sequence seen.
-	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
+	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[RoomEvent]) error
 	// History returns a page of stored messages before a sequence, oldest
 	// first.
 	History(context.Context, *HistoryRequest) (*HistoryResponse, error)
@@ -351,7 +385,7 @@ type ChatPluginServer interface {
 	// trusted (it names the user on every other call), and it must check
 	// each viewer with AuthorizeViewers before showing it anything and again
 	// at least every permission_cache_ms while the viewer stays.
-	Feed(*FeedRequest, grpc.ServerStreamingServer[FeedResponse]) error
+	Feed(*FeedRequest, grpc.ServerStreamingServer[RoomEvent]) error
 	// AuthorizeViewers tells which of the given users may view a room, asking
 	// the host (through the permission cache) for each.
 	AuthorizeViewers(context.Context, *AuthorizeViewersRequest) (*AuthorizeViewersResponse, error)
@@ -386,7 +420,7 @@ func (UnimplementedChatPluginServer) RoomInfo(context.Context, *RoomInfoRequest)
 func (UnimplementedChatPluginServer) Send(context.Context, *SendRequest) (*SendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Send not implemented")
 }
-func (UnimplementedChatPluginServer) Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error {
+func (UnimplementedChatPluginServer) Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[RoomEvent]) error {
 	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
 }
 func (UnimplementedChatPluginServer) History(context.Context, *HistoryRequest) (*HistoryResponse, error) {
@@ -404,7 +438,7 @@ func (UnimplementedChatPluginServer) Presence(context.Context, *PresenceRequest)
 func (UnimplementedChatPluginServer) Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error {
 	return status.Error(codes.Unimplemented, "method Upload not implemented")
 }
-func (UnimplementedChatPluginServer) Feed(*FeedRequest, grpc.ServerStreamingServer[FeedResponse]) error {
+func (UnimplementedChatPluginServer) Feed(*FeedRequest, grpc.ServerStreamingServer[RoomEvent]) error {
 	return status.Error(codes.Unimplemented, "method Feed not implemented")
 }
 func (UnimplementedChatPluginServer) AuthorizeViewers(context.Context, *AuthorizeViewersRequest) (*AuthorizeViewersResponse, error) {
@@ -562,11 +596,11 @@ func _ChatPlugin_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) er
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(ChatPluginServer).Subscribe(m, &grpc.GenericServerStream[SubscribeRequest, SubscribeResponse]{ServerStream: stream})
+	return srv.(ChatPluginServer).Subscribe(m, &grpc.GenericServerStream[SubscribeRequest, RoomEvent]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type ChatPlugin_SubscribeServer = grpc.ServerStreamingServer[SubscribeResponse]
+type ChatPlugin_SubscribeServer = grpc.ServerStreamingServer[RoomEvent]
 
 func _ChatPlugin_History_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(HistoryRequest)
@@ -652,11 +686,11 @@ func _ChatPlugin_Feed_Handler(srv interface{}, stream grpc.ServerStream) error {
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(ChatPluginServer).Feed(m, &grpc.GenericServerStream[FeedRequest, FeedResponse]{ServerStream: stream})
+	return srv.(ChatPluginServer).Feed(m, &grpc.GenericServerStream[FeedRequest, RoomEvent]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type ChatPlugin_FeedServer = grpc.ServerStreamingServer[FeedResponse]
+type ChatPlugin_FeedServer = grpc.ServerStreamingServer[RoomEvent]
 
 func _ChatPlugin_AuthorizeViewers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AuthorizeViewersRequest)
