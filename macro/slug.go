@@ -20,13 +20,14 @@ var ErrEmptySlug = errors.New("room name must contain at least one letter or dig
 // wraps it with the name's actual length so the author knows how much to cut.
 var ErrNameTooLong = fmt.Errorf("room name is longer than %d bytes", MaxNameBytes)
 
-// Slug normalises a room name as DESIGN.md's Rooms contract fixes it: lower
-// case, every run of characters outside [a-z0-9] folded to one "-", and no
-// "-" at either end. "My Room Name" becomes "my-room-name". Non-ASCII
-// letters count as separators so that slugs stay plain ASCII in URLs and
-// keys; the lower-casing is Unicode's, though, so the few non-ASCII capitals
-// whose lower case is ASCII (U+0130 "İ", U+212A Kelvin sign) become "i" and
-// "k". The result is idempotent: Slug(Slug(s)) == Slug(s).
+// Slug normalises a room name as the room id contract fixes it
+// (docs/architecture.md, "Rooms, ids and slugs"): lower case, every run of
+// characters outside [a-z0-9] folded to one "-", and no "-" at either end.
+// "My Room Name" becomes "my-room-name". Non-ASCII letters count as
+// separators so that slugs stay plain ASCII in URLs and keys; the
+// lower-casing is Unicode's, though, so the few non-ASCII capitals whose
+// lower case is ASCII (U+0130 "İ", U+212A Kelvin sign) become "i" and "k".
+// The result is idempotent: Slug(Slug(s)) == Slug(s).
 func Slug(name string) string {
 	var b strings.Builder
 	b.Grow(len(name))

@@ -60,7 +60,8 @@ type fakeRoom struct {
 }
 
 // fakeServer implements the Browser API and the wikihost JSON API
-// contracts from DESIGN.md, in memory.
+// contracts (docs/architecture.md, "Browser API" and "Example wiki"), in
+// memory.
 type fakeServer struct {
 	*httptest.Server
 	opts fakeOptions

@@ -7,7 +7,7 @@ import (
 )
 
 // listeningLine is what a pagechat server logs once it serves
-// (DESIGN.md: "listening on http://ADDR").
+// (docs/architecture.md, "Example wiki": "listening on http://ADDR").
 var listeningLine = regexp.MustCompile(`listening on http://(\S+)`)
 
 // ListenWatcher collects a server's log and reports the address from its

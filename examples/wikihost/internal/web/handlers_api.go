@@ -9,7 +9,7 @@ import (
 	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
 )
 
-// The JSON API (DESIGN.md, Example wiki contract). Every endpoint takes
+// The JSON API (docs/architecture.md, "Example wiki"). Every endpoint takes
 // HTTP Basic auth or the session cookie.
 
 // apiPageLink is a page as listed in another page's children.

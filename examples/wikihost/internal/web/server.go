@@ -16,7 +16,7 @@ import (
 )
 
 // ChatPrefix is where the chat handler is mounted and where the plugin's
-// "Join Chat" links point (DESIGN.md, Browser API).
+// "Join Chat" links point (docs/architecture.md, "Browser API").
 const ChatPrefix = "/chat/"
 
 // Limits of request handling.

@@ -15,8 +15,7 @@ const DemoPageTitle = "Welcome to pagechat"
 // metaDemoPage is the setting that remembers the demo page's id.
 const metaDemoPage = "demo_page"
 
-// DemoUsers are the accounts SeedDemo creates (DESIGN.md: alice is the
-// admin).
+// DemoUsers are the accounts SeedDemo creates; alice is the admin.
 var DemoUsers = []NewUser{
 	{Name: "alice", DisplayName: "Alice", Admin: true},
 	{Name: "bob", DisplayName: "Bob"},

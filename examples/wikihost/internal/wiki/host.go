@@ -39,9 +39,8 @@ func notFound(err error) error {
 }
 
 // CheckPermission maps the plugin's permissions onto the wiki's: view is
-// the page's view permission, post is edit permission (DESIGN.md: post maps
-// to edit), and moderate is for admins who may view the page. Unknown users
-// and pages get false.
+// the page's view permission, post is edit permission, and moderate is for
+// admins who may view the page. Unknown users and pages get false.
 func (h *Host) CheckPermission(_ context.Context, userID, pageID string, perm hostsdk.Permission) (bool, error) {
 	switch perm {
 	case hostsdk.PermissionView:
