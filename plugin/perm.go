@@ -326,7 +326,7 @@ func (c *userCache) displayName(ctx context.Context, userID string) (string, err
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return "", status.FromContextError(ctxErr).Err()
 		}
-		return "", status.Errorf(codes.Unavailable, "cannot look up user %q with the host: %v", userID, status.Convert(err).Message())
+		return "", hostFailed("cannot look up user %q with the host: %v", userID, status.Convert(err).Message())
 	case name == "":
 		name = userID
 	}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/pagechat/pagechat/internal/handshake"
 	"github.com/pagechat/pagechat/macro"
 	"github.com/pagechat/pagechat/plugin/internal/hub"
 	"github.com/pagechat/pagechat/plugin/internal/render"
@@ -799,7 +800,17 @@ func (rt *runtime) permCheckFailed(ctx context.Context, err error, asked ...any)
 		return status.FromContextError(ctx.Err()).Err()
 	}
 	rt.logger.Error("host permission check failed", append(asked, "error", err)...)
-	return status.Errorf(codes.Unavailable, "cannot check permission with the host: %v", err)
+	return hostFailed("cannot check permission with the host: %v", err)
+}
+
+// hostFailed is the status for a failed HostAPI callback: UNAVAILABLE with
+// the reason that tells host-sdk the plugin itself is fine.
+func hostFailed(format string, args ...any) error {
+	st := status.Newf(codes.Unavailable, format, args...)
+	if detailed, err := st.WithDetails(&errdetails.ErrorInfo{Domain: handshake.ErrorDomain, Reason: handshake.ReasonHostCallbackFailed}); err == nil {
+		st = detailed
+	}
+	return st.Err()
 }
 
 // checkRoomRequest validates the user and room ids every room call carries

@@ -167,7 +167,7 @@ func (rt *runtime) attach(ctx context.Context, hdr *hostv1.AttachFileHeader, con
 	defer cancel()
 	up, err := rt.host.AttachFile(ctx)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "upload: reach the host: %v", err)
+		return nil, hostFailed("upload: reach the host: %v", err)
 	}
 	if err := up.Send(&hostv1.AttachFileRequest{Part: &hostv1.AttachFileRequest_Header{Header: hdr}}); err != nil {
 		return nil, hostStreamErr(up, err)
@@ -189,7 +189,7 @@ func (rt *runtime) attach(ctx context.Context, hdr *hostv1.AttachFileHeader, con
 	}
 	resp, err := up.CloseAndRecv()
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "upload: the host did not store the file: %v", status.Convert(err).Message())
+		return nil, hostFailed("upload: the host did not store the file: %v", status.Convert(err).Message())
 	}
 	return resp, nil
 }
@@ -202,7 +202,7 @@ func hostStreamErr(up grpc.ClientStreamingClient[hostv1.AttachFileRequest, hostv
 			err = rerr
 		}
 	}
-	return status.Errorf(codes.Unavailable, "upload: the host refused the file: %v", status.Convert(err).Message())
+	return hostFailed("upload: the host refused the file: %v", status.Convert(err).Message())
 }
 
 // uploadErr turns a failure reading the client's upload into a status.

@@ -1,0 +1,14 @@
+package handshake
+
+// ErrorDomain is the google.rpc.ErrorInfo domain of the reasons below; a
+// status from the plugin carrying an ErrorInfo of another domain is not one
+// of ours.
+const ErrorDomain = "pagechat"
+
+// ReasonHostCallbackFailed marks an UNAVAILABLE status that the plugin
+// returns because one of the host's own HostAPI callbacks failed or timed
+// out. The plugin is healthy, so host-sdk must answer at once with
+// ErrHostFailed instead of waiting for a plugin restart that will never
+// come; only an UNAVAILABLE without this reason means the plugin process
+// or its connection is going away.
+const ReasonHostCallbackFailed = "HOST_CALLBACK_FAILED"
