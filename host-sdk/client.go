@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/pagechat/pagechat/internal/handshake"
+	"github.com/pagechat/pagechat/internal/limits"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
 )
@@ -99,8 +100,8 @@ func WithLogger(l hclog.Logger) Option {
 // (default 16 KiB, at most 1 MiB).
 func WithMaxMessageBytes(n int) Option {
 	return optionFunc(func(c *config) error {
-		if n <= 0 || n > 1<<20 {
-			return fmt.Errorf("WithMaxMessageBytes: %d out of range 1..%d", n, 1<<20)
+		if n <= 0 || n > limits.MaxMessageBytes {
+			return fmt.Errorf("WithMaxMessageBytes: %d out of range 1..%d", n, limits.MaxMessageBytes)
 		}
 		c.maxMessageBytes = int64(n)
 		return nil
@@ -150,8 +151,8 @@ func WithChatURLPrefix(prefix string) Option {
 // (default 2 s, at most 5 s).
 func WithPermissionCache(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if d < time.Millisecond || d > 5*time.Second {
-			return fmt.Errorf("WithPermissionCache: %v out of range 1ms..5s", d)
+		if d < time.Millisecond || d > limits.MaxPermissionCache {
+			return fmt.Errorf("WithPermissionCache: %v out of range 1ms..%v", d, limits.MaxPermissionCache)
 		}
 		c.permissionCache = d
 		return nil

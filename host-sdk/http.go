@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/pagechat/pagechat/internal/limits"
 )
 
 // Defaults and bounds of the HandlerOptions. Each is the value an admin
@@ -19,7 +21,7 @@ import (
 const (
 	// DefaultChatPrefix is where the handler expects to be mounted, and
 	// where the plugin's "Join Chat" links point.
-	DefaultChatPrefix = "/chat/"
+	DefaultChatPrefix = limits.DefaultChatURLPrefix
 	// DefaultHeartbeat is how often an idle event stream gets a comment
 	// line. Proxies and load balancers drop connections that stay silent
 	// for 30–120 s (nginx's proxy_read_timeout is 60 s); 20 s stays under
@@ -51,27 +53,24 @@ const (
 	// DefaultUploadLimit is the largest file accepted when neither this
 	// handler nor the Client (WithMaxUploadBytes) says otherwise; it is the
 	// plugin's own default.
-	DefaultUploadLimit = 10 << 20
+	DefaultUploadLimit = limits.DefaultUploadBytes
 	// MaxUploadLimit caps WithUploadLimit; it is the plugin's cap.
-	MaxUploadLimit = 1 << 30
+	MaxUploadLimit = limits.MaxUploadBytes
 	// DefaultPermissionWindow is how often open streams are re-checked
 	// against the host's permissions when the Client does not configure a
 	// permission cache: the plugin's default cache window, so a revoked
 	// user's stream ends within about that long.
-	DefaultPermissionWindow = 2 * time.Second
+	DefaultPermissionWindow = limits.DefaultPermissionCache
 	// MinPermissionWindow is the shortest WithPermissionWindow accepts,
 	// for tests; shorter windows only cost more AuthorizeViewers calls.
 	MinPermissionWindow = 10 * time.Millisecond
 	// MaxPermissionWindow is the longest WithPermissionWindow accepts, the
 	// plugin's cap on its permission cache.
-	MaxPermissionWindow = 5 * time.Second
+	MaxPermissionWindow = limits.MaxPermissionCache
 )
 
 // Limits that are not options.
 const (
-	// defaultMaxMessageBytes mirrors the plugin's default message limit,
-	// used to size request bodies when the Client sets none.
-	defaultMaxMessageBytes = 16 << 10
 	// sendBodyOverhead is what a send request may carry beyond its text:
 	// the JSON syntax, the client id, whitespace.
 	sendBodyOverhead = 64 << 10
@@ -83,11 +82,6 @@ const (
 	maxRoomIDBytes = 512
 	// maxEpochBytes bounds the ?epoch= parameter; epochs are short ids.
 	maxEpochBytes = 128
-	// maxClientIDBytes is the plugin's limit on client ids.
-	maxClientIDBytes = 128
-	// defaultHistoryLimit and maxHistoryLimit are the plugin's page sizes.
-	defaultHistoryLimit = 50
-	maxHistoryLimit     = 500
 	// retryAfterUnavailable is the Retry-After (seconds) sent while the
 	// plugin is down; restarts take well under a second to a few seconds.
 	retryAfterUnavailable = 2
@@ -367,7 +361,7 @@ func NewHandler(c *Client, identify IdentifyFunc, opts ...HandlerOption) (*Handl
 	}
 	maxMsg := c.cfg.maxMessageBytes
 	if maxMsg <= 0 {
-		maxMsg = defaultMaxMessageBytes
+		maxMsg = limits.DefaultMessageBytes
 	}
 	h := &Handler{
 		client:      c,

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/pagechat/pagechat/internal/limits"
 )
 
 // FuzzDecodeSendRequest checks that the send decoder never panics, that
@@ -36,7 +38,7 @@ func FuzzDecodeSendRequest(f *testing.F) {
 			}
 			return
 		}
-		if strings.TrimSpace(req.Text) == "" || req.ClientID == "" || len(req.ClientID) > maxClientIDBytes {
+		if strings.TrimSpace(req.Text) == "" || req.ClientID == "" || len(req.ClientID) > limits.ClientIDBytes {
 			t.Fatalf("accepted invalid values: %+v", req)
 		}
 		if !utf8.ValidString(req.Text) || !utf8.ValidString(req.ClientID) {

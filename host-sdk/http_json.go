@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/limits"
 )
 
 // apiError is an HTTP answer: status, a stable machine-readable code and a
@@ -310,8 +312,8 @@ func decodeSendRequest(r io.Reader) (sendRequest, error) {
 	if strings.TrimSpace(req.Text) == "" {
 		return sendRequest{}, badRequest(`"text" is missing or blank`)
 	}
-	if n := len(req.ClientID); n == 0 || n > maxClientIDBytes {
-		return sendRequest{}, badRequest(`"client_id" must be 1 to %d bytes`, maxClientIDBytes)
+	if n := len(req.ClientID); n == 0 || n > limits.ClientIDBytes {
+		return sendRequest{}, badRequest(`"client_id" must be 1 to %d bytes`, limits.ClientIDBytes)
 	}
 	return req, nil
 }

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/limits"
 )
 
 // webFS holds the popup's page templates, script and style sheet. They
@@ -243,11 +245,11 @@ func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request, id Identi
 		}
 		before = n
 	}
-	limit := defaultHistoryLimit
+	limit := limits.DefaultHistoryPage
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxHistoryLimit {
-			return badRequest("limit must be a number from 1 to %d", maxHistoryLimit)
+		if err != nil || n < 1 || n > limits.MaxHistoryPage {
+			return badRequest("limit must be a number from 1 to %d", limits.MaxHistoryPage)
 		}
 		limit = n
 	}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+
+	"github.com/pagechat/pagechat/internal/limits"
 )
 
 const (
@@ -64,15 +66,15 @@ func (h *Handler) serveUpload(w http.ResponseWriter, r *http.Request, id Identit
 			if clientID != "" {
 				return badRequest(`"client_id" given twice`)
 			}
-			b, err := io.ReadAll(io.LimitReader(part, maxClientIDBytes+1))
+			b, err := io.ReadAll(io.LimitReader(part, limits.ClientIDBytes+1))
 			if err != nil {
 				if isMaxBytes(err) {
 					return tooLarge
 				}
 				return badRequest("malformed multipart body")
 			}
-			if len(b) == 0 || len(b) > maxClientIDBytes {
-				return badRequest(`"client_id" must be 1 to %d bytes`, maxClientIDBytes)
+			if len(b) == 0 || len(b) > limits.ClientIDBytes {
+				return badRequest(`"client_id" must be 1 to %d bytes`, limits.ClientIDBytes)
 			}
 			clientID = string(b)
 		case "file":

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/limits"
 )
 
 // heartbeatLine is a comment line: EventSource ignores it, proxies see
@@ -216,7 +218,7 @@ func (h *Handler) catchUp(ctx context.Context, s *sseWriter, f *roomFeed, v *vie
 		// page before cursor+n+1 is exactly cursor+1..cursor+n.
 		h.historyFills.Add(1)
 		for cursor < reg.historyTo {
-			n := min(reg.historyTo-cursor, maxHistoryLimit)
+			n := min(reg.historyTo-cursor, limits.MaxHistoryPage)
 			page, err := h.client.History(ctx, user, roomID, cursor+n+1, int(n))
 			if err != nil {
 				h.endStream(s, endReasonOf(err), "")

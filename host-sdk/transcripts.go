@@ -3,11 +3,9 @@ package hostsdk
 import (
 	"fmt"
 	"time"
-)
 
-// maxTranscriptDelay mirrors the plugin's limit (plugin.MaxTranscriptDelay),
-// so a bad value fails Load with the option's name instead of Configure.
-const maxTranscriptDelay = time.Hour
+	"github.com/pagechat/pagechat/internal/limits"
+)
 
 // WithTranscriptDelay sets how long after a room's latest activity the
 // plugin brings that day's transcript page up to date (default 60 s, at
@@ -15,8 +13,8 @@ const maxTranscriptDelay = time.Hour
 // five delays.
 func WithTranscriptDelay(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if d < time.Millisecond || d > maxTranscriptDelay {
-			return fmt.Errorf("WithTranscriptDelay: %v out of range 1ms..%v", d, maxTranscriptDelay)
+		if d < time.Millisecond || d > limits.MaxTranscriptDelay {
+			return fmt.Errorf("WithTranscriptDelay: %v out of range 1ms..%v", d, limits.MaxTranscriptDelay)
 		}
 		c.transcriptDelay = d
 		return nil

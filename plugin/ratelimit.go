@@ -5,11 +5,6 @@ import (
 	"time"
 )
 
-// DefaultMessagesPerMinute is how many messages one user may send to one
-// room per minute. Two a second sustained is far above human typing and
-// pasting, while a runaway script is stopped within a second.
-const DefaultMessagesPerMinute = 120
-
 // maxLimiterEntries bounds the limiter's memory; past it, buckets that have
 // refilled completely (and so carry no information) are dropped.
 const maxLimiterEntries = 100_000

@@ -13,10 +13,6 @@ import (
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 )
 
-// defaultChatPrefix is where hosts mount the browser API unless they say
-// otherwise (DESIGN.md, Browser API).
-const defaultChatPrefix = "/chat/"
-
 // RenderMacro renders a macro as its room table. Errors a page author can
 // fix, or a viewer who may not see the room, render as an inline box rather
 // than failing the page render.

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/pagechat/pagechat/internal/handshake"
+	"github.com/pagechat/pagechat/internal/limits"
 	"github.com/pagechat/pagechat/macro"
 	"github.com/pagechat/pagechat/plugin/internal/hub"
 	"github.com/pagechat/pagechat/plugin/internal/render"
@@ -33,33 +34,9 @@ import (
 // Release builds set it with -ldflags "-X github.com/pagechat/pagechat/plugin.Version=...".
 var Version = "dev"
 
-// Limits and defaults. Each one an admin can change is a ConfigureRequest
-// field; the host passes it through from its own flags.
+// Limits of the plugin's own. The limits host-sdk also relies on live in
+// internal/limits.
 const (
-	// DefaultMaxMessageBytes bounds a message's text. 16 KiB holds a long
-	// paste of code or a log excerpt while keeping a room's history cheap to
-	// replay into a browser.
-	DefaultMaxMessageBytes = 16 << 10
-	// MaxMaxMessageBytes caps what an admin may configure: messages travel
-	// in single gRPC messages, whose default limit is 4 MiB.
-	MaxMaxMessageBytes = 1 << 20
-	// DefaultPermissionCache is how long a permission answer may be reused,
-	// and so the longest a revoked user keeps an open stream.
-	DefaultPermissionCache = 2 * time.Second
-	// MaxPermissionCache is the most an admin may configure: DESIGN.md
-	// promises revocation takes effect within a few seconds.
-	MaxPermissionCache = 5 * time.Second
-	// DefaultMaxRoomsPerPage bounds the rooms one page can create. A page
-	// with more chat rooms than this is almost certainly a mistake (or a
-	// macro generated in a loop), and every room costs buckets and a feed.
-	DefaultMaxRoomsPerPage = 50
-	// MaxClientIDBytes bounds the idempotency key, which is stored per message.
-	MaxClientIDBytes = 128
-	// MaxUserIDBytes bounds user ids, which end up in stored messages.
-	MaxUserIDBytes = 256
-	// DefaultHistoryLimit and MaxHistoryLimit bound a History page.
-	DefaultHistoryLimit = 50
-	MaxHistoryLimit     = 500
 	// replayPage is how many stored messages a Subscribe reads per
 	// transaction while replaying; small enough not to hold a read
 	// transaction (and bbolt's remap lock) for long.
@@ -136,38 +113,38 @@ func (s *Server) Configure(ctx context.Context, req *chatv1.ConfigureRequest) (*
 	maxMsg := int(req.GetMaxMessageBytes())
 	switch {
 	case maxMsg == 0:
-		maxMsg = DefaultMaxMessageBytes
-	case maxMsg < 0 || maxMsg > MaxMaxMessageBytes:
-		return nil, status.Errorf(codes.InvalidArgument, "max_message_bytes %d out of range 1..%d", maxMsg, MaxMaxMessageBytes)
+		maxMsg = limits.DefaultMessageBytes
+	case maxMsg < 0 || maxMsg > limits.MaxMessageBytes:
+		return nil, status.Errorf(codes.InvalidArgument, "max_message_bytes %d out of range 1..%d", maxMsg, limits.MaxMessageBytes)
 	}
 	// Range-check the milliseconds before converting: a huge value would
 	// overflow time.Duration and wrap into an accepted one.
 	permMS := req.GetPermissionCacheMs()
-	if permMS < 0 || permMS > MaxPermissionCache.Milliseconds() {
-		return nil, status.Errorf(codes.InvalidArgument, "permission_cache_ms %d out of range 1..%d", permMS, MaxPermissionCache.Milliseconds())
+	if permMS < 0 || permMS > limits.MaxPermissionCache.Milliseconds() {
+		return nil, status.Errorf(codes.InvalidArgument, "permission_cache_ms %d out of range 1..%d", permMS, limits.MaxPermissionCache.Milliseconds())
 	}
 	permTTL := time.Duration(permMS) * time.Millisecond
 	if permTTL == 0 {
-		permTTL = DefaultPermissionCache
+		permTTL = limits.DefaultPermissionCache
 	}
 	maxUpload := req.GetMaxUploadBytes()
 	switch {
 	case maxUpload == 0:
-		maxUpload = DefaultMaxUploadBytes
-	case maxUpload < 0 || maxUpload > MaxMaxUploadBytes:
-		return nil, status.Errorf(codes.InvalidArgument, "max_upload_bytes %d out of range 1..%d", maxUpload, MaxMaxUploadBytes)
+		maxUpload = limits.DefaultUploadBytes
+	case maxUpload < 0 || maxUpload > limits.MaxUploadBytes:
+		return nil, status.Errorf(codes.InvalidArgument, "max_upload_bytes %d out of range 1..%d", maxUpload, limits.MaxUploadBytes)
 	}
 	perMinute := int(req.GetMaxMessagesPerMinute())
 	switch {
 	case perMinute == 0:
-		perMinute = DefaultMessagesPerMinute
+		perMinute = limits.DefaultMessagesPerMinute
 	case perMinute < -1:
 		return nil, status.Errorf(codes.InvalidArgument, "max_messages_per_minute %d: use a positive limit, 0 for the default or -1 for none", perMinute)
 	}
 	maxRooms := int(req.GetMaxRoomsPerPage())
 	switch {
 	case maxRooms == 0:
-		maxRooms = DefaultMaxRoomsPerPage
+		maxRooms = limits.DefaultRoomsPerPage
 	case maxRooms < 0:
 		return nil, status.Errorf(codes.InvalidArgument, "max_rooms_per_page %d must be positive (0 for the default)", maxRooms)
 	}
@@ -388,8 +365,8 @@ func (s *Server) Send(ctx context.Context, req *chatv1.SendRequest) (*chatv1.Sen
 	if err := rt.checkText(req.GetText()); err != nil {
 		return nil, err
 	}
-	if n := len(req.GetClientId()); n == 0 || n > MaxClientIDBytes {
-		return nil, status.Errorf(codes.InvalidArgument, "client_id must be 1 to %d bytes, got %d", MaxClientIDBytes, n)
+	if n := len(req.GetClientId()); n == 0 || n > limits.ClientIDBytes {
+		return nil, status.Errorf(codes.InvalidArgument, "client_id must be 1 to %d bytes, got %d", limits.ClientIDBytes, n)
 	}
 	if err := rt.authorize(ctx, req.GetUserId(), pageID, hostv1.Permission_PERMISSION_POST); err != nil {
 		return nil, err
@@ -471,9 +448,9 @@ func (s *Server) History(ctx context.Context, req *chatv1.HistoryRequest) (*chat
 	limit := int(req.GetLimit())
 	switch {
 	case limit == 0:
-		limit = DefaultHistoryLimit
-	case limit < 0 || limit > MaxHistoryLimit:
-		return nil, status.Errorf(codes.InvalidArgument, "limit %d out of range 1..%d", limit, MaxHistoryLimit)
+		limit = limits.DefaultHistoryPage
+	case limit < 0 || limit > limits.MaxHistoryPage:
+		return nil, status.Errorf(codes.InvalidArgument, "limit %d out of range 1..%d", limit, limits.MaxHistoryPage)
 	}
 	room, err := rt.viewRoom(ctx, req.GetUserId(), req.GetRoomId())
 	if err != nil {
@@ -544,10 +521,6 @@ func (s *Server) Feed(req *chatv1.FeedRequest, stream grpc.ServerStreamingServer
 	})
 }
 
-// maxViewersPerCheck bounds AuthorizeViewers, so one call cannot queue
-// thousands of host round trips.
-const maxViewersPerCheck = 1000
-
 // AuthorizeViewers checks view permission for several users.
 func (s *Server) AuthorizeViewers(ctx context.Context, req *chatv1.AuthorizeViewersRequest) (*chatv1.AuthorizeViewersResponse, error) {
 	rt, err := s.runtime()
@@ -558,8 +531,8 @@ func (s *Server) AuthorizeViewers(ctx context.Context, req *chatv1.AuthorizeView
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if n := len(req.GetUserIds()); n > maxViewersPerCheck {
-		return nil, status.Errorf(codes.InvalidArgument, "%d user ids; at most %d per call", n, maxViewersPerCheck)
+	if n := len(req.GetUserIds()); n > limits.ViewersPerCheck {
+		return nil, status.Errorf(codes.InvalidArgument, "%d user ids; at most %d per call", n, limits.ViewersPerCheck)
 	}
 	keys := make([]permKey, len(req.GetUserIds()))
 	for i, userID := range req.GetUserIds() {
@@ -830,8 +803,8 @@ func checkRoomRequest(userID, roomID string) (pageID string, err error) {
 }
 
 func checkUserID(userID string) error {
-	if userID == "" || len(userID) > MaxUserIDBytes || !utf8.ValidString(userID) {
-		return status.Errorf(codes.InvalidArgument, "user id must be 1 to %d bytes of UTF-8", MaxUserIDBytes)
+	if userID == "" || len(userID) > limits.UserIDBytes || !utf8.ValidString(userID) {
+		return status.Errorf(codes.InvalidArgument, "user id must be 1 to %d bytes of UTF-8", limits.UserIDBytes)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pagechat/pagechat/internal/limits"
+
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -121,7 +123,7 @@ func TestConfigure(t *testing.T) {
 		code codes.Code
 	}{
 		{"negative max_message_bytes", func(r *chatv1.ConfigureRequest) { r.MaxMessageBytes = -1 }, codes.InvalidArgument},
-		{"max_message_bytes over the cap", func(r *chatv1.ConfigureRequest) { r.MaxMessageBytes = MaxMaxMessageBytes + 1 }, codes.InvalidArgument},
+		{"max_message_bytes over the cap", func(r *chatv1.ConfigureRequest) { r.MaxMessageBytes = limits.MaxMessageBytes + 1 }, codes.InvalidArgument},
 		{"permission_cache_ms 10000", func(r *chatv1.ConfigureRequest) { r.PermissionCacheMs = 10000 }, codes.InvalidArgument},
 		{"negative permission_cache_ms", func(r *chatv1.ConfigureRequest) { r.PermissionCacheMs = -5 }, codes.InvalidArgument},
 		{"negative subscriber_buffer", func(r *chatv1.ConfigureRequest) { r.SubscriberBuffer = -1 }, codes.InvalidArgument},
@@ -338,10 +340,10 @@ func TestSendInvalid(t *testing.T) {
 		{"empty text", func(r *req) { r.Text = "" }, false},
 		{"whitespace only", func(r *req) { r.Text = " \t\n\r  " }, false},
 		{"invalid utf-8", func(r *req) { r.Text = "hello \xff\xfe" }, true},
-		{"oversize", func(r *req) { r.Text = strings.Repeat("a", DefaultMaxMessageBytes+1) }, false},
-		{"oversize in multibyte runes", func(r *req) { r.Text = strings.Repeat("é", DefaultMaxMessageBytes/2+1) }, false},
+		{"oversize", func(r *req) { r.Text = strings.Repeat("a", limits.DefaultMessageBytes+1) }, false},
+		{"oversize in multibyte runes", func(r *req) { r.Text = strings.Repeat("é", limits.DefaultMessageBytes/2+1) }, false},
 		{"empty client id", func(r *req) { r.ClientId = "" }, false},
-		{"client id over 128 bytes", func(r *req) { r.ClientId = strings.Repeat("c", MaxClientIDBytes+1) }, false},
+		{"client id over 128 bytes", func(r *req) { r.ClientId = strings.Repeat("c", limits.ClientIDBytes+1) }, false},
 		{"room without slug", func(r *req) { r.RoomId = "noslug" }, false},
 		{"room without page", func(r *req) { r.RoomId = ".x" }, false},
 		{"room with unnormalised slug", func(r *req) { r.RoomId = "p1.Bad Slug" }, false},
@@ -350,7 +352,7 @@ func TestSendInvalid(t *testing.T) {
 		{"empty room id", func(r *req) { r.RoomId = "" }, false},
 		{"room id invalid utf-8", func(r *req) { r.RoomId = "p\xff.lobby" }, true},
 		{"empty user", func(r *req) { r.UserId = "" }, false},
-		{"user id too long", func(r *req) { r.UserId = strings.Repeat("u", MaxUserIDBytes+1) }, false},
+		{"user id too long", func(r *req) { r.UserId = strings.Repeat("u", limits.UserIDBytes+1) }, false},
 		{"user id invalid utf-8", func(r *req) { r.UserId = "al\xffce" }, true},
 	}
 	t.Run("cases", func(t *testing.T) {
@@ -373,7 +375,7 @@ func TestSendInvalid(t *testing.T) {
 	if got := h.lastSeq(room); got != 1 {
 		t.Errorf("last seq after invalid sends = %d, want 1", got)
 	}
-	hist := h.history("alice", room, 0, MaxHistoryLimit)
+	hist := h.history("alice", room, 0, limits.MaxHistoryPage)
 	if len(hist.GetMessages()) != 1 || hist.GetMessages()[0].GetText() != "seed message" {
 		t.Errorf("history after invalid sends = %v, want only the seed", hist.GetMessages())
 	}
@@ -387,8 +389,8 @@ func TestSendLimitsAccepted(t *testing.T) {
 	h := newConfigured(t, nil)
 	room := h.openRoom("alice", "p1", "Lobby").GetId()
 	tests := []struct{ name, client, text string }{
-		{"text at the byte limit", "c-max-text", strings.Repeat("a", DefaultMaxMessageBytes)},
-		{"client id at 128 bytes", strings.Repeat("c", MaxClientIDBytes), "hi"},
+		{"text at the byte limit", "c-max-text", strings.Repeat("a", limits.DefaultMessageBytes)},
+		{"client id at 128 bytes", strings.Repeat("c", limits.ClientIDBytes), "hi"},
 		{"surrounding whitespace kept", "c-ws", "  hi  \n"},
 		{"unicode", "c-uni", "héllo 日本 👋"},
 	}
@@ -649,7 +651,7 @@ func TestHistoryErrors(t *testing.T) {
 		limit int32
 		code  codes.Code
 	}{
-		{"limit 501", "alice", room, MaxHistoryLimit + 1, codes.InvalidArgument},
+		{"limit 501", "alice", room, limits.MaxHistoryPage + 1, codes.InvalidArgument},
 		{"negative limit", "alice", room, -1, codes.InvalidArgument},
 		{"no view", "carol", room, 10, codes.PermissionDenied},
 		{"no view on an existing room", "bob", "secret.hidden", 10, codes.PermissionDenied},
@@ -1426,7 +1428,7 @@ func TestShutdownWithSendsInFlight(t *testing.T) {
 
 	// Everything acknowledged was stored, under the acknowledged seq.
 	again := newConfigured(t, func(r *chatv1.ConfigureRequest) { r.DataDir = dir })
-	hist := again.history("alice", room, 0, MaxHistoryLimit)
+	hist := again.history("alice", room, 0, limits.MaxHistoryPage)
 	stored := make(map[uint64]string)
 	for _, m := range hist.GetMessages() {
 		stored[m.GetSeq()] = m.GetClientId()

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
 	// Time zone data compiled in, so time_zone works on hosts without a
 	// system zoneinfo database (minimal containers): the plugin must not
 	// depend on files outside its data dir for something as basic as
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/pagechat/pagechat/internal/limits"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	"github.com/pagechat/pagechat/plugin/internal/transcript"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
@@ -24,13 +26,6 @@ import (
 
 // Transcript settings (ConfigureRequest.transcript_delay_ms).
 const (
-	// DefaultTranscriptDelay is how long after a room's latest activity
-	// its transcript page for the day is brought up to date.
-	DefaultTranscriptDelay = transcript.DefaultDelay
-	// MaxTranscriptDelay caps what an admin may configure: DESIGN.md
-	// promises transcripts shortly after activity, and beyond an hour a
-	// page would lag the chat by most of a working session.
-	MaxTranscriptDelay = time.Hour
 	// transcriptFlushTimeout bounds the final flush on Shutdown. host-sdk
 	// waits 5 s for Shutdown before killing the process, and closing bbolt
 	// still has to fit after the flush; anything not flushed stays pending
@@ -48,17 +43,17 @@ func transcriptSettingsFrom(req *chatv1.ConfigureRequest) (transcriptSettings, e
 	// Range-check before converting, so a huge value cannot overflow
 	// time.Duration into an accepted one.
 	ms := req.GetTranscriptDelayMs()
-	if ms < 0 || ms > MaxTranscriptDelay.Milliseconds() {
+	if ms < 0 || ms > limits.MaxTranscriptDelay.Milliseconds() {
 		return transcriptSettings{}, status.Errorf(codes.InvalidArgument, "transcript_delay_ms %d out of range 1..%d",
-			ms, MaxTranscriptDelay.Milliseconds())
+			ms, limits.MaxTranscriptDelay.Milliseconds())
 	}
 	delay := time.Duration(ms) * time.Millisecond
 	if delay == 0 {
-		delay = DefaultTranscriptDelay
+		delay = limits.DefaultTranscriptDelay
 	}
 	prefix := req.GetChatUrlPrefix()
 	if prefix == "" {
-		prefix = defaultChatPrefix
+		prefix = limits.DefaultChatURLPrefix
 	}
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/" // links append "rooms/<id>"

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pagechat/pagechat/internal/limits"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -19,7 +21,7 @@ func TestConfigureRefusesBadTranscriptSettings(t *testing.T) {
 	}{
 		"unknown zone":   {&chatv1.ConfigureRequest{TimeZone: "Mars/Olympus_Mons"}, `"Mars/Olympus_Mons"`},
 		"negative delay": {&chatv1.ConfigureRequest{TranscriptDelayMs: -1}, "transcript_delay_ms -1"},
-		"huge delay":     {&chatv1.ConfigureRequest{TranscriptDelayMs: MaxTranscriptDelay.Milliseconds() + 1}, "transcript_delay_ms"},
+		"huge delay":     {&chatv1.ConfigureRequest{TranscriptDelayMs: limits.MaxTranscriptDelay.Milliseconds() + 1}, "transcript_delay_ms"},
 	} {
 		tc.req.DataDir = t.TempDir()
 		_, err := NewServer(nil, nil).Configure(context.Background(), tc.req)
@@ -32,7 +34,7 @@ func TestConfigureRefusesBadTranscriptSettings(t *testing.T) {
 func TestTranscriptSettingsDefaults(t *testing.T) {
 	t.Parallel()
 	got, err := transcriptSettingsFrom(&chatv1.ConfigureRequest{})
-	if err != nil || got.delay != DefaultTranscriptDelay || got.chatPrefix != defaultChatPrefix {
+	if err != nil || got.delay != limits.DefaultTranscriptDelay || got.chatPrefix != limits.DefaultChatURLPrefix {
 		t.Errorf("defaults = %+v, %v", got, err)
 	}
 	got, err = transcriptSettingsFrom(&chatv1.ConfigureRequest{ChatUrlPrefix: "/wiki/chat", TranscriptDelayMs: 250})

@@ -12,6 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/pagechat/pagechat/internal/limits"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -24,12 +26,6 @@ import (
 )
 
 const (
-	// DefaultMaxUploadBytes bounds one uploaded file: enough for
-	// screenshots, logs and documents, small enough that a wiki's
-	// attachment store does not become a file host.
-	DefaultMaxUploadBytes = 10 << 20
-	// MaxMaxUploadBytes caps what an admin may configure.
-	MaxMaxUploadBytes = 1 << 30
 	// uploadChunk is the size of the chunks relayed to the host; the
 	// protocol allows up to 1 MiB, and smaller chunks keep memory flat.
 	uploadChunk = 256 << 10
@@ -91,8 +87,8 @@ func (s *Server) Upload(stream grpc.ClientStreamingServer[chatv1.UploadRequest, 
 	if err != nil {
 		return err
 	}
-	if n := len(h.GetClientId()); n == 0 || n > MaxClientIDBytes {
-		return status.Errorf(codes.InvalidArgument, "client_id must be 1 to %d bytes, got %d", MaxClientIDBytes, n)
+	if n := len(h.GetClientId()); n == 0 || n > limits.ClientIDBytes {
+		return status.Errorf(codes.InvalidArgument, "client_id must be 1 to %d bytes, got %d", limits.ClientIDBytes, n)
 	}
 	switch size := h.GetSize(); {
 	case size <= 0:

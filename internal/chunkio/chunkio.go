@@ -9,11 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/pagechat/pagechat/internal/limits"
 )
 
-// MaxChunk is the largest chunk the protocols allow. It stays well under
-// gRPC's default 4 MiB message limit.
-const MaxChunk = 1 << 20
+// MaxChunk is the largest chunk the protocols allow.
+const MaxChunk = limits.UploadChunkBytes
 
 // Errors a Reader reports for a stream that breaks the protocol.
 var (

@@ -68,8 +68,8 @@ func dayEnd(date string, loc *time.Location) (time.Time, bool) {
 	return time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, loc), true
 }
 
-// roomURL is where the host serves the room's chat popup (DESIGN.md,
-// Browser API).
+// roomURL is where the host serves the room's chat popup: the popup page of
+// host-sdk's browser API under the host's chat prefix.
 func roomURL(prefix, roomID string) string {
 	return prefix + "rooms/" + url.PathEscape(roomID)
 }

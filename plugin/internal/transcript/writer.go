@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pagechat/pagechat/internal/limits"
+
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pagechat/pagechat/plugin/internal/store"
@@ -16,9 +18,8 @@ import (
 
 const (
 	// DefaultDelay is how long after a day's latest activity its page is
-	// written: DESIGN.md promises transcripts "within 60 s" of activity,
-	// and waiting for a lull batches a conversation into one write.
-	DefaultDelay = 60 * time.Second
+	// written; see limits.DefaultTranscriptDelay for why.
+	DefaultDelay = limits.DefaultTranscriptDelay
 	// MaxPostponeFactor caps the debounce under constant activity: a page
 	// is written at most MaxPostponeFactor delays after its first
 	// unwritten change, however busy the room. 5 keeps a busy room's page
@@ -55,7 +56,7 @@ const (
 )
 
 // Store is the storage the writer reads days from and reports outcomes to;
-// *store.Bolt implements it.
+// store.Store implements it.
 type Store interface {
 	// Room gives the room's name, page and written transcripts.
 	Room(ctx context.Context, roomID string) (store.Room, error)
@@ -160,7 +161,7 @@ func New(cfg Config) (*Writer, error) {
 		w.delay = DefaultDelay
 	}
 	if w.prefix == "" {
-		w.prefix = "/chat/"
+		w.prefix = limits.DefaultChatURLPrefix
 	}
 	if w.now == nil {
 		w.now = time.Now

@@ -17,7 +17,7 @@ import (
 
 // ChatPrefix is where the chat handler is mounted and where the plugin's
 // "Join Chat" links point (docs/architecture.md, "Browser API").
-const ChatPrefix = "/chat/"
+const ChatPrefix = hostsdk.DefaultChatPrefix
 
 // Limits of request handling.
 const (

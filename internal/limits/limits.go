@@ -1,0 +1,99 @@
+// Package limits holds the limits and defaults that cross the process
+// boundary between host-sdk and the plugin. Both sides import them: the
+// plugin enforces each one, and host-sdk checks the same numbers early (to
+// size request bodies, to refuse a bad option at Load with the option's
+// name, to answer a browser without a round trip). Keeping them in one
+// place means the two sides cannot drift apart.
+//
+// A default that an admin can change is a ConfigureRequest field and a
+// host-sdk option; its Max… is the most either side accepts. Limits that
+// only one side knows about stay in that side's package.
+package limits
+
+import "time"
+
+// Messages.
+const (
+	// DefaultMessageBytes bounds a message's text. 16 KiB holds a long
+	// paste of code or a log excerpt while keeping a room's history cheap
+	// to replay into a browser.
+	DefaultMessageBytes = 16 << 10
+	// MaxMessageBytes caps what an admin may configure: a message travels
+	// in one gRPC message, whose default size limit is 4 MiB, next to its
+	// rendered HTML, which can be several times the text.
+	MaxMessageBytes = 1 << 20
+	// ClientIDBytes bounds a send's idempotency key, which is stored with
+	// every message and indexed per room. 128 bytes holds any UUID or
+	// ULID with a prefix.
+	ClientIDBytes = 128
+	// UserIDBytes bounds user ids, which end up in every stored message.
+	UserIDBytes = 256
+	// DefaultMessagesPerMinute is how many messages one user may send to
+	// one room per minute. Two a second sustained is far above human
+	// typing and pasting, while a runaway script is stopped within a
+	// second.
+	DefaultMessagesPerMinute = 120
+)
+
+// Reading.
+const (
+	// DefaultHistoryPage is how many messages one History call returns
+	// when the caller does not say: a screenful and a bit.
+	DefaultHistoryPage = 50
+	// MaxHistoryPage caps a History page, so one call cannot hold a read
+	// transaction over a room's whole log.
+	MaxHistoryPage = 500
+	// ViewersPerCheck bounds one AuthorizeViewers call, so one call cannot
+	// queue thousands of host permission questions; it is also the most
+	// checks the host answers in one CheckPermissions call.
+	ViewersPerCheck = 1000
+)
+
+// Permissions.
+const (
+	// DefaultPermissionCache is how long the plugin may reuse a host
+	// permission answer, and so about the longest a revoked user keeps an
+	// open stream.
+	DefaultPermissionCache = 2 * time.Second
+	// MaxPermissionCache caps what an admin may configure: revocation must
+	// take effect within a few seconds, since a user removed from a page
+	// must not go on reading its chat.
+	MaxPermissionCache = 5 * time.Second
+)
+
+// Uploads.
+const (
+	// DefaultUploadBytes bounds one uploaded file: enough for screenshots,
+	// logs and documents, small enough that a wiki's attachment store does
+	// not become a file host.
+	DefaultUploadBytes = 10 << 20
+	// MaxUploadBytes caps what an admin may configure.
+	MaxUploadBytes = 1 << 30
+	// UploadChunkBytes is the largest chunk of an Upload or AttachFile
+	// stream. Files are streamed in chunks because gRPC refuses messages
+	// over 4 MiB by default; 1 MiB stays far below that.
+	UploadChunkBytes = 1 << 20
+)
+
+// Rooms and transcripts.
+const (
+	// DefaultRoomsPerPage bounds the rooms one page can create. A page with
+	// more chat rooms than this is almost certainly a mistake (or a macro
+	// generated in a loop), and every room costs storage and a feed.
+	DefaultRoomsPerPage = 50
+	// DefaultTranscriptDelay is how long after a room's latest activity
+	// its transcript page for the day is brought up to date: soon enough
+	// that a conversation is searchable within a minute, late enough that
+	// a conversation is written in one page write instead of one per
+	// message.
+	DefaultTranscriptDelay = 60 * time.Second
+	// MaxTranscriptDelay caps what an admin may configure: beyond an hour
+	// a transcript would lag the chat by most of a working session.
+	MaxTranscriptDelay = time.Hour
+)
+
+// DefaultChatURLPrefix is where a host mounts host-sdk's browser API unless
+// it says otherwise, and so where the plugin's "Join Chat" links and
+// transcripts' links back to a room point. The host passes its own prefix
+// in Configure and RenderMacro.
+const DefaultChatURLPrefix = "/chat/"
