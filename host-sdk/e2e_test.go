@@ -465,7 +465,7 @@ func TestLoadRefusesWrongBinaries(t *testing.T) {
 	}{
 		{"checksum mismatch", real, []Option{WithChecksum(strings.Repeat("00", 32))}, ErrChecksumMismatch},
 		{"not a plugin", script, nil, ErrNotPagechatPlugin},
-		{"other protocol version", buildBinary(t, "github.com/pagechat/pagechat/host-sdk/internal/testplugins/wrongversion"), nil, ErrIncompatibleVersion},
+		{"other protocol version", buildBinary(t, "github.com/pagechat/pagechat/plugin/internal/testplugins/wrongversion"), nil, ErrIncompatibleVersion},
 		{"missing file", filepath.Join(t.TempDir(), "nope"), nil, os.ErrNotExist},
 	}
 	for _, tt := range tests {

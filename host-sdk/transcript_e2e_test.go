@@ -16,7 +16,7 @@ import (
 )
 
 // These tests run the real plugin, built with a clock the test sets
-// (internal/testplugins/clockplugin), so messages land on chosen days. The
+// (plugin/internal/testplugins/clockplugin), so messages land on chosen days. The
 // clock stands still between sets: nothing falls due until the test moves
 // it, which makes "not yet written" as checkable as "written".
 
@@ -68,7 +68,7 @@ func loadClockPlugin(t *testing.T, host Host, dataDir string, clock *testClock, 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bin := buildBinary(t, "github.com/pagechat/pagechat/host-sdk/internal/testplugins/clockplugin")
+	bin := buildBinary(t, "github.com/pagechat/pagechat/plugin/internal/testplugins/clockplugin")
 	opts = append([]Option{WithSocketDir(binDir), WithRestartBackoff(10*time.Millisecond, 200*time.Millisecond), clock.env()}, opts...)
 	c, err := Load(ctx, bin, dataDir, host, opts...)
 	if err != nil {

@@ -1,9 +1,11 @@
 // Package plugin is the pagechat plugin: the chat service a host starts as a
 // separate process through go-plugin and talks to over gRPC.
 //
-// The plugin owns rooms, messages, presence and transcripts. It keeps them
-// in a Store (bbolt by default, internal/store), fans new messages out to
-// open streams through a hub (internal/hub), and asks the host about users,
+// The plugin owns rooms, messages, presence and transcripts. The chat
+// service itself lives in internal/server; this package only starts it. It
+// keeps its data in a Store (bbolt by default, internal/store), fans new
+// messages out to open streams through a hub (internal/hub), and asks the
+// host about users,
 // pages and permissions through the HostAPI the host serves back over
 // go-plugin's broker. It never decides on its own who may see a room: every
 // read, stream and post is checked with the host, and open streams are

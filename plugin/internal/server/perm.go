@@ -1,14 +1,11 @@
-package plugin
+package server
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"github.com/pagechat/pagechat/internal/limits"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
 )
 
@@ -39,7 +36,7 @@ type permFlight struct {
 const (
 	// maxPermBatch is the most checks in one CheckPermissions call (the
 	// host's limit).
-	maxPermBatch = 1000
+	maxPermBatch = limits.ViewersPerCheck
 	// maxPermBatchesOut bounds the CheckPermissions calls in flight. While
 	// they are all out, new questions queue and leave together in the next
 	// call, so under load the number of round trips stays flat while the
@@ -60,7 +57,7 @@ const (
 // its viewers, or a thousand senders whose answers expire in the same
 // second, cost a handful of round trips instead of one each.
 type permCache struct {
-	host   hostv1.HostAPIClient
+	host   *hostClient
 	window time.Duration // the configured permission cache window
 	now    func() time.Time
 
@@ -76,16 +73,13 @@ type permCache struct {
 	queue   []*permFlight           // not yet sent
 	out     int                     // batches in flight
 	closed  bool                    // set by close: no new batches
-	// single is set once the host turns out not to implement
-	// CheckPermissions (an older host-sdk): questions then go one by one.
-	single bool
 }
 
 // newPermCache makes a cache for the configured permission window. Post
 // and moderate answers are reused for up to window. View answers last half
 // of it, because open streams re-check view every half window and a
 // revoked viewer must be cut within window.
-func newPermCache(host hostv1.HostAPIClient, window time.Duration, now func() time.Time) *permCache {
+func newPermCache(host *hostClient, window time.Duration, now func() time.Time) *permCache {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &permCache{
 		host: host, window: window, now: now, ctx: ctx, cancel: cancel,
@@ -113,7 +107,7 @@ func (c *permCache) close() {
 }
 
 // errPermCacheClosed answers questions asked after close.
-var errPermCacheClosed = status.Error(codes.Unavailable, "plugin is shutting down")
+var errPermCacheClosed = failf(errStopping, "plugin is shutting down")
 
 // check answers from the cache or asks the host. Errors (the host is down or
 // slow) are not cached, so the next call asks again.
@@ -226,42 +220,13 @@ func (c *permCache) ask(batch []*permFlight) {
 	c.dispatchLocked()
 }
 
-// askHost makes the host call for a batch: one CheckPermissions call, or
-// one CheckPermission per question for a host without it.
+// askHost puts a batch to the host.
 func (c *permCache) askHost(batch []*permFlight) ([]bool, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, hostCallTimeout)
-	defer cancel()
-	c.mu.Lock()
-	single := c.single
-	c.mu.Unlock()
-	if !single && len(batch) > 1 {
-		req := &hostv1.CheckPermissionsRequest{Checks: make([]*hostv1.CheckPermissionRequest, len(batch))}
-		for i, f := range batch {
-			req.Checks[i] = &hostv1.CheckPermissionRequest{UserId: f.key.user, PageId: f.key.page, Permission: f.key.perm}
-		}
-		resp, err := c.host.CheckPermissions(ctx, req)
-		switch {
-		case status.Code(err) == codes.Unimplemented:
-			c.mu.Lock()
-			c.single = true
-			c.mu.Unlock()
-		case err != nil:
-			return nil, err
-		case len(resp.GetAllowed()) != len(batch):
-			return nil, fmt.Errorf("host answered %d of %d permission checks", len(resp.GetAllowed()), len(batch))
-		default:
-			return resp.GetAllowed(), nil
-		}
-	}
-	allowed := make([]bool, len(batch))
+	keys := make([]permKey, len(batch))
 	for i, f := range batch {
-		resp, err := c.host.CheckPermission(ctx, &hostv1.CheckPermissionRequest{UserId: f.key.user, PageId: f.key.page, Permission: f.key.perm})
-		if err != nil {
-			return nil, err
-		}
-		allowed[i] = resp.GetAllowed()
+		keys[i] = f.key
 	}
-	return allowed, nil
+	return c.host.checkPermissions(c.ctx, keys)
 }
 
 // sweepLocked makes room for n new entries: expired entries go first, and
@@ -279,73 +244,4 @@ func (c *permCache) sweepLocked(now time.Time, n int) {
 	if len(c.entries)+n > maxCacheEntries {
 		clear(c.entries)
 	}
-}
-
-// userNameTTL is how long a display name is reused. A rename shows up in
-// new messages after at most this long; old messages keep the name they
-// were sent with.
-const userNameTTL = time.Minute
-
-type userEntry struct {
-	name    string
-	expires time.Time
-}
-
-// userCache remembers display names from HostAPI.GetUser.
-type userCache struct {
-	host hostv1.HostAPIClient
-	now  func() time.Time
-
-	mu      sync.Mutex
-	entries map[string]userEntry
-}
-
-func newUserCache(host hostv1.HostAPIClient, now func() time.Time) *userCache {
-	return &userCache{host: host, now: now, entries: make(map[string]userEntry)}
-}
-
-// displayName returns the user's display name. A user the host does not
-// know is shown by id rather than refused: the permission check, not the
-// name lookup, decides who may act.
-func (c *userCache) displayName(ctx context.Context, userID string) (string, error) {
-	now := c.now()
-	c.mu.Lock()
-	e, ok := c.entries[userID]
-	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.name, nil
-	}
-	callCtx, cancel := context.WithTimeout(ctx, hostCallTimeout)
-	defer cancel()
-	resp, err := c.host.GetUser(callCtx, &hostv1.GetUserRequest{UserId: userID})
-	name := resp.GetUser().GetDisplayName()
-	switch {
-	case status.Code(err) == codes.NotFound:
-		name = userID
-	case err != nil:
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return "", status.FromContextError(ctxErr).Err()
-		}
-		return "", hostFailed("cannot look up user %q with the host: %v", userID, status.Convert(err).Message())
-	case name == "":
-		name = userID
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= maxCacheEntries {
-		clear(c.entries)
-	}
-	c.entries[userID] = userEntry{name: name, expires: now.Add(userNameTTL)}
-	return name, nil
-}
-
-// cachedName returns a known display name without calling the host, or the
-// user id; for paths such as leaving that must not block on the host.
-func (c *userCache) cachedName(userID string) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.entries[userID]; ok {
-		return e.name
-	}
-	return userID
 }

@@ -1,4 +1,4 @@
-package plugin
+package server
 
 import (
 	"context"
@@ -24,7 +24,7 @@ func TestConfigureRefusesBadTranscriptSettings(t *testing.T) {
 		"huge delay":     {&chatv1.ConfigureRequest{TranscriptDelayMs: limits.MaxTranscriptDelay.Milliseconds() + 1}, "transcript_delay_ms"},
 	} {
 		tc.req.DataDir = t.TempDir()
-		_, err := NewServer(nil, nil).Configure(context.Background(), tc.req)
+		_, err := New(nil, nil, testVersion).Configure(context.Background(), tc.req)
 		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Configure = %v; want InvalidArgument naming %s", name, err, tc.want)
 		}

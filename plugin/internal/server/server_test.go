@@ -1,4 +1,4 @@
-package plugin
+package server
 
 import (
 	"context"
@@ -106,8 +106,8 @@ func TestCallsBeforeConfigure(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Health before Configure: %v", err)
 		}
-		if resp.GetConfigured() || resp.GetRooms() != 0 || resp.GetPluginVersion() != Version {
-			t.Fatalf("Health before Configure = %v, want unconfigured, version %q", resp, Version)
+		if resp.GetConfigured() || resp.GetRooms() != 0 || resp.GetPluginVersion() != testVersion {
+			t.Fatalf("Health before Configure = %v, want unconfigured, version %q", resp, testVersion)
 		}
 	})
 }
@@ -153,8 +153,8 @@ func TestConfigure(t *testing.T) {
 	if err != nil {
 		t.Fatalf("valid Configure after failed ones: %v", err)
 	}
-	if resp.GetPluginVersion() != Version {
-		t.Errorf("PluginVersion = %q, want %q", resp.GetPluginVersion(), Version)
+	if resp.GetPluginVersion() != testVersion {
+		t.Errorf("PluginVersion = %q, want %q", resp.GetPluginVersion(), testVersion)
 	}
 	h.dialMu.Lock()
 	ids := append([]uint32(nil), h.dialedIDs...)
@@ -179,7 +179,7 @@ func TestConfigure(t *testing.T) {
 
 func TestConfigureWithoutBroker(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(nil, nil)
+	srv := New(nil, nil, testVersion)
 	_, err := srv.Configure(testCtx(t), &chatv1.ConfigureRequest{DataDir: t.TempDir(), HostBrokerId: 1})
 	wantCode(t, err, codes.FailedPrecondition)
 }

@@ -1,12 +1,10 @@
-package plugin
+package server
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/pagechat/pagechat/macro"
 	"github.com/pagechat/pagechat/plugin/internal/store"
@@ -19,7 +17,7 @@ import (
 func (s *Server) RenderMacro(ctx context.Context, req *chatv1.RenderMacroRequest) (*chatv1.RenderMacroResponse, error) {
 	rt, err := s.runtime()
 	if err != nil {
-		return nil, err
+		return nil, toStatus(err)
 	}
 	name := strings.TrimSpace(req.GetName())
 	if _, err := macro.RoomID(req.GetPageId(), name); err != nil {
@@ -29,14 +27,14 @@ func (s *Server) RenderMacro(ctx context.Context, req *chatv1.RenderMacroRequest
 		return &chatv1.RenderMacroResponse{Html: macro.RenderError(err.Error())}, nil
 	}
 	room, err := rt.openRoom(ctx, req.GetUserId(), req.GetPageId(), name)
-	switch status.Code(err) {
-	case codes.OK:
-	case codes.PermissionDenied:
+	switch {
+	case err == nil:
+	case errors.Is(err, errDenied):
 		return &chatv1.RenderMacroResponse{Html: macro.RenderDenied()}, nil
-	case codes.InvalidArgument, codes.ResourceExhausted:
-		return &chatv1.RenderMacroResponse{Html: macro.RenderError(status.Convert(err).Message())}, nil
+	case errors.Is(err, errInvalid), errors.Is(err, store.ErrTooManyRooms):
+		return &chatv1.RenderMacroResponse{Html: macro.RenderError(err.Error())}, nil
 	default:
-		return nil, err
+		return nil, toStatus(err)
 	}
 	prefix := req.GetChatUrlPrefix()
 	if prefix == "" {

@@ -1,4 +1,4 @@
-package plugin
+package server
 
 import (
 	"context"
@@ -146,7 +146,7 @@ type harness struct {
 // stopped in t.Cleanup.
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, host: newFakeHost(), srv: NewServer(nil, nil)}
+	h := &harness{t: t, host: newFakeHost(), srv: New(nil, nil, testVersion)}
 
 	hostLis := bufconn.Listen(bufSize)
 	hostSrv := grpc.NewServer()
@@ -173,7 +173,7 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(hostSrv.Stop)
 	t.Cleanup(gs.Stop)
 	t.Cleanup(func() {
-		if err := h.srv.close(); err != nil {
+		if err := h.srv.Close(); err != nil {
 			t.Errorf("close plugin: %v", err)
 		}
 	})
@@ -430,3 +430,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// testVersion is the version the test servers report.
+const testVersion = "test"

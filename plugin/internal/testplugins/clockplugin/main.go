@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pagechat/pagechat/plugin"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/pagechat/pagechat/plugin/internal/server"
 )
 
 // ClockFileEnv names the environment variable with the clock file's path.
@@ -34,7 +36,8 @@ func main() {
 		}
 		return t
 	}
-	if err := plugin.Serve(plugin.WithClock(now)); err != nil {
+	logger := hclog.New(&hclog.LoggerOptions{Name: "pagechat-plugin", Level: hclog.Debug, Output: os.Stderr, JSONFormat: true})
+	if err := server.Serve(server.ServeConfig{Logger: logger, Now: now, Version: "clockplugin"}); err != nil {
 		fmt.Fprintf(os.Stderr, "clockplugin: %v\n", err)
 		os.Exit(1)
 	}

@@ -1,4 +1,4 @@
-package plugin
+package server
 
 import (
 	"context"
@@ -14,14 +14,11 @@ import (
 	_ "time/tzdata"
 
 	"github.com/hashicorp/go-hclog"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/pagechat/pagechat/internal/limits"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	"github.com/pagechat/pagechat/plugin/internal/transcript"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
-	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
 )
 
 // Transcript settings (ConfigureRequest.transcript_delay_ms).
@@ -44,7 +41,7 @@ func transcriptSettingsFrom(req *chatv1.ConfigureRequest) (transcriptSettings, e
 	// time.Duration into an accepted one.
 	ms := req.GetTranscriptDelayMs()
 	if ms < 0 || ms > limits.MaxTranscriptDelay.Milliseconds() {
-		return transcriptSettings{}, status.Errorf(codes.InvalidArgument, "transcript_delay_ms %d out of range 1..%d",
+		return transcriptSettings{}, failf(errInvalid, "transcript_delay_ms %d out of range 1..%d",
 			ms, limits.MaxTranscriptDelay.Milliseconds())
 	}
 	delay := time.Duration(ms) * time.Millisecond
@@ -88,12 +85,11 @@ func (t *transcripts) onCommit(publish store.CommitFunc) store.CommitFunc {
 }
 
 // start builds the writer and runs it until stop.
-func (t *transcripts) start(st *store.Bolt, host hostv1.HostAPIClient, loc *time.Location, set transcriptSettings, now func() time.Time) error {
-	th := transcriptHost{host: host}
+func (t *transcripts) start(st *store.Bolt, host *hostClient, loc *time.Location, set transcriptSettings, now func() time.Time) error {
 	w, err := transcript.New(transcript.Config{
 		Store:         st,
-		Pages:         th,
-		Parents:       th,
+		Pages:         host,
+		Parents:       host,
 		Location:      loc,
 		Delay:         set.delay,
 		ChatURLPrefix: set.chatPrefix,
@@ -132,36 +128,6 @@ func (t *transcripts) stop() {
 	if err := w.Flush(ctx); err != nil {
 		t.logger.Warn("transcripts not flushed on shutdown; they stay pending and are written after the next start", "error", err)
 	}
-}
-
-// transcriptHost gives the transcript writer the two host calls it needs.
-type transcriptHost struct {
-	host hostv1.HostAPIClient
-}
-
-var (
-	_ transcript.PageWriter   = transcriptHost{}
-	_ transcript.ParentFinder = transcriptHost{}
-)
-
-func (h transcriptHost) UpsertChildPage(ctx context.Context, parentID, key, title, bodyHTML string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, hostCallTimeout)
-	defer cancel()
-	resp, err := h.host.UpsertChildPage(ctx, &hostv1.UpsertChildPageRequest{ParentPageId: parentID, Key: key, Title: title, BodyHtml: bodyHTML})
-	if err != nil {
-		return "", err
-	}
-	return resp.GetPage().GetUrl(), nil
-}
-
-func (h transcriptHost) ParentPage(ctx context.Context, pageID string) (transcript.Parent, error) {
-	ctx, cancel := context.WithTimeout(ctx, hostCallTimeout)
-	defer cancel()
-	resp, err := h.host.GetPage(ctx, &hostv1.GetPageRequest{PageId: pageID})
-	if err != nil {
-		return transcript.Parent{}, err
-	}
-	return transcript.Parent{Title: resp.GetPage().GetTitle(), URL: resp.GetPage().GetUrl()}, nil
 }
 
 func transcriptsToProto(ts []store.Transcript) []*chatv1.Transcript {

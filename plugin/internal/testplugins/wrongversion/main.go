@@ -7,14 +7,14 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/pagechat/pagechat/internal/handshake"
-	"github.com/pagechat/pagechat/plugin"
+	"github.com/pagechat/pagechat/plugin/internal/server"
 )
 
 func main() {
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: handshake.Config,
 		VersionedPlugins: map[int]goplugin.PluginSet{
-			handshake.ProtocolVersion + 98: {handshake.PluginName: &plugin.GRPCPlugin{Chat: plugin.NewServer(nil, nil)}},
+			handshake.ProtocolVersion + 98: {handshake.PluginName: &server.GRPCPlugin{Chat: server.New(nil, nil, "wrongversion")}},
 		},
 		GRPCServer: goplugin.DefaultGRPCServer,
 	})

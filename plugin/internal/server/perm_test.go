@@ -1,4 +1,4 @@
-package plugin
+package server
 
 import (
 	"context"
@@ -135,7 +135,7 @@ func TestPermCacheAsksOnceForManyViewers(t *testing.T) {
 			host := newPermHost(evenUsers)
 			host.noBatch = old
 			clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
-			c := newPermCache(host, 2*time.Second, clk.Now) // view answers last 1 s
+			c := newPermCache(newHostClient(host), 2*time.Second, clk.Now) // view answers last 1 s
 			defer c.close()
 			ctx := context.Background()
 
@@ -180,7 +180,7 @@ func TestPermCacheAsksOnceForManyViewers(t *testing.T) {
 func TestPermCacheCoalescesQuestionsWhileTheHostIsBusy(t *testing.T) {
 	t.Parallel()
 	host := newPermHost(evenUsers)
-	c := newPermCache(host, time.Second, time.Now)
+	c := newPermCache(newHostClient(host), time.Second, time.Now)
 	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -241,7 +241,7 @@ func TestPermCacheDoesNotCacheFailures(t *testing.T) {
 	t.Parallel()
 	host := newPermHost(evenUsers)
 	host.fail = status.Error(codes.Unavailable, "host is restarting") // before any call: no lock needed
-	c := newPermCache(host, time.Second, time.Now)
+	c := newPermCache(newHostClient(host), time.Second, time.Now)
 	defer c.close()
 	ctx := context.Background()
 	if _, err := c.checkMany(ctx, viewKeys(5)); status.Code(err) != codes.Unavailable {
@@ -262,7 +262,7 @@ func TestPermCacheDoesNotCacheFailures(t *testing.T) {
 func TestPermCacheCallerGivesUp(t *testing.T) {
 	t.Parallel()
 	host := newPermHost(evenUsers)
-	c := newPermCache(host, time.Second, time.Now)
+	c := newPermCache(newHostClient(host), time.Second, time.Now)
 	defer c.close()
 	host.hold()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -294,7 +294,7 @@ func TestPermCacheCallerGivesUp(t *testing.T) {
 func TestPermCacheCloseFailsWaitingQuestions(t *testing.T) {
 	t.Parallel()
 	host := newPermHost(evenUsers)
-	c := newPermCache(host, time.Second, time.Now)
+	c := newPermCache(newHostClient(host), time.Second, time.Now)
 	host.hold()
 	errc := make(chan error, 3)
 	for i := range 3 {
@@ -311,7 +311,7 @@ func TestPermCacheCloseFailsWaitingQuestions(t *testing.T) {
 			t.Error("a question was answered after close")
 		}
 	}
-	if _, err := c.check(context.Background(), "u9", "p1", hostv1.Permission_PERMISSION_VIEW); status.Code(err) != codes.Unavailable {
+	if _, err := c.check(context.Background(), "u9", "p1", hostv1.Permission_PERMISSION_VIEW); status.Code(toStatus(err)) != codes.Unavailable {
 		t.Errorf("after close: err = %v, want Unavailable", err)
 	}
 }
@@ -320,7 +320,7 @@ func TestPermCacheRenewsBusyAnswersInTheBackground(t *testing.T) {
 	t.Parallel()
 	host := newPermHost(evenUsers)
 	clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
-	c := newPermCache(host, time.Second, clk.Now) // post answers last the whole window
+	c := newPermCache(newHostClient(host), time.Second, clk.Now) // post answers last the whole window
 	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -387,7 +387,7 @@ func TestPermCacheNeverServesExpiredAnswers(t *testing.T) {
 	t.Parallel()
 	host := newPermHost(evenUsers)
 	clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
-	c := newPermCache(host, 2*time.Second, clk.Now) // view answers last 1 s
+	c := newPermCache(newHostClient(host), 2*time.Second, clk.Now) // view answers last 1 s
 	defer c.close()
 	ctx := context.Background()
 	if ok, _ := c.check(ctx, "u0", "p1", hostv1.Permission_PERMISSION_VIEW); !ok {
@@ -400,7 +400,7 @@ func TestPermCacheNeverServesExpiredAnswers(t *testing.T) {
 	host.fail = status.Error(codes.Unavailable, "host is restarting")
 	host.mu.Unlock()
 	clk.Advance(time.Second)
-	if _, err := c.check(ctx, "u0", "p1", hostv1.Permission_PERMISSION_VIEW); status.Code(err) != codes.Unavailable {
+	if _, err := c.check(ctx, "u0", "p1", hostv1.Permission_PERMISSION_VIEW); status.Code(toStatus(err)) != codes.Unavailable {
 		t.Fatalf("after expiry with the host down: err = %v, want Unavailable", err)
 	}
 	host.mu.Lock()
@@ -415,7 +415,7 @@ func TestPermCacheLifetimes(t *testing.T) {
 	t.Parallel()
 	host := newPermHost(evenUsers)
 	clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
-	c := newPermCache(host, 2*time.Second, clk.Now)
+	c := newPermCache(newHostClient(host), 2*time.Second, clk.Now)
 	defer c.close()
 	ctx := context.Background()
 	view, post := hostv1.Permission_PERMISSION_VIEW, hostv1.Permission_PERMISSION_POST

@@ -1,0 +1,345 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/pagechat/pagechat/internal/limits"
+	"github.com/pagechat/pagechat/macro"
+	"github.com/pagechat/pagechat/plugin/internal/hub"
+	"github.com/pagechat/pagechat/plugin/internal/render"
+	"github.com/pagechat/pagechat/plugin/internal/store"
+	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
+)
+
+// runtime is the chat logic of one configured plugin process: everything
+// Configure sets up, living until Shutdown. Its methods speak plain Go and
+// return errors of the kinds in errors.go; server.go converts.
+type runtime struct {
+	logger          hclog.Logger
+	now             func() time.Time
+	maxMessageBytes int
+	maxUploadBytes  int64
+	permTTL         time.Duration
+	// chatPrefix is where the host mounts the browser API, for links.
+	chatPrefix string
+	// location decides transcript day boundaries and how absolute times
+	// read in the macro table (ConfigureRequest.time_zone).
+	location *time.Location
+
+	store     store.Store
+	hub       *hub.Hub
+	host      *hostClient
+	closeHost func() error // closes the connection host uses
+	perms     *permCache
+	users     *userCache
+	presence  *presence
+	limiter   *rateLimiter // nil when disabled
+	epochs    sync.Map     // room id -> epoch, see epoch
+	renderer  *render.Renderer
+	done      chan struct{} // closed by Close: ends open streams
+
+	transcripts *transcripts // daily transcript pages; see transcripts.go
+}
+
+// openRoom creates the room for a macro on a page, or returns the existing
+// one.
+func (rt *runtime) openRoom(ctx context.Context, userID, pageID, name string) (store.Room, error) {
+	if err := checkUserID(userID); err != nil {
+		return store.Room{}, err
+	}
+	name = strings.TrimSpace(name)
+	if !utf8.ValidString(name) || !utf8.ValidString(pageID) {
+		return store.Room{}, failf(errInvalid, "page id and room name must be valid UTF-8")
+	}
+	roomID, err := macro.RoomID(pageID, name)
+	if err != nil {
+		return store.Room{}, failf(errInvalid, "room %q on page %q: %v", name, pageID, err)
+	}
+	if err := rt.authorize(ctx, userID, pageID, hostv1.Permission_PERMISSION_VIEW); err != nil {
+		return store.Room{}, err
+	}
+	room, err := rt.store.CreateRoom(ctx, store.Room{ID: roomID, PageID: pageID, Name: name, Slug: macro.Slug(name)})
+	if err != nil {
+		return store.Room{}, storeErr(err, roomID)
+	}
+	return room, nil
+}
+
+// viewRoom checks view permission and loads the room. Permission comes
+// before existence so that a user who cannot see a page cannot probe which
+// rooms it has.
+func (rt *runtime) viewRoom(ctx context.Context, userID, roomID string) (store.Room, error) {
+	pageID, err := checkRoomRequest(userID, roomID)
+	if err != nil {
+		return store.Room{}, err
+	}
+	if err := rt.authorize(ctx, userID, pageID, hostv1.Permission_PERMISSION_VIEW); err != nil {
+		return store.Room{}, err
+	}
+	room, err := rt.store.Room(ctx, roomID)
+	if err != nil {
+		return store.Room{}, storeErr(err, roomID)
+	}
+	return room, nil
+}
+
+// sendRequest is a message a user wants to post.
+type sendRequest struct {
+	userID, roomID, clientID, text string
+}
+
+// send validates, authorises and durably stores a message. It returns the
+// stored message, the room's epoch, and whether the client id had been
+// used before (nothing new stored).
+func (rt *runtime) send(ctx context.Context, req sendRequest) (msg store.Message, epoch string, duplicate bool, err error) {
+	pageID, err := checkRoomRequest(req.userID, req.roomID)
+	if err != nil {
+		return store.Message{}, "", false, err
+	}
+	if err := rt.checkText(req.text); err != nil {
+		return store.Message{}, "", false, err
+	}
+	if err := checkClientID(req.clientID); err != nil {
+		return store.Message{}, "", false, err
+	}
+	if err := rt.authorize(ctx, req.userID, pageID, hostv1.Permission_PERMISSION_POST); err != nil {
+		return store.Message{}, "", false, err
+	}
+	if err := rt.rateLimit(req.userID, req.roomID); err != nil {
+		return store.Message{}, "", false, err
+	}
+	name, err := rt.users.displayName(ctx, req.userID)
+	if err != nil {
+		return store.Message{}, "", false, err
+	}
+	html, err := rt.renderer.Render(ctx, pageID, req.text)
+	if err != nil {
+		return store.Message{}, "", false, err
+	}
+	msg, duplicate, err = rt.store.Append(ctx, req.roomID, store.NewMessage{
+		ClientID: req.clientID,
+		UserID:   req.userID,
+		UserName: name,
+		Text:     req.text,
+		HTML:     string(html),
+	})
+	if err != nil {
+		return store.Message{}, "", false, storeErr(err, req.roomID)
+	}
+	epoch, err = rt.epoch(ctx, req.roomID)
+	if err != nil {
+		return store.Message{}, "", false, storeErr(err, req.roomID)
+	}
+	return msg, epoch, duplicate, nil
+}
+
+// epoch returns a room's epoch. It never changes for a room id, so it is
+// read from storage once; a send then costs no extra read transaction.
+func (rt *runtime) epoch(ctx context.Context, roomID string) (string, error) {
+	if e, ok := rt.epochs.Load(roomID); ok {
+		return e.(string), nil
+	}
+	room, err := rt.store.Room(ctx, roomID)
+	if err != nil {
+		return "", err
+	}
+	rt.epochs.Store(roomID, room.Epoch)
+	return room.Epoch, nil
+}
+
+// rateLimit refuses a send beyond the user's per-room rate.
+func (rt *runtime) rateLimit(userID, roomID string) error {
+	ok, wait := rt.limiter.allow(userID, roomID)
+	if ok {
+		return nil
+	}
+	return &rateLimitedError{
+		msg:  fmt.Sprintf("user %q is sending to room %q too fast; retry in %v", userID, roomID, wait.Round(time.Second)),
+		wait: wait,
+	}
+}
+
+func (rt *runtime) checkText(text string) error {
+	switch {
+	case !utf8.ValidString(text):
+		return failf(errInvalid, "message text must be valid UTF-8")
+	case strings.TrimSpace(text) == "":
+		return failf(errInvalid, "message text is empty")
+	case len(text) > rt.maxMessageBytes:
+		return failf(errInvalid, "message text is %d bytes; the limit is %d", len(text), rt.maxMessageBytes)
+	}
+	return nil
+}
+
+// history returns a page of stored messages before beforeSeq (0: the
+// newest), oldest first, and whether older ones exist.
+func (rt *runtime) history(ctx context.Context, userID, roomID string, beforeSeq uint64, limit int) (room store.Room, msgs []store.Message, more bool, err error) {
+	switch {
+	case limit == 0:
+		limit = limits.DefaultHistoryPage
+	case limit < 0 || limit > limits.MaxHistoryPage:
+		return store.Room{}, nil, false, failf(errInvalid, "limit %d out of range 1..%d", limit, limits.MaxHistoryPage)
+	}
+	room, err = rt.viewRoom(ctx, userID, roomID)
+	if err != nil {
+		return store.Room{}, nil, false, err
+	}
+	msgs, more, err = rt.store.Before(ctx, room.ID, beforeSeq, limit)
+	if err != nil {
+		return store.Room{}, nil, false, storeErr(err, room.ID)
+	}
+	return room, msgs, more, nil
+}
+
+// joinRoom checks view permission, marks the user present and returns the
+// room as it is after the join.
+func (rt *runtime) joinRoom(ctx context.Context, userID, roomID string) (store.Room, error) {
+	room, err := rt.viewRoom(ctx, userID, roomID)
+	if err != nil {
+		return store.Room{}, err
+	}
+	if err := rt.join(ctx, room.ID, userID); err != nil {
+		return store.Room{}, err
+	}
+	room, err = rt.store.Room(ctx, room.ID)
+	if err != nil {
+		return store.Room{}, storeErr(err, room.ID)
+	}
+	return room, nil
+}
+
+// join records the participant and counts them online, announcing the
+// change when they were not online before.
+func (rt *runtime) join(ctx context.Context, roomID, userID string) error {
+	name, err := rt.users.displayName(ctx, userID)
+	if err != nil {
+		return err
+	}
+	now := rt.now()
+	if err := rt.store.TouchParticipant(ctx, roomID, store.Participant{UserID: userID, DisplayName: name, LastSeen: now}); err != nil {
+		return storeErr(err, roomID)
+	}
+	if rt.presence.inc(roomID, userID) {
+		rt.hub.Publish(roomID, hub.Event{Presence: &hub.Presence{UserID: userID, DisplayName: name, Online: true, At: now}})
+	}
+	return nil
+}
+
+// leave undoes one join. It needs no permission: leaving only ever reduces
+// what the user is shown as doing.
+func (rt *runtime) leave(roomID, userID string) {
+	if rt.presence.dec(roomID, userID) {
+		name := rt.users.cachedName(userID)
+		rt.hub.Publish(roomID, hub.Event{Presence: &hub.Presence{UserID: userID, DisplayName: name, Online: false, At: rt.now()}})
+	}
+}
+
+// authorizeViewers returns those of userIDs who may view roomID.
+func (rt *runtime) authorizeViewers(ctx context.Context, roomID string, userIDs []string) ([]string, error) {
+	pageID, _, err := macro.SplitRoomID(roomID)
+	if err != nil {
+		return nil, failf(errInvalid, "%v", err)
+	}
+	if n := len(userIDs); n > limits.ViewersPerCheck {
+		return nil, failf(errInvalid, "%d user ids; at most %d per call", n, limits.ViewersPerCheck)
+	}
+	keys := make([]permKey, len(userIDs))
+	for i, userID := range userIDs {
+		if err := checkUserID(userID); err != nil {
+			return nil, err
+		}
+		keys[i] = permKey{userID, pageID, hostv1.Permission_PERMISSION_VIEW}
+	}
+	// One question to the host for all the viewers the cache cannot
+	// answer, rather than a round trip each.
+	allowed, err := rt.perms.checkMany(ctx, keys)
+	if err != nil {
+		return nil, rt.permCheckFailed(err, "room", roomID, "viewers", len(keys))
+	}
+	var out []string
+	for i, ok := range allowed {
+		if ok {
+			out = append(out, keys[i].user)
+		}
+	}
+	return out, nil
+}
+
+// authorize asks the host (through the cache) whether userID has perm on
+// pageID.
+func (rt *runtime) authorize(ctx context.Context, userID, pageID string, perm hostv1.Permission) error {
+	ok, err := rt.perms.check(ctx, userID, pageID, perm)
+	if err != nil {
+		return rt.permCheckFailed(err, "user", userID, "page", pageID, "permission", perm.String())
+	}
+	if !ok {
+		verb := "view"
+		if perm == hostv1.Permission_PERMISSION_POST {
+			verb = "post on"
+		}
+		return failf(errDenied, "user %q may not %s page %q", userID, verb, pageID)
+	}
+	return nil
+}
+
+// permCheckFailed logs a permission lookup the host failed, with what was
+// asked. The caller's own cancellation is not the host's failure and is
+// not logged.
+func (rt *runtime) permCheckFailed(err error, asked ...any) error {
+	if errors.Is(err, errHostFailed) {
+		rt.logger.Error("host permission check failed", append(asked, "error", err)...)
+	}
+	return err
+}
+
+// checkRoomRequest validates the user and room ids every room call carries
+// and returns the room's page id.
+func checkRoomRequest(userID, roomID string) (pageID string, err error) {
+	if err := checkUserID(userID); err != nil {
+		return "", err
+	}
+	if !utf8.ValidString(roomID) {
+		return "", failf(errInvalid, "room id must be valid UTF-8")
+	}
+	pageID, _, err = macro.SplitRoomID(roomID)
+	if err != nil {
+		return "", failf(errInvalid, "%v", err)
+	}
+	return pageID, nil
+}
+
+func checkUserID(userID string) error {
+	if userID == "" || len(userID) > limits.UserIDBytes || !utf8.ValidString(userID) {
+		return failf(errInvalid, "user id must be 1 to %d bytes of UTF-8", limits.UserIDBytes)
+	}
+	return nil
+}
+
+func checkClientID(clientID string) error {
+	if n := len(clientID); n == 0 || n > limits.ClientIDBytes {
+		return failf(errInvalid, "client_id must be 1 to %d bytes, got %d", limits.ClientIDBytes, n)
+	}
+	return nil
+}
+
+// storeErr gives a store failure the sentence a user reads.
+func storeErr(err error, roomID string) error {
+	switch {
+	case errors.Is(err, store.ErrRoomNotFound):
+		return failf(errNotFound, "room %q not found", roomID)
+	case errors.Is(err, store.ErrClosed):
+		return errShuttingDown
+	case errors.Is(err, store.ErrTooManyRooms),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return &chatError{kind: errStorage, msg: "storage: " + err.Error()}
+}

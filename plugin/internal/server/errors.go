@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/pagechat/pagechat/internal/handshake"
+	"github.com/pagechat/pagechat/plugin/internal/store"
+)
+
+// The kinds of failure the chat logic reports. The logic returns Go errors
+// that wrap one of these (or a store sentinel); toStatus, the only place
+// that knows about gRPC codes, turns them into statuses for the host.
+var (
+	// errInvalid is bad input from the host or the user behind it.
+	errInvalid = errors.New("invalid argument")
+	// errNotFound is an unknown room.
+	errNotFound = errors.New("not found")
+	// errDenied is the host refusing the user a permission.
+	errDenied = errors.New("permission denied")
+	// errTooLarge is an upload over the configured limit.
+	errTooLarge = errors.New("too large")
+	// errNotConfigured answers calls that arrive before Configure, or a
+	// second Configure.
+	errNotConfigured = errors.New("not configured")
+	// errStopping answers calls during and after Shutdown.
+	errStopping = errors.New("plugin is shutting down")
+	// errEpochChanged is a resume from another room epoch.
+	errEpochChanged = errors.New("room epoch changed")
+	// errSlowSubscriber ends a stream whose reader fell behind.
+	errSlowSubscriber = errors.New("subscriber fell too far behind")
+	// errStorage is a storage failure other than the ones with sentinels
+	// of their own in package store.
+	errStorage = errors.New("storage failed")
+	// errHostFailed is a HostAPI callback that failed or timed out: the
+	// host's fault, not the plugin's.
+	errHostFailed = errors.New("host callback failed")
+)
+
+// chatError is a failure of one of the kinds above with the sentence the
+// user eventually reads. The sentence is the whole message, without the
+// kind's name, because host-sdk shows it as it is.
+type chatError struct {
+	kind error
+	msg  string
+}
+
+func (e *chatError) Error() string { return e.msg }
+func (e *chatError) Unwrap() error { return e.kind }
+
+// failf makes a chatError of kind.
+func failf(kind error, format string, args ...any) error {
+	return &chatError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// rateLimitedError is a send beyond the user's rate; wait is when the next
+// one will be accepted.
+type rateLimitedError struct {
+	msg  string
+	wait time.Duration
+}
+
+func (e *rateLimitedError) Error() string { return e.msg }
+
+// hostError is a failed HostAPI call. It matches errHostFailed.
+type hostError struct {
+	what string // what the plugin was doing, for the message
+	err  error
+}
+
+func (e *hostError) Error() string {
+	return fmt.Sprintf("%s: %s", e.what, status.Convert(e.err).Message())
+}
+func (e *hostError) Unwrap() []error { return []error{errHostFailed, e.err} }
+
+// toStatus turns an error from the chat logic into the gRPC status the
+// host receives. chat.proto documents the codes; host-sdk's fromStatus is
+// the other half.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	var rl *rateLimitedError
+	switch {
+	case errors.As(err, &rl):
+		return withDetail(status.New(codes.ResourceExhausted, rl.msg), &errdetails.RetryInfo{RetryDelay: durationpb.New(rl.wait)})
+	case errors.Is(err, store.ErrTooManyRooms):
+		return withDetail(status.New(codes.ResourceExhausted, err.Error()), &errdetails.QuotaFailure{
+			Violations: []*errdetails.QuotaFailure_Violation{{Subject: "rooms per page", Description: err.Error()}},
+		})
+	case errors.Is(err, errHostFailed):
+		// Before the context check: a host call that hit its own
+		// deadline is the host's failure, not the caller's.
+		return withDetail(status.New(codes.Unavailable, err.Error()), &errdetails.ErrorInfo{
+			Domain: handshake.ErrorDomain, Reason: handshake.ReasonHostCallbackFailed,
+		})
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	code := codes.Internal
+	for _, k := range []struct {
+		kind error
+		code codes.Code
+	}{
+		{errInvalid, codes.InvalidArgument},
+		{errNotFound, codes.NotFound},
+		{store.ErrRoomNotFound, codes.NotFound},
+		{errDenied, codes.PermissionDenied},
+		{errTooLarge, codes.OutOfRange},
+		{errSlowSubscriber, codes.ResourceExhausted},
+		{errNotConfigured, codes.FailedPrecondition},
+		{store.ErrLocked, codes.FailedPrecondition},
+		{errEpochChanged, codes.Aborted},
+		{errStopping, codes.Unavailable},
+		{store.ErrClosed, codes.Unavailable},
+	} {
+		if errors.Is(err, k.kind) {
+			code = k.code
+			break
+		}
+	}
+	if code == codes.Internal {
+		// A status that reached here unconverted comes from gRPC itself,
+		// such as a stream Send to a client that went away: keep it.
+		if st, ok := status.FromError(err); ok {
+			return st.Err()
+		}
+	}
+	return status.Error(code, err.Error())
+}
+
+// withDetail attaches a detail to st; should that fail, the bare status
+// still says what happened.
+func withDetail(st *status.Status, detail protoadapt.MessageV1) error {
+	if detailed, err := st.WithDetails(detail); err == nil {
+		return detailed.Err()
+	}
+	return st.Err()
+}

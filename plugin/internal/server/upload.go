@@ -1,0 +1,202 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"html/template"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"google.golang.org/grpc"
+
+	"github.com/pagechat/pagechat/internal/chunkio"
+	"github.com/pagechat/pagechat/macro"
+	"github.com/pagechat/pagechat/plugin/internal/store"
+	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
+	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
+)
+
+const (
+	// uploadChunk is the size of the chunks relayed to the host; the
+	// protocol allows up to 1 MiB, and smaller chunks keep memory flat.
+	uploadChunk = 256 << 10
+	// maxFileNameBytes bounds a sanitised file name, the usual file system
+	// limit.
+	maxFileNameBytes = 255
+	// sniffBytes is how much content http.DetectContentType looks at.
+	sniffBytes = 512
+)
+
+// SanitizeFileName turns a browser-supplied name into one safe to show and
+// to store as a name (never as a path): the last path element only, no
+// control or unusual characters, no leading dots, at most 255 bytes. It
+// never returns "".
+func SanitizeFileName(name string) string {
+	name = strings.ToValidUTF8(name, "")
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case unicode.IsLetter(r), unicode.IsDigit(r), strings.ContainsRune(" .-_()+,", r):
+			if b.Len()+utf8.RuneLen(r) > maxFileNameBytes {
+				break
+			}
+			b.WriteRune(r)
+		default:
+			if b.Len() < maxFileNameBytes {
+				b.WriteByte('_')
+			}
+		}
+	}
+	// Dots and spaces together at the front: ". .x" must not become ".x".
+	clean := strings.TrimRight(strings.TrimLeft(b.String(), ". "), " ")
+	if clean == "" || strings.Trim(clean, "_") == "" {
+		return "file"
+	}
+	return clean
+}
+
+// Upload receives a file, stores it on the room's page through the host and
+// announces it with a message.
+func (s *Server) Upload(stream grpc.ClientStreamingServer[chatv1.UploadRequest, chatv1.UploadResponse]) error {
+	rt, err := s.runtime()
+	if err != nil {
+		return toStatus(err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	h := first.GetHeader()
+	if h == nil {
+		return toStatus(failf(errInvalid, "upload: the first message must be the header"))
+	}
+	req := uploadRequest{
+		userID: h.GetUserId(), roomID: h.GetRoomId(), clientID: h.GetClientId(),
+		fileName: h.GetFileName(), size: h.GetSize(),
+	}
+	content := chunkio.FromStream[*chatv1.UploadRequest, *chatv1.UploadHeader](h.GetSize(), stream.Recv)
+	msg, epoch, err := rt.upload(stream.Context(), req, content)
+	if err != nil {
+		return toStatus(err)
+	}
+	pm := messageToProto(msg, epoch)
+	return stream.SendAndClose(&chatv1.UploadResponse{Message: pm, File: pm.GetFile()})
+}
+
+// uploadRequest is the header of an upload.
+type uploadRequest struct {
+	userID, roomID, clientID, fileName string
+	size                               int64
+}
+
+// upload checks an upload, sniffs its type, relays it to the host and
+// posts the message announcing it. content yields exactly req.size bytes.
+func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Reader) (store.Message, string, error) {
+	pageID, err := checkRoomRequest(req.userID, req.roomID)
+	if err != nil {
+		return store.Message{}, "", err
+	}
+	if err := checkClientID(req.clientID); err != nil {
+		return store.Message{}, "", err
+	}
+	switch {
+	case req.size <= 0:
+		return store.Message{}, "", failf(errInvalid, "upload: size must be positive, got %d", req.size)
+	case req.size > rt.maxUploadBytes:
+		return store.Message{}, "", failf(errTooLarge, "upload: file is %d bytes; the limit is %d", req.size, rt.maxUploadBytes)
+	}
+	if err := rt.authorize(ctx, req.userID, pageID, hostv1.Permission_PERMISSION_POST); err != nil {
+		return store.Message{}, "", err
+	}
+	if _, err := rt.store.Room(ctx, req.roomID); err != nil {
+		return store.Message{}, "", storeErr(err, req.roomID)
+	}
+	name := SanitizeFileName(req.fileName)
+
+	// Sniff before anything reaches the host: the browser's claimed type
+	// is not trusted.
+	head := make([]byte, min(int64(sniffBytes), req.size))
+	if _, err := io.ReadFull(content, head); err != nil {
+		return store.Message{}, "", uploadErr(err)
+	}
+	ctype := http.DetectContentType(head)
+
+	att, err := rt.host.attachFile(ctx, &hostv1.AttachFileHeader{
+		PageId:      pageID,
+		FileName:    name,
+		ContentType: ctype,
+		Size:        req.size,
+		UserId:      req.userID,
+	}, io.MultiReader(bytes.NewReader(head), content))
+	if err != nil {
+		return store.Message{}, "", err
+	}
+
+	userName, err := rt.users.displayName(ctx, req.userID)
+	if err != nil {
+		return store.Message{}, "", err
+	}
+	file := &store.File{
+		ID:          att.GetFileId(),
+		Name:        name,
+		URL:         att.GetUrl(),
+		ContentType: ctype,
+		Size:        req.size,
+		UserID:      req.userID,
+	}
+	msg, _, err := rt.store.Append(ctx, req.roomID, store.NewMessage{
+		ClientID: req.clientID,
+		UserID:   req.userID,
+		UserName: userName,
+		Text:     "uploaded " + name,
+		HTML:     fileMessageHTML(file),
+		File:     file,
+	})
+	if err != nil {
+		return store.Message{}, "", storeErr(err, req.roomID)
+	}
+	epoch, err := rt.epoch(ctx, req.roomID)
+	if err != nil {
+		return store.Message{}, "", storeErr(err, req.roomID)
+	}
+	rt.logger.Info("file uploaded", "room", req.roomID, "user", req.userID, "file", name, "bytes", req.size, "type", ctype)
+	return msg, epoch, nil
+}
+
+var fileMessageTemplate = template.Must(template.New("file").Parse(
+	`<span class="file-upload">uploaded {{if .URL}}<a class="file" href="{{.URL}}" download>{{.Name}}</a>{{else}}{{.Name}}{{end}} <span class="file-size">({{.Size}})</span></span>`))
+
+// fileMessageHTML renders the announcement of an upload. The host's URL is
+// used only if it is a same-site path or http(s), so a misbehaving host
+// cannot inject a javascript: link into every viewer's chat.
+func fileMessageHTML(f *store.File) string {
+	url := f.URL
+	if !safeURL(url) {
+		url = ""
+	}
+	var b strings.Builder
+	data := struct{ URL, Name, Size string }{url, f.Name, macro.HumanSize(f.Size)}
+	if err := fileMessageTemplate.Execute(&b, data); err != nil {
+		return template.HTMLEscapeString("uploaded " + f.Name)
+	}
+	return b.String()
+}
+
+func safeURL(u string) bool {
+	switch {
+	case strings.HasPrefix(u, "//"), strings.HasPrefix(u, `/\`):
+		return false
+	case strings.HasPrefix(u, "/"):
+		return path.Clean(u) != "" && !strings.ContainsAny(u, "\"<>\\ \t\r\n")
+	case strings.HasPrefix(u, "https://"), strings.HasPrefix(u, "http://"):
+		return !strings.ContainsAny(u, "\"<>\\ \t\r\n")
+	}
+	return false
+}
