@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/safeurl"
 )
 
 // webFS holds the popup's page templates, script and style sheet. They
@@ -170,7 +172,7 @@ func (h *Handler) renderPopup(w http.ResponseWriter, r *http.Request, id Identit
 	data := popupData{
 		RoomID:      room.ID,
 		RoomName:    room.Name,
-		PageURL:     safeHref(page.URL),
+		PageURL:     safeurl.Href(page.URL),
 		PageTitle:   page.Title,
 		API:         h.apiBase(room.ID),
 		UserID:      id.UserID,
