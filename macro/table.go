@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"html/template"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/humansize"
 )
 
 // DefaultVisibleTranscripts is how many transcript days the table lists
@@ -66,7 +68,7 @@ var JoinLinkScriptSource = func() string {
 }()
 
 var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
-	"size": HumanSize,
+	"size": humansize.Format,
 }).Parse(`<table class="pagechat-room" data-room="{{.RoomID}}">
 <caption>Chat room: {{.RoomName}}</caption>
 <tbody>
@@ -157,15 +159,4 @@ func plural(n int, unit string) string {
 		return "1 " + unit
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
-}
-
-// HumanSize formats a byte count the way file lists show it.
-func HumanSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/pagechat/pagechat/internal/chunkio"
+	"github.com/pagechat/pagechat/internal/humansize"
 	"github.com/pagechat/pagechat/internal/safeurl"
-	"github.com/pagechat/pagechat/macro"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
@@ -225,7 +225,7 @@ var fileMessageTemplate = template.Must(template.New("file").Parse(
 func fileMessageHTML(f *store.File) string {
 	url := safeurl.Href(f.URL)
 	var b strings.Builder
-	data := struct{ URL, Name, Size string }{url, f.Name, macro.HumanSize(f.Size)}
+	data := struct{ URL, Name, Size string }{url, f.Name, humansize.Format(f.Size)}
 	if err := fileMessageTemplate.Execute(&b, data); err != nil {
 		return template.HTMLEscapeString("uploaded " + f.Name)
 	}
