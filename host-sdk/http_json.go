@@ -8,12 +8,12 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pagechat/pagechat/internal/limits"
+	"github.com/pagechat/pagechat/internal/safeurl"
 )
 
 // apiError is an HTTP answer: status, a stable machine-readable code and a
@@ -223,7 +223,7 @@ func toFileJSON(f File) fileJSON {
 	return fileJSON{
 		ID:          f.ID,
 		Name:        f.Name,
-		URL:         safeHref(f.URL),
+		URL:         safeurl.Href(f.URL),
 		ContentType: f.ContentType,
 		Size:        f.Size,
 		UserID:      f.UserID,
@@ -242,7 +242,7 @@ func toRoomJSON(r Room, page Page) roomJSON {
 		Name:         r.Name,
 		PageID:       r.PageID,
 		PageTitle:    page.Title,
-		PageURL:      safeHref(page.URL),
+		PageURL:      safeurl.Href(page.URL),
 		Epoch:        r.Epoch,
 		LastSeq:      r.LastSeq,
 		Participants: make([]participantJSON, len(r.Participants)),
@@ -256,30 +256,9 @@ func toRoomJSON(r Room, page Page) roomJSON {
 		out.Files[i] = toFileJSON(f)
 	}
 	for i, t := range r.Transcripts {
-		out.Transcripts[i] = transcriptJSON{Date: t.Date, Title: t.Title, URL: safeHref(t.URL)}
+		out.Transcripts[i] = transcriptJSON{Date: t.Date, Title: t.Title, URL: safeurl.Href(t.URL)}
 	}
 	return out
-}
-
-// safeHref returns u if a browser may follow it as a link from the chat:
-// a path on this site or an http(s) URL. Anything else (javascript:,
-// data:, protocol-relative //host, backslash tricks) becomes "", because
-// the host's URLs end up in every viewer's page.
-func safeHref(u string) string {
-	if u == "" || strings.ContainsFunc(u, isControl) || strings.ContainsRune(u, '\\') {
-		return ""
-	}
-	if strings.HasPrefix(u, "/") {
-		if strings.HasPrefix(u, "//") {
-			return ""
-		}
-		return u
-	}
-	p, err := url.Parse(u)
-	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-		return ""
-	}
-	return u
 }
 
 // sendRequest is the body of POST .../messages.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pagechat/pagechat/internal/limits"
+	"github.com/pagechat/pagechat/internal/safeurl"
 )
 
 // webFS holds the popup's page templates, script and style sheet. They
@@ -172,7 +173,7 @@ func (h *Handler) renderPopup(w http.ResponseWriter, r *http.Request, id Identit
 	data := popupData{
 		RoomID:      room.ID,
 		RoomName:    room.Name,
-		PageURL:     safeHref(page.URL),
+		PageURL:     safeurl.Href(page.URL),
 		PageTitle:   page.Title,
 		API:         h.apiBase(room.ID),
 		UserID:      id.UserID,

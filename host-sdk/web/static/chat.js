@@ -94,7 +94,7 @@
 
   function formatSize(n) {
     if (!(n >= 0)) return '';
-    // Same wording as the macro table (macro.HumanSize).
+    // Same wording as the macro table (humansize.Format).
     if (n < 1024) return `${n} bytes`;
     if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
     return `${(n / 1024 / 1024).toFixed(1)} MiB`;

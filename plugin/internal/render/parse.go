@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/pagechat/pagechat/internal/safeurl"
 )
 
 // maxInlineLines is the most lines a message may have and still be rendered
@@ -268,7 +270,7 @@ func parseBareURL(s string) (disp, href string, n int) {
 	if www {
 		href = "https://" + disp
 	}
-	if !safeHTTPURL(href) {
+	if safeurl.Href(href) == "" {
 		return "", "", end
 	}
 	return disp, href, len(disp)

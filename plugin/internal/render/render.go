@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
+
+	"github.com/pagechat/pagechat/internal/safeurl"
 )
 
 // missingTitle is the tooltip on links to pages that do not exist, so the
@@ -149,7 +151,7 @@ func writeExternal(b *strings.Builder, href, text string) {
 // does a missing page without a usable creation URL.
 func writeWiki(b *strings.Builder, link Link, label string) {
 	label = template.HTMLEscapeString(label)
-	usable := safeLinkURL(link.URL)
+	usable := safeurl.Href(link.URL) != ""
 	switch {
 	case usable && link.Exists:
 		b.WriteString(`<a href="`)

@@ -226,7 +226,13 @@ func (c *permCache) askHost(batch []*permFlight) ([]bool, error) {
 	for i, f := range batch {
 		keys[i] = f.key
 	}
-	return c.host.checkPermissions(c.ctx, keys)
+	allowed, err := c.host.checkPermissions(c.ctx, keys)
+	if err != nil && c.ctx.Err() != nil {
+		// The cache's own context ends only in close: the plugin is
+		// stopping, which is what the waiting callers must hear.
+		return nil, errPermCacheClosed
+	}
+	return allowed, err
 }
 
 // sweepLocked makes room for n new entries: expired entries go first, and

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pagechat/pagechat/macro"
+	"github.com/pagechat/pagechat/plugin/internal/macrotable"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 )
@@ -21,18 +22,18 @@ func (s *Server) RenderMacro(ctx context.Context, req *chatv1.RenderMacroRequest
 	}
 	name := strings.TrimSpace(req.GetName())
 	if _, err := macro.RoomID(req.GetPageId(), name); err != nil {
-		return &chatv1.RenderMacroResponse{Html: macro.RenderError(err.Error())}, nil
+		return &chatv1.RenderMacroResponse{Html: macrotable.RenderError(err.Error())}, nil
 	}
 	if err := macro.CheckParams(req.GetParams()); err != nil {
-		return &chatv1.RenderMacroResponse{Html: macro.RenderError(err.Error())}, nil
+		return &chatv1.RenderMacroResponse{Html: macrotable.RenderError(err.Error())}, nil
 	}
 	room, err := rt.openRoom(ctx, req.GetUserId(), req.GetPageId(), name)
 	switch {
 	case err == nil:
 	case errors.Is(err, errDenied):
-		return &chatv1.RenderMacroResponse{Html: macro.RenderDenied()}, nil
+		return &chatv1.RenderMacroResponse{Html: macrotable.RenderDenied()}, nil
 	case errors.Is(err, errInvalid), errors.Is(err, store.ErrTooManyRooms):
-		return &chatv1.RenderMacroResponse{Html: macro.RenderError(err.Error())}, nil
+		return &chatv1.RenderMacroResponse{Html: macrotable.RenderError(err.Error())}, nil
 	default:
 		return nil, toStatus(err)
 	}
@@ -44,12 +45,12 @@ func (s *Server) RenderMacro(ctx context.Context, req *chatv1.RenderMacroRequest
 	if macro.SoundParam(req.GetParams()) {
 		joinURL += "?sound=on"
 	}
-	return &chatv1.RenderMacroResponse{Html: macro.RenderTable(rt.table(room, joinURL)), RoomId: room.ID}, nil
+	return &chatv1.RenderMacroResponse{Html: macrotable.Render(rt.table(room, joinURL)), RoomId: room.ID}, nil
 }
 
 // table gathers what the macro table shows about room.
-func (rt *runtime) table(room store.Room, joinURL string) macro.Table {
-	t := macro.Table{
+func (rt *runtime) table(room store.Room, joinURL string) macrotable.Table {
+	t := macrotable.Table{
 		RoomID:       room.ID,
 		RoomName:     room.Name,
 		JoinURL:      joinURL,
@@ -58,10 +59,10 @@ func (rt *runtime) table(room store.Room, joinURL string) macro.Table {
 		Location:     rt.location,
 	}
 	for _, p := range room.Participants {
-		t.Participants = append(t.Participants, macro.TableParticipant{Name: p.DisplayName, Online: rt.presence.online(room.ID, p.UserID)})
+		t.Participants = append(t.Participants, macrotable.Participant{Name: p.DisplayName, Online: rt.presence.online(room.ID, p.UserID)})
 	}
 	for _, f := range room.Files {
-		t.Files = append(t.Files, macro.TableFile{Name: f.Name, URL: f.URL, Size: f.Size})
+		t.Files = append(t.Files, macrotable.File{Name: f.Name, URL: f.URL, Size: f.Size})
 	}
 	t.Transcripts = rt.tableTranscripts(room)
 	return t

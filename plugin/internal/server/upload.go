@@ -6,7 +6,6 @@ import (
 	"html/template"
 	"io"
 	"net/http"
-	"path"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -14,7 +13,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/pagechat/pagechat/internal/chunkio"
-	"github.com/pagechat/pagechat/macro"
+	"github.com/pagechat/pagechat/internal/humansize"
+	"github.com/pagechat/pagechat/internal/safeurl"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
@@ -177,26 +177,11 @@ var fileMessageTemplate = template.Must(template.New("file").Parse(
 // used only if it is a same-site path or http(s), so a misbehaving host
 // cannot inject a javascript: link into every viewer's chat.
 func fileMessageHTML(f *store.File) string {
-	url := f.URL
-	if !safeURL(url) {
-		url = ""
-	}
+	url := safeurl.Href(f.URL)
 	var b strings.Builder
-	data := struct{ URL, Name, Size string }{url, f.Name, macro.HumanSize(f.Size)}
+	data := struct{ URL, Name, Size string }{url, f.Name, humansize.Format(f.Size)}
 	if err := fileMessageTemplate.Execute(&b, data); err != nil {
 		return template.HTMLEscapeString("uploaded " + f.Name)
 	}
 	return b.String()
-}
-
-func safeURL(u string) bool {
-	switch {
-	case strings.HasPrefix(u, "//"), strings.HasPrefix(u, `/\`):
-		return false
-	case strings.HasPrefix(u, "/"):
-		return path.Clean(u) != "" && !strings.ContainsAny(u, "\"<>\\ \t\r\n")
-	case strings.HasPrefix(u, "https://"), strings.HasPrefix(u, "http://"):
-		return !strings.ContainsAny(u, "\"<>\\ \t\r\n")
-	}
-	return false
 }

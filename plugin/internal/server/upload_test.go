@@ -3,6 +3,8 @@ package server
 import (
 	"strings"
 	"testing"
+
+	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
 func TestSanitizeFileName(t *testing.T) {
@@ -48,4 +50,34 @@ func FuzzSanitizeFileName(f *testing.F) {
 			t.Fatalf("not idempotent: %q -> %q -> %q", in, got, SanitizeFileName(got))
 		}
 	})
+}
+
+// TestFileMessageLink checks which host URLs the upload announcement links:
+// the file's name is a download link only when its URL is safe, and stays
+// plain text otherwise.
+func TestFileMessageLink(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		url  string
+		link bool
+	}{
+		{"/files/plan.pdf", true},
+		{"https://files.example/plan.pdf", true},
+		{"HTTPS://files.example/plan.pdf", true},
+		{"http://", false},
+		{"//evil.example/plan.pdf", false},
+		{"javascript:alert(1)", false},
+		{"/files/plan.pdf\x00", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		html := fileMessageHTML(&store.File{Name: "plan.pdf", URL: tt.url, Size: 2048})
+		linked := strings.Contains(html, `<a class="file" href="`+tt.url+`" download>plan.pdf</a>`)
+		if linked != tt.link || (!tt.link && strings.Contains(html, "<a ")) {
+			t.Errorf("file URL %q: announcement %s, want linked=%v", tt.url, html, tt.link)
+		}
+		if !strings.Contains(html, "(2.0 KiB)") {
+			t.Errorf("file URL %q: announcement %s lacks the size", tt.url, html)
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
 	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
+	"github.com/pagechat/pagechat/internal/humansize"
 	"github.com/pagechat/pagechat/macro"
 )
 
@@ -44,7 +45,7 @@ func loadTemplates() (*templates, error) {
 	funcs := template.FuncMap{
 		"pageURL": wiki.PageURL,
 		"fileURL": wiki.FileURL,
-		"size":    macro.HumanSize,
+		"size":    humansize.Format,
 		"when":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"join":    func(list []string) string { return strings.Join(list, ", ") },
 	}

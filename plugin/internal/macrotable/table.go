@@ -1,12 +1,22 @@
-package macro
+// Package macrotable renders what a chat macro becomes on a page: the
+// room's table (name, last activity, participants, files, transcripts and
+// the Join Chat link), or an inline box when the macro is broken or the
+// viewer may not see the room.
+//
+// Only the plugin renders these, so hosts never depend on the markup; they
+// parse macros with package macro and pass on the plugin's HTML. Rendering
+// is a pure function of its input, with every value escaped by
+// html/template.
+package macrotable
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"html/template"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/humansize"
+	"github.com/pagechat/pagechat/internal/joinlink"
 )
 
 // DefaultVisibleTranscripts is how many transcript days the table lists
@@ -24,49 +34,35 @@ type Table struct {
 	// stays a pure function.
 	Now          time.Time
 	Location     *time.Location // for absolute times; nil means UTC
-	Participants []TableParticipant
-	Files        []TableFile
-	Transcripts  []TableTranscript // newest first
+	Participants []Participant
+	Files        []File
+	Transcripts  []Transcript // newest first
 	// VisibleTranscripts is how many transcripts show before the rest fold
 	// away; 0 means DefaultVisibleTranscripts.
 	VisibleTranscripts int
 }
 
-// TableParticipant is one participant in the table.
-type TableParticipant struct {
+// Participant is one participant in the table.
+type Participant struct {
 	Name   string
 	Online bool
 }
 
-// TableFile is one uploaded file in the table.
-type TableFile struct {
+// File is one uploaded file in the table.
+type File struct {
 	Name string
 	URL  string
 	Size int64
 }
 
-// TableTranscript is one day's transcript link.
-type TableTranscript struct {
+// Transcript is one day's transcript link.
+type Transcript struct {
 	Date string // YYYY-MM-DD
 	URL  string
 }
 
-// The popup opens without browser chrome where the browser allows it; the
-// handler is a fixed string, and without script the link still opens the
-// room in a new tab.
-const popupOnClick = `window.open(this.href,this.target,'popup,width=960,height=720');return false;`
-
-// JoinLinkScriptSource is the Content-Security-Policy source that allows
-// the Join Chat link's handler and no other script. A host whose pages
-// carry a CSP adds it to script-src together with 'unsafe-hashes'; without
-// it the link still works, but opens a normal tab instead of a popup.
-var JoinLinkScriptSource = func() string {
-	sum := sha256.Sum256([]byte(popupOnClick))
-	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
-}()
-
 var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
-	"size": HumanSize,
+	"size": humansize.Format,
 }).Parse(`<table class="pagechat-room" data-room="{{.RoomID}}">
 <caption>Chat room: {{.RoomName}}</caption>
 <tbody>
@@ -87,9 +83,9 @@ var errorTemplate = template.Must(template.New("error").Parse(
 // messages.
 const deniedHTML = `<div class="pagechat-denied">This chat room is visible only to users who may view this page.</div>`
 
-// RenderTable renders the macro table. Every value is escaped by
+// Render renders the macro table. Every value is escaped by
 // html/template, and URLs with unsafe schemes are neutralised by it.
-func RenderTable(t Table) string {
+func Render(t Table) string {
 	loc := t.Location
 	if loc == nil {
 		loc = time.UTC
@@ -98,14 +94,14 @@ func RenderTable(t Table) string {
 	if visible <= 0 {
 		visible = DefaultVisibleTranscripts
 	}
-	shown, folded := t.Transcripts, []TableTranscript(nil)
+	shown, folded := t.Transcripts, []Transcript(nil)
 	if len(shown) > visible {
 		shown, folded = shown[:visible], shown[visible:]
 	}
 	data := struct {
 		Table
 		Relative, LastActivityISO, LastActivityText string
-		Shown, Folded                               []TableTranscript
+		Shown, Folded                               []Transcript
 		OnClick                                     template.JS
 	}{
 		Table:            t,
@@ -114,7 +110,7 @@ func RenderTable(t Table) string {
 		LastActivityText: t.LastActivity.In(loc).Format("2006-01-02 15:04 MST"),
 		Shown:            shown,
 		Folded:           folded,
-		OnClick:          popupOnClick,
+		OnClick:          joinlink.OnClick,
 	}
 	var b bytes.Buffer
 	if err := tableTemplate.Execute(&b, data); err != nil {
@@ -157,15 +153,4 @@ func plural(n int, unit string) string {
 		return "1 " + unit
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
-}
-
-// HumanSize formats a byte count the way file lists show it.
-func HumanSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

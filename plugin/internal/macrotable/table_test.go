@@ -1,11 +1,17 @@
-package macro
+package macrotable
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"html"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/joinlink"
+	"github.com/pagechat/pagechat/macro"
 )
 
 var (
@@ -32,7 +38,7 @@ func checkMarkup(t *testing.T, html string) {
 			if !allowedAttrs[name] {
 				t.Fatalf("unexpected attribute %q in %s", a, tag)
 			}
-			if name == "onclick" && val != strings.ReplaceAll(popupOnClick, "'", "&#39;") {
+			if name == "onclick" && val != strings.ReplaceAll(joinlink.OnClick, "'", "&#39;") {
 				t.Fatalf("onclick carries data: %q", val)
 			}
 			if name == "href" && strings.HasPrefix(strings.ToLower(strings.TrimSpace(val)), "javascript:") {
@@ -53,18 +59,18 @@ func checkMarkup(t *testing.T, html string) {
 func TestRenderTable(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
-	var transcripts []TableTranscript
+	var transcripts []Transcript
 	for d := 10; d >= 1; d-- {
-		transcripts = append(transcripts, TableTranscript{Date: fmt.Sprintf("2026-11-%02d", d), URL: fmt.Sprintf("/pages/t%02d", d)})
+		transcripts = append(transcripts, Transcript{Date: fmt.Sprintf("2026-11-%02d", d), URL: fmt.Sprintf("/pages/t%02d", d)})
 	}
-	html := RenderTable(Table{
+	html := Render(Table{
 		RoomID:       "p1.team",
 		RoomName:     `Team <script>alert(1)</script>`,
 		JoinURL:      "/chat/rooms/p1.team",
 		LastActivity: now.Add(-5 * time.Minute),
 		Now:          now,
-		Participants: []TableParticipant{{Name: "Alice", Online: true}, {Name: `Bob "<b>"`}},
-		Files:        []TableFile{{Name: "plan.pdf", URL: "/files/1", Size: 2048}, {Name: "evil", URL: "javascript:alert(1)", Size: 1}},
+		Participants: []Participant{{Name: "Alice", Online: true}, {Name: `Bob "<b>"`}},
+		Files:        []File{{Name: "plan.pdf", URL: "/files/1", Size: 2048}, {Name: "evil", URL: "javascript:alert(1)", Size: 1}},
 		Transcripts:  transcripts,
 	})
 	checkMarkup(t, html)
@@ -93,7 +99,7 @@ func TestRenderTable(t *testing.T) {
 
 func TestRenderTableEmptyRoom(t *testing.T) {
 	t.Parallel()
-	html := RenderTable(Table{RoomID: "p.r", RoomName: "R", JoinURL: "/chat/rooms/p.r", Now: time.Now()})
+	html := Render(Table{RoomID: "p.r", RoomName: "R", JoinURL: "/chat/rooms/p.r", Now: time.Now()})
 	checkMarkup(t, html)
 	for _, want := range []string{"No messages yet", "Nobody yet", "None yet"} {
 		if !strings.Contains(html, want) {
@@ -133,45 +139,37 @@ func TestRelative(t *testing.T) {
 	}
 }
 
-func TestCheckParams(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		params map[string]string
-		ok     bool
-		sound  bool
-	}{
-		{nil, true, false},
-		{map[string]string{"sound": "on"}, true, true},
-		{map[string]string{"Sound": "YES"}, true, true},
-		{map[string]string{"sound": "loud"}, false, false},
-		{map[string]string{"colour": "red"}, false, false},
-	}
-	for _, tt := range tests {
-		err := CheckParams(tt.params)
-		if (err == nil) != tt.ok {
-			t.Errorf("CheckParams(%v) = %v, want ok=%v", tt.params, err, tt.ok)
-		}
-		if got := SoundParam(tt.params); got != tt.sound {
-			t.Errorf("SoundParam(%v) = %v, want %v", tt.params, got, tt.sound)
-		}
-	}
-}
-
 func FuzzRenderTable(f *testing.F) {
 	f.Add("Team", "Alice", "plan.pdf", "/files/1", "2026-01-01")
 	f.Add(`"><script>alert(1)</script>`, `<img onerror=x>`, `a" onclick="x`, "javascript:alert(1)", `</details><svg onload=x>`)
 	f.Fuzz(func(t *testing.T, room, person, file, url, date string) {
-		html := RenderTable(Table{
+		html := Render(Table{
 			RoomID:       room,
 			RoomName:     room,
 			JoinURL:      url,
 			Now:          time.Unix(1e9, 0),
 			LastActivity: time.Unix(1e9-3600, 0),
-			Participants: []TableParticipant{{Name: person}},
-			Files:        []TableFile{{Name: file, URL: url, Size: 10}},
-			Transcripts:  []TableTranscript{{Date: date, URL: url}},
+			Participants: []Participant{{Name: person}},
+			Files:        []File{{Name: file, URL: url, Size: 10}},
+			Transcripts:  []Transcript{{Date: date, URL: url}},
 		})
 		checkMarkup(t, html)
 		checkMarkup(t, RenderError(room))
 	})
+}
+
+// TestJoinLinkAllowedByCSP checks that a host which puts
+// macro.JoinLinkScriptSource in its script-src lets the Join Chat link's
+// handler run, i.e. that the hash is of exactly what the table emits.
+func TestJoinLinkAllowedByCSP(t *testing.T) {
+	t.Parallel()
+	out := Render(Table{RoomID: "p.r", RoomName: "R", JoinURL: "/chat/rooms/p.r", Now: time.Now()})
+	m := regexp.MustCompile(` onclick="([^"]*)"`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the Join Chat link has no onclick:\n%s", out)
+	}
+	sum := sha256.Sum256([]byte(html.UnescapeString(m[1])))
+	if got := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; got != macro.JoinLinkScriptSource {
+		t.Errorf("the table's handler hashes to %s, but hosts allow %s", got, macro.JoinLinkScriptSource)
+	}
 }
