@@ -21,7 +21,10 @@ const (
 	PermissionView Permission = iota + 1
 	// PermissionPost lets a user send messages and upload files.
 	PermissionPost
-	// PermissionModerate lets a user delete messages.
+	// PermissionModerate lets a user moderate a room: delete other
+	// people's messages, remove users and set the topic. The plugin asks
+	// for it once moderation lands; map it now so that a host's Authorizer
+	// need not change then (a host without moderators answers false).
 	PermissionModerate
 )
 
@@ -133,19 +136,24 @@ type Notification struct {
 	URL     string
 }
 
-// Notifier delivers notifications through the host's own channels.
+// Notifier delivers notifications through the host's own channels. It is
+// an optional capability of a Host: implement it on the same value to
+// receive them.
 type Notifier interface {
 	// Notify delivers n, or returns an error if the host could not.
 	Notify(ctx context.Context, n Notification) error
 }
 
-// Host is everything the plugin asks of its host. It is made of small
+// Host is everything the plugin asks of every host. It is made of small
 // interfaces so that a host can assemble it from separate parts and tests
 // can fake one part at a time.
+//
+// Some capabilities are optional: a Host that also implements Notifier
+// gets notifications delivered; one that does not simply has none, and
+// the plugin is told so (the callback answers Unimplemented).
 type Host interface {
 	Authorizer
 	Directory
 	PageWriter
 	LinkResolver
-	Notifier
 }

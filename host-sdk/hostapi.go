@@ -123,7 +123,11 @@ func (s *hostAPIServer) ResolveLink(ctx context.Context, req *hostv1.ResolveLink
 }
 
 func (s *hostAPIServer) Notify(ctx context.Context, req *hostv1.NotifyRequest) (*hostv1.NotifyResponse, error) {
-	err := s.host.Notify(ctx, Notification{UserID: req.GetUserId(), Subject: req.GetSubject(), Body: req.GetBody(), URL: req.GetUrl()})
+	n, ok := s.host.(Notifier)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this host does not deliver notifications")
+	}
+	err := n.Notify(ctx, Notification{UserID: req.GetUserId(), Subject: req.GetSubject(), Body: req.GetBody(), URL: req.GetUrl()})
 	if err != nil {
 		return nil, toStatus("notify", err)
 	}

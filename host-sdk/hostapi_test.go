@@ -65,3 +65,33 @@ func TestCheckPermissionsAnswersInOrder(t *testing.T) {
 		})
 	}
 }
+
+// notifierlessHost is a Host without the optional Notifier capability.
+type notifierlessHost struct {
+	Authorizer
+	Directory
+	PageWriter
+	LinkResolver
+}
+
+func TestNotifyIsAnOptionalCapability(t *testing.T) {
+	t.Parallel()
+	h := newTestHost()
+	req := &hostv1.NotifyRequest{UserId: "bob", Subject: "You were mentioned", Url: "/chat/rooms/p1.lobby"}
+
+	if _, err := (&hostAPIServer{host: h}).Notify(context.Background(), req); err != nil {
+		t.Fatalf("Notify on a host with a Notifier: %v", err)
+	}
+	h.mu.Lock()
+	got := slices.Clone(h.notified)
+	h.mu.Unlock()
+	if want := []Notification{{UserID: "bob", Subject: "You were mentioned", URL: "/chat/rooms/p1.lobby"}}; !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+
+	bare := notifierlessHost{h, h, h, h}
+	_, err := (&hostAPIServer{host: bare}).Notify(context.Background(), req)
+	if status.Code(err) != codes.Unimplemented {
+		t.Errorf("Notify on a host without a Notifier: %v, want Unimplemented", err)
+	}
+}

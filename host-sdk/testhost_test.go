@@ -25,6 +25,8 @@ type testHost struct {
 	files   map[string][]byte
 	checks  int
 	upserts map[string]ChildPage
+	// notified is what Notify delivered, in order.
+	notified []Notification
 }
 
 func newTestHost() *testHost {
@@ -99,7 +101,12 @@ func (h *testHost) ResolveLink(_ context.Context, _, title string) (Link, error)
 	return Link{}, nil
 }
 
-func (h *testHost) Notify(context.Context, Notification) error { return nil }
+func (h *testHost) Notify(_ context.Context, n Notification) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.notified = append(h.notified, n)
+	return nil
+}
 
 var _ Host = (*testHost)(nil)
 

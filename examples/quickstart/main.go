@@ -61,8 +61,6 @@ func (demoHost) ResolveLink(context.Context, string, string) (hostsdk.Link, erro
 	return hostsdk.Link{}, nil
 }
 
-func (demoHost) Notify(context.Context, hostsdk.Notification) error { return nil }
-
 func main() {
 	pluginPath := flag.String("plugin", "", "path to the pagechat-plugin binary (required)")
 	dataDir := flag.String("data", filepath.Join(os.TempDir(), "pagechat-quickstart"), "directory for the plugin's database")
