@@ -93,7 +93,7 @@ func (t *transcripts) onCommit(publish store.CommitFunc) store.CommitFunc {
 }
 
 // start builds the writer and runs it until stop.
-func (t *transcripts) start(st *store.Bolt, host hostv1.HostAPIClient, loc *time.Location, set transcriptSettings, now func() time.Time) error {
+func (t *transcripts) start(st store.Store, host hostv1.HostAPIClient, loc *time.Location, set transcriptSettings, now func() time.Time) error {
 	th := transcriptHost{host: host}
 	w, err := transcript.New(transcript.Config{
 		Store:         st,

@@ -1,8 +1,10 @@
-// Package store keeps pagechat's durable state: rooms, their message logs and
-// the client-id index that makes sends idempotent.
+// Package store keeps pagechat's durable state: rooms, their message logs,
+// the client-id index that makes sends idempotent, participants, uploaded
+// files and the transcript bookkeeping.
 //
 // Store is the seam for other backends (a PostgreSQL store for cluster mode
-// later); Bolt is the embedded default on go.etcd.io/bbolt. The store knows
+// later); Bolt is the embedded default on go.etcd.io/bbolt, and package
+// storetest checks any implementation against the contract. The store knows
 // nothing about permissions, rendering or fan-out: the chat service in
 // package plugin owns those and calls the store only for durable facts.
 package store
@@ -96,26 +98,78 @@ type NewMessage struct {
 // it (and pointers into it).
 type CommitFunc func(added []Message)
 
-// Store is the durable state behind the chat service.
+// Store is everything the plugin keeps: rooms, their messages and the
+// uploaded files those announce, participants, and the bookkeeping of
+// transcript pages. The chat service and the transcript writer depend on it
+// alone, so that another backend (PostgreSQL, for several plugin processes
+// sharing one database) can take Bolt's place; package storetest holds the
+// conformance suite every implementation must pass.
+//
+// An implementation is opened with a CommitFunc that it calls after each
+// durable commit of messages, as CommitFunc describes. All methods are safe
+// for concurrent use, and after Close every method but Close fails with
+// ErrClosed.
 type Store interface {
+	Rooms
+	Messages
+	Participants
+	Transcripts
+	// Close waits for in-flight commits and releases the database.
+	// Calling it again returns the first call's result.
+	Close() error
+}
+
+// Rooms creates and reads rooms.
+type Rooms interface {
 	// CreateRoom creates the room r.ID if it does not exist (filling Epoch
-	// and CreatedAt) and returns the stored room either way.
+	// and CreatedAt) and returns the stored room either way. It fails with
+	// ErrTooManyRooms when r.PageID already has as many rooms as the
+	// store was configured to allow.
 	CreateRoom(ctx context.Context, r Room) (Room, error)
-	// Room returns a room's metadata, or ErrRoomNotFound.
+	// Room returns a room's metadata and lists, or ErrRoomNotFound.
 	Room(ctx context.Context, roomID string) (Room, error)
 	// RoomCount returns the number of rooms.
 	RoomCount(ctx context.Context) (int, error)
-	// Append stores m durably and returns it with its sequence number. If
-	// m.ClientID was already used in the room it stores nothing and returns
-	// the earlier message with duplicate set.
+}
+
+// Messages appends to and reads a room's log. Files are kept here too: a
+// message that announces an upload adds its File to the room's Files in
+// the same commit.
+type Messages interface {
+	// Append stores m durably and returns it with its sequence number,
+	// the room's previous one plus one. If m.ClientID was already used in
+	// the room it stores nothing and returns the earlier message with
+	// duplicate set; an empty ClientID is never deduplicated.
 	Append(ctx context.Context, roomID string, m NewMessage) (msg Message, duplicate bool, err error)
 	// After returns up to limit messages with Seq > afterSeq, ascending.
 	After(ctx context.Context, roomID string, afterSeq uint64, limit int) ([]Message, error)
 	// Before returns up to limit messages with Seq < beforeSeq (0 = newest),
 	// ascending, and whether older ones exist.
 	Before(ctx context.Context, roomID string, beforeSeq uint64, limit int) (msgs []Message, more bool, err error)
+}
+
+// Participants records who joined or was seen in a room; Room lists them.
+type Participants interface {
 	// TouchParticipant records that a user joined or was seen in a room.
+	// A zero p.LastSeen means now; an empty p.DisplayName keeps the known
+	// one.
 	TouchParticipant(ctx context.Context, roomID string, p Participant) error
-	// Close waits for in-flight commits and closes the database.
-	Close() error
+}
+
+// Transcripts is the bookkeeping behind the daily transcript pages: which
+// room days have messages, which pages need a write, and which were
+// written. Days are recorded in the same commit as their messages.
+type Transcripts interface {
+	// PendingTranscripts returns every room day whose transcript page
+	// needs a write, by room id and then date.
+	PendingTranscripts(ctx context.Context) ([]PendingTranscript, error)
+	// TranscriptDays returns the days on which roomID had messages,
+	// oldest first.
+	TranscriptDays(ctx context.Context, roomID string) ([]TranscriptDay, error)
+	// TranscriptWritten records a finished write and resolves the pending
+	// entry if it did not change since w.Version.
+	TranscriptWritten(ctx context.Context, w TranscriptWrite) error
+	// TranscriptFailed counts a failed write of roomID's page for date and
+	// returns the failures so far (0 if nothing is pending for that day).
+	TranscriptFailed(ctx context.Context, roomID, date string, nextTry time.Time) (int, error)
 }
