@@ -32,10 +32,6 @@ const DefaultLockTimeout = 3 * time.Second
 // overload, where bounded latency matters more than a slightly larger batch.
 const maxBatch = 1024
 
-// defaultPageLimit is used when After or Before is called with limit <= 0:
-// a screenful of chat plus history, small enough to encode in one response.
-const defaultPageLimit = 100
-
 // Bucket and key names of the on-disk layout:
 //
 //	rooms/<roomID>            JSON roomRecord
@@ -49,9 +45,6 @@ var (
 	logBucket    = []byte("log")
 	dedupeBucket = []byte("dedupe")
 )
-
-// errInvalid marks requests the store refuses before touching the database.
-var errInvalid = errors.New("invalid argument")
 
 // The chat service only sees Store; keep Bolt from drifting away from it.
 var _ Store = (*Bolt)(nil)
@@ -106,7 +99,7 @@ type Bolt struct {
 // ErrLocked after opts.LockTimeout.
 func Open(path string, opts Options) (*Bolt, error) {
 	if path == "" {
-		return nil, fmt.Errorf("store: open: empty path: %w", errInvalid)
+		return nil, fmt.Errorf("store: open: empty path: %w", ErrInvalid)
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = DefaultLockTimeout
@@ -135,15 +128,7 @@ func Open(path string, opts Options) (*Bolt, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{roomsBucket, logsBucket} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %q: %w", name, err)
-			}
-		}
-		return migrateRoomLists(tx)
-	})
-	if err != nil {
+	if err := db.Update(migrate); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: init %s: %w", path, err)
 	}
@@ -295,7 +280,7 @@ func (b *Bolt) RoomCount(ctx context.Context) (int, error) {
 // After reads forward from afterSeq, for catching up after a reconnect.
 func (b *Bolt) After(ctx context.Context, roomID string, afterSeq uint64, limit int) ([]Message, error) {
 	if limit <= 0 {
-		limit = defaultPageLimit
+		limit = DefaultPageLimit
 	}
 	var out []Message
 	err := b.view(ctx, func(tx *bolt.Tx) error {
@@ -323,7 +308,7 @@ func (b *Bolt) After(ctx context.Context, roomID string, afterSeq uint64, limit 
 // returns the page in ascending order so callers render it as is.
 func (b *Bolt) Before(ctx context.Context, roomID string, beforeSeq uint64, limit int) ([]Message, bool, error) {
 	if limit <= 0 {
-		limit = defaultPageLimit
+		limit = DefaultPageLimit
 	}
 	var (
 		out  []Message
@@ -382,7 +367,7 @@ func (b *Bolt) Append(ctx context.Context, roomID string, m NewMessage) (Message
 // A zero p.LastSeen means now.
 func (b *Bolt) TouchParticipant(ctx context.Context, roomID string, p Participant) error {
 	if p.UserID == "" {
-		return fmt.Errorf("store: touch participant in room %q: empty user id: %w", roomID, errInvalid)
+		return fmt.Errorf("store: touch participant in room %q: empty user id: %w", roomID, ErrInvalid)
 	}
 	r, err := b.submit(ctx, &request{kind: opTouch, roomID: roomID, part: p})
 	if err != nil {
@@ -433,9 +418,9 @@ func roomBuckets(tx *bolt.Tx, roomID string) (roomBucketSet, error) {
 func checkKey(what, k string) error {
 	switch {
 	case k == "":
-		return fmt.Errorf("empty %s: %w", what, errInvalid)
+		return fmt.Errorf("empty %s: %w", what, ErrInvalid)
 	case len(k) > bolt.MaxKeySize:
-		return fmt.Errorf("%s longer than %d bytes: %w", what, bolt.MaxKeySize, errInvalid)
+		return fmt.Errorf("%s longer than %d bytes: %w", what, bolt.MaxKeySize, ErrInvalid)
 	}
 	return nil
 }

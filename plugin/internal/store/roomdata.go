@@ -19,22 +19,13 @@ import (
 //	logs/<roomID>/files/<seq>           JSON fileRecord, seq of the announcing message
 //	logs/<roomID>/transcripts/<date>    JSON transcriptRecord
 //
-// Databases written before this layout kept the lists inside the room
-// record; Open moves them out once (see migrateRoomLists).
+// Databases written before this layout (layout 1) kept the lists inside the
+// room record; Open moves them out once (see migrateRoomLists).
 var (
 	membersBucket     = []byte("members")
 	filesBucket       = []byte("files")
 	transcriptsBucket = []byte("transcripts")
-
-	// metaBucket holds facts about the file itself.
-	metaBucket = []byte("meta")
-	// layoutKey names the on-disk layout version in metaBucket.
-	layoutKey = []byte("layout")
 )
-
-// currentLayout is the layout version Open writes. Version 1 (no key) had
-// the room's lists inside its record.
-const currentLayout = "2"
 
 // roomSubBuckets are the buckets every room has under logs/<roomID>.
 var roomSubBuckets = [][]byte{logBucket, dedupeBucket, membersBucket, filesBucket, transcriptsBucket}
@@ -159,18 +150,9 @@ func putFile(b *bolt.Bucket, f File) error {
 	return nil
 }
 
-// migrateRoomLists brings a database of an older layout up to date: every
-// room gets its buckets, and lists still inside room records move into
-// them. It runs in Open's first transaction, so a crash leaves either the
-// old layout or the new one.
+// migrateRoomLists moves the room's lists out of layout-1 room records
+// into the room's buckets, creating those for every room.
 func migrateRoomLists(tx *bolt.Tx) error {
-	meta, err := tx.CreateBucketIfNotExists(metaBucket)
-	if err != nil {
-		return fmt.Errorf("create bucket %q: %w", metaBucket, err)
-	}
-	if string(meta.Get(layoutKey)) == currentLayout {
-		return nil
-	}
 	rooms := tx.Bucket(roomsBucket)
 	var ids []string // collected first: bbolt forbids writing a bucket while iterating it
 	if err := rooms.ForEach(func(k, _ []byte) error {
@@ -184,7 +166,7 @@ func migrateRoomLists(tx *bolt.Tx) error {
 			return fmt.Errorf("move lists of room %q out of its record: %w", id, err)
 		}
 	}
-	return meta.Put(layoutKey, []byte(currentLayout))
+	return nil
 }
 
 func migrateRoom(tx *bolt.Tx, rooms *bolt.Bucket, id string) error {

@@ -26,7 +26,21 @@ var (
 	ErrTooManyRooms = errors.New("page has too many chat rooms")
 	// ErrLocked is returned by Open when another process holds the database.
 	ErrLocked = errors.New("database is locked by another process")
+	// ErrInvalid is returned for a request the store refuses before
+	// touching the database: an empty room or user id, a key too long for
+	// the backend.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrNewerSchema is returned by Open for a database whose recorded
+	// schema version is newer than this store knows. Opening it anyway
+	// could misread or overwrite what the newer release wrote, so it is
+	// refused and left untouched.
+	ErrNewerSchema = errors.New("database was written by a newer pagechat")
 )
+
+// DefaultPageLimit is the page size of After and Before when they are
+// called with limit <= 0: a screenful of chat plus history, small enough to
+// encode in one response.
+const DefaultPageLimit = 100
 
 // Room is a room's durable metadata.
 type Room struct {

@@ -261,7 +261,7 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 	m := r.msg
 	if len(m.ClientID) > bolt.MaxKeySize {
 		return result{err: fmt.Errorf("store: append to room %q: client id longer than %d bytes: %w",
-			r.roomID, bolt.MaxKeySize, errInvalid)}, nil
+			r.roomID, bolt.MaxKeySize, ErrInvalid)}, nil
 	}
 	// An empty client id opts out of deduplication (bbolt cannot store an
 	// empty key, and "" would otherwise make all such sends one message).
