@@ -387,9 +387,21 @@ func (b *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	return mapErr(b.db.View(fn))
 }
 
+// update runs fn in a write transaction of its own, for the writes that
+// are too rare to go through the writer.
+func (b *Bolt) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if b.isClosed() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return mapErr(b.db.Update(fn))
+}
+
 // roomBucketSet is an existing room's buckets under logs/<roomID>.
 type roomBucketSet struct {
-	log, dedupe, members, files, transcripts *bolt.Bucket
+	log, dedupe, members, files, transcripts, markers, bans *bolt.Bucket
 }
 
 // roomBuckets returns the buckets of an existing room. Every room has all
@@ -407,9 +419,12 @@ func roomBuckets(tx *bolt.Tx, roomID string) (roomBucketSet, error) {
 			members:     rb.Bucket(membersBucket),
 			files:       rb.Bucket(filesBucket),
 			transcripts: rb.Bucket(transcriptsBucket),
+			markers:     rb.Bucket(markersBucket),
+			bans:        rb.Bucket(bansBucket),
 		}
 	}
-	if set.log == nil || set.dedupe == nil || set.members == nil || set.files == nil || set.transcripts == nil {
+	if set.log == nil || set.dedupe == nil || set.members == nil || set.files == nil || set.transcripts == nil ||
+		set.markers == nil || set.bans == nil {
 		return roomBucketSet{}, fmt.Errorf("store: room %q: buckets missing", roomID)
 	}
 	return set, nil

@@ -356,3 +356,52 @@ func setRawLayout(t *testing.T, path, layout string) {
 		t.Fatal(err)
 	}
 }
+
+// A layout-2 database, whose rooms lack the buckets of read markers and
+// bans, gets them on Open and keeps its messages.
+func TestOpenMigratesLayout2(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t, Options{})
+	mustCreate(t, s, "r")
+	m := mustAppend(t, s, "r", "c", "from layout 2")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		rb := tx.Bucket(logsBucket).Bucket([]byte("r"))
+		for _, name := range [][]byte{markersBucket, bansBucket} {
+			if err := rb.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(metaBucket).Put(layoutKey, []byte("2"))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = openAt(t, path, Options{})
+	ctx := context.Background()
+	if got, err := s.SetReadMarker(ctx, "r", "u1", 1); err != nil || got != 1 {
+		t.Errorf("SetReadMarker after the migration = %d, %v", got, err)
+	}
+	if _, err := s.PutBan(ctx, Ban{RoomID: "r", UserID: "u2"}); err != nil {
+		t.Errorf("PutBan after the migration: %v", err)
+	}
+	if msgs, err := s.After(ctx, "r", 0, 0); err != nil || len(msgs) != 1 || !messagesEqual(msgs[0], m) {
+		t.Errorf("log after the migration = %+v, %v", msgs, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, layout := rawRoomRecord(t, path, "r"); layout != strconv.Itoa(currentLayout) {
+		t.Errorf("layout = %q, want %d", layout, currentLayout)
+	}
+}

@@ -18,6 +18,8 @@ import (
 //	logs/<roomID>/members/<userID>      JSON memberRecord (with its first-seen rank)
 //	logs/<roomID>/files/<seq>           JSON fileRecord, seq of the announcing message
 //	logs/<roomID>/transcripts/<date>    JSON transcriptRecord
+//	logs/<roomID>/markers/<userID>      8-byte big-endian seq the user has read to (markers.go)
+//	logs/<roomID>/bans/<userID>         JSON banRecord (bans.go)
 //
 // Databases written before this layout (layout 1) kept the lists inside the
 // room record; Open moves them out once (see migrateRoomLists).
@@ -25,10 +27,12 @@ var (
 	membersBucket     = []byte("members")
 	filesBucket       = []byte("files")
 	transcriptsBucket = []byte("transcripts")
+	markersBucket     = []byte("markers")
+	bansBucket        = []byte("bans")
 )
 
 // roomSubBuckets are the buckets every room has under logs/<roomID>.
-var roomSubBuckets = [][]byte{logBucket, dedupeBucket, membersBucket, filesBucket, transcriptsBucket}
+var roomSubBuckets = [][]byte{logBucket, dedupeBucket, membersBucket, filesBucket, transcriptsBucket, markersBucket, bansBucket}
 
 // createRoomBuckets creates logs/<roomID> and its sub-buckets as needed.
 func createRoomBuckets(tx *bolt.Tx, roomID string) (*bolt.Bucket, error) {
@@ -202,4 +206,21 @@ func migrateRoom(tx *bolt.Tx, rooms *bolt.Bucket, id string) error {
 		return fmt.Errorf("encode: %w", err)
 	}
 	return rooms.Put([]byte(id), v)
+}
+
+// addRoomBuckets gives every room the buckets that layout 3 added.
+func addRoomBuckets(tx *bolt.Tx) error {
+	var ids []string
+	if err := tx.Bucket(roomsBucket).ForEach(func(k, _ []byte) error {
+		ids = append(ids, string(k))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := createRoomBuckets(tx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -22,11 +22,13 @@ var (
 //
 //	1  (no layout key) the room's lists inside its record
 //	2  the room's lists in buckets of their own (roomdata.go)
-const currentLayout = 2
+//	3  read markers and bans
+const currentLayout = 3
 
 // migrations[v] brings layout v to layout v+1, inside Open's transaction.
 var migrations = map[int]func(*bolt.Tx) error{
 	1: migrateRoomLists,
+	2: addRoomBuckets,
 }
 
 // migrate runs in Open's first transaction: it creates the top-level

@@ -1,6 +1,6 @@
 // Package store keeps pagechat's durable state: rooms, their message logs,
 // the client-id index that makes sends idempotent, participants, uploaded
-// files and the transcript bookkeeping.
+// files, read markers, bans and the transcript bookkeeping.
 //
 // Store is the seam for other backends (a PostgreSQL store for cluster mode
 // later); Bolt is the embedded default on go.etcd.io/bbolt, and package
@@ -30,6 +30,9 @@ var (
 	// touching the database: an empty room or user id, a key too long for
 	// the backend.
 	ErrInvalid = errors.New("invalid argument")
+	// ErrBanNotFound is returned by Ban when the user has no ban in force
+	// in the room.
+	ErrBanNotFound = errors.New("no ban in force")
 	// ErrNewerSchema is returned by Open for a database whose recorded
 	// schema version is newer than this store knows. Opening it anyway
 	// could misread or overwrite what the newer release wrote, so it is
@@ -127,6 +130,8 @@ type Store interface {
 	Rooms
 	Messages
 	Participants
+	Markers
+	BanList
 	Transcripts
 	// Close waits for in-flight commits and releases the database.
 	// Calling it again returns the first call's result.
@@ -154,6 +159,7 @@ type Messages interface {
 	// the room's previous one plus one. If m.ClientID was already used in
 	// the room it stores nothing and returns the earlier message with
 	// duplicate set; an empty ClientID is never deduplicated.
+
 	Append(ctx context.Context, roomID string, m NewMessage) (msg Message, duplicate bool, err error)
 	// After returns up to limit messages with Seq > afterSeq, ascending.
 	After(ctx context.Context, roomID string, afterSeq uint64, limit int) ([]Message, error)
@@ -168,6 +174,49 @@ type Participants interface {
 	// A zero p.LastSeen means now; an empty p.DisplayName keeps the known
 	// one.
 	TouchParticipant(ctx context.Context, roomID string, p Participant) error
+}
+
+// Markers keeps how far each user has read each room.
+type Markers interface {
+	// SetReadMarker records that userID has read roomID up to seq and
+	// returns the marker as stored. A marker never moves backwards: a seq
+	// below the stored one leaves it as it is. A seq past the room's last
+	// message counts as the last message, so a marker never claims
+	// messages that do not exist yet have been read.
+	SetReadMarker(ctx context.Context, roomID, userID string, seq uint64) (uint64, error)
+	// ReadMarkers returns the markers of userIDs in roomID, or of every
+	// user who has one if userIDs is empty. Users without a marker are
+	// left out of the map.
+	ReadMarkers(ctx context.Context, roomID string, userIDs ...string) (map[string]uint64, error)
+}
+
+// Ban keeps a user out of a room.
+type Ban struct {
+	RoomID string
+	UserID string
+	Reason string
+	// BannedBy is the user who imposed the ban, BannedAt when (the
+	// store's clock if zero).
+	BannedBy string
+	BannedAt time.Time
+	// ExpiresAt ends the ban; zero means never. From then on the ban
+	// reads as absent.
+	ExpiresAt time.Time
+}
+
+// BanList keeps the bans of each room. Bans whose ExpiresAt has passed (by
+// the store's clock) read as absent everywhere.
+type BanList interface {
+	// PutBan creates or replaces b.UserID's ban in b.RoomID and returns
+	// it as stored.
+	PutBan(ctx context.Context, b Ban) (Ban, error)
+	// DeleteBan lifts userID's ban in roomID; lifting a ban that does not
+	// exist is not an error, so a retried request succeeds.
+	DeleteBan(ctx context.Context, roomID, userID string) error
+	// Ban returns userID's ban in roomID, or ErrBanNotFound.
+	Ban(ctx context.Context, roomID, userID string) (Ban, error)
+	// Bans returns the bans in force in roomID, by user id.
+	Bans(ctx context.Context, roomID string) ([]Ban, error)
 }
 
 // Transcripts is the bookkeeping behind the daily transcript pages: which

@@ -14,6 +14,7 @@ type opKind uint8
 const (
 	opAppend opKind = iota + 1
 	opTouch
+	opMarker
 )
 
 // request is one write waiting for the writer goroutine.
@@ -22,13 +23,15 @@ type request struct {
 	kind   opKind
 	roomID string
 	msg    NewMessage  // opAppend
-	part   Participant // opTouch
+	part   Participant // opTouch; opMarker uses its UserID
+	seq    uint64      // opMarker
 	done   chan result // buffered (1) so the writer never blocks on a sender that gave up
 }
 
 type result struct {
 	msg Message
 	dup bool
+	seq uint64 // opMarker: the marker as stored
 	err error
 }
 
@@ -67,7 +70,8 @@ func (b *Bolt) submit(ctx context.Context, r *request) (result, error) {
 	}
 }
 
-// writer is the single goroutine that performs Append and TouchParticipant.
+// writer is the single goroutine that performs Append, TouchParticipant and
+// SetReadMarker.
 // It commits whatever is queued as soon as the previous commit returns,
 // instead of waiting for more work like DB.Batch does.
 func (b *Bolt) writer() {
@@ -214,6 +218,12 @@ func (b *Bolt) commit(batch []*request) {
 					seen = now
 				}
 				s.touch(r.part.UserID, r.part.DisplayName, seen.UTC())
+			case opMarker:
+				seq, err := setMarker(s, r.part.UserID, r.seq)
+				if err != nil {
+					return err
+				}
+				results[i].seq = seq
 			case opAppend:
 				res, err := appendOne(s, r, now)
 				if err != nil {

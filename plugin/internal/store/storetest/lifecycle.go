@@ -89,6 +89,12 @@ func testClosed(t *testing.T, db Opener) {
 	_, checks["TranscriptDays"] = s.TranscriptDays(ctx, "r")
 	checks["TranscriptWritten"] = s.TranscriptWritten(ctx, store.TranscriptWrite{RoomID: "r", Date: "2026-01-01"})
 	_, checks["TranscriptFailed"] = s.TranscriptFailed(ctx, "r", "2026-01-01", time.Now())
+	_, checks["SetReadMarker"] = s.SetReadMarker(ctx, "r", "u", 1)
+	_, checks["ReadMarkers"] = s.ReadMarkers(ctx, "r")
+	_, checks["PutBan"] = s.PutBan(ctx, store.Ban{RoomID: "r", UserID: "u"})
+	checks["DeleteBan"] = s.DeleteBan(ctx, "r", "u")
+	_, checks["Ban"] = s.Ban(ctx, "r", "u")
+	_, checks["Bans"] = s.Bans(ctx, "r")
 	for name, err := range checks {
 		if !errors.Is(err, store.ErrClosed) {
 			t.Errorf("%s after Close = %v, want ErrClosed", name, err)

@@ -3,9 +3,9 @@
 // databases; the suite checks, through the interface alone, the guarantees
 // the chat service builds on: gapless per-room sequences under concurrent
 // senders, idempotent client ids, paging, the hand-over from replay to live
-// delivery through the commit callback, participants and files, the
-// transcript bookkeeping, durability across close and reopen, ErrClosed
-// after Close, and the refusal of a newer schema.
+// delivery through the commit callback, participants and files, read
+// markers, bans, the transcript bookkeeping, durability across close and
+// reopen, ErrClosed after Close, and the refusal of a newer schema.
 //
 // Backend-specific behaviour (file locks, on-disk layout, migrations of
 // particular old layouts) stays in the implementation's own tests.
@@ -84,6 +84,10 @@ func Run(t *testing.T, newDB func(t *testing.T) Opener) {
 		{"TranscriptFailedCountsAttemptsAndSurvivesReopen", testTranscriptFailedCountsAttemptsAndSurvivesReopen},
 		{"TranscriptNewURLMarksNeighbours", testTranscriptNewURLMarksNeighbours},
 		{"TranscriptsNewestFirst", testTranscriptsNewestFirst},
+		{"ReadMarkers", testReadMarkers},
+		{"ReadMarkersConcurrent", testReadMarkersConcurrent},
+		{"Bans", testBans},
+		{"BanExpiry", testBanExpiry},
 		{"Reopen", testReopen},
 		{"Closed", testClosed},
 		{"CloseWhileAppending", testCloseWhileAppending},
