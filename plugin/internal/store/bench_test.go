@@ -160,3 +160,36 @@ func BenchmarkAppendAgedRoom(b *testing.B) {
 	}
 	appendInParallel(b, s)
 }
+
+// BenchmarkEditLargeLog measures an edit, with the scrub that follows it,
+// in a database of 200,000 messages: the scrub reads every page header.
+func BenchmarkEditLargeLog(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	const msgs, perBatch = 200_000, 1000
+	for i := 0; i < msgs; i += perBatch {
+		batch := make([]*request, perBatch)
+		for j := range batch {
+			batch[j] = newTestRequest(opAppend, "bench.room", NewMessage{ClientID: fmt.Sprint(i + j), UserID: "u", UserName: "Bench", Text: benchText}, Participant{})
+		}
+		s.commit(batch)
+		for _, r := range batch {
+			if res := <-r.done; res.err != nil {
+				b.Fatal(res.err)
+			}
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, _, err := s.Append(ctx, "bench.room", NewMessage{Kind: KindEdit, Target: uint64(i%msgs + 1), UserID: "u", Text: benchText}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		b.ReportMetric(float64(tx.Size()>>20), "MiB")
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -90,6 +90,13 @@ type Bolt struct {
 	closing chan struct{} // closed by Close; stops the writer and rejects new work
 	stopped chan struct{} // closed by the writer when it has exited
 
+	// readers is held shared by every read transaction and exclusively
+	// by scrub while it begins its write transaction.
+	readers sync.RWMutex
+	// scrubPending says free pages may still hold erased text; only the
+	// writer goroutine (and Open, before it starts) uses it.
+	scrubPending bool
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -139,6 +146,15 @@ func Open(path string, opts Options) (*Bolt, error) {
 		reqs:    make(chan *request),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
+	}
+	// An erase whose scrub a crash interrupted is finished before anyone
+	// can read the file through this store.
+	if b.scrubPending, err = scrubRecorded(db); err == nil && b.scrubPending {
+		err = b.scrub()
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	go b.writer()
 	return b, nil
@@ -376,7 +392,9 @@ func (b *Bolt) TouchParticipant(ctx context.Context, roomID string, p Participan
 	return r.err
 }
 
-// view runs fn in a read transaction unless the store is closed.
+// view runs fn in a read transaction unless the store is closed. Every
+// read transaction goes through here, so that scrub can start its write
+// transaction while none is open (see scrub.go).
 func (b *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if b.isClosed() {
 		return ErrClosed
@@ -384,6 +402,8 @@ func (b *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	b.readers.RLock()
+	defer b.readers.RUnlock()
 	return mapErr(b.db.View(fn))
 }
 
@@ -498,6 +518,11 @@ type messageRecord struct {
 	HTML     string      `json:"html,omitempty"`
 	File     *fileRecord `json:"file,omitempty"`
 	SentAt   time.Time   `json:"at"`
+	Kind     MessageKind `json:"kind,omitempty"`
+	Target   uint64      `json:"target,omitempty"`
+	EditSeq  uint64      `json:"edit_seq,omitempty"`
+	EditedAt time.Time   `json:"edited_at,omitzero"`
+	Erased   bool        `json:"erased,omitempty"`
 }
 
 // encodeRoom encodes the room record, which leaves out the room's lists:
@@ -546,6 +571,11 @@ func encodeMessage(m *Message) ([]byte, error) {
 		Text:     m.Text,
 		HTML:     m.HTML,
 		SentAt:   m.SentAt,
+		Kind:     m.Kind,
+		Target:   m.Target,
+		EditSeq:  m.EditSeq,
+		EditedAt: m.EditedAt,
+		Erased:   m.Erased,
 	}
 	if m.File != nil {
 		f := fileRecord(*m.File)
@@ -576,6 +606,11 @@ func decodeMessage(roomID string, k, v []byte) (Message, error) {
 		Text:     rec.Text,
 		HTML:     rec.HTML,
 		SentAt:   rec.SentAt,
+		Kind:     rec.Kind,
+		Target:   rec.Target,
+		EditSeq:  rec.EditSeq,
+		EditedAt: rec.EditedAt,
+		Erased:   rec.Erased,
 	}
 	if rec.File != nil {
 		f := File(*rec.File)

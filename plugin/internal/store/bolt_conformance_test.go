@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,6 +29,10 @@ func TestBoltConformance(t *testing.T) {
 			},
 			MarkNewerSchema: func() error {
 				return store.SetLayoutForTest(path, store.CurrentLayout+1)
+			},
+			RawContains: func(needle []byte) (bool, error) {
+				data, err := os.ReadFile(path)
+				return bytes.Contains(data, needle), err
 			},
 		}
 	})

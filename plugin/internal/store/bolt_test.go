@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -353,6 +354,136 @@ func setRawLayout(t *testing.T, path, layout string) {
 	}
 	defer db.Close()
 	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(metaBucket).Put(layoutKey, []byte(layout)) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Changes to messages of the same batch apply in order, and text erased
+// within one commit never reaches the file at all.
+func TestChangesInOneBatch(t *testing.T) {
+	t.Parallel()
+	rec := &commitRecorder{t: t}
+	s, path := openTemp(t, Options{OnCommit: rec.onCommit})
+	mustCreate(t, s, "r")
+	const secret = "said-and-unsaid-in-one-breath"
+	file := &File{ID: "f", Name: "gone.pdf", URL: "/f", ContentType: "application/pdf", Size: 1}
+	batch := []*request{
+		newTestRequest(opAppend, "r", NewMessage{ClientID: "a", UserID: "u1", Text: secret}, Participant{}),
+		newTestRequest(opAppend, "r", NewMessage{Kind: KindEdit, Target: 1, UserID: "u1", Text: secret + " again"}, Participant{}),
+		newTestRequest(opAppend, "r", NewMessage{Kind: KindDelete, Target: 1, UserID: "u1"}, Participant{}),
+		newTestRequest(opAppend, "r", NewMessage{ClientID: "b", UserID: "u2", Text: "gone.pdf", File: file}, Participant{}),
+		newTestRequest(opAppend, "r", NewMessage{Kind: KindDelete, Target: 4, UserID: "u2"}, Participant{}),
+		newTestRequest(opAppend, "r", NewMessage{Kind: KindEdit, Target: 1, UserID: "u1", Text: "too late"}, Participant{}),
+	}
+	s.commit(batch)
+	for i, r := range batch {
+		res := <-r.done
+		if i == 5 {
+			if !errors.Is(res.err, ErrMessageDeleted) {
+				t.Errorf("edit after the delete in the same batch = %v, want ErrMessageDeleted", res.err)
+			}
+			continue
+		}
+		if res.err != nil || res.msg.Seq != uint64(i+1) {
+			t.Errorf("request %d = seq %d, %v", i, res.msg.Seq, res.err)
+		}
+	}
+	if rec.calls != 1 || len(rec.msgs) != 5 {
+		t.Errorf("OnCommit: %d calls, %d messages; want 1 call with 5", rec.calls, len(rec.msgs))
+	}
+	msgs, err := s.After(context.Background(), "r", 0, 0)
+	if err != nil || len(msgs) != 5 {
+		t.Fatalf("log = %+v, %v", msgs, err)
+	}
+	if a := msgs[0]; !a.Erased || a.Text != "" || a.EditSeq != 2 {
+		t.Errorf("message 1 = %+v, want erased after its edit", a)
+	}
+	if e := msgs[1]; !e.Erased || e.Text != "" {
+		t.Errorf("edit 2 = %+v, want erased", e)
+	}
+	if b := msgs[3]; !b.Erased || b.File != nil {
+		t.Errorf("upload 4 = %+v, want erased", b)
+	}
+	room, err := s.Room(context.Background(), "r")
+	if err != nil || len(room.Files) != 0 {
+		t.Errorf("files = %+v, %v; want none", room.Files, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte(secret)) || bytes.Contains(data, []byte("gone.pdf")) {
+		t.Error("text erased in the commit that added it is in the file")
+	}
+}
+
+// An erase whose scrub never ran (the process died between the two) is
+// scrubbed by the next Open, before the store serves anything.
+func TestOpenFinishesInterruptedScrub(t *testing.T) {
+	t.Parallel()
+	const secret = "words-a-crash-must-not-keep"
+	s, path := openTemp(t, Options{})
+	mustCreate(t, s, "r")
+	mustAppend(t, s, "r", "c", secret)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// What the erasing commit leaves behind: the record without its text,
+	// the scrub owed, and the old page free but not yet zeroed.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		rb, err := roomBuckets(tx, "r")
+		if err != nil {
+			return err
+		}
+		m, err := decodeMessage("r", seqKey(1), rb.log.Get(seqKey(1)))
+		if err != nil {
+			return err
+		}
+		m.Text, m.Erased = "", true
+		if err := putMessage(rb.log, &m); err != nil {
+			return err
+		}
+		return markScrub(tx)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(path); err != nil || !bytes.Contains(data, []byte(secret)) {
+		t.Fatalf("setup: the old page with the text is not in the file (%v)", err)
+	}
+
+	s = openAt(t, path, Options{})
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte(secret)) {
+		t.Error("Open did not scrub the erased text out of the file")
+	}
+	if msgs, err := s.After(context.Background(), "r", 0, 0); err != nil || len(msgs) != 1 || !msgs[0].Erased {
+		t.Errorf("log after the scrub = %+v, %v", msgs, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(metaBucket).Get(scrubKey) != nil {
+			t.Error("the scrub mark is still set")
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 }

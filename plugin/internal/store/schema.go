@@ -22,7 +22,8 @@ var (
 //
 //	1  (no layout key) the room's lists inside its record
 //	2  the room's lists in buckets of their own (roomdata.go)
-//	3  read markers and bans
+//	3  read markers and bans; edit and delete events in the log, which a
+//	   layout-2 reader would show as plain messages
 const currentLayout = 3
 
 // migrations[v] brings layout v to layout v+1, inside Open's transaction.

@@ -2,6 +2,38 @@
 // the client-id index that makes sends idempotent, participants, uploaded
 // files, read markers, bans and the transcript bookkeeping.
 //
+// # Edits and deletes
+//
+// A room's log only grows: every change to it takes the next sequence
+// number, so replaying from any position (After, Before) stays gapless and
+// ordered, and a client that saw seq n has seen everything up to n. An
+// edit or a delete is therefore a message of its own, of Kind KindEdit or
+// KindDelete, whose Target is the seq of the plain message it changes.
+// Appending one changes the target in the same transaction, so the log
+// never holds an event without its effect or the other way round:
+//
+//   - An edit event carries the new Text and HTML. The target takes them
+//     over (it always holds its current version, so history shows the final
+//     text without replaying events) and records the event in EditSeq and
+//     its time in EditedAt. The previous version's text is erased: from
+//     the target, which now holds the new one, and from the edit event
+//     that brought it, which is marked Erased. Only the newest edit event
+//     keeps text, the same as its target's.
+//   - A delete event carries no text. The target's Text, HTML and File are
+//     erased and it is marked Erased, as is its newest edit event; an
+//     announced file leaves the room's Files. The target keeps its seq,
+//     sender and time, so the log still shows that something was said and
+//     removed.
+//
+// Erased means gone from the database, not hidden: no read returns it, and
+// Bolt also overwrites the free pages of its file that held the old
+// records before the change is acknowledged (scrub.go), because bbolt
+// copies pages on write and would otherwise leave the old text in unused
+// parts of the file. Copies elsewhere are out of the store's reach:
+// transcript pages already written to the host (the store marks the
+// target's day for rewriting), backups, and a file system that keeps old
+// blocks itself.
+//
 // Store is the seam for other backends (a PostgreSQL store for cluster mode
 // later); Bolt is the embedded default on go.etcd.io/bbolt, and package
 // storetest checks any implementation against the contract. The store knows
@@ -12,6 +44,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -30,6 +63,12 @@ var (
 	// touching the database: an empty room or user id, a key too long for
 	// the backend.
 	ErrInvalid = errors.New("invalid argument")
+	// ErrMessageNotFound is returned for an edit or delete whose target
+	// seq is not in the room.
+	ErrMessageNotFound = errors.New("message not found")
+	// ErrMessageDeleted is returned for an edit or delete of a message
+	// that was deleted.
+	ErrMessageDeleted = errors.New("message was deleted")
 	// ErrBanNotFound is returned by Ban when the user has no ban in force
 	// in the room.
 	ErrBanNotFound = errors.New("no ban in force")
@@ -81,7 +120,36 @@ type Participant struct {
 	LastSeen    time.Time
 }
 
-// Message is one stored message.
+// MessageKind tells plain messages from the events that change them.
+type MessageKind uint8
+
+// The kinds of message. The zero value is a plain message, so appends that
+// do not set Kind keep meaning what they always did.
+const (
+	// KindMessage is a plain message.
+	KindMessage MessageKind = iota
+	// KindEdit replaces the text of the message at Target.
+	KindEdit
+	// KindDelete erases the message at Target.
+	KindDelete
+)
+
+// String names the kind for logs and errors.
+func (k MessageKind) String() string {
+	switch k {
+	case KindMessage:
+		return "message"
+	case KindEdit:
+		return "edit"
+	case KindDelete:
+		return "delete"
+	default:
+		return fmt.Sprintf("kind(%d)", uint8(k))
+	}
+}
+
+// Message is one stored message: a plain message, or an edit or delete
+// event (see the package documentation).
 type Message struct {
 	RoomID   string
 	Seq      uint64
@@ -94,6 +162,18 @@ type Message struct {
 	HTML   string
 	File   *File // set if the message announces an upload
 	SentAt time.Time
+
+	// Kind is what the message is; Target is, for an edit or delete,
+	// the seq of the plain message it applies to.
+	Kind   MessageKind
+	Target uint64
+	// EditSeq is, on a plain message, the seq of the edit that gave it its
+	// current text (0 if never edited), and EditedAt that edit's time.
+	EditSeq  uint64
+	EditedAt time.Time
+	// Erased says the text is gone: a deleted message, or an edit that a
+	// later edit or a delete superseded.
+	Erased bool
 }
 
 // NewMessage is a message to append; the store assigns Seq and SentAt.
@@ -104,7 +184,12 @@ type NewMessage struct {
 	Text     string
 	HTML     string
 	// File, if set, is added to the room's file list in the same commit.
+	// Only plain messages announce files.
 	File *File
+	// Kind and Target make the message an edit or delete of the plain
+	// message at seq Target. A delete carries no Text, HTML or File.
+	Kind   MessageKind
+	Target uint64
 }
 
 // CommitFunc is called by the store after each durable commit with the
@@ -159,7 +244,11 @@ type Messages interface {
 	// the room's previous one plus one. If m.ClientID was already used in
 	// the room it stores nothing and returns the earlier message with
 	// duplicate set; an empty ClientID is never deduplicated.
-
+	//
+	// An edit or delete (m.Kind) changes its target in the same commit, as
+	// the package documentation describes. Its target must be a plain
+	// message of the room (else ErrMessageNotFound, or ErrInvalid for an
+	// edit or delete event) that was not deleted (else ErrMessageDeleted).
 	Append(ctx context.Context, roomID string, m NewMessage) (msg Message, duplicate bool, err error)
 	// After returns up to limit messages with Seq > afterSeq, ascending.
 	After(ctx context.Context, roomID string, afterSeq uint64, limit int) ([]Message, error)

@@ -95,6 +95,7 @@ func testClosed(t *testing.T, db Opener) {
 	checks["DeleteBan"] = s.DeleteBan(ctx, "r", "u")
 	_, checks["Ban"] = s.Ban(ctx, "r", "u")
 	_, checks["Bans"] = s.Bans(ctx, "r")
+	_, _, checks["Append(edit)"] = s.Append(ctx, "r", store.NewMessage{Kind: store.KindEdit, Target: 1, Text: "x"})
 	for name, err := range checks {
 		if !errors.Is(err, store.ErrClosed) {
 			t.Errorf("%s after Close = %v, want ErrClosed", name, err)

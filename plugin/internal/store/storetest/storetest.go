@@ -4,7 +4,8 @@
 // the chat service builds on: gapless per-room sequences under concurrent
 // senders, idempotent client ids, paging, the hand-over from replay to live
 // delivery through the commit callback, participants and files, read
-// markers, bans, the transcript bookkeeping, durability across close and
+// markers, bans, edits and deletes (and that erased text leaves the
+// storage), the transcript bookkeeping, durability across close and
 // reopen, ErrClosed after Close, and the refusal of a newer schema.
 //
 // Backend-specific behaviour (file locks, on-disk layout, migrations of
@@ -53,6 +54,12 @@ type Opener struct {
 	// store.ErrNewerSchema and leave the database as it is. Nil skips that
 	// check, for a backend without schema versions.
 	MarkNewerSchema func() error
+	// RawContains, if set, reports whether the database's storage as it
+	// is now, read directly and not through the store, holds needle
+	// anywhere; the suite calls it while the store is open and after it is
+	// closed. It proves that erased text is gone from the storage, not
+	// only hidden. Nil skips those checks.
+	RawContains func(needle []byte) (bool, error)
 }
 
 // Run runs the suite. newDB must return an Opener for a fresh, empty
@@ -88,6 +95,11 @@ func Run(t *testing.T, newDB func(t *testing.T) Opener) {
 		{"ReadMarkersConcurrent", testReadMarkersConcurrent},
 		{"Bans", testBans},
 		{"BanExpiry", testBanExpiry},
+		{"EditAndDelete", testEditAndDelete},
+		{"ChangeErrors", testChangeErrors},
+		{"ConcurrentChanges", testConcurrentChanges},
+		{"ErasedTextLeavesStorage", testErasedTextLeavesStorage},
+		{"ChangeMarksTranscriptDay", testChangeMarksTranscriptDay},
 		{"Reopen", testReopen},
 		{"Closed", testClosed},
 		{"CloseWhileAppending", testCloseWhileAppending},
@@ -225,7 +237,8 @@ func filesEqual(a, b *store.File) bool {
 func messagesEqual(a, b store.Message) bool {
 	return a.RoomID == b.RoomID && a.Seq == b.Seq && a.ClientID == b.ClientID && a.UserID == b.UserID &&
 		a.UserName == b.UserName && a.Text == b.Text && a.HTML == b.HTML && a.SentAt.Equal(b.SentAt) &&
-		filesEqual(a.File, b.File)
+		filesEqual(a.File, b.File) && a.Kind == b.Kind && a.Target == b.Target && a.EditSeq == b.EditSeq &&
+		a.EditedAt.Equal(b.EditedAt) && a.Erased == b.Erased
 }
 
 // commitRecorder is an OnCommit that records what it saw and checks that
