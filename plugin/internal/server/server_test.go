@@ -933,7 +933,7 @@ func TestSubscribeRevokedView(t *testing.T) {
 	}
 	elapsed := time.Since(revoked)
 	wantCode(t, err, codes.PermissionDenied)
-	// The cache is 100 ms; DESIGN promises the cut within the cache
+	// The cache is 100 ms; revocation must cut the stream within the cache
 	// window. 2 s is a generous bound for a loaded machine, not a timing
 	// measurement.
 	if elapsed > 2*time.Second {

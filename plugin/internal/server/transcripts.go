@@ -85,7 +85,7 @@ func (t *transcripts) onCommit(publish store.CommitFunc) store.CommitFunc {
 }
 
 // start builds the writer and runs it until stop.
-func (t *transcripts) start(st *store.Bolt, host *hostClient, loc *time.Location, set transcriptSettings, now func() time.Time) error {
+func (t *transcripts) start(st store.Store, host *hostClient, loc *time.Location, set transcriptSettings, now func() time.Time) error {
 	w, err := transcript.New(transcript.Config{
 		Store:         st,
 		Pages:         host,

@@ -28,13 +28,9 @@ const DefaultLockTimeout = 3 * time.Second
 // maxBatch caps how many queued requests the writer folds into one
 // transaction. Without a cap a burst of senders could grow one transaction
 // (and the time every sender in it waits for the fsync) without bound; 1024
-// is far above what DESIGN measured at 64 senders, so it only bites under
+// is far above the batches seen with 64 parallel senders, so it only bites under
 // overload, where bounded latency matters more than a slightly larger batch.
 const maxBatch = 1024
-
-// defaultPageLimit is used when After or Before is called with limit <= 0:
-// a screenful of chat plus history, small enough to encode in one response.
-const defaultPageLimit = 100
 
 // Bucket and key names of the on-disk layout:
 //
@@ -49,9 +45,6 @@ var (
 	logBucket    = []byte("log")
 	dedupeBucket = []byte("dedupe")
 )
-
-// errInvalid marks requests the store refuses before touching the database.
-var errInvalid = errors.New("invalid argument")
 
 // The chat service only sees Store; keep Bolt from drifting away from it.
 var _ Store = (*Bolt)(nil)
@@ -97,6 +90,13 @@ type Bolt struct {
 	closing chan struct{} // closed by Close; stops the writer and rejects new work
 	stopped chan struct{} // closed by the writer when it has exited
 
+	// readers is held shared by every read transaction and exclusively
+	// by scrub while it begins its write transaction.
+	readers sync.RWMutex
+	// scrubPending says free pages may still hold erased text; only the
+	// writer goroutine (and Open, before it starts) uses it.
+	scrubPending bool
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -106,7 +106,7 @@ type Bolt struct {
 // ErrLocked after opts.LockTimeout.
 func Open(path string, opts Options) (*Bolt, error) {
 	if path == "" {
-		return nil, fmt.Errorf("store: open: empty path: %w", errInvalid)
+		return nil, fmt.Errorf("store: open: empty path: %w", ErrInvalid)
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = DefaultLockTimeout
@@ -135,15 +135,7 @@ func Open(path string, opts Options) (*Bolt, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{roomsBucket, logsBucket} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %q: %w", name, err)
-			}
-		}
-		return migrateRoomLists(tx)
-	})
-	if err != nil {
+	if err := db.Update(migrate); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: init %s: %w", path, err)
 	}
@@ -154,6 +146,15 @@ func Open(path string, opts Options) (*Bolt, error) {
 		reqs:    make(chan *request),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
+	}
+	// An erase whose scrub a crash interrupted is finished before anyone
+	// can read the file through this store.
+	if b.scrubPending, err = scrubRecorded(db); err == nil && b.scrubPending {
+		err = b.scrub()
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	go b.writer()
 	return b, nil
@@ -295,7 +296,7 @@ func (b *Bolt) RoomCount(ctx context.Context) (int, error) {
 // After reads forward from afterSeq, for catching up after a reconnect.
 func (b *Bolt) After(ctx context.Context, roomID string, afterSeq uint64, limit int) ([]Message, error) {
 	if limit <= 0 {
-		limit = defaultPageLimit
+		limit = DefaultPageLimit
 	}
 	var out []Message
 	err := b.view(ctx, func(tx *bolt.Tx) error {
@@ -323,7 +324,7 @@ func (b *Bolt) After(ctx context.Context, roomID string, afterSeq uint64, limit 
 // returns the page in ascending order so callers render it as is.
 func (b *Bolt) Before(ctx context.Context, roomID string, beforeSeq uint64, limit int) ([]Message, bool, error) {
 	if limit <= 0 {
-		limit = defaultPageLimit
+		limit = DefaultPageLimit
 	}
 	var (
 		out  []Message
@@ -382,7 +383,7 @@ func (b *Bolt) Append(ctx context.Context, roomID string, m NewMessage) (Message
 // A zero p.LastSeen means now.
 func (b *Bolt) TouchParticipant(ctx context.Context, roomID string, p Participant) error {
 	if p.UserID == "" {
-		return fmt.Errorf("store: touch participant in room %q: empty user id: %w", roomID, errInvalid)
+		return fmt.Errorf("store: touch participant in room %q: empty user id: %w", roomID, ErrInvalid)
 	}
 	r, err := b.submit(ctx, &request{kind: opTouch, roomID: roomID, part: p})
 	if err != nil {
@@ -391,7 +392,9 @@ func (b *Bolt) TouchParticipant(ctx context.Context, roomID string, p Participan
 	return r.err
 }
 
-// view runs fn in a read transaction unless the store is closed.
+// view runs fn in a read transaction unless the store is closed. Every
+// read transaction goes through here, so that scrub can start its write
+// transaction while none is open (see scrub.go).
 func (b *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if b.isClosed() {
 		return ErrClosed
@@ -399,12 +402,26 @@ func (b *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	b.readers.RLock()
+	defer b.readers.RUnlock()
 	return mapErr(b.db.View(fn))
+}
+
+// update runs fn in a write transaction of its own, for the writes that
+// are too rare to go through the writer.
+func (b *Bolt) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if b.isClosed() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return mapErr(b.db.Update(fn))
 }
 
 // roomBucketSet is an existing room's buckets under logs/<roomID>.
 type roomBucketSet struct {
-	log, dedupe, members, files, transcripts *bolt.Bucket
+	log, dedupe, members, files, transcripts, markers, bans *bolt.Bucket
 }
 
 // roomBuckets returns the buckets of an existing room. Every room has all
@@ -422,9 +439,12 @@ func roomBuckets(tx *bolt.Tx, roomID string) (roomBucketSet, error) {
 			members:     rb.Bucket(membersBucket),
 			files:       rb.Bucket(filesBucket),
 			transcripts: rb.Bucket(transcriptsBucket),
+			markers:     rb.Bucket(markersBucket),
+			bans:        rb.Bucket(bansBucket),
 		}
 	}
-	if set.log == nil || set.dedupe == nil || set.members == nil || set.files == nil || set.transcripts == nil {
+	if set.log == nil || set.dedupe == nil || set.members == nil || set.files == nil || set.transcripts == nil ||
+		set.markers == nil || set.bans == nil {
 		return roomBucketSet{}, fmt.Errorf("store: room %q: buckets missing", roomID)
 	}
 	return set, nil
@@ -433,9 +453,9 @@ func roomBuckets(tx *bolt.Tx, roomID string) (roomBucketSet, error) {
 func checkKey(what, k string) error {
 	switch {
 	case k == "":
-		return fmt.Errorf("empty %s: %w", what, errInvalid)
+		return fmt.Errorf("empty %s: %w", what, ErrInvalid)
 	case len(k) > bolt.MaxKeySize:
-		return fmt.Errorf("%s longer than %d bytes: %w", what, bolt.MaxKeySize, errInvalid)
+		return fmt.Errorf("%s longer than %d bytes: %w", what, bolt.MaxKeySize, ErrInvalid)
 	}
 	return nil
 }
@@ -498,6 +518,11 @@ type messageRecord struct {
 	HTML     string      `json:"html,omitempty"`
 	File     *fileRecord `json:"file,omitempty"`
 	SentAt   time.Time   `json:"at"`
+	Kind     MessageKind `json:"kind,omitempty"`
+	Target   uint64      `json:"target,omitempty"`
+	EditSeq  uint64      `json:"edit_seq,omitempty"`
+	EditedAt time.Time   `json:"edited_at,omitzero"`
+	Erased   bool        `json:"erased,omitempty"`
 }
 
 // encodeRoom encodes the room record, which leaves out the room's lists:
@@ -546,6 +571,11 @@ func encodeMessage(m *Message) ([]byte, error) {
 		Text:     m.Text,
 		HTML:     m.HTML,
 		SentAt:   m.SentAt,
+		Kind:     m.Kind,
+		Target:   m.Target,
+		EditSeq:  m.EditSeq,
+		EditedAt: m.EditedAt,
+		Erased:   m.Erased,
 	}
 	if m.File != nil {
 		f := fileRecord(*m.File)
@@ -576,6 +606,11 @@ func decodeMessage(roomID string, k, v []byte) (Message, error) {
 		Text:     rec.Text,
 		HTML:     rec.HTML,
 		SentAt:   rec.SentAt,
+		Kind:     rec.Kind,
+		Target:   rec.Target,
+		EditSeq:  rec.EditSeq,
+		EditedAt: rec.EditedAt,
+		Erased:   rec.Erased,
 	}
 	if rec.File != nil {
 		f := File(*rec.File)

@@ -1,17 +1,19 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // fakeClock advances one second per call so every commit gets a distinct,
@@ -93,12 +95,6 @@ func (r *commitRecorder) onCommit(added []Message) {
 	r.mu.Unlock()
 }
 
-func (r *commitRecorder) seen() []Message {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Message(nil), r.msgs...)
-}
-
 func TestOpenCreatesParentDir(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "a", "b")
@@ -140,72 +136,6 @@ func TestOpenLocked(t *testing.T) {
 	openAt(t, path, Options{LockTimeout: timeout})
 }
 
-func TestCreateRoom(t *testing.T) {
-	t.Parallel()
-	clock := newFakeClock()
-	s, _ := openTemp(t, Options{Now: clock.Now})
-	ctx := context.Background()
-
-	in := Room{
-		ID: "page1.general", PageID: "page1", Name: "General", Slug: "general",
-		Epoch: "caller-supplied", LastSeq: 42,
-		Participants: []Participant{{UserID: "creator", DisplayName: "Creator"}},
-	}
-	r1, err := s.CreateRoom(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(r1.Epoch) != 32 || strings.Trim(r1.Epoch, "0123456789abcdef") != "" {
-		t.Errorf("Epoch = %q, want 32 hex digits", r1.Epoch)
-	}
-	if r1.CreatedAt.IsZero() || r1.LastSeq != 0 || !r1.LastActivity.IsZero() {
-		t.Errorf("new room = %+v, want CreatedAt set, no messages", r1)
-	}
-	if r1.Name != "General" || r1.PageID != "page1" || r1.Slug != "general" || len(r1.Participants) != 1 {
-		t.Errorf("new room = %+v, lost caller fields", r1)
-	}
-
-	again, err := s.CreateRoom(ctx, Room{ID: "page1.general", Name: "Renamed"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !roomsEqual(again, r1) {
-		t.Errorf("second CreateRoom = %+v, want unchanged %+v", again, r1)
-	}
-	got, err := s.Room(ctx, "page1.general")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !roomsEqual(got, r1) {
-		t.Errorf("Room = %+v, want %+v", got, r1)
-	}
-
-	other := mustCreate(t, s, "page1.other")
-	if other.Epoch == r1.Epoch {
-		t.Error("two rooms got the same epoch")
-	}
-	if n, err := s.RoomCount(ctx); err != nil || n != 2 {
-		t.Errorf("RoomCount = %d, %v; want 2", n, err)
-	}
-
-	for _, id := range []string{"", strings.Repeat("x", 40000)} {
-		if _, err := s.CreateRoom(ctx, Room{ID: id}); err == nil {
-			t.Errorf("CreateRoom(id of %d bytes) succeeded", len(id))
-		}
-	}
-	if _, err := s.Room(ctx, "nope"); !errors.Is(err, ErrRoomNotFound) || !strings.Contains(err.Error(), "nope") {
-		t.Errorf("Room(unknown) = %v, want ErrRoomNotFound naming the room", err)
-	}
-}
-
-func TestRoomCountEmpty(t *testing.T) {
-	t.Parallel()
-	s, _ := openTemp(t, Options{})
-	if n, err := s.RoomCount(context.Background()); err != nil || n != 0 {
-		t.Errorf("RoomCount = %d, %v; want 0", n, err)
-	}
-}
-
 func roomsEqual(a, b Room) bool {
 	if a.ID != b.ID || a.PageID != b.PageID || a.Name != b.Name || a.Slug != b.Slug || a.Epoch != b.Epoch ||
 		!a.CreatedAt.Equal(b.CreatedAt) || a.LastSeq != b.LastSeq || !a.LastActivity.Equal(b.LastActivity) ||
@@ -224,175 +154,6 @@ func roomsEqual(a, b Room) bool {
 func messagesEqual(a, b Message) bool {
 	return a.RoomID == b.RoomID && a.Seq == b.Seq && a.ClientID == b.ClientID && a.UserID == b.UserID &&
 		a.UserName == b.UserName && a.Text == b.Text && a.SentAt.Equal(b.SentAt)
-}
-
-func TestAppendBasics(t *testing.T) {
-	t.Parallel()
-	clock := newFakeClock()
-	rec := &commitRecorder{t: t}
-	s, _ := openTemp(t, Options{Now: clock.Now, OnCommit: rec.onCommit})
-	ctx := context.Background()
-	mustCreate(t, s, "r")
-
-	m1, dup, err := s.Append(ctx, "r", NewMessage{ClientID: "c1", UserID: "u1", UserName: "Ann", Text: "hello"})
-	if err != nil || dup {
-		t.Fatalf("Append = %v, %v", dup, err)
-	}
-	if m1.Seq != 1 || m1.RoomID != "r" || m1.Text != "hello" || m1.SentAt.IsZero() {
-		t.Errorf("first message = %+v", m1)
-	}
-
-	again, dup, err := s.Append(ctx, "r", NewMessage{ClientID: "c1", UserID: "u1", UserName: "Ann", Text: "different"})
-	if err != nil || !dup || !messagesEqual(again, m1) {
-		t.Errorf("retry = %+v, %v, %v; want duplicate of %+v", again, dup, err, m1)
-	}
-
-	// An empty client id opts out of deduplication.
-	for want := uint64(2); want <= 3; want++ {
-		m, dup, err := s.Append(ctx, "r", NewMessage{UserID: "u1", Text: "no id"})
-		if err != nil || dup || m.Seq != want {
-			t.Errorf("Append without client id = seq %d, %v, %v; want seq %d", m.Seq, dup, err, want)
-		}
-	}
-
-	if _, _, err := s.Append(ctx, "r", NewMessage{ClientID: strings.Repeat("c", 40000)}); err == nil {
-		t.Error("Append with oversized client id succeeded")
-	}
-
-	room, err := s.Room(ctx, "r")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if room.LastSeq != 3 {
-		t.Errorf("LastSeq = %d, want 3", room.LastSeq)
-	}
-	msgs, err := s.After(ctx, "r", 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(msgs) != 3 || !messagesEqual(msgs[0], m1) {
-		t.Errorf("After = %+v", msgs)
-	}
-	if !room.LastActivity.Equal(msgs[2].SentAt) {
-		t.Errorf("LastActivity = %v, want %v", room.LastActivity, msgs[2].SentAt)
-	}
-	if got := rec.seen(); len(got) != 3 {
-		t.Errorf("OnCommit saw %d messages, want 3 (duplicates are not reported)", len(got))
-	}
-}
-
-func TestConcurrentAppendsAreGapless(t *testing.T) {
-	t.Parallel()
-	const (
-		senders = 32
-		perSend = 50
-	)
-	rooms := []string{"p.a", "p.b"}
-	rec := &commitRecorder{t: t}
-	s, _ := openTemp(t, Options{OnCommit: rec.onCommit})
-	for _, id := range rooms {
-		mustCreate(t, s, id)
-	}
-
-	var wg sync.WaitGroup
-	acked := make([][]Message, senders)
-	for g := range senders {
-		wg.Go(func() {
-			for j := range perSend {
-				room := rooms[(g+j)%len(rooms)]
-				m, dup, err := s.Append(context.Background(), room, NewMessage{
-					ClientID: fmt.Sprintf("g%d-%d", g, j), UserID: fmt.Sprintf("u%d", g), Text: "hi",
-				})
-				if err != nil || dup {
-					t.Errorf("Append: dup=%v err=%v", dup, err)
-					return
-				}
-				acked[g] = append(acked[g], m)
-			}
-		})
-	}
-	wg.Wait()
-
-	perRoom := senders * perSend / len(rooms)
-	committed := make(map[string][]Message)
-	for _, m := range rec.seen() {
-		committed[m.RoomID] = append(committed[m.RoomID], m)
-	}
-	for _, id := range rooms {
-		msgs, err := s.After(context.Background(), id, 0, 10*perRoom)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(msgs) != perRoom {
-			t.Errorf("room %s has %d messages, want %d", id, len(msgs), perRoom)
-		}
-		for i, m := range msgs {
-			if m.Seq != uint64(i+1) {
-				t.Fatalf("room %s: message %d has seq %d", id, i, m.Seq)
-			}
-		}
-		if got := committed[id]; len(got) != perRoom {
-			t.Errorf("OnCommit saw %d messages for %s, want %d", len(got), id, perRoom)
-		} else {
-			for i, m := range got {
-				if !messagesEqual(m, msgs[i]) {
-					t.Fatalf("room %s: OnCommit message %d = %+v, stored %+v", id, i, m, msgs[i])
-				}
-			}
-		}
-		room, err := s.Room(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if room.LastSeq != uint64(perRoom) || len(room.Participants) != senders {
-			t.Errorf("room %s: LastSeq %d, %d participants", id, room.LastSeq, len(room.Participants))
-		}
-	}
-	for g, ms := range acked {
-		for _, m := range ms {
-			stored, err := s.After(context.Background(), m.RoomID, m.Seq-1, 1)
-			if err != nil || len(stored) != 1 || !messagesEqual(stored[0], m) {
-				t.Fatalf("sender %d: acknowledged %+v, stored %+v (%v)", g, m, stored, err)
-			}
-		}
-	}
-}
-
-func TestConcurrentSameClientID(t *testing.T) {
-	t.Parallel()
-	s, _ := openTemp(t, Options{})
-	mustCreate(t, s, "r")
-
-	const n = 20
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		seqs  = map[uint64]int{}
-		fresh int
-	)
-	for range n {
-		wg.Go(func() {
-			m, dup, err := s.Append(context.Background(), "r", NewMessage{ClientID: "same", UserID: "u", Text: "once"})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			seqs[m.Seq]++
-			if !dup {
-				fresh++
-			}
-		})
-	}
-	wg.Wait()
-	if len(seqs) != 1 || seqs[1] != n || fresh != 1 {
-		t.Errorf("seqs %v, %d non-duplicates; want all %d at seq 1, one non-duplicate", seqs, fresh, n)
-	}
-	msgs, err := s.After(context.Background(), "r", 0, 100)
-	if err != nil || len(msgs) != 1 {
-		t.Errorf("stored %d messages (%v), want 1", len(msgs), err)
-	}
 }
 
 // newTestRequest builds a request the way submit does, for tests that drive
@@ -464,246 +225,6 @@ func TestBatchMixedResults(t *testing.T) {
 	}
 }
 
-func TestUnknownRoomDoesNotFailOthers(t *testing.T) {
-	t.Parallel()
-	s, _ := openTemp(t, Options{})
-	mustCreate(t, s, "r")
-
-	var wg sync.WaitGroup
-	for i := range 50 {
-		wg.Go(func() {
-			room := "r"
-			if i%2 == 1 {
-				room = "missing"
-			}
-			_, _, err := s.Append(context.Background(), room, NewMessage{ClientID: fmt.Sprint(i), Text: "x"})
-			switch {
-			case room == "r" && err != nil:
-				t.Errorf("valid append: %v", err)
-			case room == "missing" && !errors.Is(err, ErrRoomNotFound):
-				t.Errorf("append to missing room: %v, want ErrRoomNotFound", err)
-			}
-		})
-	}
-	wg.Wait()
-	if room, err := s.Room(context.Background(), "r"); err != nil || room.LastSeq != 25 {
-		t.Errorf("LastSeq = %d, %v; want 25", room.LastSeq, err)
-	}
-}
-
-func TestTouchParticipant(t *testing.T) {
-	t.Parallel()
-	clock := newFakeClock()
-	s, _ := openTemp(t, Options{Now: clock.Now})
-	ctx := context.Background()
-	mustCreate(t, s, "r")
-	t1 := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
-
-	steps := []Participant{
-		{UserID: "u1", DisplayName: "Ann", LastSeen: t1},
-		{UserID: "u2", DisplayName: "Bob"},
-		{UserID: "u1", DisplayName: "Annie", LastSeen: t1.Add(time.Hour)},
-		{UserID: "u2"}, // no name: keeps "Bob"
-	}
-	for _, p := range steps {
-		if err := s.TouchParticipant(ctx, "r", p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m, _, err := s.Append(ctx, "r", NewMessage{ClientID: "x", UserID: "u3", UserName: "Cy", Text: "hi"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	room, err := s.Room(ctx, "r")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []struct{ id, name string }{{"u1", "Annie"}, {"u2", "Bob"}, {"u3", "Cy"}}
-	if len(room.Participants) != len(want) {
-		t.Fatalf("participants = %+v", room.Participants)
-	}
-	for i, w := range want {
-		if p := room.Participants[i]; p.UserID != w.id || p.DisplayName != w.name {
-			t.Errorf("participant %d = %+v, want %s/%s", i, p, w.id, w.name)
-		}
-	}
-	if !room.Participants[0].LastSeen.Equal(t1.Add(time.Hour)) {
-		t.Errorf("u1 LastSeen = %v", room.Participants[0].LastSeen)
-	}
-	if room.Participants[1].LastSeen.IsZero() {
-		t.Error("u2 LastSeen not filled in")
-	}
-	if !room.Participants[2].LastSeen.Equal(m.SentAt) {
-		t.Errorf("sender LastSeen = %v, want %v", room.Participants[2].LastSeen, m.SentAt)
-	}
-
-	if err := s.TouchParticipant(ctx, "nope", Participant{UserID: "u1"}); !errors.Is(err, ErrRoomNotFound) {
-		t.Errorf("unknown room: %v", err)
-	}
-	if err := s.TouchParticipant(ctx, "r", Participant{}); err == nil {
-		t.Error("empty user id accepted")
-	}
-}
-
-func TestReopen(t *testing.T) {
-	t.Parallel()
-	clock := newFakeClock()
-	path := filepath.Join(t.TempDir(), "chat.db")
-	s, err := Open(path, Options{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	mustCreate(t, s, "r")
-	var before []Message
-	for i := range 3 {
-		before = append(before, mustAppend(t, s, "r", fmt.Sprint("c", i), "text"))
-	}
-	if err := s.TouchParticipant(ctx, "r", Participant{UserID: "u9", DisplayName: "Nine"}); err != nil {
-		t.Fatal(err)
-	}
-	roomBefore, err := s.Room(ctx, "r")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s = openAt(t, path, Options{Now: clock.Now})
-	roomAfter, err := s.Room(ctx, "r")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !roomsEqual(roomAfter, roomBefore) {
-		t.Errorf("room after reopen = %+v, want %+v", roomAfter, roomBefore)
-	}
-	after, err := s.After(ctx, "r", 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(after) != len(before) {
-		t.Fatalf("%d messages after reopen, want %d", len(after), len(before))
-	}
-	for i := range before {
-		if !messagesEqual(after[i], before[i]) {
-			t.Errorf("message %d = %+v, want %+v", i, after[i], before[i])
-		}
-	}
-	retry, dup, err := s.Append(ctx, "r", NewMessage{ClientID: "c1", UserID: "u1", Text: "text"})
-	if err != nil || !dup || !messagesEqual(retry, before[1]) {
-		t.Errorf("retry after reopen = %+v, %v, %v; want duplicate of %+v", retry, dup, err, before[1])
-	}
-	if m := mustAppend(t, s, "r", "c3", "next"); m.Seq != 4 {
-		t.Errorf("seq after reopen = %d, want 4", m.Seq)
-	}
-	if n, err := s.RoomCount(ctx); err != nil || n != 1 {
-		t.Errorf("RoomCount = %d, %v", n, err)
-	}
-}
-
-func TestClosed(t *testing.T) {
-	t.Parallel()
-	s, _ := openTemp(t, Options{})
-	mustCreate(t, s, "r")
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-s.stopped:
-	case <-time.After(5 * time.Second):
-		t.Fatal("writer goroutine still running after Close")
-	}
-	if err := s.Close(); err != nil {
-		t.Errorf("second Close = %v", err)
-	}
-
-	ctx := context.Background()
-	checks := map[string]error{}
-	_, _, checks["Append"] = s.Append(ctx, "r", NewMessage{ClientID: "x"})
-	checks["TouchParticipant"] = s.TouchParticipant(ctx, "r", Participant{UserID: "u"})
-	_, checks["CreateRoom"] = s.CreateRoom(ctx, Room{ID: "new"})
-	_, checks["Room"] = s.Room(ctx, "r")
-	_, checks["RoomCount"] = s.RoomCount(ctx)
-	_, checks["After"] = s.After(ctx, "r", 0, 0)
-	_, _, checks["Before"] = s.Before(ctx, "r", 0, 0)
-	for name, err := range checks {
-		if !errors.Is(err, ErrClosed) {
-			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
-		}
-	}
-}
-
-func TestCloseWhileAppending(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "chat.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustCreate(t, s, "r")
-
-	const senders = 16
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		acked  = map[string]uint64{}
-		closed atomic.Int32
-	)
-	started := make(chan struct{}, senders)
-	for g := range senders {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				cid := fmt.Sprintf("g%d-%d", g, i)
-				m, _, err := s.Append(context.Background(), "r", NewMessage{ClientID: cid, Text: "x"})
-				if err != nil {
-					if !errors.Is(err, ErrClosed) {
-						t.Errorf("Append during Close: %v, want nil or ErrClosed", err)
-					}
-					closed.Add(1)
-					return
-				}
-				mu.Lock()
-				acked[cid] = m.Seq
-				mu.Unlock()
-				if i == 0 {
-					started <- struct{}{}
-				}
-			}
-		})
-	}
-	for range senders {
-		<-started
-	}
-	time.Sleep(20 * time.Millisecond)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	if closed.Load() != senders {
-		t.Errorf("%d senders saw ErrClosed, want %d", closed.Load(), senders)
-	}
-
-	s = openAt(t, path, Options{})
-	msgs, err := s.After(context.Background(), "r", 0, 1<<30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// ErrClosed is only returned for requests the writer never took, so
-	// the store holds exactly the acknowledged messages.
-	if len(msgs) != len(acked) {
-		t.Errorf("stored %d messages, acknowledged %d", len(msgs), len(acked))
-	}
-	for i, m := range msgs {
-		if m.Seq != uint64(i+1) {
-			t.Fatalf("gap: message %d has seq %d", i, m.Seq)
-		}
-		if seq, ok := acked[m.ClientID]; !ok || seq != m.Seq {
-			t.Errorf("stored %s at seq %d, acknowledged seq %d (%v)", m.ClientID, m.Seq, seq, ok)
-		}
-	}
-}
-
 // blockingCommit makes OnCommit park the writer until release is closed, so
 // tests can hold a commit "in flight".
 type blockingCommit struct {
@@ -721,182 +242,297 @@ func (b *blockingCommit) onCommit([]Message) {
 	<-b.release
 }
 
-func TestAppendContext(t *testing.T) {
-	t.Parallel()
-
-	t.Run("done before submit", func(t *testing.T) {
-		t.Parallel()
-		s, _ := openTemp(t, Options{})
-		mustCreate(t, s, "r")
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		if _, _, err := s.Append(ctx, "r", NewMessage{ClientID: "a"}); !errors.Is(err, context.Canceled) {
-			t.Errorf("Append = %v, want context.Canceled", err)
-		}
-		if err := s.TouchParticipant(ctx, "r", Participant{UserID: "u"}); !errors.Is(err, context.Canceled) {
-			t.Errorf("TouchParticipant = %v, want context.Canceled", err)
-		}
-		if room, _ := s.Room(context.Background(), "r"); room.LastSeq != 0 || len(room.Participants) != 0 {
-			t.Errorf("canceled requests were stored: %+v", room)
-		}
-	})
-
-	t.Run("done while queued", func(t *testing.T) {
-		t.Parallel()
-		gate := newBlockingCommit()
-		s, _ := openTemp(t, Options{OnCommit: gate.onCommit})
-		mustCreate(t, s, "r")
-		first := make(chan error, 1)
-		go func() {
-			_, _, err := s.Append(context.Background(), "r", NewMessage{ClientID: "first"})
-			first <- err
-		}()
-		<-gate.entered // the writer is busy with "first"
-
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		defer cancel()
-		if _, _, err := s.Append(ctx, "r", NewMessage{ClientID: "queued"}); !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("queued Append = %v, want DeadlineExceeded", err)
-		}
-		close(gate.release)
-		if err := <-first; err != nil {
-			t.Fatal(err)
-		}
-		msgs, err := s.After(context.Background(), "r", 0, 0)
-		if err != nil || len(msgs) != 1 || msgs[0].ClientID != "first" {
-			t.Errorf("stored %+v (%v), want only the first message", msgs, err)
-		}
-	})
-
-	t.Run("done during commit", func(t *testing.T) {
-		t.Parallel()
-		gate := newBlockingCommit()
-		s, _ := openTemp(t, Options{OnCommit: gate.onCommit})
-		mustCreate(t, s, "r")
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() {
-			_, _, err := s.Append(ctx, "r", NewMessage{ClientID: "c", Text: "maybe"})
-			errc <- err
-		}()
-		<-gate.entered
-		cancel()
-		if err := <-errc; !errors.Is(err, context.Canceled) {
-			t.Errorf("Append = %v, want context.Canceled", err)
-		}
-		close(gate.release)
-		// The message was committed anyway; the documented retry is safe.
-		m, dup, err := s.Append(context.Background(), "r", NewMessage{ClientID: "c", Text: "maybe"})
-		if err != nil || !dup || m.Seq != 1 {
-			t.Errorf("retry = seq %d, dup %v, %v; want duplicate of seq 1", m.Seq, dup, err)
-		}
-	})
-}
-
-func TestPaging(t *testing.T) {
+// Epochs are 128 random bits in hex, and keys bbolt cannot store are refused
+// before anything is written.
+func TestCreateRoomEpochAndKeyLimits(t *testing.T) {
 	t.Parallel()
 	s, _ := openTemp(t, Options{})
 	ctx := context.Background()
-	mustCreate(t, s, "full")
-	mustCreate(t, s, "empty")
-	const n = 10
-	for i := range n {
-		mustAppend(t, s, "full", fmt.Sprint(i), fmt.Sprint("m", i+1))
+	r := mustCreate(t, s, "r")
+	if len(r.Epoch) != 32 || strings.Trim(r.Epoch, "0123456789abcdef") != "" {
+		t.Errorf("Epoch = %q, want 32 hex digits", r.Epoch)
 	}
-	// More than defaultPageLimit messages, to see the default kick in.
-	mustCreate(t, s, "big")
-	for i := range defaultPageLimit + 5 {
-		mustAppend(t, s, "big", fmt.Sprint(i), "x")
+	long := strings.Repeat("x", 40000)
+	if _, err := s.CreateRoom(ctx, Room{ID: long}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("CreateRoom(id of %d bytes) = %v, want ErrInvalid", len(long), err)
 	}
-
-	after := []struct {
-		name     string
-		room     string
-		afterSeq uint64
-		limit    int
-		first    uint64 // 0 = expect no messages
-		count    int
-	}{
-		{"all", "full", 0, 0, 1, n},
-		{"limit", "full", 0, 3, 1, 3},
-		{"negative limit", "full", 0, -1, 1, n},
-		{"tail", "full", 8, 5, 9, 2},
-		{"at end", "full", n, 5, 0, 0},
-		{"past end", "full", 100, 5, 0, 0},
-		{"max seq", "full", math.MaxUint64, 5, 0, 0},
-		{"empty room", "empty", 0, 10, 0, 0},
-		{"default limit", "big", 0, 0, 1, defaultPageLimit},
+	if _, _, err := s.Append(ctx, "r", NewMessage{ClientID: long}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Append with a client id of %d bytes = %v, want ErrInvalid", len(long), err)
 	}
-	for _, tc := range after {
-		t.Run("After/"+tc.name, func(t *testing.T) {
-			t.Parallel()
-			msgs, err := s.After(ctx, tc.room, tc.afterSeq, tc.limit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkRun(t, msgs, tc.first, tc.count)
-		})
+	if room, err := s.Room(ctx, "r"); err != nil || room.LastSeq != 0 {
+		t.Errorf("room after refused writes: %+v, %v", room, err)
 	}
-
-	before := []struct {
-		name      string
-		room      string
-		beforeSeq uint64
-		limit     int
-		first     uint64
-		count     int
-		more      bool
-	}{
-		{"newest", "full", 0, 3, 8, 3, true},
-		{"all", "full", 0, 0, 1, n, false},
-		{"exactly all", "full", 0, n, 1, n, false},
-		{"middle", "full", 6, 2, 4, 2, true},
-		{"reaches start", "full", 4, 3, 1, 3, false},
-		{"limit beyond start", "full", 4, 10, 1, 3, false},
-		{"before first", "full", 1, 5, 0, 0, false},
-		{"just past last", "full", n + 1, 3, 8, 3, true},
-		{"far beyond last", "full", 1000, 3, 8, 3, true},
-		{"empty room", "empty", 0, 10, 0, 0, false},
-		{"empty room with seq", "empty", 5, 10, 0, 0, false},
-		{"default limit", "big", 0, -5, 6, defaultPageLimit, true},
+	if n, err := s.RoomCount(ctx); err != nil || n != 1 {
+		t.Errorf("RoomCount = %d, %v; want 1", n, err)
 	}
-	for _, tc := range before {
-		t.Run("Before/"+tc.name, func(t *testing.T) {
-			t.Parallel()
-			msgs, more, err := s.Before(ctx, tc.room, tc.beforeSeq, tc.limit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkRun(t, msgs, tc.first, tc.count)
-			if more != tc.more {
-				t.Errorf("more = %v, want %v", more, tc.more)
-			}
-		})
-	}
-
-	t.Run("unknown room", func(t *testing.T) {
-		t.Parallel()
-		if _, err := s.After(ctx, "nope", 0, 0); !errors.Is(err, ErrRoomNotFound) {
-			t.Errorf("After = %v", err)
-		}
-		if _, _, err := s.Before(ctx, "nope", 0, 0); !errors.Is(err, ErrRoomNotFound) {
-			t.Errorf("Before = %v", err)
-		}
-	})
 }
 
-// checkRun asserts msgs are count consecutive seqs starting at first.
-func checkRun(t *testing.T, msgs []Message, first uint64, count int) {
-	t.Helper()
-	if len(msgs) != count {
-		t.Fatalf("got %d messages, want %d", len(msgs), count)
+func TestCloseStopsWriter(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t, Options{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
-	for i, m := range msgs {
-		if want := first + uint64(i); m.Seq != want {
-			t.Errorf("message %d: seq %d, want %d", i, m.Seq, want)
+	select {
+	case <-s.stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("writer goroutine still running after Close")
+	}
+}
+
+// A request whose context ends while it waits behind another commit is
+// never taken by the writer, so nothing of it is stored.
+func TestAppendDoneWhileQueued(t *testing.T) {
+	t.Parallel()
+	gate := newBlockingCommit()
+	s, _ := openTemp(t, Options{OnCommit: gate.onCommit})
+	mustCreate(t, s, "r")
+	first := make(chan error, 1)
+	go func() {
+		_, _, err := s.Append(context.Background(), "r", NewMessage{ClientID: "first"})
+		first <- err
+	}()
+	<-gate.entered // the writer is busy with "first"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, _, err := s.Append(ctx, "r", NewMessage{ClientID: "queued"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("queued Append = %v, want DeadlineExceeded", err)
+	}
+	close(gate.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.After(context.Background(), "r", 0, 0)
+	if err != nil || len(msgs) != 1 || msgs[0].ClientID != "first" {
+		t.Errorf("stored %+v (%v), want only the first message", msgs, err)
+	}
+}
+
+// The refusal of a newer layout tells the admin which file, which versions
+// and what to do, and writes nothing to the file.
+func TestNewerLayoutRefusal(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "chat.db")
+	s := openAt(t, path, Options{})
+	mustCreate(t, s, "r")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		stored string
+		want   []string // in the error
+		is     error
+	}{
+		{strconv.Itoa(currentLayout + 5), []string{path, "layout version " + strconv.Itoa(currentLayout+5), "up to " + strconv.Itoa(currentLayout), "newer plugin"}, ErrNewerSchema},
+		{"two", []string{path, `"two"`}, nil},
+	} {
+		setRawLayout(t, path, tc.stored)
+		_, err := Open(path, Options{LockTimeout: time.Second})
+		if err == nil {
+			t.Fatalf("Open of layout %q succeeded", tc.stored)
 		}
-		if m.RoomID == "" {
-			t.Errorf("message %d: empty RoomID", i)
+		if tc.is != nil && !errors.Is(err, tc.is) {
+			t.Errorf("Open of layout %q = %v, want %v", tc.stored, err, tc.is)
 		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q does not mention %q", err, w)
+			}
+		}
+		if _, layout := rawRoomRecord(t, path, "r"); layout != tc.stored {
+			t.Errorf("layout after the refusal = %q, want %q untouched", layout, tc.stored)
+		}
+	}
+}
+
+func setRawLayout(t *testing.T, path, layout string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(metaBucket).Put(layoutKey, []byte(layout)) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Changes to messages of the same batch apply in order, and text erased
+// within one commit never reaches the file at all.
+func TestChangesInOneBatch(t *testing.T) {
+	t.Parallel()
+	rec := &commitRecorder{t: t}
+	s, path := openTemp(t, Options{OnCommit: rec.onCommit})
+	mustCreate(t, s, "r")
+	const secret = "said-and-unsaid-in-one-breath"
+	file := &File{ID: "f", Name: "gone.pdf", URL: "/f", ContentType: "application/pdf", Size: 1}
+	batch := []*request{
+		newTestRequest(opAppend, "r", NewMessage{ClientID: "a", UserID: "u1", Text: secret}, Participant{}),
+		newTestRequest(opAppend, "r", NewMessage{Kind: KindEdit, Target: 1, UserID: "u1", Text: secret + " again"}, Participant{}),
+		newTestRequest(opAppend, "r", NewMessage{Kind: KindDelete, Target: 1, UserID: "u1"}, Participant{}),
+		newTestRequest(opAppend, "r", NewMessage{ClientID: "b", UserID: "u2", Text: "gone.pdf", File: file}, Participant{}),
+		newTestRequest(opAppend, "r", NewMessage{Kind: KindDelete, Target: 4, UserID: "u2"}, Participant{}),
+		newTestRequest(opAppend, "r", NewMessage{Kind: KindEdit, Target: 1, UserID: "u1", Text: "too late"}, Participant{}),
+	}
+	s.commit(batch)
+	for i, r := range batch {
+		res := <-r.done
+		if i == 5 {
+			if !errors.Is(res.err, ErrMessageDeleted) {
+				t.Errorf("edit after the delete in the same batch = %v, want ErrMessageDeleted", res.err)
+			}
+			continue
+		}
+		if res.err != nil || res.msg.Seq != uint64(i+1) {
+			t.Errorf("request %d = seq %d, %v", i, res.msg.Seq, res.err)
+		}
+	}
+	if rec.calls != 1 || len(rec.msgs) != 5 {
+		t.Errorf("OnCommit: %d calls, %d messages; want 1 call with 5", rec.calls, len(rec.msgs))
+	}
+	msgs, err := s.After(context.Background(), "r", 0, 0)
+	if err != nil || len(msgs) != 5 {
+		t.Fatalf("log = %+v, %v", msgs, err)
+	}
+	if a := msgs[0]; !a.Erased || a.Text != "" || a.EditSeq != 2 {
+		t.Errorf("message 1 = %+v, want erased after its edit", a)
+	}
+	if e := msgs[1]; !e.Erased || e.Text != "" {
+		t.Errorf("edit 2 = %+v, want erased", e)
+	}
+	if b := msgs[3]; !b.Erased || b.File != nil {
+		t.Errorf("upload 4 = %+v, want erased", b)
+	}
+	room, err := s.Room(context.Background(), "r")
+	if err != nil || len(room.Files) != 0 {
+		t.Errorf("files = %+v, %v; want none", room.Files, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte(secret)) || bytes.Contains(data, []byte("gone.pdf")) {
+		t.Error("text erased in the commit that added it is in the file")
+	}
+}
+
+// An erase whose scrub never ran (the process died between the two) is
+// scrubbed by the next Open, before the store serves anything.
+func TestOpenFinishesInterruptedScrub(t *testing.T) {
+	t.Parallel()
+	const secret = "words-a-crash-must-not-keep"
+	s, path := openTemp(t, Options{})
+	mustCreate(t, s, "r")
+	mustAppend(t, s, "r", "c", secret)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// What the erasing commit leaves behind: the record without its text,
+	// the scrub owed, and the old page free but not yet zeroed.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		rb, err := roomBuckets(tx, "r")
+		if err != nil {
+			return err
+		}
+		m, err := decodeMessage("r", seqKey(1), rb.log.Get(seqKey(1)))
+		if err != nil {
+			return err
+		}
+		m.Text, m.Erased = "", true
+		if err := putMessage(rb.log, &m); err != nil {
+			return err
+		}
+		return markScrub(tx)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(path); err != nil || !bytes.Contains(data, []byte(secret)) {
+		t.Fatalf("setup: the old page with the text is not in the file (%v)", err)
+	}
+
+	s = openAt(t, path, Options{})
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte(secret)) {
+		t.Error("Open did not scrub the erased text out of the file")
+	}
+	if msgs, err := s.After(context.Background(), "r", 0, 0); err != nil || len(msgs) != 1 || !msgs[0].Erased {
+		t.Errorf("log after the scrub = %+v, %v", msgs, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(metaBucket).Get(scrubKey) != nil {
+			t.Error("the scrub mark is still set")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A layout-2 database, whose rooms lack the buckets of read markers and
+// bans, gets them on Open and keeps its messages.
+func TestOpenMigratesLayout2(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t, Options{})
+	mustCreate(t, s, "r")
+	m := mustAppend(t, s, "r", "c", "from layout 2")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		rb := tx.Bucket(logsBucket).Bucket([]byte("r"))
+		for _, name := range [][]byte{markersBucket, bansBucket} {
+			if err := rb.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(metaBucket).Put(layoutKey, []byte("2"))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = openAt(t, path, Options{})
+	ctx := context.Background()
+	if got, err := s.SetReadMarker(ctx, "r", "u1", 1); err != nil || got != 1 {
+		t.Errorf("SetReadMarker after the migration = %d, %v", got, err)
+	}
+	if _, err := s.PutBan(ctx, Ban{RoomID: "r", UserID: "u2"}); err != nil {
+		t.Errorf("PutBan after the migration: %v", err)
+	}
+	if msgs, err := s.After(ctx, "r", 0, 0); err != nil || len(msgs) != 1 || !messagesEqual(msgs[0], m) {
+		t.Errorf("log after the migration = %+v, %v", msgs, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, layout := rawRoomRecord(t, path, "r"); layout != strconv.Itoa(currentLayout) {
+		t.Errorf("layout = %q, want %d", layout, currentLayout)
 	}
 }

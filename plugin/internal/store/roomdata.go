@@ -18,26 +18,21 @@ import (
 //	logs/<roomID>/members/<userID>      JSON memberRecord (with its first-seen rank)
 //	logs/<roomID>/files/<seq>           JSON fileRecord, seq of the announcing message
 //	logs/<roomID>/transcripts/<date>    JSON transcriptRecord
+//	logs/<roomID>/markers/<userID>      8-byte big-endian seq the user has read to (markers.go)
+//	logs/<roomID>/bans/<userID>         JSON banRecord (bans.go)
 //
-// Databases written before this layout kept the lists inside the room
-// record; Open moves them out once (see migrateRoomLists).
+// Databases written before this layout (layout 1) kept the lists inside the
+// room record; Open moves them out once (see migrateRoomLists).
 var (
 	membersBucket     = []byte("members")
 	filesBucket       = []byte("files")
 	transcriptsBucket = []byte("transcripts")
-
-	// metaBucket holds facts about the file itself.
-	metaBucket = []byte("meta")
-	// layoutKey names the on-disk layout version in metaBucket.
-	layoutKey = []byte("layout")
+	markersBucket     = []byte("markers")
+	bansBucket        = []byte("bans")
 )
 
-// currentLayout is the layout version Open writes. Version 1 (no key) had
-// the room's lists inside its record.
-const currentLayout = "2"
-
 // roomSubBuckets are the buckets every room has under logs/<roomID>.
-var roomSubBuckets = [][]byte{logBucket, dedupeBucket, membersBucket, filesBucket, transcriptsBucket}
+var roomSubBuckets = [][]byte{logBucket, dedupeBucket, membersBucket, filesBucket, transcriptsBucket, markersBucket, bansBucket}
 
 // createRoomBuckets creates logs/<roomID> and its sub-buckets as needed.
 func createRoomBuckets(tx *bolt.Tx, roomID string) (*bolt.Bucket, error) {
@@ -159,18 +154,9 @@ func putFile(b *bolt.Bucket, f File) error {
 	return nil
 }
 
-// migrateRoomLists brings a database of an older layout up to date: every
-// room gets its buckets, and lists still inside room records move into
-// them. It runs in Open's first transaction, so a crash leaves either the
-// old layout or the new one.
+// migrateRoomLists moves the room's lists out of layout-1 room records
+// into the room's buckets, creating those for every room.
 func migrateRoomLists(tx *bolt.Tx) error {
-	meta, err := tx.CreateBucketIfNotExists(metaBucket)
-	if err != nil {
-		return fmt.Errorf("create bucket %q: %w", metaBucket, err)
-	}
-	if string(meta.Get(layoutKey)) == currentLayout {
-		return nil
-	}
 	rooms := tx.Bucket(roomsBucket)
 	var ids []string // collected first: bbolt forbids writing a bucket while iterating it
 	if err := rooms.ForEach(func(k, _ []byte) error {
@@ -184,7 +170,7 @@ func migrateRoomLists(tx *bolt.Tx) error {
 			return fmt.Errorf("move lists of room %q out of its record: %w", id, err)
 		}
 	}
-	return meta.Put(layoutKey, []byte(currentLayout))
+	return nil
 }
 
 func migrateRoom(tx *bolt.Tx, rooms *bolt.Bucket, id string) error {
@@ -220,4 +206,21 @@ func migrateRoom(tx *bolt.Tx, rooms *bolt.Bucket, id string) error {
 		return fmt.Errorf("encode: %w", err)
 	}
 	return rooms.Put([]byte(id), v)
+}
+
+// addRoomBuckets gives every room the buckets that layout 3 added.
+func addRoomBuckets(tx *bolt.Tx) error {
+	var ids []string
+	if err := tx.Bucket(roomsBucket).ForEach(func(k, _ []byte) error {
+		ids = append(ids, string(k))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := createRoomBuckets(tx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,8 +1,42 @@
-// Package store keeps pagechat's durable state: rooms, their message logs and
-// the client-id index that makes sends idempotent.
+// Package store keeps pagechat's durable state: rooms, their message logs,
+// the client-id index that makes sends idempotent, participants, uploaded
+// files, read markers, bans and the transcript bookkeeping.
+//
+// # Edits and deletes
+//
+// A room's log only grows: every change to it takes the next sequence
+// number, so replaying from any position (After, Before) stays gapless and
+// ordered, and a client that saw seq n has seen everything up to n. An
+// edit or a delete is therefore a message of its own, of Kind KindEdit or
+// KindDelete, whose Target is the seq of the plain message it changes.
+// Appending one changes the target in the same transaction, so the log
+// never holds an event without its effect or the other way round:
+//
+//   - An edit event carries the new Text and HTML. The target takes them
+//     over (it always holds its current version, so history shows the final
+//     text without replaying events) and records the event in EditSeq and
+//     its time in EditedAt. The previous version's text is erased: from
+//     the target, which now holds the new one, and from the edit event
+//     that brought it, which is marked Erased. Only the newest edit event
+//     keeps text, the same as its target's.
+//   - A delete event carries no text. The target's Text, HTML and File are
+//     erased and it is marked Erased, as is its newest edit event; an
+//     announced file leaves the room's Files. The target keeps its seq,
+//     sender and time, so the log still shows that something was said and
+//     removed.
+//
+// Erased means gone from the database, not hidden: no read returns it, and
+// Bolt also overwrites the free pages of its file that held the old
+// records before the change is acknowledged (scrub.go), because bbolt
+// copies pages on write and would otherwise leave the old text in unused
+// parts of the file. Copies elsewhere are out of the store's reach:
+// transcript pages already written to the host (the store marks the
+// target's day for rewriting), backups, and a file system that keeps old
+// blocks itself.
 //
 // Store is the seam for other backends (a PostgreSQL store for cluster mode
-// later); Bolt is the embedded default on go.etcd.io/bbolt. The store knows
+// later); Bolt is the embedded default on go.etcd.io/bbolt, and package
+// storetest checks any implementation against the contract. The store knows
 // nothing about permissions, rendering or fan-out: the chat service in
 // package plugin owns those and calls the store only for durable facts.
 package store
@@ -10,6 +44,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -24,7 +59,30 @@ var (
 	ErrTooManyRooms = errors.New("page has too many chat rooms")
 	// ErrLocked is returned by Open when another process holds the database.
 	ErrLocked = errors.New("database is locked by another process")
+	// ErrInvalid is returned for a request the store refuses before
+	// touching the database: an empty room or user id, a key too long for
+	// the backend.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrMessageNotFound is returned for an edit or delete whose target
+	// seq is not in the room.
+	ErrMessageNotFound = errors.New("message not found")
+	// ErrMessageDeleted is returned for an edit or delete of a message
+	// that was deleted.
+	ErrMessageDeleted = errors.New("message was deleted")
+	// ErrBanNotFound is returned by Ban when the user has no ban in force
+	// in the room.
+	ErrBanNotFound = errors.New("no ban in force")
+	// ErrNewerSchema is returned by Open for a database whose recorded
+	// schema version is newer than this store knows. Opening it anyway
+	// could misread or overwrite what the newer release wrote, so it is
+	// refused and left untouched.
+	ErrNewerSchema = errors.New("database was written by a newer pagechat")
 )
+
+// DefaultPageLimit is the page size of After and Before when they are
+// called with limit <= 0: a screenful of chat plus history, small enough to
+// encode in one response.
+const DefaultPageLimit = 100
 
 // Room is a room's durable metadata.
 type Room struct {
@@ -62,7 +120,36 @@ type Participant struct {
 	LastSeen    time.Time
 }
 
-// Message is one stored message.
+// MessageKind tells plain messages from the events that change them.
+type MessageKind uint8
+
+// The kinds of message. The zero value is a plain message, so appends that
+// do not set Kind keep meaning what they always did.
+const (
+	// KindMessage is a plain message.
+	KindMessage MessageKind = iota
+	// KindEdit replaces the text of the message at Target.
+	KindEdit
+	// KindDelete erases the message at Target.
+	KindDelete
+)
+
+// String names the kind for logs and errors.
+func (k MessageKind) String() string {
+	switch k {
+	case KindMessage:
+		return "message"
+	case KindEdit:
+		return "edit"
+	case KindDelete:
+		return "delete"
+	default:
+		return fmt.Sprintf("kind(%d)", uint8(k))
+	}
+}
+
+// Message is one stored message: a plain message, or an edit or delete
+// event (see the package documentation).
 type Message struct {
 	RoomID   string
 	Seq      uint64
@@ -75,6 +162,18 @@ type Message struct {
 	HTML   string
 	File   *File // set if the message announces an upload
 	SentAt time.Time
+
+	// Kind is what the message is; Target is, for an edit or delete,
+	// the seq of the plain message it applies to.
+	Kind   MessageKind
+	Target uint64
+	// EditSeq is, on a plain message, the seq of the edit that gave it its
+	// current text (0 if never edited), and EditedAt that edit's time.
+	EditSeq  uint64
+	EditedAt time.Time
+	// Erased says the text is gone: a deleted message, or an edit that a
+	// later edit or a delete superseded.
+	Erased bool
 }
 
 // NewMessage is a message to append; the store assigns Seq and SentAt.
@@ -85,7 +184,12 @@ type NewMessage struct {
 	Text     string
 	HTML     string
 	// File, if set, is added to the room's file list in the same commit.
+	// Only plain messages announce files.
 	File *File
+	// Kind and Target make the message an edit or delete of the plain
+	// message at seq Target. A delete carries no Text, HTML or File.
+	Kind   MessageKind
+	Target uint64
 }
 
 // CommitFunc is called by the store after each durable commit with the
@@ -96,26 +200,128 @@ type NewMessage struct {
 // it (and pointers into it).
 type CommitFunc func(added []Message)
 
-// Store is the durable state behind the chat service.
+// Store is everything the plugin keeps: rooms, their messages and the
+// uploaded files those announce, participants, and the bookkeeping of
+// transcript pages. The chat service and the transcript writer depend on it
+// alone, so that another backend (PostgreSQL, for several plugin processes
+// sharing one database) can take Bolt's place; package storetest holds the
+// conformance suite every implementation must pass.
+//
+// An implementation is opened with a CommitFunc that it calls after each
+// durable commit of messages, as CommitFunc describes. All methods are safe
+// for concurrent use, and after Close every method but Close fails with
+// ErrClosed.
 type Store interface {
+	Rooms
+	Messages
+	Participants
+	Markers
+	BanList
+	Transcripts
+	// Close waits for in-flight commits and releases the database.
+	// Calling it again returns the first call's result.
+	Close() error
+}
+
+// Rooms creates and reads rooms.
+type Rooms interface {
 	// CreateRoom creates the room r.ID if it does not exist (filling Epoch
-	// and CreatedAt) and returns the stored room either way.
+	// and CreatedAt) and returns the stored room either way. It fails with
+	// ErrTooManyRooms when r.PageID already has as many rooms as the
+	// store was configured to allow.
 	CreateRoom(ctx context.Context, r Room) (Room, error)
-	// Room returns a room's metadata, or ErrRoomNotFound.
+	// Room returns a room's metadata and lists, or ErrRoomNotFound.
 	Room(ctx context.Context, roomID string) (Room, error)
 	// RoomCount returns the number of rooms.
 	RoomCount(ctx context.Context) (int, error)
-	// Append stores m durably and returns it with its sequence number. If
-	// m.ClientID was already used in the room it stores nothing and returns
-	// the earlier message with duplicate set.
+}
+
+// Messages appends to and reads a room's log. Files are kept here too: a
+// message that announces an upload adds its File to the room's Files in
+// the same commit.
+type Messages interface {
+	// Append stores m durably and returns it with its sequence number,
+	// the room's previous one plus one. If m.ClientID was already used in
+	// the room it stores nothing and returns the earlier message with
+	// duplicate set; an empty ClientID is never deduplicated.
+	//
+	// An edit or delete (m.Kind) changes its target in the same commit, as
+	// the package documentation describes. Its target must be a plain
+	// message of the room (else ErrMessageNotFound, or ErrInvalid for an
+	// edit or delete event) that was not deleted (else ErrMessageDeleted).
 	Append(ctx context.Context, roomID string, m NewMessage) (msg Message, duplicate bool, err error)
 	// After returns up to limit messages with Seq > afterSeq, ascending.
 	After(ctx context.Context, roomID string, afterSeq uint64, limit int) ([]Message, error)
 	// Before returns up to limit messages with Seq < beforeSeq (0 = newest),
 	// ascending, and whether older ones exist.
 	Before(ctx context.Context, roomID string, beforeSeq uint64, limit int) (msgs []Message, more bool, err error)
+}
+
+// Participants records who joined or was seen in a room; Room lists them.
+type Participants interface {
 	// TouchParticipant records that a user joined or was seen in a room.
+	// A zero p.LastSeen means now; an empty p.DisplayName keeps the known
+	// one.
 	TouchParticipant(ctx context.Context, roomID string, p Participant) error
-	// Close waits for in-flight commits and closes the database.
-	Close() error
+}
+
+// Markers keeps how far each user has read each room.
+type Markers interface {
+	// SetReadMarker records that userID has read roomID up to seq and
+	// returns the marker as stored. A marker never moves backwards: a seq
+	// below the stored one leaves it as it is. A seq past the room's last
+	// message counts as the last message, so a marker never claims
+	// messages that do not exist yet have been read.
+	SetReadMarker(ctx context.Context, roomID, userID string, seq uint64) (uint64, error)
+	// ReadMarkers returns the markers of userIDs in roomID, or of every
+	// user who has one if userIDs is empty. Users without a marker are
+	// left out of the map.
+	ReadMarkers(ctx context.Context, roomID string, userIDs ...string) (map[string]uint64, error)
+}
+
+// Ban keeps a user out of a room.
+type Ban struct {
+	RoomID string
+	UserID string
+	Reason string
+	// BannedBy is the user who imposed the ban, BannedAt when (the
+	// store's clock if zero).
+	BannedBy string
+	BannedAt time.Time
+	// ExpiresAt ends the ban; zero means never. From then on the ban
+	// reads as absent.
+	ExpiresAt time.Time
+}
+
+// BanList keeps the bans of each room. Bans whose ExpiresAt has passed (by
+// the store's clock) read as absent everywhere.
+type BanList interface {
+	// PutBan creates or replaces b.UserID's ban in b.RoomID and returns
+	// it as stored.
+	PutBan(ctx context.Context, b Ban) (Ban, error)
+	// DeleteBan lifts userID's ban in roomID; lifting a ban that does not
+	// exist is not an error, so a retried request succeeds.
+	DeleteBan(ctx context.Context, roomID, userID string) error
+	// Ban returns userID's ban in roomID, or ErrBanNotFound.
+	Ban(ctx context.Context, roomID, userID string) (Ban, error)
+	// Bans returns the bans in force in roomID, by user id.
+	Bans(ctx context.Context, roomID string) ([]Ban, error)
+}
+
+// Transcripts is the bookkeeping behind the daily transcript pages: which
+// room days have messages, which pages need a write, and which were
+// written. Days are recorded in the same commit as their messages.
+type Transcripts interface {
+	// PendingTranscripts returns every room day whose transcript page
+	// needs a write, by room id and then date.
+	PendingTranscripts(ctx context.Context) ([]PendingTranscript, error)
+	// TranscriptDays returns the days on which roomID had messages,
+	// oldest first.
+	TranscriptDays(ctx context.Context, roomID string) ([]TranscriptDay, error)
+	// TranscriptWritten records a finished write and resolves the pending
+	// entry if it did not change since w.Version.
+	TranscriptWritten(ctx context.Context, w TranscriptWrite) error
+	// TranscriptFailed counts a failed write of roomID's page for date and
+	// returns the failures so far (0 if nothing is pending for that day).
+	TranscriptFailed(ctx context.Context, roomID, date string, nextTry time.Time) (int, error)
 }

@@ -102,10 +102,15 @@ type transcriptRecord struct {
 // trackTranscripts runs inside the commit transaction and marks the days
 // of the added messages (and, when a day gets its first message, the
 // neighbouring activity days, whose prev/next links change) as needing
-// their transcript written.
-func (b *Bolt) trackTranscripts(tx *bolt.Tx, added []Message, now time.Time) error {
+// their transcript written. The days of the messages that edits and
+// deletes changed are marked too: their pages show the old text until
+// rewritten.
+func (b *Bolt) trackTranscripts(tx *bolt.Tx, added, changed []Message, now time.Time) error {
 	if b.opts.DayOf == nil || len(added) == 0 {
 		return nil
+	}
+	if err := b.markChangedDays(tx, changed, now); err != nil {
+		return err
 	}
 	type roomDay struct{ room, day string }
 	spans := make(map[roomDay]*dayRecord)
@@ -142,6 +147,27 @@ func (b *Bolt) trackTranscripts(tx *bolt.Tx, added []Message, now time.Time) err
 			if err := markNeighbours(tx, days, k.room, k.day, now, nil); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// markChangedDays marks the days of changed messages. Such a day has had
+// messages, so it has a day record already; one that does not (tracking
+// was off back then) has no page to rewrite.
+func (b *Bolt) markChangedDays(tx *bolt.Tx, changed []Message, now time.Time) error {
+	for _, m := range changed {
+		day := b.opts.DayOf(m.SentAt)
+		days := nestedBucketRO(tx, transcriptDaysBucket, m.RoomID)
+		if day == "" || days == nil {
+			continue
+		}
+		rec, bad := decodeDay(days.Get([]byte(day)))
+		if bad {
+			continue
+		}
+		if err := markPending(tx, m.RoomID, day, rec, now); err != nil {
+			return err
 		}
 	}
 	return nil

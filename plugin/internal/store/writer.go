@@ -14,6 +14,7 @@ type opKind uint8
 const (
 	opAppend opKind = iota + 1
 	opTouch
+	opMarker
 )
 
 // request is one write waiting for the writer goroutine.
@@ -22,14 +23,18 @@ type request struct {
 	kind   opKind
 	roomID string
 	msg    NewMessage  // opAppend
-	part   Participant // opTouch
+	part   Participant // opTouch; opMarker uses its UserID
+	seq    uint64      // opMarker
 	done   chan result // buffered (1) so the writer never blocks on a sender that gave up
 }
 
 type result struct {
 	msg Message
 	dup bool
+	seq uint64 // opMarker: the marker as stored
 	err error
+	// changed is the target an edit or delete changed, as it is now.
+	changed *Message
 }
 
 // submit queues r for the writer and waits for its commit.
@@ -67,7 +72,8 @@ func (b *Bolt) submit(ctx context.Context, r *request) (result, error) {
 	}
 }
 
-// writer is the single goroutine that performs Append and TouchParticipant.
+// writer is the single goroutine that performs Append, TouchParticipant and
+// SetReadMarker.
 // It commits whatever is queued as soon as the previous commit returns,
 // instead of waiting for more work like DB.Batch does.
 func (b *Bolt) writer() {
@@ -165,7 +171,7 @@ func (s *roomState) flush(rooms *bolt.Bucket) error {
 // rolls it back nothing of it is visible.
 func (b *Bolt) commit(batch []*request) {
 	results := make([]result, len(batch))
-	var added []Message
+	var added, changed []Message
 	now := b.opts.Now().UTC()
 
 	err := b.db.Update(func(tx *bolt.Tx) error {
@@ -214,6 +220,12 @@ func (b *Bolt) commit(batch []*request) {
 					seen = now
 				}
 				s.touch(r.part.UserID, r.part.DisplayName, seen.UTC())
+			case opMarker:
+				seq, err := setMarker(s, r.part.UserID, r.seq)
+				if err != nil {
+					return err
+				}
+				results[i].seq = seq
 			case opAppend:
 				res, err := appendOne(s, r, now)
 				if err != nil {
@@ -222,14 +234,22 @@ func (b *Bolt) commit(batch []*request) {
 				results[i] = res
 				if res.err == nil && !res.dup {
 					added = append(added, res.msg)
+					if res.changed != nil {
+						changed = append(changed, *res.changed)
+					}
 				}
 			}
 		}
 
 		// In the same transaction as the messages, so a crash can never
 		// leave a stored message whose transcript page nobody will write.
-		if err := b.trackTranscripts(tx, added, now); err != nil {
+		if err := b.trackTranscripts(tx, added, changed, now); err != nil {
 			return err
+		}
+		if len(changed) > 0 {
+			if err := markScrub(tx); err != nil {
+				return err
+			}
 		}
 
 		for _, s := range order {
@@ -244,10 +264,26 @@ func (b *Bolt) commit(batch []*request) {
 		for i := range results {
 			results[i] = result{err: err}
 		}
-		added = nil
+		added, changed = nil, nil
 	}
 	if len(added) > 0 && b.opts.OnCommit != nil {
 		b.opts.OnCommit(added)
+	}
+	b.scrubPending = b.scrubPending || len(changed) > 0
+	if b.scrubPending {
+		if err := b.scrub(); err != nil {
+			// The change is committed, but its old text may still be in
+			// the file: its sender hears so, and so does a retry (a
+			// duplicate by then) until a scrub succeeds.
+			for i := range results {
+				if results[i].err == nil && results[i].msg.Kind != KindMessage {
+					results[i] = result{err: fmt.Errorf("store: %s committed as seq %d, but erasing the old text from the file failed: %w",
+						results[i].msg.Kind, results[i].msg.Seq, err)}
+				}
+			}
+		} else {
+			b.scrubPending = false
+		}
 	}
 	for i, r := range batch {
 		r.done <- results[i]
@@ -261,7 +297,7 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 	m := r.msg
 	if len(m.ClientID) > bolt.MaxKeySize {
 		return result{err: fmt.Errorf("store: append to room %q: client id longer than %d bytes: %w",
-			r.roomID, bolt.MaxKeySize, errInvalid)}, nil
+			r.roomID, bolt.MaxKeySize, ErrInvalid)}, nil
 	}
 	// An empty client id opts out of deduplication (bbolt cannot store an
 	// empty key, and "" would otherwise make all such sends one message).
@@ -284,6 +320,15 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 		}
 	}
 
+	var target *Message
+	if m.Kind != KindMessage {
+		t, err := checkChange(s, r)
+		if err != nil {
+			return result{err: err}, nil
+		}
+		target = &t
+	}
+
 	msg := Message{
 		RoomID:   r.roomID,
 		Seq:      s.room.LastSeq + 1,
@@ -293,6 +338,8 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 		Text:     m.Text,
 		HTML:     m.HTML,
 		SentAt:   now,
+		Kind:     m.Kind,
+		Target:   m.Target,
 	}
 	if m.File != nil {
 		f := *m.File
@@ -319,9 +366,94 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 			return result{}, fmt.Errorf("room %q: %w", r.roomID, err)
 		}
 	}
+	if target != nil {
+		if err := applyChange(s, target, &msg); err != nil {
+			return result{}, err
+		}
+	}
 	if m.UserID != "" {
 		s.touch(m.UserID, m.UserName, now)
 	}
 	s.dirty = true
-	return result{msg: msg}, nil
+	return result{msg: msg, changed: target}, nil
+}
+
+// checkChange validates an edit or delete before anything is written and
+// returns its target. Everything applyChange will rewrite is read here, so
+// a damaged record fails this request alone.
+func checkChange(s *roomState, r *request) (Message, error) {
+	m := r.msg
+	what := fmt.Sprintf("store: %s of message %d in room %q", m.Kind, m.Target, r.roomID)
+	switch {
+	case m.Kind != KindEdit && m.Kind != KindDelete:
+		return Message{}, fmt.Errorf("%s: unknown kind: %w", what, ErrInvalid)
+	case m.File != nil:
+		return Message{}, fmt.Errorf("%s: only plain messages announce files: %w", what, ErrInvalid)
+	case m.Kind == KindDelete && (m.Text != "" || m.HTML != ""):
+		return Message{}, fmt.Errorf("%s: a delete carries no text: %w", what, ErrInvalid)
+	}
+	k := seqKey(m.Target)
+	v := s.log.Get(k)
+	if m.Target == 0 || v == nil {
+		return Message{}, fmt.Errorf("%s: %w", what, ErrMessageNotFound)
+	}
+	t, err := decodeMessage(r.roomID, k, v)
+	if err != nil {
+		return Message{}, err
+	}
+	switch {
+	case t.Kind != KindMessage:
+		return Message{}, fmt.Errorf("%s: it is a %s event, not a message: %w", what, t.Kind, ErrInvalid)
+	case t.Erased:
+		return Message{}, fmt.Errorf("%s: %w", what, ErrMessageDeleted)
+	}
+	if t.EditSeq != 0 {
+		ek := seqKey(t.EditSeq)
+		if _, err := decodeMessage(r.roomID, ek, s.log.Get(ek)); err != nil {
+			return Message{}, fmt.Errorf("%s: its latest edit: %w", what, err)
+		}
+	}
+	return t, nil
+}
+
+// applyChange makes event ev (already in the log) take effect on target,
+// erasing the text it replaces, and leaves target as it is now stored.
+func applyChange(s *roomState, target *Message, ev *Message) error {
+	if target.EditSeq != 0 {
+		// Its text is the version being replaced or deleted.
+		k := seqKey(target.EditSeq)
+		prev, err := decodeMessage(s.room.ID, k, s.log.Get(k))
+		if err != nil {
+			return err
+		}
+		prev.Text, prev.HTML, prev.Erased = "", "", true
+		if err := putMessage(s.log, &prev); err != nil {
+			return err
+		}
+	}
+	switch ev.Kind {
+	case KindEdit:
+		target.Text, target.HTML = ev.Text, ev.HTML
+		target.EditSeq, target.EditedAt = ev.Seq, ev.SentAt
+	case KindDelete:
+		if target.File != nil {
+			if err := s.files.Delete(seqKey(target.Seq)); err != nil {
+				return fmt.Errorf("room %q: remove file of message %d: %w", s.room.ID, target.Seq, err)
+			}
+		}
+		target.Text, target.HTML, target.File, target.Erased = "", "", nil, true
+	}
+	return putMessage(s.log, target)
+}
+
+// putMessage rewrites a message already in the log.
+func putMessage(log *bolt.Bucket, m *Message) error {
+	v, err := encodeMessage(m)
+	if err != nil {
+		return err
+	}
+	if err := log.Put(seqKey(m.Seq), v); err != nil {
+		return fmt.Errorf("rewrite message %d in room %q: %w", m.Seq, m.RoomID, err)
+	}
+	return nil
 }

@@ -55,8 +55,8 @@ const (
 	maxPause = 5 * time.Second
 )
 
-// Store is the storage the writer reads days from and reports outcomes to;
-// store.Store implements it.
+// Store is the part of store.Store the writer uses: it reads days from it
+// and reports outcomes to it.
 type Store interface {
 	// Room gives the room's name, page and written transcripts.
 	Room(ctx context.Context, roomID string) (store.Room, error)
@@ -72,7 +72,8 @@ type Store interface {
 	TranscriptFailed(ctx context.Context, roomID, date string, nextTry time.Time) (int, error)
 }
 
-var _ Store = (*store.Bolt)(nil)
+// Any full store will do.
+var _ Store = store.Store(nil)
 
 // PageWriter writes a child page on the host (HostAPI.UpsertChildPage) and
 // returns its URL. The same key must always update the same page.

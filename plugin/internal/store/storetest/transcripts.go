@@ -1,34 +1,33 @@
-package store
+package storetest
 
 import (
 	"context"
-	"path/filepath"
+	"errors"
 	"testing"
 	"time"
 
-	"github.com/pagechat/pagechat/internal/testutil"
+	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
 func utcDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 func day(d, h int) time.Time { return time.Date(2026, 3, d, h, 0, 0, 0, time.UTC) }
 
-func pendingByDate(t *testing.T, s *Bolt) map[string]PendingTranscript {
+func pendingByDate(t *testing.T, s store.Store) map[string]store.PendingTranscript {
 	t.Helper()
 	list, err := s.PendingTranscripts(context.Background())
 	if err != nil {
 		t.Fatalf("PendingTranscripts: %v", err)
 	}
-	out := make(map[string]PendingTranscript, len(list))
+	out := make(map[string]store.PendingTranscript, len(list))
 	for _, p := range list {
 		out[p.RoomID+" "+p.Date] = p
 	}
 	return out
 }
 
-func TestTranscriptTrackingIsOffWithoutDayOf(t *testing.T) {
-	t.Parallel()
-	s, _ := openTemp(t, Options{})
+func testTranscriptTrackingOffWithoutDayOf(t *testing.T, db Opener) {
+	s := open(t, db, Config{})
 	mustCreate(t, s, "r")
 	mustAppend(t, s, "r", "c1", "hello")
 	if got := pendingByDate(t, s); len(got) != 0 {
@@ -40,10 +39,9 @@ func TestTranscriptTrackingIsOffWithoutDayOf(t *testing.T) {
 	}
 }
 
-func TestTranscriptPendingFollowsMessagesAcrossDays(t *testing.T) {
-	t.Parallel()
-	clock := testutil.NewClock(day(1, 10))
-	s, _ := openTemp(t, Options{Now: clock.Now, DayOf: utcDay})
+func testTranscriptPendingFollowsMessagesAcrossDays(t *testing.T, db Opener) {
+	clock := newManualClock(day(1, 10))
+	s := open(t, db, Config{Now: clock.Now, DayOf: utcDay})
 	ctx := context.Background()
 	mustCreate(t, s, "r")
 	mustCreate(t, s, "other")
@@ -60,6 +58,13 @@ func TestTranscriptPendingFollowsMessagesAcrossDays(t *testing.T) {
 	}
 	if !p1.DirtySince.Equal(day(1, 10)) || !p1.LastActivity.Equal(day(1, 11)) {
 		t.Errorf("day 1 dirty since %v, last activity %v; want first and latest message times", p1.DirtySince, p1.LastActivity)
+	}
+	list, err := s.PendingTranscripts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].RoomID != "other" || list[1].RoomID != "r" {
+		t.Errorf("PendingTranscripts = %+v, want by room id", list)
 	}
 
 	// Day 3's first message (day 2 is idle) changes day 1's "next" link,
@@ -82,19 +87,18 @@ func TestTranscriptPendingFollowsMessagesAcrossDays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []TranscriptDay{{"2026-03-01", 1, 2}, {"2026-03-03", 3, 3}}
+	want := []store.TranscriptDay{{Date: "2026-03-01", FirstSeq: 1, LastSeq: 2}, {Date: "2026-03-03", FirstSeq: 3, LastSeq: 3}}
 	if len(days) != len(want) || days[0] != want[0] || days[1] != want[1] {
 		t.Errorf("TranscriptDays = %+v, want %+v", days, want)
 	}
-	if _, err := s.TranscriptDays(ctx, "missing"); err == nil {
-		t.Error("TranscriptDays of an unknown room succeeded")
+	if _, err := s.TranscriptDays(ctx, "missing"); !errors.Is(err, store.ErrRoomNotFound) {
+		t.Errorf("TranscriptDays of an unknown room = %v, want ErrRoomNotFound", err)
 	}
 }
 
-func TestTranscriptWrittenResolvesOnlyTheVersionItRead(t *testing.T) {
-	t.Parallel()
-	clock := testutil.NewClock(day(1, 10))
-	s, _ := openTemp(t, Options{Now: clock.Now, DayOf: utcDay})
+func testTranscriptWrittenResolvesOnlyTheVersionItRead(t *testing.T, db Opener) {
+	clock := newManualClock(day(1, 10))
+	s := open(t, db, Config{Now: clock.Now, DayOf: utcDay})
 	ctx := context.Background()
 	mustCreate(t, s, "r")
 	mustAppend(t, s, "r", "a", "one")
@@ -102,48 +106,55 @@ func TestTranscriptWrittenResolvesOnlyTheVersionItRead(t *testing.T) {
 
 	// A message arrives while the page is being written.
 	mustAppend(t, s, "r", "b", "two")
-	page := &Transcript{Title: "Room r chat transcript 2026-03-01", URL: "/pages/t1"}
-	if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "r", Date: read.Date, Version: read.Version, Page: page}); err != nil {
+	page := &store.Transcript{Title: "Room r chat transcript 2026-03-01", URL: "/pages/t1"}
+	if err := s.TranscriptWritten(ctx, store.TranscriptWrite{RoomID: "r", Date: read.Date, Version: read.Version, Page: page}); err != nil {
 		t.Fatal(err)
 	}
 	left, ok := pendingByDate(t, s)["r 2026-03-01"]
 	if !ok || left.DirtySince.IsZero() || left.LastSeq != 2 {
 		t.Fatalf("stale write resolved the entry: %+v, %v", left, ok)
 	}
-	room, err := s.Room(ctx, "r")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(room.Transcripts) != 1 || room.Transcripts[0] != (Transcript{"2026-03-01", page.Title, page.URL}) {
+	room := mustRoom(t, s, "r")
+	if len(room.Transcripts) != 1 || room.Transcripts[0] != (store.Transcript{Date: "2026-03-01", Title: page.Title, URL: page.URL}) {
 		t.Errorf("room transcripts = %+v", room.Transcripts)
 	}
 
 	// Written again before the day ended: the entry waits for the final
 	// write only.
 	end := day(2, 0)
-	if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "r", Date: left.Date, Version: left.Version, Page: page, FinalizeAt: end}); err != nil {
+	if err := s.TranscriptWritten(ctx, store.TranscriptWrite{RoomID: "r", Date: left.Date, Version: left.Version, Page: page, FinalizeAt: end}); err != nil {
 		t.Fatal(err)
 	}
 	fin := pendingByDate(t, s)["r 2026-03-01"]
 	if !fin.DirtySince.IsZero() || !fin.FinalizeAt.Equal(end) {
 		t.Fatalf("after a write before the day's end: %+v; want clean, finalize at %v", fin, end)
 	}
-	if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "r", Date: fin.Date, Version: fin.Version, Page: page}); err != nil {
+	if err := s.TranscriptWritten(ctx, store.TranscriptWrite{RoomID: "r", Date: fin.Date, Version: fin.Version, Page: page}); err != nil {
 		t.Fatal(err)
 	}
 	if got := pendingByDate(t, s); len(got) != 0 {
 		t.Fatalf("final write left %+v", got)
 	}
-}
-
-func TestTranscriptFailedCountsAttemptsAndSurvivesReopen(t *testing.T) {
-	t.Parallel()
-	clock := testutil.NewClock(day(1, 10))
-	path := filepath.Join(t.TempDir(), "chat.db")
-	s, err := Open(path, Options{Now: clock.Now, DayOf: utcDay})
-	if err != nil {
+	// A day with nothing to show resolves its entry without a page.
+	clock.Set(day(2, 10))
+	mustAppend(t, s, "r", "c", "three")
+	p2 := pendingByDate(t, s)["r 2026-03-02"]
+	if err := s.TranscriptWritten(ctx, store.TranscriptWrite{RoomID: "r", Date: p2.Date, Version: p2.Version}); err != nil {
 		t.Fatal(err)
 	}
+	if got := pendingByDate(t, s); len(got) != 1 || got["r 2026-03-01"].DirtySince.IsZero() {
+		// Day 1 is marked again: day 2's first message moved its next link.
+		t.Errorf("after resolving day 2 without a page: %+v", got)
+	}
+	if room := mustRoom(t, s, "r"); len(room.Transcripts) != 1 {
+		t.Errorf("a write without a page added a transcript: %+v", room.Transcripts)
+	}
+}
+
+func testTranscriptFailedCountsAttemptsAndSurvivesReopen(t *testing.T, db Opener) {
+	clock := newManualClock(day(1, 10))
+	cfg := Config{Now: clock.Now, DayOf: utcDay}
+	s := open(t, db, cfg)
 	ctx := context.Background()
 	mustCreate(t, s, "r")
 	mustAppend(t, s, "r", "a", "one")
@@ -158,14 +169,11 @@ func TestTranscriptFailedCountsAttemptsAndSurvivesReopen(t *testing.T) {
 		t.Errorf("TranscriptFailed for a day with no entry = %d, %v; want 0, nil", n, err)
 	}
 	before := pendingByDate(t, s)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
 
-	s = openAt(t, path, Options{Now: clock.Now, DayOf: utcDay})
+	s = reopen(t, s, db, cfg)
 	after := pendingByDate(t, s)
 	p := after["r 2026-03-01"]
-	if len(after) != 1 || p != before["r 2026-03-01"] || p.Attempts != 3 || !p.NextTry.Equal(retry) {
+	if len(after) != 1 || !pendingEqual(p, before["r 2026-03-01"]) || p.Attempts != 3 || !p.NextTry.Equal(retry) {
 		t.Fatalf("after reopen %+v, before %+v", after, before)
 	}
 	// Appends after the reopen continue the same day's entry.
@@ -173,12 +181,25 @@ func TestTranscriptFailedCountsAttemptsAndSurvivesReopen(t *testing.T) {
 	if p2 := pendingByDate(t, s)["r 2026-03-01"]; p2.LastSeq != 2 || p2.Version <= p.Version || p2.Attempts != 3 {
 		t.Errorf("after another message %+v", p2)
 	}
+	// A success clears the failures.
+	p2 := pendingByDate(t, s)["r 2026-03-01"]
+	if err := s.TranscriptWritten(ctx, store.TranscriptWrite{RoomID: "r", Date: p2.Date, Version: p2.Version, Page: &store.Transcript{Title: "t", URL: "/t"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingByDate(t, s); len(got) != 0 {
+		t.Errorf("pending after a successful write: %+v", got)
+	}
 }
 
-func TestTranscriptNewURLMarksNeighbours(t *testing.T) {
-	t.Parallel()
-	clock := testutil.NewClock(day(1, 10))
-	s, _ := openTemp(t, Options{Now: clock.Now, DayOf: utcDay})
+func pendingEqual(a, b store.PendingTranscript) bool {
+	return a.RoomID == b.RoomID && a.Date == b.Date && a.FirstSeq == b.FirstSeq && a.LastSeq == b.LastSeq &&
+		a.DirtySince.Equal(b.DirtySince) && a.LastActivity.Equal(b.LastActivity) && a.Version == b.Version &&
+		a.Attempts == b.Attempts && a.NextTry.Equal(b.NextTry) && a.FinalizeAt.Equal(b.FinalizeAt)
+}
+
+func testTranscriptNewURLMarksNeighbours(t *testing.T, db Opener) {
+	clock := newManualClock(day(1, 10))
+	s := open(t, db, Config{Now: clock.Now, DayOf: utcDay})
 	ctx := context.Background()
 	mustCreate(t, s, "r")
 	mustAppend(t, s, "r", "a", "one")
@@ -190,7 +211,7 @@ func TestTranscriptNewURLMarksNeighbours(t *testing.T) {
 	write := func(date, url string) {
 		t.Helper()
 		p := pendingByDate(t, s)["r "+date]
-		if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "r", Date: date, Version: p.Version, Page: &Transcript{Title: date, URL: url}}); err != nil {
+		if err := s.TranscriptWritten(ctx, store.TranscriptWrite{RoomID: "r", Date: date, Version: p.Version, Page: &store.Transcript{Title: date, URL: url}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -206,16 +227,13 @@ func TestTranscriptNewURLMarksNeighbours(t *testing.T) {
 	write("2026-03-03", "/3")
 	// Rewriting day 2 at the same URL changes nobody's links.
 	clock.Set(day(2, 11))
-	if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "r", Date: "2026-03-02", Page: &Transcript{Title: "x", URL: "/2"}}); err != nil {
+	if err := s.TranscriptWritten(ctx, store.TranscriptWrite{RoomID: "r", Date: "2026-03-02", Page: &store.Transcript{Title: "x", URL: "/2"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := pendingByDate(t, s); len(got) != 0 {
 		t.Fatalf("same-URL rewrite marked %+v", got)
 	}
-	room, err := s.Room(ctx, "r")
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := mustRoom(t, s, "r")
 	var dates []string
 	for _, tr := range room.Transcripts {
 		dates = append(dates, tr.Date)
@@ -223,7 +241,7 @@ func TestTranscriptNewURLMarksNeighbours(t *testing.T) {
 	if len(dates) != 3 || dates[0] != "2026-03-03" || dates[2] != "2026-03-01" {
 		t.Errorf("transcripts not newest first: %v", dates)
 	}
-	if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "missing", Date: "2026-03-01"}); err == nil {
-		t.Error("TranscriptWritten for an unknown room succeeded")
+	if err := s.TranscriptWritten(ctx, store.TranscriptWrite{RoomID: "missing", Date: "2026-03-01"}); !errors.Is(err, store.ErrRoomNotFound) {
+		t.Errorf("TranscriptWritten for an unknown room = %v, want ErrRoomNotFound", err)
 	}
 }

@@ -1,0 +1,39 @@
+package store_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pagechat/pagechat/plugin/internal/store"
+	"github.com/pagechat/pagechat/plugin/internal/store/storetest"
+)
+
+func TestBoltConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) storetest.Opener {
+		path := filepath.Join(t.TempDir(), "chat.db")
+		return storetest.Opener{
+			Open: func(cfg storetest.Config) (store.Store, error) {
+				return store.Open(path, store.Options{
+					// A store the suite forgot to close fails the
+					// next open quickly instead of after the default.
+					LockTimeout:     time.Second,
+					OnCommit:        cfg.OnCommit,
+					Now:             cfg.Now,
+					DayOf:           cfg.DayOf,
+					MaxRoomsPerPage: cfg.MaxRoomsPerPage,
+				})
+			},
+			MarkNewerSchema: func() error {
+				return store.SetLayoutForTest(path, store.CurrentLayout+1)
+			},
+			RawContains: func(needle []byte) (bool, error) {
+				data, err := os.ReadFile(path)
+				return bytes.Contains(data, needle), err
+			},
+		}
+	})
+}
