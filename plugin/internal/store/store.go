@@ -38,7 +38,7 @@
 // later); Bolt is the embedded default on go.etcd.io/bbolt, and package
 // storetest checks any implementation against the contract. The store knows
 // nothing about permissions, rendering or fan-out: the chat service in
-// package plugin owns those and calls the store only for durable facts.
+// plugin/internal/server owns those and calls the store only for durable facts.
 package store
 
 import (
