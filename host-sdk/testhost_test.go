@@ -137,12 +137,15 @@ func pluginBinary(t testing.TB) string {
 // the test ends.
 func loadPlugin(t testing.TB, host Host, dataDir string, opts ...Option) *Client {
 	t.Helper()
+	// Build first: the first test to get here builds for all the others,
+	// which wait on it, and that must not eat into their start deadline.
+	bin := pluginBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Tests send far faster than a person; the rate limit has its own test,
 	// which overrides this option.
 	opts = append([]Option{WithSocketDir(binDir), WithRestartBackoff(10*time.Millisecond, 200*time.Millisecond), WithMessagesPerMinute(-1)}, opts...)
-	c, err := Load(ctx, pluginBinary(t), dataDir, host, opts...)
+	c, err := Load(ctx, bin, dataDir, host, opts...)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}

@@ -66,9 +66,9 @@ func (c *testClock) env() Option { return WithPluginEnv(clockFileEnv + "=" + c.p
 // loadClockPlugin is loadPlugin with the clock fixture binary.
 func loadClockPlugin(t *testing.T, host Host, dataDir string, clock *testClock, opts ...Option) *Client {
 	t.Helper()
+	bin := buildBinary(t, "github.com/pagechat/pagechat/host-sdk/internal/testplugins/clockplugin")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bin := buildBinary(t, "github.com/pagechat/pagechat/host-sdk/internal/testplugins/clockplugin")
 	opts = append([]Option{WithSocketDir(binDir), WithRestartBackoff(10*time.Millisecond, 200*time.Millisecond), clock.env()}, opts...)
 	c, err := Load(ctx, bin, dataDir, host, opts...)
 	if err != nil {
