@@ -346,7 +346,8 @@ type Subscription struct {
 // to skip the check). The subscription ends when ctx ends, when Close is
 // called, or with an error: ErrPermissionDenied after the user loses view
 // permission, ErrSlowConsumer if it falls behind, ErrPluginUnavailable if
-// the plugin dies. After the last two, subscribe again from LastSeq.
+// the plugin dies, ErrHostFailed if the host cannot answer the permission
+// re-check. After the last three, subscribe again from LastSeq.
 func (c *Client) Subscribe(ctx context.Context, userID, roomID string, afterSeq uint64, epoch string) (*Subscription, error) {
 	return openStream(ctx, c, afterSeq, epoch, func(ctx context.Context, p chatv1.ChatPluginClient) (eventStream, error) {
 		return p.Subscribe(ctx, &chatv1.SubscribeRequest{UserId: userID, RoomId: roomID, AfterSeq: afterSeq, Epoch: epoch})

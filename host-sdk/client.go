@@ -35,8 +35,9 @@ const (
 	// shutdownTimeout bounds the Shutdown call on Close; go-plugin then
 	// kills the process anyway.
 	shutdownTimeout = 5 * time.Second
-	// exitWait is how long a failed call waits to see whether the plugin
-	// process died, to tell a crash (restart and retry) from an error.
+	// exitWait is how long a call that failed in transport waits to see
+	// whether the plugin process died, to tell a crash (restart and retry)
+	// from a plugin that is merely stopping or unreachable for a moment.
 	exitWait = 2 * time.Second
 )
 
@@ -486,8 +487,10 @@ func call[T any](ctx context.Context, c *Client, fn func(context.Context, chatv1
 }
 
 // died reports whether err came from a plugin process that has exited.
+// Only a transport failure is worth the wait: a living plugin's answers,
+// a failed host callback among them, return at once.
 func (c *Client) died(ctx context.Context, in *instance, err error) bool {
-	if !errors.Is(fromStatus(err), ErrPluginUnavailable) {
+	if !transportFailure(err) {
 		return false
 	}
 	return in.waitExit(ctx, exitWait)

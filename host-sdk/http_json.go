@@ -84,6 +84,10 @@ func classify(err error) *apiError {
 		// Not expected on the calls the handler makes; a plain
 		// RESOURCE_EXHAUSTED from the plugin means "slow down".
 		return &apiError{status: http.StatusTooManyRequests, code: "rate_limited", msg: "too many requests; try again shortly", retryAfter: retryAfterBusy, cause: err}
+	case errors.Is(err, ErrHostFailed):
+		// The site's own code failed, not the chat: no restart is coming,
+		// so promise no time; the popup retries on its own back-off.
+		return &apiError{status: http.StatusServiceUnavailable, code: "host_failed", msg: "the site could not complete this chat request; try again later", cause: err}
 	case errors.Is(err, ErrPluginUnavailable), errors.Is(err, ErrClosed):
 		return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: "chat is temporarily unavailable", retryAfter: retryAfterUnavailable, cause: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

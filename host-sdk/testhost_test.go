@@ -25,6 +25,9 @@ type testHost struct {
 	files   map[string][]byte
 	checks  int
 	upserts map[string]ChildPage
+	// permErr, when set, is what CheckPermission fails with: a host
+	// whose own permission lookup is broken.
+	permErr error
 }
 
 func newTestHost() *testHost {
@@ -43,10 +46,20 @@ func (h *testHost) deny(user, page string, perm Permission) {
 	h.denied[fmt.Sprintf("%s|%s|%v", user, page, perm)] = true
 }
 
+// failPermissions makes every later CheckPermission fail with err.
+func (h *testHost) failPermissions(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.permErr = err
+}
+
 func (h *testHost) CheckPermission(_ context.Context, userID, pageID string, perm Permission) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.checks++
+	if h.permErr != nil {
+		return false, h.permErr
+	}
 	return !h.denied[fmt.Sprintf("%s|%s|%v", userID, pageID, perm)], nil
 }
 
