@@ -331,6 +331,9 @@ type Event struct {
 // Subscription follows one room. It is not safe for concurrent use; one
 // goroutine calls Next.
 type Subscription struct {
+	// ctx is the stream's own context: once it is done, the end of the
+	// stream is the caller's doing, not the plugin's.
+	ctx    context.Context
 	cancel context.CancelFunc
 	stream interface {
 		Recv() (*chatv1.RoomEvent, error)
@@ -410,7 +413,7 @@ func openStream(ctx context.Context, c *Client, afterSeq uint64, epoch string, o
 		cancel()
 		return nil, err
 	}
-	return &Subscription{cancel: cancel, stream: stream, lastSeq: afterSeq, epoch: epoch}, nil
+	return &Subscription{ctx: ctx, cancel: cancel, stream: stream, lastSeq: afterSeq, epoch: epoch}, nil
 }
 
 // Next blocks for the next event. It returns io.EOF after Close.
@@ -422,7 +425,13 @@ func (s *Subscription) Next() (Event, error) {
 		}
 		err = fromStatus(err)
 		if errors.Is(err, context.Canceled) {
-			return Event{}, io.EOF
+			if s.ctx.Err() != nil {
+				return Event{}, io.EOF
+			}
+			// gRPC also cancels the streams of a connection that is
+			// closed under them, as Client does to a plugin that died:
+			// that is the plugin going away, and the caller resumes.
+			return Event{}, fmt.Errorf("subscription ended by its plugin connection closing (%v): %w", err, ErrPluginUnavailable)
 		}
 		return Event{}, err
 	}
