@@ -170,6 +170,10 @@ func loadPlugin(t testing.TB, host Host, dataDir string, opts ...Option) *Client
 	return c
 }
 
+// waitTimeout bounds testutil.Eventually's waits: generous enough for a
+// loaded 2-core machine running every package's tests at once.
+const waitTimeout = 30 * time.Second
+
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)

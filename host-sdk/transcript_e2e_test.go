@@ -106,28 +106,11 @@ func (h *testHost) upsertKeys() []string {
 	return keys
 }
 
-// eventually polls cond until it holds, failing the test after a deadline
-// generous enough for a loaded 2-core machine. step, if set, runs between
-// polls (to move the clock).
-func eventually(t *testing.T, what string, cond func() bool, step func()) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		if step != nil {
-			step()
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // pageWith waits for the page under key to contain every want.
 func pageWith(t *testing.T, h *testHost, key string, want ...string) ChildPage {
 	t.Helper()
 	var last ChildPage
-	eventually(t, key+" containing "+strings.Join(want, ", "), func() bool {
+	testutil.Eventually(t, waitTimeout, func() bool {
 		p, ok := h.upserted(key)
 		if !ok {
 			return false
@@ -139,7 +122,7 @@ func pageWith(t *testing.T, h *testHost, key string, want ...string) ChildPage {
 			}
 		}
 		return true
-	}, nil)
+	}, "%s containing %s", key, strings.Join(want, ", "))
 	return last
 }
 
@@ -265,17 +248,21 @@ func TestTranscriptsAreRetriedWhileTheHostRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.add(time.Second)
-	eventually(t, "the first refused write", func() bool { return strings.Contains(logs.String(), "transcript page write failed") }, nil)
+	testutil.Eventually(t, waitTimeout, func() bool { return strings.Contains(logs.String(), "transcript page write failed") }, "the first refused write")
 	if _, err := c.Send(ctx, "bob", room.ID, "o2", "sent while the wiki refuses"); err != nil {
 		t.Fatal(err)
 	}
 	key := transcriptKey(room.ID, "2026-03-01")
-	// Each poll moves the clock past the longest backoff so far, so the
-	// retries come as fast as the writer polls.
-	eventually(t, "the page after the host recovers", func() bool {
+	// Each poll that fails moves the clock past the longest backoff so
+	// far, so the retries come as fast as the writer polls.
+	testutil.Eventually(t, waitTimeout, func() bool {
 		p, ok := host.upserted(key)
-		return ok && strings.Contains(p.BodyHTML, "first message") && strings.Contains(p.BodyHTML, "sent while the wiki refuses")
-	}, func() { clock.add(10 * time.Second) })
+		if ok && strings.Contains(p.BodyHTML, "first message") && strings.Contains(p.BodyHTML, "sent while the wiki refuses") {
+			return true
+		}
+		clock.add(10 * time.Second)
+		return false
+	}, "the page after the host recovers")
 	if n := strings.Count(logs.String(), "transcript page write failed"); n != 3 {
 		t.Errorf("%d failure log lines, want one per refused attempt (3):\n%s", n, logs.String())
 	}
@@ -308,10 +295,10 @@ func TestPendingTranscriptSurvivesAPluginRestart(t *testing.T) {
 	c = loadClockPlugin(t, host, dataDir, clock, WithTranscriptDelay(100*time.Millisecond))
 	clock.add(time.Second)
 	pageWith(t, host, transcriptKey(room.ID, "2026-03-01"), "written before the restart")
-	eventually(t, "RoomInfo listing the transcript", func() bool {
+	testutil.Eventually(t, waitTimeout, func() bool {
 		info, err := c.RoomInfo(testCtx(t), "alice", room.ID)
 		return err == nil && len(info.Transcripts) == 1 && info.Transcripts[0].URL != ""
-	}, nil)
+	}, "RoomInfo listing the transcript")
 }
 
 func TestTranscriptOptionsAreValidated(t *testing.T) {
