@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -541,7 +542,7 @@ func TestFeedAndAuthorizeViewers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(allowed, ",") != "alice,bob" {
+	if !slices.Equal(allowed, []string{"alice", "bob"}) {
 		t.Fatalf("AuthorizeViewers = %v, want [alice bob]", allowed)
 	}
 	if _, err := c.Feed(ctx, "p1.no-such-room", 0, ""); !errors.Is(err, ErrRoomNotFound) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -188,7 +189,7 @@ func TestTranscriptsOnePagePerActiveDay(t *testing.T) {
 			t.Errorf("transcript %+v, want URL %s", tr, wantURL)
 		}
 	}
-	if strings.Join(dates, " ") != "2026-03-04 2026-03-02 2026-03-01" {
+	if !slices.Equal(dates, []string{"2026-03-04", "2026-03-02", "2026-03-01"}) {
 		t.Errorf("RoomInfo transcripts %v, want newest first", dates)
 	}
 	// The room's macro table links the pages too.
