@@ -142,17 +142,24 @@ func buildBinary(t testing.TB, pkg string) string {
 	return out
 }
 
-func pluginBinary(t testing.TB) string {
-	return buildBinary(t, "github.com/pagechat/pagechat/plugin/cmd/pagechat-plugin")
-}
+// pluginPkg is the real plugin's main package.
+const pluginPkg = "github.com/pagechat/pagechat/plugin/cmd/pagechat-plugin"
 
-// loadPlugin starts the real plugin binary through Load and closes it when
-// the test ends.
+func pluginBinary(t testing.TB) string { return buildBinary(t, pluginPkg) }
+
+// loadPlugin starts the real plugin binary through Load, or the clock
+// fixture if opts include withClock, and closes it when the test ends.
 func loadPlugin(t testing.TB, host Host, dataDir string, opts ...Option) *Client {
 	t.Helper()
 	// Build first: the first test to get here builds for all the others,
 	// which wait on it, and that must not eat into their start deadline.
-	bin := pluginBinary(t)
+	pkg := pluginPkg
+	for _, o := range opts {
+		if _, ok := o.(clockOption); ok {
+			pkg = "github.com/pagechat/pagechat/host-sdk/internal/testplugins/clockplugin"
+		}
+	}
+	bin := buildBinary(t, pkg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Tests send far faster than a person; the rate limit has its own test,

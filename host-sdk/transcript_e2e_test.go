@@ -62,25 +62,15 @@ func (c *testClock) add(d time.Duration) {
 	c.set(at)
 }
 
-func (c *testClock) env() Option { return WithPluginEnv(clockFileEnv + "=" + c.path) }
+// clockOption is the Option of withClock.
+type clockOption struct{ clock *testClock }
 
-// loadClockPlugin is loadPlugin with the clock fixture binary.
-func loadClockPlugin(t *testing.T, host Host, dataDir string, clock *testClock, opts ...Option) *Client {
-	t.Helper()
-	bin := buildBinary(t, "github.com/pagechat/pagechat/host-sdk/internal/testplugins/clockplugin")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	opts = append([]Option{WithSocketDir(binDir), WithRestartBackoff(10*time.Millisecond, 200*time.Millisecond), clock.env()}, opts...)
-	c, err := Load(ctx, bin, dataDir, host, opts...)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return c
+// withClock makes loadPlugin start the clock fixture instead of the real
+// plugin binary, reading clock.
+func withClock(clock *testClock) Option { return clockOption{clock} }
+
+func (o clockOption) apply(c *config) error {
+	return WithPluginEnv(clockFileEnv + "=" + o.clock.path).apply(c)
 }
 
 func utc(day, hour, minute int) time.Time {
@@ -131,7 +121,7 @@ func TestTranscriptsOnePagePerActiveDay(t *testing.T) {
 	t.Parallel()
 	host := newTestHost()
 	clock := newTestClock(t, utc(1, 10, 0))
-	c := loadClockPlugin(t, host, t.TempDir(), clock, WithTranscriptDelay(100*time.Millisecond))
+	c := loadPlugin(t, host, t.TempDir(), withClock(clock), WithTranscriptDelay(100*time.Millisecond))
 	ctx := testCtx(t)
 	room := openRoom(t, c, "Team Chat")
 
@@ -206,7 +196,7 @@ func TestTranscriptDaysFollowTheTimeZone(t *testing.T) {
 	t.Parallel()
 	host := newTestHost()
 	clock := newTestClock(t, utc(1, 23, 30)) // 00:30 on March 2nd in Berlin
-	c := loadClockPlugin(t, host, t.TempDir(), clock, WithTranscriptDelay(100*time.Millisecond), WithTimeZone("Europe/Berlin"))
+	c := loadPlugin(t, host, t.TempDir(), withClock(clock), WithTranscriptDelay(100*time.Millisecond), WithTimeZone("Europe/Berlin"))
 	room := openRoom(t, c, "Night Owls")
 	if _, err := c.Send(testCtx(t), "alice", room.ID, "n1", "after midnight in Berlin"); err != nil {
 		t.Fatal(err)
@@ -242,7 +232,7 @@ func TestTranscriptsAreRetriedWhileTheHostRefuses(t *testing.T) {
 	clock := newTestClock(t, utc(1, 10, 0))
 	logs := &testutil.SyncBuffer{}
 	logger := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Warn})
-	c := loadClockPlugin(t, host, t.TempDir(), clock, WithTranscriptDelay(100*time.Millisecond), WithLogger(logger))
+	c := loadPlugin(t, host, t.TempDir(), withClock(clock), WithTranscriptDelay(100*time.Millisecond), WithLogger(logger))
 	ctx := testCtx(t)
 	room := openRoom(t, c, "Ops")
 	if _, err := c.Send(ctx, "alice", room.ID, "o1", "first message"); err != nil {
@@ -279,7 +269,7 @@ func TestPendingTranscriptSurvivesAPluginRestart(t *testing.T) {
 	host := newTestHost()
 	clock := newTestClock(t, utc(1, 10, 0))
 	dataDir := t.TempDir()
-	c := loadClockPlugin(t, host, dataDir, clock, WithTranscriptDelay(2*time.Second))
+	c := loadPlugin(t, host, dataDir, withClock(clock), WithTranscriptDelay(2*time.Second))
 	room := openRoom(t, c, "Restart")
 	if _, err := c.Send(testCtx(t), "alice", room.ID, "r1", "written before the restart"); err != nil {
 		t.Fatal(err)
@@ -293,7 +283,7 @@ func TestPendingTranscriptSurvivesAPluginRestart(t *testing.T) {
 		t.Fatalf("pages written before the delay passed: %v", keys)
 	}
 
-	c = loadClockPlugin(t, host, dataDir, clock, WithTranscriptDelay(100*time.Millisecond))
+	c = loadPlugin(t, host, dataDir, withClock(clock), WithTranscriptDelay(100*time.Millisecond))
 	clock.add(time.Second)
 	pageWith(t, host, transcriptKey(room.ID, "2026-03-01"), "written before the restart")
 	testutil.Eventually(t, waitTimeout, func() bool {
