@@ -1,8 +1,10 @@
 package hostsdk
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -69,6 +71,26 @@ type Identity struct {
 // answered with 500 and logged.
 type IdentifyFunc func(r *http.Request) (Identity, error)
 
+// upstream is what a Handler asks of the plugin: the Client's calls. A
+// host's Handler always has its *Client here; tests of the feeds and the
+// event streams put an in-process fake in its place, so their concurrency
+// can be tested without a plugin process.
+type upstream interface {
+	RoomInfo(ctx context.Context, userID, roomID string) (Room, error)
+	History(ctx context.Context, userID, roomID string, beforeSeq uint64, limit int) (HistoryPage, error)
+	Send(ctx context.Context, userID, roomID, clientID, text string) (SendResult, error)
+	Upload(ctx context.Context, userID, roomID, clientID, fileName string, size int64, r io.Reader) (UploadResult, error)
+	Feed(ctx context.Context, roomID string, afterSeq uint64, epoch string) (*Subscription, error)
+	AuthorizeViewers(ctx context.Context, roomID string, userIDs []string) ([]string, error)
+	Join(ctx context.Context, userID, roomID string) ([]Participant, error)
+	Leave(ctx context.Context, userID, roomID string) error
+	// currentInstance identifies the running plugin process (nil while it
+	// is down): when it changes, the plugin has lost its presence.
+	currentInstance() *instance
+}
+
+var _ upstream = (*Client)(nil)
+
 // Handler serves the chat popup and its browser API under a prefix
 // (default "/chat/"):
 //
@@ -96,7 +118,8 @@ type IdentifyFunc func(r *http.Request) (Identity, error)
 // process and fans it out to those browsers; browsers never get a plugin
 // stream of their own. Close it before the Client.
 type Handler struct {
-	client   *Client
+	client   upstream
+	pages    Directory // the host's, for the popup's link to the room's page
 	identify IdentifyFunc
 	cfg      handlerConfig
 	logger   hclog.Logger
@@ -129,6 +152,12 @@ func NewHandler(c *Client, identify IdentifyFunc, opts ...HandlerOption) (*Handl
 	if c == nil {
 		return nil, errors.New("hostsdk.NewHandler: client is nil")
 	}
+	return newHandler(c, c.host, c.cfg, c.logger, identify, opts...)
+}
+
+// newHandler is NewHandler for any upstream: cc and logger are the
+// settings and logger of the Client it stands for.
+func newHandler(up upstream, pages Directory, cc config, logger hclog.Logger, identify IdentifyFunc, opts ...HandlerOption) (*Handler, error) {
 	if identify == nil {
 		return nil, errors.New("hostsdk.NewHandler: identify is nil")
 	}
@@ -145,14 +174,14 @@ func NewHandler(c *Client, identify IdentifyFunc, opts ...HandlerOption) (*Handl
 		writeTimeout:      30 * time.Second, // a browser that accepts nothing for this long is gone
 		retryHint:         2 * time.Second,  // quick reconnect after a cut, without hammering
 	}
-	if c.cfg.maxUploadBytes > 0 {
-		cfg.uploadLimit = c.cfg.maxUploadBytes
+	if cc.maxUploadBytes > 0 {
+		cfg.uploadLimit = cc.maxUploadBytes
 	}
-	if c.cfg.permissionCache > 0 {
-		cfg.permWindow = c.cfg.permissionCache
+	if cc.permissionCache > 0 {
+		cfg.permWindow = cc.permissionCache
 	}
-	if c.cfg.chatPrefix != "" {
-		cfg.prefix = c.cfg.chatPrefix
+	if cc.chatPrefix != "" {
+		cfg.prefix = cc.chatPrefix
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -162,8 +191,8 @@ func NewHandler(c *Client, identify IdentifyFunc, opts ...HandlerOption) (*Handl
 			return nil, err
 		}
 	}
-	if c.cfg.chatPrefix != "" && cfg.prefix != c.cfg.chatPrefix {
-		return nil, fmt.Errorf("hostsdk.NewHandler: prefix %q differs from the Client's WithChatURLPrefix %q; the plugin's links would miss the handler", cfg.prefix, c.cfg.chatPrefix)
+	if cc.chatPrefix != "" && cfg.prefix != cc.chatPrefix {
+		return nil, fmt.Errorf("hostsdk.NewHandler: prefix %q differs from the Client's WithChatURLPrefix %q; the plugin's links would miss the handler", cfg.prefix, cc.chatPrefix)
 	}
 	if cfg.csrf == nil {
 		cfg.csrf = http.NewCrossOriginProtection()
@@ -172,15 +201,16 @@ func NewHandler(c *Client, identify IdentifyFunc, opts ...HandlerOption) (*Handl
 	if err != nil {
 		return nil, fmt.Errorf("hostsdk.NewHandler: %w", err)
 	}
-	maxMsg := c.cfg.maxMessageBytes
+	maxMsg := cc.maxMessageBytes
 	if maxMsg <= 0 {
 		maxMsg = defaultMaxMessageBytes
 	}
 	h := &Handler{
-		client:      c,
+		client:      up,
+		pages:       pages,
 		identify:    identify,
 		cfg:         cfg,
-		logger:      c.logger.Named("http"),
+		logger:      logger.Named("http"),
 		web:         web,
 		maxSend:     maxMsg*jsonEscapeFactor + sendBodyOverhead,
 		closing:     make(chan struct{}),

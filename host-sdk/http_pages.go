@@ -192,7 +192,7 @@ func (h *Handler) renderPopup(w http.ResponseWriter, r *http.Request, id Identit
 // The user may view the room, hence the page; a failed lookup only costs
 // the link, so it is logged, not fatal.
 func (h *Handler) lookupPage(r *http.Request, pageID string) Page {
-	page, err := h.client.host.GetPage(r.Context(), pageID)
+	page, err := h.pages.GetPage(r.Context(), pageID)
 	if err != nil {
 		h.logger.Warn("chat: page lookup failed", "page", pageID, "error", err)
 		return Page{ID: pageID}

@@ -70,19 +70,26 @@ func newWebServer(t *testing.T, clientOpts []Option, opts ...HandlerOption) *web
 	if err != nil {
 		t.Fatalf("NewHandler: %v", err)
 	}
-	ws := &webServer{host: host, client: c, h: h, stall: newStallGate(), dataDir: dataDir}
-	ws.srv = httptest.NewServer(ws.stall.middleware(h))
+	ws := &webServer{host: host, client: c, h: h, dataDir: dataDir}
+	ws.serve(t)
+	ws.room = openRoom(t, c, "Web Room")
+	return ws
+}
+
+// serve starts the test HTTP server for ws.h.
+func (ws *webServer) serve(t *testing.T) {
+	t.Helper()
+	ws.stall = newStallGate()
+	ws.srv = httptest.NewServer(ws.stall.middleware(ws.h))
 	// Cleanups run last-registered first: release stalled writes, close
 	// the handler (ending streams), then the server, then the plugin.
 	t.Cleanup(ws.srv.Close)
 	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
+		if err := ws.h.Close(); err != nil {
 			t.Errorf("Handler.Close: %v", err)
 		}
 	})
 	t.Cleanup(ws.stall.release)
-	ws.room = openRoom(t, c, "Web Room")
-	return ws
 }
 
 // who authenticates a test request.
