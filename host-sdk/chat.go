@@ -24,7 +24,11 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	if err != nil {
 		return Health{}, err
 	}
-	return Health{Configured: resp.GetConfigured(), PluginVersion: resp.GetPluginVersion(), Rooms: resp.GetRooms()}, nil
+	return healthFromProto(resp), nil
+}
+
+func healthFromProto(r *chatv1.HealthResponse) Health {
+	return Health{Configured: r.GetConfigured(), PluginVersion: r.GetPluginVersion(), Rooms: r.GetRooms()}
 }
 
 // OpenRoom creates the room name on pageID, or returns it if it exists.
@@ -83,7 +87,11 @@ func (c *Client) RenderMacro(ctx context.Context, req MacroRequest) (RenderedMac
 	if err != nil {
 		return RenderedMacro{}, err
 	}
-	return RenderedMacro{HTML: resp.GetHtml(), RoomID: resp.GetRoomId()}, nil
+	return renderedMacroFromProto(resp), nil
+}
+
+func renderedMacroFromProto(r *chatv1.RenderMacroResponse) RenderedMacro {
+	return RenderedMacro{HTML: r.GetHtml(), RoomID: r.GetRoomId()}
 }
 
 // SendResult is the outcome of Send.
@@ -110,7 +118,11 @@ func (c *Client) Send(ctx context.Context, userID, roomID, clientID, text string
 	if err != nil {
 		return SendResult{}, err
 	}
-	return SendResult{Message: messageFromProto(resp.GetMessage()), Duplicate: resp.GetDuplicate()}, nil
+	return sendResultFromProto(resp), nil
+}
+
+func sendResultFromProto(r *chatv1.SendResponse) SendResult {
+	return SendResult{Message: messageFromProto(r.GetMessage()), Duplicate: r.GetDuplicate()}
 }
 
 // HistoryPage is a page of older messages, oldest first.
@@ -132,11 +144,15 @@ func (c *Client) History(ctx context.Context, userID, roomID string, beforeSeq u
 	if err != nil {
 		return HistoryPage{}, err
 	}
-	page := HistoryPage{HasMore: resp.GetHasMore(), Epoch: resp.GetEpoch(), Messages: make([]Message, len(resp.GetMessages()))}
-	for i, m := range resp.GetMessages() {
+	return historyPageFromProto(resp), nil
+}
+
+func historyPageFromProto(r *chatv1.HistoryResponse) HistoryPage {
+	page := HistoryPage{HasMore: r.GetHasMore(), Epoch: r.GetEpoch(), Messages: make([]Message, len(r.GetMessages()))}
+	for i, m := range r.GetMessages() {
 		page.Messages[i] = messageFromProto(m)
 	}
-	return page, nil
+	return page
 }
 
 // Join marks userID present in the room and returns its participants.

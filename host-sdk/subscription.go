@@ -119,20 +119,28 @@ func (s *Subscription) Next() (Event, error) {
 		}
 		return Event{}, err
 	}
-	switch ev := resp.GetEvent().(type) {
+	ev, err := eventFromProto(resp)
+	if err == nil && ev.Message != nil {
+		s.mu.Lock()
+		s.lastSeq = ev.Message.Seq
+		s.mu.Unlock()
+	}
+	return ev, err
+}
+
+func eventFromProto(e *chatv1.RoomEvent) (Event, error) {
+	switch ev := e.GetEvent().(type) {
 	case *chatv1.RoomEvent_Message:
 		m := messageFromProto(ev.Message)
-		s.mu.Lock()
-		s.lastSeq = m.Seq
-		s.mu.Unlock()
 		return Event{Message: &m}, nil
 	case *chatv1.RoomEvent_Presence:
 		p := participantFromProto(ev.Presence.GetParticipant())
 		return Event{Presence: &p}, nil
 	case *chatv1.RoomEvent_CaughtUp:
+		// The replayed position is already in Subscription.LastSeq.
 		return Event{CaughtUp: true}, nil
 	}
-	return Event{}, fmt.Errorf("pagechat plugin sent an unknown event %T", resp.GetEvent())
+	return Event{}, fmt.Errorf("pagechat plugin sent an unknown event %T", e.GetEvent())
 }
 
 // LastSeq is the sequence of the last message Next returned (or the

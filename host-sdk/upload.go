@@ -62,11 +62,15 @@ func (c *Client) Upload(ctx context.Context, userID, roomID, clientID, fileName 
 	if err != nil {
 		return UploadResult{}, fromStatus(err)
 	}
-	res := UploadResult{Message: messageFromProto(resp.GetMessage())}
-	if f := fileFromProto(resp.GetFile()); f != nil {
+	return uploadResultFromProto(resp), nil
+}
+
+func uploadResultFromProto(r *chatv1.UploadResponse) UploadResult {
+	res := UploadResult{Message: messageFromProto(r.GetMessage())}
+	if f := fileFromProto(r.GetFile()); f != nil {
 		res.File = *f
 	}
-	return res, nil
+	return res
 }
 
 // uploadFailure gets the plugin's real status once Send fails: gRPC reports
