@@ -2,160 +2,11 @@ package hostsdk
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"sync"
-	"time"
 	"unicode/utf8"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 )
-
-// Room is a chat room's metadata.
-type Room struct {
-	ID           string // "<pageID>.<slug>"
-	PageID       string
-	Name         string
-	Slug         string
-	Epoch        string // resume positions are valid only within one epoch
-	LastSeq      uint64 // 0 if the room has no messages
-	CreatedAt    time.Time
-	LastActivity time.Time // zero if the room has no messages
-	Participants []Participant
-	Files        []File       // uploaded files, oldest first
-	Transcripts  []Transcript // daily transcript pages, newest first
-}
-
-// File is a file uploaded to a room.
-type File struct {
-	ID          string // the host's id
-	Name        string // sanitised by the plugin
-	URL         string
-	ContentType string // sniffed by the plugin
-	Size        int64
-	UserID      string
-	UploadedAt  time.Time
-	Seq         uint64 // the message that announced it
-}
-
-// Transcript is one day's transcript page of a room.
-type Transcript struct {
-	Date  string // "YYYY-MM-DD" in the configured time zone
-	Title string
-	URL   string // empty until first written
-}
-
-// Participant is a user who joined or posted in a room.
-type Participant struct {
-	UserID      string
-	DisplayName string
-	Online      bool
-	LastSeen    time.Time
-}
-
-// Message is a stored chat message.
-type Message struct {
-	RoomID   string
-	Seq      uint64 // per room, from 1, without gaps
-	Epoch    string
-	ClientID string
-	UserID   string
-	UserName string
-	Text     string
-	// HTML is Text rendered by the plugin to safe HTML (escaped, with wiki
-	// links, URLs and <pre> pastes); insert it as is.
-	HTML   string
-	File   *File // set if the message announces an upload
-	SentAt time.Time
-}
-
-func timeOf(ts *timestamppb.Timestamp) time.Time {
-	if ts == nil {
-		return time.Time{}
-	}
-	return ts.AsTime()
-}
-
-func messageFromProto(m *chatv1.Message) Message {
-	return Message{
-		RoomID:   m.GetRoomId(),
-		Seq:      m.GetSeq(),
-		Epoch:    m.GetEpoch(),
-		ClientID: m.GetClientId(),
-		UserID:   m.GetUserId(),
-		UserName: m.GetUserName(),
-		Text:     m.GetText(),
-		HTML:     m.GetHtml(),
-		File:     fileFromProto(m.GetFile()),
-		SentAt:   timeOf(m.GetSentAt()),
-	}
-}
-
-func fileFromProto(f *chatv1.File) *File {
-	if f == nil {
-		return nil
-	}
-	return &File{
-		ID:          f.GetId(),
-		Name:        f.GetName(),
-		URL:         f.GetUrl(),
-		ContentType: f.GetContentType(),
-		Size:        f.GetSize(),
-		UserID:      f.GetUserId(),
-		UploadedAt:  timeOf(f.GetUploadedAt()),
-		Seq:         f.GetSeq(),
-	}
-}
-
-func participantFromProto(p *chatv1.Participant) Participant {
-	return Participant{UserID: p.GetUserId(), DisplayName: p.GetDisplayName(), Online: p.GetOnline(), LastSeen: timeOf(p.GetLastSeen())}
-}
-
-func participantsFromProto(ps []*chatv1.Participant) []Participant {
-	out := make([]Participant, len(ps))
-	for i, p := range ps {
-		out[i] = participantFromProto(p)
-	}
-	return out
-}
-
-func roomFromProto(r *chatv1.Room) Room {
-	return Room{
-		ID:           r.GetId(),
-		PageID:       r.GetPageId(),
-		Name:         r.GetName(),
-		Slug:         r.GetSlug(),
-		Epoch:        r.GetEpoch(),
-		LastSeq:      r.GetLastSeq(),
-		CreatedAt:    timeOf(r.GetCreatedAt()),
-		LastActivity: timeOf(r.GetLastActivity()),
-		Participants: participantsFromProto(r.GetParticipants()),
-		Files:        filesFromProto(r.GetFiles()),
-		Transcripts:  transcriptsFromProto(r.GetTranscripts()),
-	}
-}
-
-func filesFromProto(fs []*chatv1.File) []File {
-	out := make([]File, len(fs))
-	for i, f := range fs {
-		out[i] = *fileFromProto(f)
-	}
-	return out
-}
-
-func transcriptsFromProto(ts []*chatv1.Transcript) []Transcript {
-	out := make([]Transcript, len(ts))
-	for i, t := range ts {
-		out[i] = Transcript{Date: t.GetDate(), Title: t.GetTitle(), URL: t.GetUrl()}
-	}
-	return out
-}
 
 // Health is the plugin's self-report.
 type Health struct {
@@ -173,7 +24,11 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	if err != nil {
 		return Health{}, err
 	}
-	return Health{Configured: resp.GetConfigured(), PluginVersion: resp.GetPluginVersion(), Rooms: resp.GetRooms()}, nil
+	return healthFromProto(resp), nil
+}
+
+func healthFromProto(r *chatv1.HealthResponse) Health {
+	return Health{Configured: r.GetConfigured(), PluginVersion: r.GetPluginVersion(), Rooms: r.GetRooms()}
 }
 
 // OpenRoom creates the room name on pageID, or returns it if it exists.
@@ -232,7 +87,11 @@ func (c *Client) RenderMacro(ctx context.Context, req MacroRequest) (RenderedMac
 	if err != nil {
 		return RenderedMacro{}, err
 	}
-	return RenderedMacro{HTML: resp.GetHtml(), RoomID: resp.GetRoomId()}, nil
+	return renderedMacroFromProto(resp), nil
+}
+
+func renderedMacroFromProto(r *chatv1.RenderMacroResponse) RenderedMacro {
+	return RenderedMacro{HTML: r.GetHtml(), RoomID: r.GetRoomId()}
 }
 
 // SendResult is the outcome of Send.
@@ -259,7 +118,11 @@ func (c *Client) Send(ctx context.Context, userID, roomID, clientID, text string
 	if err != nil {
 		return SendResult{}, err
 	}
-	return SendResult{Message: messageFromProto(resp.GetMessage()), Duplicate: resp.GetDuplicate()}, nil
+	return sendResultFromProto(resp), nil
+}
+
+func sendResultFromProto(r *chatv1.SendResponse) SendResult {
+	return SendResult{Message: messageFromProto(r.GetMessage()), Duplicate: r.GetDuplicate()}
 }
 
 // HistoryPage is a page of older messages, oldest first.
@@ -281,11 +144,15 @@ func (c *Client) History(ctx context.Context, userID, roomID string, beforeSeq u
 	if err != nil {
 		return HistoryPage{}, err
 	}
-	page := HistoryPage{HasMore: resp.GetHasMore(), Epoch: resp.GetEpoch(), Messages: make([]Message, len(resp.GetMessages()))}
-	for i, m := range resp.GetMessages() {
+	return historyPageFromProto(resp), nil
+}
+
+func historyPageFromProto(r *chatv1.HistoryResponse) HistoryPage {
+	page := HistoryPage{HasMore: r.GetHasMore(), Epoch: r.GetEpoch(), Messages: make([]Message, len(r.GetMessages()))}
+	for i, m := range r.GetMessages() {
 		page.Messages[i] = messageFromProto(m)
 	}
-	return page, nil
+	return page
 }
 
 // Join marks userID present in the room and returns its participants.
@@ -318,51 +185,6 @@ func (c *Client) Presence(ctx context.Context, userID, roomID string) ([]Partici
 	return participantsFromProto(resp.GetParticipants()), nil
 }
 
-// Event is one item of a Subscription: exactly one of Message, Presence and
-// CaughtUp is set.
-type Event struct {
-	Message  *Message
-	Presence *Participant
-	// CaughtUp marks the end of the replay of stored messages; what follows
-	// is live.
-	CaughtUp bool
-}
-
-// Subscription follows one room. It is not safe for concurrent use; one
-// goroutine calls Next.
-type Subscription struct {
-	cancel context.CancelFunc
-	stream interface {
-		Recv() (*chatv1.RoomEvent, error)
-	}
-	epoch string
-
-	mu      sync.Mutex
-	lastSeq uint64
-}
-
-// Subscribe follows roomID for userID, first replaying every message after
-// afterSeq, then live. epoch is the room epoch afterSeq was taken in (empty
-// to skip the check). The subscription ends when ctx ends, when Close is
-// called, or with an error: ErrPermissionDenied after the user loses view
-// permission, ErrSlowConsumer if it falls behind, ErrPluginUnavailable if
-// the plugin dies. After the last two, subscribe again from LastSeq.
-func (c *Client) Subscribe(ctx context.Context, userID, roomID string, afterSeq uint64, epoch string) (*Subscription, error) {
-	return openStream(ctx, c, afterSeq, epoch, func(ctx context.Context, p chatv1.ChatPluginClient) (eventStream, error) {
-		return p.Subscribe(ctx, &chatv1.SubscribeRequest{UserId: userID, RoomId: roomID, AfterSeq: afterSeq, Epoch: epoch})
-	})
-}
-
-// Feed follows roomID on behalf of the host itself, for fanning one stream
-// out to many viewers (the HTTP handler does this). It checks no user:
-// the caller must check each viewer with AuthorizeViewers before showing
-// it anything, and again within every permission cache window.
-func (c *Client) Feed(ctx context.Context, roomID string, afterSeq uint64, epoch string) (*Subscription, error) {
-	return openStream(ctx, c, afterSeq, epoch, func(ctx context.Context, p chatv1.ChatPluginClient) (eventStream, error) {
-		return p.Feed(ctx, &chatv1.FeedRequest{RoomId: roomID, AfterSeq: afterSeq, Epoch: epoch})
-	})
-}
-
 // AuthorizeViewers returns those of userIDs (at most 1000) who may view
 // roomID, as the plugin decides with the host.
 func (c *Client) AuthorizeViewers(ctx context.Context, roomID string, userIDs []string) ([]string, error) {
@@ -373,84 +195,4 @@ func (c *Client) AuthorizeViewers(ctx context.Context, roomID string, userIDs []
 		return nil, err
 	}
 	return resp.GetAllowedUserIds(), nil
-}
-
-// eventStream is a Subscribe or a Feed stream: both carry RoomEvents.
-type eventStream interface {
-	Header() (metadata.MD, error)
-	Recv() (*chatv1.RoomEvent, error)
-}
-
-func openStream(ctx context.Context, c *Client, afterSeq uint64, epoch string, open func(context.Context, chatv1.ChatPluginClient) (eventStream, error)) (*Subscription, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	stream, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (eventStream, error) {
-		s, err := open(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		// The plugin sends the header only once it has authorised the
-		// stream. Waiting for it makes PermissionDenied and NotFound fail
-		// Subscribe itself rather than the first Next; a stream refused
-		// outright has no header, and its status comes from Recv.
-		md, err := s.Header()
-		if err != nil {
-			return nil, err
-		}
-		if md == nil {
-			_, err := s.Recv()
-			if err == nil || errors.Is(err, io.EOF) {
-				err = status.Error(codes.Unavailable, "stream ended before it started")
-			}
-			return nil, err
-		}
-		return s, nil
-	})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	return &Subscription{cancel: cancel, stream: stream, lastSeq: afterSeq, epoch: epoch}, nil
-}
-
-// Next blocks for the next event. It returns io.EOF after Close.
-func (s *Subscription) Next() (Event, error) {
-	resp, err := s.stream.Recv()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return Event{}, fmt.Errorf("subscription ended by the plugin: %w", ErrPluginUnavailable)
-		}
-		err = fromStatus(err)
-		if errors.Is(err, context.Canceled) {
-			return Event{}, io.EOF
-		}
-		return Event{}, err
-	}
-	switch ev := resp.GetEvent().(type) {
-	case *chatv1.RoomEvent_Message:
-		m := messageFromProto(ev.Message)
-		s.mu.Lock()
-		s.lastSeq = m.Seq
-		s.mu.Unlock()
-		return Event{Message: &m}, nil
-	case *chatv1.RoomEvent_Presence:
-		p := participantFromProto(ev.Presence.GetParticipant())
-		return Event{Presence: &p}, nil
-	case *chatv1.RoomEvent_CaughtUp:
-		return Event{CaughtUp: true}, nil
-	}
-	return Event{}, fmt.Errorf("pagechat plugin sent an unknown event %T", resp.GetEvent())
-}
-
-// LastSeq is the sequence of the last message Next returned (or the
-// afterSeq it started from): the position to resume from.
-func (s *Subscription) LastSeq() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lastSeq
-}
-
-// Close ends the subscription. It is safe to call more than once and from
-// another goroutine than Next's.
-func (s *Subscription) Close() {
-	s.cancel()
 }

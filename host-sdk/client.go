@@ -3,7 +3,6 @@ package hostsdk
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -17,195 +16,19 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/pagechat/pagechat/internal/handshake"
-	"github.com/pagechat/pagechat/internal/limits"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
 )
 
-// Defaults for the options of Load.
 const (
-	// DefaultStartTimeout bounds a plugin start, handshake included. The
-	// plugin opens its database during Configure, so this also covers a
-	// bbolt lock held by a dying predecessor (its lock timeout is 3 s).
-	DefaultStartTimeout = 20 * time.Second
-	// DefaultMinRestartDelay and DefaultMaxRestartDelay bound the back-off
-	// between restarts of a plugin that keeps failing, so a broken binary
-	// costs a start attempt every few seconds rather than a busy loop.
-	DefaultMinRestartDelay = 100 * time.Millisecond
-	DefaultMaxRestartDelay = 10 * time.Second
 	// shutdownTimeout bounds the Shutdown call on Close; go-plugin then
 	// kills the process anyway.
 	shutdownTimeout = 5 * time.Second
-	// exitWait is how long a failed call waits to see whether the plugin
-	// process died, to tell a crash (restart and retry) from an error.
+	// exitWait is how long a call that failed in transport waits to see
+	// whether the plugin process died, to tell a crash (restart and retry)
+	// from a plugin that is merely stopping or unreachable for a moment.
 	exitWait = 2 * time.Second
 )
-
-// Option configures Load. Options validate their values, so a bad one is an
-// error from Load rather than a panic.
-type Option interface {
-	apply(*config) error
-}
-
-type optionFunc func(*config) error
-
-func (f optionFunc) apply(c *config) error { return f(c) }
-
-type config struct {
-	checksum        []byte
-	logger          hclog.Logger
-	maxMessageBytes int64
-	permissionCache time.Duration
-	subscriberBuf   int64
-	maxUploadBytes  int64
-	perMinute       int64
-	maxRoomsPerPage int64
-	chatPrefix      string
-	startTimeout    time.Duration
-	minRestart      time.Duration
-	maxRestart      time.Duration
-	socketDir       string
-	// Set by the options in transcripts.go and pluginenv.go.
-	transcriptDelay time.Duration
-	timeZone        string
-	pluginEnv       []string
-}
-
-// WithChecksum makes Load refuse a plugin binary whose SHA-256 differs from
-// hexSum (64 hex digits), as published beside the release.
-func WithChecksum(hexSum string) Option {
-	return optionFunc(func(c *config) error {
-		sum, err := hex.DecodeString(strings.TrimSpace(hexSum))
-		if err != nil || len(sum) != sha256.Size {
-			return fmt.Errorf("WithChecksum: %q is not a SHA-256 checksum (64 hex digits)", hexSum)
-		}
-		c.checksum = sum
-		return nil
-	})
-}
-
-// WithLogger sends host-sdk's logs, and the plugin's relayed logs, to l.
-// The default discards them.
-func WithLogger(l hclog.Logger) Option {
-	return optionFunc(func(c *config) error {
-		if l == nil {
-			return errors.New("WithLogger: logger is nil")
-		}
-		c.logger = l
-		return nil
-	})
-}
-
-// WithMaxMessageBytes sets the largest message text the plugin accepts
-// (default 16 KiB, at most 1 MiB).
-func WithMaxMessageBytes(n int) Option {
-	return optionFunc(func(c *config) error {
-		if n <= 0 || n > limits.MaxMessageBytes {
-			return fmt.Errorf("WithMaxMessageBytes: %d out of range 1..%d", n, limits.MaxMessageBytes)
-		}
-		c.maxMessageBytes = int64(n)
-		return nil
-	})
-}
-
-// WithMessagesPerMinute limits how many messages one user may send to one
-// room per minute (default 120); -1 turns the limit off. Sends beyond it
-// fail with ErrRateLimited and a RetryAfter.
-func WithMessagesPerMinute(n int) Option {
-	return optionFunc(func(c *config) error {
-		if n == 0 || n < -1 {
-			return fmt.Errorf("WithMessagesPerMinute: %d; use a positive limit or -1 for none", n)
-		}
-		c.perMinute = int64(n)
-		return nil
-	})
-}
-
-// WithMaxRoomsPerPage limits how many chat rooms one page may have
-// (default 50). Macros beyond it render an error box.
-func WithMaxRoomsPerPage(n int) Option {
-	return optionFunc(func(c *config) error {
-		if n <= 0 {
-			return fmt.Errorf("WithMaxRoomsPerPage: %d must be positive", n)
-		}
-		c.maxRoomsPerPage = int64(n)
-		return nil
-	})
-}
-
-// WithChatURLPrefix tells the plugin where the host mounts the chat HTTP
-// handler (default "/chat/"), for the links in macro tables and
-// transcripts. It must match the handler's WithPrefix.
-func WithChatURLPrefix(prefix string) Option {
-	return optionFunc(func(c *config) error {
-		if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
-			return fmt.Errorf("WithChatURLPrefix: %q must start and end with /", prefix)
-		}
-		c.chatPrefix = prefix
-		return nil
-	})
-}
-
-// WithPermissionCache sets how long the plugin may reuse a permission
-// answer, which is also the longest a revoked user keeps an open stream
-// (default 2 s, at most 5 s).
-func WithPermissionCache(d time.Duration) Option {
-	return optionFunc(func(c *config) error {
-		if d < time.Millisecond || d > limits.MaxPermissionCache {
-			return fmt.Errorf("WithPermissionCache: %v out of range 1ms..%v", d, limits.MaxPermissionCache)
-		}
-		c.permissionCache = d
-		return nil
-	})
-}
-
-// WithSubscriberBuffer sets how many events a subscriber may fall behind
-// before its stream is cut (default 1024).
-func WithSubscriberBuffer(n int) Option {
-	return optionFunc(func(c *config) error {
-		if n <= 0 {
-			return fmt.Errorf("WithSubscriberBuffer: %d must be positive", n)
-		}
-		c.subscriberBuf = int64(n)
-		return nil
-	})
-}
-
-// WithStartTimeout bounds how long one plugin start may take.
-func WithStartTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("WithStartTimeout: %v must be positive", d)
-		}
-		c.startTimeout = d
-		return nil
-	})
-}
-
-// WithRestartBackoff sets the delay before restarting a plugin after a
-// failed start; it doubles per failure from min up to max.
-func WithRestartBackoff(minDelay, maxDelay time.Duration) Option {
-	return optionFunc(func(c *config) error {
-		if minDelay <= 0 || maxDelay < minDelay {
-			return fmt.Errorf("WithRestartBackoff: need 0 < min <= max, got %v, %v", minDelay, maxDelay)
-		}
-		c.minRestart, c.maxRestart = minDelay, maxDelay
-		return nil
-	})
-}
-
-// WithSocketDir sets where go-plugin creates its unix sockets. Socket paths
-// are limited to about 104 bytes, so this must be a short path; the default
-// is the system temp directory.
-func WithSocketDir(dir string) Option {
-	return optionFunc(func(c *config) error {
-		if len(dir) > 60 {
-			return fmt.Errorf("WithSocketDir: %q is too long for unix socket paths (keep it under 60 bytes)", dir)
-		}
-		c.socketDir = dir
-		return nil
-	})
-}
 
 // Client is a running, supervised pagechat plugin. Its methods are safe for
 // concurrent use. Close it to stop the plugin process.
@@ -487,8 +310,10 @@ func call[T any](ctx context.Context, c *Client, fn func(context.Context, chatv1
 }
 
 // died reports whether err came from a plugin process that has exited.
+// Only a transport failure is worth the wait: a living plugin's answers,
+// a failed host callback among them, return at once.
 func (c *Client) died(ctx context.Context, in *instance, err error) bool {
-	if !errors.Is(fromStatus(err), ErrPluginUnavailable) {
+	if !transportFailure(err) {
 		return false
 	}
 	return in.waitExit(ctx, exitWait)
@@ -551,4 +376,16 @@ func (p *grpcPlugin) GRPCClient(_ context.Context, broker *goplugin.GRPCBroker, 
 		return s
 	})
 	return chatv1.NewChatPluginClient(conn), nil
+}
+
+// currentInstance is the running plugin process, nil while it is down. A
+// change of instance tells the handler the plugin restarted and lost its
+// in-memory presence.
+func (c *Client) currentInstance() *instance {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil || c.cur.exited() {
+		return nil
+	}
+	return c.cur
 }

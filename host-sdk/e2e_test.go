@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
 
 // These tests start the real plugin binary through go-plugin, exactly as a
@@ -298,16 +301,23 @@ func TestPluginKilledLosesNoAcknowledgedMessage(t *testing.T) {
 		wg    sync.WaitGroup
 	)
 	stop := make(chan struct{})
+	stopSenders := sync.OnceFunc(func() {
+		close(stop)
+		wg.Wait()
+	})
+	// A wait below that gives up ends the test early: the senders, which
+	// would otherwise keep retrying, must not outlive it.
+	t.Cleanup(stopSenders)
 	for s := range 3 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
 				id := fmt.Sprintf("s%d-%d", s, i)
 				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
 					res, err := c.Send(ctx, "alice", room.ID, id, "msg "+id)
 					if err == nil {
 						mu.Lock()
@@ -324,15 +334,12 @@ func TestPluginKilledLosesNoAcknowledgedMessage(t *testing.T) {
 		})
 	}
 	waitAcked := func(n int) {
-		for {
+		t.Helper()
+		testutil.Eventually(t, waitTimeout, func() bool {
 			mu.Lock()
-			got := len(acked)
-			mu.Unlock()
-			if got >= n {
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			defer mu.Unlock()
+			return len(acked) >= n
+		}, "%d acknowledged sends", n)
 	}
 	waitAcked(30)
 	pid := pluginPID(t, c)
@@ -343,8 +350,7 @@ func TestPluginKilledLosesNoAcknowledgedMessage(t *testing.T) {
 	ackedBefore := len(acked)
 	mu.Unlock()
 	waitAcked(ackedBefore + 30)
-	close(stop)
-	wg.Wait()
+	stopSenders()
 
 	if newPID := pluginPID(t, c); newPID == pid {
 		t.Fatalf("plugin pid unchanged (%d): it was not restarted", pid)
@@ -541,7 +547,7 @@ func TestFeedAndAuthorizeViewers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(allowed, ",") != "alice,bob" {
+	if !slices.Equal(allowed, []string{"alice", "bob"}) {
 		t.Fatalf("AuthorizeViewers = %v, want [alice bob]", allowed)
 	}
 	if _, err := c.Feed(ctx, "p1.no-such-room", 0, ""); !errors.Is(err, ErrRoomNotFound) {

@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/pagechat/pagechat/internal/handshake"
 )
 
 // Errors returned by Load and Client. Match them with errors.Is; the
@@ -19,6 +20,11 @@ var (
 	// Retry later; a Subscription ending with it can be resumed from its
 	// LastSeq.
 	ErrPluginUnavailable = errors.New("pagechat plugin unavailable")
+	// ErrHostFailed means one of the host's own callbacks (such as its
+	// Authorizer behind CheckPermission) failed or timed out while the
+	// plugin served the call. The plugin is fine and is not restarted: fix
+	// the host. The call may be retried once the host answers again.
+	ErrHostFailed = errors.New("the host's callback failed")
 	// ErrNotPagechatPlugin means the binary did not perform the pagechat
 	// handshake: wrong file, or a plugin for another program.
 	ErrNotPagechatPlugin = errors.New("not a pagechat plugin")
@@ -97,7 +103,12 @@ func fromStatus(err error) error {
 		kind = ErrSlowConsumer
 	case codes.Aborted:
 		kind = ErrEpochChanged
-	case codes.Unavailable, codes.FailedPrecondition:
+	case codes.Unavailable:
+		kind = ErrPluginUnavailable
+		if hostCallbackFailed(st) {
+			kind = ErrHostFailed
+		}
+	case codes.FailedPrecondition:
 		kind = ErrPluginUnavailable
 	case codes.Canceled:
 		return fmt.Errorf("%s: %w", st.Message(), context.Canceled)
@@ -107,4 +118,25 @@ func fromStatus(err error) error {
 		return fmt.Errorf("pagechat plugin: %s: %s", st.Code(), st.Message())
 	}
 	return &Error{Kind: kind, Message: st.Message()}
+}
+
+// hostCallbackFailed reports whether st is the plugin saying that a HostAPI
+// callback failed, as opposed to the plugin or its connection going away.
+func hostCallbackFailed(st *status.Status) bool {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == handshake.ErrorDomain && info.GetReason() == handshake.ReasonHostCallbackFailed {
+			return true
+		}
+	}
+	return false
+}
+
+// transportFailure reports whether err, as a call to the plugin returned
+// it, may mean that the plugin process or the connection to it went away:
+// a bare UNAVAILABLE. Only then is it worth waiting to see whether the
+// process exits. Every other status is an answer from a living plugin,
+// a failed host callback included.
+func transportFailure(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unavailable && !hostCallbackFailed(st)
 }

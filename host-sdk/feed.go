@@ -2,10 +2,7 @@ package hostsdk
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -41,13 +38,6 @@ const (
 	// flushes, so a burst costs one flush rather than one per event.
 	drainBatch = 64
 )
-
-// frame is one encoded server-sent event, shared by every stream that
-// sends it.
-type frame struct {
-	seq  uint64 // message sequence; 0 for events without one (presence)
-	data []byte // complete event text, ending in a blank line
-}
 
 // endReason says why the feed ended a viewer's stream.
 type endReason int
@@ -621,54 +611,4 @@ func (f *roomFeed) leaveAll(joined map[string]*instance) {
 		}
 		f.leave(ctx, u)
 	}
-}
-
-// currentInstance is the running plugin process, nil while it is down. A
-// change of instance tells the handler the plugin restarted and lost its
-// in-memory presence.
-func (c *Client) currentInstance() *instance {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cur == nil || c.cur.exited() {
-		return nil
-	}
-	return c.cur
-}
-
-// messageFrame encodes a message as a server-sent event whose id is its
-// sequence, so the browser's Last-Event-ID is its resume position.
-func messageFrame(m Message) (*frame, error) {
-	data, err := json.Marshal(toMessageJSON(m))
-	if err != nil {
-		return nil, fmt.Errorf("encode message %d: %w", m.Seq, err)
-	}
-	b := make([]byte, 0, len(data)+64)
-	b = append(b, "id: "...)
-	b = strconv.AppendUint(b, m.Seq, 10)
-	b = append(b, "\nevent: message\ndata: "...)
-	b = append(b, data...)
-	b = append(b, "\n\n"...)
-	return &frame{seq: m.Seq, data: b}, nil
-}
-
-// presenceFrame encodes a presence change. It has no id: it is not a
-// position in the room's log.
-func presenceFrame(p Participant) (*frame, error) {
-	return eventFrame("presence", toParticipantJSON(p))
-}
-
-// eventFrame encodes an event without id. JSON never contains a raw
-// newline, so data fits on one line.
-func eventFrame(event string, v any) (*frame, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s event: %w", event, err)
-	}
-	b := make([]byte, 0, len(data)+32)
-	b = append(b, "event: "...)
-	b = append(b, event...)
-	b = append(b, "\ndata: "...)
-	b = append(b, data...)
-	b = append(b, "\n\n"...)
-	return &frame{data: b}, nil
 }

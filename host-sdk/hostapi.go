@@ -101,13 +101,12 @@ func (s *hostAPIServer) GetUser(ctx context.Context, req *hostv1.GetUserRequest)
 	return &hostv1.GetUserResponse{User: &hostv1.User{Id: u.ID, DisplayName: u.DisplayName}}, nil
 }
 
+func childPageFromProto(r *hostv1.UpsertChildPageRequest) ChildPage {
+	return ChildPage{ParentID: r.GetParentPageId(), Key: r.GetKey(), Title: r.GetTitle(), BodyHTML: r.GetBodyHtml()}
+}
+
 func (s *hostAPIServer) UpsertChildPage(ctx context.Context, req *hostv1.UpsertChildPageRequest) (*hostv1.UpsertChildPageResponse, error) {
-	p, err := s.host.UpsertChildPage(ctx, ChildPage{
-		ParentID: req.GetParentPageId(),
-		Key:      req.GetKey(),
-		Title:    req.GetTitle(),
-		BodyHTML: req.GetBodyHtml(),
-	})
+	p, err := s.host.UpsertChildPage(ctx, childPageFromProto(req))
 	if err != nil {
 		return nil, toStatus("upsert child page", err)
 	}
@@ -122,16 +121,30 @@ func (s *hostAPIServer) ResolveLink(ctx context.Context, req *hostv1.ResolveLink
 	return &hostv1.ResolveLinkResponse{Exists: l.Exists, Url: l.URL}, nil
 }
 
+func notificationFromProto(r *hostv1.NotifyRequest) Notification {
+	return Notification{UserID: r.GetUserId(), Subject: r.GetSubject(), Body: r.GetBody(), URL: r.GetUrl()}
+}
+
 func (s *hostAPIServer) Notify(ctx context.Context, req *hostv1.NotifyRequest) (*hostv1.NotifyResponse, error) {
 	n, ok := s.host.(Notifier)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "this host does not deliver notifications")
 	}
-	err := n.Notify(ctx, Notification{UserID: req.GetUserId(), Subject: req.GetSubject(), Body: req.GetBody(), URL: req.GetUrl()})
+	err := n.Notify(ctx, notificationFromProto(req))
 	if err != nil {
 		return nil, toStatus("notify", err)
 	}
 	return &hostv1.NotifyResponse{}, nil
+}
+
+func fileInfoFromProto(h *hostv1.AttachFileHeader) FileInfo {
+	return FileInfo{
+		PageID:      h.GetPageId(),
+		UserID:      h.GetUserId(),
+		Name:        h.GetFileName(),
+		ContentType: h.GetContentType(),
+		Size:        h.GetSize(),
+	}
 }
 
 // AttachFile reads the header, then hands the host a reader over the chunks
@@ -149,13 +162,7 @@ func (s *hostAPIServer) AttachFile(stream hostv1.HostAPI_AttachFileServer) error
 		return status.Errorf(codes.InvalidArgument, "attach file: negative size %d", h.GetSize())
 	}
 	content := &streamErrors{r: chunkio.FromStream[*hostv1.AttachFileRequest, *hostv1.AttachFileHeader](h.GetSize(), stream.Recv)}
-	att, err := s.host.AttachFile(stream.Context(), FileInfo{
-		PageID:      h.GetPageId(),
-		UserID:      h.GetUserId(),
-		Name:        h.GetFileName(),
-		ContentType: h.GetContentType(),
-		Size:        h.GetSize(),
-	}, content)
+	att, err := s.host.AttachFile(stream.Context(), fileInfoFromProto(h), content)
 	if err != nil {
 		if content.err != nil {
 			if chunkio.IsProtocolError(content.err) {

@@ -1,72 +1,21 @@
 package hostsdk
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
-	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/pagechat/pagechat/internal/limits"
-)
 
-// Defaults and bounds of the HandlerOptions. Each is the value an admin
-// gets without configuring anything; the reason is beside it.
-const (
-	// DefaultChatPrefix is where the handler expects to be mounted, and
-	// where the plugin's "Join Chat" links point.
-	DefaultChatPrefix = limits.DefaultChatURLPrefix
-	// DefaultHeartbeat is how often an idle event stream gets a comment
-	// line. Proxies and load balancers drop connections that stay silent
-	// for 30–120 s (nginx's proxy_read_timeout is 60 s); 20 s stays under
-	// all of them while costing a few bytes. 15–30 s is the recommended
-	// range.
-	DefaultHeartbeat = 20 * time.Second
-	// MinHeartbeat is the smallest heartbeat WithHeartbeat accepts. It is
-	// far below anything useful in production so tests can watch
-	// heartbeats without waiting.
-	MinHeartbeat = 10 * time.Millisecond
-	// MaxHeartbeat is the largest heartbeat WithHeartbeat accepts: longer
-	// silences get streams dropped by intermediaries.
-	MaxHeartbeat = 2 * time.Minute
-	// DefaultStreamBuffer is how many events a browser's stream may fall
-	// behind before it is cut. A healthy connection drains events within
-	// milliseconds; 256 is minutes of a busy room's traffic for a stalled
-	// one, whose memory it bounds. A cut stream resumes from its last event
-	// id and loses nothing.
-	DefaultStreamBuffer = 256
-	// MaxStreamBuffer caps WithStreamBuffer so a misconfiguration cannot
-	// let one stalled browser pin unbounded memory.
-	MaxStreamBuffer = 1 << 16
-	// DefaultMaxStreamsPerUser bounds the event streams one user may hold
-	// open at once. Browsers allow about six HTTP/1.1 connections per
-	// site, so a user rarely has more than a handful of chat windows; 8
-	// leaves room for that and for reconnects overlapping their
-	// predecessors, and refuses (429) a script opening thousands.
-	DefaultMaxStreamsPerUser = 8
-	// DefaultUploadLimit is the largest file accepted when neither this
-	// handler nor the Client (WithMaxUploadBytes) says otherwise; it is the
-	// plugin's own default.
-	DefaultUploadLimit = limits.DefaultUploadBytes
-	// MaxUploadLimit caps WithUploadLimit; it is the plugin's cap.
-	MaxUploadLimit = limits.MaxUploadBytes
-	// DefaultPermissionWindow is how often open streams are re-checked
-	// against the host's permissions when the Client does not configure a
-	// permission cache: the plugin's default cache window, so a revoked
-	// user's stream ends within about that long.
-	DefaultPermissionWindow = limits.DefaultPermissionCache
-	// MinPermissionWindow is the shortest WithPermissionWindow accepts,
-	// for tests; shorter windows only cost more AuthorizeViewers calls.
-	MinPermissionWindow = 10 * time.Millisecond
-	// MaxPermissionWindow is the longest WithPermissionWindow accepts, the
-	// plugin's cap on its permission cache.
-	MaxPermissionWindow = limits.MaxPermissionCache
+	"github.com/hashicorp/go-hclog"
 )
 
 // Limits that are not options.
@@ -116,145 +65,25 @@ type Identity struct {
 // answered with 500 and logged.
 type IdentifyFunc func(r *http.Request) (Identity, error)
 
-// HandlerOption configures NewHandler. Options validate their values, so
-// a bad one is an error from NewHandler rather than a panic.
-type HandlerOption interface {
-	applyHandler(*handlerConfig) error
+// upstream is what a Handler asks of the plugin: the Client's calls. A
+// host's Handler always has its *Client here; tests of the feeds and the
+// event streams put an in-process fake in its place, so their concurrency
+// can be tested without a plugin process.
+type upstream interface {
+	RoomInfo(ctx context.Context, userID, roomID string) (Room, error)
+	History(ctx context.Context, userID, roomID string, beforeSeq uint64, limit int) (HistoryPage, error)
+	Send(ctx context.Context, userID, roomID, clientID, text string) (SendResult, error)
+	Upload(ctx context.Context, userID, roomID, clientID, fileName string, size int64, r io.Reader) (UploadResult, error)
+	Feed(ctx context.Context, roomID string, afterSeq uint64, epoch string) (*Subscription, error)
+	AuthorizeViewers(ctx context.Context, roomID string, userIDs []string) ([]string, error)
+	Join(ctx context.Context, userID, roomID string) ([]Participant, error)
+	Leave(ctx context.Context, userID, roomID string) error
+	// currentInstance identifies the running plugin process (nil while it
+	// is down): when it changes, the plugin has lost its presence.
+	currentInstance() *instance
 }
 
-type handlerOptionFunc func(*handlerConfig) error
-
-func (f handlerOptionFunc) applyHandler(c *handlerConfig) error { return f(c) }
-
-type handlerConfig struct {
-	prefix            string
-	heartbeat         time.Duration
-	streamBuffer      int
-	maxStreamsPerUser int
-	uploadLimit       int64
-	permWindow        time.Duration
-	csrf              *http.CrossOriginProtection
-
-	// Tuning that is not an option; tests change it through their own
-	// HandlerOption.
-	feedGrace    time.Duration // how long a room feed outlives its last viewer
-	ringMessages int           // recent messages a room feed keeps in memory
-	ringBytes    int           // and their size bound
-	writeTimeout time.Duration // longest a browser may leave one write blocked
-	retryHint    time.Duration // EventSource reconnect delay we suggest
-}
-
-// WithPrefix sets the path the handler is mounted under (default: the
-// Client's WithChatURLPrefix, else DefaultChatPrefix). It must start and
-// end with "/", be a plain path, and equal the Client's WithChatURLPrefix
-// if that is set, since the plugin's links point there. Mount the handler
-// there without http.StripPrefix: it routes on the full path and builds
-// its links from the prefix.
-func WithPrefix(p string) HandlerOption {
-	return handlerOptionFunc(func(c *handlerConfig) error {
-		if err := checkPrefix(p); err != nil {
-			return fmt.Errorf("WithPrefix: %w", err)
-		}
-		c.prefix = p
-		return nil
-	})
-}
-
-func checkPrefix(p string) error {
-	if len(p) < 1 || p[0] != '/' || p[len(p)-1] != '/' {
-		return fmt.Errorf("%q must start and end with /", p)
-	}
-	if len(p) > 200 || strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") {
-		return fmt.Errorf("%q is not a clean path", p)
-	}
-	for _, r := range p {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/-._~", r)
-		if !ok {
-			return fmt.Errorf("%q may contain only letters, digits and /-._~", p)
-		}
-	}
-	return nil
-}
-
-// WithHeartbeat sets how often an idle event stream gets a comment line
-// (default DefaultHeartbeat; 15–30 s is recommended, MinHeartbeat to
-// MaxHeartbeat is accepted).
-func WithHeartbeat(d time.Duration) HandlerOption {
-	return handlerOptionFunc(func(c *handlerConfig) error {
-		if d < MinHeartbeat || d > MaxHeartbeat {
-			return fmt.Errorf("WithHeartbeat: %v out of range %v..%v", d, MinHeartbeat, MaxHeartbeat)
-		}
-		c.heartbeat = d
-		return nil
-	})
-}
-
-// WithStreamBuffer sets how many events one browser's stream may fall
-// behind before it is cut (default DefaultStreamBuffer, at most
-// MaxStreamBuffer). A cut stream resumes from its last event id.
-func WithStreamBuffer(n int) HandlerOption {
-	return handlerOptionFunc(func(c *handlerConfig) error {
-		if n < 1 || n > MaxStreamBuffer {
-			return fmt.Errorf("WithStreamBuffer: %d out of range 1..%d", n, MaxStreamBuffer)
-		}
-		c.streamBuffer = n
-		return nil
-	})
-}
-
-// WithMaxStreamsPerUser sets how many event streams one user may hold open
-// at once (default DefaultMaxStreamsPerUser); more are refused with 429.
-func WithMaxStreamsPerUser(n int) HandlerOption {
-	return handlerOptionFunc(func(c *handlerConfig) error {
-		if n < 1 || n > 1000 {
-			return fmt.Errorf("WithMaxStreamsPerUser: %d out of range 1..1000", n)
-		}
-		c.maxStreamsPerUser = n
-		return nil
-	})
-}
-
-// WithUploadLimit sets the largest file the handler accepts, in bytes
-// (default: the Client's WithMaxUploadBytes, else DefaultUploadLimit; at
-// most MaxUploadLimit). Larger uploads are refused with 413 before they
-// reach the plugin. Keep it at or below the Client's limit.
-func WithUploadLimit(n int64) HandlerOption {
-	return handlerOptionFunc(func(c *handlerConfig) error {
-		if n < 1 || n > MaxUploadLimit {
-			return fmt.Errorf("WithUploadLimit: %d out of range 1..%d", n, MaxUploadLimit)
-		}
-		c.uploadLimit = n
-		return nil
-	})
-}
-
-// WithPermissionWindow sets how often the viewers of open streams are
-// re-checked with the plugin (default: the Client's WithPermissionCache,
-// else DefaultPermissionWindow; at most MaxPermissionWindow). A user who
-// loses view permission has their streams ended within about this long.
-func WithPermissionWindow(d time.Duration) HandlerOption {
-	return handlerOptionFunc(func(c *handlerConfig) error {
-		if d < MinPermissionWindow || d > MaxPermissionWindow {
-			return fmt.Errorf("WithPermissionWindow: %v out of range %v..%v", d, MinPermissionWindow, MaxPermissionWindow)
-		}
-		c.permWindow = d
-		return nil
-	})
-}
-
-// WithCrossOriginProtection replaces the handler's CSRF protection, for
-// hosts that need trusted origins (AddTrustedOrigin) because pages and
-// chat are served from different origins. The default is a fresh
-// http.NewCrossOriginProtection.
-func WithCrossOriginProtection(p *http.CrossOriginProtection) HandlerOption {
-	return handlerOptionFunc(func(c *handlerConfig) error {
-		if p == nil {
-			return errors.New("WithCrossOriginProtection: protection is nil")
-		}
-		c.csrf = p
-		return nil
-	})
-}
+var _ upstream = (*Client)(nil)
 
 // Handler serves the chat popup and its browser API under a prefix
 // (default "/chat/"):
@@ -283,7 +112,8 @@ func WithCrossOriginProtection(p *http.CrossOriginProtection) HandlerOption {
 // process and fans it out to those browsers; browsers never get a plugin
 // stream of their own. Close it before the Client.
 type Handler struct {
-	client   *Client
+	client   upstream
+	pages    Directory // the host's, for the popup's link to the room's page
 	identify IdentifyFunc
 	cfg      handlerConfig
 	logger   hclog.Logger
@@ -316,6 +146,12 @@ func NewHandler(c *Client, identify IdentifyFunc, opts ...HandlerOption) (*Handl
 	if c == nil {
 		return nil, errors.New("hostsdk.NewHandler: client is nil")
 	}
+	return newHandler(c, c.host, c.cfg, c.logger, identify, opts...)
+}
+
+// newHandler is NewHandler for any upstream: cc and logger are the
+// settings and logger of the Client it stands for.
+func newHandler(up upstream, pages Directory, cc config, logger hclog.Logger, identify IdentifyFunc, opts ...HandlerOption) (*Handler, error) {
 	if identify == nil {
 		return nil, errors.New("hostsdk.NewHandler: identify is nil")
 	}
@@ -332,14 +168,14 @@ func NewHandler(c *Client, identify IdentifyFunc, opts ...HandlerOption) (*Handl
 		writeTimeout:      30 * time.Second, // a browser that accepts nothing for this long is gone
 		retryHint:         2 * time.Second,  // quick reconnect after a cut, without hammering
 	}
-	if c.cfg.maxUploadBytes > 0 {
-		cfg.uploadLimit = c.cfg.maxUploadBytes
+	if cc.maxUploadBytes > 0 {
+		cfg.uploadLimit = cc.maxUploadBytes
 	}
-	if c.cfg.permissionCache > 0 {
-		cfg.permWindow = c.cfg.permissionCache
+	if cc.permissionCache > 0 {
+		cfg.permWindow = cc.permissionCache
 	}
-	if c.cfg.chatPrefix != "" {
-		cfg.prefix = c.cfg.chatPrefix
+	if cc.chatPrefix != "" {
+		cfg.prefix = cc.chatPrefix
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -349,8 +185,8 @@ func NewHandler(c *Client, identify IdentifyFunc, opts ...HandlerOption) (*Handl
 			return nil, err
 		}
 	}
-	if c.cfg.chatPrefix != "" && cfg.prefix != c.cfg.chatPrefix {
-		return nil, fmt.Errorf("hostsdk.NewHandler: prefix %q differs from the Client's WithChatURLPrefix %q; the plugin's links would miss the handler", cfg.prefix, c.cfg.chatPrefix)
+	if cc.chatPrefix != "" && cfg.prefix != cc.chatPrefix {
+		return nil, fmt.Errorf("hostsdk.NewHandler: prefix %q differs from the Client's WithChatURLPrefix %q; the plugin's links would miss the handler", cfg.prefix, cc.chatPrefix)
 	}
 	if cfg.csrf == nil {
 		cfg.csrf = http.NewCrossOriginProtection()
@@ -359,15 +195,16 @@ func NewHandler(c *Client, identify IdentifyFunc, opts ...HandlerOption) (*Handl
 	if err != nil {
 		return nil, fmt.Errorf("hostsdk.NewHandler: %w", err)
 	}
-	maxMsg := c.cfg.maxMessageBytes
+	maxMsg := cc.maxMessageBytes
 	if maxMsg <= 0 {
 		maxMsg = limits.DefaultMessageBytes
 	}
 	h := &Handler{
-		client:      c,
+		client:      up,
+		pages:       pages,
 		identify:    identify,
 		cfg:         cfg,
-		logger:      c.logger.Named("http"),
+		logger:      logger.Named("http"),
 		web:         web,
 		maxSend:     maxMsg*jsonEscapeFactor + sendBodyOverhead,
 		closing:     make(chan struct{}),
@@ -467,44 +304,6 @@ func (h *Handler) isClosed() bool {
 	return h.closed
 }
 
-// apiFunc serves one API endpoint for an identified user and a syntactically
-// valid room id. A returned error is written as a JSON error; an endpoint
-// that has started its response writes its own errors and returns nil.
-type apiFunc func(w http.ResponseWriter, r *http.Request, id Identity, roomID string) error
-
-// api wraps the endpoints of one path: method dispatch, identification and
-// room id checks, error answers.
-func (h *Handler) api(methods map[string]apiFunc) http.HandlerFunc {
-	allow := make([]string, 0, len(methods))
-	for m := range methods {
-		allow = append(allow, m)
-	}
-	slices.Sort(allow)
-	allowHeader := strings.Join(allow, ", ")
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		fn, ok := methods[r.Method]
-		if !ok {
-			w.Header().Set("Allow", allowHeader)
-			h.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "method " + r.Method + " not allowed here"})
-			return
-		}
-		id, err := h.identifyRequest(r)
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		roomID, err := roomIDFrom(r)
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		if err := fn(w, r, id, roomID); err != nil {
-			h.writeError(w, r, err)
-		}
-	}
-}
-
 // identifyRequest asks the host who the request is from.
 func (h *Handler) identifyRequest(r *http.Request) (Identity, error) {
 	id, err := h.identify(r)
@@ -531,15 +330,30 @@ func roomIDFrom(r *http.Request) (string, error) {
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-// checkCSRF applies cross-origin protection to state-changing requests
-// from browser sessions. Requests authenticated by credentials a script
-// adds itself cannot be forged by another site and pass.
-func (h *Handler) checkCSRF(r *http.Request, id Identity) error {
-	if !id.CookieSession {
-		return nil
+// maxSeqDigits is the length of the largest uint64 in decimal.
+const maxSeqDigits = 20
+
+// parseSeq parses a sequence number as sent in Last-Event-ID, ?after= and
+// ?before=: plain decimal digits, no sign, no spaces, fitting in uint64.
+func parseSeq(s string) (uint64, error) {
+	if s == "" || len(s) > maxSeqDigits {
+		return 0, fmt.Errorf("sequence %q: want 1 to %d decimal digits", truncate(s, 32), maxSeqDigits)
 	}
-	if err := h.cfg.csrf.Check(r); err != nil {
-		return &apiError{status: http.StatusForbidden, code: "cross_origin", msg: "cross-origin request refused", cause: err}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("sequence %q: want decimal digits only", truncate(s, 32))
+		}
 	}
-	return nil
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("sequence %q: out of range", truncate(s, 32))
+	}
+	return n, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

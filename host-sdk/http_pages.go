@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pagechat/pagechat/internal/limits"
 	"github.com/pagechat/pagechat/internal/safeurl"
 )
 
@@ -195,7 +194,7 @@ func (h *Handler) renderPopup(w http.ResponseWriter, r *http.Request, id Identit
 // The user may view the room, hence the page; a failed lookup only costs
 // the link, so it is logged, not fatal.
 func (h *Handler) lookupPage(r *http.Request, pageID string) Page {
-	page, err := h.client.host.GetPage(r.Context(), pageID)
+	page, err := h.pages.GetPage(r.Context(), pageID)
 	if err != nil {
 		h.logger.Warn("chat: page lookup failed", "page", pageID, "error", err)
 		return Page{ID: pageID}
@@ -223,67 +222,4 @@ func (h *Handler) writePage(w http.ResponseWriter, r *http.Request, status int, 
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf.Bytes())
 	}
-}
-
-// serveRoomInfo serves GET {prefix}api/rooms/{roomID}: the info panel.
-func (h *Handler) serveRoomInfo(w http.ResponseWriter, r *http.Request, id Identity, roomID string) error {
-	room, err := h.client.RoomInfo(r.Context(), id.UserID, roomID)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toRoomJSON(room, h.lookupPage(r, room.PageID)))
-	return nil
-}
-
-// serveHistory serves GET {prefix}api/rooms/{roomID}/messages?before=&limit=.
-func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request, id Identity, roomID string) error {
-	q := r.URL.Query()
-	var before uint64
-	if s := q.Get("before"); s != "" {
-		n, err := parseSeq(s)
-		if err != nil {
-			return badRequest("before: %v", err)
-		}
-		before = n
-	}
-	limit := limits.DefaultHistoryPage
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > limits.MaxHistoryPage {
-			return badRequest("limit must be a number from 1 to %d", limits.MaxHistoryPage)
-		}
-		limit = n
-	}
-	page, err := h.client.History(r.Context(), id.UserID, roomID, before, limit)
-	if err != nil {
-		return err
-	}
-	out := historyJSON{HasMore: page.HasMore, Epoch: page.Epoch, Messages: make([]messageJSON, len(page.Messages))}
-	for i, m := range page.Messages {
-		out.Messages[i] = toMessageJSON(m)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
-// serveSend serves POST {prefix}api/rooms/{roomID}/messages.
-func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, id Identity, roomID string) error {
-	if err := h.checkCSRF(r, id); err != nil {
-		return err
-	}
-	if r.ContentLength > h.maxSend {
-		return &http.MaxBytesError{Limit: h.maxSend}
-	}
-	req, err := decodeSendRequest(http.MaxBytesReader(w, r.Body, h.maxSend))
-	if err != nil {
-		return err
-	}
-	res, err := h.client.Send(r.Context(), id.UserID, roomID, req.ClientID, req.Text)
-	if err != nil {
-		return err
-	}
-	// 200 whether or not the message is new: a retry must look exactly
-	// like the first success to the client that retries.
-	writeJSON(w, http.StatusOK, sendResponseJSON{Seq: res.Message.Seq, Message: toMessageJSON(res.Message), Duplicate: res.Duplicate})
-	return nil
 }

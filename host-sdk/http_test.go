@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
 
 // These tests serve the Handler with httptest against the real plugin
@@ -68,19 +70,26 @@ func newWebServer(t *testing.T, clientOpts []Option, opts ...HandlerOption) *web
 	if err != nil {
 		t.Fatalf("NewHandler: %v", err)
 	}
-	ws := &webServer{host: host, client: c, h: h, stall: newStallGate(), dataDir: dataDir}
-	ws.srv = httptest.NewServer(ws.stall.middleware(h))
+	ws := &webServer{host: host, client: c, h: h, dataDir: dataDir}
+	ws.serve(t)
+	ws.room = openRoom(t, c, "Web Room")
+	return ws
+}
+
+// serve starts the test HTTP server for ws.h.
+func (ws *webServer) serve(t *testing.T) {
+	t.Helper()
+	ws.stall = newStallGate()
+	ws.srv = httptest.NewServer(ws.stall.middleware(ws.h))
 	// Cleanups run last-registered first: release stalled writes, close
 	// the handler (ending streams), then the server, then the plugin.
 	t.Cleanup(ws.srv.Close)
 	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
+		if err := ws.h.Close(); err != nil {
 			t.Errorf("Handler.Close: %v", err)
 		}
 	})
 	t.Cleanup(ws.stall.release)
-	ws.room = openRoom(t, c, "Web Room")
-	return ws
 }
 
 // who authenticates a test request.
@@ -325,19 +334,6 @@ func (c *sseConn) waitEnd(t *testing.T) []sseEvent {
 	}
 }
 
-// webWait polls cond until it holds, failing after a generous deadline:
-// the condition, not a sleep, is the assertion.
-func webWait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func (ws *webServer) online(t *testing.T, user string) bool {
 	t.Helper()
 	room, err := ws.client.RoomInfo(testCtx(t), "alice", ws.room.ID)
@@ -427,7 +423,7 @@ func TestEventsFanOutFromOneUpstreamFeed(t *testing.T) {
 		t.Fatalf("%d upstream feeds opened for one room with two viewers, want 1", n)
 	}
 	// Each viewer is joined, so presence shows them.
-	webWait(t, "alice and bob online", func() bool { return ws.online(t, "alice") && ws.online(t, "bob") })
+	testutil.Eventually(t, waitTimeout, func() bool { return ws.online(t, "alice") && ws.online(t, "bob") }, "alice and bob online")
 }
 
 func TestEventsResumeGetsExactlyTheRest(t *testing.T) {
@@ -628,7 +624,7 @@ func TestSlowStreamIsCutWithoutBlockingTheRoomAndResumes(t *testing.T) {
 	}
 	// Alice gets everything while bob is stuck: the feed never waits.
 	fast.wantMessages(t, 2, total)
-	webWait(t, "the slow stream to be cut", func() bool { return ws.h.slowCuts.Load() >= 1 })
+	testutil.Eventually(t, waitTimeout, func() bool { return ws.h.slowCuts.Load() >= 1 }, "the slow stream to be cut")
 
 	// Bob reads again: he gets what was written before the cut, then the
 	// stream ends, and resuming from his last id gets exactly the rest.
@@ -821,7 +817,7 @@ func TestRoomInfoForThePanel(t *testing.T) {
 	ws := newWebServer(t, nil)
 	stream := ws.openEvents(t, cookieUser("bob"), "", nil)
 	_ = stream
-	webWait(t, "bob online", func() bool { return ws.online(t, "bob") })
+	testutil.Eventually(t, waitTimeout, func() bool { return ws.online(t, "bob") }, "bob online")
 	resp, body := ws.do(t, http.MethodGet, ws.api(ws.room.ID), cookieUser("alice"), nil, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("room info: %d %s", resp.StatusCode, body)
@@ -995,14 +991,14 @@ func TestFeedStopsAfterItsLastViewerAndPresenceFollows(t *testing.T) {
 	t.Parallel()
 	ws := newWebServer(t, nil, withTuning(func(c *handlerConfig) { c.feedGrace = 50 * time.Millisecond }))
 	c := ws.openEvents(t, cookieUser("bob"), "", nil)
-	webWait(t, "bob online", func() bool { return ws.online(t, "bob") })
+	testutil.Eventually(t, waitTimeout, func() bool { return ws.online(t, "bob") }, "bob online")
 	c.close()
-	webWait(t, "the feed to stop", func() bool {
+	testutil.Eventually(t, waitTimeout, func() bool {
 		ws.h.mu.Lock()
 		defer ws.h.mu.Unlock()
 		return len(ws.h.feeds) == 0
-	})
-	webWait(t, "bob offline", func() bool { return !ws.online(t, "bob") })
+	}, "the feed to stop")
+	testutil.Eventually(t, waitTimeout, func() bool { return !ws.online(t, "bob") }, "bob offline")
 
 	// A new viewer starts a new feed.
 	c = ws.openEvents(t, cookieUser("bob"), "", nil)
@@ -1040,7 +1036,7 @@ func TestStreamsSurviveAPluginRestart(t *testing.T) {
 	c := ws.openEvents(t, cookieUser("bob"), "", nil)
 	ws.send(t, "alice", "1", "before the crash")
 	c.wantMessages(t, 1, 1)
-	webWait(t, "bob online", func() bool { return ws.online(t, "bob") })
+	testutil.Eventually(t, waitTimeout, func() bool { return ws.online(t, "bob") }, "bob online")
 
 	killPlugin(t, ws.client)
 	// The browser's stream stays open; the message sent once the plugin
@@ -1051,7 +1047,7 @@ func TestStreamsSurviveAPluginRestart(t *testing.T) {
 		t.Errorf("feed opened %d times; it should have reconnected", n)
 	}
 	// The new plugin process learns who is online again.
-	webWait(t, "bob online after the restart", func() bool { return ws.online(t, "bob") })
+	testutil.Eventually(t, waitTimeout, func() bool { return ws.online(t, "bob") }, "bob online after the restart")
 }
 
 func TestStreamsEndWhenTheRoomVanishesUnderTheFeed(t *testing.T) {
@@ -1072,18 +1068,18 @@ func TestStreamsEndWhenTheRoomVanishesUnderTheFeed(t *testing.T) {
 		t.Fatalf("got %+v, want an error event with code not_found", ev)
 	}
 	c.waitEnd(t)
-	webWait(t, "the dead feed to be gone", func() bool {
+	testutil.Eventually(t, waitTimeout, func() bool {
 		ws.h.mu.Lock()
 		defer ws.h.mu.Unlock()
 		return len(ws.h.running) == 0
-	})
+	}, "the dead feed to be gone")
 }
 
 func TestCloseEndsStreamsAndRefusesRequests(t *testing.T) {
 	t.Parallel()
 	ws := newWebServer(t, nil)
 	c := ws.openEvents(t, cookieUser("bob"), "", nil)
-	webWait(t, "bob online", func() bool { return ws.online(t, "bob") })
+	testutil.Eventually(t, waitTimeout, func() bool { return ws.online(t, "bob") }, "bob online")
 	if err := ws.h.Close(); err != nil {
 		t.Fatal(err)
 	}

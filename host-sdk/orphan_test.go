@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
 
 // orphanHostEnv makes the test binary act as a host that loads the plugin,
@@ -84,13 +86,7 @@ func TestPluginExitsWhenItsHostDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = host.Wait()
-	deadline := time.Now().Add(15 * time.Second)
-	for !processGone(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("plugin %d still runs 15s after its host died", pid)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, 15*time.Second, func() bool { return processGone(pid) }, "plugin %d to exit after its host died", pid)
 	// The next host starts on the same data: the database lock is free.
 	c := loadPlugin(t, newTestHost(), dataDir)
 	if h, err := c.Health(testCtx(t)); err != nil || !h.Configured {

@@ -1,15 +1,13 @@
 package hostsdk
 
 import (
-	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/pagechat/pagechat/internal/limits"
 )
 
 // heartbeatLine is a comment line: EventSource ignores it, proxies see
@@ -74,256 +72,49 @@ func (s *sseWriter) interrupt() {
 	}
 }
 
-// openStream counts a new event stream of user, refusing it past the
-// per-user limit or after Close. The returned func undoes it and must be
-// called before the handler returns.
-func (h *Handler) openStream(user string, s *sseWriter) (func(), error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, errShuttingDown
-	}
-	if h.userStreams[user] >= h.cfg.maxStreamsPerUser {
-		return nil, &apiError{
-			status:     http.StatusTooManyRequests,
-			code:       "too_many_streams",
-			msg:        fmt.Sprintf("at most %d chat streams per user; close other chat windows", h.cfg.maxStreamsPerUser),
-			retryAfter: retryAfterBusy,
-		}
-	}
-	h.userStreams[user]++
-	h.streams[s] = struct{}{}
-	h.streamWG.Add(1)
-	return func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if h.userStreams[user]--; h.userStreams[user] <= 0 {
-			delete(h.userStreams, user)
-		}
-		// Under h.mu, so Close cannot interrupt the stream after this.
-		delete(h.streams, s)
-		s.clearDeadline()
-		h.streamWG.Done()
-	}, nil
+// frame is one encoded server-sent event, shared by every stream that
+// sends it.
+type frame struct {
+	seq  uint64 // message sequence; 0 for events without one (presence)
+	data []byte // complete event text, ending in a blank line
 }
 
-// resumePosition returns the sequence a stream resumes after: the
-// Last-Event-ID header a reconnecting EventSource sends, else ?after=,
-// else 0 (the whole room).
-func resumePosition(r *http.Request) (uint64, error) {
-	if id := r.Header.Get("Last-Event-ID"); id != "" {
-		n, err := parseSeq(id)
-		if err != nil {
-			return 0, badRequest("Last-Event-ID: %v", err)
-		}
-		return n, nil
-	}
-	if s := r.URL.Query().Get("after"); s != "" {
-		n, err := parseSeq(s)
-		if err != nil {
-			return 0, badRequest("after: %v", err)
-		}
-		return n, nil
-	}
-	return 0, nil
-}
-
-// serveEvents serves GET {prefix}api/rooms/{roomID}/events: the room as
-// server-sent events, from the resume position on, then live.
-func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identity, roomID string) error {
-	after, err := resumePosition(r)
+// messageFrame encodes a message as a server-sent event whose id is its
+// sequence, so the browser's Last-Event-ID is its resume position.
+func messageFrame(m Message) (*frame, error) {
+	data, err := json.Marshal(toMessageJSON(m))
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("encode message %d: %w", m.Seq, err)
 	}
-	epoch := r.URL.Query().Get("epoch")
-	if len(epoch) > maxEpochBytes {
-		return badRequest("epoch is too long")
-	}
-	s := newSSEWriter(w, h.cfg.writeTimeout)
-	release, err := h.openStream(id.UserID, s)
-	if err != nil {
-		return err
-	}
-	defer release()
-	ctx := r.Context()
-	// RoomInfo authorises the viewer (view permission, as the plugin asks
-	// the host) and gives the epoch and last sequence to check the resume
-	// position against, in one call.
-	room, err := h.client.RoomInfo(ctx, id.UserID, roomID)
-	if err != nil {
-		return err
-	}
-	reset := epoch != "" && epoch != room.Epoch
-	if !reset && after > room.LastSeq {
-		return badRequest("resume position %d is beyond the room's last message %d", after, room.LastSeq)
-	}
-
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
-	// Suggest a quick reconnect: after a cut the browser comes back with
-	// its Last-Event-ID and resumes.
-	if err := s.write([]byte("retry: " + strconv.FormatInt(h.cfg.retryHint.Milliseconds(), 10) + "\n\n")); err != nil {
-		if errors.Is(err, http.ErrNotSupported) {
-			h.logger.Error("chat event stream cannot be flushed: serve the chat handler without buffering or compressing middleware")
-		}
-		return nil
-	}
-	if reset {
-		h.endStream(s, endReset, room.Epoch)
-		return nil
-	}
-
-	f, err := h.acquireFeed(room)
-	if err != nil {
-		return nil // shutting down; the browser reconnects elsewhere or later
-	}
-	defer h.releaseFeed(f)
-	v := &viewer{user: id.UserID, ch: make(chan *frame, h.cfg.streamBuffer), done: make(chan struct{})}
-	cursor, ok := h.catchUp(ctx, s, f, v, id.UserID, roomID, after, room.Epoch)
-	if !ok {
-		return nil
-	}
-	defer f.unregister(v)
-	h.follow(ctx, s, f, v, cursor)
-	return nil
+	b := make([]byte, 0, len(data)+64)
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, m.Seq, 10)
+	b = append(b, "\nevent: message\ndata: "...)
+	b = append(b, data...)
+	b = append(b, "\n\n"...)
+	return &frame{seq: m.Seq, data: b}, nil
 }
 
-// catchUp registers v with the feed, first writing from History whatever
-// the feed no longer holds in memory. It reports the stream's position,
-// or false if the stream has ended.
-func (h *Handler) catchUp(ctx context.Context, s *sseWriter, f *roomFeed, v *viewer, user, roomID string, cursor uint64, epoch string) (uint64, bool) {
-	for {
-		reg := f.register(v, cursor, epoch)
-		if reg.end != endNone {
-			h.endStream(s, reg.end, "")
-			return 0, false
-		}
-		if reg.historyTo == 0 {
-			chunks := make([][]byte, 0, len(reg.backlog))
-			for _, fr := range reg.backlog {
-				chunks = append(chunks, fr.data)
-			}
-			if len(chunks) > 0 {
-				if err := s.write(chunks...); err != nil {
-					f.unregister(v)
-					return 0, false
-				}
-			}
-			return v.after, true
-		}
-		// Page forward through history: sequences have no gaps, so the
-		// page before cursor+n+1 is exactly cursor+1..cursor+n.
-		h.historyFills.Add(1)
-		for cursor < reg.historyTo {
-			n := min(reg.historyTo-cursor, limits.MaxHistoryPage)
-			page, err := h.client.History(ctx, user, roomID, cursor+n+1, int(n))
-			if err != nil {
-				h.endStream(s, endReasonOf(err), "")
-				return 0, false
-			}
-			if page.Epoch != epoch {
-				h.endStream(s, endReset, page.Epoch)
-				return 0, false
-			}
-			chunks := make([][]byte, 0, len(page.Messages))
-			for _, m := range page.Messages {
-				if m.Seq <= cursor {
-					continue
-				}
-				if m.Seq != cursor+1 {
-					h.logger.Error("chat history has a gap", "room", roomID, "after", cursor, "got", m.Seq)
-					return 0, false
-				}
-				fr, err := messageFrame(m)
-				if err != nil {
-					h.logger.Error("chat: encode message", "room", roomID, "error", err)
-					return 0, false
-				}
-				chunks = append(chunks, fr.data)
-				cursor = m.Seq
-			}
-			if len(chunks) == 0 {
-				h.logger.Error("chat history ended before the live feed", "room", roomID, "after", cursor, "want", reg.historyTo)
-				return 0, false
-			}
-			if err := s.write(chunks...); err != nil {
-				return 0, false
-			}
-		}
-	}
+// presenceFrame encodes a presence change. It has no id: it is not a
+// position in the room's log.
+func presenceFrame(p Participant) (*frame, error) {
+	return eventFrame("presence", toParticipantJSON(p))
 }
 
-// endReasonOf maps an error met mid-stream to how the stream ends.
-func endReasonOf(err error) endReason {
-	switch {
-	case errors.Is(err, ErrPermissionDenied):
-		return endForbidden
-	case errors.Is(err, ErrRoomNotFound):
-		return endGone
-	case errors.Is(err, ErrEpochChanged):
-		return endReset
+// eventFrame encodes an event without id. JSON never contains a raw
+// newline, so data fits on one line.
+func eventFrame(event string, v any) (*frame, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s event: %w", event, err)
 	}
-	return endUnavailable
-}
-
-// follow writes the feed's events to the browser until the stream ends:
-// the browser leaves, the feed ends the stream, or the handler closes.
-func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *viewer, cursor uint64) {
-	heartbeat := time.NewTicker(h.cfg.heartbeat)
-	defer heartbeat.Stop()
-	batch := make([][]byte, 0, drainBatch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-h.closing:
-			return
-		case <-v.done:
-			// Read under the feed's lock before done was closed.
-			f.mu.Lock()
-			why := v.reason
-			f.mu.Unlock()
-			h.endStream(s, why, "")
-			return
-		case <-heartbeat.C:
-			if err := s.write(heartbeatLine); err != nil {
-				return
-			}
-		case fr := <-v.ch:
-			// Write everything already queued, up to a batch, with one
-			// flush.
-			batch = batch[:0]
-			for fr != nil {
-				switch {
-				case fr.seq == 0:
-					batch = append(batch, fr.data)
-				case fr.seq <= cursor:
-					// Already written; the feed queues only later
-					// messages, so this is defensive.
-				case fr.seq == cursor+1:
-					batch = append(batch, fr.data)
-					cursor = fr.seq
-				default:
-					h.logger.Error("chat stream would skip messages; ending it so the browser resumes", "room", f.roomID, "after", cursor, "got", fr.seq)
-					_ = s.write(batch...)
-					return
-				}
-				fr = nil
-				if len(batch) < drainBatch {
-					select {
-					case fr = <-v.ch:
-					default:
-					}
-				}
-			}
-			if err := s.write(batch...); err != nil {
-				return
-			}
-		}
-	}
+	b := make([]byte, 0, len(data)+32)
+	b = append(b, "event: "...)
+	b = append(b, event...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	b = append(b, "\n\n"...)
+	return &frame{data: b}, nil
 }
 
 // Terminal events the browser acts on: it stops on "forbidden" and
@@ -333,26 +124,3 @@ var (
 	notFoundFrame, _    = eventFrame("error", errorJSON{Error: "this room no longer exists", Code: "not_found"})
 	unavailableFrame, _ = eventFrame("error", errorJSON{Error: "chat is temporarily unavailable; reconnecting", Code: "unavailable"})
 )
-
-// endStream writes the event that tells the browser why its stream ends.
-// A stream cut for being slow just ends: the browser reconnects with its
-// Last-Event-ID.
-func (h *Handler) endStream(s *sseWriter, why endReason, epoch string) {
-	var fr *frame
-	switch why {
-	case endForbidden:
-		fr = forbiddenFrame
-	case endGone:
-		fr = notFoundFrame
-	case endUnavailable:
-		fr = unavailableFrame
-	case endReset:
-		var err error
-		if fr, err = eventFrame("reset", resetJSON{Epoch: epoch}); err != nil {
-			return
-		}
-	default:
-		return
-	}
-	_ = s.write(fr.data)
-}

@@ -27,6 +27,9 @@ type testHost struct {
 	upserts map[string]ChildPage
 	// notified is what Notify delivered, in order.
 	notified []Notification
+	// permErr, when set, is what CheckPermission fails with: a host
+	// whose own permission lookup is broken.
+	permErr error
 }
 
 func newTestHost() *testHost {
@@ -45,10 +48,20 @@ func (h *testHost) deny(user, page string, perm Permission) {
 	h.denied[fmt.Sprintf("%s|%s|%v", user, page, perm)] = true
 }
 
+// failPermissions makes every later CheckPermission fail with err.
+func (h *testHost) failPermissions(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.permErr = err
+}
+
 func (h *testHost) CheckPermission(_ context.Context, userID, pageID string, perm Permission) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.checks++
+	if h.permErr != nil {
+		return false, h.permErr
+	}
 	return !h.denied[fmt.Sprintf("%s|%s|%v", userID, pageID, perm)], nil
 }
 
@@ -136,20 +149,30 @@ func buildBinary(t testing.TB, pkg string) string {
 	return out
 }
 
-func pluginBinary(t testing.TB) string {
-	return buildBinary(t, "github.com/pagechat/pagechat/plugin/cmd/pagechat-plugin")
-}
+// pluginPkg is the real plugin's main package.
+const pluginPkg = "github.com/pagechat/pagechat/plugin/cmd/pagechat-plugin"
 
-// loadPlugin starts the real plugin binary through Load and closes it when
-// the test ends.
+func pluginBinary(t testing.TB) string { return buildBinary(t, pluginPkg) }
+
+// loadPlugin starts the real plugin binary through Load, or the clock
+// fixture if opts include withClock, and closes it when the test ends.
 func loadPlugin(t testing.TB, host Host, dataDir string, opts ...Option) *Client {
 	t.Helper()
+	// Build first: the first test to get here builds for all the others,
+	// which wait on it, and that must not eat into their start deadline.
+	pkg := pluginPkg
+	for _, o := range opts {
+		if _, ok := o.(clockOption); ok {
+			pkg = "github.com/pagechat/pagechat/plugin/internal/testplugins/clockplugin"
+		}
+	}
+	bin := buildBinary(t, pkg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Tests send far faster than a person; the rate limit has its own test,
 	// which overrides this option.
 	opts = append([]Option{WithSocketDir(binDir), WithRestartBackoff(10*time.Millisecond, 200*time.Millisecond), WithMessagesPerMinute(-1)}, opts...)
-	c, err := Load(ctx, pluginBinary(t), dataDir, host, opts...)
+	c, err := Load(ctx, bin, dataDir, host, opts...)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -160,6 +183,10 @@ func loadPlugin(t testing.TB, host Host, dataDir string, opts ...Option) *Client
 	})
 	return c
 }
+
+// waitTimeout bounds testutil.Eventually's waits: generous enough for a
+// loaded 2-core machine running every package's tests at once.
+const waitTimeout = 30 * time.Second
 
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

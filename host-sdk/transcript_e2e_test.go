@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,7 @@ import (
 )
 
 // These tests run the real plugin, built with a clock the test sets
-// (plugin/internal/testplugins/clockplugin), so messages land on chosen days. The
+// (internal/testplugins/clockplugin), so messages land on chosen days. The
 // clock stands still between sets: nothing falls due until the test moves
 // it, which makes "not yet written" as checkable as "written".
 
@@ -61,25 +62,15 @@ func (c *testClock) add(d time.Duration) {
 	c.set(at)
 }
 
-func (c *testClock) env() Option { return WithPluginEnv(clockFileEnv + "=" + c.path) }
+// clockOption is the Option of withClock.
+type clockOption struct{ clock *testClock }
 
-// loadClockPlugin is loadPlugin with the clock fixture binary.
-func loadClockPlugin(t *testing.T, host Host, dataDir string, clock *testClock, opts ...Option) *Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	bin := buildBinary(t, "github.com/pagechat/pagechat/plugin/internal/testplugins/clockplugin")
-	opts = append([]Option{WithSocketDir(binDir), WithRestartBackoff(10*time.Millisecond, 200*time.Millisecond), clock.env()}, opts...)
-	c, err := Load(ctx, bin, dataDir, host, opts...)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return c
+// withClock makes loadPlugin start the clock fixture instead of the real
+// plugin binary, reading clock.
+func withClock(clock *testClock) Option { return clockOption{clock} }
+
+func (o clockOption) apply(c *config) error {
+	return WithPluginEnv(clockFileEnv + "=" + o.clock.path).apply(c)
 }
 
 func utc(day, hour, minute int) time.Time {
@@ -106,28 +97,11 @@ func (h *testHost) upsertKeys() []string {
 	return keys
 }
 
-// eventually polls cond until it holds, failing the test after a deadline
-// generous enough for a loaded 2-core machine. step, if set, runs between
-// polls (to move the clock).
-func eventually(t *testing.T, what string, cond func() bool, step func()) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		if step != nil {
-			step()
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // pageWith waits for the page under key to contain every want.
 func pageWith(t *testing.T, h *testHost, key string, want ...string) ChildPage {
 	t.Helper()
 	var last ChildPage
-	eventually(t, key+" containing "+strings.Join(want, ", "), func() bool {
+	testutil.Eventually(t, waitTimeout, func() bool {
 		p, ok := h.upserted(key)
 		if !ok {
 			return false
@@ -139,7 +113,7 @@ func pageWith(t *testing.T, h *testHost, key string, want ...string) ChildPage {
 			}
 		}
 		return true
-	}, nil)
+	}, "%s containing %s", key, strings.Join(want, ", "))
 	return last
 }
 
@@ -147,7 +121,7 @@ func TestTranscriptsOnePagePerActiveDay(t *testing.T) {
 	t.Parallel()
 	host := newTestHost()
 	clock := newTestClock(t, utc(1, 10, 0))
-	c := loadClockPlugin(t, host, t.TempDir(), clock, WithTranscriptDelay(100*time.Millisecond))
+	c := loadPlugin(t, host, t.TempDir(), withClock(clock), WithTranscriptDelay(100*time.Millisecond))
 	ctx := testCtx(t)
 	room := openRoom(t, c, "Team Chat")
 
@@ -205,7 +179,7 @@ func TestTranscriptsOnePagePerActiveDay(t *testing.T) {
 			t.Errorf("transcript %+v, want URL %s", tr, wantURL)
 		}
 	}
-	if strings.Join(dates, " ") != "2026-03-04 2026-03-02 2026-03-01" {
+	if !slices.Equal(dates, []string{"2026-03-04", "2026-03-02", "2026-03-01"}) {
 		t.Errorf("RoomInfo transcripts %v, want newest first", dates)
 	}
 	// The room's macro table links the pages too.
@@ -222,7 +196,7 @@ func TestTranscriptDaysFollowTheTimeZone(t *testing.T) {
 	t.Parallel()
 	host := newTestHost()
 	clock := newTestClock(t, utc(1, 23, 30)) // 00:30 on March 2nd in Berlin
-	c := loadClockPlugin(t, host, t.TempDir(), clock, WithTranscriptDelay(100*time.Millisecond), WithTimeZone("Europe/Berlin"))
+	c := loadPlugin(t, host, t.TempDir(), withClock(clock), WithTranscriptDelay(100*time.Millisecond), WithTimeZone("Europe/Berlin"))
 	room := openRoom(t, c, "Night Owls")
 	if _, err := c.Send(testCtx(t), "alice", room.ID, "n1", "after midnight in Berlin"); err != nil {
 		t.Fatal(err)
@@ -258,24 +232,28 @@ func TestTranscriptsAreRetriedWhileTheHostRefuses(t *testing.T) {
 	clock := newTestClock(t, utc(1, 10, 0))
 	logs := &testutil.SyncBuffer{}
 	logger := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Warn})
-	c := loadClockPlugin(t, host, t.TempDir(), clock, WithTranscriptDelay(100*time.Millisecond), WithLogger(logger))
+	c := loadPlugin(t, host, t.TempDir(), withClock(clock), WithTranscriptDelay(100*time.Millisecond), WithLogger(logger))
 	ctx := testCtx(t)
 	room := openRoom(t, c, "Ops")
 	if _, err := c.Send(ctx, "alice", room.ID, "o1", "first message"); err != nil {
 		t.Fatal(err)
 	}
 	clock.add(time.Second)
-	eventually(t, "the first refused write", func() bool { return strings.Contains(logs.String(), "transcript page write failed") }, nil)
+	testutil.Eventually(t, waitTimeout, func() bool { return strings.Contains(logs.String(), "transcript page write failed") }, "the first refused write")
 	if _, err := c.Send(ctx, "bob", room.ID, "o2", "sent while the wiki refuses"); err != nil {
 		t.Fatal(err)
 	}
 	key := transcriptKey(room.ID, "2026-03-01")
-	// Each poll moves the clock past the longest backoff so far, so the
-	// retries come as fast as the writer polls.
-	eventually(t, "the page after the host recovers", func() bool {
+	// Each poll that fails moves the clock past the longest backoff so
+	// far, so the retries come as fast as the writer polls.
+	testutil.Eventually(t, waitTimeout, func() bool {
 		p, ok := host.upserted(key)
-		return ok && strings.Contains(p.BodyHTML, "first message") && strings.Contains(p.BodyHTML, "sent while the wiki refuses")
-	}, func() { clock.add(10 * time.Second) })
+		if ok && strings.Contains(p.BodyHTML, "first message") && strings.Contains(p.BodyHTML, "sent while the wiki refuses") {
+			return true
+		}
+		clock.add(10 * time.Second)
+		return false
+	}, "the page after the host recovers")
 	if n := strings.Count(logs.String(), "transcript page write failed"); n != 3 {
 		t.Errorf("%d failure log lines, want one per refused attempt (3):\n%s", n, logs.String())
 	}
@@ -291,7 +269,7 @@ func TestPendingTranscriptSurvivesAPluginRestart(t *testing.T) {
 	host := newTestHost()
 	clock := newTestClock(t, utc(1, 10, 0))
 	dataDir := t.TempDir()
-	c := loadClockPlugin(t, host, dataDir, clock, WithTranscriptDelay(2*time.Second))
+	c := loadPlugin(t, host, dataDir, withClock(clock), WithTranscriptDelay(2*time.Second))
 	room := openRoom(t, c, "Restart")
 	if _, err := c.Send(testCtx(t), "alice", room.ID, "r1", "written before the restart"); err != nil {
 		t.Fatal(err)
@@ -305,13 +283,13 @@ func TestPendingTranscriptSurvivesAPluginRestart(t *testing.T) {
 		t.Fatalf("pages written before the delay passed: %v", keys)
 	}
 
-	c = loadClockPlugin(t, host, dataDir, clock, WithTranscriptDelay(100*time.Millisecond))
+	c = loadPlugin(t, host, dataDir, withClock(clock), WithTranscriptDelay(100*time.Millisecond))
 	clock.add(time.Second)
 	pageWith(t, host, transcriptKey(room.ID, "2026-03-01"), "written before the restart")
-	eventually(t, "RoomInfo listing the transcript", func() bool {
+	testutil.Eventually(t, waitTimeout, func() bool {
 		info, err := c.RoomInfo(testCtx(t), "alice", room.ID)
 		return err == nil && len(info.Transcripts) == 1 && info.Transcripts[0].URL != ""
-	}, nil)
+	}, "RoomInfo listing the transcript")
 }
 
 func TestTranscriptOptionsAreValidated(t *testing.T) {

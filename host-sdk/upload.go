@@ -13,18 +13,6 @@ import (
 // protocol allows 1 MiB, and smaller chunks keep memory flat.
 const uploadChunkBytes = 256 << 10
 
-// WithMaxUploadBytes sets the largest file a user may upload (default
-// 10 MiB, at most 1 GiB).
-func WithMaxUploadBytes(n int64) Option {
-	return optionFunc(func(c *config) error {
-		if n <= 0 || n > 1<<30 {
-			return fmt.Errorf("WithMaxUploadBytes: %d out of range 1..%d", n, 1<<30)
-		}
-		c.maxUploadBytes = n
-		return nil
-	})
-}
-
 // UploadResult is a stored upload.
 type UploadResult struct {
 	Message Message // the message announcing the file
@@ -74,11 +62,15 @@ func (c *Client) Upload(ctx context.Context, userID, roomID, clientID, fileName 
 	if err != nil {
 		return UploadResult{}, fromStatus(err)
 	}
-	res := UploadResult{Message: messageFromProto(resp.GetMessage())}
-	if f := fileFromProto(resp.GetFile()); f != nil {
+	return uploadResultFromProto(resp), nil
+}
+
+func uploadResultFromProto(r *chatv1.UploadResponse) UploadResult {
+	res := UploadResult{Message: messageFromProto(r.GetMessage())}
+	if f := fileFromProto(r.GetFile()); f != nil {
 		res.File = *f
 	}
-	return res, nil
+	return res
 }
 
 // uploadFailure gets the plugin's real status once Send fails: gRPC reports

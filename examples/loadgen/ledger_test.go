@@ -1,7 +1,7 @@
 package main
 
 import (
-	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -79,7 +79,7 @@ func TestSubLedger(t *testing.T) {
 			if int64(len(lats)) != delivered {
 				t.Errorf("%d latencies for %d deliveries", len(lats), delivered)
 			}
-			if tc.verdicts != nil && !reflect.DeepEqual(verdicts, tc.verdicts) {
+			if tc.verdicts != nil && !slices.Equal(verdicts, tc.verdicts) {
 				t.Errorf("verdicts %v, want %v", verdicts, tc.verdicts)
 			}
 		})
@@ -98,7 +98,7 @@ func TestSubLedgerLatency(t *testing.T) {
 		t.Fatalf("delivered %d, want 4", got)
 	}
 	want := []uint32{1500, 0, latencyUnknown - 2}
-	if !reflect.DeepEqual(lats, want) {
+	if !slices.Equal(lats, want) {
 		t.Errorf("latencies %v, want %v (unknown latency left out)", lats, want)
 	}
 }
@@ -128,7 +128,7 @@ func TestRoomBinding(t *testing.T) {
 	if r.ack("d", 4) {
 		t.Error("ack under another seq than delivered reported consistent")
 	}
-	if got, want := r.ackedSeqs(), []int64{2, 3, 1, 4}; !reflect.DeepEqual(got, want) {
+	if got, want := r.ackedSeqs(), []int64{2, 3, 1, 4}; !slices.Equal(got, want) {
 		t.Errorf("acked %v, want %v", got, want)
 	}
 }

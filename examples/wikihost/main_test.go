@@ -259,11 +259,5 @@ func (wh *wikihost) decode(s string, v any) {
 // eventually polls cond for up to 20 s.
 func (wh *wikihost) eventually(what string, cond func() bool) {
 	wh.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			wh.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.Eventually(wh.t, 20*time.Second, cond, "%s", what)
 }

@@ -193,13 +193,7 @@ func waitTranscript(t *testing.T, wh *wikihost) string {
 // test after waitTimeout.
 func (wh *wikihost) eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testutil.Eventually(t, waitTimeout, cond, "%s", what)
 }
 
 var demoPageLine = regexp.MustCompile(`demo_page=(/\S+)`)

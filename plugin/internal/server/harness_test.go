@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/pagechat/pagechat/internal/testutil"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
 )
@@ -422,13 +423,7 @@ func shortSeqs(s []uint64) string {
 // for a state the test then asserts on; it is not itself a timing check.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testutil.Eventually(t, testTimeout, cond, "%s", what)
 }
 
 // testVersion is the version the test servers report.

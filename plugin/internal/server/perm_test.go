@@ -208,18 +208,11 @@ func TestPermCacheCoalescesQuestionsWhileTheHostIsBusy(t *testing.T) {
 		ask(fmt.Sprintf("u%d", i))
 		ask(fmt.Sprintf("u%d", i))
 	}
-	for deadline := time.Now().Add(testTimeout); ; {
+	testutil.Eventually(t, testTimeout, func() bool {
 		c.mu.Lock()
-		queued := len(c.queue)
-		c.mu.Unlock()
-		if queued == 40 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d questions queued, want 40 (one per distinct user)", queued)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer c.mu.Unlock()
+		return len(c.queue) == 40
+	}, "40 questions queued (one per distinct user)")
 	host.release()
 	for range 2 + 80 {
 		a := <-answers
@@ -349,18 +342,11 @@ func TestPermCacheRenewsBusyAnswersInTheBackground(t *testing.T) {
 		t.Fatalf("second check while renewing: %v, %v", ok, err)
 	}
 	host.release()
-	for deadline := time.Now().Add(testTimeout); ; {
+	testutil.Eventually(t, testTimeout, func() bool {
 		c.mu.Lock()
-		renewed := c.entries[permKey{"u0", "p1", hostv1.Permission_PERMISSION_POST}].expires.Equal(clk.Now().Add(time.Second))
-		c.mu.Unlock()
-		if renewed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the answer was not renewed")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer c.mu.Unlock()
+		return c.entries[permKey{"u0", "p1", hostv1.Permission_PERMISSION_POST}].expires.Equal(clk.Now().Add(time.Second))
+	}, "the answer to be renewed")
 	if single, _ := host.calls(); single != 2 {
 		t.Errorf("%d host calls, want the first and one renewal", single)
 	}

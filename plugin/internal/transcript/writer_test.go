@@ -347,13 +347,7 @@ func TestPendingWritesSurviveReopen(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 20*time.Second, cond, "%s", what)
 }
 
 // runWriter runs e.w until the test ends and checks that Run returns once

@@ -42,13 +42,7 @@ func TestChatPagesAreIndexedInTheBackground(t *testing.T) {
 	}
 
 	write("2026-01-01", "wombat")
-	deadline := time.Now().Add(bgBatchDelay + 15*time.Second)
-	for !indexed(t, w, "wombat") {
-		if time.Now().After(deadline) {
-			t.Fatal("the transcript page never reached the search index")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, bgBatchDelay+15*time.Second, func() bool { return indexed(t, w, "wombat") }, "the transcript page to reach the search index")
 
 	write("2026-01-02", "numbat")
 	if err := w.Close(); err != nil {

@@ -12,22 +12,27 @@ import (
 func TestCredCacheChecksConcurrentCredentialsOnce(t *testing.T) {
 	t.Parallel()
 	c := newCredCache()
+	// Every request that reaches the cache either runs a compare or joins
+	// one already running; arrived counts both.
+	var arrived sync.WaitGroup
+	c.joined = arrived.Done
 	now := time.Now
 	u := store.User{ID: "bob", PasswordHash: []byte("$2a$hash-of-bob")}
 
-	// run makes n concurrent checks whose compare blocks until all n
-	// have started, so they really overlap, and returns how many
+	// run makes n concurrent checks of uncached credentials. Their compare
+	// blocks until all n have reached the cache, so the checks really
+	// overlap whatever the scheduler does, and run returns how many
 	// compares ran and how many checks passed.
 	run := func(password string, n int, answer bool) (compares, passed int64) {
 		var calls, ok atomic.Int64
 		release := make(chan struct{})
-		var started, wg sync.WaitGroup
-		started.Add(n)
+		var wg sync.WaitGroup
+		arrived.Add(n)
 		for range n {
 			wg.Go(func() {
-				started.Done()
 				if c.check(u, password, now, func() bool {
 					calls.Add(1)
+					arrived.Done()
 					<-release
 					return answer
 				}) {
@@ -35,8 +40,7 @@ func TestCredCacheChecksConcurrentCredentialsOnce(t *testing.T) {
 				}
 			})
 		}
-		started.Wait()
-		time.Sleep(20 * time.Millisecond) // let the checks reach the cache
+		arrived.Wait()
 		close(release)
 		wg.Wait()
 		return calls.Load(), ok.Load()
@@ -45,13 +49,22 @@ func TestCredCacheChecksConcurrentCredentialsOnce(t *testing.T) {
 	if calls, ok := run("right", 50, true); calls != 1 || ok != 50 {
 		t.Errorf("right password: %d compares and %d passes for 50 concurrent checks; want 1 and 50", calls, ok)
 	}
-	if calls, ok := run("right", 10, true); calls != 0 || ok != 10 {
-		t.Errorf("right password again: %d compares and %d passes; want 0 (cached) and 10", calls, ok)
+	// Cached now: no check waits for anything, so none needs a barrier.
+	var calls, ok atomic.Int64
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if c.check(u, "right", now, func() bool { calls.Add(1); return true }) {
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if calls.Load() != 0 || ok.Load() != 10 {
+		t.Errorf("right password again: %d compares and %d passes; want 0 (cached) and 10", calls.Load(), ok.Load())
 	}
 	// A wrong password is shared only by the requests that came with it.
-	// (A goroutine the scheduler starts only after the compare finished
-	// runs its own, so on a loaded machine there may be a second.)
-	if calls, ok := run("wrong", 20, false); calls > 2 || ok != 0 {
+	if calls, ok := run("wrong", 20, false); calls != 1 || ok != 0 {
 		t.Errorf("wrong password: %d compares and %d passes for 20 concurrent checks; want 1 and 0", calls, ok)
 	}
 	if calls, _ := run("wrong", 1, false); calls != 1 {

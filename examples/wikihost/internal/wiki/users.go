@@ -145,6 +145,11 @@ type credCache struct {
 	mu       sync.Mutex
 	m        map[[32]byte]credEntry
 	checking map[[32]byte]*credCheck
+
+	// joined, if set, is called each time a request starts waiting for a
+	// check that is already running. Tests count it to know that every
+	// request they started has reached the cache.
+	joined func()
 }
 
 type credEntry struct {
@@ -189,6 +194,9 @@ func (c *credCache) check(u store.User, password string, now func() time.Time, c
 	}
 	if running, ok := c.checking[d]; ok && running.passwordHash == hash {
 		c.mu.Unlock()
+		if c.joined != nil {
+			c.joined()
+		}
 		<-running.done
 		return running.ok
 	}
