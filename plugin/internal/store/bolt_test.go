@@ -13,25 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pagechat/pagechat/internal/testutil"
+
 	bolt "go.etcd.io/bbolt"
 )
 
-// fakeClock advances one second per call so every commit gets a distinct,
-// predictable timestamp.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Second)
-	return c.t
+// newFakeClock advances one second per reading, so every commit gets a
+// distinct, predictable timestamp.
+func newFakeClock() *testutil.Clock {
+	return testutil.NewTickingClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), time.Second)
 }
 
 func openAt(t testing.TB, path string, opts Options) *Bolt {

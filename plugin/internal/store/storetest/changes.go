@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pagechat/pagechat/internal/testutil"
+
 	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
@@ -463,7 +465,7 @@ func testErasedTextLeavesStorage(t *testing.T, db Opener) {
 // Editing or deleting a message changes what its day's transcript page
 // must show, so that day needs a write, however old it is.
 func testChangeMarksTranscriptDay(t *testing.T, db Opener) {
-	clock := newManualClock(day(1, 10))
+	clock := testutil.NewClock(day(1, 10))
 	s := open(t, db, Config{Now: clock.Now, DayOf: utcDay})
 	ctx := context.Background()
 	mustCreate(t, s, "r")

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pagechat/pagechat/internal/testutil"
+
 	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
@@ -108,7 +110,7 @@ func bansEqual(a, b store.Ban) bool {
 }
 
 func testBans(t *testing.T, db Opener) {
-	clock := newManualClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+	clock := testutil.NewClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	cfg := Config{Now: clock.Now}
 	s := open(t, db, cfg)
 	ctx := context.Background()
@@ -189,7 +191,7 @@ func testBans(t *testing.T, db Opener) {
 
 func testBanExpiry(t *testing.T, db Opener) {
 	start := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	clock := newManualClock(start)
+	clock := testutil.NewClock(start)
 	s := open(t, db, Config{Now: clock.Now})
 	ctx := context.Background()
 	mustCreate(t, s, "r")

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pagechat/pagechat/internal/testutil"
+
 	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
@@ -133,42 +135,10 @@ func reopen(t *testing.T, s store.Store, db Opener, cfg Config) store.Store {
 	return open(t, db, cfg)
 }
 
-// tickingClock advances one second per reading, so every commit gets a
+// newTickingClock advances one second per reading, so every commit gets a
 // distinct, predictable time.
-type tickingClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTickingClock() *tickingClock {
-	return &tickingClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *tickingClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Second)
-	return c.t
-}
-
-// manualClock reads what the test last set.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newManualClock(t time.Time) *manualClock { return &manualClock{t: t} }
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
+func newTickingClock() *testutil.Clock {
+	return testutil.NewTickingClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), time.Second)
 }
 
 func mustCreate(t *testing.T, s store.Store, id string) store.Room {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pagechat/pagechat/internal/testutil"
+
 	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
@@ -40,7 +42,7 @@ func testTranscriptTrackingOffWithoutDayOf(t *testing.T, db Opener) {
 }
 
 func testTranscriptPendingFollowsMessagesAcrossDays(t *testing.T, db Opener) {
-	clock := newManualClock(day(1, 10))
+	clock := testutil.NewClock(day(1, 10))
 	s := open(t, db, Config{Now: clock.Now, DayOf: utcDay})
 	ctx := context.Background()
 	mustCreate(t, s, "r")
@@ -97,7 +99,7 @@ func testTranscriptPendingFollowsMessagesAcrossDays(t *testing.T, db Opener) {
 }
 
 func testTranscriptWrittenResolvesOnlyTheVersionItRead(t *testing.T, db Opener) {
-	clock := newManualClock(day(1, 10))
+	clock := testutil.NewClock(day(1, 10))
 	s := open(t, db, Config{Now: clock.Now, DayOf: utcDay})
 	ctx := context.Background()
 	mustCreate(t, s, "r")
@@ -152,7 +154,7 @@ func testTranscriptWrittenResolvesOnlyTheVersionItRead(t *testing.T, db Opener) 
 }
 
 func testTranscriptFailedCountsAttemptsAndSurvivesReopen(t *testing.T, db Opener) {
-	clock := newManualClock(day(1, 10))
+	clock := testutil.NewClock(day(1, 10))
 	cfg := Config{Now: clock.Now, DayOf: utcDay}
 	s := open(t, db, cfg)
 	ctx := context.Background()
@@ -198,7 +200,7 @@ func pendingEqual(a, b store.PendingTranscript) bool {
 }
 
 func testTranscriptNewURLMarksNeighbours(t *testing.T, db Opener) {
-	clock := newManualClock(day(1, 10))
+	clock := testutil.NewClock(day(1, 10))
 	s := open(t, db, Config{Now: clock.Now, DayOf: utcDay})
 	ctx := context.Background()
 	mustCreate(t, s, "r")
