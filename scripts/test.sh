@@ -44,7 +44,7 @@ have_any() { # have_any CMD...: true if one of the commands exists
 # result) or return 2 to say it skipped, and records the outcome.
 step() {
 	local name=$1 fn=$2 t0=$SECONDS status
-	echo
+	[ ${#results[@]} -gt 0 ] && echo
 	echo "== $name"
 	detail=
 	"$fn"
@@ -63,10 +63,12 @@ install_packages() {
 		# shellcheck disable=SC2086 # cmds is a list of words
 		have_any $cmds || missing+=("$pkg")
 	done
+	detail="all there"
 	if [ ${#missing[@]} -eq 0 ]; then
 		echo "all there: ${debian_packages[*]%%|*}"
 		return 0
 	fi
+	detail="installed ${missing[*]}"
 	if [ -n "${PAGECHAT_NO_INSTALL:-}" ]; then
 		why="PAGECHAT_NO_INSTALL is set"
 	elif [ "$(id -u)" -ne 0 ]; then
@@ -81,15 +83,20 @@ install_packages() {
 		fi
 	fi
 	[ -n "$why" ] && echo "cannot install ${missing[*]}: $why"
+	missing=()
 	for entry in "${debian_packages[@]}"; do
 		IFS='|' read -r pkg cmds without <<<"$entry"
 		cmds=${cmds# }
 		# shellcheck disable=SC2086
 		have_any $cmds && continue
-		skips+=("SKIPPED: $without, for want of Debian's $pkg (${why:-installed, yet none of $cmds is on PATH}): apt-get install $pkg")
+		skips+=("SKIPPED: $without: Debian's $pkg is missing (${why:-apt-get installed it, yet none of $cmds is on PATH}); install it with: apt-get install $pkg")
 		echo "${skips[-1]}"
+		missing+=("$pkg")
 	done
-	return 0
+	if [ ${#missing[@]} -gt 0 ]; then
+		detail="missing ${missing[*]}"
+		return 2
+	fi
 }
 
 run_tools() { bash scripts/tools.sh; }
@@ -157,8 +164,7 @@ run_fuzz() {
 	fi
 }
 
-echo "== Debian packages"
-install_packages
+step "Debian packages" install_packages
 step tools run_tools
 step gofmt run_gofmt
 step vet run_vet
