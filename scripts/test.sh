@@ -89,7 +89,7 @@ install_packages() {
 		cmds=${cmds# }
 		# shellcheck disable=SC2086
 		have_any $cmds && continue
-		skips+=("SKIPPED: $without: Debian's $pkg is missing (${why:-apt-get installed it, yet none of $cmds is on PATH}); install it with: apt-get install $pkg")
+		skips+=("SKIPPED: $without: Debian's $pkg is missing (${why:-apt-get ran, yet none of $cmds is on PATH}); install it with: apt-get install $pkg")
 		echo "${skips[-1]}"
 		missing+=("$pkg")
 	done
