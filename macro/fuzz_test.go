@@ -3,7 +3,10 @@ package macro
 import (
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func FuzzParse(f *testing.F) {
@@ -87,16 +90,37 @@ func FuzzSlug(f *testing.F) {
 	for _, s := range []string{
 		"", "My Room Name", "  --Hello__World--  ", "ABC123", "日本",
 		"Café Ünïcode", "a.b", "\xff", "\u212a\u0130", "---a---b---",
+		"Ω Room", "Привет", "Cafe\u0301", "ＡＢ１", "हिन्दी", "\u0301a \u0301b", "ΣΑΣ ς", "\ufdfa",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		slug := Slug(s)
-		for i := 0; i < len(slug); i++ {
-			c := slug[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				t.Fatalf("Slug(%q) = %q contains %q", s, slug, c)
+		if !utf8.ValidString(slug) {
+			t.Fatalf("Slug(%q) = %q is not valid UTF-8", s, slug)
+		}
+		prev := '-'
+		for _, r := range slug {
+			switch {
+			case r == '-', unicode.IsLetter(r), unicode.IsDigit(r):
+			case unicode.Is(unicode.M, r) && prev != '-':
+				// a combining mark, attached to the letter before it
+			default:
+				t.Fatalf("Slug(%q) = %q contains %q", s, slug, r)
 			}
+			if r == '.' {
+				t.Fatalf("Slug(%q) = %q contains a dot", s, slug)
+			}
+			prev = r
+		}
+		if !norm.NFKC.IsNormalString(slug) {
+			t.Fatalf("Slug(%q) = %q is not in NFKC", s, slug)
+		}
+		if strings.ToLower(slug) != slug {
+			t.Fatalf("Slug(%q) = %q is not lower case", s, slug)
+		}
+		if nfd := norm.NFD.String(s); Slug(nfd) != slug {
+			t.Fatalf("Slug(%q) = %q but Slug of its NFD form = %q", s, slug, Slug(nfd))
 		}
 		if strings.HasPrefix(slug, "-") || strings.HasSuffix(slug, "-") || strings.Contains(slug, "--") {
 			t.Fatalf("Slug(%q) = %q has a stray dash", s, slug)

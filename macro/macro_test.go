@@ -103,7 +103,9 @@ func TestParse(t *testing.T) {
 		{"punctuation only", "{chat:!!! ---}",
 			[]want{{start: 0, text: "{chat:!!! ---}", name: "!!! ---", err: ErrEmptySlug, errText: "letter or digit"}}},
 		{"non-latin only", "{chat:日本}",
-			[]want{{start: 0, text: "{chat:日本}", name: "日本", err: ErrEmptySlug}}},
+			[]want{{start: 0, text: "{chat:日本}", name: "日本"}}},
+		{"symbols only", "{chat:— ★ —}",
+			[]want{{start: 0, text: "{chat:— ★ —}", name: "— ★ —", err: ErrEmptySlug}}},
 		{"unicode name", "é {chat:Café Ünïcode} é",
 			[]want{{start: 3, text: "{chat:Café Ünïcode}", name: "Café Ünïcode"}}},
 		{"max length", "{chat:" + maxName + "}",
@@ -180,7 +182,8 @@ func TestMacroRoomID(t *testing.T) {
 		err               error
 	}{
 		{"{chat:My Room Name}", "page1", "page1.my-room-name", nil},
-		{"{chat:Café Ünïcode}", "a.b", "a.b.caf-n-code", nil},
+		{"{chat:Café Ünïcode}", "a.b", "a.b.café-ünïcode", nil},
+		{"{chat:Привет}", "p", "p.привет", nil},
 		{"chat:  --Hello__World--  ", "p", "p.hello-world", nil},
 		{"{chat:!!!}", "p", "", ErrEmptySlug},
 		{"{chat:R|nope=1}", "p", "", ErrBadParam},

@@ -2,6 +2,7 @@ package macro
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -12,15 +13,31 @@ func TestSlug(t *testing.T) {
 		{"My Room Name", "my-room-name"},
 		{"  --Hello__World--  ", "hello-world"},
 		{"ABC123", "abc123"},
-		{"日本", ""},
+		{"日本", "日本"},
+		{"日本語", "日本語"},
+		{"Привет", "привет"},
+		{"Ω Room", "ω-room"},
+		{"Δ Room", "δ-room"},
 		{"", ""},
 		{"---", ""},
-		{"Café Ünïcode", "caf-n-code"},
+		{"!!! — ???", ""},
+		{"Café Ünïcode", "café-ünïcode"},
+		{"Café", "café"},      // combining acute equals precomposed é
+		{"ＡＢＣ１２３", "abc123"},   // fullwidth letters and digits (NFKC)
+		{"Ｍｙ　Ｒｏｏｍ", "my-room"}, // fullwidth space is a separator
+		{"東京 Tokyo Москва", "東京-tokyo-москва"}, // mixed scripts
+		{"İstanbul", "istanbul"},               // dotted capital I: plain i, not Turkish
+		{"ıstanbul", "ıstanbul"},               // dotless i stays itself
+		{"हिन्दी", "हिन्दी"},                   // vowel signs are marks; they stay
+		{"́a", "a"},     // a mark with nothing before it is dropped
+		{"a ́b", "a-b"}, // and so is one after a separator
+		{"x²", "x2"},    // NFKC superscript
 		{"a  \t b", "a-b"},
 		{"a.b", "a-b"},
+		{"a/b?c#d%e", "a-b-c-d-e"},
 		{"already-a-slug", "already-a-slug"},
 		{"\xffx\xfe", "x"},
-		{"\u212a", "k"}, // Kelvin sign lower-cases to ASCII k
+		{"\u212a", "k"}, // Kelvin sign is K under NFKC
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -42,6 +59,8 @@ func TestRoomID(t *testing.T) {
 		{pageID: "p", name: "My Room Name", want: "p.my-room-name"},
 		{pageID: "a.b", name: "Lobby", want: "a.b.lobby"},
 		{pageID: "", name: "Lobby", fails: true},
+		{pageID: "p", name: "Ω Room", want: "p.ω-room"},
+		{pageID: "p", name: "日本語", want: "p.日本語"},
 		{pageID: "p", name: "!!!", err: ErrEmptySlug, fails: true},
 		{pageID: "p", name: strings.Repeat("x", MaxNameBytes+1), err: ErrNameTooLong, fails: true},
 	}
@@ -74,6 +93,9 @@ func TestSplitRoomID(t *testing.T) {
 		{id: "p.room-", fails: true},
 		{id: "p.a--b", fails: true},
 		{id: "p.a_b", fails: true},
+		{id: "p.ω-room", page: "p", slug: "ω-room"},
+		{id: "p.Ω-room", fails: true},
+		{id: "p.cafe\u0301", fails: true}, // not NFKC
 	}
 	for _, tc := range tests {
 		t.Run(tc.id, func(t *testing.T) {
@@ -89,7 +111,7 @@ func TestSplitRoomID(t *testing.T) {
 func TestRoomIDRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, page := range []string{"p", "a.b", "a.b.c", "wiki/Some Page", "日本"} {
-		for _, name := range []string{"My Room Name", "Café Ünïcode", "x"} {
+		for _, name := range []string{"My Room Name", "Café Ünïcode", "x", "Ω Room", "日本語"} {
 			id, err := RoomID(page, name)
 			if err != nil {
 				t.Fatalf("RoomID(%q, %q): %v", page, name, err)
@@ -99,5 +121,67 @@ func TestRoomIDRoundTrip(t *testing.T) {
 				t.Errorf("SplitRoomID(%q) = %q, %q, %v; want %q, %q", id, gotPage, gotSlug, err, page, Slug(name))
 			}
 		}
+	}
+}
+
+func TestLegacyRoomID(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		pageID, name, want string
+		ok                 bool
+	}{
+		{pageID: "p", name: "My Room Name"}, // same id under both rules
+		{pageID: "p", name: "日本語"},          // old rule refused it: no legacy room
+		{pageID: "p", name: "Δ Room", want: "p.room", ok: true},
+		{pageID: "p", name: "Ω Room", want: "p.room", ok: true},
+		{pageID: "p", name: "Café Ünïcode", want: "p.caf-n-code", ok: true},
+		{pageID: "", name: "Δ Room"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, ok := LegacyRoomID(tc.pageID, tc.name)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("LegacyRoomID(%q, %q) = %q, %v; want %q, %v", tc.pageID, tc.name, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// TestSlugURLRoundTrip checks that a room id survives the trip through a
+// join or transcript link: they escape it with url.PathEscape and host-sdk
+// reads it back as one path segment.
+func TestSlugURLRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"Ω Room", "日本語", "Привет", "हिन्दी", "My Room"} {
+		id, err := RoomID("wiki/Page 1", name)
+		if err != nil {
+			t.Fatalf("RoomID(%q): %v", name, err)
+		}
+		esc := url.PathEscape(id)
+		if strings.ContainsAny(esc, "/?# ") {
+			t.Errorf("PathEscape(%q) = %q is not one clean path segment", id, esc)
+		}
+		u, err := url.Parse("http://h/chat/rooms/" + esc)
+		if err != nil {
+			t.Fatalf("parse %q: %v", esc, err)
+		}
+		if got := strings.TrimPrefix(u.Path, "/chat/rooms/"); got != id {
+			t.Errorf("room id %q came back as %q", id, got)
+		}
+	}
+}
+
+// TestSlugSizeBound checks the worst NFKC expansion of a name within
+// MaxNameBytes still gives an id far below bbolt's 32 KiB key limit.
+func TestSlugSizeBound(t *testing.T) {
+	t.Parallel()
+	name := strings.Repeat("\ufdfa", MaxNameBytes/len("\ufdfa")) // expands to 18 runes each
+	id, err := RoomID("p", name)
+	if err != nil {
+		t.Fatalf("RoomID: %v", err)
+	}
+	if len(id) > 8<<10 {
+		t.Errorf("room id of a %d-byte name is %d bytes", len(name), len(id))
 	}
 }

@@ -66,11 +66,45 @@ func (rt *runtime) openRoom(ctx context.Context, userID, pageID, name string) (s
 	if err := rt.authorize(ctx, userID, pageID, hostv1.Permission_PERMISSION_VIEW); err != nil {
 		return store.Room{}, err
 	}
+	if legacy, ok, err := rt.legacyRoom(ctx, roomID, pageID, name); err != nil || ok {
+		return legacy, err
+	}
 	room, err := rt.store.CreateRoom(ctx, store.Room{ID: roomID, PageID: pageID, Name: name, Slug: macro.Slug(name)})
 	if err != nil {
 		return store.Room{}, storeErr(err, roomID)
 	}
 	return room, nil
+}
+
+// legacyRoom finds a room created under the old ASCII-only slug rule, so
+// that a name such as "Café" keeps the room (and messages) it had under its
+// old id after slugs began to keep Unicode letters. It reports false when
+// the room already exists under its new id, when the old rule gave the same
+// or no id, or when the room under the old id belongs to another name: the
+// old rule merged names ("Δ Room" and "Ω Room" both became "room"), and only
+// the name that really created the room may keep it; the others get rooms
+// of their own.
+func (rt *runtime) legacyRoom(ctx context.Context, roomID, pageID, name string) (store.Room, bool, error) {
+	legacyID, ok := macro.LegacyRoomID(pageID, name)
+	if !ok {
+		return store.Room{}, false, nil
+	}
+	if _, err := rt.store.Room(ctx, roomID); !errors.Is(err, store.ErrRoomNotFound) {
+		if err != nil {
+			return store.Room{}, false, storeErr(err, roomID)
+		}
+		return store.Room{}, false, nil // exists under the new id: CreateRoom returns it
+	}
+	room, err := rt.store.Room(ctx, legacyID)
+	switch {
+	case errors.Is(err, store.ErrRoomNotFound):
+		return store.Room{}, false, nil
+	case err != nil:
+		return store.Room{}, false, storeErr(err, legacyID)
+	case room.Name != name:
+		return store.Room{}, false, nil
+	}
+	return room, true, nil
 }
 
 // viewRoom checks view permission and loads the room. Permission comes

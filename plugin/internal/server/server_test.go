@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/pagechat/pagechat/plugin/internal/store"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 )
 
@@ -259,7 +260,7 @@ func TestOpenRoom(t *testing.T) {
 		{name: "empty name", user: "alice", page: "p1", room: "", code: codes.InvalidArgument},
 		{name: "blank name", user: "alice", page: "p1", room: "   ", code: codes.InvalidArgument},
 		{name: "punctuation only", user: "alice", page: "p1", room: "!!! ---", code: codes.InvalidArgument},
-		{name: "non-latin only", user: "alice", page: "p1", room: "日本", code: codes.InvalidArgument},
+		{name: "symbols only", user: "alice", page: "p1", room: "— ★ —", code: codes.InvalidArgument},
 		{name: "name too long", user: "alice", page: "p1", room: strings.Repeat("a", 201), code: codes.InvalidArgument},
 		{name: "invalid utf-8 name", user: "alice", page: "p1", room: "room \xff", code: codes.InvalidArgument, direct: true},
 		{name: "invalid utf-8 page", user: "alice", page: "p\xff", room: "room", code: codes.InvalidArgument, direct: true},
@@ -1497,4 +1498,57 @@ func TestSendRendersHTML(t *testing.T) {
 	if m := recvMessage(t, s); m.GetHtml() != got || m.GetText() != resp.GetMessage().GetText() {
 		t.Errorf("streamed message %v differs from the sent one", m)
 	}
+}
+
+// TestOpenRoomUnicodeNames covers finding #14: names in other scripts open
+// rooms of their own, names that differ only in non-ASCII letters are
+// different rooms, and a room created under the old ASCII-only slug keeps
+// its id for the name that created it, but not for another name that the
+// old rule happened to merge with it.
+func TestOpenRoomUnicodeNames(t *testing.T) {
+	t.Parallel()
+	h := newConfigured(t, nil)
+	ctx := testCtx(t)
+	// Rooms as the old rule stored them: "Δ Room" took "room", "Café" "caf".
+	for _, r := range []store.Room{
+		{ID: "p1.room", PageID: "p1", Name: "Δ Room", Slug: "room"},
+		{ID: "p1.caf", PageID: "p1", Name: "Café", Slug: "caf"},
+	} {
+		if _, err := h.rt().store.CreateRoom(ctx, r); err != nil {
+			t.Fatalf("seed %s: %v", r.ID, err)
+		}
+	}
+	h.send("alice", "p1.room", "old", "from before the upgrade")
+
+	tests := []struct{ name, wantID, wantName string }{
+		{"日本語", "p1.日本語", "日本語"},
+		{"Привет", "p1.привет", "Привет"},
+		{"Δ Room", "p1.room", "Δ Room"},   // its legacy room, messages and all
+		{"Ω Room", "p1.ω-room", "Ω Room"}, // not the room "Δ Room" took
+		{"Café", "p1.caf", "Café"},
+		{"café", "p1.café", "café"}, // the legacy room's stored name differs
+		{"Cafe\u0301", "p1.café", "café"},
+		{"My Room Name", "p1.my-room-name", "My Room Name"},
+	}
+	for _, tc := range tests {
+		room := h.openRoom("alice", "p1", tc.name)
+		if room.GetId() != tc.wantID || room.GetName() != tc.wantName {
+			t.Errorf("OpenRoom(%q) = %q named %q, want %q named %q", tc.name, room.GetId(), room.GetName(), tc.wantID, tc.wantName)
+		}
+	}
+	if got := h.lastSeq("p1.room"); got != 1 {
+		t.Errorf("legacy room last seq = %d, want 1", got)
+	}
+	// A Unicode room id works for every later call, not only OpenRoom.
+	h.send("alice", "p1.ω-room", "c1", "hello")
+	if got := h.lastSeq("p1.ω-room"); got != 1 {
+		t.Errorf("ω-room last seq = %d, want 1", got)
+	}
+	// Reopening, by another user, finds the legacy room again.
+	if got := h.openRoom("bob", "p1", "Δ Room").GetId(); got != "p1.room" {
+		t.Errorf("reopening Δ Room gave %q", got)
+	}
+
+	_, err := h.c.OpenRoom(ctx, &chatv1.OpenRoomRequest{UserId: "alice", PageId: "p1", Name: "— ★ —"})
+	wantCode(t, err, codes.InvalidArgument)
 }
