@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -107,8 +108,28 @@ func New(cfg Config) (*Server, error) {
 	// API when a browser sends the session cookie, and the chat API.
 	// Requests from scripts carry no Origin or Sec-Fetch-Site header and
 	// pass.
-	s.handler = http.NewCrossOriginProtection().Handler(mux)
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(denyCrossOrigin))
+	s.handler = csrf.Handler(mux)
 	return s, nil
+}
+
+// denyCrossOrigin answers a request the CSRF guard refused. The JSON API
+// and the chat API promise JSON errors {"error", "code"}, with the same
+// code host-sdk uses for its own check, so clients handle one shape
+// whichever layer refused; HTML forms keep a plain-text answer.
+func denyCrossOrigin(w http.ResponseWriter, r *http.Request) {
+	const msg = "cross-origin request refused"
+	if isJSONPath(r.URL.Path) {
+		writeJSONError(w, http.StatusForbidden, "cross_origin", msg)
+		return
+	}
+	http.Error(w, msg, http.StatusForbidden)
+}
+
+// isJSONPath reports whether path belongs to an API that answers JSON.
+func isJSONPath(path string) bool {
+	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, ChatPrefix+"api/")
 }
 
 // ServeHTTP serves the wiki.
