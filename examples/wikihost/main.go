@@ -65,6 +65,7 @@ type config struct {
 	demoPassword    string
 	debugAddr       string
 	logLevel        hclog.Level
+	pagesPerMinute  int
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -79,6 +80,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&c.timeZone, "tz", "UTC", "IANA time zone whose days the transcripts follow")
 	fs.StringVar(&c.demoPassword, "demo-password", "pagechat-demo", "password of the demo users alice, bob and carol, set when they are first created")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
+	fs.IntVar(&c.pagesPerMinute, "pages-per-minute", web.DefaultPagesPerMinute, "pages one user may create a minute; -1 turns the limit off")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -94,6 +96,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 			return config{}, fmt.Errorf("-debug-addr %q: the profiler must listen on a loopback address such as 127.0.0.1:6060", c.debugAddr)
 		}
+	}
+	if c.pagesPerMinute == 0 {
+		return config{}, errors.New("-pages-per-minute 0 would forbid creating pages; use -1 to turn the limit off")
 	}
 	if c.logLevel = hclog.LevelFromString(*level); c.logLevel == hclog.NoLevel {
 		return config{}, fmt.Errorf("-log-level %q: want trace, debug, info, warn or error", *level)
@@ -148,7 +153,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	}
 	defer closeLogged(logger, "chat handler", chat.Close)
 
-	site, err := web.New(web.Config{Wiki: w, Macros: client, Chat: chat, Logger: logger.Named("web")})
+	site, err := web.New(web.Config{Wiki: w, Macros: client, Chat: chat, Logger: logger.Named("web"), PagesPerMinute: cfg.pagesPerMinute})
 	if err != nil {
 		return err
 	}

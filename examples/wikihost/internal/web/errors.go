@@ -26,9 +26,12 @@ func badRequest(msg string) error { return &httpError{http.StatusBadRequest, "ba
 func classify(err error) (status int, code, msg string) {
 	var he *httpError
 	var tooBig *http.MaxBytesError
+	var limited *rateLimitedError
 	switch {
 	case errors.As(err, &he):
 		return he.status, he.code, he.msg
+	case errors.As(err, &limited):
+		return http.StatusTooManyRequests, "rate_limited", limited.Error()
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, "too_large", "request body is too large"
 	case errors.Is(err, wiki.ErrTooLarge):
@@ -52,8 +55,12 @@ func classify(err error) (status int, code, msg string) {
 // setRetryAfter tells the client when to try again, if err says.
 func setRetryAfter(w http.ResponseWriter, err error) {
 	var throttled *wiki.ThrottledError
-	if errors.As(err, &throttled) {
+	var limited *rateLimitedError
+	switch {
+	case errors.As(err, &throttled):
 		w.Header().Set("Retry-After", strconv.Itoa(throttled.RetryAfterSeconds()))
+	case errors.As(err, &limited):
+		setRetryAfterLimited(w, limited)
 	}
 }
 

@@ -56,6 +56,11 @@ type Config struct {
 	Logger hclog.Logger
 	// SiteName is shown in every page's header.
 	SiteName string
+	// PagesPerMinute is how many pages one user may create a minute, on
+	// the form and the API together; 0 means DefaultPagesPerMinute and a
+	// negative number turns the limit off. Pages the chat plugin writes
+	// do not count.
+	PagesPerMinute int
 }
 
 // Server is the wiki's http.Handler.
@@ -67,6 +72,8 @@ type Server struct {
 	auth    *authenticator
 	pages   *templates
 	handler http.Handler
+	// newPages limits page creation per user.
+	newPages *userLimiter
 }
 
 // New builds the Server for cfg.
@@ -93,6 +100,8 @@ func New(cfg Config) (*Server, error) {
 		site:   site,
 		auth:   &authenticator{wiki: cfg.Wiki},
 		pages:  tmpl,
+
+		newPages: newUserLimiter(cfg.PagesPerMinute, nil),
 	}
 	chat := cfg.Chat
 	if chat == nil {
