@@ -66,6 +66,8 @@ type config struct {
 	debugAddr       string
 	logLevel        hclog.Level
 	pagesPerMinute  int
+	passwordChecks  int
+	clientFailures  int
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -81,6 +83,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&c.demoPassword, "demo-password", "pagechat-demo", "password of the demo users alice, bob and carol, set when they are first created")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	fs.IntVar(&c.pagesPerMinute, "pages-per-minute", web.DefaultPagesPerMinute, "pages one user may create a minute; -1 turns the limit off")
+	fs.IntVar(&c.passwordChecks, "password-checks", wiki.DefaultMaxPasswordChecks(), "bcrypt password checks running at once; further logins wait up to 2 s, then get 503")
+	fs.IntVar(&c.clientFailures, "client-login-failures", wiki.DefaultClientFreeFailures, "failed logins one client address may have before it is throttled; -1 turns the per-address throttle off")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -99,6 +103,12 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 	if c.pagesPerMinute == 0 {
 		return config{}, errors.New("-pages-per-minute 0 would forbid creating pages; use -1 to turn the limit off")
+	}
+	if c.passwordChecks < 1 {
+		return config{}, fmt.Errorf("-password-checks %d: want at least 1", c.passwordChecks)
+	}
+	if c.clientFailures == 0 {
+		return config{}, errors.New("-client-login-failures 0 would throttle every address at once; use -1 to turn it off")
 	}
 	if c.logLevel = hclog.LevelFromString(*level); c.logLevel == hclog.NoLevel {
 		return config{}, fmt.Errorf("-log-level %q: want trace, debug, info, warn or error", *level)
@@ -123,7 +133,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		defer stopDebug()
 	}
 
-	w, err := wiki.Open(cfg.dataDir, wiki.Options{Logger: logger.Named("wiki")})
+	w, err := wiki.Open(cfg.dataDir, wiki.Options{Logger: logger.Named("wiki"), MaxPasswordChecks: cfg.passwordChecks, ClientFreeFailures: cfg.clientFailures})
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,8 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusRequestEntityTooLarge, "too_large", err.Error()
 	case errors.Is(err, wiki.ErrInvalid):
 		return http.StatusBadRequest, "bad_request", err.Error()
+	case errors.Is(err, wiki.ErrBusy):
+		return http.StatusServiceUnavailable, "busy", err.Error()
 	case errors.Is(err, wiki.ErrTooManyAttempts):
 		return http.StatusTooManyRequests, "too_many_attempts", err.Error()
 	case errors.Is(err, errNoLogin), errors.Is(err, wiki.ErrBadCredentials):
@@ -61,6 +63,8 @@ func setRetryAfter(w http.ResponseWriter, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(throttled.RetryAfterSeconds()))
 	case errors.As(err, &limited):
 		setRetryAfterLimited(w, limited)
+	case errors.Is(err, wiki.ErrBusy):
+		w.Header().Set("Retry-After", "1")
 	}
 }
 
