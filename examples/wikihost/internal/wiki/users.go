@@ -146,14 +146,15 @@ func (w *Wiki) AuthenticateFrom(client, name, password string) (store.User, erro
 	if err != nil {
 		return store.User{}, err
 	}
-	var busy error
-	ok := w.creds.check(u, password, w.now, func() bool {
+	// A check that found no free slot is not a failed login, neither for
+	// this request nor for those that joined it.
+	ok, err := w.creds.check(u, password, w.now, func() (bool, error) {
 		var match bool
-		busy = w.compare(u.PasswordHash, password, &match)
-		return match
+		err := w.compare(u.PasswordHash, password, &match)
+		return match, err
 	})
-	if busy != nil {
-		return store.User{}, busy
+	if err != nil {
+		return store.User{}, err
 	}
 	if !ok {
 		failed()
@@ -225,8 +226,9 @@ type credEntry struct {
 // credCheck is a password check in progress.
 type credCheck struct {
 	passwordHash string
-	done         chan struct{} // closed once ok is set
+	done         chan struct{} // closed once ok and err are set
 	ok           bool
+	err          error // the check could not run (ErrBusy)
 }
 
 func newCredCache() *credCache {
@@ -249,13 +251,13 @@ func (c *credCache) digest(userID, password string) [32]byte {
 // the same credentials already running, or by calling compare. Only
 // successes are remembered; a wrong password shares one compare with the
 // requests that arrived with it, and the next one pays again.
-func (c *credCache) check(u store.User, password string, now func() time.Time, compare func() bool) bool {
+func (c *credCache) check(u store.User, password string, now func() time.Time, compare func() (bool, error)) (bool, error) {
 	d := c.digest(u.ID, password)
 	hash := string(u.PasswordHash)
 	c.mu.Lock()
 	if e, ok := c.m[d]; ok && now().Before(e.expires) && e.passwordHash == hash {
 		c.mu.Unlock()
-		return true
+		return true, nil
 	}
 	if running, ok := c.checking[d]; ok && running.passwordHash == hash {
 		c.mu.Unlock()
@@ -263,13 +265,13 @@ func (c *credCache) check(u store.User, password string, now func() time.Time, c
 			c.joined()
 		}
 		<-running.done
-		return running.ok
+		return running.ok, running.err
 	}
 	run := &credCheck{passwordHash: hash, done: make(chan struct{})}
 	c.checking[d] = run
 	c.mu.Unlock()
 
-	run.ok = compare()
+	run.ok, run.err = compare()
 
 	c.mu.Lock()
 	if c.checking[d] == run {
@@ -283,7 +285,7 @@ func (c *credCache) check(u store.User, password string, now func() time.Time, c
 	}
 	c.mu.Unlock()
 	close(run.done)
-	return run.ok
+	return run.ok, run.err
 }
 
 // NewSession starts a login session for userID and returns the token for
