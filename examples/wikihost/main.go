@@ -40,6 +40,20 @@ import (
 // shutdownTimeout bounds the wait for running requests on shutdown.
 const shutdownTimeout = 10 * time.Second
 
+// Connection limits an admin can change with flags (finding #3).
+const (
+	// defaultReadTimeout bounds reading one request, headers and body:
+	// a 10 MiB upload fits at about 1.5 Mbit/s, and a client that
+	// trickles its body cannot hold the connection longer. The chat's
+	// event streams clear it (host-sdk), so they stay open for hours.
+	defaultReadTimeout = time.Minute
+	// defaultMaxConnsPerIP bounds the open connections of one client IP
+	// address: a browser opens about six per site plus its event
+	// streams (host-sdk allows 8 per user), and an office behind one
+	// NAT address has several users.
+	defaultMaxConnsPerIP = 64
+)
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -65,6 +79,11 @@ type config struct {
 	demoPassword    string
 	debugAddr       string
 	logLevel        hclog.Level
+	pagesPerMinute  int
+	passwordChecks  int
+	clientFailures  int
+	readTimeout     time.Duration
+	maxConnsPerIP   int
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -79,6 +98,11 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&c.timeZone, "tz", "UTC", "IANA time zone whose days the transcripts follow")
 	fs.StringVar(&c.demoPassword, "demo-password", "pagechat-demo", "password of the demo users alice, bob and carol, set when they are first created")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
+	fs.IntVar(&c.pagesPerMinute, "pages-per-minute", web.DefaultPagesPerMinute, "pages one user may create a minute; -1 turns the limit off")
+	fs.IntVar(&c.passwordChecks, "password-checks", wiki.DefaultMaxPasswordChecks(), "bcrypt password checks running at once; further logins wait up to 2 s, then get 503")
+	fs.IntVar(&c.clientFailures, "client-login-failures", wiki.DefaultClientFreeFailures, "failed logins one client address may have before it is throttled; -1 turns the per-address throttle off")
+	fs.DurationVar(&c.readTimeout, "read-timeout", defaultReadTimeout, "longest time to read one request, headers and body; chat event streams are exempt")
+	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", defaultMaxConnsPerIP, "open connections one client IP address may have; further ones are closed at once; -1 turns the limit off")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -94,6 +118,21 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 			return config{}, fmt.Errorf("-debug-addr %q: the profiler must listen on a loopback address such as 127.0.0.1:6060", c.debugAddr)
 		}
+	}
+	if c.pagesPerMinute == 0 {
+		return config{}, errors.New("-pages-per-minute 0 would forbid creating pages; use -1 to turn the limit off")
+	}
+	if c.passwordChecks < 1 {
+		return config{}, fmt.Errorf("-password-checks %d: want at least 1", c.passwordChecks)
+	}
+	if c.clientFailures == 0 {
+		return config{}, errors.New("-client-login-failures 0 would throttle every address at once; use -1 to turn it off")
+	}
+	if c.readTimeout <= 0 {
+		return config{}, fmt.Errorf("-read-timeout %v: want a positive duration", c.readTimeout)
+	}
+	if c.maxConnsPerIP == 0 {
+		return config{}, errors.New("-max-conns-per-ip 0 would refuse every connection; use -1 to turn the limit off")
 	}
 	if c.logLevel = hclog.LevelFromString(*level); c.logLevel == hclog.NoLevel {
 		return config{}, fmt.Errorf("-log-level %q: want trace, debug, info, warn or error", *level)
@@ -118,7 +157,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		defer stopDebug()
 	}
 
-	w, err := wiki.Open(cfg.dataDir, wiki.Options{Logger: logger.Named("wiki")})
+	w, err := wiki.Open(cfg.dataDir, wiki.Options{Logger: logger.Named("wiki"), MaxPasswordChecks: cfg.passwordChecks, ClientFreeFailures: cfg.clientFailures})
 	if err != nil {
 		return err
 	}
@@ -148,31 +187,41 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	}
 	defer closeLogged(logger, "chat handler", chat.Close)
 
-	site, err := web.New(web.Config{Wiki: w, Macros: client, Chat: chat, Logger: logger.Named("web")})
+	site, err := web.New(web.Config{Wiki: w, Macros: client, Chat: chat, Logger: logger.Named("web"), PagesPerMinute: cfg.pagesPerMinute})
 	if err != nil {
 		return err
 	}
-	return serve(ctx, logger, cfg.addr, site, chat.Close)
+	return serve(ctx, logger, cfg, site, chat.Close)
 }
 
-// serve runs an HTTP server for h on addr until ctx ends, then shuts it
-// down. onShutdown runs as shutdown begins: the chat handler's event
+// newServer is the HTTP server for h with cfg's limits.
+func newServer(cfg config, logger hclog.Logger, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// ReadTimeout covers the body too, so a client sending it
+		// slowly is cut. host-sdk clears it for event streams, which
+		// would otherwise have their context cancelled when it passes.
+		ReadTimeout: cfg.readTimeout,
+		IdleTimeout: 2 * time.Minute,
+		// No WriteTimeout: chat event streams stay open for hours, and
+		// host-sdk bounds each of their writes itself.
+		ErrorLog: logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+}
+
+// serve runs an HTTP server for h on cfg.addr until ctx ends, then shuts
+// it down. onShutdown runs as shutdown begins: the chat handler's event
 // streams never go idle, so they must be ended for Shutdown to finish.
-func serve(ctx context.Context, logger hclog.Logger, addr string, h http.Handler, onShutdown func() error) error {
-	ln, err := net.Listen("tcp", addr)
+func serve(ctx context.Context, logger hclog.Logger, cfg config, h http.Handler, onShutdown func() error) error {
+	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: chat event streams stay open for hours.
-		ErrorLog: logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-	}
+	srv := newServer(cfg, logger, h)
 	srv.RegisterOnShutdown(func() { _ = onShutdown() })
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(limitConnsPerIP(ln, cfg.maxConnsPerIP)) }()
 	logger.Info("listening on http://" + ln.Addr().String())
 
 	select {

@@ -30,6 +30,11 @@ func TestFlags(t *testing.T) {
 		{[]string{"-plugin", "x", "-log-level", "loud"}, "-log-level"},
 		{[]string{"-plugin", "x", "extra"}, "unexpected arguments"},
 		{[]string{"-nope"}, "not defined"},
+		{[]string{"-plugin", "x", "-pages-per-minute", "0"}, "-pages-per-minute"},
+		{[]string{"-plugin", "x", "-password-checks", "0"}, "-password-checks"},
+		{[]string{"-plugin", "x", "-client-login-failures", "0"}, "-client-login-failures"},
+		{[]string{"-plugin", "x", "-read-timeout", "0s"}, "-read-timeout"},
+		{[]string{"-plugin", "x", "-max-conns-per-ip", "0"}, "-max-conns-per-ip"},
 	} {
 		_, err := parseFlags(tt.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -41,7 +46,8 @@ func TestFlags(t *testing.T) {
 	}
 	c, err := parseFlags([]string{"-plugin", "/p"}, io.Discard)
 	if err != nil || c.addr != "127.0.0.1:8080" || c.dataDir != "./wikihost-data" || c.transcriptDelay != time.Minute ||
-		c.timeZone != "UTC" || c.demoPassword != demoPassword || c.logLevel.String() != "info" {
+		c.timeZone != "UTC" || c.demoPassword != demoPassword || c.logLevel.String() != "info" ||
+		c.pagesPerMinute != 30 || c.clientFailures != 20 || c.readTimeout != time.Minute || c.maxConnsPerIP != 64 || c.passwordChecks < 1 {
 		t.Errorf("defaults: %+v, %v", c, err)
 	}
 }

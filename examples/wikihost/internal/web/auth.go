@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,7 +34,7 @@ type authenticator struct {
 // all is errNoLogin.
 func (a *authenticator) identify(r *http.Request) (store.User, bool, error) {
 	if name, password, ok := r.BasicAuth(); ok {
-		u, err := a.wiki.Authenticate(name, password)
+		u, err := a.wiki.AuthenticateFrom(clientAddr(r), name, password)
 		return u, false, err
 	}
 	c, err := r.Cookie(sessionCookie)
@@ -44,6 +45,17 @@ func (a *authenticator) identify(r *http.Request) (store.User, bool, error) {
 	return u, true, err
 }
 
+// clientAddr is the address failed logins are counted against: the
+// connection's IP address. Behind a reverse proxy every request has the
+// proxy's address, and the proxy must do this throttling instead.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
 // chatIdentity is the hostsdk.IdentifyFunc of the chat handler.
 func (a *authenticator) chatIdentity(r *http.Request) (hostsdk.Identity, error) {
 	u, cookie, err := a.identify(r)
@@ -51,6 +63,11 @@ func (a *authenticator) chatIdentity(r *http.Request) (hostsdk.Identity, error) 
 	// no status of its own for it, and the wiki's login form says more.
 	if errors.Is(err, errNoLogin) || errors.Is(err, wiki.ErrBadCredentials) || errors.Is(err, wiki.ErrTooManyAttempts) {
 		return hostsdk.Identity{}, fmt.Errorf("%w: %w", hostsdk.ErrUnauthenticated, err)
+	}
+	if errors.Is(err, wiki.ErrBusy) {
+		// The chat has no status of its own for an overloaded login;
+		// the host failing its part of the request is the closest.
+		return hostsdk.Identity{}, fmt.Errorf("%w: %w", hostsdk.ErrHostFailed, err)
 	}
 	if err != nil {
 		return hostsdk.Identity{}, err

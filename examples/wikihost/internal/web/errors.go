@@ -26,15 +26,20 @@ func badRequest(msg string) error { return &httpError{http.StatusBadRequest, "ba
 func classify(err error) (status int, code, msg string) {
 	var he *httpError
 	var tooBig *http.MaxBytesError
+	var limited *rateLimitedError
 	switch {
 	case errors.As(err, &he):
 		return he.status, he.code, he.msg
+	case errors.As(err, &limited):
+		return http.StatusTooManyRequests, "rate_limited", limited.Error()
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, "too_large", "request body is too large"
 	case errors.Is(err, wiki.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, "too_large", err.Error()
 	case errors.Is(err, wiki.ErrInvalid):
 		return http.StatusBadRequest, "bad_request", err.Error()
+	case errors.Is(err, wiki.ErrBusy):
+		return http.StatusServiceUnavailable, "busy", err.Error()
 	case errors.Is(err, wiki.ErrTooManyAttempts):
 		return http.StatusTooManyRequests, "too_many_attempts", err.Error()
 	case errors.Is(err, errNoLogin), errors.Is(err, wiki.ErrBadCredentials):
@@ -52,8 +57,14 @@ func classify(err error) (status int, code, msg string) {
 // setRetryAfter tells the client when to try again, if err says.
 func setRetryAfter(w http.ResponseWriter, err error) {
 	var throttled *wiki.ThrottledError
-	if errors.As(err, &throttled) {
+	var limited *rateLimitedError
+	switch {
+	case errors.As(err, &throttled):
 		w.Header().Set("Retry-After", strconv.Itoa(throttled.RetryAfterSeconds()))
+	case errors.As(err, &limited):
+		setRetryAfterLimited(w, limited)
+	case errors.Is(err, wiki.ErrBusy):
+		w.Header().Set("Retry-After", "1")
 	}
 }
 

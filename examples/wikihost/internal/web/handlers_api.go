@@ -53,6 +53,9 @@ func (s *Server) apiCreatePage(w http.ResponseWriter, r *http.Request, u store.U
 		Body     string `json:"body"`
 		ParentID string `json:"parent_id"`
 	}
+	if err := s.newPages.allow(u.ID); err != nil {
+		return err
+	}
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}

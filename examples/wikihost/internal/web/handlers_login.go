@@ -35,7 +35,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, next := r.PostForm.Get("name"), localPath(r.PostForm.Get("next"))
-	u, err := s.wiki.Authenticate(name, r.PostForm.Get("password"))
+	u, err := s.wiki.AuthenticateFrom(clientAddr(r), name, r.PostForm.Get("password"))
 	if errors.Is(err, wiki.ErrBadCredentials) {
 		s.log.Info("login failed", "user", wiki.NormalizeUserID(name), "remote", r.RemoteAddr)
 		s.render(w, http.StatusUnauthorized, "login.html", loginPage{
@@ -47,7 +47,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("login refused: too many failed attempts", "user", wiki.NormalizeUserID(name), "remote", r.RemoteAddr)
 		setRetryAfter(w, err)
 		s.render(w, http.StatusTooManyRequests, "login.html", loginPage{
-			base: s.base("Log in", nil), Name: name, Next: next, Error: "Too many failed logins for this name. " + retryHint(err),
+			base: s.base("Log in", nil), Name: name, Next: next, Error: throttledWhat(err) + retryHint(err),
 		})
 		return
 	}
@@ -63,6 +63,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	setSession(w, r, token, expires)
 	s.log.Info("login", "user", u.ID, "remote", r.RemoteAddr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// throttledWhat says what a throttled login was throttled for.
+func throttledWhat(err error) string {
+	var throttled *wiki.ThrottledError
+	if errors.As(err, &throttled) && throttled.Client {
+		return "Too many failed logins from your address. "
+	}
+	return "Too many failed logins for this name. "
 }
 
 // retryHint says when a throttled login may try again.

@@ -100,6 +100,9 @@ func (s *Server) handleNewPageForm(w http.ResponseWriter, r *http.Request, u sto
 }
 
 func (s *Server) handleCreatePage(w http.ResponseWriter, r *http.Request, u store.User) error {
+	if err := s.newPages.allow(u.ID); err != nil {
+		return err
+	}
 	if err := parseForm(w, r); err != nil {
 		return err
 	}

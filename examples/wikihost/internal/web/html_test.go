@@ -222,6 +222,15 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 			t.Errorf("cross-site POST %s: %d, want 403", path, code)
 		}
 	}
+	// The APIs promise JSON errors, whichever layer refuses (finding #13).
+	for _, path := range []string{"/api/pages", "/api/users", "/chat/api/rooms/1.x/messages", "/chat/api/rooms/1.x/files"} {
+		t.Run(path, func(t *testing.T) {
+			e := decode[apiErr](t, ts.do("POST", path, "bob", `{}`, cross...), http.StatusForbidden)
+			if e.Code != "cross_origin" || e.Error == "" {
+				t.Errorf("error %+v, want code cross_origin", e)
+			}
+		})
+	}
 	same := []string{"Sec-Fetch-Site", "same-origin", "Content-Type", "application/x-www-form-urlencoded"}
 	if code := ts.do("POST", "/pages", "bob", `title=Same+origin`, same...).Code; code != http.StatusSeeOther {
 		t.Errorf("same-origin POST: %d", code)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -55,6 +56,11 @@ type Config struct {
 	Logger hclog.Logger
 	// SiteName is shown in every page's header.
 	SiteName string
+	// PagesPerMinute is how many pages one user may create a minute, on
+	// the form and the API together; 0 means DefaultPagesPerMinute and a
+	// negative number turns the limit off. Pages the chat plugin writes
+	// do not count.
+	PagesPerMinute int
 }
 
 // Server is the wiki's http.Handler.
@@ -66,6 +72,8 @@ type Server struct {
 	auth    *authenticator
 	pages   *templates
 	handler http.Handler
+	// newPages limits page creation per user.
+	newPages *userLimiter
 }
 
 // New builds the Server for cfg.
@@ -92,6 +100,8 @@ func New(cfg Config) (*Server, error) {
 		site:   site,
 		auth:   &authenticator{wiki: cfg.Wiki},
 		pages:  tmpl,
+
+		newPages: newUserLimiter(cfg.PagesPerMinute, nil),
 	}
 	chat := cfg.Chat
 	if chat == nil {
@@ -107,8 +117,28 @@ func New(cfg Config) (*Server, error) {
 	// API when a browser sends the session cookie, and the chat API.
 	// Requests from scripts carry no Origin or Sec-Fetch-Site header and
 	// pass.
-	s.handler = http.NewCrossOriginProtection().Handler(mux)
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(denyCrossOrigin))
+	s.handler = csrf.Handler(mux)
 	return s, nil
+}
+
+// denyCrossOrigin answers a request the CSRF guard refused. The JSON API
+// and the chat API promise JSON errors {"error", "code"}, with the same
+// code host-sdk uses for its own check, so clients handle one shape
+// whichever layer refused; HTML forms keep a plain-text answer.
+func denyCrossOrigin(w http.ResponseWriter, r *http.Request) {
+	const msg = "cross-origin request refused"
+	if isJSONPath(r.URL.Path) {
+		writeJSONError(w, http.StatusForbidden, "cross_origin", msg)
+		return
+	}
+	http.Error(w, msg, http.StatusForbidden)
+}
+
+// isJSONPath reports whether path belongs to an API that answers JSON.
+func isJSONPath(path string) bool {
+	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, ChatPrefix+"api/")
 }
 
 // ServeHTTP serves the wiki.

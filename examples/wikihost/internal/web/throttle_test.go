@@ -53,3 +53,53 @@ func TestRepeatedFailedLoginsAreThrottled(t *testing.T) {
 		t.Errorf("bob: %d", rec.Code)
 	}
 }
+
+// One client trying a new made-up name on every request is throttled by
+// its address, on the form and the API, while another address still
+// logs in (finding #4).
+func TestFailedLoginsAreThrottledPerClientAddress(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	basic := func(addr, name, password string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/api/search?q=x", nil)
+		req.RemoteAddr = addr
+		req.SetBasicAuth(name, password)
+		rec := httptest.NewRecorder()
+		ts.srv.ServeHTTP(rec, req)
+		return rec
+	}
+	for i := range 21 { // wiki.DefaultClientFreeFailures + 1
+		if rec := basic("192.0.2.7:1000", "nobody"+strconv.Itoa(i), "guess"); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i+1, rec.Code)
+		}
+	}
+	tests := []struct {
+		name, addr string
+		status     int
+	}{
+		{"same address, other port", "192.0.2.7:2000", http.StatusTooManyRequests},
+		{"other address", "192.0.2.8:1000", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := basic(tt.addr, "bob", testPassword)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d; %s", rec.Code, tt.status, rec.Body)
+			}
+			if tt.status == http.StatusTooManyRequests {
+				if e := decode[apiErr](t, rec, tt.status); e.Code != "too_many_attempts" || rec.Header().Get("Retry-After") == "" {
+					t.Errorf("%+v, Retry-After %q", e, rec.Header().Get("Retry-After"))
+				}
+			}
+		})
+	}
+	body := url.Values{"name": {"bob"}, "password": {testPassword}}.Encode()
+	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(body))
+	req.RemoteAddr = "192.0.2.7:3000"
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	ts.srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), "from your address") {
+		t.Errorf("login form from the throttled address: %d %s", rec.Code, rec.Body)
+	}
+}

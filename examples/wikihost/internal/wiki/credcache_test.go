@@ -1,6 +1,7 @@
 package wiki
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,12 +31,12 @@ func TestCredCacheChecksConcurrentCredentialsOnce(t *testing.T) {
 		arrived.Add(n)
 		for range n {
 			wg.Go(func() {
-				if c.check(u, password, now, func() bool {
+				if passed, _ := c.check(u, password, now, func() (bool, error) {
 					calls.Add(1)
 					arrived.Done()
 					<-release
-					return answer
-				}) {
+					return answer, nil
+				}); passed {
 					ok.Add(1)
 				}
 			})
@@ -54,7 +55,7 @@ func TestCredCacheChecksConcurrentCredentialsOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
-			if c.check(u, "right", now, func() bool { calls.Add(1); return true }) {
+			if passed, _ := c.check(u, "right", now, func() (bool, error) { calls.Add(1); return true, nil }); passed {
 				ok.Add(1)
 			}
 		})
@@ -74,7 +75,38 @@ func TestCredCacheChecksConcurrentCredentialsOnce(t *testing.T) {
 	changed := u
 	changed.PasswordHash = []byte("$2a$new-hash")
 	var compared bool
-	if c.check(changed, "right", now, func() bool { compared = true; return false }) || !compared {
+	if passed, _ := c.check(changed, "right", now, func() (bool, error) { compared = true; return false, nil }); passed || !compared {
 		t.Error("a success cached against the old hash was used after the hash changed")
+	}
+}
+
+// Requests that joined a check which found no free slot get ErrBusy
+// too, not a wrong password (finding #4).
+func TestCredCacheJoinersShareBusy(t *testing.T) {
+	t.Parallel()
+	c := newCredCache()
+	var arrived sync.WaitGroup
+	c.joined = arrived.Done
+	u := store.User{ID: "bob", PasswordHash: []byte("$2a$hash-of-bob")}
+	const n = 10
+	release := make(chan struct{})
+	errs := make(chan error, n)
+	arrived.Add(n)
+	for range n {
+		go func() {
+			_, err := c.check(u, "right", time.Now, func() (bool, error) {
+				arrived.Done()
+				<-release
+				return false, ErrBusy
+			})
+			errs <- err
+		}()
+	}
+	arrived.Wait()
+	close(release)
+	for range n {
+		if err := <-errs; !errors.Is(err, ErrBusy) {
+			t.Errorf("check: %v, want ErrBusy", err)
+		}
 	}
 }

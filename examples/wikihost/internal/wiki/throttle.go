@@ -15,9 +15,15 @@ var ErrTooManyAttempts = errors.New("too many failed logins")
 // ThrottledError refuses a login attempt without checking the password.
 type ThrottledError struct {
 	Wait time.Duration // until the next attempt is accepted
+	// Client is set when the client address, not the account name, is
+	// throttled.
+	Client bool
 }
 
 func (e *ThrottledError) Error() string {
+	if e.Client {
+		return fmt.Sprintf("too many failed logins from this address; try again in %d s", e.RetryAfterSeconds())
+	}
 	return fmt.Sprintf("too many failed logins for this account; try again in %d s", e.RetryAfterSeconds())
 }
 
@@ -46,6 +52,14 @@ const (
 	// can take: beyond it, entries that would be forgotten anyway go
 	// first, then arbitrary ones.
 	maxThrottled = 10000
+	// DefaultClientFreeFailures is how many failed logins one client
+	// address may have before it is throttled like an account. The
+	// per-name limit alone lets a client try a new made-up name on every
+	// request, and each try costs a bcrypt check (finding #4). It is well
+	// above freeFailures because an office behind one NAT address shares
+	// it, and successes do not reset it, or an attacker with an account
+	// could interleave logins to clear it.
+	DefaultClientFreeFailures = 20
 )
 
 type failures struct {
@@ -54,14 +68,19 @@ type failures struct {
 	until time.Time // no attempt before this
 }
 
-// loginThrottle counts failed logins per account name.
+// loginThrottle counts failed logins per key: an account name, or a
+// client address.
 type loginThrottle struct {
+	free int // failures before the first lockout
+
 	mu sync.Mutex
 	m  map[string]*failures
 }
 
-func newLoginThrottle() *loginThrottle {
-	return &loginThrottle{m: make(map[string]*failures)}
+func newLoginThrottle() *loginThrottle { return newThrottle(freeFailures) }
+
+func newThrottle(free int) *loginThrottle {
+	return &loginThrottle{free: free, m: make(map[string]*failures)}
 }
 
 // wait returns how long the account must wait before its next attempt;
@@ -90,7 +109,7 @@ func (t *loginThrottle) failed(id string, now time.Time) {
 	}
 	f.count++
 	f.last = now
-	if over := f.count - freeFailures; over > 0 {
+	if over := f.count - t.free; over > 0 {
 		lockout := maxLockout
 		if over <= 20 { // beyond that the shift overflows long after the cap
 			lockout = min(firstLockout<<(over-1), maxLockout)

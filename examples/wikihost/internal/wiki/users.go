@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +35,21 @@ const (
 	// credentials (see credCache).
 	credCacheTTL = 5 * time.Minute
 	credCacheMax = 4096
+	// passwordCheckWait is how long a login waits for a free password
+	// check slot before it is refused with ErrBusy: long enough to ride
+	// out a burst of honest logins, short enough that a flood gets its
+	// answer quickly instead of piling up goroutines.
+	passwordCheckWait = 2 * time.Second
 )
+
+// ErrBusy means too many password checks were running to check one more
+// in time; the caller should try again shortly.
+var ErrBusy = errors.New("too many logins at once; try again shortly")
+
+// DefaultMaxPasswordChecks is how many bcrypt checks run at once unless
+// Options.MaxPasswordChecks says otherwise: half the cores, so that a
+// flood of logins leaves the other half to the pages and the chat.
+func DefaultMaxPasswordChecks() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // userIDPattern is what a login name may look like: short, lower case, and
 // safe in URLs, log lines and permission lists.
@@ -90,33 +105,84 @@ func (w *Wiki) User(id string) (store.User, error) {
 // except that after repeated failures for a name further attempts are
 // refused with a *ThrottledError (ErrTooManyAttempts) without a check.
 func (w *Wiki) Authenticate(name, password string) (store.User, error) {
+	return w.AuthenticateFrom("", name, password)
+}
+
+// AuthenticateFrom is Authenticate for a request from client, its address
+// (such as an IP address; "" for none). Besides each name, each client
+// address is throttled after Options.ClientFreeFailures failures, so that
+// trying a new name on every request does not buy unlimited bcrypt
+// checks. When more than Options.MaxPasswordChecks checks are running, a
+// check waits briefly for a slot and then fails with ErrBusy.
+func (w *Wiki) AuthenticateFrom(client, name, password string) (store.User, error) {
 	id := NormalizeUserID(name)
 	if !userIDPattern.MatchString(id) || len(password) > MaxPasswordBytes {
 		return store.User{}, ErrBadCredentials
 	}
+	if client != "" && w.clients != nil {
+		if wait := w.clients.wait(client, w.now()); wait > 0 {
+			return store.User{}, &ThrottledError{Wait: wait, Client: true}
+		}
+	}
 	if wait := w.throttle.wait(id, w.now()); wait > 0 {
 		return store.User{}, &ThrottledError{Wait: wait}
+	}
+	failed := func() {
+		w.throttle.failed(id, w.now())
+		if client != "" && w.clients != nil {
+			w.clients.failed(client, w.now())
+		}
 	}
 	u, err := w.store.User(id)
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the time a real check takes, so that response times do
 		// not tell which user names exist.
-		_ = bcrypt.CompareHashAndPassword(w.dummyHash(), []byte(password))
-		w.throttle.failed(id, w.now())
+		if err := w.compare(w.dummyHash(), password, new(bool)); err != nil {
+			return store.User{}, err
+		}
+		failed()
 		return store.User{}, ErrBadCredentials
 	}
 	if err != nil {
 		return store.User{}, err
 	}
-	ok := w.creds.check(u, password, w.now, func() bool {
-		return bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) == nil
+	// A check that found no free slot is not a failed login, neither for
+	// this request nor for those that joined it.
+	ok, err := w.creds.check(u, password, w.now, func() (bool, error) {
+		var match bool
+		err := w.compare(u.PasswordHash, password, &match)
+		return match, err
 	})
+	if err != nil {
+		return store.User{}, err
+	}
 	if !ok {
-		w.throttle.failed(id, w.now())
+		failed()
 		return store.User{}, ErrBadCredentials
 	}
 	w.throttle.succeeded(id)
 	return u, nil
+}
+
+// compare checks password against hash in one of the w.checks slots,
+// setting *match. It fails with ErrBusy when no slot frees up within
+// w.checkWait: bcrypt is expensive by design, and unbounded checks would
+// take every core from the pages and the chat.
+func (w *Wiki) compare(hash []byte, password string, match *bool) error {
+	select {
+	case w.checks <- struct{}{}:
+	default:
+		t := time.NewTimer(w.checkWait)
+		defer t.Stop()
+		select {
+		case w.checks <- struct{}{}:
+		case <-t.C:
+			return ErrBusy
+		}
+	}
+	defer func() { <-w.checks }()
+	*match = bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	return nil
 }
 
 // dummyHash is a bcrypt hash at the wiki's cost that no password matches
@@ -160,8 +226,9 @@ type credEntry struct {
 // credCheck is a password check in progress.
 type credCheck struct {
 	passwordHash string
-	done         chan struct{} // closed once ok is set
+	done         chan struct{} // closed once ok and err are set
 	ok           bool
+	err          error // the check could not run (ErrBusy)
 }
 
 func newCredCache() *credCache {
@@ -184,13 +251,13 @@ func (c *credCache) digest(userID, password string) [32]byte {
 // the same credentials already running, or by calling compare. Only
 // successes are remembered; a wrong password shares one compare with the
 // requests that arrived with it, and the next one pays again.
-func (c *credCache) check(u store.User, password string, now func() time.Time, compare func() bool) bool {
+func (c *credCache) check(u store.User, password string, now func() time.Time, compare func() (bool, error)) (bool, error) {
 	d := c.digest(u.ID, password)
 	hash := string(u.PasswordHash)
 	c.mu.Lock()
 	if e, ok := c.m[d]; ok && now().Before(e.expires) && e.passwordHash == hash {
 		c.mu.Unlock()
-		return true
+		return true, nil
 	}
 	if running, ok := c.checking[d]; ok && running.passwordHash == hash {
 		c.mu.Unlock()
@@ -198,13 +265,13 @@ func (c *credCache) check(u store.User, password string, now func() time.Time, c
 			c.joined()
 		}
 		<-running.done
-		return running.ok
+		return running.ok, running.err
 	}
 	run := &credCheck{passwordHash: hash, done: make(chan struct{})}
 	c.checking[d] = run
 	c.mu.Unlock()
 
-	run.ok = compare()
+	run.ok, run.err = compare()
 
 	c.mu.Lock()
 	if c.checking[d] == run {
@@ -218,7 +285,7 @@ func (c *credCache) check(u store.User, password string, now func() time.Time, c
 	}
 	c.mu.Unlock()
 	close(run.done)
-	return run.ok
+	return run.ok, run.err
 }
 
 // NewSession starts a login session for userID and returns the token for

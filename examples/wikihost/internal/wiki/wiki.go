@@ -67,6 +67,13 @@ type Options struct {
 	// PasswordCost is the bcrypt cost of new password hashes; 0 means
 	// bcrypt.DefaultCost. Tests lower it to bcrypt.MinCost.
 	PasswordCost int
+	// MaxPasswordChecks bounds the bcrypt checks running at once; 0 means
+	// DefaultMaxPasswordChecks.
+	MaxPasswordChecks int
+	// ClientFreeFailures is how many failed logins one client address may
+	// have before it is throttled; 0 means DefaultClientFreeFailures and a
+	// negative number turns the per-address throttle off.
+	ClientFreeFailures int
 }
 
 // Wiki is the example wiki. It is safe for concurrent use.
@@ -79,7 +86,11 @@ type Wiki struct {
 	cost     int
 	creds    *credCache
 	throttle *loginThrottle
-	now      func() time.Time
+	clients  *loginThrottle // nil: no throttle per client address
+	checks   chan struct{}  // a slot per bcrypt check allowed at once
+	// checkWait is how long a password check waits for a slot.
+	checkWait time.Duration
+	now       func() time.Time
 
 	dummyOnce sync.Once
 	dummy     []byte // see dummyHash
@@ -111,7 +122,26 @@ func Open(dir string, opts Options) (*Wiki, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Wiki{store: st, filesDir: filesDir, log: log, cost: cost, creds: newCredCache(), throttle: newLoginThrottle(), now: time.Now}
+	if opts.MaxPasswordChecks < 0 {
+		return nil, fmt.Errorf("MaxPasswordChecks %d is negative", opts.MaxPasswordChecks)
+	}
+	checks := opts.MaxPasswordChecks
+	if checks == 0 {
+		checks = DefaultMaxPasswordChecks()
+	}
+	var clients *loginThrottle
+	switch free := opts.ClientFreeFailures; {
+	case free == 0:
+		clients = newThrottle(DefaultClientFreeFailures)
+	case free > 0:
+		clients = newThrottle(free)
+	}
+	w := &Wiki{
+		store: st, filesDir: filesDir, log: log, cost: cost, creds: newCredCache(),
+		throttle: newLoginThrottle(), clients: clients,
+		checks: make(chan struct{}, checks), checkWait: passwordCheckWait,
+		now: time.Now,
+	}
 	if err := w.openIndex(filepath.Join(dir, "index")); err != nil {
 		_ = st.Close()
 		return nil, err
