@@ -76,6 +76,9 @@ type upstream interface {
 	Upload(ctx context.Context, userID, roomID, clientID, fileName string, size int64, r io.Reader) (UploadResult, error)
 	Feed(ctx context.Context, roomID string, afterSeq uint64, epoch string) (*Subscription, error)
 	AuthorizeViewers(ctx context.Context, roomID string, userIDs []string) ([]string, error)
+	// mayPost asks the host, without the plugin, whether userID may post
+	// in roomID, so an upload can be refused before its body is read.
+	mayPost(ctx context.Context, userID, roomID string) error
 	Join(ctx context.Context, userID, roomID string) ([]Participant, error)
 	Leave(ctx context.Context, userID, roomID string) error
 	// currentInstance identifies the running plugin process (nil while it
