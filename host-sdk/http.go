@@ -62,7 +62,10 @@ type Identity struct {
 
 // IdentifyFunc tells the handler who made a request. It returns an error
 // wrapping ErrUnauthenticated when nobody is logged in; any other error is
-// answered with 500 and logged.
+// answered with 500 and logged. It is called again on each open event
+// stream's request twice per permission window, so that a logout or an
+// expired session ends the stream: it should look the session up each
+// time (and be cheap, as a session lookup is), not remember the answer.
 type IdentifyFunc func(r *http.Request) (Identity, error)
 
 // upstream is what a Handler asks of the plugin: the Client's calls. A
