@@ -28,6 +28,11 @@ const (
 	// whether the plugin process died, to tell a crash (restart and retry)
 	// from a plugin that is merely stopping or unreachable for a moment.
 	exitWait = 2 * time.Second
+	// superviseInterval is how often the supervisor looks whether the
+	// plugin process is still alive. go-plugin offers no exit
+	// notification, and Exited is a cheap check; the restart itself is
+	// spaced by the restart back-off, not by this.
+	superviseInterval = 50 * time.Millisecond
 )
 
 // Client is a running, supervised pagechat plugin. Its methods are safe for
@@ -45,6 +50,11 @@ type Client struct {
 	failures    int       // consecutive failed starts
 	nextAttempt time.Time // no start before this, after failures
 	starting    chan struct{}
+
+	// The supervisor restarts a dead plugin without waiting for a call,
+	// so transcripts and other background work resume on a quiet site.
+	stopSupervisor context.CancelFunc
+	supervisorWG   sync.WaitGroup
 }
 
 // instance is one plugin process and the connections that belong to it.
@@ -118,7 +128,38 @@ func Load(ctx context.Context, pluginPath, dataDir string, host Host, opts ...Op
 		return nil, err
 	}
 	c.cur = in
+	superviseCtx, stop := context.WithCancel(context.Background())
+	c.stopSupervisor = stop
+	c.supervisorWG.Add(1)
+	go c.supervise(superviseCtx)
 	return c, nil
+}
+
+// supervise restarts the plugin process when it dies, through live and so
+// with the same back-off as a call would, until Close cancels ctx. Without
+// it a crashed plugin would stay down until the next chat request, and
+// the plugin's own background work (transcript pages) with it.
+func (c *Client) supervise(ctx context.Context) {
+	defer c.supervisorWG.Done()
+	tick := time.NewTicker(superviseInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		c.mu.Lock()
+		down := !c.closed && c.starting == nil && (c.cur == nil || c.cur.exited())
+		c.mu.Unlock()
+		if !down {
+			continue
+		}
+		// live logs a failed restart and spaces the next attempt.
+		if _, err := c.live(ctx); errors.Is(err, ErrClosed) {
+			return
+		}
+	}
 }
 
 // start launches one plugin process and configures it.
@@ -252,9 +293,14 @@ func (c *Client) live(ctx context.Context) (*instance, error) {
 		c.mu.Lock()
 		c.starting = nil
 		close(done)
-		if err == nil && c.closed {
-			in.pc.Kill()
-			err = ErrClosed
+		if c.closed {
+			if err == nil {
+				in.pc.Kill()
+			}
+			// Close interrupted this start (the supervisor's, say):
+			// not a failure of the plugin.
+			c.mu.Unlock()
+			return nil, ErrClosed
 		}
 		if err != nil {
 			c.failures++
@@ -332,6 +378,12 @@ func (c *Client) Close() error {
 	c.cur = nil
 	starting := c.starting
 	c.mu.Unlock()
+	// The supervisor may be waiting out a back-off inside a start: cancel
+	// it so that start ends now, and wait for it below.
+	if c.stopSupervisor != nil {
+		c.stopSupervisor()
+	}
+	defer c.supervisorWG.Wait()
 	if starting != nil {
 		<-starting // the starter sees closed and kills what it started
 	}

@@ -43,13 +43,21 @@ const (
 type endReason int
 
 const (
-	endNone        endReason = iota
-	endSlow                  // fell behind its buffer; the browser resumes from its last id
-	endForbidden             // the user lost view permission
-	endReset                 // the room's epoch changed: reload history
-	endGone                  // the room no longer exists
-	endUnavailable           // the feed cannot serve (plugin gone, permissions unverifiable); retry later
+	endNone            endReason = iota
+	endSlow                      // fell behind its buffer; the browser resumes from its last id
+	endForbidden                 // the user lost view permission
+	endUnauthenticated           // the stream's login (session) is no longer valid
+	endReset                     // the room's epoch changed: reload history
+	endGone                      // the room no longer exists
+	endUnavailable               // the feed cannot serve (plugin gone, permissions unverifiable); retry later
 )
+
+// recheckInterval is how often open streams are re-checked (view
+// permission by the feed, the login by each stream): twice per window, so
+// a revocation takes effect within it.
+func recheckInterval(window time.Duration) time.Duration {
+	return max(window/2, MinHeartbeat)
+}
 
 // viewer is one browser event stream registered with a feed.
 type viewer struct {
@@ -403,7 +411,7 @@ func (f *roomFeed) manageLoop() {
 	}()
 	joined := make(map[string]*instance) // user -> plugin process that has their Join
 	defer f.leaveAll(joined)
-	tick := time.NewTicker(max(f.h.cfg.permWindow/2, MinHeartbeat))
+	tick := time.NewTicker(recheckInterval(f.h.cfg.permWindow))
 	defer tick.Stop()
 	var grace *time.Timer
 	var graceC <-chan time.Time

@@ -197,6 +197,10 @@ func (p *fakePlugin) Join(_ context.Context, userID, roomID string) ([]Participa
 
 func (p *fakePlugin) Leave(context.Context, string, string) error { return nil }
 
+func (p *fakePlugin) mayPost(_ context.Context, userID, roomID string) error {
+	return p.check(userID, roomID)
+}
+
 func (p *fakePlugin) currentInstance() *instance { return p.inst }
 
 // fakeStream is one Feed stream of a fakePlugin.

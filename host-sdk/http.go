@@ -62,7 +62,10 @@ type Identity struct {
 
 // IdentifyFunc tells the handler who made a request. It returns an error
 // wrapping ErrUnauthenticated when nobody is logged in; any other error is
-// answered with 500 and logged.
+// answered with 500 and logged. It is called again on each open event
+// stream's request twice per permission window, so that a logout or an
+// expired session ends the stream: it should look the session up each
+// time (and be cheap, as a session lookup is), not remember the answer.
 type IdentifyFunc func(r *http.Request) (Identity, error)
 
 // upstream is what a Handler asks of the plugin: the Client's calls. A
@@ -76,6 +79,9 @@ type upstream interface {
 	Upload(ctx context.Context, userID, roomID, clientID, fileName string, size int64, r io.Reader) (UploadResult, error)
 	Feed(ctx context.Context, roomID string, afterSeq uint64, epoch string) (*Subscription, error)
 	AuthorizeViewers(ctx context.Context, roomID string, userIDs []string) ([]string, error)
+	// mayPost asks the host, without the plugin, whether userID may post
+	// in roomID, so an upload can be refused before its body is read.
+	mayPost(ctx context.Context, userID, roomID string) error
 	Join(ctx context.Context, userID, roomID string) ([]Participant, error)
 	Leave(ctx context.Context, userID, roomID string) error
 	// currentInstance identifies the running plugin process (nil while it

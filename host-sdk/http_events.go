@@ -124,8 +124,33 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 		return nil
 	}
 	defer f.unregister(v)
-	h.follow(ctx, s, f, v, cursor)
+	h.follow(ctx, s, f, v, cursor, func() endReason { return h.reidentify(r, id) })
 	return nil
+}
+
+// reidentify runs the host's identify function again on a stream's
+// original request. The request's cookies and headers are fixed for the
+// stream's lifetime, so this asks the host's session store whether the
+// session the stream was opened with is still valid: after a logout or
+// session expiry it no longer is, and the stream must not keep delivering
+// messages. It returns endNone while the request still names id's user.
+func (h *Handler) reidentify(r *http.Request, id Identity) endReason {
+	now, err := h.identify(r)
+	switch {
+	case errors.Is(err, ErrUnauthenticated):
+		h.logger.Info("chat stream closed: session no longer valid", "user", id.UserID)
+		return endUnauthenticated
+	case err != nil:
+		// The host cannot say who this is right now: the stream is not
+		// served unverified, and the browser reconnects (and is asked to
+		// log in if its session is really gone).
+		h.logger.Warn("chat stream closed: cannot re-check its session", "user", id.UserID, "error", err)
+		return endUnavailable
+	case now.UserID != id.UserID:
+		h.logger.Info("chat stream closed: its session now belongs to another user", "user", id.UserID)
+		return endUnauthenticated
+	}
+	return endNone
 }
 
 // catchUp registers v with the feed, first writing from History whatever
@@ -207,10 +232,14 @@ func endReasonOf(err error) endReason {
 }
 
 // follow writes the feed's events to the browser until the stream ends:
-// the browser leaves, the feed ends the stream, or the handler closes.
-func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *viewer, cursor uint64) {
+// the browser leaves, the feed ends the stream, the handler closes, or
+// reauth (run as often as the feed re-checks view permission) says the
+// stream's login is gone.
+func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *viewer, cursor uint64, reauth func() endReason) {
 	heartbeat := time.NewTicker(h.cfg.heartbeat)
 	defer heartbeat.Stop()
+	session := time.NewTicker(recheckInterval(h.cfg.permWindow))
+	defer session.Stop()
 	batch := make([][]byte, 0, drainBatch)
 	for {
 		select {
@@ -227,6 +256,11 @@ func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *view
 			return
 		case <-heartbeat.C:
 			if err := s.write(heartbeatLine); err != nil {
+				return
+			}
+		case <-session.C:
+			if why := reauth(); why != endNone {
+				h.endStream(s, why, "")
 				return
 			}
 		case fr := <-v.ch:
@@ -271,6 +305,8 @@ func (h *Handler) endStream(s *sseWriter, why endReason, epoch string) {
 	switch why {
 	case endForbidden:
 		fr = forbiddenFrame
+	case endUnauthenticated:
+		fr = unauthenticatedFrame
 	case endGone:
 		fr = notFoundFrame
 	case endUnavailable:

@@ -32,8 +32,14 @@ func (h *Handler) serveUpload(w http.ResponseWriter, r *http.Request, id Identit
 	}
 	limit := h.cfg.uploadLimit
 	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("the file is larger than the limit of %d bytes", limit)}
+	// Both refusals come before the first byte of the body is read: the
+	// declared size, and whether the user may post at all, so a forbidden
+	// or oversized upload costs neither bandwidth nor spool space.
 	if r.ContentLength > limit+uploadOverhead {
 		return tooLarge
+	}
+	if err := h.client.mayPost(r.Context(), id.UserID, roomID); err != nil {
+		return err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit+uploadOverhead)
 	mr, err := r.MultipartReader()

@@ -117,10 +117,13 @@ func eventFrame(event string, v any) (*frame, error) {
 	return &frame{data: b}, nil
 }
 
-// Terminal events the browser acts on: it stops on "forbidden" and
-// "not_found", and reloads history on "reset".
+// Terminal events the browser acts on: it stops on "forbidden",
+// "unauthenticated" and "not_found", and reloads history on "reset".
 var (
-	forbiddenFrame, _   = eventFrame("error", errorJSON{Error: "you no longer have permission to view this room", Code: "forbidden"})
-	notFoundFrame, _    = eventFrame("error", errorJSON{Error: "this room no longer exists", Code: "not_found"})
-	unavailableFrame, _ = eventFrame("error", errorJSON{Error: "chat is temporarily unavailable; reconnecting", Code: "unavailable"})
+	forbiddenFrame, _ = eventFrame("error", errorJSON{Error: "you no longer have permission to view this room", Code: "forbidden"})
+	notFoundFrame, _  = eventFrame("error", errorJSON{Error: "this room no longer exists", Code: "not_found"})
+	// unauthenticatedFrame ends a stream whose login ended (logout,
+	// session expiry) while it was open.
+	unauthenticatedFrame, _ = eventFrame("error", errorJSON{Error: "your login has ended; log in again to use the chat", Code: "unauthenticated"})
+	unavailableFrame, _     = eventFrame("error", errorJSON{Error: "chat is temporarily unavailable; reconnecting", Code: "unavailable"})
 )

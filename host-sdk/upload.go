@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/pagechat/pagechat/macro"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 )
 
@@ -82,4 +83,24 @@ func uploadFailure(stream chatv1.ChatPlugin_UploadClient, err error) error {
 		}
 	}
 	return fromStatus(err)
+}
+
+// mayPost asks the host's Authorizer directly whether userID may post in
+// roomID. The plugin checks again on Upload; this early answer exists so
+// the browser API can refuse a forbidden upload before reading (and
+// spooling) a body of up to the upload limit. A malformed room id is left
+// to the plugin, which refuses it as it refuses every other call.
+func (c *Client) mayPost(ctx context.Context, userID, roomID string) error {
+	pageID, _, err := macro.SplitRoomID(roomID)
+	if err != nil {
+		return &Error{Kind: ErrRoomNotFound, Message: err.Error()}
+	}
+	ok, err := c.host.CheckPermission(ctx, userID, pageID, PermissionPost)
+	if err != nil {
+		return fmt.Errorf("check post permission on page %q: %w: %w", pageID, ErrHostFailed, err)
+	}
+	if !ok {
+		return &Error{Kind: ErrPermissionDenied, Message: fmt.Sprintf("%s may not post on page %s", userID, pageID)}
+	}
+	return nil
 }

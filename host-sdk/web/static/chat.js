@@ -437,6 +437,7 @@
         let info = {};
         try { info = JSON.parse(ev.data) || {}; } catch (_) { /* keep {} */ }
         if (info.code === 'forbidden') { stop(info.error || 'You no longer have permission to view this room.'); return; }
+        if (info.code === 'unauthenticated') { stop(info.error || 'Your login has ended; log in again to use the chat.'); return; }
         if (info.code === 'not_found') { stop(info.error || 'This room no longer exists.'); return; }
         setBanner('Chat unavailable — reconnecting…');
         return; // the EventSource reconnects by itself

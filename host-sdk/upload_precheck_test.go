@@ -1,0 +1,112 @@
+package hostsdk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// gatedBody is an upload body the test controls: it yields head, then
+// blocks until the gate opens, so the server's answer can only arrive
+// before the client has finished writing if the server answered without
+// waiting for the rest.
+type gatedBody struct {
+	head *bytes.Reader
+	gate <-chan struct{}
+	ctx  context.Context
+}
+
+var errBodyAbandoned = errors.New("the test stopped writing the body")
+
+func (b *gatedBody) Read(p []byte) (int, error) {
+	if b.head.Len() > 0 {
+		return b.head.Read(p)
+	}
+	select {
+	case <-b.gate:
+	case <-b.ctx.Done():
+	}
+	return 0, errBodyAbandoned
+}
+
+// countingBody counts what the handler reads of a request body.
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestForbiddenUploadIsRefusedBeforeItsBodyIsRead checks security finding
+// #12: a user without post permission gets 403 without the server reading
+// the upload, whether or not the body declares its length.
+func TestForbiddenUploadIsRefusedBeforeItsBodyIsRead(t *testing.T) {
+	t.Parallel()
+	const (
+		declared = 10 << 20 // the upload's claimed size, within the limit
+		prefix   = 1 << 20  // what the client writes before it stalls
+		maxRead  = 64 << 10 // what the handler may read before refusing
+	)
+	ws := newWebServer(t, nil, WithUploadLimit(declared+1))
+	ws.host.deny("mallory", ws.room.PageID, PermissionPost)
+	var read atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = countingBody{ReadCloser: r.Body, n: &read}
+		ws.h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	for _, tc := range []struct {
+		name          string
+		contentLength int64 // 0: chunked, length unknown
+	}{
+		{"declared length", declared + 4096},
+		{"chunked", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			read.Store(0)
+			var head bytes.Buffer
+			mw := multipart.NewWriter(&head)
+			if _, err := mw.CreateFormFile("file", "big.bin"); err != nil {
+				t.Fatal(err)
+			}
+			head.Write(make([]byte, prefix))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			gate := make(chan struct{})
+			defer close(gate)
+			body := &gatedBody{head: bytes.NewReader(head.Bytes()), gate: gate, ctx: ctx}
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+ws.api(ws.room.ID)+"/files", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.ContentLength = tc.contentLength
+			req.Header.Set("Content-Type", mw.FormDataContentType())
+			basicUser("mallory")(req)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatalf("no answer while the client was still writing its body: %v (the handler read %d bytes)", err, read.Load())
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantError(t, resp, b, http.StatusForbidden, "forbidden")
+			if n := read.Load(); n > maxRead {
+				t.Fatalf("the handler read %d bytes of a forbidden upload, want at most %d", n, maxRead)
+			}
+		})
+	}
+}
