@@ -107,8 +107,10 @@ func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Rea
 		return store.Message{}, "", err
 	}
 	switch {
-	case req.size <= 0:
-		return store.Message{}, "", failf(errInvalid, "upload: size must be positive, got %d", req.size)
+	case req.size == 0:
+		return store.Message{}, "", failf(errInvalid, "upload: the file is empty; there is nothing to upload")
+	case req.size < 0:
+		return store.Message{}, "", failf(errInvalid, "upload: the file's size is %d; it cannot be negative", req.size)
 	case req.size > rt.maxUploadBytes:
 		return store.Message{}, "", failf(errTooLarge, "upload: file is %d bytes; the limit is %d", req.size, rt.maxUploadBytes)
 	}

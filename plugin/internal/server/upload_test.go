@@ -1,6 +1,8 @@
 package server
 
 import (
+	"google.golang.org/grpc/codes"
+
 	"strings"
 	"testing"
 
@@ -79,5 +81,48 @@ func TestFileMessageLink(t *testing.T) {
 		if !strings.Contains(html, "(2.0 KiB)") {
 			t.Errorf("file URL %q: announcement %s lacks the size", tt.url, html)
 		}
+	}
+}
+
+// TestUploadSizeMessages checks that a refused size tells the user what
+// they did, not what the protocol expected.
+func TestUploadSizeMessages(t *testing.T) {
+	t.Parallel()
+	h := newConfigured(t, nil)
+	room := h.openRoom("alice", "p1", "Files").GetId()
+	tests := []struct {
+		name string
+		size int64
+		want string
+	}{
+		{"empty", 0, "the file is empty; there is nothing to upload"},
+		{"negative", -1, "cannot be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := h.upload("alice", room, "up-"+tt.name, "a.txt", tt.size)
+			wantCode(t, err, codes.InvalidArgument)
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+	if n := h.host.attachedFiles(); n != 0 {
+		t.Errorf("host stored %d files for refused uploads", n)
+	}
+}
+
+// TestUploadStored checks the ordinary path: one upload, one file on the
+// host, one message announcing it.
+func TestUploadStored(t *testing.T) {
+	t.Parallel()
+	h := newConfigured(t, nil)
+	room := h.openRoom("alice", "p1", "Files").GetId()
+	resp, err := h.upload("alice", room, "up-1", "notes.txt", 1000)
+	if err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	if resp.GetFile().GetSize() != 1000 || h.host.attachedFiles() != 1 {
+		t.Errorf("file %+v, host stored %d files; want 1000 bytes, 1 file", resp.GetFile(), h.host.attachedFiles())
 	}
 }
