@@ -126,3 +126,53 @@ func TestUploadStored(t *testing.T) {
 		t.Errorf("file %+v, host stored %d files; want 1000 bytes, 1 file", resp.GetFile(), h.host.attachedFiles())
 	}
 }
+
+// TestClientIDPerSender checks that a client id deduplicates only its own
+// sender's retries, for sends and uploads alike, and that a retried upload
+// reaches the host once.
+func TestClientIDPerSender(t *testing.T) {
+	t.Parallel()
+	h := newConfigured(t, nil)
+	h.host.allow("carol", "p1", view, post)
+	room := h.openRoom("alice", "p1", "Team").GetId()
+
+	a := h.send("alice", room, "same", "from alice")
+	c := h.send("carol", room, "same", "from carol")
+	if c.GetDuplicate() || c.GetMessage().GetUserId() != "carol" || c.GetMessage().GetSeq() == a.GetMessage().GetSeq() {
+		t.Fatalf("carol's send with alice's client id = %+v; want a new message of her own", c)
+	}
+	if again := h.send("carol", room, "same", "carol retries"); !again.GetDuplicate() || again.GetMessage().GetSeq() != c.GetMessage().GetSeq() {
+		t.Errorf("carol's retry = %+v; want the duplicate of seq %d", again, c.GetMessage().GetSeq())
+	}
+
+	uploads := []struct {
+		user, clientID string
+		wantDup        bool
+		wantAttached   int
+	}{
+		{"alice", "file-1", false, 1},
+		{"alice", "file-1", true, 1},  // a retry: answered from storage, not stored again
+		{"carol", "file-1", false, 2}, // another sender's id: her own file
+		{"carol", "same", true, 2},    // her earlier text message; no file stored
+	}
+	seqs := map[string]uint64{}
+	for _, u := range uploads {
+		resp, err := h.upload(u.user, room, u.clientID, "notes.txt", 100_000)
+		if err != nil {
+			t.Fatalf("%s uploads with client id %q: %v", u.user, u.clientID, err)
+		}
+		key := u.user + "/" + u.clientID
+		if u.wantDup && u.clientID == "same" {
+			seqs[key] = c.GetMessage().GetSeq()
+		}
+		if got := resp.GetMessage().GetSeq(); resp.GetDuplicate() != u.wantDup || resp.GetMessage().GetUserId() != u.user ||
+			(u.wantDup && got != seqs[key]) {
+			t.Errorf("%s uploads with client id %q = seq %d by %q, duplicate %v; want duplicate %v of seq %d",
+				u.user, u.clientID, got, resp.GetMessage().GetUserId(), resp.GetDuplicate(), u.wantDup, seqs[key])
+		}
+		seqs[key] = resp.GetMessage().GetSeq()
+		if n := h.host.attachedFiles(); n != u.wantAttached {
+			t.Errorf("after %s's upload with client id %q the host stored %d files, want %d", u.user, u.clientID, n, u.wantAttached)
+		}
+	}
+}

@@ -2225,7 +2225,11 @@ type UploadResponse struct {
 	// message is the chat message announcing the file.
 	Message *Message `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
 	// file is the stored file.
-	File          *File `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	File *File `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	// duplicate is true if the user had already sent client_id in the room:
+	// nothing new was stored (the file was not passed to the host again) and
+	// message is the earlier one.
+	Duplicate     bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2272,6 +2276,13 @@ func (x *UploadResponse) GetFile() *File {
 		return x.File
 	}
 	return nil
+}
+
+func (x *UploadResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
 }
 
 // FeedRequest opens a host-side room feed.
@@ -2591,10 +2602,11 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1b\n" +
 	"\tclient_id\x18\x03 \x01(\tR\bclientId\x12\x1b\n" +
 	"\tfile_name\x18\x04 \x01(\tR\bfileName\x12\x12\n" +
-	"\x04size\x18\x05 \x01(\x03R\x04size\"q\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\"\x8f\x01\n" +
 	"\x0eUploadResponse\x123\n" +
 	"\amessage\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageR\amessage\x12*\n" +
-	"\x04file\x18\x02 \x01(\v2\x16.pagechat.chat.v1.FileR\x04file\"Y\n" +
+	"\x04file\x18\x02 \x01(\v2\x16.pagechat.chat.v1.FileR\x04file\x12\x1c\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"Y\n" +
 	"\vFeedRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1b\n" +
 	"\tafter_seq\x18\x02 \x01(\x04R\bafterSeq\x12\x14\n" +
