@@ -3,10 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -139,6 +141,21 @@ func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Rea
 		}
 		return prev, epoch, true, nil
 	}
+	// An upload is a message too, so it counts against the same rate as
+	// sends; its bytes also count against a quota, since every one of
+	// them ends up on the host's disk.
+	if err := rt.rateLimit(req.userID, req.roomID); err != nil {
+		return store.Message{}, "", false, err
+	}
+	if err := rt.takeUploadQuota(req.userID, req.roomID, req.size); err != nil {
+		return store.Message{}, "", false, err
+	}
+	stored := false
+	defer func() {
+		if !stored {
+			rt.quota.refund(req.userID, req.roomID, req.size)
+		}
+	}()
 	name := SanitizeFileName(req.fileName)
 
 	// Sniff before anything reaches the host: the browser's claimed type
@@ -159,6 +176,7 @@ func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Rea
 	if err != nil {
 		return store.Message{}, "", false, err
 	}
+	stored = true
 
 	userName, err := rt.users.displayName(ctx, req.userID)
 	if err != nil {
@@ -194,6 +212,22 @@ func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Rea
 	}
 	rt.logger.Info("file uploaded", "room", req.roomID, "user", req.userID, "file", name, "bytes", req.size, "type", ctype)
 	return msg, epoch, duplicate, nil
+}
+
+// takeUploadQuota spends size bytes of the user's upload quota in the
+// room, or refuses the upload saying when it would fit.
+func (rt *runtime) takeUploadQuota(userID, roomID string, size int64) error {
+	ok, wait := rt.quota.take(userID, roomID, size)
+	if ok {
+		return nil
+	}
+	per := int64(rt.quota.perWindow)
+	if size > per {
+		return &quotaError{msg: fmt.Sprintf("upload: the file is %s, more than the %s a user may upload to a room per hour",
+			humansize.Format(size), humansize.Format(per))}
+	}
+	return &quotaError{msg: fmt.Sprintf("upload: you have uploaded the %s allowed per room per hour; this file fits again in %v",
+		humansize.Format(per), wait.Round(time.Second))}
 }
 
 var fileMessageTemplate = template.Must(template.New("file").Parse(

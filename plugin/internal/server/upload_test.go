@@ -1,12 +1,16 @@
 package server
 
 import (
-	"google.golang.org/grpc/codes"
-
+	"fmt"
 	"strings"
 	"testing"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/pagechat/pagechat/plugin/internal/store"
+	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 )
 
 func TestSanitizeFileName(t *testing.T) {
@@ -175,4 +179,78 @@ func TestClientIDPerSender(t *testing.T) {
 			t.Errorf("after %s's upload with client id %q the host stored %d files, want %d", u.user, u.clientID, n, u.wantAttached)
 		}
 	}
+}
+
+// TestUploadLimits checks that uploads count against the user's message
+// rate and a byte quota per user and room, and that a refused upload never
+// reaches the host.
+func TestUploadLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("message rate", func(t *testing.T) {
+		t.Parallel()
+		h := newConfigured(t, func(r *chatv1.ConfigureRequest) { r.MaxMessagesPerMinute = 3 })
+		room := h.openRoom("alice", "p1", "Files").GetId()
+		for i := range 2 {
+			h.send("alice", room, fmt.Sprintf("m%d", i), "hi")
+		}
+		if _, err := h.upload("alice", room, "u1", "a.txt", 10); err != nil {
+			t.Fatalf("upload within the rate: %v", err)
+		}
+		_, err := h.upload("alice", room, "u2", "a.txt", 10)
+		wantCode(t, err, codes.ResourceExhausted)
+		if !hasDetail[*errdetails.RetryInfo](err) {
+			t.Errorf("rate-limited upload %v carries no RetryInfo", err)
+		}
+		// The retry of a stored upload is still answered.
+		if resp, err := h.upload("alice", room, "u1", "a.txt", 10); err != nil || !resp.GetDuplicate() {
+			t.Errorf("retry of a stored upload once rate limited = %v, %v; want the duplicate", resp, err)
+		}
+		if n := h.host.attachedFiles(); n != 1 {
+			t.Errorf("host stored %d files, want 1", n)
+		}
+	})
+	t.Run("byte quota", func(t *testing.T) {
+		t.Parallel()
+		h := newConfigured(t, func(r *chatv1.ConfigureRequest) { r.MaxUploadBytesPerHour = 250_000 })
+		h.host.allow("ghost", "p1", view, post)
+		room := h.openRoom("alice", "p1", "Files").GetId()
+		other := h.openRoom("alice", "p1", "Other").GetId()
+		steps := []struct {
+			user, room, clientID string
+			size                 int64
+			want                 codes.Code
+			says                 string
+		}{
+			{"alice", room, "a", 100_000, codes.OK, ""},
+			{"alice", room, "b", 100_000, codes.OK, ""},
+			{"alice", room, "c", 100_000, codes.ResourceExhausted, "per room per hour"},
+			{"alice", room, "d", 50_000, codes.OK, ""},
+			{"alice", room, "e", 300_000, codes.ResourceExhausted, "more than"},
+			{"alice", other, "a", 100_000, codes.OK, ""},
+			{"ghost", room, "a", 100_000, codes.OK, ""},
+		}
+		for _, st := range steps {
+			_, err := h.upload(st.user, st.room, st.clientID, "a.bin", st.size)
+			wantCode(t, err, st.want)
+			if st.want == codes.OK {
+				continue
+			}
+			if !hasDetail[*errdetails.QuotaFailure](err) || !strings.Contains(err.Error(), st.says) {
+				t.Errorf("%s's upload %q = %v; want a QuotaFailure saying %q", st.user, st.clientID, err, st.says)
+			}
+		}
+		if n := h.host.attachedFiles(); n != 5 {
+			t.Errorf("host stored %d files, want 5", n)
+		}
+	})
+}
+
+// hasDetail reports whether err's status carries a detail of type D.
+func hasDetail[D any](err error) bool {
+	for _, d := range status.Convert(err).Details() {
+		if _, ok := d.(D); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -61,8 +61,13 @@ type ConfigureRequest struct {
 	// max_rooms_per_page limits how many rooms one page may have. 0 means
 	// the default of 50.
 	MaxRoomsPerPage int64 `protobuf:"varint,11,opt,name=max_rooms_per_page,json=maxRoomsPerPage,proto3" json:"max_rooms_per_page,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// max_upload_bytes_per_hour limits how many bytes one user may upload to
+	// one room per hour (refilled evenly over the hour). 0 means the default
+	// of 104857600 (100 MiB); -1 disables the quota. Uploads beyond it fail
+	// with RESOURCE_EXHAUSTED and a QuotaFailure detail.
+	MaxUploadBytesPerHour int64 `protobuf:"varint,12,opt,name=max_upload_bytes_per_hour,json=maxUploadBytesPerHour,proto3" json:"max_upload_bytes_per_hour,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *ConfigureRequest) Reset() {
@@ -168,6 +173,13 @@ func (x *ConfigureRequest) GetMaxMessagesPerMinute() int64 {
 func (x *ConfigureRequest) GetMaxRoomsPerPage() int64 {
 	if x != nil {
 		return x.MaxRoomsPerPage
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetMaxUploadBytesPerHour() int64 {
+	if x != nil {
+		return x.MaxUploadBytesPerHour
 	}
 	return 0
 }
@@ -2455,7 +2467,7 @@ var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x03\n" +
+	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x04\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\x12\x19\n" +
 	"\bdata_dir\x18\x02 \x01(\tR\adataDir\x12*\n" +
@@ -2468,7 +2480,8 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x0fchat_url_prefix\x18\t \x01(\tR\rchatUrlPrefix\x125\n" +
 	"\x17max_messages_per_minute\x18\n" +
 	" \x01(\x03R\x14maxMessagesPerMinute\x12+\n" +
-	"\x12max_rooms_per_page\x18\v \x01(\x03R\x0fmaxRoomsPerPage\":\n" +
+	"\x12max_rooms_per_page\x18\v \x01(\x03R\x0fmaxRoomsPerPage\x128\n" +
+	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\":\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eplugin_version\x18\x01 \x01(\tR\rpluginVersion\"\x0f\n" +
 	"\rHealthRequest\"m\n" +
