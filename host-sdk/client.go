@@ -211,17 +211,18 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		return nil, fmt.Errorf("pagechat plugin %s: unexpected client type %T", c.pluginPath, raw)
 	}
 	resp, err := chat.Configure(ctx, &chatv1.ConfigureRequest{
-		HostBrokerId:         gp.hostBrokerID,
-		DataDir:              c.dataDir,
-		MaxMessageBytes:      c.cfg.maxMessageBytes,
-		PermissionCacheMs:    c.cfg.permissionCache.Milliseconds(),
-		SubscriberBuffer:     c.cfg.subscriberBuf,
-		MaxUploadBytes:       c.cfg.maxUploadBytes,
-		MaxMessagesPerMinute: c.cfg.perMinute,
-		MaxRoomsPerPage:      c.cfg.maxRoomsPerPage,
-		ChatUrlPrefix:        c.cfg.chatPrefix,
-		TranscriptDelayMs:    c.cfg.transcriptDelay.Milliseconds(),
-		TimeZone:             c.cfg.timeZone,
+		HostBrokerId:          gp.hostBrokerID,
+		DataDir:               c.dataDir,
+		MaxMessageBytes:       c.cfg.maxMessageBytes,
+		PermissionCacheMs:     c.cfg.permissionCache.Milliseconds(),
+		SubscriberBuffer:      c.cfg.subscriberBuf,
+		MaxUploadBytes:        c.cfg.maxUploadBytes,
+		MaxMessagesPerMinute:  c.cfg.perMinute,
+		MaxUploadBytesPerHour: c.cfg.uploadPerHour,
+		MaxRoomsPerPage:       c.cfg.maxRoomsPerPage,
+		ChatUrlPrefix:         c.cfg.chatPrefix,
+		TranscriptDelayMs:     c.cfg.transcriptDelay.Milliseconds(),
+		TimeZone:              c.cfg.timeZone,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure pagechat plugin %s: %w", c.pluginPath, fromStatus(err))

@@ -44,6 +44,7 @@ type config struct {
 	subscriberBuf   int64
 	maxUploadBytes  int64
 	perMinute       int64
+	uploadPerHour   int64
 	maxRoomsPerPage int64
 	chatPrefix      string
 	startTimeout    time.Duration
@@ -187,6 +188,20 @@ func WithSocketDir(dir string) Option {
 			return fmt.Errorf("WithSocketDir: %q is too long for unix socket paths (keep it under 60 bytes)", dir)
 		}
 		c.socketDir = dir
+		return nil
+	})
+}
+
+// WithUploadBytesPerHour limits how many bytes one user may upload to one
+// room per hour (default 100 MiB), so one user cannot fill the host's
+// disk; -1 turns the quota off. Uploads beyond it fail with
+// ErrLimitExceeded.
+func WithUploadBytesPerHour(n int64) Option {
+	return optionFunc(func(c *config) error {
+		if n == 0 || n < -1 {
+			return fmt.Errorf("WithUploadBytesPerHour: %d; use a positive limit or -1 for none", n)
+		}
+		c.uploadPerHour = n
 		return nil
 	})
 }

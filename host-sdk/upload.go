@@ -18,6 +18,10 @@ const uploadChunkBytes = 256 << 10
 type UploadResult struct {
 	Message Message // the message announcing the file
 	File    File
+	// Duplicate is set when the user had already uploaded with this
+	// client id in the room: nothing new was stored and Message is the
+	// earlier one.
+	Duplicate bool
 }
 
 // Upload streams exactly size bytes from r into roomID as fileName. The
@@ -67,7 +71,7 @@ func (c *Client) Upload(ctx context.Context, userID, roomID, clientID, fileName 
 }
 
 func uploadResultFromProto(r *chatv1.UploadResponse) UploadResult {
-	res := UploadResult{Message: messageFromProto(r.GetMessage())}
+	res := UploadResult{Message: messageFromProto(r.GetMessage()), Duplicate: r.GetDuplicate()}
 	if f := fileFromProto(r.GetFile()); f != nil {
 		res.File = *f
 	}

@@ -69,6 +69,17 @@ const (
 	DefaultUploadBytes = 10 << 20
 	// MaxUploadBytes caps what an admin may configure.
 	MaxUploadBytes = 1 << 30
+	// DefaultUploadBytesPerHour is how many bytes one user may upload to
+	// one room per hour. Every upload becomes a file the host keeps, so
+	// without a bound one user could fill the wiki's disk at the speed of
+	// their connection. 100 MiB is ten files of the default largest size,
+	// far more than people share in a room's hour of conversation, while
+	// a script is held to 2.4 GiB a day per room instead of gigabytes a
+	// minute.
+	DefaultUploadBytesPerHour = 100 << 20
+	// UploadQuotaWindow is the window of the upload quota: the quota
+	// refills evenly over it.
+	UploadQuotaWindow = time.Hour
 	// UploadChunkBytes is the largest chunk of an Upload or AttachFile
 	// stream. Files are streamed in chunks because gRPC refuses messages
 	// over 4 MiB by default; 1 MiB stays far below that.

@@ -42,6 +42,7 @@ type runtime struct {
 	users     *userCache
 	presence  *presence
 	limiter   *rateLimiter // nil when disabled
+	quota     *uploadQuota // nil when disabled
 	epochs    sync.Map     // room id -> epoch, see epoch
 	renderer  *render.Renderer
 	done      chan struct{} // closed by Close: ends open streams

@@ -26,7 +26,8 @@ type settings struct {
 	maxMessageBytes int
 	maxUploadBytes  int64
 	permTTL         time.Duration
-	perMinute       int // -1: no limit
+	perMinute       int   // -1: no limit
+	uploadPerHour   int64 // -1: no quota
 	maxRooms        int
 	location        *time.Location
 	subscriberBuf   int // 0: the hub's default
@@ -69,6 +70,13 @@ func validateConfigure(req *chatv1.ConfigureRequest) (settings, error) {
 		set.perMinute = limits.DefaultMessagesPerMinute
 	case set.perMinute < -1:
 		return settings{}, failf(errInvalid, "max_messages_per_minute %d: use a positive limit, 0 for the default or -1 for none", set.perMinute)
+	}
+	set.uploadPerHour = req.GetMaxUploadBytesPerHour()
+	switch {
+	case set.uploadPerHour == 0:
+		set.uploadPerHour = limits.DefaultUploadBytesPerHour
+	case set.uploadPerHour < -1:
+		return settings{}, failf(errInvalid, "max_upload_bytes_per_hour %d: use a positive limit, 0 for the default or -1 for none", set.uploadPerHour)
 	}
 	set.maxRooms = int(req.GetMaxRoomsPerPage())
 	switch {
@@ -142,6 +150,7 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		users:           newUserCache(host, s.now),
 		presence:        newPresence(),
 		limiter:         newRateLimiter(set.perMinute, s.now),
+		quota:           newUploadQuota(set.uploadPerHour, limits.UploadQuotaWindow, s.now),
 		renderer:        &render.Renderer{Resolver: host},
 		done:            make(chan struct{}),
 		transcripts:     tr,

@@ -70,6 +70,11 @@ type rateLimitedError struct {
 
 func (e *rateLimitedError) Error() string { return e.msg }
 
+// quotaError is an upload beyond the user's byte quota for the room.
+type quotaError struct{ msg string }
+
+func (e *quotaError) Error() string { return e.msg }
+
 // hostError is a failed HostAPI call. It matches errHostFailed.
 type hostError struct {
 	what string // what the plugin was doing, for the message
@@ -92,6 +97,10 @@ func toStatus(err error) error {
 	switch {
 	case errors.As(err, &rl):
 		return withDetail(status.New(codes.ResourceExhausted, rl.msg), &errdetails.RetryInfo{RetryDelay: durationpb.New(rl.wait)})
+	case errors.As(err, new(*quotaError)):
+		return withDetail(status.New(codes.ResourceExhausted, err.Error()), &errdetails.QuotaFailure{
+			Violations: []*errdetails.QuotaFailure_Violation{{Subject: "upload bytes per user and room", Description: err.Error()}},
+		})
 	case errors.Is(err, store.ErrTooManyRooms):
 		return withDetail(status.New(codes.ResourceExhausted, err.Error()), &errdetails.QuotaFailure{
 			Violations: []*errdetails.QuotaFailure_Violation{{Subject: "rooms per page", Description: err.Error()}},

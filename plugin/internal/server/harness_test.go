@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -55,6 +56,7 @@ type fakeHost struct {
 	users    map[string]string // user id -> display name
 	userErrs map[string]error  // GetUser fails for these users
 	permErrs map[string]error  // CheckPermission fails for these users
+	attached int               // files stored through AttachFile
 }
 
 func newFakeHost() *fakeHost {
@@ -128,6 +130,44 @@ func (h *fakeHost) ResolveLink(_ context.Context, req *hostv1.ResolveLinkRequest
 		return &hostv1.ResolveLinkResponse{Exists: true, Url: "/pages/home"}, nil
 	}
 	return &hostv1.ResolveLinkResponse{Exists: false, Url: "/pages/new?title=" + req.GetTitle()}, nil
+}
+
+// AttachFile reads the whole file and counts it as stored.
+func (h *fakeHost) AttachFile(stream grpc.ClientStreamingServer[hostv1.AttachFileRequest, hostv1.AttachFileResponse]) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	hdr := first.GetHeader()
+	var got int64
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		got += int64(len(req.GetChunk()))
+	}
+	if got != hdr.GetSize() {
+		return status.Errorf(codes.InvalidArgument, "got %d bytes, header said %d", got, hdr.GetSize())
+	}
+	h.mu.Lock()
+	h.attached++
+	n := h.attached
+	h.mu.Unlock()
+	return stream.SendAndClose(&hostv1.AttachFileResponse{
+		FileId: fmt.Sprintf("f%d", n),
+		Url:    fmt.Sprintf("/files/%d/%s", n, hdr.GetFileName()),
+	})
+}
+
+// attachedFiles is how many files AttachFile has stored.
+func (h *fakeHost) attachedFiles() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.attached
 }
 
 // harness is one plugin Server and one fake host, both served over gRPC.
@@ -280,6 +320,32 @@ func (h *harness) send(user, room, clientID, text string) *chatv1.SendResponse {
 		h.t.Fatalf("Send(%s, %s, %s): %v", user, room, clientID, err)
 	}
 	return resp
+}
+
+// upload sends a file of size bytes of text with the Upload RPC and
+// returns the plugin's answer.
+func (h *harness) upload(user, room, clientID, name string, size int64) (*chatv1.UploadResponse, error) {
+	h.t.Helper()
+	up, err := h.c.Upload(testCtx(h.t))
+	if err != nil {
+		return nil, err
+	}
+	hdr := &chatv1.UploadHeader{UserId: user, RoomId: room, ClientId: clientID, FileName: name, Size: size}
+	if err := up.Send(&chatv1.UploadRequest{Part: &chatv1.UploadRequest_Header{Header: hdr}}); err != nil {
+		return up.CloseAndRecv()
+	}
+	chunk := make([]byte, 64<<10)
+	for i := range chunk {
+		chunk[i] = 'a'
+	}
+	for left := size; left > 0; {
+		n := min(left, int64(len(chunk)))
+		if err := up.Send(&chatv1.UploadRequest{Part: &chatv1.UploadRequest_Chunk{Chunk: chunk[:n]}}); err != nil {
+			return up.CloseAndRecv()
+		}
+		left -= n
+	}
+	return up.CloseAndRecv()
 }
 
 func (h *harness) history(user, room string, before uint64, limit int32) *chatv1.HistoryResponse {

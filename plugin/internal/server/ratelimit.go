@@ -71,3 +71,77 @@ func (l *rateLimiter) sweep(now time.Time) {
 		}
 	}
 }
+
+// uploadQuota is a byte budget per user and room: up to perWindow bytes
+// at once, refilled evenly over window. Uploads take their whole size
+// before the file reaches the host, so parallel uploads cannot together
+// overrun the budget, and give it back if the host does not store the
+// file. It lives in memory: a plugin restart forgets what was spent,
+// which costs at most one more window's worth per user and room.
+type uploadQuota struct {
+	perWindow float64
+	window    time.Duration
+	now       func() time.Time
+
+	mu      sync.Mutex
+	buckets map[rateKey]*bucket
+}
+
+// newUploadQuota returns nil (no quota) for perWindow <= 0.
+func newUploadQuota(perWindow int64, window time.Duration, now func() time.Time) *uploadQuota {
+	if perWindow <= 0 {
+		return nil
+	}
+	return &uploadQuota{perWindow: float64(perWindow), window: window, now: now, buckets: make(map[rateKey]*bucket)}
+}
+
+// take spends n bytes of the user's budget in the room, or says how long
+// until n bytes are available (never, for n above the whole budget).
+func (q *uploadQuota) take(userID, roomID string, n int64) (ok bool, retryAfter time.Duration) {
+	if q == nil {
+		return true, 0
+	}
+	now := q.now()
+	perSecond := q.perWindow / q.window.Seconds()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	key := rateKey{userID, roomID}
+	b := q.buckets[key]
+	if b == nil {
+		if len(q.buckets) >= maxLimiterEntries {
+			q.sweep(now)
+		}
+		b = &bucket{tokens: q.perWindow, at: now}
+		q.buckets[key] = b
+	}
+	b.tokens = min(q.perWindow, b.tokens+now.Sub(b.at).Seconds()*perSecond)
+	b.at = now
+	if float64(n) <= b.tokens {
+		b.tokens -= float64(n)
+		return true, 0
+	}
+	wait := time.Duration((float64(n) - b.tokens) / perSecond * float64(time.Second))
+	return false, max(wait, time.Second)
+}
+
+// refund gives back n bytes taken for an upload the host did not store.
+func (q *uploadQuota) refund(userID, roomID string, n int64) {
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if b := q.buckets[rateKey{userID, roomID}]; b != nil {
+		b.tokens = min(q.perWindow, b.tokens+float64(n))
+	}
+}
+
+// sweep drops full budgets, which carry no information.
+func (q *uploadQuota) sweep(now time.Time) {
+	perSecond := q.perWindow / q.window.Seconds()
+	for k, b := range q.buckets {
+		if b.tokens+now.Sub(b.at).Seconds()*perSecond >= q.perWindow {
+			delete(q.buckets, k)
+		}
+	}
+}

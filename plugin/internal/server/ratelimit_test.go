@@ -37,3 +37,44 @@ func TestRateLimiter(t *testing.T) {
 		t.Fatal("a disabled limiter refused")
 	}
 }
+
+func TestUploadQuota(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	q := newUploadQuota(3600, time.Hour, func() time.Time { return now }) // 1 byte a second
+	steps := []struct {
+		name    string
+		advance time.Duration
+		user    string
+		take    int64
+		refund  int64
+		want    bool
+	}{
+		{"first half", 0, "u", 1800, 0, true},
+		{"second half", 0, "u", 1800, 0, true},
+		{"budget spent", 0, "u", 1, 0, false},
+		{"another user", 0, "v", 3600, 0, true},
+		{"refill is even", 10 * time.Second, "u", 11, 0, false},
+		{"refilled part", 0, "u", 10, 0, true},
+		{"refund of a failed upload", 0, "u", 0, 500, true},
+		{"refund spendable", 0, "u", 500, 0, true},
+		{"more than the whole budget", 2 * time.Hour, "u", 3601, 0, false},
+		{"whole budget after a quiet window", 0, "u", 3600, 0, true},
+	}
+	for _, st := range steps {
+		now = now.Add(st.advance)
+		if st.refund > 0 {
+			q.refund(st.user, "r", st.refund)
+		}
+		if st.take == 0 {
+			continue
+		}
+		ok, wait := q.take(st.user, "r", st.take)
+		if ok != st.want || (!ok && wait < time.Second) {
+			t.Errorf("%s: take(%d) = %v, retry after %v; want %v with a retry hint when refused", st.name, st.take, ok, wait, st.want)
+		}
+	}
+	if ok, _ := newUploadQuota(-1, time.Hour, time.Now).take("u", "r", 1<<40); !ok {
+		t.Error("a disabled quota refused")
+	}
+}

@@ -132,6 +132,7 @@ func TestConfigure(t *testing.T) {
 		{"unknown time zone", func(r *chatv1.ConfigureRequest) { r.TimeZone = "Mars/Olympus_Mons" }, codes.InvalidArgument},
 		{"negative max_upload_bytes", func(r *chatv1.ConfigureRequest) { r.MaxUploadBytes = -1 }, codes.InvalidArgument},
 		{"max_messages_per_minute below -1", func(r *chatv1.ConfigureRequest) { r.MaxMessagesPerMinute = -2 }, codes.InvalidArgument},
+		{"max_upload_bytes_per_hour below -1", func(r *chatv1.ConfigureRequest) { r.MaxUploadBytesPerHour = -2 }, codes.InvalidArgument},
 		{"negative transcript_delay_ms", func(r *chatv1.ConfigureRequest) { r.TranscriptDelayMs = -1 }, codes.InvalidArgument},
 		// The broker id is handed to dialHost, which knows only id 1.
 		{"unknown broker id", func(r *chatv1.ConfigureRequest) { r.HostBrokerId = 7 }, codes.Unavailable},

@@ -3,10 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -82,12 +84,12 @@ func (s *Server) Upload(stream grpc.ClientStreamingServer[chatv1.UploadRequest, 
 		fileName: h.GetFileName(), size: h.GetSize(),
 	}
 	content := chunkio.FromStream[*chatv1.UploadRequest, *chatv1.UploadHeader](h.GetSize(), stream.Recv)
-	msg, epoch, err := rt.upload(stream.Context(), req, content)
+	msg, epoch, duplicate, err := rt.upload(stream.Context(), req, content)
 	if err != nil {
 		return toStatus(err)
 	}
 	pm := messageToProto(msg, epoch)
-	return stream.SendAndClose(&chatv1.UploadResponse{Message: pm, File: pm.GetFile()})
+	return stream.SendAndClose(&chatv1.UploadResponse{Message: pm, File: pm.GetFile(), Duplicate: duplicate})
 }
 
 // uploadRequest is the header of an upload.
@@ -98,33 +100,69 @@ type uploadRequest struct {
 
 // upload checks an upload, sniffs its type, relays it to the host and
 // posts the message announcing it. content yields exactly req.size bytes.
-func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Reader) (store.Message, string, error) {
+func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Reader) (msg store.Message, epoch string, duplicate bool, err error) {
 	pageID, err := checkRoomRequest(req.userID, req.roomID)
 	if err != nil {
-		return store.Message{}, "", err
+		return store.Message{}, "", false, err
 	}
 	if err := checkClientID(req.clientID); err != nil {
-		return store.Message{}, "", err
+		return store.Message{}, "", false, err
 	}
 	switch {
-	case req.size <= 0:
-		return store.Message{}, "", failf(errInvalid, "upload: size must be positive, got %d", req.size)
+	case req.size == 0:
+		return store.Message{}, "", false, failf(errInvalid, "upload: the file is empty; there is nothing to upload")
+	case req.size < 0:
+		return store.Message{}, "", false, failf(errInvalid, "upload: the file's size is %d; it cannot be negative", req.size)
 	case req.size > rt.maxUploadBytes:
-		return store.Message{}, "", failf(errTooLarge, "upload: file is %d bytes; the limit is %d", req.size, rt.maxUploadBytes)
+		return store.Message{}, "", false, failf(errTooLarge, "upload: file is %d bytes; the limit is %d", req.size, rt.maxUploadBytes)
 	}
 	if err := rt.authorize(ctx, req.userID, pageID, hostv1.Permission_PERMISSION_POST); err != nil {
-		return store.Message{}, "", err
+		return store.Message{}, "", false, err
 	}
 	if _, err := rt.store.Room(ctx, req.roomID); err != nil {
-		return store.Message{}, "", storeErr(err, req.roomID)
+		return store.Message{}, "", false, storeErr(err, req.roomID)
 	}
+	// A retry must not store the file again: look for the sender's
+	// earlier upload before anything reaches the host, since the store's
+	// own deduplication comes only after the file is attached and would
+	// leave the second copy on the page with no message pointing at it.
+	if prev, found, err := rt.store.ByClientID(ctx, req.roomID, req.userID, req.clientID); err != nil {
+		return store.Message{}, "", false, storeErr(err, req.roomID)
+	} else if found {
+		// Read the rest before answering: a client still sending the file
+		// would otherwise see its stream end early and take the answer
+		// for a failure.
+		if _, err := io.Copy(io.Discard, content); err != nil {
+			return store.Message{}, "", false, uploadErr(err)
+		}
+		epoch, err := rt.epoch(ctx, req.roomID)
+		if err != nil {
+			return store.Message{}, "", false, storeErr(err, req.roomID)
+		}
+		return prev, epoch, true, nil
+	}
+	// An upload is a message too, so it counts against the same rate as
+	// sends; its bytes also count against a quota, since every one of
+	// them ends up on the host's disk.
+	if err := rt.rateLimit(req.userID, req.roomID); err != nil {
+		return store.Message{}, "", false, err
+	}
+	if err := rt.takeUploadQuota(req.userID, req.roomID, req.size); err != nil {
+		return store.Message{}, "", false, err
+	}
+	stored := false
+	defer func() {
+		if !stored {
+			rt.quota.refund(req.userID, req.roomID, req.size)
+		}
+	}()
 	name := SanitizeFileName(req.fileName)
 
 	// Sniff before anything reaches the host: the browser's claimed type
 	// is not trusted.
 	head := make([]byte, min(int64(sniffBytes), req.size))
 	if _, err := io.ReadFull(content, head); err != nil {
-		return store.Message{}, "", uploadErr(err)
+		return store.Message{}, "", false, uploadErr(err)
 	}
 	ctype := http.DetectContentType(head)
 
@@ -136,12 +174,13 @@ func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Rea
 		UserId:      req.userID,
 	}, io.MultiReader(bytes.NewReader(head), content))
 	if err != nil {
-		return store.Message{}, "", err
+		return store.Message{}, "", false, err
 	}
+	stored = true
 
 	userName, err := rt.users.displayName(ctx, req.userID)
 	if err != nil {
-		return store.Message{}, "", err
+		return store.Message{}, "", false, err
 	}
 	file := &store.File{
 		ID:          att.GetFileId(),
@@ -151,7 +190,7 @@ func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Rea
 		Size:        req.size,
 		UserID:      req.userID,
 	}
-	msg, _, err := rt.store.Append(ctx, req.roomID, store.NewMessage{
+	msg, duplicate, err = rt.store.Append(ctx, req.roomID, store.NewMessage{
 		ClientID: req.clientID,
 		UserID:   req.userID,
 		UserName: userName,
@@ -160,14 +199,35 @@ func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Rea
 		File:     file,
 	})
 	if err != nil {
-		return store.Message{}, "", storeErr(err, req.roomID)
+		return store.Message{}, "", false, storeErr(err, req.roomID)
 	}
-	epoch, err := rt.epoch(ctx, req.roomID)
+	if duplicate {
+		// Two uploads with the same client id raced past the check above;
+		// the host now has a copy no message points at.
+		rt.logger.Warn("upload stored twice by a concurrent retry", "room", req.roomID, "user", req.userID, "file", att.GetFileId())
+	}
+	epoch, err = rt.epoch(ctx, req.roomID)
 	if err != nil {
-		return store.Message{}, "", storeErr(err, req.roomID)
+		return store.Message{}, "", false, storeErr(err, req.roomID)
 	}
 	rt.logger.Info("file uploaded", "room", req.roomID, "user", req.userID, "file", name, "bytes", req.size, "type", ctype)
-	return msg, epoch, nil
+	return msg, epoch, duplicate, nil
+}
+
+// takeUploadQuota spends size bytes of the user's upload quota in the
+// room, or refuses the upload saying when it would fit.
+func (rt *runtime) takeUploadQuota(userID, roomID string, size int64) error {
+	ok, wait := rt.quota.take(userID, roomID, size)
+	if ok {
+		return nil
+	}
+	per := int64(rt.quota.perWindow)
+	if size > per {
+		return &quotaError{msg: fmt.Sprintf("upload: the file is %s, more than the %s a user may upload to a room per hour",
+			humansize.Format(size), humansize.Format(per))}
+	}
+	return &quotaError{msg: fmt.Sprintf("upload: you have uploaded the %s allowed per room per hour; this file fits again in %v",
+		humansize.Format(per), wait.Round(time.Second))}
 }
 
 var fileMessageTemplate = template.Must(template.New("file").Parse(

@@ -36,7 +36,7 @@ const maxBatch = 1024
 //
 //	rooms/<roomID>            JSON roomRecord
 //	logs/<roomID>/log/<seq>   JSON messageRecord, seq as 8-byte big endian
-//	logs/<roomID>/dedupe/<id> 8-byte big-endian seq of the message with that client id
+//	logs/<roomID>/dedupe/<key> 8-byte big-endian seq of the message with that sender and client id; key in dedupe.go
 //	logs/<roomID>/...         the room's lists; see roomdata.go
 //	meta/layout               layout version
 var (

@@ -526,3 +526,55 @@ func TestOpenMigratesLayout2(t *testing.T) {
 		t.Errorf("layout = %q, want %d", layout, currentLayout)
 	}
 }
+
+// A layout-3 database keys its dedupe entries by client id alone. Open
+// re-keys them by sender, so the sender's retry is still recognised and
+// another user's message with the same client id is not taken for one.
+func TestOpenMigratesLayout3Dedupe(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t, Options{})
+	mustCreate(t, s, "r")
+	m := mustAppend(t, s, "r", "c", "from layout 3")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		rb := tx.Bucket(logsBucket).Bucket([]byte("r"))
+		if err := rb.DeleteBucket(dedupeBucket); err != nil {
+			return err
+		}
+		dedupe, err := rb.CreateBucket(dedupeBucket)
+		if err != nil {
+			return err
+		}
+		if err := dedupe.Put([]byte("c"), seqKey(m.Seq)); err != nil {
+			return err
+		}
+		return tx.Bucket(metaBucket).Put(layoutKey, []byte("3"))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = openAt(t, path, Options{})
+	ctx := context.Background()
+	if got, dup, err := s.Append(ctx, "r", NewMessage{ClientID: "c", UserID: m.UserID, Text: "retry"}); err != nil || !dup || got.Seq != m.Seq {
+		t.Errorf("the sender's retry after the migration = seq %d, dup %v, %v; want the duplicate %d", got.Seq, dup, err, m.Seq)
+	}
+	if got, dup, err := s.Append(ctx, "r", NewMessage{ClientID: "c", UserID: "someone else", Text: "mine"}); err != nil || dup || got.Seq != m.Seq+1 {
+		t.Errorf("another user's client id \"c\" after the migration = seq %d, dup %v, %v; want a new message %d", got.Seq, dup, err, m.Seq+1)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, layout := rawRoomRecord(t, path, "r"); layout != strconv.Itoa(currentLayout) {
+		t.Errorf("layout = %q, want %d", layout, currentLayout)
+	}
+}

@@ -24,12 +24,14 @@ var (
 //	2  the room's lists in buckets of their own (roomdata.go)
 //	3  read markers and bans; edit and delete events in the log, which a
 //	   layout-2 reader would show as plain messages
-const currentLayout = 3
+//	4  dedupe entries keyed by sender and client id, not client id alone
+const currentLayout = 4
 
 // migrations[v] brings layout v to layout v+1, inside Open's transaction.
 var migrations = map[int]func(*bolt.Tx) error{
 	1: migrateRoomLists,
 	2: addRoomBuckets,
+	3: migrateDedupeKeys,
 }
 
 // migrate runs in Open's first transaction: it creates the top-level

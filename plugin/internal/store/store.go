@@ -241,9 +241,10 @@ type Rooms interface {
 // the same commit.
 type Messages interface {
 	// Append stores m durably and returns it with its sequence number,
-	// the room's previous one plus one. If m.ClientID was already used in
-	// the room it stores nothing and returns the earlier message with
-	// duplicate set; an empty ClientID is never deduplicated.
+	// the room's previous one plus one. If m.UserID already sent
+	// m.ClientID in the room it stores nothing and returns the earlier
+	// message with duplicate set; the same client id from another user is
+	// another message, and an empty ClientID is never deduplicated.
 	//
 	// An edit or delete (m.Kind) changes its target in the same commit, as
 	// the package documentation describes. Its target must be a plain
@@ -255,6 +256,11 @@ type Messages interface {
 	// Before returns up to limit messages with Seq < beforeSeq (0 = newest),
 	// ascending, and whether older ones exist.
 	Before(ctx context.Context, roomID string, beforeSeq uint64, limit int) (msgs []Message, more bool, err error)
+	// ByClientID returns the message userID sent to roomID with clientID,
+	// the one a retried Append would return as its duplicate, and whether
+	// there is one. It lets a caller skip work a retry must not repeat
+	// (storing an upload's file again) before it appends.
+	ByClientID(ctx context.Context, roomID, userID, clientID string) (msg Message, found bool, err error)
 }
 
 // Participants records who joined or was seen in a room; Room lists them.

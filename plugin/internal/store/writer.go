@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -295,27 +294,20 @@ func (b *Bolt) commit(batch []*request) {
 // into the result instead.
 func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 	m := r.msg
-	if len(m.ClientID) > bolt.MaxKeySize {
-		return result{err: fmt.Errorf("store: append to room %q: client id longer than %d bytes: %w",
+	if len(dedupeKey(m.UserID, m.ClientID)) > bolt.MaxKeySize {
+		return result{err: fmt.Errorf("store: append to room %q: client id and user id together longer than %d bytes: %w",
 			r.roomID, bolt.MaxKeySize, ErrInvalid)}, nil
 	}
 	// An empty client id opts out of deduplication (bbolt cannot store an
 	// empty key, and "" would otherwise make all such sends one message).
+	// Client ids are the sender's own, so a retry is the same client id
+	// from the same user; another user's is a different message.
 	if m.ClientID != "" {
-		if v := s.dedupe.Get([]byte(m.ClientID)); v != nil {
-			if len(v) != 8 {
-				return result{err: fmt.Errorf("store: room %q: malformed dedupe entry for client id %q", r.roomID, m.ClientID)}, nil
-			}
-			seq := binary.BigEndian.Uint64(v)
-			k := seqKey(seq)
-			lv := s.log.Get(k)
-			if lv == nil {
-				return result{err: fmt.Errorf("store: room %q: client id %q points at missing message %d", r.roomID, m.ClientID, seq)}, nil
-			}
-			prev, err := decodeMessage(r.roomID, k, lv)
-			if err != nil {
-				return result{err: err}, nil
-			}
+		prev, found, err := dedupedMessage(s.roomBucketSet, r.roomID, m.UserID, m.ClientID)
+		if err != nil {
+			return result{err: err}, nil
+		}
+		if found {
 			return result{msg: prev, dup: true}, nil
 		}
 	}
@@ -355,7 +347,7 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 		return result{}, fmt.Errorf("write message %d in room %q: %w", msg.Seq, r.roomID, err)
 	}
 	if m.ClientID != "" {
-		if err := s.dedupe.Put([]byte(m.ClientID), k); err != nil {
+		if err := s.dedupe.Put(dedupeKey(m.UserID, m.ClientID), k); err != nil {
 			return result{}, fmt.Errorf("write dedupe entry in room %q: %w", r.roomID, err)
 		}
 	}

@@ -430,3 +430,59 @@ func testPaging(t *testing.T, db Opener) {
 		}
 	})
 }
+
+// testClientIDPerSender checks that a client id deduplicates only the
+// sender's own retries: client ids are chosen by the sender, so another
+// user reusing one (by chance or on purpose) sends a message of their own
+// and never receives the first sender's message back.
+func testClientIDPerSender(t *testing.T, db Opener) {
+	s := open(t, db, Config{})
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+
+	steps := []struct {
+		user, text string
+		wantSeq    uint64
+		wantDup    bool
+	}{
+		{"bob", "from bob", 1, false},
+		{"carol", "from carol", 2, false},
+		{"bob", "bob again", 1, true},
+		{"carol", "carol again", 2, true},
+	}
+	for _, st := range steps {
+		m, dup, err := s.Append(ctx, "r", store.NewMessage{ClientID: "same", UserID: st.user, Text: st.text})
+		if err != nil || dup != st.wantDup || m.Seq != st.wantSeq || m.UserID != st.user {
+			t.Errorf("%s sends %q with client id \"same\" = seq %d by %q, dup %v, %v; want seq %d by %q, dup %v",
+				st.user, st.text, m.Seq, m.UserID, dup, err, st.wantSeq, st.user, st.wantDup)
+		}
+	}
+	if room := mustRoom(t, s, "r"); room.LastSeq != 2 {
+		t.Errorf("LastSeq = %d, want 2: one message per sender", room.LastSeq)
+	}
+
+	lookups := []struct {
+		room, user, clientID string
+		wantFound            bool
+		wantSeq              uint64
+	}{
+		{"r", "bob", "same", true, 1},
+		{"r", "carol", "same", true, 2},
+		{"r", "dave", "same", false, 0},
+		{"r", "bob", "other", false, 0},
+		{"r", "bob", "", false, 0},
+	}
+	for _, l := range lookups {
+		m, found, err := s.ByClientID(ctx, l.room, l.user, l.clientID)
+		if err != nil || found != l.wantFound || m.Seq != l.wantSeq {
+			t.Errorf("ByClientID(%q, %q, %q) = seq %d, found %v, %v; want seq %d, found %v",
+				l.room, l.user, l.clientID, m.Seq, found, err, l.wantSeq, l.wantFound)
+		}
+		if found && (m.UserID != l.user || m.ClientID != l.clientID) {
+			t.Errorf("ByClientID(%q, %q, %q) = %+v, another sender's or id's message", l.room, l.user, l.clientID, m)
+		}
+	}
+	if _, _, err := s.ByClientID(ctx, "nope", "bob", "same"); !errors.Is(err, store.ErrRoomNotFound) {
+		t.Errorf("ByClientID in an unknown room = %v, want ErrRoomNotFound", err)
+	}
+}

@@ -79,6 +79,7 @@ func Run(t *testing.T, newDB func(t *testing.T) Opener) {
 		{"AppendBasics", testAppendBasics},
 		{"ConcurrentAppendsAreGapless", testConcurrentAppendsAreGapless},
 		{"ConcurrentSameClientID", testConcurrentSameClientID},
+		{"ClientIDPerSender", testClientIDPerSender},
 		{"UnknownRoomDoesNotFailOthers", testUnknownRoomDoesNotFailOthers},
 		{"AppendDoneBeforeSubmit", testAppendDoneBeforeSubmit},
 		{"AppendDoneDuringCommit", testAppendDoneDuringCommit},

@@ -61,8 +61,13 @@ type ConfigureRequest struct {
 	// max_rooms_per_page limits how many rooms one page may have. 0 means
 	// the default of 50.
 	MaxRoomsPerPage int64 `protobuf:"varint,11,opt,name=max_rooms_per_page,json=maxRoomsPerPage,proto3" json:"max_rooms_per_page,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// max_upload_bytes_per_hour limits how many bytes one user may upload to
+	// one room per hour (refilled evenly over the hour). 0 means the default
+	// of 104857600 (100 MiB); -1 disables the quota. Uploads beyond it fail
+	// with RESOURCE_EXHAUSTED and a QuotaFailure detail.
+	MaxUploadBytesPerHour int64 `protobuf:"varint,12,opt,name=max_upload_bytes_per_hour,json=maxUploadBytesPerHour,proto3" json:"max_upload_bytes_per_hour,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *ConfigureRequest) Reset() {
@@ -168,6 +173,13 @@ func (x *ConfigureRequest) GetMaxMessagesPerMinute() int64 {
 func (x *ConfigureRequest) GetMaxRoomsPerPage() int64 {
 	if x != nil {
 		return x.MaxRoomsPerPage
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetMaxUploadBytesPerHour() int64 {
+	if x != nil {
+		return x.MaxUploadBytesPerHour
 	}
 	return 0
 }
@@ -2225,7 +2237,11 @@ type UploadResponse struct {
 	// message is the chat message announcing the file.
 	Message *Message `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
 	// file is the stored file.
-	File          *File `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	File *File `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	// duplicate is true if the user had already sent client_id in the room:
+	// nothing new was stored (the file was not passed to the host again) and
+	// message is the earlier one.
+	Duplicate     bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2272,6 +2288,13 @@ func (x *UploadResponse) GetFile() *File {
 		return x.File
 	}
 	return nil
+}
+
+func (x *UploadResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
 }
 
 // FeedRequest opens a host-side room feed.
@@ -2444,7 +2467,7 @@ var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x03\n" +
+	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x04\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\x12\x19\n" +
 	"\bdata_dir\x18\x02 \x01(\tR\adataDir\x12*\n" +
@@ -2457,7 +2480,8 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x0fchat_url_prefix\x18\t \x01(\tR\rchatUrlPrefix\x125\n" +
 	"\x17max_messages_per_minute\x18\n" +
 	" \x01(\x03R\x14maxMessagesPerMinute\x12+\n" +
-	"\x12max_rooms_per_page\x18\v \x01(\x03R\x0fmaxRoomsPerPage\":\n" +
+	"\x12max_rooms_per_page\x18\v \x01(\x03R\x0fmaxRoomsPerPage\x128\n" +
+	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\":\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eplugin_version\x18\x01 \x01(\tR\rpluginVersion\"\x0f\n" +
 	"\rHealthRequest\"m\n" +
@@ -2591,10 +2615,11 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1b\n" +
 	"\tclient_id\x18\x03 \x01(\tR\bclientId\x12\x1b\n" +
 	"\tfile_name\x18\x04 \x01(\tR\bfileName\x12\x12\n" +
-	"\x04size\x18\x05 \x01(\x03R\x04size\"q\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\"\x8f\x01\n" +
 	"\x0eUploadResponse\x123\n" +
 	"\amessage\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageR\amessage\x12*\n" +
-	"\x04file\x18\x02 \x01(\v2\x16.pagechat.chat.v1.FileR\x04file\"Y\n" +
+	"\x04file\x18\x02 \x01(\v2\x16.pagechat.chat.v1.FileR\x04file\x12\x1c\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"Y\n" +
 	"\vFeedRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1b\n" +
 	"\tafter_seq\x18\x02 \x01(\x04R\bafterSeq\x12\x14\n" +
