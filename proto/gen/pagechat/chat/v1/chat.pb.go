@@ -415,8 +415,9 @@ type Room struct {
 	PageId string `protobuf:"bytes,2,opt,name=page_id,json=pageId,proto3" json:"page_id,omitempty"`
 	// name is the room name as the page author wrote it.
 	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	// slug is the normalised room name: lower case, runs of characters outside
-	// [a-z0-9] folded to one "-", trimmed.
+	// slug is the normalised room name: NFKC, lower case, runs of characters
+	// that are not Unicode letters or digits folded to one "-", trimmed.
+	// Rooms created before slugs kept non-ASCII letters keep their old slug.
 	Slug string `protobuf:"bytes,4,opt,name=slug,proto3" json:"slug,omitempty"`
 	// epoch is a random id fixed when the room's log was created; resume
 	// positions are only valid within one epoch.
