@@ -34,12 +34,15 @@ const (
 )
 
 // segment is one piece of an inline (non-paste) message. text is the raw,
-// unescaped display text; href is set for segURL, title for segWiki.
+// unescaped display text; href is set for segURL, title for segWiki; src
+// is the link's exact source text, which is what a link beyond the caps in
+// capLinks shows instead.
 type segment struct {
 	kind  segKind
 	text  string
 	href  string
 	title string
+	src   string
 }
 
 // message is a parsed message: either a paste (body only) or a sequence of
@@ -60,7 +63,30 @@ func parse(text string) message {
 	if isPaste(body) {
 		return message{paste: true, body: body}
 	}
-	return message{body: body, segs: scanInline(body)}
+	return message{body: body, segs: capLinks(scanInline(body))}
+}
+
+// capLinks turns the links beyond MaxWikiTitles distinct titles or
+// MaxLinks links in all back into their source text, so Render, WikiLinks
+// and every resolver agree on which links count.
+func capLinks(segs []segment) []segment {
+	titles := map[string]bool{}
+	links := 0
+	for i, s := range segs {
+		if s.kind != segWiki && s.kind != segURL {
+			continue
+		}
+		newTitle := s.kind == segWiki && !titles[s.title]
+		if links >= MaxLinks || (newTitle && len(titles) >= MaxWikiTitles) {
+			segs[i] = segment{kind: segText, text: s.src}
+			continue
+		}
+		if newTitle {
+			titles[s.title] = true
+		}
+		links++
+	}
+	return segs
 }
 
 // normalize makes line endings and odd characters uniform so that every
@@ -133,7 +159,7 @@ func scanInline(body string) []segment {
 		case '[':
 			if label, title, n, ok := parseWikiLink(body[i:]); ok {
 				flush(i)
-				segs = append(segs, segment{kind: segWiki, text: label, title: title})
+				segs = append(segs, segment{kind: segWiki, text: label, title: title, src: body[i : i+n]})
 				i += n
 				start = i
 				continue
@@ -143,7 +169,7 @@ func scanInline(body string) []segment {
 				disp, href, n := parseBareURL(body[i:])
 				if href != "" {
 					flush(i)
-					segs = append(segs, segment{kind: segURL, text: disp, href: href})
+					segs = append(segs, segment{kind: segURL, text: disp, href: href, src: disp})
 					start = i + n
 				}
 				if n > 0 {

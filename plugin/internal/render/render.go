@@ -14,6 +14,46 @@ import (
 // "missing" styling is explained to readers who do not know the convention.
 const missingTitle = "Page does not exist"
 
+// Link caps. Every distinct wiki title costs a host round trip when the
+// message is sent, and every link adds markup to the stored HTML, so a
+// message made of nothing but links ("[a] [b] [c] ...") must not turn into
+// thousands of lookups and a page of markup. Links beyond a cap render as
+// the text that was typed.
+const (
+	// MaxWikiTitles is the most distinct wiki titles resolved for one
+	// message. A chat message that points people at pages names a handful;
+	// 20 covers a list of related pages while holding a send to 20
+	// lookups, not thousands.
+	MaxWikiTitles = 20
+	// MaxLinks is the most links (wiki and URL, repeats included) rendered
+	// for one message. 100 is more than any message meant for people to
+	// read, and bounds the markup links add to a few kilobytes beyond the
+	// escaped text.
+	MaxLinks = 100
+)
+
+// HTML size bound. Escaping alone can make text five times longer ('"'
+// becomes "&#34;"), so the bound is five times the message plus an
+// allowance for the links' markup. A rendering over the bound (only
+// possible with links the resolver gave very long URLs) falls back to the
+// escaped text with line breaks, which is always within it.
+const (
+	// htmlPerTextByte is how many bytes of HTML one byte of message text
+	// may become: the longest escape in html/template.
+	htmlPerTextByte = 5
+	// htmlLinkAllowance is the markup allowed on top for links: MaxLinks
+	// links of about 80 bytes of tags each, with room for their URLs.
+	htmlLinkAllowance = 16 << 10
+)
+
+// MaxHTMLBytes returns the most bytes of HTML Render returns for a message
+// of textBytes bytes (after normalisation, which replaces an invalid byte
+// with the three-byte U+FFFD, so for raw text pass three times its length).
+// Storage and history replay can size themselves on it.
+func MaxHTMLBytes(textBytes int) int {
+	return htmlPerTextByte*textBytes + htmlLinkAllowance
+}
+
 // Renderer renders message text to HTML. The zero value is ready to use and
 // renders every wiki link as missing; a nil *Renderer behaves the same.
 // A Renderer holds no mutable state, so one value may be shared by many
@@ -33,7 +73,11 @@ type Renderer struct {
 // resolver answers give byte-identical output, so the live view and the
 // transcript pages agree.
 //
-// Each distinct wiki title is resolved once, in order of first appearance.
+// Each distinct wiki title is resolved once, in order of first appearance;
+// only the first MaxWikiTitles titles and MaxLinks links are links, the
+// rest stay the text that was typed. The result is at most MaxHTMLBytes
+// of the text's length, counting each control character or invalid byte
+// as the three bytes of the U+FFFD that replaces it.
 // A resolver error renders that link as missing instead of failing the
 // message; the only errors returned are context errors (ctx done, or the
 // resolver reporting context.Canceled / context.DeadlineExceeded), because
@@ -54,9 +98,13 @@ func (r *Renderer) Render(ctx context.Context, pageID, text string) (template.HT
 	if err != nil {
 		return "", err
 	}
+	limit := MaxHTMLBytes(len(msg.body))
 	var b strings.Builder
 	b.Grow(len(msg.body) + len(msg.body)/4)
 	for _, s := range msg.segs {
+		if b.Len() > limit {
+			return renderPlain(msg.segs), nil
+		}
 		switch s.kind {
 		case segText:
 			b.WriteString(template.HTMLEscapeString(s.text))
@@ -68,7 +116,28 @@ func (r *Renderer) Render(ctx context.Context, pageID, text string) (template.HT
 			writeWiki(&b, links[s.title], s.text)
 		}
 	}
+	if b.Len() > limit {
+		return renderPlain(msg.segs), nil
+	}
 	return template.HTML(b.String()), nil
+}
+
+// renderPlain renders an inline message with no links at all: escaped
+// source text and <br> between lines. It is the fallback for a rendering
+// over MaxHTMLBytes, and never longer than htmlPerTextByte times the body.
+func renderPlain(segs []segment) template.HTML {
+	var b strings.Builder
+	for _, s := range segs {
+		switch s.kind {
+		case segText:
+			b.WriteString(template.HTMLEscapeString(s.text))
+		case segBreak:
+			b.WriteString("<br>")
+		default:
+			b.WriteString(template.HTMLEscapeString(s.src))
+		}
+	}
+	return template.HTML(b.String())
 }
 
 // WikiLinks returns the distinct wiki page titles referenced by text, in
