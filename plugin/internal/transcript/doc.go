@@ -14,7 +14,9 @@
 //   - rendering a day's page with html/template, everything escaped except
 //     the message HTML the render package produced at send time;
 //   - writing it through the host (PageWriter) under a stable key, and
-//     retrying with exponential backoff while the host refuses.
+//     retrying with exponential backoff while the host refuses;
+//   - splitting a day too long for one page into linked parts, each under
+//     its own stable key, without moving a message between parts.
 //
 // What it does not own: which days need a write is durable state kept by
 // package store, in the same transaction as the messages, so pending writes

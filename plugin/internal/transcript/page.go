@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/pagechat/pagechat/plugin/internal/store"
@@ -19,9 +20,15 @@ const (
 	// MaxBodyBytes bounds a page body. The page travels in one gRPC
 	// message to the host, whose broker server refuses messages above
 	// gRPC's default 4 MiB; 3 MiB leaves room for the rest of the request.
-	// A day too long for it keeps its earliest messages and says how many
-	// were left out, rather than failing forever.
+	// A day too long for it continues on further pages ("part 2", ...).
 	MaxBodyBytes = 3 << 20
+	// chromeReserve is the part of MaxBodyBytes kept for everything on a
+	// page but its messages (heading, links, notes). Parts are filled up
+	// to MaxBodyBytes-chromeReserve of messages whatever the links and
+	// notes of the moment, so a message stays on the part it was first
+	// written to when the day ends or a neighbour's link appears. 64 KiB
+	// is many times the chrome of any real room and page name.
+	chromeReserve = 64 << 10
 	// keyPrefix starts every transcript page key, so a host can tell the
 	// plugin's pages from its own.
 	keyPrefix = "pagechat-transcript/"
@@ -46,6 +53,26 @@ func Key(roomID, date string) string {
 // Title returns the page title of a room's transcript for date.
 func Title(roomName, date string) string {
 	return roomName + " chat transcript " + date
+}
+
+// PartKey returns the stable key of part n (from 1) of roomID's
+// transcript for date. Part 1 is the day's page, Key(roomID, date); a day
+// too long for one page continues under "<Key>/part-<n>", shortened like
+// Key when the room id is long.
+func PartKey(roomID, date string, n int) string {
+	if n <= 1 {
+		return Key(roomID, date)
+	}
+	return Key(roomID, date+"/part-"+strconv.Itoa(n))
+}
+
+// PartTitle returns the page title of part n (from 1) of a room's
+// transcript for date: Title for part 1, "<Title> (part n)" after it.
+func PartTitle(roomName, date string, n int) string {
+	if n <= 1 {
+		return Title(roomName, date)
+	}
+	return Title(roomName, date) + " (part " + strconv.Itoa(n) + ")"
 }
 
 // DayFunc returns the function that names the transcript day of an
@@ -87,11 +114,23 @@ type pageData struct {
 	Next      *dayLink
 	Final     bool // the day is over
 	Lines     []line
-	Omitted   int // messages left out to respect MaxBodyBytes
+	// Rows are Lines rendered (renderRows); renderPage fills them in
+	// when they are nil.
+	Rows     []template.HTML
+	Part     int       // which part of the day this page is, from 1
+	PrevPart *partLink // nil on part 1
+	NextPart *partLink // nil on the last part
+	Omitted  int       // messages left out to respect MaxBodyBytes
 }
 
 type dayLink struct {
 	Date string
+	URL  string
+}
+
+// partLink links to another part of the same day.
+type partLink struct {
+	Part int
 	URL  string
 }
 
@@ -129,42 +168,87 @@ func newLine(m store.Message, loc *time.Location) line {
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{"size": humanSize}).Parse(
 	`<div class="pagechat-transcript-page" data-room="{{.RoomID}}" data-date="{{.Date}}">
 {{template "nav" .}}
-<h2>{{.RoomName}} <time datetime="{{.Date}}">{{.Date}}</time></h2>
+<h2>{{.RoomName}} <time datetime="{{.Date}}">{{.Date}}</time>{{if gt .Part 1}} (part {{.Part}}){{end}}</h2>
 <p class="pagechat-transcript-about">Chat transcript of the room <a href="{{.RoomURL}}">{{.RoomName}}</a>{{if .PageTitle}} on {{if .PageURL}}<a href="{{.PageURL}}">{{.PageTitle}}</a>{{else}}{{.PageTitle}}{{end}}{{end}}. Times are {{.Zone}}.</p>
 {{- if not .Final}}
 <p class="pagechat-transcript-live">This day is not over yet; this page is updated as the chat goes on.</p>
 {{- end}}
 <ol class="pagechat-transcript">
-{{range .Lines}}<li id="m-{{.Seq}}"><a class="time" href="#m-{{.Seq}}"><time datetime="{{.DateTime}}">{{.Clock}}</time></a> <span class="sender">{{.Sender}}</span> <div class="message">{{if .HTML}}{{.HTML}}{{else}}{{.Text}}{{end}}</div>
-{{- with .File}} <a class="file" href="{{.URL}}">{{.Name}}</a> <span class="file-info">({{.ContentType}}, {{size .Size}})</span>{{end}}</li>
-{{end}}</ol>
+{{range .Rows}}{{.}}{{end}}</ol>
 {{- if .Omitted}}
 <p class="pagechat-transcript-omitted">{{.Omitted}} later messages of this day do not fit on one page; read them in <a href="{{.RoomURL}}">the chat room</a>.</p>
 {{- end}}
 {{template "nav" .}}
 </div>
-{{define "nav"}}<nav class="pagechat-transcript-nav">
+{{define "line"}}<li id="m-{{.Seq}}"><a class="time" href="#m-{{.Seq}}"><time datetime="{{.DateTime}}">{{.Clock}}</time></a> <span class="sender">{{.Sender}}</span> <div class="message">{{if .HTML}}{{.HTML}}{{else}}{{.Text}}{{end}}</div>
+{{- with .File}} <a class="file" href="{{.URL}}">{{.Name}}</a> <span class="file-info">({{.ContentType}}, {{size .Size}})</span>{{end}}</li>
+{{end}}
+{{- define "nav"}}<nav class="pagechat-transcript-nav">
+{{- with .PrevPart}}<a class="pagechat-transcript-part" href="{{.URL}}">&larr; part {{.Part}}</a> | {{end -}}
 {{- if .Prev}}<a rel="prev" href="{{.Prev.URL}}">&larr; {{.Prev.Date}}</a> | {{end -}}
 <a href="{{.RoomURL}}">Open the chat room</a>
 {{- if and .PageTitle .PageURL}} | <a href="{{.PageURL}}">Back to {{.PageTitle}}</a>{{end}}
 {{- if .Next}} | <a rel="next" href="{{.Next.URL}}">{{.Next.Date}} &rarr;</a>{{end -}}
+{{- with .NextPart}} | <a class="pagechat-transcript-part" href="{{.URL}}">continued in part {{.Part}} &rarr;</a>{{end -}}
 </nav>{{end}}`))
 
+// renderRows renders each line as the page shows it, so the writer can
+// split a day into parts by their sizes and render each part from them.
+func renderRows(lines []line) ([]template.HTML, error) {
+	rows := make([]template.HTML, len(lines))
+	var b bytes.Buffer
+	for i, l := range lines {
+		b.Reset()
+		if err := pageTemplate.ExecuteTemplate(&b, "line", l); err != nil {
+			return nil, fmt.Errorf("render transcript line: %w", err)
+		}
+		rows[i] = template.HTML(b.String()) // trusted: escaped by the template
+	}
+	return rows, nil
+}
+
+// splitParts splits a day's rows into parts of at most budget bytes of
+// rows each, filling each part in order before starting the next. A row
+// bigger than budget gets a part of its own. A part's contents depend only
+// on its rows and the ones before, so appending messages never moves an
+// earlier message to another part.
+func splitParts(rows []template.HTML, budget int) [][]template.HTML {
+	var parts [][]template.HTML
+	start, size := 0, 0
+	for i, r := range rows {
+		if i > start && size+len(r) > budget {
+			parts = append(parts, rows[start:i])
+			start, size = i, 0
+		}
+		size += len(r)
+	}
+	return append(parts, rows[start:])
+}
+
 // renderPage renders d, leaving out the latest messages if the page would
-// exceed MaxBodyBytes.
+// still exceed MaxBodyBytes. The writer splits days into parts that fit,
+// so that happens only to a part whose one message is bigger than a page
+// or whose chrome is bigger than chromeReserve.
 func renderPage(d pageData) (string, error) {
+	if d.Rows == nil {
+		rows, err := renderRows(d.Lines)
+		if err != nil {
+			return "", err
+		}
+		d.Rows = rows
+	}
 	body, err := execPage(d)
 	if err != nil || len(body) <= MaxBodyBytes {
 		return body, err
 	}
 	// Binary search for the most messages that fit: rare (a day with
 	// megabytes of chat), and a handful of renders then is cheap.
-	all := d.Lines
+	all := d.Rows
 	lo, hi := 0, len(all) // lo fits (an empty list always does), hi does not
 	best := ""
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
-		d.Lines, d.Omitted = all[:mid], len(all)-mid
+		d.Rows, d.Omitted = all[:mid], len(all)-mid
 		b, err := execPage(d)
 		if err != nil {
 			return "", err
@@ -176,7 +260,7 @@ func renderPage(d pageData) (string, error) {
 		}
 	}
 	if best == "" {
-		d.Lines, d.Omitted = nil, len(all)
+		d.Rows, d.Omitted = []template.HTML{}, len(all)
 		return execPage(d)
 	}
 	return best, nil

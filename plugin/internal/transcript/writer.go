@@ -3,6 +3,7 @@ package transcript
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -134,6 +135,21 @@ type Writer struct {
 
 	wake   chan struct{} // capacity 1: pokes coalesce
 	stepMu sync.Mutex    // one write at a time, whether from Run or Flush
+	// parts remembers, by page key, the URL and body of each part after
+	// the first of a day too long for one page (guarded by stepMu). The
+	// store records only a day's first page; the rest is needed to link
+	// parts to each other and to skip rewriting parts that did not
+	// change. After a restart it is empty, which costs one extra write of
+	// such a day's later parts to restore their links back.
+	parts map[string]writtenPart
+}
+
+// writtenPart is what the Writer last wrote under one part's key: its URL
+// and a hash of its title and body (parts are up to MaxBodyBytes each, too
+// big to keep).
+type writtenPart struct {
+	url string
+	sum [sha256.Size]byte
 }
 
 // New checks cfg and returns a Writer; nothing runs until Run.
@@ -154,6 +170,7 @@ func New(cfg Config) (*Writer, error) {
 		now:     cfg.Now,
 		logger:  cfg.Logger,
 		wake:    make(chan struct{}, 1),
+		parts:   make(map[string]writtenPart),
 	}
 	if w.loc == nil {
 		w.loc = time.UTC
@@ -417,7 +434,11 @@ func (w *Writer) writePage(ctx context.Context, e store.PendingTranscript, now t
 	for i, m := range msgs {
 		d.Lines[i] = newLine(m, w.loc)
 	}
+	var firstURL string // the day's page as last recorded, if any
 	for _, t := range room.Transcripts {
+		if t.Date == e.Date {
+			firstURL = t.URL
+		}
 		switch {
 		case t.Date == prevDay && prevDay != "" && t.URL != "":
 			d.Prev = &dayLink{Date: t.Date, URL: t.URL}
@@ -432,14 +453,9 @@ func (w *Writer) writePage(ctx context.Context, e store.PendingTranscript, now t
 		}
 		d.PageTitle, d.PageURL = p.Title, p.URL
 	}
-	body, err := renderPage(d)
+	title, url, nparts, err := w.writeParts(ctx, room, d, firstURL)
 	if err != nil {
 		return err
-	}
-	title := Title(room.Name, e.Date)
-	url, err := w.pages.UpsertChildPage(ctx, room.PageID, Key(room.ID, e.Date), title, body)
-	if err != nil {
-		return fmt.Errorf("upsert child page: %w", err)
 	}
 	err = w.store.TranscriptWritten(ctx, store.TranscriptWrite{
 		RoomID:     e.RoomID,
@@ -453,8 +469,79 @@ func (w *Writer) writePage(ctx context.Context, e store.PendingTranscript, now t
 		// makes the retry update the same page.
 		return storeError{err}
 	}
-	w.logger.Debug("transcript page written", "room", e.RoomID, "date", e.Date, "messages", len(msgs), "final", final, "url", url)
+	w.logger.Debug("transcript page written", "room", e.RoomID, "date", e.Date, "messages", len(msgs), "parts", nparts, "final", final, "url", url)
 	return nil
+}
+
+// writeParts writes d, a whole day, as one page or, when its messages do
+// not fit in one, as several parts linked to each other. It returns the
+// title and URL of the first part and how many parts there are. firstURL
+// is the first part's URL from an earlier write, if known.
+//
+// Parts are written last first, so each learns its successor's URL before
+// it is written; a part written before its predecessor's URL was known
+// (the first time, or after a restart) is written once more at the end to
+// add its link back. Later parts whose body did not change since this
+// Writer last wrote them are not written again, so a long day costs one
+// write of its last part per update, not one per part.
+func (w *Writer) writeParts(ctx context.Context, room store.Room, d pageData, firstURL string) (title, url string, nparts int, err error) {
+	rows, err := renderRows(d.Lines)
+	if err != nil {
+		return "", "", 0, err
+	}
+	parts := splitParts(rows, MaxBodyBytes-chromeReserve)
+	urls := make([]string, len(parts)+1) // by part number; urls[0] unused
+	urls[1] = firstURL
+	for n := 2; n <= len(parts); n++ {
+		urls[n] = w.parts[PartKey(room.ID, d.Date, n)].url
+	}
+	page := func(n int) pageData {
+		p := d
+		p.Lines, p.Rows, p.Part = nil, parts[n-1], n
+		if n > 1 && urls[n-1] != "" {
+			p.PrevPart = &partLink{Part: n - 1, URL: urls[n-1]}
+		}
+		if n < len(parts) && urls[n+1] != "" {
+			p.NextPart = &partLink{Part: n + 1, URL: urls[n+1]}
+		}
+		return p
+	}
+	write := func(n int) error {
+		p := page(n)
+		body, err := renderPage(p)
+		if err != nil {
+			return err
+		}
+		key, title := PartKey(room.ID, d.Date, n), PartTitle(room.Name, d.Date, n)
+		sum := sha256.Sum256([]byte(title + "\x00" + body))
+		if prev, ok := w.parts[key]; n > 1 && ok && prev.sum == sum {
+			return nil
+		}
+		u, err := w.pages.UpsertChildPage(ctx, room.PageID, key, title, body)
+		if err != nil {
+			return fmt.Errorf("upsert child page %q: %w", key, err)
+		}
+		urls[n] = u
+		if n > 1 {
+			w.parts[key] = writtenPart{url: u, sum: sum}
+		}
+		return nil
+	}
+	var stale []int // parts written without their link back
+	for n := len(parts); n >= 1; n-- {
+		if n > 1 && urls[n-1] == "" {
+			stale = append(stale, n)
+		}
+		if err := write(n); err != nil {
+			return "", "", 0, err
+		}
+	}
+	for _, n := range stale {
+		if err := write(n); err != nil {
+			return "", "", 0, err
+		}
+	}
+	return PartTitle(room.Name, d.Date, 1), urls[1], len(parts), nil
 }
 
 // readDay returns roomID's messages of date between first and last seq.
