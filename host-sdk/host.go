@@ -108,7 +108,20 @@ type Attachment struct {
 // PageWriter stores what the plugin writes back to the host: transcript
 // pages and uploaded files.
 type PageWriter interface {
-	// UpsertChildPage creates or replaces the child page with c.Key.
+	// UpsertChildPage creates or replaces the child page of c.ParentID
+	// with c.Key. Every host must guarantee, because people on the wiki
+	// can create pages with any title before or after the plugin writes:
+	//   - the page is found by (c.ParentID, c.Key) alone, never by title,
+	//     and keeps c.Title (made to fit the host's title rules, but never
+	//     renumbered): no page a person creates, with c.Title or any
+	//     variant of it, may make the write fail or move it elsewhere;
+	//   - the answer a person gets when creating a page with a title a
+	//     child page holds is the one they would get for any free (or any
+	//     taken) title, so it cannot reveal that a room the person may not
+	//     view was active that day;
+	//   - wherever the host lists or shows child pages (search, the page
+	//     itself) it marks them as written by the chat, a mark no person's
+	//     page can carry.
 	UpsertChildPage(ctx context.Context, c ChildPage) (Page, error)
 	// AttachFile stores content (exactly f.Size bytes) on f.PageID.
 	AttachFile(ctx context.Context, f FileInfo, content io.Reader) (Attachment, error)

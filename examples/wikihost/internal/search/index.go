@@ -70,6 +70,10 @@ type Hit struct {
 	SnippetHTML template.HTML
 	// Snippet is the same excerpt as plain text.
 	Snippet string
+	// Chat says the chat plugin wrote the page (a transcript). The index
+	// does not know; package wiki fills it in from the page store, so
+	// results can tell a transcript from a page that borrows its title.
+	Chat bool
 }
 
 // Index is a bleve full-text index of pages. It is safe for concurrent use.

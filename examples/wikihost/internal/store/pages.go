@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -10,10 +11,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 )
-
-// maxTitleVariants bounds the search for a free title when a child page's
-// title is taken (see UpsertChild).
-const maxTitleVariants = 100
 
 // TitleKey is the form titles are compared in: lower case, white space
 // trimmed and runs of it folded to one space, so "Team  room" and "team
@@ -23,7 +20,9 @@ func TitleKey(title string) string {
 }
 
 // CreatePage stores p as a new page with a fresh id and returns it. Its
-// parent, if any, must exist, and its title must be free.
+// parent, if any, must exist, and its title must be free among the pages
+// people write. A page with a ChildKey (the chat plugin's) takes no title:
+// see UpsertChild.
 func (s *Store) CreatePage(p Page) (Page, error) {
 	err := s.update(func(tx *bolt.Tx) error {
 		var err error
@@ -43,7 +42,7 @@ func createPage(tx *bolt.Tx, p Page) (Page, error) {
 	}
 	titles := tx.Bucket(bucketTitles)
 	tk := TitleKey(p.Title)
-	if titles.Get([]byte(tk)) != nil {
+	if p.ChildKey == "" && titles.Get([]byte(tk)) != nil {
 		return Page{}, fmt.Errorf("%q: %w", p.Title, ErrTitleTaken)
 	}
 	seq, err := pages.NextSequence()
@@ -54,8 +53,10 @@ func createPage(tx *bolt.Tx, p Page) (Page, error) {
 	if err := writePage(tx, p); err != nil {
 		return Page{}, err
 	}
-	if err := titles.Put([]byte(tk), []byte(p.ID)); err != nil {
-		return Page{}, err
+	if p.ChildKey == "" {
+		if err := titles.Put([]byte(tk), []byte(p.ID)); err != nil {
+			return Page{}, err
+		}
 	}
 	// Top-level pages are indexed as children of "", which lists them.
 	if err := tx.Bucket(bucketChildren).Put(pair(p.ParentID, p.ID), nil); err != nil {
@@ -119,8 +120,9 @@ func (s *Store) PageMeta(id string) (Page, error) {
 	return p, nil
 }
 
-// PageByTitle returns the page whose title matches title as TitleKey
-// compares them, without its body.
+// PageByTitle returns the page people wrote whose title matches title as
+// TitleKey compares them, without its body. Pages the chat plugin wrote
+// are never found by title (see UpsertChild).
 func (s *Store) PageByTitle(title string) (Page, error) {
 	var p Page
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -190,10 +192,11 @@ func (s *Store) UpdatePage(id string, fn func(*Page) error) (Page, error) {
 	return out, nil
 }
 
-// retitle moves page old's title index entry to title.
+// retitle moves page old's title index entry to title. Keyed pages have
+// none.
 func retitle(tx *bolt.Tx, old Page, title string) error {
 	oldKey, newKey := TitleKey(old.Title), TitleKey(title)
-	if oldKey == newKey {
+	if oldKey == newKey || old.ChildKey != "" {
 		return nil
 	}
 	titles := tx.Bucket(bucketTitles)
@@ -211,34 +214,32 @@ func retitle(tx *bolt.Tx, old Page, title string) error {
 // never create duplicates. On update only the title, body and Updated
 // change; permissions and authorship stay.
 //
-// Child titles come from the plugin ("<Room> chat transcript <date>") and
-// two pages may well hold rooms of the same name, so when the title is
-// taken by another page the first free "<title> (2)", "<title> (3)", ... is
-// used instead of failing a write the plugin would retry forever.
+// A keyed page is identified by its parent and key alone and keeps the
+// exact title the plugin gave it. It takes no place in the title index,
+// which is the namespace of pages people write: otherwise anyone could
+// take a transcript's title before the plugin writes it and so block the
+// write or push the transcript to "<title> (2)", and a refused title would
+// tell whether a private room was active that day. So keyed pages never
+// collide with any page, and a person may create a page with a keyed
+// page's title as with any free title; the wiki marks keyed pages wherever
+// it shows them, so such a page cannot pass for one.
 func (s *Store) UpsertChild(p Page) (page Page, created bool, err error) {
+	if p.ChildKey == "" {
+		return Page{}, false, errors.New("a child page needs a key")
+	}
 	err = s.update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketPages).Get([]byte(p.ParentID)) == nil {
 			return fmt.Errorf("parent page %q: %w", p.ParentID, ErrNotFound)
 		}
 		existingID := tx.Bucket(bucketChildKeys).Get(pair(p.ParentID, p.ChildKey))
-		var old Page
-		if existingID != nil {
-			var err error
-			if old, err = readPage(tx, string(existingID), false); err != nil {
-				return err
-			}
-		}
-		title, err := freeTitle(tx, p.Title, old.ID)
-		if err != nil {
-			return err
-		}
-		p.Title = title
 		if existingID == nil {
+			var err error
 			page, err = createPage(tx, p)
 			created = true
 			return err
 		}
-		if err := retitle(tx, old, p.Title); err != nil {
+		old, err := readPage(tx, string(existingID), false)
+		if err != nil {
 			return err
 		}
 		old.Title, old.Body, old.Updated = p.Title, p.Body, p.Updated
@@ -251,19 +252,35 @@ func (s *Store) UpsertChild(p Page) (page Page, created bool, err error) {
 	return page, created, nil
 }
 
-// freeTitle returns title, or the first numbered variant of it, that is
-// free or already belongs to page ownID.
-func freeTitle(tx *bolt.Tx, title, ownID string) (string, error) {
-	titles := tx.Bucket(bucketTitles)
-	candidate := title
-	for n := 2; n <= maxTitleVariants; n++ {
-		id := titles.Get([]byte(TitleKey(candidate)))
-		if id == nil || (ownID != "" && string(id) == ownID) {
-			return candidate, nil
-		}
-		candidate = fmt.Sprintf("%s (%d)", title, n)
+// freeKeyedTitles drops the title index entries of keyed pages, which
+// earlier versions kept (and so let people block them); it runs once per
+// database.
+func freeKeyedTitles(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta.Get(metaKeyedTitlesFreed) != nil {
+		return nil
 	}
-	return "", fmt.Errorf("%q and %d numbered variants: %w", title, maxTitleVariants, ErrTitleTaken)
+	titles := tx.Bucket(bucketTitles)
+	var drop [][]byte
+	err := titles.ForEach(func(k, id []byte) error {
+		p, err := readPage(tx, string(id), false)
+		if err != nil {
+			return err
+		}
+		if p.ChildKey != "" {
+			drop = append(drop, slices.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("find keyed page titles: %w", err)
+	}
+	for _, k := range drop {
+		if err := titles.Delete(k); err != nil {
+			return err
+		}
+	}
+	return meta.Put(metaKeyedTitlesFreed, []byte("1"))
 }
 
 // EachPage calls fn for every page, body included, in id order. fn must

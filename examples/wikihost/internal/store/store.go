@@ -33,7 +33,7 @@ var (
 	bucketSessions  = []byte("sessions")  // token hash -> Session JSON
 	bucketPages     = []byte("pages")     // page id -> Page JSON (no body)
 	bucketBodies    = []byte("bodies")    // page id -> body
-	bucketTitles    = []byte("titles")    // title key -> page id
+	bucketTitles    = []byte("titles")    // title key -> id of a page people wrote
 	bucketChildren  = []byte("children")  // parent id ("" for none) \0 child id -> ""
 	bucketChildKeys = []byte("childkeys") // parent id \0 child key -> child id
 	bucketFiles     = []byte("files")     // file id -> File JSON
@@ -42,6 +42,9 @@ var (
 
 	allBuckets = [][]byte{bucketUsers, bucketSessions, bucketPages, bucketBodies, bucketTitles,
 		bucketChildren, bucketChildKeys, bucketFiles, bucketPageFiles, bucketMeta}
+
+	// metaKeyedTitlesFreed is set once freeKeyedTitles has run.
+	metaKeyedTitlesFreed = []byte("keyed-titles-freed")
 )
 
 // Store is the wiki's bbolt database. It is safe for concurrent use.
@@ -114,7 +117,7 @@ func Open(path string) (*Store, error) {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
 		}
-		return nil
+		return freeKeyedTitles(tx)
 	})
 	if err != nil {
 		_ = db.Close()

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func openT(t *testing.T, path string) *Store {
@@ -156,8 +158,8 @@ func TestUpsertChild(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("first upsert: %+v, %v, %v", first, created, err)
 	}
-	if first.Title != "Team chat transcript 2026-01-02 (2)" {
-		t.Errorf("title %q, want the numbered variant", first.Title)
+	if first.Title != "Team chat transcript 2026-01-02" {
+		t.Errorf("title %q, want the title as given", first.Title)
 	}
 	second, created, err := s.UpsertChild(Page{ParentID: parent.ID, ChildKey: "team/2026-01-02", Title: "Team chat transcript 2026-01-02", Body: "<p>2</p>", Format: FormatHTML})
 	if err != nil || created || second.ID != first.ID || second.Title != first.Title {
@@ -294,4 +296,46 @@ func TestCachedReadsSeeEveryWrite(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestOpenFreesTitlesOfKeyedPages: a database from before keyed pages left
+// the title index holds their titles, so people could not take them; the
+// first open drops those entries and keeps the ones of people's pages.
+func TestOpenFreesTitlesOfKeyedPages(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "wiki.db")
+	s := openT(t, path)
+	parent, err := s.CreatePage(Page{Title: "Chat page", Format: FormatWiki})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, _, err := s.UpsertChild(Page{ParentID: parent.ID, ChildKey: "team/2026-01-02", Title: "Team chat transcript 2026-01-02", Format: FormatHTML})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make the file look as an earlier wiki left it.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketTitles).Put([]byte(TitleKey(child.Title)), []byte(child.ID)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Delete(metaKeyedTitlesFreed)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreatePage(Page{Title: child.Title, Format: FormatWiki}); !errors.Is(err, ErrTitleTaken) {
+		t.Fatalf("old layout: creating the transcript's title: %v, want ErrTitleTaken", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openT(t, path)
+	defer s.Close()
+	if p, err := s.CreatePage(Page{Title: child.Title, Format: FormatWiki}); err != nil || p.ChildKey != "" {
+		t.Errorf("creating the transcript's title after the upgrade: %+v, %v", p, err)
+	}
+	if _, err := s.CreatePage(Page{Title: "chat  PAGE", Format: FormatWiki}); !errors.Is(err, ErrTitleTaken) {
+		t.Errorf("a person's page lost its title: %v", err)
+	}
 }

@@ -37,10 +37,13 @@ type searchResult struct {
 	Title   string `json:"title"`
 	URL     string `json:"url"`
 	Snippet string `json:"snippet"`
+	// Chat marks a page the chat plugin wrote (a transcript), which a
+	// page written by a person with the same title cannot imitate.
+	Chat bool `json:"chat"`
 }
 
 // apiSearch answers GET /api/search?q=…[&limit=N] with
-// {"results":[{"id","title","url","snippet"}]}, best first, only pages the
+// {"results":[{"id","title","url","snippet","chat"}]}, best first, only pages the
 // user may view.
 func (s *Server) apiSearch(w http.ResponseWriter, r *http.Request, u store.User) error {
 	q := r.URL.Query()
@@ -60,7 +63,7 @@ func (s *Server) apiSearch(w http.ResponseWriter, r *http.Request, u store.User)
 		Results []searchResult `json:"results"`
 	}{Results: make([]searchResult, 0, len(hits))}
 	for _, h := range hits {
-		out.Results = append(out.Results, searchResult{ID: h.ID, Title: h.Title, URL: wiki.PageURL(h.ID), Snippet: h.Snippet})
+		out.Results = append(out.Results, searchResult{ID: h.ID, Title: h.Title, URL: wiki.PageURL(h.ID), Snippet: h.Snippet, Chat: h.Chat})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -88,6 +88,29 @@ func TestTranscriptPagesShowPluginHTML(t *testing.T) {
 	if code := ts.do("GET", c.URL+"/edit", "bob", nil).Code; code != http.StatusConflict {
 		t.Errorf("edit form of a transcript: %d", code)
 	}
+
+	// A person's page with the same title is accepted, and search marks
+	// only the real transcript as the chat's.
+	fake := ts.createPage("carol", "Room chat transcript 2026-01-01", "Bob: hi", "")
+	html := ts.do("GET", "/search?q=transcript", "carol", nil).Body.String()
+	badge := `</a> <span class="badge">chat transcript, written by pagechat</span>`
+	if !strings.Contains(html, c.URL+`">Room chat transcript 2026-01-01`+badge) ||
+		strings.Contains(html, "/pages/"+fake+`">Room chat transcript 2026-01-01`+badge) {
+		t.Errorf("search page does not tell the transcript from the copy:\n%s", html)
+	}
+	type result struct {
+		ID   string `json:"id"`
+		Chat bool   `json:"chat"`
+	}
+	res := decode[struct{ Results []result }](t, ts.do("GET", "/api/search?q=transcript", "carol", nil), http.StatusOK)
+	if len(res.Results) != 2 {
+		t.Fatalf("api search: %+v, want the transcript and the copy", res)
+	}
+	for _, r := range res.Results {
+		if r.Chat != (r.ID == c.ID) {
+			t.Errorf("api search result %+v: chat = %v", r, r.Chat)
+		}
+	}
 }
 
 func TestEditForms(t *testing.T) {

@@ -211,3 +211,81 @@ func TestAttachFile(t *testing.T) {
 		}
 	}
 }
+
+// TestTranscriptTitlesCannotBeSquatted: a transcript is known by its key,
+// so pages people create with its title, first or later, neither block
+// nor displace nor imitate it, and creating one says nothing about
+// whether a private room was active.
+func TestTranscriptTitlesCannotBeSquatted(t *testing.T) {
+	t.Parallel()
+	const day = "2026-03-04"
+	tests := []struct {
+		name    string
+		private bool
+		squat   []string // titles carol takes before the transcript is written
+	}{
+		{"exact title first", false, []string{"Team chat transcript " + day}},
+		{"numbered variants first", false, []string{"Team chat transcript " + day, "Team chat transcript " + day + " (2)", "team  CHAT transcript " + day + " (3)"}},
+		{"private room, exact title first", true, []string{"Team chat transcript " + day}},
+		{"nothing taken", false, nil},
+		{"private room, nothing taken", true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w, _ := openT(t)
+			h := w.Host()
+			ctx := context.Background()
+			room := mustCreate(t, w, "bob", PageInput{Title: "Chat page", Body: "{chat:Team}"})
+			if tt.private {
+				if _, err := w.SetPermissions("bob", room, []string{"bob"}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, title := range tt.squat {
+				mustCreate(t, w, "carol", PageInput{Title: title, Body: "fake transcript zanzibar"})
+			}
+
+			want := "Team chat transcript " + day
+			tr, err := h.UpsertChildPage(ctx, hostsdk.ChildPage{ParentID: room, Key: "pagechat-transcript/team/" + day, Title: want, BodyHTML: "<p>zanzibar</p>"})
+			if err != nil {
+				t.Fatalf("transcript write: %v", err)
+			}
+			if tr.Title != want {
+				t.Errorf("transcript titled %q, want %q", tr.Title, want)
+			}
+			again, err := h.UpsertChildPage(ctx, hostsdk.ChildPage{ParentID: room, Key: "pagechat-transcript/team/" + day, Title: want, BodyHTML: "<p>zanzibar quokka</p>"})
+			if err != nil || again.ID != tr.ID || again.Title != want {
+				t.Errorf("rewrite: %+v, %v; want page %s titled %q", again, err, tr.ID, want)
+			}
+
+			// Taking the title afterwards answers as for any free title,
+			// private room or not.
+			for _, title := range []string{want, "Team chat transcript " + day + " (4)"} {
+				if len(tt.squat) > 0 && title == want {
+					continue // carol already holds it: that answer is about her page
+				}
+				if _, err := w.CreatePage("carol", PageInput{Title: title}); err != nil {
+					t.Errorf("creating %q after the transcript: %v", title, err)
+				}
+			}
+
+			// Search shows the real transcript marked as the chat's, and
+			// no person's page so marked.
+			hits, err := w.Search(ctx, "bob", "zanzibar", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found bool
+			for _, hit := range hits {
+				if hit.Chat != (hit.ID == tr.ID) {
+					t.Errorf("hit %+v: Chat = %v", hit, hit.Chat)
+				}
+				found = found || (hit.ID == tr.ID && hit.Title == want)
+			}
+			if !found {
+				t.Errorf("search for the transcript: %+v, want page %s titled %q", hits, tr.ID, want)
+			}
+		})
+	}
+}

@@ -236,7 +236,8 @@ func (w *Wiki) LinkTarget(title string) (href string, exists bool) {
 	return PageURL(p.ID), true
 }
 
-// Search finds up to limit pages matching q that userID may view.
+// Search finds up to limit pages matching q that userID may view, with
+// the pages the chat plugin wrote marked as such.
 func (w *Wiki) Search(ctx context.Context, userID, q string, limit int) ([]search.Hit, error) {
 	limit = min(max(limit, 1), MaxSearchResults)
 	w.bg.flush() // find the chat's pages too, however recently written
@@ -254,5 +255,16 @@ func (w *Wiki) Search(ctx context.Context, userID, q string, limit int) ([]searc
 	if err != nil {
 		return nil, err
 	}
-	return hits, lookupErr
+	if lookupErr != nil {
+		return nil, lookupErr
+	}
+	for i := range hits {
+		p, err := w.store.PageMeta(hits[i].ID)
+		if err != nil {
+			return nil, err
+		}
+		// Only UpsertChildPage stores a key, so a person cannot set it.
+		hits[i].Chat = p.ChildKey != ""
+	}
+	return hits, nil
 }
