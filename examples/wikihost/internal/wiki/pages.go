@@ -223,14 +223,23 @@ func (w *Wiki) PageByTitle(title string) (store.Page, error) {
 	return w.store.PageByTitle(title)
 }
 
-// LinkTarget returns the URL a wiki link to title points at, and whether
-// the page exists; a missing page's URL is the form that creates it.
-func (w *Wiki) LinkTarget(title string) (href string, exists bool) {
+// LinkTarget returns the URL a wiki link to title points at for userID,
+// and whether the page exists; a missing page's URL is the form that
+// creates it. A page userID may not view is answered exactly as a missing
+// one, so that a link does not reveal that it exists or its id.
+func (w *Wiki) LinkTarget(userID, title string) (href string, exists bool) {
 	p, err := w.store.PageByTitle(title)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			w.log.Warn("link lookup failed", "title", title, "error", err)
 		}
+		return NewPageURL(title), false
+	}
+	ok, err := w.CanView(userID, p.ID)
+	if err != nil {
+		w.log.Warn("link permission check failed", "title", title, "error", err)
+	}
+	if !ok {
 		return NewPageURL(title), false
 	}
 	return PageURL(p.ID), true
