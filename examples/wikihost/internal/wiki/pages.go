@@ -58,13 +58,23 @@ func (w *Wiki) CreatePage(userID string, in PageInput) (store.Page, error) {
 		return store.Page{}, fmt.Errorf("%w: unknown user %q", ErrForbidden, userID)
 	}
 	if in.ParentID != "" {
+		noParent := fmt.Errorf("%w: parent page %q does not exist", ErrInvalid, in.ParentID)
 		if _, err := w.store.PageMeta(in.ParentID); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return store.Page{}, fmt.Errorf("%w: parent page %q does not exist", ErrInvalid, in.ParentID)
+				return store.Page{}, noParent
 			}
 			return store.Page{}, err
 		}
-		ok, err := w.CanEdit(userID, in.ParentID)
+		// A parent the user may not view is answered as a missing one, so
+		// that guessing ids does not reveal which pages exist (finding #10).
+		ok, err := w.CanView(userID, in.ParentID)
+		if err != nil {
+			return store.Page{}, err
+		}
+		if !ok {
+			return store.Page{}, noParent
+		}
+		ok, err = w.CanEdit(userID, in.ParentID)
 		if err != nil {
 			return store.Page{}, err
 		}
