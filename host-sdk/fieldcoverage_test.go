@@ -63,8 +63,8 @@ func (h *recordingHost) AttachFile(context.Context, FileInfo, io.Reader) (Attach
 	return Attachment{}, nil
 }
 
-func (h *recordingHost) ResolveLink(_ context.Context, fromPageID, title string) (Link, error) {
-	h.calls = append(h.calls, []string{fromPageID, title})
+func (h *recordingHost) ResolveLink(_ context.Context, userID, fromPageID, title string) (Link, error) {
+	h.calls = append(h.calls, []string{userID, fromPageID, title})
 	return Link{}, nil
 }
 

@@ -135,10 +135,19 @@ type Link struct {
 
 // LinkResolver resolves wiki links written in messages.
 type LinkResolver interface {
-	// ResolveLink finds the page titled title, as linked from fromPageID.
-	// A missing page is Link{Exists: false}, optionally with a URL to
-	// create it, not an error.
-	ResolveLink(ctx context.Context, fromPageID, title string) (Link, error)
+	// ResolveLink finds the page titled title, as linked from fromPageID
+	// by userID, the message's sender. A missing page is
+	// Link{Exists: false}, optionally with a URL to create it, not an
+	// error.
+	//
+	// The host must check that userID may view the page and answer for a
+	// page userID may not view exactly as for a missing page (same Exists,
+	// same kind of URL). The plugin renders a message once, when it is
+	// sent, and every reader and every transcript shows that HTML, so a
+	// live link to a page the sender cannot see would reveal to the whole
+	// room that the page exists, and its URL. An empty userID may view
+	// nothing.
+	ResolveLink(ctx context.Context, userID, fromPageID, title string) (Link, error)
 }
 
 // Notification is a message for one user.

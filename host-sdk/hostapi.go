@@ -114,7 +114,7 @@ func (s *hostAPIServer) UpsertChildPage(ctx context.Context, req *hostv1.UpsertC
 }
 
 func (s *hostAPIServer) ResolveLink(ctx context.Context, req *hostv1.ResolveLinkRequest) (*hostv1.ResolveLinkResponse, error) {
-	l, err := s.host.ResolveLink(ctx, req.GetFromPageId(), req.GetTitle())
+	l, err := s.host.ResolveLink(ctx, req.GetUserId(), req.GetFromPageId(), req.GetTitle())
 	if err != nil {
 		return nil, toStatus("resolve link", err)
 	}

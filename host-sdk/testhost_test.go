@@ -103,7 +103,7 @@ func (h *testHost) AttachFile(_ context.Context, f FileInfo, content io.Reader) 
 	return Attachment{ID: f.Name, URL: "/files/" + f.Name}, nil
 }
 
-func (h *testHost) ResolveLink(_ context.Context, _, title string) (Link, error) {
+func (h *testHost) ResolveLink(_ context.Context, _, _, title string) (Link, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, p := range h.pages {

@@ -57,7 +57,7 @@ func (demoHost) AttachFile(_ context.Context, f hostsdk.FileInfo, r io.Reader) (
 	return hostsdk.Attachment{ID: f.Name}, err
 }
 
-func (demoHost) ResolveLink(context.Context, string, string) (hostsdk.Link, error) {
+func (demoHost) ResolveLink(context.Context, string, string, string) (hostsdk.Link, error) {
 	return hostsdk.Link{}, nil
 }
 

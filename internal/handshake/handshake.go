@@ -14,8 +14,12 @@ import goplugin "github.com/hashicorp/go-plugin"
 // (pagechat.chat.v1) this build speaks.
 //
 // History: 1 was the first release; 2 made Subscribe and Feed stream one
-// shared RoomEvent message instead of twin response types.
-const ProtocolVersion = 2
+// shared RoomEvent message instead of twin response types; 3 made
+// HostAPI.ResolveLink carry the sending user, whose view permission the
+// host must check. The wire format of 3 is compatible with 2, but its
+// meaning is not: a version-2 host-sdk would ignore the user and resolve
+// every link as if anyone could see the page, leaking private pages.
+const ProtocolVersion = 3
 
 // PluginName is the key of the chat plugin in go-plugin's plugin set.
 const PluginName = "chat"

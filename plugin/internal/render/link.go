@@ -23,6 +23,10 @@ type Link struct {
 // an error other than a context error makes the link render as missing
 // rather than failing the whole message, because one broken lookup should
 // not hide a message.
+//
+// A resolver answers for one reader: it must report a page that reader may
+// not view as missing. The rendered HTML is shown to everyone who can read
+// the message, so the chat service binds the resolver to the sender.
 type LinkResolver interface {
 	ResolveLink(ctx context.Context, fromPageID, title string) (Link, error)
 }

@@ -41,10 +41,9 @@ type runtime struct {
 	perms     *permCache
 	users     *userCache
 	presence  *presence
-	limiter   *rateLimiter // nil when disabled
-	quota     *uploadQuota // nil when disabled
-	epochs    sync.Map     // room id -> epoch, see epoch
-	renderer  *render.Renderer
+	limiter   *rateLimiter  // nil when disabled
+	quota     *uploadQuota  // nil when disabled
+	epochs    sync.Map      // room id -> epoch, see epoch
 	done      chan struct{} // closed by Close: ends open streams
 
 	transcripts *transcripts // daily transcript pages; see transcripts.go
@@ -155,7 +154,8 @@ func (rt *runtime) send(ctx context.Context, req sendRequest) (msg store.Message
 	if err != nil {
 		return store.Message{}, "", false, err
 	}
-	html, err := rt.renderer.Render(ctx, pageID, req.text)
+	renderer := render.Renderer{Resolver: rt.host.linksFor(req.userID)}
+	html, err := renderer.Render(ctx, pageID, req.text)
 	if err != nil {
 		return store.Message{}, "", false, err
 	}

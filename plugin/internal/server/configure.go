@@ -9,7 +9,6 @@ import (
 
 	"github.com/pagechat/pagechat/internal/limits"
 	"github.com/pagechat/pagechat/plugin/internal/hub"
-	"github.com/pagechat/pagechat/plugin/internal/render"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	"github.com/pagechat/pagechat/plugin/internal/transcript"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
@@ -151,7 +150,6 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		presence:        newPresence(),
 		limiter:         newRateLimiter(set.perMinute, s.now),
 		quota:           newUploadQuota(set.uploadPerHour, limits.UploadQuotaWindow, s.now),
-		renderer:        &render.Renderer{Resolver: host},
 		done:            make(chan struct{}),
 		transcripts:     tr,
 	}, nil

@@ -57,6 +57,7 @@ type fakeHost struct {
 	userErrs map[string]error  // GetUser fails for these users
 	permErrs map[string]error  // CheckPermission fails for these users
 	attached int               // files stored through AttachFile
+	resolved []string          // user id of each ResolveLink call, in order
 }
 
 func newFakeHost() *fakeHost {
@@ -124,10 +125,18 @@ func (h *fakeHost) GetUser(_ context.Context, req *hostv1.GetUserRequest) (*host
 	return &hostv1.GetUserResponse{User: &hostv1.User{Id: req.GetUserId(), DisplayName: name}}, nil
 }
 
-// ResolveLink knows one page, "Home", on every page.
+// ResolveLink knows "Home", which anyone may view, and "Secret Page" (page
+// "secret"), which resolves only for users with view permission on it, as
+// a real host must do.
 func (h *fakeHost) ResolveLink(_ context.Context, req *hostv1.ResolveLinkRequest) (*hostv1.ResolveLinkResponse, error) {
-	if req.GetTitle() == "Home" {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.resolved = append(h.resolved, req.GetUserId())
+	switch {
+	case req.GetTitle() == "Home":
 		return &hostv1.ResolveLinkResponse{Exists: true, Url: "/pages/home"}, nil
+	case req.GetTitle() == "Secret Page" && h.perms[fakePermKey{req.GetUserId(), "secret", hostv1.Permission_PERMISSION_VIEW}]:
+		return &hostv1.ResolveLinkResponse{Exists: true, Url: "/pages/secret"}, nil
 	}
 	return &hostv1.ResolveLinkResponse{Exists: false, Url: "/pages/new?title=" + req.GetTitle()}, nil
 }

@@ -34,7 +34,6 @@ type hostClient struct {
 }
 
 var (
-	_ render.LinkResolver     = (*hostClient)(nil)
 	_ transcript.PageWriter   = (*hostClient)(nil)
 	_ transcript.ParentFinder = (*hostClient)(nil)
 )
@@ -101,15 +100,27 @@ func (h *hostClient) displayName(ctx context.Context, userID string) (string, er
 	return resp.GetUser().GetDisplayName(), nil
 }
 
-// ResolveLink resolves a wiki link in a message.
-func (h *hostClient) ResolveLink(ctx context.Context, fromPageID, title string) (render.Link, error) {
+// ResolveLink resolves a wiki link in a message as userID sees it: the host
+// answers as for a missing page when userID may not view the linked page.
+func (h *hostClient) ResolveLink(ctx context.Context, userID, fromPageID, title string) (render.Link, error) {
 	callCtx, cancel := context.WithTimeout(ctx, hostCallTimeout)
 	defer cancel()
-	resp, err := h.api.ResolveLink(callCtx, &hostv1.ResolveLinkRequest{FromPageId: fromPageID, Title: title})
+	resp, err := h.api.ResolveLink(callCtx, &hostv1.ResolveLinkRequest{FromPageId: fromPageID, Title: title, UserId: userID})
 	if err != nil {
 		return render.Link{}, h.failed(ctx, err, "cannot resolve link %q with the host", title)
 	}
 	return render.Link{URL: resp.GetUrl(), Exists: resp.GetExists()}, nil
+}
+
+// linksFor returns a resolver that resolves every link as userID. A message
+// is rendered once, at send time, and its HTML is stored and shown to every
+// reader and in transcripts, so resolving as anyone but the sender (or as
+// nobody in particular) would let a link reveal a page its writer may not
+// see (finding #10).
+func (h *hostClient) linksFor(userID string) render.LinkResolver {
+	return render.LinkResolverFunc(func(ctx context.Context, fromPageID, title string) (render.Link, error) {
+		return h.ResolveLink(ctx, userID, fromPageID, title)
+	})
 }
 
 // UpsertChildPage writes a transcript page.

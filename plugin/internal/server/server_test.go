@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
+	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
 )
 
 // TestMain fails the package if any test leaves goroutines behind: streams,
@@ -1498,6 +1500,53 @@ func TestSendRendersHTML(t *testing.T) {
 	s, _ := subscribe(t, h.c, &chatv1.SubscribeRequest{UserId: "bob", RoomId: room})
 	if m := recvMessage(t, s); m.GetHtml() != got || m.GetText() != resp.GetMessage().GetText() {
 		t.Errorf("streamed message %v differs from the sent one", m)
+	}
+}
+
+// TestSendResolvesLinksAsSender covers finding #10: a wiki link is resolved
+// as the message's sender, so a page the sender may not view renders
+// exactly like a missing page, while a sender who may view it gets a live
+// link. The stored HTML is what history and transcripts show.
+func TestSendResolvesLinksAsSender(t *testing.T) {
+	t.Parallel()
+	h := newConfigured(t, nil)
+	h.host.mu.Lock()
+	h.host.users["dave"] = "Dave"
+	h.host.mu.Unlock()
+	h.host.set("dave", "p1", true, hostv1.Permission_PERMISSION_VIEW, hostv1.Permission_PERMISSION_POST)
+	room := h.openRoom("alice", "p1", "Lobby").GetId()
+
+	missing := h.send("dave", room, "d1", "[No Such Page]").GetMessage().GetHtml()
+	tests := []struct {
+		user     string
+		wantLive bool
+	}{
+		{"alice", true}, // may view page "secret"
+		{"dave", false}, // may not
+	}
+	for i, tc := range tests {
+		h.host.mu.Lock()
+		h.host.resolved = nil
+		h.host.mu.Unlock()
+		got := h.send(tc.user, room, fmt.Sprintf("s%d", i), "[Secret Page]").GetMessage().GetHtml()
+		h.host.mu.Lock()
+		resolved := slices.Clone(h.host.resolved)
+		h.host.mu.Unlock()
+		if !slices.Equal(resolved, []string{tc.user}) {
+			t.Errorf("%s: host resolved the link for %q, want the sender", tc.user, resolved)
+		}
+		if live := strings.Contains(got, "/pages/secret"); live != tc.wantLive {
+			t.Errorf("%s: html %q: live link %v, want %v", tc.user, got, live, tc.wantLive)
+		}
+		if !tc.wantLive {
+			// Byte for byte what an unknown title gives, apart from the
+			// title itself.
+			want := strings.ReplaceAll(missing, "No+Such+Page", "Secret+Page")
+			want = strings.ReplaceAll(want, "No Such Page", "Secret Page")
+			if got != want {
+				t.Errorf("%s: html %q differs from a missing page's %q", tc.user, got, want)
+			}
+		}
 	}
 }
 

@@ -36,6 +36,10 @@ func TestAPIErrors(t *testing.T) {
 	if rec := ts.do("PUT", "/api/pages/"+id+"/permissions", "bob", map[string][]string{"view": {"bob"}}); rec.Code != http.StatusOK {
 		t.Fatalf("restrict: %d %s", rec.Code, rec.Body)
 	}
+	readOnly := ts.createPage("bob", "Read only", "", "")
+	if rec := ts.do("PUT", "/api/pages/"+readOnly+"/permissions", "bob", map[string][]string{"edit": {"bob"}}); rec.Code != http.StatusOK {
+		t.Fatalf("restrict: %d %s", rec.Code, rec.Body)
+	}
 	big := `{"title":"Big","body":"` + strings.Repeat("x", maxJSONBytes) + `"}`
 	tests := []struct {
 		name, method, path, user string
@@ -52,8 +56,9 @@ func TestAPIErrors(t *testing.T) {
 		{"page body over the limit", "POST", "/api/pages", "bob", map[string]string{"title": "Huge", "body": strings.Repeat("y", 600<<10)}, 413, "too_large"},
 		{"taken title", "POST", "/api/pages", "carol", map[string]string{"title": "TAKEN"}, 409, "conflict"},
 		{"unknown page", "GET", "/api/pages/404", "bob", nil, 404, "not_found"},
-		{"no view permission", "GET", "/api/pages/" + id, "carol", nil, 403, "forbidden"},
-		{"child of a page one cannot edit", "POST", "/api/pages", "carol", map[string]string{"title": "Sub", "parent_id": id}, 403, "forbidden"},
+		{"no view permission", "GET", "/api/pages/" + id, "carol", nil, 404, "not_found"},
+		{"child of a page one cannot view", "POST", "/api/pages", "carol", map[string]string{"title": "Sub", "parent_id": id}, 400, "bad_request"},
+		{"child of a page one cannot edit", "POST", "/api/pages", "carol", map[string]string{"title": "Sub", "parent_id": readOnly}, 403, "forbidden"},
 		{"unknown endpoint", "GET", "/api/nothing", "bob", nil, 404, "not_found"},
 	}
 	for _, tt := range tests {
@@ -83,6 +88,9 @@ func TestAPIPermissions(t *testing.T) {
 	if code := put("carol", map[string][]string{"view": {"carol"}}); code != http.StatusForbidden {
 		t.Errorf("carol (not author, not admin): %d", code)
 	}
+	if code := ts.do("PUT", "/api/pages/404/permissions", "bob", map[string][]string{}).Code; code != http.StatusNotFound {
+		t.Errorf("unknown page: %d", code)
+	}
 	if code := put("bob", map[string][]string{"view": {"zed"}}); code != http.StatusBadRequest {
 		t.Errorf("unknown user: %d", code)
 	}
@@ -91,7 +99,7 @@ func TestAPIPermissions(t *testing.T) {
 	if !slices.Equal(out.View, []string{"alice", "bob"}) || !slices.Equal(out.Edit, []string{"bob"}) {
 		t.Errorf("answer %+v", out)
 	}
-	if code := ts.do("GET", "/api/pages/"+id, "carol", nil).Code; code != http.StatusForbidden {
+	if code := ts.do("GET", "/api/pages/"+id, "carol", nil).Code; code != http.StatusNotFound {
 		t.Errorf("carol views a restricted page: %d", code)
 	}
 	page := decode[apiPage](t, ts.do("GET", "/api/pages/"+id, "alice", nil), http.StatusOK)
@@ -104,6 +112,68 @@ func TestAPIPermissions(t *testing.T) {
 	}
 	if code := ts.do("GET", "/api/pages/"+id, "carol", nil).Code; code != http.StatusOK {
 		t.Errorf("carol after reset: %d", code)
+	}
+}
+
+// TestAPIHidesPagesOneCannotView covers finding #10 in the example wiki's
+// API: every answer about a page the user may not view is byte for byte
+// the answer about a page that does not exist, and a title conflict says
+// the same, and nothing more, whether or not the user may view the page
+// holding the title.
+func TestAPIHidesPagesOneCannotView(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	secret := ts.createPage("bob", "Secret plans", "", "")
+	if rec := ts.do("PUT", "/api/pages/"+secret+"/permissions", "bob", map[string][]string{"view": {"bob"}}); rec.Code != http.StatusOK {
+		t.Fatalf("restrict: %d %s", rec.Code, rec.Body)
+	}
+	ts.createPage("bob", "Open plans", "", "")
+	const unknown = "999999"
+
+	type answer struct {
+		status int
+		body   string
+	}
+	ask := func(method, path string, body any) answer {
+		rec := ts.do(method, path, "carol", body)
+		return answer{rec.Code, rec.Body.String()}
+	}
+	pairs := []struct {
+		name             string
+		hidden, notThere answer
+	}{
+		{"GET page", ask("GET", "/api/pages/"+secret, nil), ask("GET", "/api/pages/"+unknown, nil)},
+		{"PUT permissions",
+			ask("PUT", "/api/pages/"+secret+"/permissions", map[string][]string{}),
+			ask("PUT", "/api/pages/"+unknown+"/permissions", map[string][]string{})},
+		{"POST child", // the ids differ, so compare with the id swapped
+			ask("POST", "/api/pages", map[string]string{"title": "Sub", "parent_id": secret}),
+			func() answer {
+				a := ask("POST", "/api/pages", map[string]string{"title": "Sub", "parent_id": unknown})
+				a.body = strings.ReplaceAll(a.body, unknown, secret)
+				return a
+			}()},
+	}
+	for _, p := range pairs {
+		if p.hidden != p.notThere {
+			t.Errorf("%s: hidden page answers %+v, unknown page %+v", p.name, p.hidden, p.notThere)
+		}
+		if strings.Contains(p.hidden.body, "forbidden") {
+			t.Errorf("%s: answer %q mentions a permission", p.name, p.hidden.body)
+		}
+	}
+	if got := pairs[0].hidden; got.status != http.StatusNotFound {
+		t.Errorf("GET hidden page: status %d, want 404", got.status)
+	}
+	// A taken title: the same 409 for a page carol cannot view and for one
+	// she can, naming neither the page nor the title.
+	hidden := ask("POST", "/api/pages", map[string]string{"title": "Secret plans"})
+	visible := ask("POST", "/api/pages", map[string]string{"title": "Open plans"})
+	if hidden.status != http.StatusConflict || hidden != visible {
+		t.Errorf("taken title: hidden page answers %+v, visible page %+v", hidden, visible)
+	}
+	if strings.Contains(hidden.body, secret) || strings.Contains(strings.ToLower(hidden.body), "plans") {
+		t.Errorf("taken title answer %q names the page", hidden.body)
 	}
 }
 

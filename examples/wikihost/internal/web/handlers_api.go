@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -69,13 +70,27 @@ func (s *Server) apiCreatePage(w http.ResponseWriter, r *http.Request, u store.U
 	return nil
 }
 
+// errNoSuchPage is the API's answer for a page that does not exist and,
+// identically, for one the user may not view: a different status or body
+// would let anyone probe which page ids exist (finding #10).
+var errNoSuchPage = &httpError{http.StatusNotFound, "not_found", "no such page"}
+
+// hideForbidden turns "not found" and "forbidden to view" into the same
+// errNoSuchPage.
+func hideForbidden(err error) error {
+	if errors.Is(err, wiki.ErrNotFound) || errors.Is(err, wiki.ErrForbidden) {
+		return errNoSuchPage
+	}
+	return err
+}
+
 // apiGetPage answers GET /api/pages/{id} with the page, its source, its
 // permission lists, and the children and files the user may see.
 func (s *Server) apiGetPage(w http.ResponseWriter, r *http.Request, u store.User) error {
 	id := r.PathValue("id")
 	p, err := s.wiki.Page(u.ID, id)
 	if err != nil {
-		return err
+		return hideForbidden(err)
 	}
 	children, err := s.wiki.Children(u.ID, id)
 	if err != nil {
@@ -112,7 +127,21 @@ func (s *Server) apiSetPermissions(w http.ResponseWriter, r *http.Request, u sto
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	p, err := s.wiki.SetPermissions(u.ID, r.PathValue("id"), in.View, in.Edit)
+	id := r.PathValue("id")
+	p, err := s.wiki.SetPermissions(u.ID, id, in.View, in.Edit)
+	if errors.Is(err, wiki.ErrNotFound) {
+		return errNoSuchPage
+	}
+	if errors.Is(err, wiki.ErrForbidden) {
+		// Refused: say "forbidden" only to someone who may see the page.
+		ok, verr := s.wiki.CanView(u.ID, id)
+		if verr != nil {
+			return verr
+		}
+		if !ok {
+			return errNoSuchPage
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -134,10 +134,11 @@ func (h *Host) AttachFile(_ context.Context, f hostsdk.FileInfo, content io.Read
 	return hostsdk.Attachment{ID: stored.ID, URL: FileURL(stored.ID)}, nil
 }
 
-// ResolveLink finds a page by title for a wiki link in a chat message. A
-// missing page gets the URL of the form that creates it.
-func (h *Host) ResolveLink(_ context.Context, _, title string) (hostsdk.Link, error) {
-	href, exists := h.w.LinkTarget(title)
+// ResolveLink finds a page by title for a wiki link userID wrote in a chat
+// message. A missing page, or one userID may not view, gets the URL of the
+// form that creates it.
+func (h *Host) ResolveLink(_ context.Context, userID, _, title string) (hostsdk.Link, error) {
+	href, exists := h.w.LinkTarget(userID, title)
 	return hostsdk.Link{URL: href, Exists: exists}, nil
 }
 

@@ -66,6 +66,40 @@ func TestCheckPermissionMapping(t *testing.T) {
 	}
 }
 
+// TestResolveLinkAsUser covers finding #10: a wiki link is resolved as the
+// user who wrote it, and a page that user may not view is answered exactly
+// like a page that does not exist.
+func TestResolveLinkAsUser(t *testing.T) {
+	t.Parallel()
+	w, _ := openT(t)
+	h := w.Host()
+	ctx := context.Background()
+	from := mustCreate(t, w, "bob", PageInput{Title: "Lobby"})
+	secret := mustCreate(t, w, "bob", PageInput{Title: "Secret Page"})
+	if _, err := w.SetPermissions("bob", secret, []string{"bob"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	missing, err := h.ResolveLink(ctx, "carol", from, "Secret Paeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		user string
+		want hostsdk.Link
+	}{
+		{"bob", hostsdk.Link{URL: "/pages/" + secret, Exists: true}},
+		{"carol", hostsdk.Link{URL: strings.Replace(missing.URL, "Paeg", "Page", 1), Exists: false}},
+		{"alice", hostsdk.Link{URL: strings.Replace(missing.URL, "Paeg", "Page", 1), Exists: false}}, // admins too
+		{"", hostsdk.Link{URL: strings.Replace(missing.URL, "Paeg", "Page", 1), Exists: false}},
+	}
+	for _, tt := range tests {
+		got, err := h.ResolveLink(ctx, tt.user, from, "Secret Page")
+		if err != nil || got != tt.want {
+			t.Errorf("ResolveLink as %q = %+v, %v; want %+v", tt.user, got, err, tt.want)
+		}
+	}
+}
+
 func TestDirectory(t *testing.T) {
 	t.Parallel()
 	w, _ := openT(t)
@@ -86,11 +120,11 @@ func TestDirectory(t *testing.T) {
 	if _, err := h.GetUser(ctx, "zed"); !errors.Is(err, hostsdk.ErrNotFound) {
 		t.Errorf("GetUser(unknown): %v, want hostsdk.ErrNotFound", err)
 	}
-	l, err := h.ResolveLink(ctx, id, "  HOME ")
+	l, err := h.ResolveLink(ctx, "alice", id, "  HOME ")
 	if err != nil || !l.Exists || l.URL != "/pages/"+id {
 		t.Errorf("ResolveLink(existing): %+v, %v", l, err)
 	}
-	l, err = h.ResolveLink(ctx, id, "New & Shiny")
+	l, err = h.ResolveLink(ctx, "alice", id, "New & Shiny")
 	if err != nil || l.Exists || l.URL != "/pages/new?title=New+%26+Shiny" {
 		t.Errorf("ResolveLink(missing): %+v, %v", l, err)
 	}

@@ -58,13 +58,23 @@ func (w *Wiki) CreatePage(userID string, in PageInput) (store.Page, error) {
 		return store.Page{}, fmt.Errorf("%w: unknown user %q", ErrForbidden, userID)
 	}
 	if in.ParentID != "" {
+		noParent := fmt.Errorf("%w: parent page %q does not exist", ErrInvalid, in.ParentID)
 		if _, err := w.store.PageMeta(in.ParentID); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return store.Page{}, fmt.Errorf("%w: parent page %q does not exist", ErrInvalid, in.ParentID)
+				return store.Page{}, noParent
 			}
 			return store.Page{}, err
 		}
-		ok, err := w.CanEdit(userID, in.ParentID)
+		// A parent the user may not view is answered as a missing one, so
+		// that guessing ids does not reveal which pages exist (finding #10).
+		ok, err := w.CanView(userID, in.ParentID)
+		if err != nil {
+			return store.Page{}, err
+		}
+		if !ok {
+			return store.Page{}, noParent
+		}
+		ok, err = w.CanEdit(userID, in.ParentID)
 		if err != nil {
 			return store.Page{}, err
 		}
@@ -223,14 +233,23 @@ func (w *Wiki) PageByTitle(title string) (store.Page, error) {
 	return w.store.PageByTitle(title)
 }
 
-// LinkTarget returns the URL a wiki link to title points at, and whether
-// the page exists; a missing page's URL is the form that creates it.
-func (w *Wiki) LinkTarget(title string) (href string, exists bool) {
+// LinkTarget returns the URL a wiki link to title points at for userID,
+// and whether the page exists; a missing page's URL is the form that
+// creates it. A page userID may not view is answered exactly as a missing
+// one, so that a link does not reveal that it exists or its id.
+func (w *Wiki) LinkTarget(userID, title string) (href string, exists bool) {
 	p, err := w.store.PageByTitle(title)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			w.log.Warn("link lookup failed", "title", title, "error", err)
 		}
+		return NewPageURL(title), false
+	}
+	ok, err := w.CanView(userID, p.ID)
+	if err != nil {
+		w.log.Warn("link permission check failed", "title", title, "error", err)
+	}
+	if !ok {
 		return NewPageURL(title), false
 	}
 	return PageURL(p.ID), true

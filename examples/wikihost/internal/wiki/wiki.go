@@ -216,9 +216,19 @@ func (w *Wiki) reindex(p store.Page) {
 	}
 }
 
+// errTitleUnavailable is the one answer to a title that is already in use,
+// whether the user may view the page holding it or not. Titles stay unique
+// because a wiki link names its page by title alone; so a conflict cannot
+// help saying that some page has the title, but it says nothing more: not
+// the page's id, nor whether the user could open it (finding #10).
+var errTitleUnavailable = fmt.Errorf("%w: this title is not available; choose another", ErrConflict)
+
 // storeErr files a store error under this package's categories.
 func storeErr(err error) error {
-	if errors.Is(err, store.ErrTitleTaken) || errors.Is(err, store.ErrExists) {
+	switch {
+	case errors.Is(err, store.ErrTitleTaken):
+		return errTitleUnavailable
+	case errors.Is(err, store.ErrExists):
 		return fmt.Errorf("%w: %w", ErrConflict, err)
 	}
 	return err

@@ -944,7 +944,12 @@ type ResolveLinkRequest struct {
 	// from_page_id is the page the link appears on, for relative resolution.
 	FromPageId string `protobuf:"bytes,1,opt,name=from_page_id,json=fromPageId,proto3" json:"from_page_id,omitempty"`
 	// title is the linked page's title as written.
-	Title         string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	Title string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	// user_id is the user the link is resolved for: the message's sender.
+	// The host answers as for a missing page when this user may not view
+	// the linked page, and treats an empty user_id as a user who may view
+	// nothing.
+	UserId        string `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -993,10 +998,18 @@ func (x *ResolveLinkRequest) GetTitle() string {
 	return ""
 }
 
+func (x *ResolveLinkRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
 // ResolveLinkResponse answers a link resolution.
 type ResolveLinkResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// exists is true if a page with that title exists.
+	// exists is true if a page with that title exists and user_id may view
+	// it.
 	Exists bool `protobuf:"varint,1,opt,name=exists,proto3" json:"exists,omitempty"`
 	// url is the page's URL, or the URL to create it when it does not exist
 	// (may be empty).
@@ -1211,11 +1224,12 @@ const file_pagechat_host_v1_host_proto_rawDesc = "" +
 	"\auser_id\x18\x05 \x01(\tR\x06userId\"?\n" +
 	"\x12AttachFileResponse\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x10\n" +
-	"\x03url\x18\x02 \x01(\tR\x03url\"L\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\"e\n" +
 	"\x12ResolveLinkRequest\x12 \n" +
 	"\ffrom_page_id\x18\x01 \x01(\tR\n" +
 	"fromPageId\x12\x14\n" +
-	"\x05title\x18\x02 \x01(\tR\x05title\"?\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\"?\n" +
 	"\x13ResolveLinkResponse\x12\x16\n" +
 	"\x06exists\x18\x01 \x01(\bR\x06exists\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\"h\n" +

@@ -58,7 +58,10 @@ type HostAPIClient interface {
 	// AttachFile stores a file on a page. The first message carries the
 	// header, the following ones the content in chunks of at most 1 MiB.
 	AttachFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[AttachFileRequest, AttachFileResponse], error)
-	// ResolveLink turns a wiki link's page title into a URL.
+	// ResolveLink turns a wiki link's page title into a URL, as seen by the
+	// user who wrote the link. A page that user may not view must be
+	// answered exactly like a page that does not exist, or a chat message
+	// would reveal its existence and id to everyone in the room.
 	ResolveLink(ctx context.Context, in *ResolveLinkRequest, opts ...grpc.CallOption) (*ResolveLinkResponse, error)
 	// Notify delivers a notification to a user through the host's channels.
 	Notify(ctx context.Context, in *NotifyRequest, opts ...grpc.CallOption) (*NotifyResponse, error)
@@ -184,7 +187,10 @@ type HostAPIServer interface {
 	// AttachFile stores a file on a page. The first message carries the
 	// header, the following ones the content in chunks of at most 1 MiB.
 	AttachFile(grpc.ClientStreamingServer[AttachFileRequest, AttachFileResponse]) error
-	// ResolveLink turns a wiki link's page title into a URL.
+	// ResolveLink turns a wiki link's page title into a URL, as seen by the
+	// user who wrote the link. A page that user may not view must be
+	// answered exactly like a page that does not exist, or a chat message
+	// would reveal its existence and id to everyone in the room.
 	ResolveLink(context.Context, *ResolveLinkRequest) (*ResolveLinkResponse, error)
 	// Notify delivers a notification to a user through the host's channels.
 	Notify(context.Context, *NotifyRequest) (*NotifyResponse, error)
