@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -61,6 +62,18 @@ type Client struct {
 type instance struct {
 	pc   *goplugin.Client
 	chat chatv1.ChatPluginClient
+	// execDir is the private directory holding the verified copy this
+	// process runs from, "" without a checksum.
+	execDir string
+}
+
+// stop kills the process, if it still runs, and removes its private copy
+// of the binary; Kill waits for the exit, so the file is no longer in use.
+func (in *instance) stop() {
+	in.pc.Kill()
+	if in.execDir != "" {
+		_ = os.RemoveAll(in.execDir)
+	}
 }
 
 func (in *instance) exited() bool { return in.pc.Exited() }
@@ -109,6 +122,7 @@ func Load(ctx context.Context, pluginPath, dataDir string, host Host, opts ...Op
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("hostsdk.Load: create data directory: %w", err)
 	}
+	removeStaleExecDirs(dataDir)
 	if fi, err := os.Stat(pluginPath); err != nil {
 		return nil, fmt.Errorf("hostsdk.Load: plugin binary: %w", err)
 	} else if fi.IsDir() || fi.Mode()&0o111 == 0 {
@@ -162,10 +176,49 @@ func (c *Client) supervise(ctx context.Context) {
 	}
 }
 
-// start launches one plugin process and configures it.
+// textBusyRetries bounds the starts retried because exec saw the fresh
+// copy of the binary as still open for writing: a fork elsewhere in the
+// host can briefly inherit the copy's descriptor (Go issue 22315).
+const textBusyRetries = 5
+
+// start launches one plugin process and configures it. With a checksum,
+// every start hashes a fresh private copy and runs that copy, so a restart
+// after a crash verifies again and a binary replaced since Load is refused.
 func (c *Client) start(ctx context.Context) (*instance, error) {
+	if c.cfg.checksum == nil {
+		return c.startFrom(ctx, c.pluginPath, "")
+	}
+	path, dir, err := verifiedCopy(c.pluginPath, c.dataDir, c.cfg.checksum)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		in, err := c.startFrom(ctx, path, dir)
+		if err == nil {
+			return in, nil
+		}
+		if !errors.Is(err, syscall.ETXTBSY) || attempt == textBusyRetries {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+		t := time.NewTimer(time.Duration(attempt) * 10 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			_ = os.RemoveAll(dir)
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// startFrom runs the binary at path, the configured one or its verified
+// private copy in execDir.
+func (c *Client) startFrom(ctx context.Context, path, execDir string) (*instance, error) {
 	var secure *goplugin.SecureConfig
 	if c.cfg.checksum != nil {
+		// Redundant after verifiedCopy, and cheap: it hashes the private
+		// copy, which nobody else can change.
 		secure = &goplugin.SecureConfig{Checksum: c.cfg.checksum, Hash: sha256.New()}
 	}
 	var sockets *goplugin.UnixSocketConfig
@@ -173,7 +226,7 @@ func (c *Client) start(ctx context.Context) (*instance, error) {
 		sockets = &goplugin.UnixSocketConfig{TempDir: c.cfg.socketDir}
 	}
 	gp := &grpcPlugin{hostServer: &hostAPIServer{host: c.host}}
-	cmd := exec.Command(c.pluginPath)
+	cmd := exec.Command(path)
 	// go-plugin appends its own variables (and, with SkipHostEnv, none of
 	// the host's), so the plugin sees exactly these plus the handshake.
 	cmd.Env = append(cmd.Env, c.cfg.pluginEnv...)
@@ -194,6 +247,7 @@ func (c *Client) start(ctx context.Context) (*instance, error) {
 		pc.Kill()
 		return nil, err
 	}
+	in.execDir = execDir
 	return in, nil
 }
 
@@ -237,7 +291,7 @@ func classifyStartError(path string, err error) error {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
-		return fmt.Errorf("plugin %s was not started: its SHA-256 differs from the configured checksum (replaced or corrupted binary?): %w", path, ErrChecksumMismatch)
+		return checksumMismatch(path)
 	case strings.Contains(msg, "incompatible API version"), strings.Contains(msg, "incompatible core API version"):
 		return fmt.Errorf("plugin %s speaks protocol %s; this host-sdk speaks version %d: %w", path, firstLine(msg), handshake.ProtocolVersion, ErrIncompatibleVersion)
 	case strings.Contains(msg, "Unrecognized remote plugin message"),
@@ -245,7 +299,8 @@ func classifyStartError(path string, err error) error {
 		strings.Contains(msg, "timeout while waiting for plugin to start"):
 		return fmt.Errorf("%s did not complete the pagechat handshake (%s): %w", path, firstLine(msg), ErrNotPagechatPlugin)
 	}
-	return fmt.Errorf("start pagechat plugin %s: %v: %w", path, err, ErrPluginUnavailable)
+	// Both wrapped: start retries on ETXTBSY underneath.
+	return fmt.Errorf("start pagechat plugin %s: %w: %w", path, err, ErrPluginUnavailable)
 }
 
 func firstLine(s string) string {
@@ -281,7 +336,7 @@ func (c *Client) live(ctx context.Context) (*instance, error) {
 		}
 		if c.cur != nil {
 			c.logger.Warn("plugin process exited; restarting it", "path", c.pluginPath)
-			c.cur.pc.Kill()
+			c.cur.stop()
 			c.cur = nil
 		}
 		delay := time.Until(c.nextAttempt)
@@ -296,7 +351,7 @@ func (c *Client) live(ctx context.Context) (*instance, error) {
 		close(done)
 		if c.closed {
 			if err == nil {
-				in.pc.Kill()
+				in.stop()
 			}
 			// Close interrupted this start (the supervisor's, say):
 			// not a failure of the plugin.
@@ -400,7 +455,7 @@ func (c *Client) Close() error {
 			err = fmt.Errorf("pagechat plugin shutdown: %w", fromStatus(err))
 		}
 	}
-	in.pc.Kill()
+	in.stop()
 	c.logger.Info("plugin stopped", "path", c.pluginPath)
 	return err
 }

@@ -57,7 +57,12 @@ type config struct {
 }
 
 // WithChecksum makes Load refuse a plugin binary whose SHA-256 differs from
-// hexSum (64 hex digits), as published beside the release.
+// hexSum (64 hex digits), as published beside the release. Every start,
+// restarts after a crash included, copies the binary into a private (0700)
+// directory inside the data directory, hashing it while copying, and runs
+// that copy, so the file cannot be swapped between the check and the
+// start. The data directory must therefore allow executing files (not on
+// a noexec mount), and needs room for one copy of the binary.
 func WithChecksum(hexSum string) Option {
 	return optionFunc(func(c *config) error {
 		sum, err := hex.DecodeString(strings.TrimSpace(hexSum))
