@@ -84,8 +84,11 @@ func TestSlowRequestBodyIsCut(t *testing.T) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("connection still open after %v with a %v read timeout", time.Since(start).Round(time.Millisecond), readTimeout)
 	}
-	if took := time.Since(start); took < readTimeout {
-		t.Errorf("cut after %v, before the %v read timeout", took, readTimeout)
+	// The server's deadline starts when it begins reading the request,
+	// which can be a little before start was taken here; half the timeout
+	// still tells a cut by the deadline from one for another reason.
+	if took := time.Since(start); took < readTimeout/2 {
+		t.Errorf("cut after %v, long before the %v read timeout", took, readTimeout)
 	}
 }
 
