@@ -57,6 +57,10 @@ var (
 	// ErrRateLimited means the user sent too many messages to the room;
 	// Error.RetryAfter says when to try again.
 	ErrRateLimited = errors.New("rate limited")
+	// ErrStorageFull means a disk filled up, the plugin's or the host's,
+	// and nothing of the call was saved. Retrying helps only once an
+	// administrator has freed space.
+	ErrStorageFull = errors.New("storage full")
 )
 
 // Error is a plugin error with its category (one of the Err values above)
@@ -94,6 +98,10 @@ func fromStatus(err error) error {
 	case codes.ResourceExhausted:
 		for _, d := range st.Details() {
 			switch d := d.(type) {
+			case *errdetails.ErrorInfo:
+				if d.GetDomain() == handshake.ErrorDomain && d.GetReason() == handshake.ReasonStorageFull {
+					return &Error{Kind: ErrStorageFull, Message: st.Message()}
+				}
 			case *errdetails.RetryInfo:
 				return &Error{Kind: ErrRateLimited, Message: st.Message(), RetryAfter: d.GetRetryDelay().AsDuration()}
 			case *errdetails.QuotaFailure:

@@ -2,6 +2,10 @@ package hostsdk
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"syscall"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -47,5 +51,47 @@ func TestUnavailableTellsAFailingHostFromAGoingPlugin(t *testing.T) {
 				t.Errorf("transportFailure = %v, want %v", got, tt.transport)
 			}
 		})
+	}
+}
+
+// A full disk must reach the browser as 507 storage_full (finding #1): not
+// 500 "internal error", and not a 429/503 that invites a quick retry.
+func TestStorageFullIs507(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		code   string
+	}{
+		{"storage full", withInfo(t, codes.ResourceExhausted, handshake.ErrorDomain, handshake.ReasonStorageFull), http.StatusInsufficientStorage, "storage_full"},
+		{"reason of another domain", withInfo(t, codes.ResourceExhausted, "elsewhere", handshake.ReasonStorageFull), http.StatusTooManyRequests, "rate_limited"},
+		{"bare resource exhausted", status.Error(codes.ResourceExhausted, "slow"), http.StatusTooManyRequests, "rate_limited"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ae := classify(fromStatus(tt.err))
+			if ae.status != tt.status || ae.code != tt.code || ae.msg == "" {
+				t.Errorf("classify = %d %q %q, want %d %q with a sentence", ae.status, ae.code, ae.msg, tt.status, tt.code)
+			}
+		})
+	}
+}
+
+// A Host says its disk is full by returning an error wrapping ENOSPC; the
+// plugin must hear STORAGE_FULL, not a generic host failure.
+func TestHostENOSPCIsStorageFull(t *testing.T) {
+	t.Parallel()
+	err := toStatus("attach file", fmt.Errorf("save upload: %w", &os.PathError{Op: "write", Path: "/f", Err: syscall.ENOSPC}))
+	st := status.Convert(err)
+	if st.Code() != codes.ResourceExhausted {
+		t.Fatalf("code = %v, want ResourceExhausted", st.Code())
+	}
+	if !errors.Is(fromStatus(err), ErrStorageFull) {
+		t.Errorf("fromStatus(%v) is not ErrStorageFull", err)
+	}
+	if other := toStatus("attach file", errors.New("boom")); status.Code(other) != codes.Unavailable {
+		t.Errorf("other host error = %v, want Unavailable", status.Code(other))
 	}
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"syscall"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/pagechat/pagechat/internal/chunkio"
+	"github.com/pagechat/pagechat/internal/handshake"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
 )
 
@@ -20,10 +23,19 @@ type hostAPIServer struct {
 
 var _ hostv1.HostAPIServer = (*hostAPIServer)(nil)
 
+// toStatus turns a Host method's error into the status the plugin
+// receives. A Host says "my disk is full" by returning an error that
+// wraps syscall.ENOSPC, as os file writes do.
 func toStatus(op string, err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return status.Errorf(codes.NotFound, "%s: %v", op, err)
+	case errors.Is(err, syscall.ENOSPC):
+		st := status.Newf(codes.ResourceExhausted, "%s: the host's disk is full", op)
+		if detailed, derr := st.WithDetails(&errdetails.ErrorInfo{Domain: handshake.ErrorDomain, Reason: handshake.ReasonStorageFull}); derr == nil {
+			st = detailed
+		}
+		return st.Err()
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	}

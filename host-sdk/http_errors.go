@@ -66,6 +66,10 @@ func classify(err error) *apiError {
 		return &apiError{status: http.StatusConflict, code: "epoch_changed", msg: "the room's history was reset; reload it", cause: err}
 	case errors.Is(err, ErrTooLarge):
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: detail("too large"), cause: err}
+	case errors.Is(err, ErrStorageFull):
+		// 507, not 500 or 503: nothing is broken and a quick retry
+		// will not help; the site's administrator has to free space.
+		return &apiError{status: http.StatusInsufficientStorage, code: "storage_full", msg: "the chat's storage is full, so this was not saved; try again once the site's administrator has freed space", cause: err}
 	case errors.Is(err, ErrRateLimited):
 		wait := retryAfterBusy
 		var pe *Error

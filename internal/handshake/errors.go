@@ -12,3 +12,11 @@ const ErrorDomain = "pagechat"
 // come; only an UNAVAILABLE without this reason means the plugin process
 // or its connection is going away.
 const ReasonHostCallbackFailed = "HOST_CALLBACK_FAILED"
+
+// ReasonStorageFull marks a RESOURCE_EXHAUSTED status that says a disk
+// filled up: the plugin's store could not write, or the host could not
+// store a file (host-sdk answers a Host's ENOSPC with it, and the plugin
+// passes it on). Nothing was saved, and retrying at once will not help
+// until an administrator frees space, so host-sdk answers ErrStorageFull
+// instead of "slow down" or "try again shortly".
+const ReasonStorageFull = "STORAGE_FULL"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -375,6 +376,10 @@ func storeErr(err error, roomID string) error {
 	case errors.Is(err, store.ErrTooManyRooms),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
+	case errors.Is(err, syscall.ENOSPC):
+		// The writer's batch failed as a whole: nothing of it was
+		// committed, so the sentence can promise that.
+		return failf(errStorageFull, "the chat's disk is full; nothing was saved (%v)", err)
 	}
 	return &chatError{kind: errStorage, msg: "storage: " + err.Error()}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -43,6 +44,10 @@ var (
 	// errHostFailed is a HostAPI callback that failed or timed out: the
 	// host's fault, not the plugin's.
 	errHostFailed = errors.New("host callback failed")
+	// errStorageFull is a write that failed because a disk is full, the
+	// plugin's own or the host's. It is not a bug and not a reason to
+	// retry soon, so it has a status of its own.
+	errStorageFull = errors.New("storage full")
 )
 
 // chatError is a failure of one of the kinds above with the sentence the
@@ -95,6 +100,13 @@ func toStatus(err error) error {
 	}
 	var rl *rateLimitedError
 	switch {
+	case storageFull(err):
+		// Before the host failure: a host whose disk is full failed,
+		// but the user needs to hear that nothing was saved for lack
+		// of space, not that the site is broken.
+		return withDetail(status.New(codes.ResourceExhausted, err.Error()), &errdetails.ErrorInfo{
+			Domain: handshake.ErrorDomain, Reason: handshake.ReasonStorageFull,
+		})
 	case errors.As(err, &rl):
 		return withDetail(status.New(codes.ResourceExhausted, rl.msg), &errdetails.RetryInfo{RetryDelay: durationpb.New(rl.wait)})
 	case errors.As(err, new(*quotaError)):
@@ -144,6 +156,32 @@ func toStatus(err error) error {
 		}
 	}
 	return status.Error(code, err.Error())
+}
+
+// storageFull reports whether err is a write that failed for lack of disk
+// space: ENOSPC from the plugin's own store, or a host callback answering
+// with ReasonStorageFull.
+func storageFull(err error) bool {
+	if errors.Is(err, errStorageFull) || errors.Is(err, syscall.ENOSPC) {
+		return true
+	}
+	var he *hostError
+	return errors.As(err, &he) && statusHasReason(he.err, handshake.ReasonStorageFull)
+}
+
+// statusHasReason reports whether err is a gRPC status carrying our
+// ErrorInfo with reason.
+func statusHasReason(err error, reason string) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == handshake.ErrorDomain && info.GetReason() == reason {
+			return true
+		}
+	}
+	return false
 }
 
 // withDetail attaches a detail to st; should that fail, the bare status

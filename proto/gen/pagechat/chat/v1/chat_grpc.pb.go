@@ -55,8 +55,10 @@ const (
 //   - RESOURCE_EXHAUSTED: a limit was reached. With a google.rpc.RetryInfo
 //     detail it is the per-user message rate (retry after its delay); with a
 //     google.rpc.QuotaFailure detail an admin-set limit such as rooms per
-//     page; without a detail it ends a stream whose subscriber fell too far
-//     behind (resume from the last sequence seen).
+//     page; with a google.rpc.ErrorInfo of domain "pagechat" and reason
+//     "STORAGE_FULL" a disk (the plugin's or the host's) is full and nothing
+//     was saved; without a detail it ends a stream whose subscriber fell too
+//     far behind (resume from the last sequence seen).
 //   - OUT_OF_RANGE: an upload is larger than the configured limit.
 //   - FAILED_PRECONDITION: the plugin is not configured yet, or its storage
 //     is locked by another process.
@@ -322,8 +324,10 @@ func (c *chatPluginClient) AuthorizeViewers(ctx context.Context, in *AuthorizeVi
 //   - RESOURCE_EXHAUSTED: a limit was reached. With a google.rpc.RetryInfo
 //     detail it is the per-user message rate (retry after its delay); with a
 //     google.rpc.QuotaFailure detail an admin-set limit such as rooms per
-//     page; without a detail it ends a stream whose subscriber fell too far
-//     behind (resume from the last sequence seen).
+//     page; with a google.rpc.ErrorInfo of domain "pagechat" and reason
+//     "STORAGE_FULL" a disk (the plugin's or the host's) is full and nothing
+//     was saved; without a detail it ends a stream whose subscriber fell too
+//     far behind (resume from the last sequence seen).
 //   - OUT_OF_RANGE: an upload is larger than the configured limit.
 //   - FAILED_PRECONDITION: the plugin is not configured yet, or its storage
 //     is locked by another process.
