@@ -333,6 +333,11 @@ func leading(s string, n int) string {
 	return strings.TrimSpace(string(r[:n])) + "…"
 }
 
+// MarkDirty records that the index may lack something the database has,
+// so Close leaves it for a rebuild. The wiki calls it on an index it takes
+// out of service after a panic, which Put cannot see.
+func (x *Index) MarkDirty() { x.dirty.Store(true) }
+
 // Close closes the index and, unless an update failed, marks it closed
 // cleanly so that the next Open keeps it.
 func (x *Index) Close() error {

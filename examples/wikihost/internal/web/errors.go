@@ -40,6 +40,8 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusBadRequest, "bad_request", err.Error()
 	case errors.Is(err, wiki.ErrBusy):
 		return http.StatusServiceUnavailable, "busy", err.Error()
+	case errors.Is(err, wiki.ErrSearchUnavailable):
+		return http.StatusServiceUnavailable, "search_unavailable", err.Error()
 	case errors.Is(err, wiki.ErrTooManyAttempts):
 		return http.StatusTooManyRequests, "too_many_attempts", err.Error()
 	case errors.Is(err, errNoLogin), errors.Is(err, wiki.ErrBadCredentials):

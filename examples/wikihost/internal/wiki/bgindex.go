@@ -1,6 +1,7 @@
 package wiki
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -27,7 +28,7 @@ const bgBatchDelay = 5 * time.Second
 // Search calls flush first, so a search finds every page written before
 // it.
 type bgIndexer struct {
-	index *search.Index
+	index *searchState
 	log   hclog.Logger
 
 	mu      sync.Mutex
@@ -43,7 +44,7 @@ type bgIndexer struct {
 	once sync.Once
 }
 
-func newBgIndexer(index *search.Index, log hclog.Logger) *bgIndexer {
+func newBgIndexer(index *searchState, log hclog.Logger) *bgIndexer {
 	b := &bgIndexer{
 		index:   index,
 		log:     log,
@@ -100,9 +101,10 @@ func (b *bgIndexer) flush() {
 	if len(docs) == 0 {
 		return
 	}
-	if err := b.index.PutBatch(docs); err != nil {
-		b.log.Error("search index update failed; it will be rebuilt on the next start", "pages", len(docs), "error", err)
-	}
+	// update recovers a panic in the index, which would otherwise end
+	// this goroutine and the wiki with it, and takes a failing index out
+	// of service until it is rebuilt.
+	b.index.update(fmt.Sprintf("index a batch of %d pages", len(docs)), func(ix pageIndex) error { return ix.PutBatch(docs) })
 }
 
 // close stops the background work and indexes what is still waiting, so

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/pagechat/pagechat/examples/wikihost/internal/search"
 	hostsdk "github.com/pagechat/pagechat/host-sdk"
 	"github.com/pagechat/pagechat/internal/testutil"
 )
@@ -17,7 +18,12 @@ import (
 // first indexes what is waiting) finds word.
 func indexed(t *testing.T, w *Wiki, word string) bool {
 	t.Helper()
-	hits, err := w.index.Search(context.Background(), word, 10, nil)
+	var hits []search.Hit
+	err := w.search.use("test", func(ix pageIndex) error {
+		var err error
+		hits, err = ix.Search(context.Background(), word, 10, nil)
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

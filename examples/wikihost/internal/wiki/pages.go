@@ -261,12 +261,17 @@ func (w *Wiki) Search(ctx context.Context, userID, q string, limit int) ([]searc
 	limit = min(max(limit, 1), MaxSearchResults)
 	w.bg.flush() // find the chat's pages too, however recently written
 	var lookupErr error
-	hits, err := w.index.Search(ctx, q, limit, func(id string) bool {
-		ok, err := w.CanView(userID, id)
-		if err != nil && lookupErr == nil {
-			lookupErr = err
-		}
-		return ok
+	var hits []search.Hit
+	err := w.search.use("search", func(ix pageIndex) error {
+		var err error
+		hits, err = ix.Search(ctx, q, limit, func(id string) bool {
+			ok, err := w.CanView(userID, id)
+			if err != nil && lookupErr == nil {
+				lookupErr = err
+			}
+			return ok
+		})
+		return err
 	})
 	if errors.Is(err, search.ErrQueryTooLong) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)

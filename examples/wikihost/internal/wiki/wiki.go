@@ -79,7 +79,7 @@ type Options struct {
 // Wiki is the example wiki. It is safe for concurrent use.
 type Wiki struct {
 	store    *store.Store
-	index    *search.Index
+	search   *searchState
 	bg       *bgIndexer // indexes the pages the chat plugin writes
 	filesDir string
 	log      hclog.Logger
@@ -142,11 +142,12 @@ func Open(dir string, opts Options) (*Wiki, error) {
 		checks: make(chan struct{}, checks), checkWait: passwordCheckWait,
 		now: time.Now,
 	}
-	if err := w.openIndex(filepath.Join(dir, "index")); err != nil {
-		_ = st.Close()
-		return nil, err
-	}
-	w.bg = newBgIndexer(w.index, log)
+	indexDir := filepath.Join(dir, "index")
+	// A search index that cannot be built (a full disk, for one) must not
+	// keep the wiki from starting: it is derived data, and searchState
+	// retries until it works (finding #1).
+	w.search = newSearchState(log, func() (pageIndex, error) { return w.openIndex(indexDir) })
+	w.bg = newBgIndexer(w.search, log)
 	if n, err := st.PurgeSessions(w.now()); err != nil {
 		log.Warn("could not purge expired sessions", "error", err)
 	} else if n > 0 {
@@ -155,14 +156,15 @@ func Open(dir string, opts Options) (*Wiki, error) {
 	return w, nil
 }
 
-func (w *Wiki) openIndex(dir string) error {
+// openIndex opens the search index in dir and, if it is new or was not
+// closed cleanly, rebuilds it from the database.
+func (w *Wiki) openIndex(dir string) (pageIndex, error) {
 	idx, rebuild, err := search.Open(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w.index = idx
 	if !rebuild {
-		return nil
+		return idx, nil
 	}
 	start := time.Now()
 	n := 0
@@ -174,12 +176,12 @@ func (w *Wiki) openIndex(dir string) error {
 	})
 	if err != nil {
 		_ = idx.Close()
-		return fmt.Errorf("rebuild search index: %w", err)
+		return nil, fmt.Errorf("rebuild search index: %w", err)
 	}
 	if n > 0 {
 		w.log.Info("search index rebuilt from the database", "pages", n, "took", time.Since(start).Round(time.Millisecond))
 	}
-	return nil
+	return idx, nil
 }
 
 // Close closes the search index and the database. Later calls do nothing
@@ -187,7 +189,7 @@ func (w *Wiki) openIndex(dir string) error {
 func (w *Wiki) Close() error {
 	w.closeOnce.Do(func() {
 		w.bg.close() // before the index: it indexes what is still waiting
-		w.closeErr = errors.Join(w.index.Close(), w.store.Close())
+		w.closeErr = errors.Join(w.search.close(), w.store.Close())
 	})
 	return w.closeErr
 }
@@ -208,12 +210,10 @@ func docOf(p store.Page) search.Doc {
 }
 
 // reindex updates p in the search index. A failure is logged, not
-// returned: the page is stored, and the index is rebuilt from the database
-// on the next start.
+// returned: the page is stored, and searchState rebuilds the index from
+// the database.
 func (w *Wiki) reindex(p store.Page) {
-	if err := w.index.Put(docOf(p)); err != nil {
-		w.log.Error("search index update failed; it will be rebuilt on the next start", "page", p.ID, "error", err)
-	}
+	w.search.update("index page "+p.ID, func(ix pageIndex) error { return ix.Put(docOf(p)) })
 }
 
 // errTitleUnavailable is the one answer to a title that is already in use,
