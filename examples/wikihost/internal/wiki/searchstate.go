@@ -92,9 +92,6 @@ func (s *searchState) use(what string, f func(pageIndex) error) (err error) {
 	idx := s.idx
 	if idx == nil {
 		s.mu.RUnlock()
-		s.mu.Lock()
-		s.missed++
-		s.mu.Unlock()
 		return ErrSearchUnavailable
 	}
 	func() {
@@ -113,7 +110,13 @@ func (s *searchState) use(what string, f func(pageIndex) error) (err error) {
 // update runs an index update; a failure takes the index out of service.
 func (s *searchState) update(what string, f func(pageIndex) error) {
 	err := s.use(what, f)
-	if err == nil || errors.Is(err, ErrSearchUnavailable) {
+	if errors.Is(err, ErrSearchUnavailable) {
+		s.mu.Lock()
+		s.missed++
+		s.mu.Unlock()
+		return
+	}
+	if err == nil {
 		return
 	}
 	s.fail(what, err)
