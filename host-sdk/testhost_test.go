@@ -30,6 +30,9 @@ type testHost struct {
 	// permErr, when set, is what CheckPermission fails with: a host
 	// whose own permission lookup is broken.
 	permErr error
+	// attachErr, when set, is what AttachFile fails with after reading
+	// the content: a host whose file store is broken or full.
+	attachErr error
 }
 
 func newTestHost() *testHost {
@@ -53,6 +56,13 @@ func (h *testHost) failPermissions(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.permErr = err
+}
+
+// failAttach makes every later AttachFile fail with err.
+func (h *testHost) failAttach(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.attachErr = err
 }
 
 func (h *testHost) CheckPermission(_ context.Context, userID, pageID string, perm Permission) (bool, error) {
@@ -99,6 +109,9 @@ func (h *testHost) AttachFile(_ context.Context, f FileInfo, content io.Reader) 
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.attachErr != nil {
+		return Attachment{}, h.attachErr
+	}
 	h.files[f.Name] = data
 	return Attachment{ID: f.Name, URL: "/files/" + f.Name}, nil
 }
