@@ -56,7 +56,13 @@ type testServer struct {
 
 func newTestServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
-	w, err := wiki.Open(t.TempDir(), wiki.Options{PasswordCost: bcrypt.MinCost})
+	return newTestServerIn(t, t.TempDir(), cfg)
+}
+
+// newTestServerIn is newTestServer with the wiki's data in dir.
+func newTestServerIn(t *testing.T, dir string, cfg Config) *testServer {
+	t.Helper()
+	w, err := wiki.Open(dir, wiki.Options{PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
