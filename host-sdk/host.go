@@ -123,7 +123,10 @@ type PageWriter interface {
 	//     itself) it marks them as written by the chat, a mark no person's
 	//     page can carry.
 	UpsertChildPage(ctx context.Context, c ChildPage) (Page, error)
-	// AttachFile stores content (exactly f.Size bytes) on f.PageID.
+	// AttachFile stores content (exactly f.Size bytes) on f.PageID. An
+	// error wrapping syscall.ENOSPC (as os writes return on a full disk)
+	// says the host's storage is full: the browser gets 507 storage_full
+	// rather than 503 host_failed. Any Host method may answer so.
 	AttachFile(ctx context.Context, f FileInfo, content io.Reader) (Attachment, error)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"syscall"
 
 	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
 )
@@ -40,6 +41,10 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusBadRequest, "bad_request", err.Error()
 	case errors.Is(err, wiki.ErrBusy):
 		return http.StatusServiceUnavailable, "busy", err.Error()
+	case errors.Is(err, syscall.ENOSPC):
+		// Not a bug: nothing was saved for lack of disk space, and only
+		// an administrator freeing some helps (finding #1).
+		return http.StatusInsufficientStorage, "storage_full", "the wiki's disk is full, so this was not saved; try again once the administrator has freed space"
 	case errors.Is(err, wiki.ErrSearchUnavailable):
 		return http.StatusServiceUnavailable, "search_unavailable", err.Error()
 	case errors.Is(err, wiki.ErrTooManyAttempts):
