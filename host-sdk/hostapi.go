@@ -133,6 +133,28 @@ func (s *hostAPIServer) ResolveLink(ctx context.Context, req *hostv1.ResolveLink
 	return &hostv1.ResolveLinkResponse{Exists: l.Exists, Url: l.URL}, nil
 }
 
+// maxLinksPerCall bounds one ResolveLinks call, as the proto promises; the
+// plugin asks about at most its per-message cap of distinct titles.
+const maxLinksPerCall = 100
+
+// ResolveLinks answers all of a message's links in one round trip. The
+// host's LinkResolver is asked once per title, in process, which costs
+// nothing like the gRPC round trip it saves per link.
+func (s *hostAPIServer) ResolveLinks(ctx context.Context, req *hostv1.ResolveLinksRequest) (*hostv1.ResolveLinksResponse, error) {
+	if n := len(req.GetTitles()); n > maxLinksPerCall {
+		return nil, status.Errorf(codes.InvalidArgument, "%d titles; at most %d per call", n, maxLinksPerCall)
+	}
+	resp := &hostv1.ResolveLinksResponse{Links: make([]*hostv1.ResolveLinkResponse, len(req.GetTitles()))}
+	for i, title := range req.GetTitles() {
+		l, err := s.host.ResolveLink(ctx, req.GetUserId(), req.GetFromPageId(), title)
+		if err != nil {
+			return nil, toStatus("resolve links", err)
+		}
+		resp.Links[i] = &hostv1.ResolveLinkResponse{Exists: l.Exists, Url: l.URL}
+	}
+	return resp, nil
+}
+
 func notificationFromProto(r *hostv1.NotifyRequest) Notification {
 	return Notification{UserID: r.GetUserId(), Subject: r.GetSubject(), Body: r.GetBody(), URL: r.GetUrl()}
 }

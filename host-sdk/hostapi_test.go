@@ -95,3 +95,43 @@ func TestNotifyIsAnOptionalCapability(t *testing.T) {
 		t.Errorf("Notify on a host without a Notifier: %v, want Unimplemented", err)
 	}
 }
+
+// linkUsers is a Host whose LinkResolver records who each link was
+// resolved for.
+type linkUsers struct {
+	*testHost
+	users []string
+}
+
+func (l *linkUsers) ResolveLink(ctx context.Context, userID, fromPageID, title string) (Link, error) {
+	l.users = append(l.users, userID)
+	return l.testHost.ResolveLink(ctx, userID, fromPageID, title)
+}
+
+func TestResolveLinksAnswersEveryTitleInOrder(t *testing.T) {
+	t.Parallel()
+	host := &linkUsers{testHost: newTestHost()} // knows page "Team"
+	srv := &hostAPIServer{host: host}
+	resp, err := srv.ResolveLinks(context.Background(), &hostv1.ResolveLinksRequest{
+		FromPageId: "p1", Titles: []string{"Nowhere", "Team", "Elsewhere"}, UserId: "bob",
+	})
+	if err != nil {
+		t.Fatalf("ResolveLinks: %v", err)
+	}
+	var exists []bool
+	for _, l := range resp.GetLinks() {
+		exists = append(exists, l.GetExists())
+	}
+	if want := []bool{false, true, false}; !slices.Equal(exists, want) {
+		t.Errorf("exists = %v, want %v", exists, want)
+	}
+	if want := []string{"bob", "bob", "bob"}; !slices.Equal(host.users, want) {
+		t.Errorf("resolved for %v, want the sender each time", host.users)
+	}
+
+	many := make([]string, maxLinksPerCall+1)
+	_, err = srv.ResolveLinks(context.Background(), &hostv1.ResolveLinksRequest{Titles: many})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("%d titles: %v, want InvalidArgument", len(many), err)
+	}
+}

@@ -103,3 +103,65 @@ func TestRenderHTMLBound(t *testing.T) {
 		})
 	}
 }
+
+// batchResolver counts its calls of each kind; it knows one page, Home.
+type batchResolver struct {
+	single  atomic.Int32
+	batches [][]string
+	err     error
+}
+
+func (b *batchResolver) ResolveLink(context.Context, string, string) (Link, error) {
+	b.single.Add(1)
+	return Link{}, nil
+}
+
+func (b *batchResolver) ResolveLinks(_ context.Context, _ string, titles []string) ([]Link, error) {
+	b.batches = append(b.batches, titles)
+	if b.err != nil {
+		return nil, b.err
+	}
+	links := make([]Link, len(titles))
+	for i, t := range titles {
+		if t == "Home" {
+			links[i] = Link{URL: "/pages/home", Exists: true}
+		}
+	}
+	return links, nil
+}
+
+// A resolver that can answer a message's titles at once is asked once,
+// with the capped distinct titles in order, and never per title.
+func TestRenderResolvesAllTitlesInOneBatch(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		text       string
+		wantTitles int
+		wantLive   bool
+		err        error
+	}{
+		{"a few links", "[Home] [Elsewhere] [Home]", 2, true, nil},
+		{"a link bomb", linkBomb(16 << 10), MaxWikiTitles, false, nil},
+		{"the host fails", "[Home] [Elsewhere]", 2, false, fmt.Errorf("host down")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := &batchResolver{err: tc.err}
+			html, err := (&Renderer{Resolver: res}).Render(context.Background(), "p1", tc.text)
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			if len(res.batches) != 1 || len(res.batches[0]) != tc.wantTitles {
+				t.Fatalf("batches %v, want one of %d titles", res.batches, tc.wantTitles)
+			}
+			if n := res.single.Load(); n != 0 {
+				t.Errorf("ResolveLink called %d times beside the batch", n)
+			}
+			if live := strings.Contains(string(html), `href="/pages/home"`); live != tc.wantLive {
+				t.Errorf("html %q: live Home link %v, want %v", html, live, tc.wantLive)
+			}
+		})
+	}
+}

@@ -31,6 +31,15 @@ type LinkResolver interface {
 	ResolveLink(ctx context.Context, fromPageID, title string) (Link, error)
 }
 
+// BatchLinkResolver is a LinkResolver that can also answer all of a
+// message's titles at once. Render uses it when the resolver has it, so a
+// message with many links costs one round trip to the host, not one per
+// link. The answers come in the order of titles.
+type BatchLinkResolver interface {
+	LinkResolver
+	ResolveLinks(ctx context.Context, fromPageID string, titles []string) ([]Link, error)
+}
+
 // LinkResolverFunc adapts an ordinary function to LinkResolver, so callers
 // (and tests) need not declare a type for a one-off resolver.
 type LinkResolverFunc func(ctx context.Context, fromPageID, title string) (Link, error)

@@ -169,6 +169,9 @@ func (r *Renderer) resolve(ctx context.Context, pageID string, segs []segment) (
 	if res == nil {
 		return links, nil
 	}
+	if batch, ok := res.(BatchLinkResolver); ok {
+		return resolveBatch(ctx, batch, pageID, segs)
+	}
 	done := map[string]bool{}
 	for _, s := range segs {
 		if s.kind != segWiki || done[s.title] {
@@ -189,6 +192,43 @@ func (r *Renderer) resolve(ctx context.Context, pageID string, segs []segment) (
 			continue // any other failure: render as missing
 		}
 		links[s.title] = link
+	}
+	return links, nil
+}
+
+// resolveBatch resolves every distinct title of a message in one call. As
+// with one call per title, a failure other than the context's renders the
+// links as missing rather than failing the message.
+func resolveBatch(ctx context.Context, res BatchLinkResolver, pageID string, segs []segment) (map[string]Link, error) {
+	links := map[string]Link{}
+	seen := map[string]bool{}
+	var titles []string
+	for _, s := range segs {
+		if s.kind == segWiki && !seen[s.title] {
+			seen[s.title] = true
+			titles = append(titles, s.title)
+		}
+	}
+	if len(titles) == 0 {
+		return links, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	answers, err := res.ResolveLinks(ctx, pageID, titles)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("render: resolving %d links: %w", len(titles), cerr)
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("render: resolving %d links: %w", len(titles), err)
+		}
+		return links, nil // any other failure: render all as missing
+	}
+	for i, title := range titles {
+		if i < len(answers) {
+			links[title] = answers[i]
+		}
 	}
 	return links, nil
 }

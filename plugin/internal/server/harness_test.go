@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,9 @@ type fakeHost struct {
 	userErrs map[string]error  // GetUser fails for these users
 	permErrs map[string]error  // CheckPermission fails for these users
 	attached int               // files stored through AttachFile
-	resolved []string          // user id of each ResolveLink call, in order
+	resolved []string          // user id of each link resolved, in order
+	// linkBatches holds the titles of each ResolveLinks call, in order.
+	linkBatches [][]string
 }
 
 func newFakeHost() *fakeHost {
@@ -139,6 +142,23 @@ func (h *fakeHost) ResolveLink(_ context.Context, req *hostv1.ResolveLinkRequest
 		return &hostv1.ResolveLinkResponse{Exists: true, Url: "/pages/secret"}, nil
 	}
 	return &hostv1.ResolveLinkResponse{Exists: false, Url: "/pages/new?title=" + req.GetTitle()}, nil
+}
+
+// ResolveLinks answers each title as ResolveLink does and records the
+// titles of each call, so tests can count round trips.
+func (h *fakeHost) ResolveLinks(ctx context.Context, req *hostv1.ResolveLinksRequest) (*hostv1.ResolveLinksResponse, error) {
+	h.mu.Lock()
+	h.linkBatches = append(h.linkBatches, slices.Clone(req.GetTitles()))
+	h.mu.Unlock()
+	resp := &hostv1.ResolveLinksResponse{}
+	for _, title := range req.GetTitles() {
+		l, err := h.ResolveLink(ctx, &hostv1.ResolveLinkRequest{FromPageId: req.GetFromPageId(), Title: title, UserId: req.GetUserId()})
+		if err != nil {
+			return nil, err
+		}
+		resp.Links = append(resp.Links, l)
+	}
+	return resp, nil
 }
 
 // AttachFile reads the whole file and counts it as stored.

@@ -31,6 +31,9 @@ type hostClient struct {
 	// single is set once the host turns out not to implement
 	// CheckPermissions (an older host-sdk): questions then go one by one.
 	single atomic.Bool
+	// noBatchLinks is set once the host turns out not to implement
+	// ResolveLinks: links are then resolved one by one.
+	noBatchLinks atomic.Bool
 }
 
 var (
@@ -118,9 +121,58 @@ func (h *hostClient) ResolveLink(ctx context.Context, userID, fromPageID, title 
 // nobody in particular) would let a link reveal a page its writer may not
 // see (finding #10).
 func (h *hostClient) linksFor(userID string) render.LinkResolver {
-	return render.LinkResolverFunc(func(ctx context.Context, fromPageID, title string) (render.Link, error) {
-		return h.ResolveLink(ctx, userID, fromPageID, title)
-	})
+	return senderLinks{host: h, userID: userID}
+}
+
+// senderLinks resolves a message's links as its sender, all in one call
+// where the host offers ResolveLinks.
+type senderLinks struct {
+	host   *hostClient
+	userID string
+}
+
+var _ render.BatchLinkResolver = senderLinks{}
+
+func (s senderLinks) ResolveLink(ctx context.Context, fromPageID, title string) (render.Link, error) {
+	return s.host.ResolveLink(ctx, s.userID, fromPageID, title)
+}
+
+func (s senderLinks) ResolveLinks(ctx context.Context, fromPageID string, titles []string) ([]render.Link, error) {
+	return s.host.resolveLinks(ctx, s.userID, fromPageID, titles)
+}
+
+// resolveLinks asks about all of a message's titles in one ResolveLinks
+// call, or one ResolveLink each from a host without it. A link bomb then
+// costs one round trip instead of one per link, in series.
+func (h *hostClient) resolveLinks(ctx context.Context, userID, fromPageID string, titles []string) ([]render.Link, error) {
+	if !h.noBatchLinks.Load() {
+		callCtx, cancel := context.WithTimeout(ctx, hostCallTimeout)
+		defer cancel()
+		resp, err := h.api.ResolveLinks(callCtx, &hostv1.ResolveLinksRequest{FromPageId: fromPageID, Titles: titles, UserId: userID})
+		switch {
+		case status.Code(err) == codes.Unimplemented:
+			h.noBatchLinks.Store(true)
+		case err != nil:
+			return nil, h.failed(ctx, err, "cannot resolve %d links with the host", len(titles))
+		case len(resp.GetLinks()) != len(titles):
+			return nil, h.failed(ctx, fmt.Errorf("host answered %d of %d links", len(resp.GetLinks()), len(titles)), "cannot resolve links with the host")
+		default:
+			links := make([]render.Link, len(titles))
+			for i, l := range resp.GetLinks() {
+				links[i] = render.Link{URL: l.GetUrl(), Exists: l.GetExists()}
+			}
+			return links, nil
+		}
+	}
+	links := make([]render.Link, len(titles))
+	for i, title := range titles {
+		l, err := h.ResolveLink(ctx, userID, fromPageID, title)
+		if err != nil {
+			return nil, err
+		}
+		links[i] = l
+	}
+	return links, nil
 }
 
 // UpsertChildPage writes a transcript page.

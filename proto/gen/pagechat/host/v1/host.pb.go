@@ -1062,6 +1062,116 @@ func (x *ResolveLinkResponse) GetUrl() string {
 	return ""
 }
 
+// ResolveLinksRequest asks about several links of one message.
+type ResolveLinksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// from_page_id is the page the links appear on.
+	FromPageId string `protobuf:"bytes,1,opt,name=from_page_id,json=fromPageId,proto3" json:"from_page_id,omitempty"`
+	// titles are the linked pages' titles as written, at most 100.
+	Titles []string `protobuf:"bytes,2,rep,name=titles,proto3" json:"titles,omitempty"`
+	// user_id is the user the links are resolved for: the message's sender.
+	UserId        string `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveLinksRequest) Reset() {
+	*x = ResolveLinksRequest{}
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveLinksRequest) ProtoMessage() {}
+
+func (x *ResolveLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveLinksRequest.ProtoReflect.Descriptor instead.
+func (*ResolveLinksRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ResolveLinksRequest) GetFromPageId() string {
+	if x != nil {
+		return x.FromPageId
+	}
+	return ""
+}
+
+func (x *ResolveLinksRequest) GetTitles() []string {
+	if x != nil {
+		return x.Titles
+	}
+	return nil
+}
+
+func (x *ResolveLinksRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// ResolveLinksResponse answers every link of a ResolveLinksRequest.
+type ResolveLinksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// links answer the request's titles, in the same order.
+	Links         []*ResolveLinkResponse `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveLinksResponse) Reset() {
+	*x = ResolveLinksResponse{}
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveLinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveLinksResponse) ProtoMessage() {}
+
+func (x *ResolveLinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveLinksResponse.ProtoReflect.Descriptor instead.
+func (*ResolveLinksResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ResolveLinksResponse) GetLinks() []*ResolveLinkResponse {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
 // NotifyRequest is a notification for one user.
 type NotifyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1079,7 +1189,7 @@ type NotifyRequest struct {
 
 func (x *NotifyRequest) Reset() {
 	*x = NotifyRequest{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[17]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1201,7 @@ func (x *NotifyRequest) String() string {
 func (*NotifyRequest) ProtoMessage() {}
 
 func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[17]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1214,7 @@ func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
 func (*NotifyRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{17}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NotifyRequest) GetUserId() string {
@@ -1144,7 +1254,7 @@ type NotifyResponse struct {
 
 func (x *NotifyResponse) Reset() {
 	*x = NotifyResponse{}
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[18]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1266,7 @@ func (x *NotifyResponse) String() string {
 func (*NotifyResponse) ProtoMessage() {}
 
 func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_host_v1_host_proto_msgTypes[18]
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1279,7 @@ func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyResponse.ProtoReflect.Descriptor instead.
 func (*NotifyResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{18}
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{20}
 }
 
 var File_pagechat_host_v1_host_proto protoreflect.FileDescriptor
@@ -1233,6 +1343,13 @@ const file_pagechat_host_v1_host_proto_rawDesc = "" +
 	"\x13ResolveLinkResponse\x12\x16\n" +
 	"\x06exists\x18\x01 \x01(\bR\x06exists\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\"h\n" +
+	"\x13ResolveLinksRequest\x12 \n" +
+	"\ffrom_page_id\x18\x01 \x01(\tR\n" +
+	"fromPageId\x12\x16\n" +
+	"\x06titles\x18\x02 \x03(\tR\x06titles\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\"S\n" +
+	"\x14ResolveLinksResponse\x12;\n" +
+	"\x05links\x18\x01 \x03(\v2%.pagechat.host.v1.ResolveLinkResponseR\x05links\"h\n" +
 	"\rNotifyRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x12\n" +
@@ -1244,7 +1361,7 @@ const file_pagechat_host_v1_host_proto_rawDesc = "" +
 	"\x16PERMISSION_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fPERMISSION_VIEW\x10\x01\x12\x13\n" +
 	"\x0fPERMISSION_POST\x10\x02\x12\x17\n" +
-	"\x13PERMISSION_MODERATE\x10\x032\xe8\x05\n" +
+	"\x13PERMISSION_MODERATE\x10\x032\xc7\x06\n" +
 	"\aHostAPI\x12f\n" +
 	"\x0fCheckPermission\x12(.pagechat.host.v1.CheckPermissionRequest\x1a).pagechat.host.v1.CheckPermissionResponse\x12i\n" +
 	"\x10CheckPermissions\x12).pagechat.host.v1.CheckPermissionsRequest\x1a*.pagechat.host.v1.CheckPermissionsResponse\x12N\n" +
@@ -1253,7 +1370,8 @@ const file_pagechat_host_v1_host_proto_rawDesc = "" +
 	"\x0fUpsertChildPage\x12(.pagechat.host.v1.UpsertChildPageRequest\x1a).pagechat.host.v1.UpsertChildPageResponse\x12Y\n" +
 	"\n" +
 	"AttachFile\x12#.pagechat.host.v1.AttachFileRequest\x1a$.pagechat.host.v1.AttachFileResponse(\x01\x12Z\n" +
-	"\vResolveLink\x12$.pagechat.host.v1.ResolveLinkRequest\x1a%.pagechat.host.v1.ResolveLinkResponse\x12K\n" +
+	"\vResolveLink\x12$.pagechat.host.v1.ResolveLinkRequest\x1a%.pagechat.host.v1.ResolveLinkResponse\x12]\n" +
+	"\fResolveLinks\x12%.pagechat.host.v1.ResolveLinksRequest\x1a&.pagechat.host.v1.ResolveLinksResponse\x12K\n" +
 	"\x06Notify\x12\x1f.pagechat.host.v1.NotifyRequest\x1a .pagechat.host.v1.NotifyResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/host/v1;hostv1b\x06proto3"
 
 var (
@@ -1269,7 +1387,7 @@ func file_pagechat_host_v1_host_proto_rawDescGZIP() []byte {
 }
 
 var file_pagechat_host_v1_host_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pagechat_host_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_pagechat_host_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_pagechat_host_v1_host_proto_goTypes = []any{
 	(Permission)(0),                  // 0: pagechat.host.v1.Permission
 	(*CheckPermissionRequest)(nil),   // 1: pagechat.host.v1.CheckPermissionRequest
@@ -1289,8 +1407,10 @@ var file_pagechat_host_v1_host_proto_goTypes = []any{
 	(*AttachFileResponse)(nil),       // 15: pagechat.host.v1.AttachFileResponse
 	(*ResolveLinkRequest)(nil),       // 16: pagechat.host.v1.ResolveLinkRequest
 	(*ResolveLinkResponse)(nil),      // 17: pagechat.host.v1.ResolveLinkResponse
-	(*NotifyRequest)(nil),            // 18: pagechat.host.v1.NotifyRequest
-	(*NotifyResponse)(nil),           // 19: pagechat.host.v1.NotifyResponse
+	(*ResolveLinksRequest)(nil),      // 18: pagechat.host.v1.ResolveLinksRequest
+	(*ResolveLinksResponse)(nil),     // 19: pagechat.host.v1.ResolveLinksResponse
+	(*NotifyRequest)(nil),            // 20: pagechat.host.v1.NotifyRequest
+	(*NotifyResponse)(nil),           // 21: pagechat.host.v1.NotifyResponse
 }
 var file_pagechat_host_v1_host_proto_depIdxs = []int32{
 	0,  // 0: pagechat.host.v1.CheckPermissionRequest.permission:type_name -> pagechat.host.v1.Permission
@@ -1299,27 +1419,30 @@ var file_pagechat_host_v1_host_proto_depIdxs = []int32{
 	8,  // 3: pagechat.host.v1.GetUserResponse.user:type_name -> pagechat.host.v1.User
 	5,  // 4: pagechat.host.v1.UpsertChildPageResponse.page:type_name -> pagechat.host.v1.Page
 	14, // 5: pagechat.host.v1.AttachFileRequest.header:type_name -> pagechat.host.v1.AttachFileHeader
-	1,  // 6: pagechat.host.v1.HostAPI.CheckPermission:input_type -> pagechat.host.v1.CheckPermissionRequest
-	3,  // 7: pagechat.host.v1.HostAPI.CheckPermissions:input_type -> pagechat.host.v1.CheckPermissionsRequest
-	6,  // 8: pagechat.host.v1.HostAPI.GetPage:input_type -> pagechat.host.v1.GetPageRequest
-	9,  // 9: pagechat.host.v1.HostAPI.GetUser:input_type -> pagechat.host.v1.GetUserRequest
-	11, // 10: pagechat.host.v1.HostAPI.UpsertChildPage:input_type -> pagechat.host.v1.UpsertChildPageRequest
-	13, // 11: pagechat.host.v1.HostAPI.AttachFile:input_type -> pagechat.host.v1.AttachFileRequest
-	16, // 12: pagechat.host.v1.HostAPI.ResolveLink:input_type -> pagechat.host.v1.ResolveLinkRequest
-	18, // 13: pagechat.host.v1.HostAPI.Notify:input_type -> pagechat.host.v1.NotifyRequest
-	2,  // 14: pagechat.host.v1.HostAPI.CheckPermission:output_type -> pagechat.host.v1.CheckPermissionResponse
-	4,  // 15: pagechat.host.v1.HostAPI.CheckPermissions:output_type -> pagechat.host.v1.CheckPermissionsResponse
-	7,  // 16: pagechat.host.v1.HostAPI.GetPage:output_type -> pagechat.host.v1.GetPageResponse
-	10, // 17: pagechat.host.v1.HostAPI.GetUser:output_type -> pagechat.host.v1.GetUserResponse
-	12, // 18: pagechat.host.v1.HostAPI.UpsertChildPage:output_type -> pagechat.host.v1.UpsertChildPageResponse
-	15, // 19: pagechat.host.v1.HostAPI.AttachFile:output_type -> pagechat.host.v1.AttachFileResponse
-	17, // 20: pagechat.host.v1.HostAPI.ResolveLink:output_type -> pagechat.host.v1.ResolveLinkResponse
-	19, // 21: pagechat.host.v1.HostAPI.Notify:output_type -> pagechat.host.v1.NotifyResponse
-	14, // [14:22] is the sub-list for method output_type
-	6,  // [6:14] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	17, // 6: pagechat.host.v1.ResolveLinksResponse.links:type_name -> pagechat.host.v1.ResolveLinkResponse
+	1,  // 7: pagechat.host.v1.HostAPI.CheckPermission:input_type -> pagechat.host.v1.CheckPermissionRequest
+	3,  // 8: pagechat.host.v1.HostAPI.CheckPermissions:input_type -> pagechat.host.v1.CheckPermissionsRequest
+	6,  // 9: pagechat.host.v1.HostAPI.GetPage:input_type -> pagechat.host.v1.GetPageRequest
+	9,  // 10: pagechat.host.v1.HostAPI.GetUser:input_type -> pagechat.host.v1.GetUserRequest
+	11, // 11: pagechat.host.v1.HostAPI.UpsertChildPage:input_type -> pagechat.host.v1.UpsertChildPageRequest
+	13, // 12: pagechat.host.v1.HostAPI.AttachFile:input_type -> pagechat.host.v1.AttachFileRequest
+	16, // 13: pagechat.host.v1.HostAPI.ResolveLink:input_type -> pagechat.host.v1.ResolveLinkRequest
+	18, // 14: pagechat.host.v1.HostAPI.ResolveLinks:input_type -> pagechat.host.v1.ResolveLinksRequest
+	20, // 15: pagechat.host.v1.HostAPI.Notify:input_type -> pagechat.host.v1.NotifyRequest
+	2,  // 16: pagechat.host.v1.HostAPI.CheckPermission:output_type -> pagechat.host.v1.CheckPermissionResponse
+	4,  // 17: pagechat.host.v1.HostAPI.CheckPermissions:output_type -> pagechat.host.v1.CheckPermissionsResponse
+	7,  // 18: pagechat.host.v1.HostAPI.GetPage:output_type -> pagechat.host.v1.GetPageResponse
+	10, // 19: pagechat.host.v1.HostAPI.GetUser:output_type -> pagechat.host.v1.GetUserResponse
+	12, // 20: pagechat.host.v1.HostAPI.UpsertChildPage:output_type -> pagechat.host.v1.UpsertChildPageResponse
+	15, // 21: pagechat.host.v1.HostAPI.AttachFile:output_type -> pagechat.host.v1.AttachFileResponse
+	17, // 22: pagechat.host.v1.HostAPI.ResolveLink:output_type -> pagechat.host.v1.ResolveLinkResponse
+	19, // 23: pagechat.host.v1.HostAPI.ResolveLinks:output_type -> pagechat.host.v1.ResolveLinksResponse
+	21, // 24: pagechat.host.v1.HostAPI.Notify:output_type -> pagechat.host.v1.NotifyResponse
+	16, // [16:25] is the sub-list for method output_type
+	7,  // [7:16] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_pagechat_host_v1_host_proto_init() }
@@ -1337,7 +1460,7 @@ func file_pagechat_host_v1_host_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_host_v1_host_proto_rawDesc), len(file_pagechat_host_v1_host_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

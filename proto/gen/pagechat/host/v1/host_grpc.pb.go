@@ -26,6 +26,7 @@ const (
 	HostAPI_UpsertChildPage_FullMethodName  = "/pagechat.host.v1.HostAPI/UpsertChildPage"
 	HostAPI_AttachFile_FullMethodName       = "/pagechat.host.v1.HostAPI/AttachFile"
 	HostAPI_ResolveLink_FullMethodName      = "/pagechat.host.v1.HostAPI/ResolveLink"
+	HostAPI_ResolveLinks_FullMethodName     = "/pagechat.host.v1.HostAPI/ResolveLinks"
 	HostAPI_Notify_FullMethodName           = "/pagechat.host.v1.HostAPI/Notify"
 )
 
@@ -63,6 +64,11 @@ type HostAPIClient interface {
 	// answered exactly like a page that does not exist, or a chat message
 	// would reveal its existence and id to everyone in the room.
 	ResolveLink(ctx context.Context, in *ResolveLinkRequest, opts ...grpc.CallOption) (*ResolveLinkResponse, error)
+	// ResolveLinks resolves all the wiki links of one message in one round
+	// trip, answering in the order asked, with ResolveLink's rules for each.
+	// A host without it answers UNIMPLEMENTED and the plugin asks one by
+	// one.
+	ResolveLinks(ctx context.Context, in *ResolveLinksRequest, opts ...grpc.CallOption) (*ResolveLinksResponse, error)
 	// Notify delivers a notification to a user through the host's channels.
 	Notify(ctx context.Context, in *NotifyRequest, opts ...grpc.CallOption) (*NotifyResponse, error)
 }
@@ -148,6 +154,16 @@ func (c *hostAPIClient) ResolveLink(ctx context.Context, in *ResolveLinkRequest,
 	return out, nil
 }
 
+func (c *hostAPIClient) ResolveLinks(ctx context.Context, in *ResolveLinksRequest, opts ...grpc.CallOption) (*ResolveLinksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveLinksResponse)
+	err := c.cc.Invoke(ctx, HostAPI_ResolveLinks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *hostAPIClient) Notify(ctx context.Context, in *NotifyRequest, opts ...grpc.CallOption) (*NotifyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(NotifyResponse)
@@ -192,6 +208,11 @@ type HostAPIServer interface {
 	// answered exactly like a page that does not exist, or a chat message
 	// would reveal its existence and id to everyone in the room.
 	ResolveLink(context.Context, *ResolveLinkRequest) (*ResolveLinkResponse, error)
+	// ResolveLinks resolves all the wiki links of one message in one round
+	// trip, answering in the order asked, with ResolveLink's rules for each.
+	// A host without it answers UNIMPLEMENTED and the plugin asks one by
+	// one.
+	ResolveLinks(context.Context, *ResolveLinksRequest) (*ResolveLinksResponse, error)
 	// Notify delivers a notification to a user through the host's channels.
 	Notify(context.Context, *NotifyRequest) (*NotifyResponse, error)
 	mustEmbedUnimplementedHostAPIServer()
@@ -224,6 +245,9 @@ func (UnimplementedHostAPIServer) AttachFile(grpc.ClientStreamingServer[AttachFi
 }
 func (UnimplementedHostAPIServer) ResolveLink(context.Context, *ResolveLinkRequest) (*ResolveLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResolveLink not implemented")
+}
+func (UnimplementedHostAPIServer) ResolveLinks(context.Context, *ResolveLinksRequest) (*ResolveLinksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveLinks not implemented")
 }
 func (UnimplementedHostAPIServer) Notify(context.Context, *NotifyRequest) (*NotifyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Notify not implemented")
@@ -364,6 +388,24 @@ func _HostAPI_ResolveLink_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HostAPI_ResolveLinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveLinksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostAPIServer).ResolveLinks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HostAPI_ResolveLinks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostAPIServer).ResolveLinks(ctx, req.(*ResolveLinksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _HostAPI_Notify_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(NotifyRequest)
 	if err := dec(in); err != nil {
@@ -412,6 +454,10 @@ var HostAPI_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResolveLink",
 			Handler:    _HostAPI_ResolveLink_Handler,
+		},
+		{
+			MethodName: "ResolveLinks",
+			Handler:    _HostAPI_ResolveLinks_Handler,
 		},
 		{
 			MethodName: "Notify",
