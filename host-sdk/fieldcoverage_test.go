@@ -129,8 +129,9 @@ var conversions = map[protoreflect.FullName]func(proto.Message) any{
 	"pagechat.host.v1.AttachFileRequest": as(func(r *hostv1.AttachFileRequest) FileInfo {
 		return fileInfoFromProto(r.GetHeader())
 	}),
-	"pagechat.host.v1.ResolveLinkRequest": hostSees((*hostAPIServer).ResolveLink),
-	"pagechat.host.v1.NotifyRequest":      hostSees((*hostAPIServer).Notify),
+	"pagechat.host.v1.ResolveLinkRequest":  hostSees((*hostAPIServer).ResolveLink),
+	"pagechat.host.v1.ResolveLinksRequest": hostSees((*hostAPIServer).ResolveLinks),
+	"pagechat.host.v1.NotifyRequest":       hostSees((*hostAPIServer).Notify),
 }
 
 // received lists every message the plugin sends host-sdk: what ChatPlugin
