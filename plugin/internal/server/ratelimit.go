@@ -9,11 +9,13 @@ import (
 // refilled completely (and so carry no information) are dropped.
 const maxLimiterEntries = 100_000
 
-// rateLimiter is a token bucket per user and room: a burst of up to
-// perMinute messages, refilled evenly over a minute.
-type rateLimiter struct {
-	perMinute float64
-	now       func() time.Time
+// tokenBuckets is a token bucket per user and room: up to capacity tokens
+// at once, refilled evenly over window. The message rate and the upload
+// byte quota are both such buckets, counting messages and bytes.
+type tokenBuckets struct {
+	capacity float64
+	window   time.Duration
+	now      func() time.Time
 
 	mu      sync.Mutex
 	buckets map[rateKey]*bucket
@@ -26,51 +28,9 @@ type bucket struct {
 	at     time.Time
 }
 
-// newRateLimiter returns nil (no limit) for perMinute <= 0.
-func newRateLimiter(perMinute int, now func() time.Time) *rateLimiter {
-	if perMinute <= 0 {
-		return nil
-	}
-	return &rateLimiter{perMinute: float64(perMinute), now: now, buckets: make(map[rateKey]*bucket)}
-}
-
-// allow takes a token, or says how long until one is available.
-func (l *rateLimiter) allow(userID, roomID string) (ok bool, retryAfter time.Duration) {
-	if l == nil {
-		return true, 0
-	}
-	now := l.now()
-	perSecond := l.perMinute / 60
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	key := rateKey{userID, roomID}
-	b := l.buckets[key]
-	if b == nil {
-		if len(l.buckets) >= maxLimiterEntries {
-			l.sweep(now)
-		}
-		b = &bucket{tokens: l.perMinute, at: now}
-		l.buckets[key] = b
-	}
-	b.tokens = min(l.perMinute, b.tokens+now.Sub(b.at).Seconds()*perSecond)
-	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
-	}
-	wait := time.Duration((1 - b.tokens) / perSecond * float64(time.Second))
-	return false, max(wait, time.Second)
-}
-
-// sweep drops full buckets: a user who has been quiet for a minute is
-// indistinguishable from a new one.
-func (l *rateLimiter) sweep(now time.Time) {
-	for k, b := range l.buckets {
-		if b.tokens+now.Sub(b.at).Seconds()*l.perMinute/60 >= l.perMinute {
-			delete(l.buckets, k)
-		}
-	}
-}
+// rateLimiter limits each user's messages per room: a burst of up to
+// perMinute messages, refilled evenly over a minute.
+type rateLimiter = tokenBuckets
 
 // uploadQuota is a byte budget per user and room: up to perWindow bytes
 // at once, refilled evenly over window. Uploads take their whole size
@@ -78,70 +38,88 @@ func (l *rateLimiter) sweep(now time.Time) {
 // overrun the budget, and give it back if the host does not store the
 // file. It lives in memory: a plugin restart forgets what was spent,
 // which costs at most one more window's worth per user and room.
-type uploadQuota struct {
-	perWindow float64
-	window    time.Duration
-	now       func() time.Time
+type uploadQuota = tokenBuckets
 
-	mu      sync.Mutex
-	buckets map[rateKey]*bucket
+// newRateLimiter returns nil (no limit) for perMinute <= 0.
+func newRateLimiter(perMinute int, now func() time.Time) *rateLimiter {
+	return newTokenBuckets(float64(perMinute), time.Minute, now)
 }
 
 // newUploadQuota returns nil (no quota) for perWindow <= 0.
 func newUploadQuota(perWindow int64, window time.Duration, now func() time.Time) *uploadQuota {
-	if perWindow <= 0 {
+	return newTokenBuckets(float64(perWindow), window, now)
+}
+
+// newTokenBuckets returns nil (no limit) for capacity <= 0.
+func newTokenBuckets(capacity float64, window time.Duration, now func() time.Time) *tokenBuckets {
+	if capacity <= 0 {
 		return nil
 	}
-	return &uploadQuota{perWindow: float64(perWindow), window: window, now: now, buckets: make(map[rateKey]*bucket)}
+	return &tokenBuckets{capacity: capacity, window: window, now: now, buckets: make(map[rateKey]*bucket)}
+}
+
+// allow takes one message's token, or says how long until one is
+// available.
+func (t *tokenBuckets) allow(userID, roomID string) (ok bool, retryAfter time.Duration) {
+	return t.spend(userID, roomID, 1)
 }
 
 // take spends n bytes of the user's budget in the room, or says how long
 // until n bytes are available (never, for n above the whole budget).
-func (q *uploadQuota) take(userID, roomID string, n int64) (ok bool, retryAfter time.Duration) {
-	if q == nil {
+func (t *tokenBuckets) take(userID, roomID string, n int64) (ok bool, retryAfter time.Duration) {
+	return t.spend(userID, roomID, float64(n))
+}
+
+// spend takes n tokens, or says how long until n are available; a wait is
+// at least a second, so a client is never told to retry at once.
+func (t *tokenBuckets) spend(userID, roomID string, n float64) (ok bool, retryAfter time.Duration) {
+	if t == nil {
 		return true, 0
 	}
-	now := q.now()
-	perSecond := q.perWindow / q.window.Seconds()
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	now := t.now()
+	perSecond := t.perSecond()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	key := rateKey{userID, roomID}
-	b := q.buckets[key]
+	b := t.buckets[key]
 	if b == nil {
-		if len(q.buckets) >= maxLimiterEntries {
-			q.sweep(now)
+		if len(t.buckets) >= maxLimiterEntries {
+			t.sweep(now)
 		}
-		b = &bucket{tokens: q.perWindow, at: now}
-		q.buckets[key] = b
+		b = &bucket{tokens: t.capacity, at: now}
+		t.buckets[key] = b
 	}
-	b.tokens = min(q.perWindow, b.tokens+now.Sub(b.at).Seconds()*perSecond)
+	b.tokens = min(t.capacity, b.tokens+now.Sub(b.at).Seconds()*perSecond)
 	b.at = now
-	if float64(n) <= b.tokens {
-		b.tokens -= float64(n)
+	if n <= b.tokens {
+		b.tokens -= n
 		return true, 0
 	}
-	wait := time.Duration((float64(n) - b.tokens) / perSecond * float64(time.Second))
+	wait := time.Duration((n - b.tokens) / perSecond * float64(time.Second))
 	return false, max(wait, time.Second)
 }
 
 // refund gives back n bytes taken for an upload the host did not store.
-func (q *uploadQuota) refund(userID, roomID string, n int64) {
-	if q == nil {
+func (t *tokenBuckets) refund(userID, roomID string, n int64) {
+	if t == nil {
 		return
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if b := q.buckets[rateKey{userID, roomID}]; b != nil {
-		b.tokens = min(q.perWindow, b.tokens+float64(n))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if b := t.buckets[rateKey{userID, roomID}]; b != nil {
+		b.tokens = min(t.capacity, b.tokens+float64(n))
 	}
 }
 
-// sweep drops full budgets, which carry no information.
-func (q *uploadQuota) sweep(now time.Time) {
-	perSecond := q.perWindow / q.window.Seconds()
-	for k, b := range q.buckets {
-		if b.tokens+now.Sub(b.at).Seconds()*perSecond >= q.perWindow {
-			delete(q.buckets, k)
+func (t *tokenBuckets) perSecond() float64 { return t.capacity / t.window.Seconds() }
+
+// sweep drops full buckets, which carry no information: a user who has
+// been quiet for a whole window is indistinguishable from a new one.
+func (t *tokenBuckets) sweep(now time.Time) {
+	perSecond := t.perSecond()
+	for k, b := range t.buckets {
+		if b.tokens+now.Sub(b.at).Seconds()*perSecond >= t.capacity {
+			delete(t.buckets, k)
 		}
 	}
 }

@@ -221,7 +221,7 @@ func (rt *runtime) takeUploadQuota(userID, roomID string, size int64) error {
 	if ok {
 		return nil
 	}
-	per := int64(rt.quota.perWindow)
+	per := int64(rt.quota.capacity)
 	if size > per {
 		return &quotaError{msg: fmt.Sprintf("upload: the file is %s, more than the %s a user may upload to a room per hour",
 			humansize.Format(size), humansize.Format(per))}
