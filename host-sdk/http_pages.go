@@ -10,18 +10,29 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"time"
 
 	"github.com/pagechat/pagechat/internal/safeurl"
 )
 
-// webFS holds the popup's page templates, script and style sheet. They
-// are plain files with no build step; the script and style are separate
-// files because the popup's CSP forbids inline code.
+// webFS holds the popup's page templates, scripts and style sheets. They
+// are plain files with no build step; scripts and styles are separate
+// files because the popup's CSP forbids inline code. Every .js file in
+// web/static is loaded by the popup: chat.js first, then the others in
+// name order, each extending the popup through the window.pagechat seam
+// that chat.js defines.
 //
-//go:embed web/popup.html web/error.html web/static/chat.js web/static/chat.css
+//go:embed web/popup.html web/error.html web/static
 var webFS embed.FS
+
+// staticTypes are the content types of the asset kinds the popup uses;
+// files of other kinds in web/static are not served.
+var staticTypes = map[string]string{
+	".js":  "text/javascript; charset=utf-8",
+	".css": "text/css; charset=utf-8",
+}
 
 // popupCSP is the popup page's Content-Security-Policy: only this origin's
 // script and style, nothing inline, no plugins, no framing by other sites.
@@ -38,9 +49,10 @@ type staticFile struct {
 
 // webAssets are the parsed templates and static files.
 type webAssets struct {
-	popup  *template.Template
-	errors *template.Template
-	static map[string]staticFile
+	popup   *template.Template
+	errors  *template.Template
+	static  map[string]staticFile
+	scripts []string // the popup's scripts in load order: chat.js, then the rest by name
 }
 
 func loadWebAssets() (*webAssets, error) {
@@ -52,19 +64,32 @@ func loadWebAssets() (*webAssets, error) {
 	if err != nil {
 		return nil, fmt.Errorf("error page template: %w", err)
 	}
+	entries, err := webFS.ReadDir("web/static")
+	if err != nil {
+		return nil, fmt.Errorf("static files: %w", err)
+	}
 	static := make(map[string]staticFile)
-	for name, ctype := range map[string]string{
-		"chat.js":  "text/javascript; charset=utf-8",
-		"chat.css": "text/css; charset=utf-8",
-	} {
+	scripts := []string{"chat.js"}
+	for _, e := range entries { // ReadDir sorts by name
+		name := e.Name()
+		ctype, ok := staticTypes[path.Ext(name)]
+		if e.IsDir() || !ok {
+			continue
+		}
 		body, err := webFS.ReadFile("web/static/" + name)
 		if err != nil {
 			return nil, fmt.Errorf("static file %s: %w", name, err)
 		}
 		sum := sha256.Sum256(body)
 		static[name] = staticFile{body: body, ctype: ctype, version: hex.EncodeToString(sum[:8])}
+		if path.Ext(name) == ".js" && name != "chat.js" {
+			scripts = append(scripts, name)
+		}
 	}
-	return &webAssets{popup: popup, errors: errPage, static: static}, nil
+	if _, ok := static["chat.js"]; !ok {
+		return nil, errors.New("static files: chat.js is missing")
+	}
+	return &webAssets{popup: popup, errors: errPage, static: static, scripts: scripts}, nil
 }
 
 // serveStatic serves the popup's script and style. They are the same for
@@ -96,6 +121,15 @@ func (h *Handler) staticURL(name string) string {
 	return h.cfg.prefix + "static/" + name + "?v=" + h.web.static[name].version
 }
 
+// scriptURLs are the popup's script URLs in load order.
+func (h *Handler) scriptURLs() []string {
+	urls := make([]string, len(h.web.scripts))
+	for i, name := range h.web.scripts {
+		urls[i] = h.staticURL(name)
+	}
+	return urls
+}
+
 // apiBase is the API path of a room, as the popup's script uses it.
 func (h *Handler) apiBase(roomID string) string {
 	return h.cfg.prefix + "api/rooms/" + url.PathEscape(roomID)
@@ -111,7 +145,7 @@ type popupData struct {
 	API         string
 	UserID      string
 	UploadLimit int64
-	ScriptURL   string
+	Scripts     []string // script URLs in load order
 	StyleURL    string
 }
 
@@ -177,7 +211,7 @@ func (h *Handler) renderPopup(w http.ResponseWriter, r *http.Request, id Identit
 		API:         h.apiBase(room.ID),
 		UserID:      id.UserID,
 		UploadLimit: h.cfg.uploadLimit,
-		ScriptURL:   h.staticURL("chat.js"),
+		Scripts:     h.scriptURLs(),
 		StyleURL:    h.staticURL("chat.css"),
 	}
 	var buf bytes.Buffer

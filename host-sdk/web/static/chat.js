@@ -71,6 +71,72 @@
   };
   const pendings = new Map(); // client_id -> pending send
 
+  // ---- extension seam ----
+  //
+  // The popup loads every other script in its static folder after this one
+  // (see host-sdk/http_pages.go). Those extend the popup through
+  // window.pagechat rather than by reaching into this file:
+  //
+  //   pagechat.on('message', (li, m) => …)  a message's node was built (history or live)
+  //   pagechat.on('info', (info) => …)      the room info was (re)loaded
+  //   pagechat.on('ready', () => …)         the first history page is shown
+  //   pagechat.onStream(type, (data, ev) => …)  SSE events of that type, on every stream
+  //   pagechat.api(method, path, body)      JSON request below the room's API → {ok, status, data}
+  //   pagechat.nodeFor(seq)                 the <li> of a shown message, or undefined
+  //
+  // A failing extension is logged and skipped; it never stops the chat.
+  const hooks = new Map();          // name -> [fn]
+  const streamHandlers = new Map(); // SSE event type -> [fn]
+
+  function emit(name, ...args) {
+    for (const fn of hooks.get(name) || []) {
+      try { fn(...args); } catch (e) { console.error('pagechat extension failed on', name, e); }
+    }
+  }
+
+  function listenStream(es, type) {
+    es.addEventListener(type, (ev) => {
+      if (es !== state.es) return;
+      let data = null;
+      try { data = JSON.parse(ev.data); } catch (_) { return; }
+      for (const fn of streamHandlers.get(type) || []) {
+        try { fn(data, ev); } catch (e) { console.error('pagechat extension failed on stream event', type, e); }
+      }
+    });
+  }
+
+  window.pagechat = Object.freeze({
+    me: ME,
+    roomId: body.dataset.roomId || '',
+    apiBase: API,
+    on(name, fn) {
+      if (!hooks.has(name)) hooks.set(name, []);
+      hooks.get(name).push(fn);
+    },
+    onStream(type, fn) {
+      if (!streamHandlers.has(type)) {
+        streamHandlers.set(type, []);
+        if (state.es) listenStream(state.es, type);
+      }
+      streamHandlers.get(type).push(fn);
+    },
+    async api(method, path, payload) {
+      const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+      if (payload !== undefined) {
+        init.headers['Content-Type'] = 'application/json';
+        init.body = JSON.stringify(payload);
+      }
+      const r = await fetch(API + path, init);
+      let data = null;
+      try { data = await r.json(); } catch (_) { /* not JSON */ }
+      return { ok: r.ok, status: r.status, data };
+    },
+    nodeFor(seq) { return state.nodes.get(seq); },
+    node: (...a) => node(...a),
+    setBanner: (...a) => setBanner(...a),
+    scrollToBottom: () => scrollToBottom(),
+  });
+
   // ---- small helpers ----
 
   function node(tag, cls, text) {
@@ -209,6 +275,7 @@
     // Safe HTML rendered by the plugin's allow-list renderer: insert as is.
     content.innerHTML = typeof m.html === 'string' ? m.html : '';
     li.append(head, content);
+    emit('message', li, m);
     return li;
   }
 
@@ -391,6 +458,7 @@
     // sequence it got), which the server prefers over ?after=.
     const es = new EventSource(url);
     state.es = es;
+    for (const type of streamHandlers.keys()) listenStream(es, type);
     es.addEventListener('open', () => {
       if (es !== state.es) return;
       clearTimeout(state.offlineTimer);
@@ -793,7 +861,10 @@
   async function loadInfo() {
     try {
       const r = await getJSON(API);
-      if (r.ok) renderInfo(r.data || {});
+      if (r.ok) {
+        renderInfo(r.data || {});
+        emit('info', r.data || {});
+      }
       else stopFor(r.status, r.data);
     } catch (_) { /* the stream's reconnect reports the outage */ }
   }
@@ -870,6 +941,7 @@
     setSound(sound);
     loadInfo();
     loadInitial().then((ok) => {
+      if (ok) emit('ready');
       if (ok) openStream();
       else if (!state.stopped) scheduleReconnect();
     });
