@@ -841,11 +841,11 @@ func TestRoomInfoForThePanel(t *testing.T) {
 }
 
 var (
-	scriptTag   = regexp.MustCompile(`(?is)<script\b([^>]*)>(.*?)</script>`)
+	scriptTag = regexp.MustCompile(`(?is)<script\b([^>]*)>(.*?)</script>`)
 	// sameOriginScript is a script tag loading one of the handler's own files.
 	sameOriginScript = regexp.MustCompile(`^\s*src="/chat/static/[a-z0-9-]+\.js\?v=[0-9a-f]+"\s+defer\s*$`)
-	inlineEvent = regexp.MustCompile(`(?i)\son[a-z]+\s*=`)
-	styleAttr   = regexp.MustCompile(`(?i)\sstyle\s*=|<style`)
+	inlineEvent      = regexp.MustCompile(`(?i)\son[a-z]+\s*=`)
+	styleAttr        = regexp.MustCompile(`(?i)\sstyle\s*=|<style`)
 )
 
 func TestPopupPageIsStrictHTML(t *testing.T) {
