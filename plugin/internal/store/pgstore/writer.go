@@ -648,4 +648,3 @@ func parsePayload(p string) (roomID string, seq uint64, ok bool) {
 	seq, err := strconv.ParseUint(n, 10, 64)
 	return room, seq, err == nil
 }
-
