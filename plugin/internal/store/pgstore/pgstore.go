@@ -632,3 +632,13 @@ func (s *Store) ByClientID(ctx context.Context, roomID, userID, clientID string)
 	}
 	return m, true, nil
 }
+
+// Describe names the database of dsn for logs: host, port and database,
+// never the password. A DSN that does not parse reads as "(invalid DSN)".
+func Describe(dsn string) string {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return "(invalid DSN)"
+	}
+	return fmt.Sprintf("postgres %s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
