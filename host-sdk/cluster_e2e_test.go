@@ -129,7 +129,9 @@ func TestClusterLostListenConnectionCostsLatencyNotMessages(t *testing.T) {
 	collect(t, sub, 0, 5)
 
 	const listeners = `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN pagechat'`
-	testutil.Eventually(t, waitTimeout, func() bool { return sqlExec(t, dsn, `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN pagechat'`) == 2 },
+	testutil.Eventually(t, waitTimeout, func() bool {
+		return sqlExec(t, dsn, `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN pagechat'`) == 2
+	},
 		"both nodes listening")
 	if n := sqlExec(t, dsn, listeners); n != 2 {
 		t.Fatalf("terminated %d LISTEN connections, want 2", n)
