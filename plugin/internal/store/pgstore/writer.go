@@ -144,10 +144,9 @@ const commitTimeout = 30 * time.Second
 // OnCommit and answers every request.
 func (s *Store) commit(batch []*request) {
 	results := make([]result, len(batch))
-	now := s.now()
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	b := &batchState{s: s, reqs: batch, results: results, now: now}
+	b := &batchState{s: s, reqs: batch, results: results}
 	err := b.run(ctx)
 	if err != nil {
 		err = fmt.Errorf("store: commit: %w", s.mapErr(err))
@@ -299,6 +298,10 @@ func (b *batchState) run(ctx context.Context) error {
 	if err := conn.SendBatch(ctx, q).Close(); err != nil {
 		return err
 	}
+	// The commit time is read under the room locks, so that in each room
+	// a later seq never has an earlier time, whichever node wrote it (as
+	// far as the nodes' clocks agree).
+	b.now = b.s.now()
 	for i, r := range b.reqs {
 		if live[i] && b.rooms[r.roomID] == nil {
 			b.results[i].err = fmt.Errorf("store: room %q: %w", r.roomID, store.ErrRoomNotFound)
