@@ -58,3 +58,30 @@ func TestResolveLinkPerSender(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedDemoAdoptsOnlyItsOwnPage: a data directory from before the demo
+// page's id was remembered is searched by title, and since titles are not
+// unique, a page someone else gave that title first is not taken for it.
+func TestSeedDemoAdoptsOnlyItsOwnPage(t *testing.T) {
+	t.Parallel()
+	w, _ := openT(t) // alice, bob and carol exist, as after an earlier seed
+	squat := mustCreate(t, w, "carol", PageInput{Title: DemoPageTitle, Body: "not the demo"})
+	old := mustCreate(t, w, DemoUsers[0].Name, PageInput{Title: DemoPageTitle, Body: "the demo an earlier version seeded"})
+	if err := w.store.SetMeta(metaDemoPage, ""); err != nil {
+		t.Fatal(err)
+	}
+	id, err := w.SeedDemo("demo-password")
+	if err != nil || id != old {
+		t.Errorf("SeedDemo: %q, %v; want the earlier demo page %q, not carol's %q", id, err, old, squat)
+	}
+
+	fresh, _ := openT(t)
+	mustCreate(t, fresh, "carol", PageInput{Title: DemoPageTitle, Body: "not the demo"})
+	id, err = fresh.SeedDemo("demo-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := fresh.Page("bob", id); err != nil || p.Author != DemoUsers[0].Name {
+		t.Errorf("demo page beside carol's same-titled one: %+v, %v", p, err)
+	}
+}
