@@ -177,7 +177,7 @@ func TestRender(t *testing.T) {
 		{"pasted log keeps asterisks", "a *b*\nc\nd\ne", `<pre class="paste">a *b*` + "\nc\nd\ne</pre>"},
 		{"quotes nested too deep are a paste", strings.Repeat("> ", maxNesting+1) + "x", `<pre class="paste">` + strings.Repeat("&gt; ", maxNesting+1) + "x</pre>"},
 		{"quotes nested to the limit", strings.Repeat(">", 3) + " x", "<blockquote><blockquote><blockquote><p>x</p></blockquote></blockquote></blockquote>"},
-		{"too many delimiters are a paste", strings.Repeat("*a", maxDelimiters/2+1), `<pre class="paste">` + strings.Repeat("*a", maxDelimiters/2+1) + "</pre>"},
+		{"too many delimiters are a paste", strings.Repeat("*a", maxDelimiters+1), `<pre class="paste">` + strings.Repeat("*a", maxDelimiters+1) + "</pre>"},
 
 		// Lines and pastes.
 		{"two lines", "a\nb", "a<br>b"},
