@@ -460,3 +460,19 @@ func TestIndexListsViewableTopLevelPages(t *testing.T) {
 		t.Errorf("index lists a child or a hidden page:\n%s", body)
 	}
 }
+
+// Every page names the wiki's icon, and /favicon.ico answers for pages
+// that name none, so no page load ends in a 404 for it.
+func TestFavicon(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	for _, path := range []string{"/favicon.ico", "/static/favicon.svg"} {
+		rec := ts.do("GET", path, "", nil)
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "image/svg+xml" || !strings.Contains(rec.Body.String(), "<svg") {
+			t.Errorf("GET %s: %d %q %.60q", path, rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+		}
+	}
+	if body := ts.do("GET", "/login", "", nil).Body.String(); !strings.Contains(body, `<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">`) {
+		t.Errorf("the login page names no icon:\n%s", body)
+	}
+}
