@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -213,6 +214,29 @@ func TestFormattingInTheBrowser(t *testing.T) {
 		t.Errorf("the thumbnail's link gives %q, want the full PNG", full)
 	}
 	popup.screenshot(t, artifacts, "popup-formatting.png")
+
+	t.Log("3b. a file with a 200-character name: the macro table wraps it")
+	longName := strings.Repeat("quarterly-report-", 12) + "final.txt"
+	longFile := filepath.Join(t.TempDir(), longName)
+	if err := os.WriteFile(longFile, []byte("numbers\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	popup.do(t, "upload a file with a long name", chromedp.SetUploadFiles(chromedp.CSS("#file-input"), []string{longFile}))
+	waitMessage(t, popup, "final.txt", "a.file")
+	alice.main.do(t, "reload the demo page", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("table.pagechat-room td.pagechat-files li")))
+	if wide := eval[[]string](t, alice.main, "measure the demo page", `(`+noHorizontalScroll+`)(["main", "table.pagechat-room td"])`); len(wide) > 0 {
+		t.Errorf("the demo page scrolls sideways with a long file name: %q", wide)
+	}
+	cells := eval[[]float64](t, alice.main, "measure the table's cells", `(() => {
+		const td = document.querySelector("table.pagechat-room td.pagechat-files");
+		const last = document.querySelector("table.pagechat-room td.pagechat-last");
+		const left = (e) => e.getBoundingClientRect().left + parseFloat(getComputedStyle(e).paddingLeft);
+		return [left(last), td.querySelector("li").getBoundingClientRect().left];
+	})()`)
+	if len(cells) != 2 || math.Abs(cells[0]-cells[1]) > 0.5 {
+		t.Errorf("the files list starts at %v px, the other cells' text at %v px: want them aligned", cells[1:], cells[:1])
+	}
+	alice.main.screenshot(t, artifacts, "macro-table-long-name.png")
 
 	t.Log("4. the transcript page shows the same, wraps, and says things once")
 	transcript := waitTranscript(t, wh)
