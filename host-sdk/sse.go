@@ -104,7 +104,7 @@ func presenceFrame(p Participant) (*frame, error) {
 // typingFrame encodes a typing signal. Like presence it has no id, so it
 // never moves the browser's Last-Event-ID, and it is never replayed.
 func typingFrame(t Typing) (*frame, error) {
-	return eventFrame("typing", typingJSON{UserID: t.UserID, DisplayName: t.DisplayName, At: t.At})
+	return eventFrame("typing", typingJSON(t))
 }
 
 // eventFrame encodes an event without id. JSON never contains a raw
