@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
@@ -183,10 +184,19 @@ func TestPopupUI(t *testing.T) {
 		if over.Kept != limit+10 || over.Pendings != 0 {
 			t.Errorf("over the limit the input keeps %d bytes and %d sends are pending; want the text kept and nothing sent", over.Kept, over.Pendings)
 		}
+		screenshotFor(t, s.bobPopup, "popup-too-long.png")
 		setInput(t, s.bobPopup, "")
 	})
 
 	t.Run("ReadOnlyComposer", func(t *testing.T) {
+		// The popup learns can_post from the room info, which it fetches
+		// now and then; this checks the case in between, a send from a
+		// composer that still looks open, so the fetches fail until then.
+		eval[bool](t, s.bobPopup, "hold the room info fetches", `(() => {
+			const api = new URL(document.body.dataset.api, location.href).href, real = window.fetch;
+			window.fetch = (u, o) => new URL(String(u), location.href).href === api ? Promise.reject(new TypeError("held by the test")) : real(u, o);
+			return true;
+		})()`)
 		s.setPermissions(t, nil, []string{"alice"})
 		defer s.setPermissions(t, nil, nil)
 		// A send from a composer opened before the change is refused at
@@ -197,16 +207,18 @@ func TestPopupUI(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS("#input"), "Am I still allowed to post?"), pressEnter())
 		refused := waitFor[struct {
 			Error string `json:"error"`
-			Retry bool   `json:"retry"`
-			Edit  bool   `json:"edit"`
+			Retry   bool   `json:"retry"`
+			Discard bool   `json:"discard"`
+			Kept    bool   `json:"kept"`
 		}](t, s.bobPopup, "the refusal at the composer", `() => {
 			const e = document.getElementById("composer-error");
 			if (!e || e.hidden) return null;
 			const labels = Array.from(e.querySelectorAll("button"), b => b.textContent);
-			return {error: e.textContent, retry: labels.includes("Retry"), edit: labels.includes("Edit")};
+			const kept = Array.from(document.querySelectorAll("#pending-list li.failed")).some(li => li.textContent.includes("Am I still allowed"));
+			return {error: e.textContent, retry: labels.includes("Retry"), discard: labels.includes("Discard"), kept};
 		}`)
-		if !strings.Contains(refused.Error, "permission") || refused.Retry || !refused.Edit {
-			t.Errorf("refused send: %+v; want a permission error with Edit and without Retry", refused)
+		if !strings.Contains(refused.Error, "permission") || refused.Retry || !refused.Discard || !refused.Kept {
+			t.Errorf("refused send: %+v; want a permission error without Retry, the text kept in the list, Discard", refused)
 		}
 		if !regexp.MustCompile(`^Not sent\. [A-Z]`).MatchString(refused.Error) {
 			t.Errorf("the error %q does not read as a sentence", refused.Error)
@@ -214,7 +226,8 @@ func TestPopupUI(t *testing.T) {
 		waitReadOnly(t, s.bobPopup)
 		s.bobPopup.do(t, "reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#readonly-note")))
 		waitReadOnly(t, s.bobPopup)
-		waitMessage(t, s.bobPopup, "The first message of the day", "")
+		waitFor[bool](t, s.bobPopup, "the history", `() => ["Beginning of the room", "No messages yet. Say hello!"].includes(document.getElementById("history-status").textContent)`)
+		screenshotFor(t, s.bobPopup, "popup-read-only.png")
 		s.setPermissions(t, nil, nil)
 		s.bobPopup.do(t, "reload", chromedp.Reload())
 		waitPopupReady(t, s.bobPopup)
@@ -295,6 +308,7 @@ func TestPopupUI(t *testing.T) {
 		s.post(t, "bob", "Bob answers")
 		waitMessage(t, s.bobPopup, "Bob answers", "")
 		got := eval[[]struct {
+			Author   string `json:"author"`
 			Text     string `json:"text"`
 			Grouped  bool   `json:"grouped"`
 			Sep      string `json:"sep"`
@@ -305,6 +319,7 @@ func TestPopupUI(t *testing.T) {
 			const a = li.querySelector(".avatar"), sep = li.querySelector(".day-sep"), n = li.querySelector(".msg-author");
 			const r = n.getBoundingClientRect();
 			return {
+				author: n.textContent,
 				text: li.querySelector(".msg-body").textContent.trim(),
 				grouped: li.classList.contains("grouped"),
 				sep: sep ? sep.textContent : "",
@@ -327,8 +342,15 @@ func TestPopupUI(t *testing.T) {
 		if !one.NameSeen || two.NameSeen {
 			t.Errorf("alice's name visible on her first message %v, on the grouped one %v; want shown once", one.NameSeen, two.NameSeen)
 		}
-		if one.Avatar == "" || one.Colour == bob.Colour || first.Colour != one.Colour {
-			t.Errorf("avatars: alice %q %s (and %s), bob %q %s; want initials, one stable colour per user", one.Avatar, one.Colour, first.Colour, bob.Avatar, bob.Colour)
+		if one.Avatar != "A" || bob.Avatar != "B" || one.Colour == bob.Colour {
+			t.Errorf("avatars: alice %q %s, bob %q %s; want their initials on colours of their own", one.Avatar, one.Colour, bob.Avatar, bob.Colour)
+		}
+		colours := map[string]string{}
+		for _, m := range got {
+			if c, ok := colours[m.Author]; ok && c != m.Colour {
+				t.Errorf("%s's avatars have two colours: %s and %s", m.Author, c, m.Colour)
+			}
+			colours[m.Author] = m.Colour
 		}
 		if first.Sep != "" && one.Sep != "" {
 			t.Errorf("a second date separator on the same day: %q", one.Sep)
@@ -355,6 +377,7 @@ func TestPopupUI(t *testing.T) {
 		if h := eval[float64](t, s.bobPopup, "measure", `document.querySelector("#message-list li.msg:last-child .msg-body").clientHeight`); h < 600 {
 			t.Errorf("after Show more the message is %vpx high; want it whole", h)
 		}
+		s.bobPopup.do(t, "click Show less", chromedp.Click(chromedp.CSS(`#message-list li.msg:last-child button.show-more`)))
 	})
 
 	t.Run("NewMessagesPillCountsAndCoversNothing", func(t *testing.T) {
@@ -401,7 +424,13 @@ func TestPopupUI(t *testing.T) {
 		if sent < 1 || sent > 2 {
 			t.Errorf("typing %d characters sent %d typing signals; want 1 or 2", len("I am typing something long"), sent)
 		}
-		screenshotFor(t, s.bobPopup, "popup-typing.png")
+		if os.Getenv("PAGECHAT_SCREENSHOTS") != "" {
+			// Tall enough to show the whole conversation, date separator included.
+			s.bobPopup.do(t, "make the window taller", chromedp.EmulateViewport(1100, 1150))
+			eval[bool](t, s.bobPopup, "scroll down", `(document.getElementById("messages").scrollTop = 1e6, true)`)
+			screenshotFor(t, s.bobPopup, "popup-typing.png")
+			s.bobPopup.do(t, "restore the window", chromedp.EmulateReset())
+		}
 		// Nothing is stored: no message, no new sequence.
 		code, out := wh.api(t, http.MethodGet, s.chatAPI()+"/messages?limit=1", "bob", nil)
 		if code != http.StatusOK || !strings.Contains(out, fmt.Sprintf(`"seq":%d`, lastSeq)) {
@@ -498,6 +527,9 @@ func TestPopupUI(t *testing.T) {
 		s.bob.main.do(t, "open the demo page", chromedp.Navigate(wh.base+wh.demoPage), chromedp.WaitVisible(chromedp.CSS("table.pagechat-room")))
 		checkAxe(t, s.bob.main, src)
 		checkAxe(t, s.bobPopup, src)
+		s.bobPopup.do(t, "switch to the dark scheme", emulateColorScheme("dark"))
+		checkAxe(t, s.bobPopup, src)
+		s.bobPopup.do(t, "switch back", emulateColorScheme(""))
 		transcript := waitTranscript(t, wh)
 		s.bob.main.do(t, "open the transcript", chromedp.Navigate(wh.base+transcript), chromedp.WaitVisible(chromedp.CSS("article.page h1")))
 		checkAxe(t, s.bob.main, src)
@@ -632,6 +664,19 @@ func abs(f float64) float64 {
 		return -f
 	}
 	return f
+}
+
+// emulateColorScheme makes the page see prefers-color-scheme as scheme
+// ("" for the browser's own).
+func emulateColorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		var features []*emulation.MediaFeature
+		if scheme != "" {
+			features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+		}
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: features})
+		return err
+	})
 }
 
 // setOffline tells the page the network is gone (or back): navigator.onLine

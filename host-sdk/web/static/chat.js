@@ -91,6 +91,7 @@
     stopped: false,     // access lost or room gone: no more reconnects
     canPost: body.dataset.canPost !== 'false',
     connected: false,   // our stream is open: presence shown is current
+    wasConnected: false, // it has been: a lost stream is an outage, not the start
     sound: false,
     notify: false,
     participants: new Map(), // user_id -> participant
@@ -300,7 +301,7 @@
   function initials(name) {
     const words = String(name || '?').trim().split(/\s+/).filter(Boolean);
     const first = (w) => Array.from(w)[0] || '';
-    const s = words.length > 1 ? first(words[0]) + first(words[words.length - 1]) : Array.from(words[0] || '?').slice(0, 2).join('');
+    const s = words.length > 1 ? first(words[0]) + first(words[words.length - 1]) : first(words[0] || '?');
     return s.toUpperCase();
   }
 
@@ -925,9 +926,15 @@
     }
     const text = node('span', 'composer-error-text', `Not sent. ${sentence(p.reason)}`);
     const actions = node('span', 'composer-error-actions');
-    if (p.retryable) actions.append(button('tool', 'Retry', () => { retry(p); }));
-    actions.append(button('tool', 'Edit', () => { editFailed(p); }));
-    actions.append(button('tool', 'Discard', () => { discardFailed(p); }));
+    // A message refused before sending is still in the input: nothing to
+    // put back or throw away.
+    // Without post permission there is no input to edit in: the text
+    // stays readable (and copyable) in the list until discarded.
+    if (!p.local) {
+      if (p.retryable && state.canPost) actions.append(button('tool', 'Retry', () => { retry(p); }));
+      if (state.canPost) actions.append(button('tool', 'Edit', () => { editFailed(p); }));
+      actions.append(button('tool', 'Discard', () => { discardFailed(p); }));
+    }
     el.composerError.replaceChildren(text, actions);
     el.composerError.hidden = false;
   }
@@ -1014,7 +1021,10 @@
       return;
     }
     if (resp.status === 403) {
-      // Not allowed to post (or not any more): no retry can succeed.
+      // Not allowed to post (any more): no retry can succeed, and the
+      // composer becomes read-only. Should the user have lost view too,
+      // the stream's error event stops the popup.
+      setCanPost(false);
       fail(p, reason, false);
       loadInfo(false);
       return;
@@ -1070,10 +1080,12 @@
     p.li.classList.add('failed');
     p.status.textContent = 'Not sent';
     const actions = [];
-    if (retryable) actions.push(button('tool', 'Retry', () => retry(p)));
-    const edit = button('tool', 'Edit', () => editFailed(p));
-    edit.title = 'Put the text back into the input';
-    actions.push(edit);
+    if (retryable && state.canPost) actions.push(button('tool', 'Retry', () => retry(p)));
+    if (state.canPost) {
+      const edit = button('tool', 'Edit', () => editFailed(p));
+      edit.title = 'Put the text back into the input';
+      actions.push(edit);
+    }
     p.actions.replaceChildren(...actions);
     showComposerError(p);
   }
@@ -1276,7 +1288,7 @@
       return li;
     });
     el.participants.replaceChildren(...items);
-    el.peopleStatus.hidden = known || state.stopped || people.length === 0;
+    el.peopleStatus.hidden = known || !state.wasConnected || state.stopped || people.length === 0;
   }
 
   // markSelfOnline shows the viewer as online while their stream is open:
@@ -1296,7 +1308,7 @@
       state.participants.clear();
       for (const p of info.participants) if (p && typeof p.user_id === 'string') state.participants.set(p.user_id, p);
       markSelfOnline();
-      if (fresh && state.es && state.es.readyState === EventSource.OPEN) state.connected = true;
+      if (fresh && state.es && state.es.readyState === EventSource.OPEN) state.connected = state.wasConnected = true;
       renderParticipants();
     }
     const files = Array.isArray(info.files) ? info.files.slice().reverse() : [];
