@@ -206,7 +206,7 @@ func TestPopupUI(t *testing.T) {
 		s.bobPopup.do(t, "send while no longer allowed to post",
 			chromedp.SendKeys(chromedp.CSS("#input"), "Am I still allowed to post?"), pressEnter())
 		refused := waitFor[struct {
-			Error string `json:"error"`
+			Error   string `json:"error"`
 			Retry   bool   `json:"retry"`
 			Discard bool   `json:"discard"`
 			Kept    bool   `json:"kept"`
