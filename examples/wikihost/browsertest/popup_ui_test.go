@@ -426,7 +426,7 @@ func TestPopupUI(t *testing.T) {
 		}
 		if os.Getenv("PAGECHAT_SCREENSHOTS") != "" {
 			// Tall enough to show the whole conversation, date separator included.
-			s.bobPopup.do(t, "make the window taller", chromedp.EmulateViewport(1100, 1150))
+			s.bobPopup.do(t, "make the window taller", chromedp.EmulateViewport(1100, 960))
 			eval[bool](t, s.bobPopup, "scroll down", `(document.getElementById("messages").scrollTop = 1e6, true)`)
 			screenshotFor(t, s.bobPopup, "popup-typing.png")
 			s.bobPopup.do(t, "restore the window", chromedp.EmulateReset())

@@ -1016,7 +1016,9 @@
     }
     const reason = (data && data.error) || `error ${resp.status}`;
     if (resp.status === 401) {
-      fail(p, reason, false);
+      // Stopping clears the list: the unsent text goes back to the input,
+      // to be copied or sent after logging in again.
+      if (el.input.value.trim() === '') el.input.value = p.text;
       stopFor(401, data);
       return;
     }
