@@ -164,20 +164,11 @@ func TestChatInTheBrowser(t *testing.T) {
 	t.Log("6. (cont.) bob follows the wiki link in his popup: the page opens in a new tab, the chat stays")
 	// Bob opened the popup by its address, so it has no opener to show
 	// the page in; the popup itself must never leave the chat.
-	pageOpened := chromedp.WaitNewTarget(bob.main.ctx, func(info *target.Info) bool {
-		u, err := url.Parse(info.URL)
-		return info.Type == "page" && err == nil && u.Path == wh.demoPage
-	})
+	known := pageTargets(t, bob)
 	popupURL := run(t, bobPopup, "read the location", chromedp.Location())
 	bobPopup.do(t, "click the wiki link",
 		chromedp.Click(chromedp.CSS(`#message-list li.msg[data-seq="`+itoa(linkSeq)+`"] .msg-body a.wikilink`)))
-	select {
-	case id := <-pageOpened:
-		pageTab := bob.newTab(t, "bob's page tab", chromedp.WithTargetID(id))
-		pageTab.do(t, "wait for the linked page", chromedp.WaitVisible(chromedp.CSS("article.page h1")))
-	case <-time.After(waitTimeout):
-		t.Errorf("following the wiki link opened no tab on %s", wh.demoPage)
-	}
+	waitNewPageTarget(t, bob, known, wh.demoPage)
 	if loc := run(t, bobPopup, "read the location", chromedp.Location()); loc != popupURL {
 		t.Errorf("after following the wiki link bob's popup is at %q, want it still on the chat %q", loc, popupURL)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
 
 // popupSession is the set-up the popup tests share: the wiki, alice and
@@ -381,7 +383,18 @@ func TestPopupUI(t *testing.T) {
 	})
 
 	t.Run("NewMessagesPillCountsAndCoversNothing", func(t *testing.T) {
-		eval[bool](t, s.bobPopup, "scroll to the top", `(document.getElementById("messages").scrollTop = 0, true)`)
+		// Enough messages that the list scrolls.
+		for i := range 16 {
+			s.post(t, []string{"alice", "bob"}[i%2], fmt.Sprintf("Filler %d", i))
+		}
+		waitMessage(t, s.bobPopup, "Filler 15", "")
+		if !eval[bool](t, s.bobPopup, "scroll to the top", `(() => {
+			const m = document.getElementById("messages");
+			m.scrollTop = 0;
+			return m.scrollHeight > m.clientHeight + 200;
+		})()`) {
+			t.Fatal("the message list does not scroll")
+		}
 		s.post(t, "alice", "Pill one")
 		s.post(t, "alice", "Pill two")
 		waitMessage(t, s.bobPopup, "Pill two", "")
@@ -505,18 +518,11 @@ func TestPopupUI(t *testing.T) {
 		if loc := run(t, s.alicePopup, "read the location", chromedp.Location()); loc != popupBefore {
 			t.Errorf("alice's popup moved to %s; want it to stay on the chat", loc)
 		}
-		opened := chromedp.WaitNewTarget(s.bob.main.ctx, func(info *target.Info) bool {
-			return info.Type == "page" && strings.HasSuffix(info.URL, wh.demoPage)
-		})
+		known := pageTargets(t, s.bob)
 		m = waitMessage(t, s.bobPopup, "Details on", "a.wikilink")
 		before := run(t, s.bobPopup, "read the location", chromedp.Location())
 		s.bobPopup.do(t, "click the wiki link", chromedp.Click(chromedp.CSS(`#message-list li.msg[data-seq="`+itoa(m.Seq)+`"] a.wikilink`)))
-		select {
-		case id := <-opened:
-			_ = s.bob.newTab(t, "bob's page tab", chromedp.WithTargetID(id))
-		case <-time.After(waitTimeout):
-			t.Errorf("bob's popup (no opener) opened no tab with %s", wh.demoPage)
-		}
+		waitNewPageTarget(t, s.bob, known, wh.demoPage)
 		if loc := run(t, s.bobPopup, "read the location", chromedp.Location()); loc != before {
 			t.Errorf("bob's popup moved to %s; want it to stay on the chat", loc)
 		}
@@ -626,6 +632,42 @@ func TestPopupUI(t *testing.T) {
 			t.Errorf("carol's status in alice's popup: %q, want last seen …", got)
 		}
 	})
+}
+
+// pageTargets returns the ids of b's page targets (tabs and windows).
+func pageTargets(t *testing.T, b *browser) map[target.ID]bool {
+	t.Helper()
+	infos, err := chromedp.Targets(b.main.ctx)
+	if err != nil {
+		t.Fatalf("%s: list targets: %v", b.user, err)
+	}
+	ids := make(map[target.ID]bool)
+	for _, in := range infos {
+		if in.Type == "page" {
+			ids[in.TargetID] = true
+		}
+	}
+	return ids
+}
+
+// waitNewPageTarget waits until b has a page target, not among known,
+// showing path. A tab opened with noopener has no opener id, so
+// chromedp.WaitNewTarget would not see it.
+func waitNewPageTarget(t *testing.T, b *browser, known map[target.ID]bool, path string) {
+	t.Helper()
+	testutil.Eventually(t, waitTimeout, func() bool {
+		infos, err := chromedp.Targets(b.main.ctx)
+		if err != nil {
+			return false
+		}
+		for _, in := range infos {
+			u, err := url.Parse(in.URL)
+			if in.Type == "page" && !known[in.TargetID] && err == nil && u.Path == path {
+				return true
+			}
+		}
+		return false
+	}, "%s: a new tab on %s", b.user, path)
 }
 
 // waitReadOnly waits until p shows the read-only note in place of the
