@@ -492,6 +492,14 @@
     const author = li.querySelector('.msg-author');
     // Still read out by screen readers: only the eye skips the repeat.
     if (author) author.classList.toggle('visually-hidden', grouped);
+    // The hidden head's time, as a tooltip; showing the head on hover
+    // would move the text under the pointer.
+    const main = li.querySelector('.msg-main');
+    const time = li.querySelector('.msg-head time');
+    if (main && time) {
+      if (grouped) main.title = time.title;
+      else main.removeAttribute('title');
+    }
   }
 
   function redecorateAround(li) {
