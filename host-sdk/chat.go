@@ -185,6 +185,16 @@ func (c *Client) Presence(ctx context.Context, userID, roomID string) ([]Partici
 	return participantsFromProto(resp.GetParticipants()), nil
 }
 
+// Typing tells the room's open streams that userID is typing. Nothing is
+// stored. The user needs post permission; signals beyond the plugin's
+// typing rate fail with ErrRateLimited.
+func (c *Client) Typing(ctx context.Context, userID, roomID string) error {
+	_, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.TypingResponse, error) {
+		return p.Typing(ctx, &chatv1.TypingRequest{UserId: userID, RoomId: roomID})
+	})
+	return err
+}
+
 // AuthorizeViewers returns those of userIDs (at most 1000) who may view
 // roomID, as the plugin decides with the host.
 func (c *Client) AuthorizeViewers(ctx context.Context, roomID string, userIDs []string) ([]string, error) {

@@ -326,6 +326,12 @@ func (f *roomFeed) pump(sub *Subscription) error {
 				return err
 			}
 			f.broadcast(fr)
+		case ev.Typing != nil:
+			fr, err := typingFrame(*ev.Typing)
+			if err != nil {
+				return err
+			}
+			f.broadcast(fr)
 		}
 	}
 }

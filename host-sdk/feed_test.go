@@ -201,6 +201,10 @@ func (p *fakePlugin) mayPost(_ context.Context, userID, roomID string) error {
 	return p.check(userID, roomID)
 }
 
+func (p *fakePlugin) Typing(_ context.Context, userID, roomID string) error {
+	return p.check(userID, roomID)
+}
+
 func (p *fakePlugin) currentInstance() *instance { return p.inst }
 
 // fakeStream is one Feed stream of a fakePlugin.

@@ -119,6 +119,8 @@ var conversions = map[protoreflect.FullName]func(proto.Message) any{
 	}),
 	"pagechat.chat.v1.UploadResponse":           as(uploadResultFromProto),
 	"pagechat.chat.v1.AuthorizeViewersResponse": as((*chatv1.AuthorizeViewersResponse).GetAllowedUserIds),
+	"pagechat.chat.v1.TypingResponse":           nil,
+	"pagechat.chat.v1.TypingNotice":             as(typingFromProto),
 
 	// HostAPI's requests, as the Host is handed them.
 	"pagechat.host.v1.CheckPermissionRequest":  hostSees((*hostAPIServer).CheckPermission),

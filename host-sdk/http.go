@@ -79,6 +79,7 @@ type upstream interface {
 	Upload(ctx context.Context, userID, roomID, clientID, fileName string, size int64, r io.Reader) (UploadResult, error)
 	Feed(ctx context.Context, roomID string, afterSeq uint64, epoch string) (*Subscription, error)
 	AuthorizeViewers(ctx context.Context, roomID string, userIDs []string) ([]string, error)
+	Typing(ctx context.Context, userID, roomID string) error
 	// mayPost asks the host, without the plugin, whether userID may post
 	// in roomID, so an upload can be refused before its body is read.
 	mayPost(ctx context.Context, userID, roomID string) error
@@ -103,6 +104,8 @@ var _ upstream = (*Client)(nil)
 //	GET  {prefix}api/rooms/{roomID}/messages    older history: ?before=SEQ&limit=N
 //	POST {prefix}api/rooms/{roomID}/messages    {"text", "client_id"} -> {"seq", "message", "duplicate"}
 //	POST {prefix}api/rooms/{roomID}/files       multipart upload: "file", optional "client_id"
+//	POST {prefix}api/rooms/{roomID}/typing      the user is typing: 204, never stored; the
+//	                                            room's streams get an SSE "typing" event without id
 //
 // Errors are JSON {"error", "code"} with the fitting status (400, 401,
 // 403, 404, 409, 413, 429, 503). POSTs from browser sessions pass
@@ -126,6 +129,9 @@ type Handler struct {
 	mux      *http.ServeMux
 	web      *webAssets
 	maxSend  int64 // largest send request body
+	// maxMessage is the largest message text in bytes, the Client's limit:
+	// the popup counts against it before sending.
+	maxMessage int64
 
 	mu          sync.Mutex
 	closed      bool
@@ -213,6 +219,7 @@ func newHandler(up upstream, pages Directory, cc config, logger hclog.Logger, id
 		logger:      logger.Named("http"),
 		web:         web,
 		maxSend:     maxMsg*jsonEscapeFactor + sendBodyOverhead,
+		maxMessage:  maxMsg,
 		closing:     make(chan struct{}),
 		feeds:       make(map[string]*roomFeed),
 		running:     make(map[*roomFeed]struct{}),
@@ -235,6 +242,7 @@ func (h *Handler) routes() *http.ServeMux {
 		http.MethodPost: h.serveSend,
 	}))
 	mux.HandleFunc(p+"api/rooms/{roomID}/files", h.api(map[string]apiFunc{http.MethodPost: h.serveUpload}))
+	mux.HandleFunc(p+"api/rooms/{roomID}/typing", h.api(map[string]apiFunc{http.MethodPost: h.serveTyping}))
 	mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, &apiError{status: http.StatusNotFound, code: "not_found", msg: "no such chat endpoint"})
 	})

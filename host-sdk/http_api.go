@@ -1,6 +1,8 @@
 package hostsdk
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -66,7 +68,37 @@ func (h *Handler) serveRoomInfo(w http.ResponseWriter, r *http.Request, id Ident
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toRoomJSON(room, h.lookupPage(r, room.PageID)))
+	out := toRoomJSON(room, h.lookupPage(r, room.PageID))
+	out.CanPost = h.canPost(r.Context(), id.UserID, room.ID)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// canPost tells the popup whether userID may post in roomID, so it can
+// show a read-only composer instead of one whose messages are refused. It
+// asks the host's Authorizer the question the plugin asks on every send;
+// when the host cannot answer, the composer stays open and the send
+// itself reports the problem.
+func (h *Handler) canPost(ctx context.Context, userID, roomID string) bool {
+	err := h.client.mayPost(ctx, userID, roomID)
+	if err != nil && !errors.Is(err, ErrPermissionDenied) {
+		h.logger.Warn("chat: cannot check post permission", "room", roomID, "user", userID, "error", err)
+		return true
+	}
+	return err == nil
+}
+
+// serveTyping serves POST {prefix}api/rooms/{roomID}/typing: the user is
+// typing. The body is ignored; the plugin checks post permission and its
+// typing rate, and tells the room's streams. Nothing is stored.
+func (h *Handler) serveTyping(w http.ResponseWriter, r *http.Request, id Identity, roomID string) error {
+	if err := h.checkCSRF(r, id); err != nil {
+		return err
+	}
+	if err := h.client.Typing(r.Context(), id.UserID, roomID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

@@ -65,6 +65,12 @@ type participantJSON struct {
 	LastSeen    time.Time `json:"last_seen,omitzero"`
 }
 
+type typingJSON struct {
+	UserID      string    `json:"user_id"`
+	DisplayName string    `json:"display_name"`
+	At          time.Time `json:"at,omitzero"`
+}
+
 type transcriptJSON struct {
 	Date  string `json:"date"`
 	Title string `json:"title"`
@@ -82,6 +88,9 @@ type roomJSON struct {
 	Participants []participantJSON `json:"participants"`
 	Files        []fileJSON        `json:"files"`
 	Transcripts  []transcriptJSON  `json:"transcripts"`
+	// CanPost says whether the asking user may post: the popup shows a
+	// read-only composer when not.
+	CanPost bool `json:"can_post"`
 }
 
 type historyJSON struct {

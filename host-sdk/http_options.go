@@ -81,6 +81,7 @@ type handlerConfig struct {
 	uploadLimit       int64
 	permWindow        time.Duration
 	csrf              *http.CrossOriginProtection
+	loginURL          string // WithLoginURL's template; empty: no login link
 
 	// Tuning that is not an option; tests change it through their own
 	// HandlerOption.
@@ -199,6 +200,28 @@ func WithCrossOriginProtection(p *http.CrossOriginProtection) HandlerOption {
 			return errors.New("WithCrossOriginProtection: protection is nil")
 		}
 		c.csrf = p
+		return nil
+	})
+}
+
+// LoginNext is the placeholder WithLoginURL replaces with the address to
+// come back to after logging in.
+const LoginNext = "{next}"
+
+// WithLoginURL tells the handler where the host's login form is, so a
+// logged-out visitor of a chat room is offered to log in and brought back
+// to the room afterwards, instead of a dead end. The template is a path on
+// the host's site (starting with a single "/"); LoginNext in it is replaced
+// by the query-escaped path of the room, for example
+// "/login?next={next}". The host's login must only follow a next that is a
+// path on its own site, or it becomes an open redirect.
+func WithLoginURL(template string) HandlerOption {
+	return handlerOptionFunc(func(c *handlerConfig) error {
+		if !strings.HasPrefix(template, "/") || strings.HasPrefix(template, "//") || strings.Contains(template, `\`) ||
+			strings.ContainsFunc(template, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+			return fmt.Errorf("WithLoginURL: %q must be a path on this site, such as /login?next=%s", template, LoginNext)
+		}
+		c.loginURL = template
 		return nil
 	})
 }

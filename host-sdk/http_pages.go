@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pagechat/pagechat/internal/safeurl"
@@ -32,6 +33,7 @@ var webFS embed.FS
 var staticTypes = map[string]string{
 	".js":  "text/javascript; charset=utf-8",
 	".css": "text/css; charset=utf-8",
+	".svg": "image/svg+xml",
 }
 
 // popupCSP is the popup page's Content-Security-Policy: only this origin's
@@ -160,8 +162,12 @@ type popupData struct {
 	API         string
 	UserID      string
 	UploadLimit int64
+	MaxMessage  int64 // largest message text, bytes of UTF-8
+	CanPost     bool
+	LoginURL    string   // where to log in again and come back; may be empty
 	Scripts     []string // script URLs in load order
 	StyleURL    string
+	IconURL     string
 	ExtraStyles []string // style sheet URLs after StyleURL
 }
 
@@ -171,6 +177,17 @@ type errorPageData struct {
 	Title    string
 	Message  string
 	StyleURL string
+	IconURL  string
+	LoginURL string // set on 401 when the host said where its login is
+}
+
+// loginURL is the host's login address that comes back to next (a path on
+// this site), or "" if the host gave none.
+func (h *Handler) loginURL(next string) string {
+	if h.cfg.loginURL == "" {
+		return ""
+	}
+	return strings.ReplaceAll(h.cfg.loginURL, LoginNext, url.QueryEscape(next))
 }
 
 // servePopup serves GET {prefix}rooms/{roomID}: the chat window.
@@ -203,6 +220,10 @@ func (h *Handler) servePopup(w http.ResponseWriter, r *http.Request) {
 	switch ae.status {
 	case http.StatusUnauthorized:
 		title, msg = "Not logged in", "Log in, then open the chat again from its page."
+		if login := h.loginURL(r.URL.RequestURI()); login != "" {
+			h.writeLoginPage(w, r, login)
+			return
+		}
 	case http.StatusForbidden:
 		title, msg = "No access", "You do not have permission to view this chat room."
 	case http.StatusNotFound:
@@ -227,8 +248,12 @@ func (h *Handler) renderPopup(w http.ResponseWriter, r *http.Request, id Identit
 		API:         h.apiBase(room.ID),
 		UserID:      id.UserID,
 		UploadLimit: h.cfg.uploadLimit,
+		MaxMessage:  h.maxMessage,
+		CanPost:     h.canPost(r.Context(), id.UserID, room.ID),
+		LoginURL:    h.loginURL(r.URL.RequestURI()),
 		Scripts:     h.scriptURLs(),
 		StyleURL:    h.staticURL("chat.css"),
+		IconURL:     h.staticURL("favicon.svg"),
 		ExtraStyles: h.extraStyleURLs(),
 	}
 	var buf bytes.Buffer
@@ -262,8 +287,26 @@ func (h *Handler) setPageHeaders(w http.ResponseWriter) {
 
 // writePage answers with the HTML error page.
 func (h *Handler) writePage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	h.writeErrorPage(w, r, errorPageData{Status: status, Title: title, Message: msg})
+}
+
+// writeLoginPage answers a logged-out visitor of the popup with 401 and a
+// link to the host's login, which brings them back to the room.
+func (h *Handler) writeLoginPage(w http.ResponseWriter, r *http.Request, login string) {
+	h.writeErrorPage(w, r, errorPageData{
+		Status:   http.StatusUnauthorized,
+		Title:    "Log in to chat",
+		Message:  "You need to log in to use this chat room. You come back here afterwards.",
+		LoginURL: login,
+	})
+}
+
+func (h *Handler) writeErrorPage(w http.ResponseWriter, r *http.Request, data errorPageData) {
+	status, title := data.Status, data.Title
+	data.StyleURL = h.staticURL("chat.css")
+	data.IconURL = h.staticURL("favicon.svg")
 	var buf bytes.Buffer
-	if err := h.web.errors.Execute(&buf, errorPageData{Status: status, Title: title, Message: msg, StyleURL: h.staticURL("chat.css")}); err != nil {
+	if err := h.web.errors.Execute(&buf, data); err != nil {
 		h.logger.Error("chat: render error page", "error", err)
 		http.Error(w, title, status)
 		return

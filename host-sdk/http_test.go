@@ -1124,6 +1124,10 @@ func TestHandlerOptionsAreValidated(t *testing.T) {
 		"zero upload":            WithUploadLimit(0),
 		"long permission window": WithPermissionWindow(time.Minute),
 		"nil CSRF protection":    WithCrossOriginProtection(nil),
+		"login on another site":  WithLoginURL("https://evil.example/login?next={next}"),
+		"login scheme-relative":  WithLoginURL("//evil.example/login"),
+		"login relative path":    WithLoginURL("login?next={next}"),
+		"login with a space":     WithLoginURL("/log in"),
 		"nil option":             nil,
 	}
 	for name, opt := range bad {

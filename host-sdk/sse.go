@@ -101,6 +101,12 @@ func presenceFrame(p Participant) (*frame, error) {
 	return eventFrame("presence", toParticipantJSON(p))
 }
 
+// typingFrame encodes a typing signal. Like presence it has no id, so it
+// never moves the browser's Last-Event-ID, and it is never replayed.
+func typingFrame(t Typing) (*frame, error) {
+	return eventFrame("typing", typingJSON(t))
+}
+
 // eventFrame encodes an event without id. JSON never contains a raw
 // newline, so data fits on one line.
 func eventFrame(event string, v any) (*frame, error) {

@@ -19,6 +19,9 @@ import (
 type Event struct {
 	Message  *Message
 	Presence *Participant
+	// Typing says a user is typing. It is not stored and has no sequence;
+	// only streams open at the time see it.
+	Typing *Typing
 	// CaughtUp marks the end of the replay of stored messages; what follows
 	// is live.
 	CaughtUp bool
@@ -136,6 +139,9 @@ func eventFromProto(e *chatv1.RoomEvent) (Event, error) {
 	case *chatv1.RoomEvent_Presence:
 		p := participantFromProto(ev.Presence.GetParticipant())
 		return Event{Presence: &p}, nil
+	case *chatv1.RoomEvent_Typing:
+		t := typingFromProto(ev.Typing)
+		return Event{Typing: &t}, nil
 	case *chatv1.RoomEvent_CaughtUp:
 		// The replayed position is already in Subscription.LastSeq.
 		return Event{CaughtUp: true}, nil

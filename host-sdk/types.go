@@ -50,6 +50,13 @@ type Participant struct {
 	LastSeen    time.Time
 }
 
+// Typing is a user typing in a room, as a room stream reports it.
+type Typing struct {
+	UserID      string
+	DisplayName string
+	At          time.Time
+}
+
 // Message is a stored chat message.
 type Message struct {
 	RoomID   string
@@ -106,6 +113,10 @@ func fileFromProto(f *chatv1.File) *File {
 
 func participantFromProto(p *chatv1.Participant) Participant {
 	return Participant{UserID: p.GetUserId(), DisplayName: p.GetDisplayName(), Online: p.GetOnline(), LastSeen: timeOf(p.GetLastSeen())}
+}
+
+func typingFromProto(t *chatv1.TypingNotice) Typing {
+	return Typing{UserID: t.GetUserId(), DisplayName: t.GetDisplayName(), At: timeOf(t.GetAt())}
 }
 
 func participantsFromProto(ps []*chatv1.Participant) []Participant {

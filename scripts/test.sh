@@ -20,6 +20,7 @@ debian_packages=(
 	"curl|curl|the smoke test (scripts/smoke.sh)"
 	"git|git|nothing (gofmt finds the Go files with find instead)"
 	"postgresql|/usr/lib/postgresql/*/bin/initdb|the PostgreSQL store and cluster tests, unless PAGECHAT_POSTGRES_DSN names a running server (internal/testutil/pgtest)"
+	"npm|npm|the accessibility checks (axe-core) of the browser tests"
 )
 
 started=$SECONDS
@@ -102,6 +103,26 @@ install_packages() {
 
 run_tools() { bash scripts/tools.sh; }
 
+# axe-core, pinned by examples/wikihost/browsertest/axe/package-lock.json,
+# goes into .cache/axe (gitignored), where the browser tests look for it
+# ($PAGECHAT_AXE overrides). Without npm those checks say SKIPPED.
+run_axe() {
+	local src=examples/wikihost/browsertest/axe dst=.cache/axe
+	if ! command -v npm >/dev/null; then
+		skips+=("SKIPPED: the accessibility checks (axe-core) of the browser tests: npm is not installed; install it with: apt-get install npm")
+		echo "${skips[-1]}"
+		return 2
+	fi
+	mkdir -p "$dst" || return 1
+	if [ -f "$dst/node_modules/axe-core/axe.min.js" ] && cmp -s "$src/package-lock.json" "$dst/package-lock.json"; then
+		detail="cached"
+		return 0
+	fi
+	cp "$src/package.json" "$src/package-lock.json" "$dst/" || return 1
+	(cd "$dst" && npm ci --no-audit --no-fund --silent) || return 1
+	detail="axe-core $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$dst/node_modules/axe-core/package.json" | head -1)"
+}
+
 run_gofmt() {
 	local files unformatted
 	files=$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.bin/*')
@@ -167,6 +188,7 @@ run_fuzz() {
 
 step "Debian packages" install_packages
 step tools run_tools
+step axe-core run_axe
 step gofmt run_gofmt
 step vet run_vet
 step staticcheck run_staticcheck

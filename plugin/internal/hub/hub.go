@@ -37,10 +37,19 @@ type Presence struct {
 	At          time.Time
 }
 
+// Typing tells that a user is typing in a room. It is never stored and
+// has no sequence: only the streams open now see it.
+type Typing struct {
+	UserID      string
+	DisplayName string
+	At          time.Time
+}
+
 // Event is one thing that happened in a room: exactly one field is set.
 type Event struct {
 	Message  *store.Message
 	Presence *Presence
+	Typing   *Typing
 }
 
 // Hub routes events to subscriptions by room id. The zero value is not

@@ -42,10 +42,12 @@ type runtime struct {
 	perms     *permCache
 	users     *userCache
 	presence  presenceCounter
-	limiter   *rateLimiter  // nil when disabled
-	quota     *uploadQuota  // nil when disabled
-	epochs    sync.Map      // room id -> epoch, see epoch
-	done      chan struct{} // closed by Close: ends open streams
+	limiter   *rateLimiter // nil when disabled
+	quota     *uploadQuota // nil when disabled
+	// typingLimit bounds typing signals per user and room; never nil.
+	typingLimit *rateLimiter
+	epochs      sync.Map      // room id -> epoch, see epoch
+	done        chan struct{} // closed by Close: ends open streams
 
 	transcripts *transcripts // daily transcript pages; see transcripts.go
 	// stopCluster, in cluster mode, stops the presence heartbeat.

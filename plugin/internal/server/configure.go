@@ -155,6 +155,7 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		users:           newUserCache(host, s.now),
 		presence:        newPresence(),
 		limiter:         newRateLimiter(set.perMinute, s.now),
+		typingLimit:     newRateLimiter(typingPerMinute, s.now),
 		quota:           newUploadQuota(set.uploadPerHour, limits.UploadQuotaWindow, s.now),
 		done:            make(chan struct{}),
 		transcripts:     tr,

@@ -82,6 +82,10 @@ func presenceToProto(p hub.Presence) *chatv1.Participant {
 	return &chatv1.Participant{UserId: p.UserID, DisplayName: p.DisplayName, Online: p.Online, LastSeen: timestamppb.New(p.At)}
 }
 
+func typingToProto(t hub.Typing) *chatv1.TypingNotice {
+	return &chatv1.TypingNotice{UserId: t.UserID, DisplayName: t.DisplayName, At: timestamppb.New(t.At)}
+}
+
 // optionalTime leaves unset times unset on the wire instead of sending the
 // zero time, which clients would show as year 1.
 func optionalTime(t time.Time) *timestamppb.Timestamp {

@@ -175,6 +175,10 @@ func (g grpcSink) presence(p hub.Presence) error {
 	return g.stream.Send(&chatv1.RoomEvent{Event: &chatv1.RoomEvent_Presence{Presence: &chatv1.PresenceChange{Participant: presenceToProto(p)}}})
 }
 
+func (g grpcSink) typing(t hub.Typing) error {
+	return g.stream.Send(&chatv1.RoomEvent{Event: &chatv1.RoomEvent_Typing{Typing: typingToProto(t)}})
+}
+
 func (g grpcSink) caughtUp(lastSeq uint64) error {
 	return g.stream.Send(&chatv1.RoomEvent{Event: &chatv1.RoomEvent_CaughtUp{CaughtUp: lastSeq}})
 }
@@ -229,4 +233,16 @@ func (s *Server) Presence(ctx context.Context, req *chatv1.PresenceRequest) (*ch
 		return nil, toStatus(err)
 	}
 	return &chatv1.PresenceResponse{Participants: rt.participants(room)}, nil
+}
+
+// Typing passes a typing signal to the room's open streams.
+func (s *Server) Typing(ctx context.Context, req *chatv1.TypingRequest) (*chatv1.TypingResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := rt.typing(ctx, req.GetUserId(), req.GetRoomId()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &chatv1.TypingResponse{}, nil
 }

@@ -22,6 +22,7 @@ type roomSink interface {
 	opened(epoch string) error
 	message(m store.Message, epoch string) error
 	presence(p hub.Presence) error
+	typing(t hub.Typing) error
 	// caughtUp marks the end of the replay from storage.
 	caughtUp(lastSeq uint64) error
 }
@@ -139,6 +140,10 @@ func (rt *runtime) streamRoom(ctx context.Context, room store.Room, after uint64
 				}
 			case ev.Presence != nil:
 				if err := sink.presence(*ev.Presence); err != nil {
+					return err
+				}
+			case ev.Typing != nil:
+				if err := sink.typing(*ev.Typing); err != nil {
 					return err
 				}
 			}

@@ -14,7 +14,10 @@ import (
 // ChatPrefix. Close it before the client.
 func NewChatHandler(client *hostsdk.Client, w *wiki.Wiki) (*hostsdk.Handler, error) {
 	a := &authenticator{wiki: w}
-	h, err := hostsdk.NewHandler(client, a.chatIdentity, hostsdk.WithPrefix(ChatPrefix))
+	// The login form follows only a next that is a path on this site
+	// (localPath), so the room's address is safe to hand it.
+	h, err := hostsdk.NewHandler(client, a.chatIdentity, hostsdk.WithPrefix(ChatPrefix),
+		hostsdk.WithLoginURL("/login?next="+hostsdk.LoginNext))
 	if err != nil {
 		return nil, fmt.Errorf("chat handler: %w", err)
 	}

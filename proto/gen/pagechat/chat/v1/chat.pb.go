@@ -1502,6 +1502,7 @@ type RoomEvent struct {
 	//	*RoomEvent_Message
 	//	*RoomEvent_Presence
 	//	*RoomEvent_CaughtUp
+	//	*RoomEvent_Typing
 	Event         isRoomEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1571,6 +1572,15 @@ func (x *RoomEvent) GetCaughtUp() uint64 {
 	return 0
 }
 
+func (x *RoomEvent) GetTyping() *TypingNotice {
+	if x != nil {
+		if x, ok := x.Event.(*RoomEvent_Typing); ok {
+			return x.Typing
+		}
+	}
+	return nil
+}
+
 type isRoomEvent_Event interface {
 	isRoomEvent_Event()
 }
@@ -1591,11 +1601,18 @@ type RoomEvent_CaughtUp struct {
 	CaughtUp uint64 `protobuf:"varint,3,opt,name=caught_up,json=caughtUp,proto3,oneof"`
 }
 
+type RoomEvent_Typing struct {
+	// typing says a user is typing; it is never stored (see Typing).
+	Typing *TypingNotice `protobuf:"bytes,4,opt,name=typing,proto3,oneof"`
+}
+
 func (*RoomEvent_Message) isRoomEvent_Event() {}
 
 func (*RoomEvent_Presence) isRoomEvent_Event() {}
 
 func (*RoomEvent_CaughtUp) isRoomEvent_Event() {}
+
+func (*RoomEvent_Typing) isRoomEvent_Event() {}
 
 // PresenceChange tells that a user came online or went offline in a room.
 type PresenceChange struct {
@@ -2476,6 +2493,162 @@ func (x *AuthorizeViewersResponse) GetAllowedUserIds() []string {
 	return nil
 }
 
+// TypingRequest signals that a user is typing in a room.
+type TypingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the user who types; they need post permission.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the room.
+	RoomId        string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TypingRequest) Reset() {
+	*x = TypingRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TypingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TypingRequest) ProtoMessage() {}
+
+func (x *TypingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TypingRequest.ProtoReflect.Descriptor instead.
+func (*TypingRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *TypingRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *TypingRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+// TypingResponse is empty: the signal has gone to the room's streams.
+type TypingResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TypingResponse) Reset() {
+	*x = TypingResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TypingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TypingResponse) ProtoMessage() {}
+
+func (x *TypingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TypingResponse.ProtoReflect.Descriptor instead.
+func (*TypingResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{37}
+}
+
+// TypingNotice is a typing signal as a room stream carries it.
+type TypingNotice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the user who types.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// display_name is their name as the host gives it.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// at is when the plugin received the signal.
+	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TypingNotice) Reset() {
+	*x = TypingNotice{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TypingNotice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TypingNotice) ProtoMessage() {}
+
+func (x *TypingNotice) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TypingNotice.ProtoReflect.Descriptor instead.
+func (*TypingNotice) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *TypingNotice) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *TypingNotice) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *TypingNotice) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
@@ -2588,11 +2761,12 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1b\n" +
 	"\tafter_seq\x18\x03 \x01(\x04R\bafterSeq\x12\x14\n" +
-	"\x05epoch\x18\x04 \x01(\tR\x05epoch\"\xaa\x01\n" +
+	"\x05epoch\x18\x04 \x01(\tR\x05epoch\"\xe4\x01\n" +
 	"\tRoomEvent\x125\n" +
 	"\amessage\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageH\x00R\amessage\x12>\n" +
 	"\bpresence\x18\x02 \x01(\v2 .pagechat.chat.v1.PresenceChangeH\x00R\bpresence\x12\x1d\n" +
-	"\tcaught_up\x18\x03 \x01(\x04H\x00R\bcaughtUpB\a\n" +
+	"\tcaught_up\x18\x03 \x01(\x04H\x00R\bcaughtUp\x128\n" +
+	"\x06typing\x18\x04 \x01(\v2\x1e.pagechat.chat.v1.TypingNoticeH\x00R\x06typingB\a\n" +
 	"\x05event\"Q\n" +
 	"\x0ePresenceChange\x12?\n" +
 	"\vparticipant\x18\x01 \x01(\v2\x1d.pagechat.chat.v1.ParticipantR\vparticipant\"w\n" +
@@ -2642,7 +2816,16 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x19\n" +
 	"\buser_ids\x18\x02 \x03(\tR\auserIds\"D\n" +
 	"\x18AuthorizeViewersResponse\x12(\n" +
-	"\x10allowed_user_ids\x18\x01 \x03(\tR\x0eallowedUserIds2\xcf\t\n" +
+	"\x10allowed_user_ids\x18\x01 \x03(\tR\x0eallowedUserIds\"A\n" +
+	"\rTypingRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\"\x10\n" +
+	"\x0eTypingResponse\"v\n" +
+	"\fTypingNotice\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at2\x9c\n" +
+	"\n" +
 	"\n" +
 	"ChatPlugin\x12T\n" +
 	"\tConfigure\x12\".pagechat.chat.v1.ConfigureRequest\x1a#.pagechat.chat.v1.ConfigureResponse\x12K\n" +
@@ -2659,7 +2842,8 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\bPresence\x12!.pagechat.chat.v1.PresenceRequest\x1a\".pagechat.chat.v1.PresenceResponse\x12M\n" +
 	"\x06Upload\x12\x1f.pagechat.chat.v1.UploadRequest\x1a .pagechat.chat.v1.UploadResponse(\x01\x12D\n" +
 	"\x04Feed\x12\x1d.pagechat.chat.v1.FeedRequest\x1a\x1b.pagechat.chat.v1.RoomEvent0\x01\x12i\n" +
-	"\x10AuthorizeViewers\x12).pagechat.chat.v1.AuthorizeViewersRequest\x1a*.pagechat.chat.v1.AuthorizeViewersResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
+	"\x10AuthorizeViewers\x12).pagechat.chat.v1.AuthorizeViewersRequest\x1a*.pagechat.chat.v1.AuthorizeViewersResponse\x12K\n" +
+	"\x06Typing\x12\x1f.pagechat.chat.v1.TypingRequest\x1a .pagechat.chat.v1.TypingResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
 
 var (
 	file_pagechat_chat_v1_chat_proto_rawDescOnce sync.Once
@@ -2673,7 +2857,7 @@ func file_pagechat_chat_v1_chat_proto_rawDescGZIP() []byte {
 	return file_pagechat_chat_v1_chat_proto_rawDescData
 }
 
-var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*ConfigureRequest)(nil),         // 0: pagechat.chat.v1.ConfigureRequest
 	(*ConfigureResponse)(nil),        // 1: pagechat.chat.v1.ConfigureResponse
@@ -2711,67 +2895,74 @@ var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*FeedRequest)(nil),              // 33: pagechat.chat.v1.FeedRequest
 	(*AuthorizeViewersRequest)(nil),  // 34: pagechat.chat.v1.AuthorizeViewersRequest
 	(*AuthorizeViewersResponse)(nil), // 35: pagechat.chat.v1.AuthorizeViewersResponse
-	nil,                              // 36: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
-	(*timestamppb.Timestamp)(nil),    // 37: google.protobuf.Timestamp
+	(*TypingRequest)(nil),            // 36: pagechat.chat.v1.TypingRequest
+	(*TypingResponse)(nil),           // 37: pagechat.chat.v1.TypingResponse
+	(*TypingNotice)(nil),             // 38: pagechat.chat.v1.TypingNotice
+	nil,                              // 39: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	(*timestamppb.Timestamp)(nil),    // 40: google.protobuf.Timestamp
 }
 var file_pagechat_chat_v1_chat_proto_depIdxs = []int32{
-	37, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	37, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
+	40, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	40, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
 	9,  // 2: pagechat.chat.v1.Room.participants:type_name -> pagechat.chat.v1.Participant
 	7,  // 3: pagechat.chat.v1.Room.files:type_name -> pagechat.chat.v1.File
 	8,  // 4: pagechat.chat.v1.Room.transcripts:type_name -> pagechat.chat.v1.Transcript
-	37, // 5: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
-	37, // 6: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
-	37, // 7: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
+	40, // 5: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
+	40, // 6: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
+	40, // 7: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
 	7,  // 8: pagechat.chat.v1.Message.file:type_name -> pagechat.chat.v1.File
 	6,  // 9: pagechat.chat.v1.OpenRoomResponse.room:type_name -> pagechat.chat.v1.Room
-	36, // 10: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	39, // 10: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
 	6,  // 11: pagechat.chat.v1.RoomInfoResponse.room:type_name -> pagechat.chat.v1.Room
 	10, // 12: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
 	10, // 13: pagechat.chat.v1.RoomEvent.message:type_name -> pagechat.chat.v1.Message
 	21, // 14: pagechat.chat.v1.RoomEvent.presence:type_name -> pagechat.chat.v1.PresenceChange
-	9,  // 15: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
-	10, // 16: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
-	9,  // 17: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
-	9,  // 18: pagechat.chat.v1.PresenceResponse.participants:type_name -> pagechat.chat.v1.Participant
-	31, // 19: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
-	10, // 20: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
-	7,  // 21: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
-	0,  // 22: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
-	2,  // 23: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
-	4,  // 24: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
-	11, // 25: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
-	13, // 26: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
-	15, // 27: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
-	17, // 28: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
-	19, // 29: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
-	22, // 30: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
-	24, // 31: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
-	26, // 32: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
-	28, // 33: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
-	30, // 34: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
-	33, // 35: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
-	34, // 36: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
-	1,  // 37: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
-	3,  // 38: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
-	5,  // 39: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
-	12, // 40: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
-	14, // 41: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
-	16, // 42: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
-	18, // 43: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
-	20, // 44: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
-	23, // 45: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
-	25, // 46: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
-	27, // 47: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
-	29, // 48: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
-	32, // 49: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
-	20, // 50: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
-	35, // 51: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
-	37, // [37:52] is the sub-list for method output_type
-	22, // [22:37] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	38, // 15: pagechat.chat.v1.RoomEvent.typing:type_name -> pagechat.chat.v1.TypingNotice
+	9,  // 16: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
+	10, // 17: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
+	9,  // 18: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
+	9,  // 19: pagechat.chat.v1.PresenceResponse.participants:type_name -> pagechat.chat.v1.Participant
+	31, // 20: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
+	10, // 21: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
+	7,  // 22: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
+	40, // 23: pagechat.chat.v1.TypingNotice.at:type_name -> google.protobuf.Timestamp
+	0,  // 24: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
+	2,  // 25: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
+	4,  // 26: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
+	11, // 27: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
+	13, // 28: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
+	15, // 29: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
+	17, // 30: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
+	19, // 31: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
+	22, // 32: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
+	24, // 33: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
+	26, // 34: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
+	28, // 35: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
+	30, // 36: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
+	33, // 37: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
+	34, // 38: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
+	36, // 39: pagechat.chat.v1.ChatPlugin.Typing:input_type -> pagechat.chat.v1.TypingRequest
+	1,  // 40: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
+	3,  // 41: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
+	5,  // 42: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
+	12, // 43: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
+	14, // 44: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
+	16, // 45: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
+	18, // 46: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
+	20, // 47: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
+	23, // 48: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
+	25, // 49: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
+	27, // 50: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
+	29, // 51: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
+	32, // 52: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
+	20, // 53: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
+	35, // 54: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
+	37, // 55: pagechat.chat.v1.ChatPlugin.Typing:output_type -> pagechat.chat.v1.TypingResponse
+	40, // [40:56] is the sub-list for method output_type
+	24, // [24:40] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_pagechat_chat_v1_chat_proto_init() }
@@ -2783,6 +2974,7 @@ func file_pagechat_chat_v1_chat_proto_init() {
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Presence)(nil),
 		(*RoomEvent_CaughtUp)(nil),
+		(*RoomEvent_Typing)(nil),
 	}
 	file_pagechat_chat_v1_chat_proto_msgTypes[30].OneofWrappers = []any{
 		(*UploadRequest_Header)(nil),
@@ -2794,7 +2986,7 @@ func file_pagechat_chat_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_chat_v1_chat_proto_rawDesc), len(file_pagechat_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

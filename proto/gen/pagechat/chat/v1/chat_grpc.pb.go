@@ -34,6 +34,7 @@ const (
 	ChatPlugin_Upload_FullMethodName           = "/pagechat.chat.v1.ChatPlugin/Upload"
 	ChatPlugin_Feed_FullMethodName             = "/pagechat.chat.v1.ChatPlugin/Feed"
 	ChatPlugin_AuthorizeViewers_FullMethodName = "/pagechat.chat.v1.ChatPlugin/AuthorizeViewers"
+	ChatPlugin_Typing_FullMethodName           = "/pagechat.chat.v1.ChatPlugin/Typing"
 )
 
 // ChatPluginClient is the client API for ChatPlugin service.
@@ -126,6 +127,12 @@ type ChatPluginClient interface {
 	// AuthorizeViewers tells which of the given users may view a room, asking
 	// the host (through the permission cache) for each.
 	AuthorizeViewers(ctx context.Context, in *AuthorizeViewersRequest, opts ...grpc.CallOption) (*AuthorizeViewersResponse, error)
+	// Typing tells the room's streams that a user is typing. It is never
+	// stored and has no sequence: streams carry it as a RoomEvent.typing to
+	// whoever is connected now, and clients forget it after a few seconds.
+	// The user needs post permission; a user who signals faster than the
+	// plugin's typing rate gets RESOURCE_EXHAUSTED.
+	Typing(ctx context.Context, in *TypingRequest, opts ...grpc.CallOption) (*TypingResponse, error)
 }
 
 type chatPluginClient struct {
@@ -307,6 +314,16 @@ func (c *chatPluginClient) AuthorizeViewers(ctx context.Context, in *AuthorizeVi
 	return out, nil
 }
 
+func (c *chatPluginClient) Typing(ctx context.Context, in *TypingRequest, opts ...grpc.CallOption) (*TypingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TypingResponse)
+	err := c.cc.Invoke(ctx, ChatPlugin_Typing_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChatPluginServer is the server API for ChatPlugin service.
 // All implementations must embed UnimplementedChatPluginServer
 // for forward compatibility.
@@ -397,6 +414,12 @@ type ChatPluginServer interface {
 	// AuthorizeViewers tells which of the given users may view a room, asking
 	// the host (through the permission cache) for each.
 	AuthorizeViewers(context.Context, *AuthorizeViewersRequest) (*AuthorizeViewersResponse, error)
+	// Typing tells the room's streams that a user is typing. It is never
+	// stored and has no sequence: streams carry it as a RoomEvent.typing to
+	// whoever is connected now, and clients forget it after a few seconds.
+	// The user needs post permission; a user who signals faster than the
+	// plugin's typing rate gets RESOURCE_EXHAUSTED.
+	Typing(context.Context, *TypingRequest) (*TypingResponse, error)
 	mustEmbedUnimplementedChatPluginServer()
 }
 
@@ -451,6 +474,9 @@ func (UnimplementedChatPluginServer) Feed(*FeedRequest, grpc.ServerStreamingServ
 }
 func (UnimplementedChatPluginServer) AuthorizeViewers(context.Context, *AuthorizeViewersRequest) (*AuthorizeViewersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AuthorizeViewers not implemented")
+}
+func (UnimplementedChatPluginServer) Typing(context.Context, *TypingRequest) (*TypingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Typing not implemented")
 }
 func (UnimplementedChatPluginServer) mustEmbedUnimplementedChatPluginServer() {}
 func (UnimplementedChatPluginServer) testEmbeddedByValue()                    {}
@@ -718,6 +744,24 @@ func _ChatPlugin_AuthorizeViewers_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChatPlugin_Typing_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TypingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatPluginServer).Typing(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatPlugin_Typing_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatPluginServer).Typing(ctx, req.(*TypingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChatPlugin_ServiceDesc is the grpc.ServiceDesc for ChatPlugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -772,6 +816,10 @@ var ChatPlugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AuthorizeViewers",
 			Handler:    _ChatPlugin_AuthorizeViewers_Handler,
+		},
+		{
+			MethodName: "Typing",
+			Handler:    _ChatPlugin_Typing_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
