@@ -23,7 +23,7 @@ func TitleKey(title string) string {
 // parent, if any, must exist, and its title must be free among the pages
 // people write. A page with a ChildKey (the chat plugin's) takes no title:
 // see UpsertChild.
-func (s *Store) CreatePage(p Page) (Page, error) {
+func (s *Bolt) CreatePage(p Page) (Page, error) {
 	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		p, err = createPage(tx, p)
@@ -90,7 +90,7 @@ func readPage(tx *bolt.Tx, id string, withBody bool) (Page, error) {
 }
 
 // Page returns the page with id, body included.
-func (s *Store) Page(id string) (Page, error) {
+func (s *Bolt) Page(id string) (Page, error) {
 	var p Page
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -102,7 +102,7 @@ func (s *Store) Page(id string) (Page, error) {
 
 // PageMeta returns the page with id without its body: the cheap read that
 // permission checks make on every chat call.
-func (s *Store) PageMeta(id string) (Page, error) {
+func (s *Bolt) PageMeta(id string) (Page, error) {
 	p, err := cachedRead(s, &s.pages, id, func() (Page, error) {
 		var p Page
 		err := s.db.View(func(tx *bolt.Tx) error {
@@ -123,7 +123,7 @@ func (s *Store) PageMeta(id string) (Page, error) {
 // PageByTitle returns the page people wrote whose title matches title as
 // TitleKey compares them, without its body. Pages the chat plugin wrote
 // are never found by title (see UpsertChild).
-func (s *Store) PageByTitle(title string) (Page, error) {
+func (s *Bolt) PageByTitle(title string) (Page, error) {
 	var p Page
 	err := s.db.View(func(tx *bolt.Tx) error {
 		id := tx.Bucket(bucketTitles).Get([]byte(TitleKey(title)))
@@ -139,7 +139,7 @@ func (s *Store) PageByTitle(title string) (Page, error) {
 
 // Children returns the child pages of parentID without bodies, oldest
 // first; Children("") returns the top-level pages.
-func (s *Store) Children(parentID string) ([]Page, error) {
+func (s *Bolt) Children(parentID string) ([]Page, error) {
 	var out []Page
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return eachPair(tx.Bucket(bucketChildren), parentID, func(childID string, _ []byte) error {
@@ -166,7 +166,7 @@ func (s *Store) Children(parentID string) ([]Page, error) {
 // result. fn may change the title, body, permissions and Updated; the id,
 // parent, child key and format are kept. A title taken by another page
 // fails with ErrTitleTaken and changes nothing; so does an error from fn.
-func (s *Store) UpdatePage(id string, fn func(*Page) error) (Page, error) {
+func (s *Bolt) UpdatePage(id string, fn func(*Page) error) (Page, error) {
 	var out Page
 	err := s.update(func(tx *bolt.Tx) error {
 		old, err := readPage(tx, id, true)
@@ -223,7 +223,7 @@ func retitle(tx *bolt.Tx, old Page, title string) error {
 // collide with any page, and a person may create a page with a keyed
 // page's title as with any free title; the wiki marks keyed pages wherever
 // it shows them, so such a page cannot pass for one.
-func (s *Store) UpsertChild(p Page) (page Page, created bool, err error) {
+func (s *Bolt) UpsertChild(p Page) (page Page, created bool, err error) {
 	if p.ChildKey == "" {
 		return Page{}, false, errors.New("a child page needs a key")
 	}
@@ -284,8 +284,8 @@ func freeKeyedTitles(tx *bolt.Tx) error {
 }
 
 // EachPage calls fn for every page, body included, in id order. fn must
-// not call back into the Store: it runs inside a read transaction.
-func (s *Store) EachPage(fn func(Page) error) error {
+// not call back into the store: it runs inside a read transaction.
+func (s *Bolt) EachPage(fn func(Page) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		bodies := tx.Bucket(bucketBodies)
 		return tx.Bucket(bucketPages).ForEach(func(k, v []byte) error {

@@ -47,8 +47,9 @@ var (
 	metaKeyedTitlesFreed = []byte("keyed-titles-freed")
 )
 
-// Store is the wiki's bbolt database. It is safe for concurrent use.
-type Store struct {
+// Bolt is the Store kept in one bbolt file, the single-node default. It
+// is safe for concurrent use.
+type Bolt struct {
 	db *bolt.DB
 
 	// Permission checks read a user and a page (and its parents) on every
@@ -70,14 +71,14 @@ type cached[T any] struct {
 
 // update runs a write transaction that may change pages or users, and then
 // retires every cached read.
-func (s *Store) update(fn func(*bolt.Tx) error) error {
+func (s *Bolt) update(fn func(*bolt.Tx) error) error {
 	defer s.gen.Add(1) // after the commit: a read that saw old data is never served
 	return s.db.Update(fn)
 }
 
 // cachedRead returns m's entry for id if it is current, or reads it with
 // read and caches the result. Failed reads are not cached.
-func cachedRead[T any](s *Store, m *sync.Map, id string, read func() (T, error)) (T, error) {
+func cachedRead[T any](s *Bolt, m *sync.Map, id string, read func() (T, error)) (T, error) {
 	gen := s.gen.Load() // before reading: a write during the read retires the entry
 	if e, ok := m.Load(id); ok && e.(cached[T]).gen == gen {
 		return e.(cached[T]).v, nil
@@ -90,8 +91,8 @@ func cachedRead[T any](s *Store, m *sync.Map, id string, read func() (T, error))
 	return v, nil
 }
 
-// Open opens (creating if needed) the database file at path.
-func Open(path string) (*Store, error) {
+// Open opens (creating if needed) the bbolt database file at path.
+func Open(path string) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
@@ -123,11 +124,11 @@ func Open(path string) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return &Bolt{db: db}, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Bolt) Close() error { return s.db.Close() }
 
 func pair(a, b string) []byte { return []byte(a + "\x00" + b) }
 

@@ -14,7 +14,7 @@ var (
 	// ErrTitleTaken means another page people wrote already has the title
 	// (their titles are unique, ignoring case and runs of white space,
 	// because wiki links find pages by title; the chat plugin's keyed
-	// pages take no title, see Store.UpsertChild).
+	// pages take no title, see Bolt.UpsertChild).
 	ErrTitleTaken = errors.New("a page with this title already exists")
 )
 

@@ -78,7 +78,7 @@ type Options struct {
 
 // Wiki is the example wiki. It is safe for concurrent use.
 type Wiki struct {
-	store    *store.Store
+	store    store.Store
 	search   *searchState
 	bg       *bgIndexer // indexes the pages the chat plugin writes
 	filesDir string
