@@ -70,6 +70,12 @@ type Store interface {
 	// Files returns the files attached to pageID, oldest first.
 	Files(pageID string) ([]File, error)
 
+	// Exclusive runs fn while no other Exclusive runs on the same data,
+	// in this process or on another node sharing the database, so that
+	// what the first start creates (the demo users and page) is created
+	// once when nodes start together. fn may use the store.
+	Exclusive(fn func() error) error
+
 	// Close releases the store.
 	Close() error
 }

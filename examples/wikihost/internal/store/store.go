@@ -61,6 +61,8 @@ type Bolt struct {
 	gen   atomic.Uint64
 	pages sync.Map // page id -> cached[Page]
 	users sync.Map // user id -> cached[User]
+
+	exclusive sync.Mutex // see Exclusive
 }
 
 // cached is a read made while gen held the value in gen.
@@ -129,6 +131,14 @@ func Open(path string) (*Bolt, error) {
 
 // Close closes the database.
 func (s *Bolt) Close() error { return s.db.Close() }
+
+// Exclusive runs fn while no other Exclusive runs. bbolt's file lock
+// already keeps other processes out, so a mutex is enough.
+func (s *Bolt) Exclusive(fn func() error) error {
+	s.exclusive.Lock()
+	defer s.exclusive.Unlock()
+	return fn()
+}
 
 func pair(a, b string) []byte { return []byte(a + "\x00" + b) }
 

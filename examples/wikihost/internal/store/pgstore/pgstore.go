@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -47,6 +48,10 @@ type Options struct {
 type Store struct {
 	pool       *pgxpool.Pool
 	searchText func(store.Page) string
+	// exclusive keeps this process's Exclusive calls to one at a time, so
+	// that they hold at most one pooled connection while waiting for the
+	// advisory lock, and fn always finds a connection free.
+	exclusive sync.Mutex
 }
 
 var _ store.Store = (*Store)(nil)
@@ -84,6 +89,34 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.pool.Close()
 	return nil
+}
+
+// Exclusive runs fn while holding a session advisory lock that every node
+// takes for it, so only one node runs such an fn at a time. The lock lives
+// on a connection of its own and goes with it, so a node that dies holding
+// it releases it.
+func (s *Store) Exclusive(fn func() error) error {
+	s.exclusive.Lock()
+	defer s.exclusive.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("exclusive: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, exclusiveLockKey); err != nil {
+		return fmt.Errorf("exclusive: take the lock: %w", err)
+	}
+	defer func() {
+		uctx, ucancel := opContext()
+		defer ucancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, exclusiveLockKey); err != nil {
+			// The lock must not stay with a pooled connection.
+			_ = conn.Conn().Close(uctx)
+		}
+	}()
+	return fn()
 }
 
 func opContext() (context.Context, context.CancelFunc) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -165,5 +166,48 @@ func TestBadDSNFailsClearlyWithoutEchoingIt(t *testing.T) {
 	_, err := pgstore.Open(context.Background(), "postgres://u:s3cret@[bad", pgstore.Options{})
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("Open of a malformed DSN: %v", err)
+	}
+}
+
+// TestExclusiveHoldsAcrossNodes: while one node runs an Exclusive, the
+// other's waits.
+func TestExclusiveHoldsAcrossNodes(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	a, b := open(t, dsn), open(t, dsn)
+	defer a.Close()
+	defer b.Close()
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Exclusive(func() error {
+			close(entered)
+			<-release
+			return a.SetMeta("seed", "a")
+		})
+	}()
+	<-entered
+	bDone := make(chan error, 1)
+	go func() {
+		bDone <- b.Exclusive(func() error {
+			v, err := b.Meta("seed")
+			if err == nil && v != "a" {
+				err = fmt.Errorf("node b ran before node a finished: seed = %q", v)
+			}
+			return err
+		})
+	}()
+	select {
+	case err := <-bDone:
+		t.Fatalf("node b's Exclusive ran while node a held it: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-bDone; err != nil {
+		t.Error(err)
 	}
 }

@@ -14,6 +14,9 @@ import (
 // The number is arbitrary but fixed; the chat plugin uses its own.
 const schemaLockKey int64 = 0x77696b6973636831 // "wikisch1"
 
+// exclusiveLockKey is the advisory lock of Store.Exclusive.
+const exclusiveLockKey int64 = 0x77696b6965786331 // "wikiexc1"
+
 // migrations are the schema, one step per version: migrations[i] brings
 // the database from version i to version i+1. Steps are only ever added;
 // a released step never changes, because databases already ran it.

@@ -39,6 +39,7 @@ func Run(t *testing.T, open Open) {
 		{"every page is visited with its body", testEachPage},
 		{"files are listed per page, oldest first", testFiles},
 		{"concurrent writers get distinct ids and lose nothing", testConcurrentCreates},
+		{"exclusive calls run one at a time", testExclusive},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -423,5 +424,40 @@ func testConcurrentCreates(t *testing.T, s store.Store) {
 	}
 	if len(ids) != writers*each || len(kids) != writers*each+1 {
 		t.Errorf("%d distinct ids and %d children; want %d and %d (one shared keyed page)", len(ids), len(kids), writers*each, writers*each+1)
+	}
+}
+
+func testExclusive(t *testing.T, s store.Store) {
+	var inside, most int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			err := s.Exclusive(func() error {
+				mu.Lock()
+				inside++
+				most = max(most, inside)
+				mu.Unlock()
+				time.Sleep(5 * time.Millisecond) // give another caller the chance to overlap
+				if _, err := s.Meta("x"); err != nil {
+					return err
+				}
+				mu.Lock()
+				inside--
+				mu.Unlock()
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if most != 1 {
+		t.Errorf("%d exclusive calls ran at once", most)
+	}
+	boom := errors.New("boom")
+	if err := s.Exclusive(func() error { return boom }); !errors.Is(err, boom) {
+		t.Errorf("Exclusive returned %v, want fn's error", err)
 	}
 }
