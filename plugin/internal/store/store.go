@@ -77,6 +77,11 @@ var (
 	// could misread or overwrite what the newer release wrote, so it is
 	// refused and left untouched.
 	ErrNewerSchema = errors.New("database was written by a newer pagechat")
+	// ErrUnavailable is returned when the database server cannot be
+	// reached (a PostgreSQL store during a restart of its server). The
+	// request did not take effect, or, for an append whose commit was
+	// cut off, a retry with the same client id is deduplicated.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // DefaultPageLimit is the page size of After and Before when they are

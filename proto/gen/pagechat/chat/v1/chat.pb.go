@@ -66,8 +66,13 @@ type ConfigureRequest struct {
 	// of 104857600 (100 MiB); -1 disables the quota. Uploads beyond it fail
 	// with RESOURCE_EXHAUSTED and a QuotaFailure detail.
 	MaxUploadBytesPerHour int64 `protobuf:"varint,12,opt,name=max_upload_bytes_per_hour,json=maxUploadBytesPerHour,proto3" json:"max_upload_bytes_per_hour,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// postgres_dsn, if set, makes the plugin keep everything in this
+	// PostgreSQL database (URL or keyword form) instead of a bbolt file in
+	// data_dir: cluster mode, where every node's plugin shares the database.
+	// It may carry a password; the plugin never logs it.
+	PostgresDsn   string `protobuf:"bytes,13,opt,name=postgres_dsn,json=postgresDsn,proto3" json:"postgres_dsn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConfigureRequest) Reset() {
@@ -182,6 +187,13 @@ func (x *ConfigureRequest) GetMaxUploadBytesPerHour() int64 {
 		return x.MaxUploadBytesPerHour
 	}
 	return 0
+}
+
+func (x *ConfigureRequest) GetPostgresDsn() string {
+	if x != nil {
+		return x.PostgresDsn
+	}
+	return ""
 }
 
 // ConfigureResponse describes the configured plugin.
@@ -2468,7 +2480,7 @@ var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x04\n" +
+	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x04\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\x12\x19\n" +
 	"\bdata_dir\x18\x02 \x01(\tR\adataDir\x12*\n" +
@@ -2482,7 +2494,8 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x17max_messages_per_minute\x18\n" +
 	" \x01(\x03R\x14maxMessagesPerMinute\x12+\n" +
 	"\x12max_rooms_per_page\x18\v \x01(\x03R\x0fmaxRoomsPerPage\x128\n" +
-	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\":\n" +
+	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\x12!\n" +
+	"\fpostgres_dsn\x18\r \x01(\tR\vpostgresDsn\":\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eplugin_version\x18\x01 \x01(\tR\rpluginVersion\"\x0f\n" +
 	"\rHealthRequest\"m\n" +
