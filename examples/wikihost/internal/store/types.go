@@ -16,6 +16,9 @@ var (
 	// because wiki links find pages by title; the chat plugin's keyed
 	// pages take no title, see Bolt.UpsertChild).
 	ErrTitleTaken = errors.New("a page with this title already exists")
+	// ErrUnavailable means the database could not be reached (a cluster's
+	// PostgreSQL restarting, for one); the same request may work shortly.
+	ErrUnavailable = errors.New("the database is unavailable")
 )
 
 // Format says how a page body is stored and rendered.

@@ -60,6 +60,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrTooLarge means the input exceeds a size limit.
 	ErrTooLarge = errors.New("too large")
+	// ErrUnavailable means the wiki's database cannot be reached right
+	// now (in cluster mode: PostgreSQL restarting or unreachable).
+	ErrUnavailable = store.ErrUnavailable
 	// ErrBadCredentials means a wrong user name or password, or an
 	// unknown or expired session.
 	ErrBadCredentials = errors.New("wrong user name or password")

@@ -68,11 +68,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", dbErr(err))
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, dbErr(err))
 	}
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
@@ -102,11 +102,11 @@ func (s *Store) Exclusive(fn func() error) error {
 	defer cancel()
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("exclusive: %w", err)
+		return fmt.Errorf("exclusive: %w", dbErr(err))
 	}
 	defer conn.Release()
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, exclusiveLockKey); err != nil {
-		return fmt.Errorf("exclusive: take the lock: %w", err)
+		return fmt.Errorf("exclusive: take the lock: %w", dbErr(err))
 	}
 	defer func() {
 		uctx, ucancel := opContext()
@@ -204,7 +204,7 @@ func (s *Store) CreateUser(u store.User) error {
 		return fmt.Errorf("user %q: %w", u.ID, store.ErrExists)
 	}
 	if err != nil {
-		return fmt.Errorf("create user %q: %w", u.ID, err)
+		return fmt.Errorf("create user %q: %w", u.ID, dbErr(err))
 	}
 	return nil
 }
@@ -220,7 +220,7 @@ func (s *Store) User(id string) (store.User, error) {
 		return store.User{}, fmt.Errorf("user %q: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.User{}, fmt.Errorf("user %q: %w", id, err)
+		return store.User{}, fmt.Errorf("user %q: %w", id, dbErr(err))
 	}
 	u.Created = u.Created.UTC()
 	return u, nil
@@ -234,7 +234,7 @@ func (s *Store) PutSession(tokenHash string, sess store.Session) error {
 		ON CONFLICT (token_hash) DO UPDATE SET user_id = EXCLUDED.user_id, expires = EXCLUDED.expires`,
 		tokenHash, sess.UserID, sess.Expires)
 	if err != nil {
-		return fmt.Errorf("store session: %w", err)
+		return fmt.Errorf("store session: %w", dbErr(err))
 	}
 	return nil
 }
@@ -250,7 +250,7 @@ func (s *Store) Session(tokenHash string) (store.Session, error) {
 		return store.Session{}, fmt.Errorf("session: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Session{}, fmt.Errorf("session: %w", err)
+		return store.Session{}, fmt.Errorf("session: %w", dbErr(err))
 	}
 	sess.Expires = sess.Expires.UTC()
 	return sess, nil
@@ -261,7 +261,7 @@ func (s *Store) DeleteSession(tokenHash string) error {
 	ctx, cancel := opContext()
 	defer cancel()
 	if _, err := s.pool.Exec(ctx, `DELETE FROM wiki_sessions WHERE token_hash = $1`, tokenHash); err != nil {
-		return fmt.Errorf("delete session: %w", err)
+		return fmt.Errorf("delete session: %w", dbErr(err))
 	}
 	return nil
 }
@@ -273,7 +273,7 @@ func (s *Store) PurgeSessions(now time.Time) (int, error) {
 	defer cancel()
 	tag, err := s.pool.Exec(ctx, `DELETE FROM wiki_sessions WHERE expires < $1`, now)
 	if err != nil {
-		return 0, fmt.Errorf("purge sessions: %w", err)
+		return 0, fmt.Errorf("purge sessions: %w", dbErr(err))
 	}
 	return int(tag.RowsAffected()), nil
 }
@@ -288,7 +288,7 @@ func (s *Store) Meta(name string) (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("setting %q: %w", name, err)
+		return "", fmt.Errorf("setting %q: %w", name, dbErr(err))
 	}
 	return v, nil
 }
@@ -300,7 +300,7 @@ func (s *Store) SetMeta(name, value string) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO wiki_meta (name, value) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`, name, value)
 	if err != nil {
-		return fmt.Errorf("store setting %q: %w", name, err)
+		return fmt.Errorf("store setting %q: %w", name, dbErr(err))
 	}
 	return nil
 }
@@ -382,7 +382,7 @@ func pageWriteErr(err error, p store.Page) error {
 	case code == uniqueViolation && constraint == "wiki_pages_title":
 		return fmt.Errorf("%q: %w", p.Title, store.ErrTitleTaken)
 	}
-	return fmt.Errorf("store page %q: %w", p.Title, err)
+	return fmt.Errorf("store page %q: %w", p.Title, dbErr(err))
 }
 
 // Page returns the page with id, body included.
@@ -419,7 +419,7 @@ func (s *Store) readPage(id string, withBody bool) (store.Page, error) {
 		return store.Page{}, fmt.Errorf("page %q: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Page{}, fmt.Errorf("page %q: %w", id, err)
+		return store.Page{}, fmt.Errorf("page %q: %w", id, dbErr(err))
 	}
 	return p, nil
 }
@@ -434,7 +434,7 @@ func (s *Store) PageByTitle(title string) (store.Page, error) {
 		return store.Page{}, fmt.Errorf("page titled %q: %w", title, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Page{}, fmt.Errorf("page titled %q: %w", title, err)
+		return store.Page{}, fmt.Errorf("page titled %q: %w", title, dbErr(err))
 	}
 	return p, nil
 }
@@ -456,11 +456,11 @@ func (s *Store) Children(parentID string) ([]store.Page, error) {
 		rows, err = s.pool.Query(ctx, `SELECT `+metaColumns+` FROM wiki_pages WHERE parent_id = $1 ORDER BY id`, n)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("children of page %q: %w", parentID, err)
+		return nil, fmt.Errorf("children of page %q: %w", parentID, dbErr(err))
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Page, error) { return scanPage(r) })
 	if err != nil {
-		return nil, fmt.Errorf("children of page %q: %w", parentID, err)
+		return nil, fmt.Errorf("children of page %q: %w", parentID, dbErr(err))
 	}
 	return out, nil
 }
@@ -486,7 +486,7 @@ func (s *Store) UpdatePage(id string, fn func(*store.Page) error) (store.Page, e
 			return fmt.Errorf("page %q: %w", id, store.ErrNotFound)
 		}
 		if err != nil {
-			return fmt.Errorf("page %q: %w", id, err)
+			return fmt.Errorf("page %q: %w", id, dbErr(err))
 		}
 		old.Body = body
 		p := old
@@ -548,14 +548,14 @@ func (s *Store) EachPage(fn func(store.Page) error) error {
 	ctx := context.Background()
 	rows, err := s.pool.Query(ctx, `SELECT `+metaColumns+`, body FROM wiki_pages ORDER BY id`)
 	if err != nil {
-		return fmt.Errorf("list pages: %w", err)
+		return fmt.Errorf("list pages: %w", dbErr(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var body string
 		p, err := scanPage(rows, &body)
 		if err != nil {
-			return fmt.Errorf("list pages: %w", err)
+			return fmt.Errorf("list pages: %w", dbErr(err))
 		}
 		p.Body = body
 		if err := fn(p); err != nil {
@@ -563,7 +563,7 @@ func (s *Store) EachPage(fn func(store.Page) error) error {
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list pages: %w", err)
+		return fmt.Errorf("list pages: %w", dbErr(err))
 	}
 	return nil
 }
@@ -582,7 +582,7 @@ func (s *Store) AddFile(f store.File) error {
 		return fmt.Errorf("page %q: %w", f.PageID, store.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("store file %q: %w", f.ID, err)
+		return fmt.Errorf("store file %q: %w", f.ID, dbErr(err))
 	}
 	return nil
 }
@@ -609,7 +609,7 @@ func (s *Store) File(id string) (store.File, error) {
 		return store.File{}, fmt.Errorf("file %q: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.File{}, fmt.Errorf("file %q: %w", id, err)
+		return store.File{}, fmt.Errorf("file %q: %w", id, dbErr(err))
 	}
 	return f, nil
 }
@@ -624,11 +624,22 @@ func (s *Store) Files(page string) ([]store.File, error) {
 	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT `+fileColumns+` FROM wiki_files WHERE page_id = $1 ORDER BY created, id`, n)
 	if err != nil {
-		return nil, fmt.Errorf("files of page %q: %w", page, err)
+		return nil, fmt.Errorf("files of page %q: %w", page, dbErr(err))
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.File, error) { return scanFile(r) })
 	if err != nil {
-		return nil, fmt.Errorf("files of page %q: %w", page, err)
+		return nil, fmt.Errorf("files of page %q: %w", page, dbErr(err))
 	}
 	return out, nil
+}
+
+// dbErr marks an error that is not the database's answer to a statement
+// (a refused or broken connection, a timeout) as store.ErrUnavailable: the
+// database is down or unreachable, and the same request may work shortly.
+func dbErr(err error) error {
+	var pe *pgconn.PgError
+	if err == nil || errors.As(err, &pe) || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 }

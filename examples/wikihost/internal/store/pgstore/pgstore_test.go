@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pagechat/pagechat/internal/testutil"
 	"github.com/pagechat/pagechat/internal/testutil/pgtest"
 
 	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
@@ -209,5 +210,42 @@ func TestExclusiveHoldsAcrossNodes(t *testing.T) {
 	}
 	if err := <-bDone; err != nil {
 		t.Error(err)
+	}
+}
+
+// TestDatabaseOutageIsUnavailableThenRecovers: while PostgreSQL is down,
+// calls fail at once with store.ErrUnavailable (the wiki answers 503), and
+// they work again once it is back, without reopening the store.
+func TestDatabaseOutageIsUnavailableThenRecovers(t *testing.T) {
+	t.Parallel()
+	srv := pgtest.NewServer(t)
+	s := open(t, srv.DSN(t))
+	defer s.Close()
+	p, err := s.CreatePage(store.Page{Title: "Before", Format: store.FormatWiki})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := s.PageMeta(p.ID); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("read during the outage: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.CreatePage(store.Page{Title: "During", Format: store.FormatWiki}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("write during the outage: %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("failing took %v; want it fast", took)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		_, err := s.PageMeta(p.ID)
+		return err == nil
+	}, "reads work again after the restart")
+	if _, err := s.CreatePage(store.Page{Title: "After", Format: store.FormatWiki}); err != nil {
+		t.Errorf("write after the restart: %v", err)
 	}
 }

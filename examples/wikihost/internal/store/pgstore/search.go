@@ -65,7 +65,7 @@ func (s *Store) Search(ctx context.Context, q string, limit int, allow func(id s
 			ORDER BY ts_rank(search, q) DESC, id
 			LIMIT $2 OFFSET $3`, q, pageSize, offset)
 		if err != nil {
-			return nil, fmt.Errorf("search %q: %w", q, err)
+			return nil, fmt.Errorf("search %q: %w", q, dbErr(err))
 		}
 		n := 0
 		var id int64
@@ -84,7 +84,7 @@ func (s *Store) Search(ctx context.Context, q string, limit int, allow func(id s
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("search %q: %w", q, err)
+			return nil, fmt.Errorf("search %q: %w", q, dbErr(err))
 		}
 		if n < pageSize {
 			break
@@ -109,7 +109,7 @@ func (s *Store) headlines(ctx context.Context, q string, ids []int64) (map[int64
 	rows, err := s.pool.Query(ctx, `SELECT id, ts_headline('english', search_text, websearch_to_tsquery('english', $1), $3)
 		FROM wiki_pages WHERE id = ANY($2)`, q, ids, headlineOptions)
 	if err != nil {
-		return nil, fmt.Errorf("search snippets: %w", err)
+		return nil, fmt.Errorf("search snippets: %w", dbErr(err))
 	}
 	out := make(map[int64]string, len(ids))
 	var id int64
@@ -119,7 +119,7 @@ func (s *Store) headlines(ctx context.Context, q string, ids []int64) (map[int64
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("search snippets: %w", err)
+		return nil, fmt.Errorf("search snippets: %w", dbErr(err))
 	}
 	return out, nil
 }
