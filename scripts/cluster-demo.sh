@@ -27,9 +27,10 @@ fi
 addr_a=${ADDR_A:-127.0.0.1:8081}
 addr_b=${ADDR_B:-127.0.0.1:8082}
 
+# shellcheck source=scripts/pg.sh
+. scripts/pg.sh
 work=$(mktemp -d /tmp/pccluster.XXXXXX)
 pids=()
-pg_pid=
 cleanup() {
 	trap - INT TERM EXIT
 	for pid in "${pids[@]}"; do
@@ -38,65 +39,14 @@ cleanup() {
 	for pid in "${pids[@]}"; do
 		wait "$pid" 2>/dev/null || true
 	done
-	if [ -n "$pg_pid" ]; then
-		# Signal the postmaster itself: runuser, its parent as root,
-		# does not pass SIGINT (fast shutdown) on.
-		kill -INT "$(head -1 "$work/pg/data/postmaster.pid" 2>/dev/null || echo "$pg_pid")" 2>/dev/null || true
-		wait "$pg_pid" 2>/dev/null || true
-	fi
+	pg_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'echo; echo "cluster-demo: stopping"; exit 0' INT TERM
 
-# start_private_postgres starts PostgreSQL in $work/pg and sets dsn.
-start_private_postgres() {
-	local bin
-	bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
-	if [ -z "$bin" ]; then
-		if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ -z "${PAGECHAT_NO_INSTALL:-}" ]; then
-			echo "cluster-demo: installing Debian's postgresql with apt-get..."
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >"$work/apt.log" 2>&1 ||
-				{ apt-get update -q >>"$work/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >>"$work/apt.log" 2>&1; } ||
-				{ tail -20 "$work/apt.log" >&2; echo "cluster-demo: apt-get install postgresql failed" >&2; exit 1; }
-			bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-		else
-			echo "cluster-demo: no PostgreSQL: give -db postgres://… or PAGECHAT_POSTGRES_DSN, or install Debian's postgresql package" >&2
-			exit 1
-		fi
-	fi
-	local pgdir=$work/pg
-	mkdir -p "$pgdir/sock"
-	# initdb and postgres refuse to run as root: use the postgres user
-	# the Debian package creates.
-	local as=()
-	if [ "$(id -u)" = 0 ]; then
-		chmod 755 "$work"
-		chown -R postgres "$pgdir"
-		as=(runuser -u postgres --)
-	fi
-	"${as[@]}" "$bin/initdb" -D "$pgdir/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >"$work/initdb.log" 2>&1 ||
-		{ cat "$work/initdb.log" >&2; echo "cluster-demo: initdb failed" >&2; exit 1; }
-	"${as[@]}" "$bin/postgres" -D "$pgdir/data" -k "$pgdir/sock" -p 5432 -c listen_addresses= \
-		-c max_connections=200 -c fsync=off >"$work/postgres.log" 2>&1 &
-	pg_pid=$!
-	for _ in $(seq 1 100); do
-		if "$bin/pg_isready" -q -h "$pgdir/sock" -p 5432; then
-			"${as[@]}" "$bin/createdb" -h "$pgdir/sock" -p 5432 -U postgres pagechat
-			dsn="postgres://postgres@localhost/pagechat?host=$pgdir/sock&port=5432"
-			echo "cluster-demo: private PostgreSQL $(basename "$(dirname "$bin")") in $pgdir (deleted on exit)"
-			return 0
-		fi
-		kill -0 "$pg_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$work/postgres.log" >&2
-	echo "cluster-demo: PostgreSQL did not start" >&2
-	exit 1
-}
-
 if [ -z "$dsn" ]; then
-	start_private_postgres
+	pg_start "$work"
 	data=$work/data
 else
 	data=./cluster-demo-data
