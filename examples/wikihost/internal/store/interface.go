@@ -9,7 +9,7 @@ import "time"
 // package storetest holds the behaviour both must show.
 //
 // Implementations are safe for concurrent use. Errors wrap ErrNotFound,
-// ErrExists and ErrTitleTaken where those apply.
+// ErrExists and ErrUnavailable where those apply.
 type Store interface {
 	// CreateUser stores a new user; it fails with ErrExists if the id is
 	// taken.
@@ -36,17 +36,18 @@ type Store interface {
 	SetMeta(name, value string) error
 
 	// CreatePage stores p as a new page with a fresh id and returns it.
-	// Its parent, if any, must exist.
+	// Its parent, if any, must exist; its title may be any page's.
 	CreatePage(p Page) (Page, error)
 	// Page returns the page with id, body included.
 	Page(id string) (Page, error)
 	// PageMeta returns the page with id without its body: the cheap read
 	// that permission checks make on every chat call.
 	PageMeta(id string) (Page, error)
-	// PageByTitle returns the page people wrote whose title matches
-	// title as TitleKey compares them, without its body; keyed pages are
-	// never found by title.
-	PageByTitle(title string) (Page, error)
+	// PagesByTitle returns the pages people wrote whose title matches
+	// title as TitleKey compares them, without bodies, oldest first; none
+	// is ErrNotFound. Titles are not unique, and keyed pages are never
+	// found by title.
+	PagesByTitle(title string) ([]Page, error)
 	// Children returns the child pages of parentID without bodies,
 	// oldest first; Children("") returns the top-level pages.
 	Children(parentID string) ([]Page, error)

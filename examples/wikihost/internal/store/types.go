@@ -11,11 +11,6 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists means a user with that id already exists.
 	ErrExists = errors.New("already exists")
-	// ErrTitleTaken means another page people wrote already has the title
-	// (their titles are unique, ignoring case and runs of white space,
-	// because wiki links find pages by title; the chat plugin's keyed
-	// pages take no title, see Bolt.UpsertChild).
-	ErrTitleTaken = errors.New("a page with this title already exists")
 	// ErrUnavailable means the database could not be reached (a cluster's
 	// PostgreSQL restarting, for one); the same request may work shortly.
 	ErrUnavailable = errors.New("the database is unavailable")

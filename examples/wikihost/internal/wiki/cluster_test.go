@@ -2,7 +2,6 @@ package wiki
 
 import (
 	"context"
-	"errors"
 	"io"
 	"strings"
 	"sync"
@@ -69,8 +68,19 @@ func TestClusterNodesSeeOneAnothersWrites(t *testing.T) {
 	if kids, err := b.Children("carol", parent.ID); err != nil || len(kids) != 1 || kids[0].ID != child.ID {
 		t.Errorf("node b lists children %+v, %v", kids, err)
 	}
-	if _, err := b.CreatePage("carol", PageInput{Title: "launch  PLAN"}); !errors.Is(err, ErrConflict) {
-		t.Errorf("node b reused node a's title: %v", err)
+	// Titles are not unique: a page of the same title on node b, and a
+	// link from the parent resolves to its own child on either node.
+	same, err := b.CreatePage("carol", PageInput{Title: "launch  PLAN"})
+	if err != nil {
+		t.Fatalf("node b refused a title in use on node a: %v", err)
+	}
+	for _, node := range []*Wiki{a, b} {
+		if p, err := node.PageByTitle("carol", parent.ID, "Launch plan"); err != nil || p.ID != child.ID {
+			t.Errorf("link from the parent resolves to %+v, %v; want the child %s", p, err, child.ID)
+		}
+		if p, err := node.PageByTitle("carol", same.ID, "Launch plan"); err != nil || p.ID != same.ID {
+			t.Errorf("link from a top-level page resolves to %+v, %v; want the top-level %s", p, err, same.ID)
+		}
 	}
 
 	// A permission change on a holds on b at once, for the page and the

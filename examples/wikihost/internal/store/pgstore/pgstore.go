@@ -144,13 +144,14 @@ func nullableID(id string) *int64 {
 
 func formatID(n int64) string { return strconv.FormatInt(n, 10) }
 
-// pgCode returns the SQLSTATE of err and the constraint it names.
-func pgCode(err error) (code, constraint string) {
+// pgCode returns the SQLSTATE of err, or "" if the database did not
+// answer with an error.
+func pgCode(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		return pe.Code, pe.ConstraintName
+		return pe.Code
 	}
-	return "", ""
+	return ""
 }
 
 const (
@@ -200,7 +201,7 @@ func (s *Store) CreateUser(u store.User) error {
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO wiki_users (id, display_name, password_hash, admin, created) VALUES ($1, $2, $3, $4, $5)`,
 		u.ID, u.DisplayName, hash, u.Admin, u.Created)
-	if code, _ := pgCode(err); code == uniqueViolation {
+	if code := pgCode(err); code == uniqueViolation {
 		return fmt.Errorf("user %q: %w", u.ID, store.ErrExists)
 	}
 	if err != nil {
@@ -335,8 +336,7 @@ func scanPage(row pgx.Row, extra ...any) (store.Page, error) {
 }
 
 // CreatePage stores p as a new page with a fresh id and returns it. Its
-// parent, if any, must exist, and the title of a page people write must be
-// free (store.ErrTitleTaken); a keyed page takes no title.
+// parent, if any, must exist; titles need not be unique.
 func (s *Store) CreatePage(p store.Page) (store.Page, error) {
 	ctx, cancel := opContext()
 	defer cancel()
@@ -376,11 +376,8 @@ func (s *Store) insertPage(ctx context.Context, q querier, p store.Page) (store.
 // pageWriteErr files the database's refusal of a page write under the
 // store's errors.
 func pageWriteErr(err error, p store.Page) error {
-	switch code, constraint := pgCode(err); {
-	case code == foreignKeyViolation:
+	if code := pgCode(err); code == foreignKeyViolation {
 		return fmt.Errorf("parent page %q: %w", p.ParentID, store.ErrNotFound)
-	case code == uniqueViolation && constraint == "wiki_pages_title":
-		return fmt.Errorf("%q: %w", p.Title, store.ErrTitleTaken)
 	}
 	return fmt.Errorf("store page %q: %w", p.Title, dbErr(err))
 }
@@ -424,19 +421,24 @@ func (s *Store) readPage(id string, withBody bool) (store.Page, error) {
 	return p, nil
 }
 
-// PageByTitle returns the page people wrote whose title matches title as
-// store.TitleKey compares them, without its body.
-func (s *Store) PageByTitle(title string) (store.Page, error) {
+// PagesByTitle returns the pages people wrote whose title matches title
+// as store.TitleKey compares them, without bodies, oldest first; none is
+// store.ErrNotFound. Keyed pages are never found by title.
+func (s *Store) PagesByTitle(title string) ([]store.Page, error) {
 	ctx, cancel := opContext()
 	defer cancel()
-	p, err := scanPage(s.pool.QueryRow(ctx, `SELECT `+metaColumns+` FROM wiki_pages WHERE title_key = $1 AND child_key IS NULL`, store.TitleKey(title)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Page{}, fmt.Errorf("page titled %q: %w", title, store.ErrNotFound)
-	}
+	rows, err := s.pool.Query(ctx, `SELECT `+metaColumns+` FROM wiki_pages WHERE title_key = $1 AND child_key IS NULL ORDER BY id`, store.TitleKey(title))
 	if err != nil {
-		return store.Page{}, fmt.Errorf("page titled %q: %w", title, dbErr(err))
+		return nil, fmt.Errorf("pages titled %q: %w", title, dbErr(err))
 	}
-	return p, nil
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Page, error) { return scanPage(r) })
+	if err != nil {
+		return nil, fmt.Errorf("pages titled %q: %w", title, dbErr(err))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("page titled %q: %w", title, store.ErrNotFound)
+	}
+	return out, nil
 }
 
 // Children returns the child pages of parentID without bodies, oldest
@@ -468,9 +470,8 @@ func (s *Store) Children(parentID string) ([]store.Page, error) {
 // UpdatePage applies fn to the page with id (body included) and stores the
 // result, holding the row locked in between so that concurrent updates on
 // any node apply one after the other. fn may change the title, body,
-// permissions and Updated; the rest is kept. A title taken by another page
-// fails with store.ErrTitleTaken and changes nothing; so does an error from
-// fn.
+// permissions and Updated; the rest is kept. An error from fn changes
+// nothing.
 func (s *Store) UpdatePage(id string, fn func(*store.Page) error) (store.Page, error) {
 	n, ok := pageID(id)
 	if !ok {
@@ -515,7 +516,7 @@ func (s *Store) UpdatePage(id string, fn func(*store.Page) error) (store.Page, e
 // UpsertChild creates or updates the child of p.ParentID with p.ChildKey:
 // the same key always updates the same page, also when two nodes write it
 // at once. On update only the title, body and Updated change. A keyed
-// page takes no title (see store.Bolt.UpsertChild for why).
+// page is never found by title (see store.Bolt.UpsertChild for why).
 func (s *Store) UpsertChild(p store.Page) (store.Page, bool, error) {
 	if p.ChildKey == "" {
 		return store.Page{}, false, errors.New("a child page needs a key")
@@ -578,7 +579,7 @@ func (s *Store) AddFile(f store.File) error {
 	defer cancel()
 	_, err := s.pool.Exec(ctx, `INSERT INTO wiki_files (id, page_id, user_id, name, content_type, size, created) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		f.ID, n, f.UserID, f.Name, f.ContentType, f.Size, f.Created)
-	if code, _ := pgCode(err); code == foreignKeyViolation {
+	if code := pgCode(err); code == foreignKeyViolation {
 		return fmt.Errorf("page %q: %w", f.PageID, store.ErrNotFound)
 	}
 	if err != nil {

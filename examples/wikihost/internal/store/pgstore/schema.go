@@ -56,7 +56,8 @@ CREATE TABLE wiki_pages (
 		setweight(to_tsvector('english'::regconfig, title), 'A') ||
 		setweight(to_tsvector('english'::regconfig, search_text), 'B')) STORED
 );
-CREATE UNIQUE INDEX wiki_pages_title ON wiki_pages (title_key) WHERE child_key IS NULL;
+-- Titles are not unique; wiki links find the pages with a title here.
+CREATE INDEX wiki_pages_title ON wiki_pages (title_key, id) WHERE child_key IS NULL;
 CREATE UNIQUE INDEX wiki_pages_child_key ON wiki_pages (parent_id, child_key) WHERE child_key IS NOT NULL;
 CREATE INDEX wiki_pages_parent ON wiki_pages (parent_id, id);
 CREATE INDEX wiki_pages_search ON wiki_pages USING gin (search);
