@@ -187,7 +187,9 @@ func (c *clusterPresence) beat() {
 func (c *clusterPresence) stop() {
 	close(c.stopCh)
 	<-c.done
-	ctx, cancel := context.WithTimeout(context.Background(), clusterCallTimeout)
+	// Short: Shutdown has a few seconds in all, and the rows expire
+	// anyway if the database cannot be reached now.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, _ = c.db.SyncPresence(ctx, nil, c.ttl)
 }

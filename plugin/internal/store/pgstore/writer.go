@@ -144,11 +144,10 @@ const commitTimeout = 30 * time.Second
 // OnCommit and answers every request.
 func (s *Store) commit(batch []*request) {
 	results := make([]result, len(batch))
-	now := s.now()
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	b := &batchState{s: s, reqs: batch, results: results, now: now}
-	err := pgx.BeginFunc(ctx, s.pool, b.run)
+	b := &batchState{s: s, reqs: batch, results: results}
+	err := b.run(ctx)
 	if err != nil {
 		err = fmt.Errorf("store: commit: %w", s.mapErr(err))
 		for i := range results {
@@ -206,18 +205,18 @@ type batchState struct {
 	added   []store.Message
 }
 
-func (b *batchState) run(tx pgx.Tx) error {
-	ctx := context.Background()
+// run commits the batch in two pipelined round trips: BEGIN, the room
+// locks and every read the batch needs; then, once the batch is worked
+// out in memory, every write and COMMIT. A failure anywhere leaves the
+// connection inside the transaction, and the pool discards such a
+// connection on release, which rolls it back.
+func (b *batchState) run(ctx context.Context) error {
 	b.rooms = map[string]*roomRow{}
 	b.clients = map[clientKey]store.Message{}
 	b.targets = map[msgKey]*store.Message{}
 	b.newRows = map[msgKey]*store.Message{}
 	b.updated = map[msgKey]bool{}
 	b.touched = map[[2]string]*touchRec{}
-	b.order, b.dropped, b.touches, b.markers, b.changed, b.added = nil, nil, nil, nil, nil, nil
-	for i := range b.results {
-		b.results[i] = result{}
-	}
 
 	// Lock the batch's rooms in id order, so batches on several nodes
 	// wait for each other instead of deadlocking.
@@ -240,32 +239,12 @@ func (b *batchState) run(tx pgx.Tx) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, _ := tx.Query(ctx, `SELECT id, last_seq FROM pagechat.rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
-	var (
-		id  string
-		seq int64
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&id, &seq}, func() error {
-		b.rooms[id] = &roomRow{lastSeq: uint64(seq)}
-		return nil
-	}); err != nil {
-		return err
-	}
-
 	// Earlier sends of the batch's client ids, and the targets of its
 	// edits and deletes, read under the room locks.
 	var cr, cu, cc, tr []string
 	var tseq []int64
 	for i, r := range b.reqs {
-		if !live[i] {
-			continue
-		}
-		if b.rooms[r.roomID] == nil {
-			b.results[i].err = fmt.Errorf("store: room %q: %w", r.roomID, store.ErrRoomNotFound)
-			live[i] = false
-			continue
-		}
-		if r.kind != opAppend {
+		if !live[i] || r.kind != opAppend {
 			continue
 		}
 		if r.msg.ClientID != "" {
@@ -275,26 +254,58 @@ func (b *batchState) run(tx pgx.Tx) error {
 			tr, tseq = append(tr, r.roomID), append(tseq, int64(r.msg.Target))
 		}
 	}
+
+	conn, err := b.s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	q := &pgx.Batch{}
+	q.Queue(`BEGIN`)
+	q.Queue(`SELECT id, last_seq FROM pagechat.rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
+		var (
+			id  string
+			seq int64
+		)
+		_, err := pgx.ForEachRow(rows, []any{&id, &seq}, func() error {
+			b.rooms[id] = &roomRow{lastSeq: uint64(seq)}
+			return nil
+		})
+		return err
+	})
 	if len(cr) > 0 {
-		rows, _ := tx.Query(ctx, `SELECT `+msgCols+` FROM pagechat.messages m
-			JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(r, u, c) ON m.room_id = k.r AND m.user_id = k.u AND m.client_id = k.c`, cr, cu, cc)
-		msgs, err := collectMessages(rows)
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			b.clients[clientKey{m.RoomID, m.UserID, m.ClientID}] = m
-		}
+		q.Queue(`SELECT `+msgCols+` FROM pagechat.messages m
+			JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(r, u, c) ON m.room_id = k.r AND m.user_id = k.u AND m.client_id = k.c`, cr, cu, cc).
+			Query(func(rows pgx.Rows) error {
+				msgs, err := collectMessages(rows)
+				for _, m := range msgs {
+					b.clients[clientKey{m.RoomID, m.UserID, m.ClientID}] = m
+				}
+				return err
+			})
 	}
 	if len(tr) > 0 {
-		rows, _ := tx.Query(ctx, `SELECT `+msgCols+` FROM pagechat.messages m
-			JOIN unnest($1::text[], $2::bigint[]) AS k(r, s) ON m.room_id = k.r AND m.seq = k.s`, tr, tseq)
-		msgs, err := collectMessages(rows)
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			b.targets[msgKey{m.RoomID, m.Seq}] = &m
+		q.Queue(`SELECT `+msgCols+` FROM pagechat.messages m
+			JOIN unnest($1::text[], $2::bigint[]) AS k(r, s) ON m.room_id = k.r AND m.seq = k.s`, tr, tseq).
+			Query(func(rows pgx.Rows) error {
+				msgs, err := collectMessages(rows)
+				for _, m := range msgs {
+					b.targets[msgKey{m.RoomID, m.Seq}] = &m
+				}
+				return err
+			})
+	}
+	if err := conn.SendBatch(ctx, q).Close(); err != nil {
+		return err
+	}
+	// The commit time is read under the room locks, so that in each room
+	// a later seq never has an earlier time, whichever node wrote it (as
+	// far as the nodes' clocks agree).
+	b.now = b.s.now()
+	for i, r := range b.reqs {
+		if live[i] && b.rooms[r.roomID] == nil {
+			b.results[i].err = fmt.Errorf("store: room %q: %w", r.roomID, store.ErrRoomNotFound)
+			live[i] = false
 		}
 	}
 
@@ -315,7 +326,7 @@ func (b *batchState) run(tx pgx.Tx) error {
 			b.results[i] = b.appendOne(r)
 		}
 	}
-	return b.write(ctx, tx)
+	return b.write(ctx, conn.Conn())
 }
 
 // validate refuses a request that the database would refuse, before the
@@ -498,29 +509,52 @@ const markNeighboursSQL = `INSERT INTO pagechat.transcript_pending AS p (room_id
 		(SELECT * FROM pagechat.transcript_days WHERE room_id = $1 AND day > $2 ORDER BY day LIMIT 1)
 	) n WHERE true`
 
-// write sends the batch's changes in one pipeline.
-func (b *batchState) write(ctx context.Context, tx pgx.Tx) error {
-	if len(b.order) > 0 {
-		rows := make([][]any, len(b.order))
+// write sends the batch's changes and COMMIT in one pipeline.
+func (b *batchState) write(ctx context.Context, conn *pgx.Conn) error {
+	q := &pgx.Batch{}
+	if n := len(b.order); n > 0 {
+		var (
+			rooms, cids, users, names, texts, htmls = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			files                                   = make([]*string, n)
+			seqs, targets, edits                    = make([]int64, n), make([]int64, n), make([]int64, n)
+			kinds                                   = make([]int16, n)
+			edited                                  = make([]*time.Time, n)
+			erased                                  = make([]bool, n)
+		)
 		for i, m := range b.order {
 			file, err := encodeFile(m.File)
 			if err != nil {
 				return err
 			}
-			var fileArg any
 			if file != nil {
-				fileArg = file
+				f := string(file)
+				files[i] = &f
 			}
-			rows[i] = []any{m.RoomID, int64(m.Seq), m.ClientID, m.UserID, m.UserName, m.Text, m.HTML, fileArg, m.SentAt,
-				int16(m.Kind), int64(m.Target), int64(m.EditSeq), ts(m.EditedAt), m.Erased}
+			if !m.EditedAt.IsZero() {
+				e := m.EditedAt
+				edited[i] = &e
+			}
+			rooms[i], cids[i], users[i], names[i], texts[i], htmls[i] = m.RoomID, m.ClientID, m.UserID, m.UserName, m.Text, m.HTML
+			seqs[i], targets[i], edits[i], kinds[i], erased[i] = int64(m.Seq), int64(m.Target), int64(m.EditSeq), int16(m.Kind), m.Erased
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{schemaName, "messages"},
-			[]string{"room_id", "seq", "client_id", "user_id", "user_name", "text", "html", "file", "sent_at", "kind", "target", "edit_seq", "edited_at", "erased"},
-			pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("insert messages: %w", err)
-		}
+		q.Queue(`INSERT INTO pagechat.messages (room_id, seq, client_id, user_id, user_name, text, html, file, sent_at, kind, target, edit_seq, edited_at, erased)
+			SELECT r, s, c, u, n, t, h, f::jsonb, $8, k, tg, e, ea, er
+			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $9::text[],
+				$10::smallint[], $11::bigint[], $12::bigint[], $13::timestamptz[], $14::boolean[]) AS x(r, s, c, u, n, t, h, f, k, tg, e, ea, er)`,
+			rooms, seqs, cids, users, names, texts, htmls, b.now, files, kinds, targets, edits, edited, erased)
 	}
-	q := &pgx.Batch{}
+	if n := len(b.touches); n > 0 {
+		rooms, users, names, seen := make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
+		for i, t := range b.touches {
+			rooms[i], users[i], names[i], seen[i] = t.room, t.user, t.name, t.seen
+		}
+		// In first-touch order, so new participants rank in that order.
+		q.Queue(`INSERT INTO pagechat.participants AS p (room_id, user_id, display_name, last_seen)
+			SELECT r, u, n, s FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS x(r, u, n, s, o) ORDER BY o
+			ON CONFLICT (room_id, user_id) DO UPDATE SET
+				display_name = CASE WHEN EXCLUDED.display_name <> '' THEN EXCLUDED.display_name ELSE p.display_name END,
+				last_seen = EXCLUDED.last_seen`, rooms, users, names, seen)
+	}
 	for k := range b.updated {
 		m := b.targets[k]
 		file, err := encodeFile(m.File)
@@ -547,12 +581,6 @@ func (b *batchState) write(ctx context.Context, tx pgx.Tx) error {
 	for _, k := range b.dropped {
 		q.Queue(`DELETE FROM pagechat.files WHERE room_id = $1 AND seq = $2`, k.room, int64(k.seq))
 	}
-	for _, t := range b.touches {
-		q.Queue(`INSERT INTO pagechat.participants (room_id, user_id, display_name, last_seen) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (room_id, user_id) DO UPDATE SET
-				display_name = CASE WHEN EXCLUDED.display_name <> '' THEN EXCLUDED.display_name ELSE pagechat.participants.display_name END,
-				last_seen = EXCLUDED.last_seen`, t.room, t.user, t.name, t.seen)
-	}
 	for _, i := range b.markers {
 		r := b.reqs[i]
 		seq := min(r.seq, b.rooms[r.roomID].lastSeq, 1<<63-1)
@@ -575,10 +603,8 @@ func (b *batchState) write(ctx context.Context, tx pgx.Tx) error {
 			q.Queue(`SELECT pg_notify('pagechat', $1)`, notifyPayload(id, room.lastSeq))
 		}
 	}
-	if q.Len() == 0 {
-		return nil
-	}
-	return tx.SendBatch(ctx, q).Close()
+	q.Queue(`COMMIT`)
+	return conn.SendBatch(ctx, q).Close()
 }
 
 // trackTranscripts queues the bookkeeping of the days of the batch's
