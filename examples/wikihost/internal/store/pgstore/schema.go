@@ -19,7 +19,10 @@ const exclusiveLockKey int64 = 0x77696b6965786331 // "wikiexc1"
 
 // migrations are the schema, one step per version: migrations[i] brings
 // the database from version i to version i+1. Steps are only ever added;
-// a released step never changes, because databases already ran it.
+// a released step never changes, because databases already ran it. A step
+// only adds (tables, columns with defaults, indexes), so that during a
+// rolling upgrade the nodes still on the previous release keep working on
+// the migrated schema (docs/cluster.md, "Upgrading a cluster").
 var migrations = []string{
 	// 1: the first schema.
 	`
