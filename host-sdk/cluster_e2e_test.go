@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -464,4 +465,36 @@ func TestClusterDatabaseRestartUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d sends acknowledged, %d failed fast during the outage (slowest failure %v)", len(acked), failures.Load(), time.Duration(slowest.Load()))
+}
+
+// Browsers hear about a database outage as a 503 with code "unavailable",
+// at once, and can send again when it is back.
+func TestClusterDatabaseDownIsA503ForBrowsers(t *testing.T) {
+	t.Parallel()
+	srv := pgtest.NewServer(t)
+	ws := newWebServer(t, []Option{WithPostgres(srv.DSN(t))})
+	post := func(cid string) (*http.Response, []byte) {
+		body := fmt.Sprintf(`{"text": "hello", "client_id": %q}`, cid)
+		return ws.do(t, http.MethodPost, ws.api(ws.room.ID)+"/messages", cookieUser("alice"), strings.NewReader(body),
+			map[string]string{"Sec-Fetch-Site": "same-origin"})
+	}
+	if resp, body := post("before"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("send before the outage: %d %s", resp.StatusCode, body)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	resp, body := post("during")
+	wantError(t, resp, body, http.StatusServiceUnavailable, "unavailable")
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("the 503 took %v: it must come at once", took)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, waitTimeout, func() bool {
+		resp, _ := post("during") // the browser's retry, same client id
+		return resp.StatusCode == http.StatusOK
+	}, "sending again after PostgreSQL is back")
 }

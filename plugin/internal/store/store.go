@@ -34,9 +34,10 @@
 // target's day for rewriting), backups, and a file system that keeps old
 // blocks itself.
 //
-// Store is the seam for other backends (a PostgreSQL store for cluster mode
-// later); Bolt is the embedded default on go.etcd.io/bbolt, and package
-// storetest checks any implementation against the contract. The store knows
+// Store is the seam between backends: Bolt is the embedded default on
+// go.etcd.io/bbolt, package pgstore the PostgreSQL store of cluster mode
+// (several plugin processes sharing one database), and package storetest
+// checks any implementation against the contract. The store knows
 // nothing about permissions, rendering or fan-out: the chat service in
 // plugin/internal/server owns those and calls the store only for durable facts.
 package store

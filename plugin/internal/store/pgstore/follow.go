@@ -58,6 +58,14 @@ func (s *Store) initDelivered(ctx context.Context) error {
 func (s *Store) follow() {
 	defer close(s.follows)
 	ctx, cancel := context.WithCancel(context.Background())
+	// Close must not wait for a read from a database that hangs.
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	wake := make(chan string, wakeBuffer)
 	listening := make(chan struct{})
 	go func() {

@@ -28,8 +28,8 @@ type ConfigureRequest struct {
 	// host_broker_id is the go-plugin broker id on which the host serves
 	// pagechat.host.v1.HostAPI. Required.
 	HostBrokerId uint32 `protobuf:"varint,1,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
-	// data_dir is the directory the plugin keeps its bbolt database in. It is
-	// created if missing. Required.
+	// data_dir is the directory the plugin keeps its bbolt database in (when
+	// postgres_dsn is empty). It is created if missing. Required.
 	DataDir string `protobuf:"bytes,2,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
 	// max_message_bytes limits a message's text, in bytes of UTF-8.
 	// 0 means the default of 16384 (16 KiB).
