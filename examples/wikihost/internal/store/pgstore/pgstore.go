@@ -25,6 +25,10 @@ const (
 	// answering would hold a request, and a chat permission check,
 	// forever; 10 s is long past any healthy query.
 	opTimeout = 10 * time.Second
+	// pageWriteTimeout bounds a page write, which also computes the
+	// search vector of up to maxSearchTextBytes of text: a large
+	// transcript on a busy database takes seconds, not milliseconds.
+	pageWriteTimeout = 30 * time.Second
 	// openTimeout bounds connecting and migrating at start-up; a
 	// migration may wait for another node's.
 	openTimeout = time.Minute
@@ -338,7 +342,7 @@ func scanPage(row pgx.Row, extra ...any) (store.Page, error) {
 // CreatePage stores p as a new page with a fresh id and returns it. Its
 // parent, if any, must exist; titles need not be unique.
 func (s *Store) CreatePage(p store.Page) (store.Page, error) {
-	ctx, cancel := opContext()
+	ctx, cancel := context.WithTimeout(context.Background(), pageWriteTimeout)
 	defer cancel()
 	return s.insertPage(ctx, s.pool, p)
 }
@@ -477,7 +481,7 @@ func (s *Store) UpdatePage(id string, fn func(*store.Page) error) (store.Page, e
 	if !ok {
 		return store.Page{}, fmt.Errorf("page %q: %w", id, store.ErrNotFound)
 	}
-	ctx, cancel := opContext()
+	ctx, cancel := context.WithTimeout(context.Background(), pageWriteTimeout)
 	defer cancel()
 	var out store.Page
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -524,7 +528,7 @@ func (s *Store) UpsertChild(p store.Page) (store.Page, bool, error) {
 	if _, ok := pageID(p.ParentID); !ok {
 		return store.Page{}, false, fmt.Errorf("parent page %q: %w", p.ParentID, store.ErrNotFound)
 	}
-	ctx, cancel := opContext()
+	ctx, cancel := context.WithTimeout(context.Background(), pageWriteTimeout)
 	defer cancel()
 	var created bool
 	got, err := scanPage(s.pool.QueryRow(ctx, `INSERT INTO wiki_pages
