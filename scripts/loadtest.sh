@@ -10,17 +10,33 @@
 # With RESTARTS=N the wiki itself is stopped (SIGTERM) and started again on
 # the same address N times; browsers and loadgen reconnect by themselves.
 #
+# With NODES=2 the wiki runs as a two-node cluster on one PostgreSQL
+# database (PAGECHAT_POSTGRES_DSN, else a private server from Debian's
+# packages): senders post to node A, subscribers stream from node B, and
+# loadgen reports cross-node latency. KILL_NODE=1 then spreads the
+# subscribers over B and A and kills node B (the wiki, and so its plugin)
+# with SIGKILL after KILL_EVERY seconds of load: its subscribers fail over
+# to node A and resume by sequence, with nothing lost or repeated.
+#
+#   NODES=2 bash scripts/loadtest.sh -rooms 100 -subs 20 -rate 1000 -duration 20s
+#   NODES=2 KILL_NODE=1 bash scripts/loadtest.sh -rooms 20 -subs 10 -rate 200 -duration 20s
+#
 # Arguments go to loadgen. Everything runs on loopback and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# shellcheck source=scripts/pg.sh
+. scripts/pg.sh
 work=$(mktemp -d /tmp/pcload.XXXXXX)
 wiki_pid=
+wiki_pid_b=
 cleanup() {
-	if [ -n "$wiki_pid" ]; then
-		kill -TERM "$wiki_pid" 2>/dev/null || true
-		wait "$wiki_pid" 2>/dev/null || true
-	fi
+	for pid in $wiki_pid $wiki_pid_b; do
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	pg_stop
+	[ -n "${KEEP:-}" ] && echo "loadtest: kept $work" >&2 && return 0
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -32,28 +48,56 @@ go build -o "$work/loadgen" ./examples/loadgen
 # Each SSE subscriber is one connection on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-# start_wiki ADDR starts the wiki and sets url once it listens.
+nodes=${NODES:-1}
+db_args=()
+if [ "$nodes" = 2 ]; then
+	pg_start "$work"
+	db_args=(-db "$dsn")
+elif [ "$nodes" != 1 ]; then
+	echo "loadtest: NODES=$nodes: want 1 or 2" >&2
+	exit 2
+fi
+
+# start_wiki ADDR [LOG] starts the wiki (logging to $work/LOG, default
+# wiki.log) and sets url and wiki_pid once it listens.
 start_wiki() {
+	local log=$work/${2:-wiki.log}
 	# The load tool is one client address that opens thousands of streams,
 	# creates every room's page as one user and logs all its users in at
 	# once: the wiki's per-address connection cap and page rate limit are
-	# for real clients, so they are off here.
-	"$work/wikihost" -addr "$1" -data "$work/data" -plugin "$work/pagechat-plugin" \
-		-max-conns-per-ip -1 -pages-per-minute -1 >>"$work/wiki.log" 2>&1 &
+	# for real clients, so they are off here, and its password checks
+	# queue for the cores instead of being refused after 2 s.
+	# In a cluster the nodes share -data (attachments) and the database.
+	"$work/wikihost" -addr "$1" -data "$work/data" -plugin "$work/pagechat-plugin" "${db_args[@]}" \
+		-max-conns-per-ip -1 -pages-per-minute -1 -password-checks 64 >>"$log" 2>&1 &
 	wiki_pid=$!
 	url=
-	for _ in $(seq 1 300); do
-		url=$(sed -n 's/.*listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$work/wiki.log" | tail -1)
+	for _ in $(seq 1 600); do
+		url=$(sed -n 's/.*listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$log" | tail -1)
 		[ -n "$url" ] && return 0
 		sleep 0.1
 	done
-	tail -20 "$work/wiki.log" >&2
+	tail -20 "$log" >&2
 	echo "loadtest: wikihost did not start" >&2
 	exit 1
 }
+lg_args=()
+if [ "$nodes" = 2 ]; then
+	start_wiki 127.0.0.1:0 wiki-b.log
+	url_b=$url wiki_pid_b=$wiki_pid
+	sub_url=$url_b
+	if [ -n "${KILL_NODE:-}" ]; then
+		sub_url=$url_b,
+	fi
+fi
 start_wiki 127.0.0.1:0
+if [ "$nodes" = 2 ]; then
+	[ -n "${KILL_NODE:-}" ] && sub_url=$sub_url$url
+	lg_args=(-sub-url "$sub_url")
+	echo "loadtest: node A $url (senders), node B $url_b; subscribers on $sub_url" >&2
+fi
 
-"$work/loadgen" -url "$url" "$@" >"$work/result.json" 2>"$work/loadgen.log" &
+"$work/loadgen" -url "$url" "${lg_args[@]}" "$@" >"$work/result.json" 2>"$work/loadgen.log" &
 lg_pid=$!
 
 # wait_for_load returns once loadgen has had a message acknowledged (or
@@ -78,6 +122,14 @@ if [ "$kills" -gt 0 ]; then
 			kill -9 "$plugin_pid"
 		fi
 	done
+fi
+if [ "$nodes" = 2 ] && [ -n "${KILL_NODE:-}" ]; then
+	wait_for_load
+	sleep "${KILL_EVERY:-5}"
+	echo "loadtest: kill -9 node B (wiki pid $wiki_pid_b)" >&2
+	kill -9 "$wiki_pid_b"
+	wait "$wiki_pid_b" 2>/dev/null || true
+	wiki_pid_b=
 fi
 restarts=${RESTARTS:-0}
 if [ "$restarts" -gt 0 ]; then

@@ -11,7 +11,8 @@ import (
 // Config is everything a run needs. main fills it from flags; tests fill it
 // directly so they can shorten the timeouts that flags do not expose.
 type Config struct {
-	URL            string        // wikihost base URL; the only address the run talks to
+	URL            string        // wikihost base URL: setup and senders
+	SubURLs        []string      // where subscribers connect, spread over and failing over between them; empty: URL
 	User           string        // admin user: creates pages and users, subscribes
 	Password       string        // password of User, and of the sender users created
 	Rooms          int           // rooms, one page each
@@ -68,17 +69,38 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// validate reports the first unusable setting.
-func (c Config) validate() error {
-	u, err := url.Parse(c.URL)
+// checkURL reports whether raw is a base URL the tool can use.
+func checkURL(flag, raw string) error {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("-url: %w", err)
+		return fmt.Errorf("%s: %w", flag, err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("-url %q: want http://host:port or https://host:port", c.URL)
+		return fmt.Errorf("%s %q: want http://host:port or https://host:port", flag, raw)
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("-url %q: give credentials with -user/-password, and no query or fragment", c.URL)
+		return fmt.Errorf("%s %q: give credentials with -user/-password, and no query or fragment", flag, raw)
+	}
+	return nil
+}
+
+// subURLs is where subscribers connect.
+func (c Config) subURLs() []string {
+	if len(c.SubURLs) == 0 {
+		return []string{c.URL}
+	}
+	return c.SubURLs
+}
+
+// validate reports the first unusable setting.
+func (c Config) validate() error {
+	if err := checkURL("-url", c.URL); err != nil {
+		return err
+	}
+	for _, u := range c.SubURLs {
+		if err := checkURL("-sub-url", u); err != nil {
+			return err
+		}
 	}
 	switch {
 	case c.User == "":

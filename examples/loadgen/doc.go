@@ -7,7 +7,7 @@
 //
 // Point it only at a server you run yourself, normally on loopback: it
 // creates users and pages there and sends as fast as it is told to. It talks
-// to no address other than -url.
+// to no address other than -url and -sub-url.
 //
 // # Usage
 //
@@ -24,7 +24,10 @@
 //
 // Flags:
 //
-//	-url URL               wikihost base URL (default http://127.0.0.1:8080)
+//	-url URL               wikihost base URL (default http://127.0.0.1:8080): setup and senders
+//	-sub-url URL[,URL…]    where subscribers connect (default -url); with several,
+//	                       subscribers are spread over them round robin and move
+//	                       to the next when theirs fails (cluster mode)
 //	-user, -password       an admin account (default alice / pagechat-demo)
 //	-rooms R               rooms, one fresh page each (default 10)
 //	-subs S                SSE subscribers per room (default 10)
@@ -84,7 +87,20 @@
 //	msgs_per_s           acked / length of the send phase (the achieved rate)
 //	p50_ms p99_ms max_ms send→receive latency over all deliveries
 //	ack_p50_ms ack_p99_ms  first POST attempt → acknowledgement
-//	errors, reconnects, …  see the Result type
+//	errors, reconnects, failovers, …  see the Result type
+//
+// # Cluster mode
+//
+// With -sub-url naming other nodes of a cluster (wikihost -db on one
+// PostgreSQL database), senders post to -url and subscribers stream from
+// the -sub-url nodes, so every delivery crosses nodes; the result then
+// also holds cross_node (deliveries through a node other than -url's) and
+// cross_p50_ms, cross_p99_ms, cross_max_ms, their latency. A subscriber
+// whose node stops accepting streams (it died, or answers 5xx) moves to
+// the next -sub-url and resumes with Last-Event-ID from the last seq it
+// saw, counted in failovers; lost, duplicated and out_of_order still say
+// whether that lost, repeated or reordered anything. Sessions must be
+// valid on every node, as they are when the nodes share the database.
 //
 // The exit status is 0 when lost, duplicated and out_of_order are all zero,
 // 1 when any is not (or the run failed; -no-fail turns the former off), 2 for

@@ -16,6 +16,15 @@ const maxTrackedSeq = 1 << 26
 // latencyUnknown marks a received seq whose text carried no send time.
 const latencyUnknown = math.MaxUint32
 
+// crossNode marks, in a subscriber's latency table, a delivery that came
+// through another node than the one the senders post to. Latencies are
+// capped below it (at about 35 minutes), so a marked value never equals
+// latencyUnknown.
+const (
+	crossNode    = 1 << 31
+	maxLatencyUs = crossNode - 3
+)
+
 // verdict classifies one delivery to one subscriber.
 type verdict int
 
@@ -30,10 +39,13 @@ const (
 // subscriber's goroutine and read only after that goroutine has ended.
 type subLedger struct {
 	// lat is indexed by seq: 0 = not received, else latency in µs + 1
-	// (capped), or latencyUnknown. A dense table because sequences are
-	// dense from 1, and it costs 4 bytes per message where a map costs
-	// tens.
-	lat        []uint32
+	// (capped), with crossNode set for a cross-node delivery, or
+	// latencyUnknown. A dense table because sequences are dense from 1,
+	// and it costs 4 bytes per message where a map costs tens.
+	lat []uint32
+	// cross says the stream now being read is on another node than the
+	// senders': what it delivers is marked crossNode.
+	cross      bool
 	last       int64 // highest seq received; the resume position
 	received   int64 // message events accepted, duplicates included
 	duplicated int64
@@ -84,25 +96,35 @@ func (l *subLedger) mark(seq int64, latency time.Duration) {
 	}
 	v := uint32(latencyUnknown)
 	if latency >= 0 {
-		us := min(latency.Microseconds(), latencyUnknown-2)
+		us := min(latency.Microseconds(), maxLatencyUs)
 		v = uint32(us) + 1
+		if l.cross {
+			v |= crossNode
+		}
 	}
 	l.lat[seq] = v
 }
 
 // reconcile checks which of the acknowledged seqs arrived. It returns how
-// many did and appends their latencies in µs to lats.
-func (l *subLedger) reconcile(acked []int64, lats []uint32) (delivered int64, _ []uint32) {
+// many did, appends their latencies in µs to lats and those of the
+// cross-node deliveries among them also to cross.
+func (l *subLedger) reconcile(acked []int64, lats, cross []uint32) (delivered int64, _, _ []uint32) {
 	for _, seq := range acked {
 		if seq <= 0 || !l.has(seq) {
 			continue
 		}
 		delivered++
-		if v := l.lat[seq]; v != latencyUnknown {
-			lats = append(lats, v-1)
+		v := l.lat[seq]
+		if v == latencyUnknown {
+			continue
+		}
+		us := v&^crossNode - 1
+		lats = append(lats, us)
+		if v&crossNode != 0 {
+			cross = append(cross, us)
 		}
 	}
-	return delivered, lats
+	return delivered, lats, cross
 }
 
 // room is one chat room under load, shared by its senders and subscribers.

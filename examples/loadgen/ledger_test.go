@@ -70,7 +70,7 @@ func TestSubLedger(t *testing.T) {
 			for _, dl := range tc.deliveries {
 				verdicts = append(verdicts, l.observe(dl.seq, dl.bound, time.Millisecond))
 			}
-			delivered, lats := l.reconcile(tc.acked, nil)
+			delivered, lats, _ := l.reconcile(tc.acked, nil, nil)
 			if delivered != tc.delivered || l.duplicated != tc.duplicated || l.outOfOrder != tc.outOfOrder || l.rejected != tc.rejected || l.last != tc.last {
 				t.Errorf("delivered=%d duplicated=%d out_of_order=%d rejected=%d last=%d, want %d %d %d %d %d",
 					delivered, l.duplicated, l.outOfOrder, l.rejected, l.last,
@@ -92,14 +92,21 @@ func TestSubLedgerLatency(t *testing.T) {
 	l.observe(1, 0, 1500*time.Microsecond)
 	l.observe(2, 0, -1) // text without a send time
 	l.observe(3, 0, 0)
-	l.observe(4, 0, 24*time.Hour) // beyond what a uint32 of µs holds: capped
-	got, lats := l.reconcile([]int64{1, 2, 3, 4}, nil)
-	if got != 4 {
-		t.Fatalf("delivered %d, want 4", got)
+	l.observe(4, 0, 24*time.Hour) // beyond what the table holds: capped
+	l.cross = true                // the stream moved to another node
+	l.observe(5, 0, 2*time.Millisecond)
+	l.observe(6, 0, 24*time.Hour)
+	l.observe(7, 0, -1)
+	got, lats, cross := l.reconcile([]int64{1, 2, 3, 4, 5, 6, 7}, nil, nil)
+	if got != 7 {
+		t.Fatalf("delivered %d, want 7", got)
 	}
-	want := []uint32{1500, 0, latencyUnknown - 2}
+	want := []uint32{1500, 0, maxLatencyUs, 2000, maxLatencyUs}
 	if !slices.Equal(lats, want) {
 		t.Errorf("latencies %v, want %v (unknown latency left out)", lats, want)
+	}
+	if want := []uint32{2000, maxLatencyUs}; !slices.Equal(cross, want) {
+		t.Errorf("cross-node latencies %v, want %v", cross, want)
 	}
 }
 

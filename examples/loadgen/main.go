@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -45,8 +46,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "loadgen:", err)
 		return exitUsage
 	}
-	if !isLoopback(cfg.URL) {
-		fmt.Fprintf(stderr, "loadgen: warning: %s is not a loopback address; only load servers you run\n", cfg.URL)
+	for _, u := range append([]string{cfg.URL}, cfg.SubURLs...) {
+		if !isLoopback(u) {
+			fmt.Fprintf(stderr, "loadgen: warning: %s is not a loopback address; only load servers you run\n", u)
+		}
 	}
 
 	if cfg.CPUProfile != "" {
@@ -92,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "wikihost base URL (a server you run)")
+	subURL := fs.String("sub-url", "", "where subscribers connect (default: -url); several comma-separated URLs spread them over the nodes of a cluster, and a subscriber whose node fails moves to the next")
 	fs.StringVar(&c.User, "user", "alice", "admin user: creates pages and users, subscribes")
 	fs.StringVar(&c.Password, "password", "pagechat-demo", "password of -user and of the sender users")
 	fs.IntVar(&c.Rooms, "rooms", 10, "rooms (one new page each)")
@@ -111,6 +115,11 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for u := range strings.SplitSeq(*subURL, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			c.SubURLs = append(c.SubURLs, u)
+		}
 	}
 	c = c.withDefaults()
 	if err := c.validate(); err != nil {

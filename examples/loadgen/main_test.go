@@ -30,6 +30,13 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if c.ackGrace() != 2500*time.Millisecond || c.IdleTimeout <= 30*time.Second {
 		t.Errorf("ackGrace %v, idle timeout %v", c.ackGrace(), c.IdleTimeout)
 	}
+	if len(c.SubURLs) != 0 || len(c.subURLs()) != 1 || c.subURLs()[0] != c.URL {
+		t.Errorf("subscribers connect to %v, want -url alone", c.subURLs())
+	}
+	two, err := parseFlags([]string{"-sub-url", " http://127.0.0.1:8081, http://127.0.0.1:8082 ,"}, io.Discard)
+	if err != nil || len(two.SubURLs) != 2 || two.SubURLs[0] != "http://127.0.0.1:8081" || two.SubURLs[1] != "http://127.0.0.1:8082" {
+		t.Errorf("-sub-url with two URLs: %q, %v", two.SubURLs, err)
+	}
 }
 
 func TestParseFlagsRejects(t *testing.T) {
@@ -47,6 +54,8 @@ func TestParseFlagsRejects(t *testing.T) {
 		{"-url", "ftp://example.org"},
 		{"-url", "127.0.0.1:8080"},
 		{"-url", "http://user:pw@127.0.0.1:8080"},
+		{"-sub-url", "127.0.0.1:8081"},
+		{"-sub-url", "http://127.0.0.1:8081,ftp://x"},
 		{"-user", ""},
 		{"-bogus"},
 		{"extra"},

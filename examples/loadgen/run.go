@@ -37,11 +37,18 @@ func run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	hc := newHTTPClient(cfg.Rooms*cfg.Subs + cfg.senders() + setupParallel + 8)
 	defer hc.CloseIdleConnections()
 	api := newAPIClient(cfg.URL, hc)
+	var subAPIs []*apiClient
+	for _, u := range cfg.subURLs() {
+		subAPIs = append(subAPIs, newAPIClient(u, hc))
+	}
 	runID := strings.ToLower(rand.Text()[:8])
 	errs := newErrorLog(log, 20)
 
 	fmt.Fprintf(log, "loadgen: run %s: creating %d rooms, %d sender and %d viewer users on %s\n",
 		runID, cfg.Rooms, cfg.senderUsers(), cfg.viewers(), cfg.URL)
+	if len(cfg.SubURLs) > 0 {
+		fmt.Fprintf(log, "loadgen: senders post to %s; subscribers connect to %s\n", cfg.URL, strings.Join(cfg.SubURLs, ", "))
+	}
 	setupCtx, setupDone := context.WithTimeout(ctx, cfg.SetupTimeout)
 	p, err := setup(setupCtx, api, cfg, runID, log)
 	setupDone()
@@ -60,7 +67,9 @@ func run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	for _, r := range p.rooms {
 		for range cfg.Subs {
 			viewer := p.viewers[len(subs)/cfg.StreamsPerUser]
-			s := newSubscriber(r, api, viewer, cfg, clk, c, errs)
+			// Round robin over the subscriber URLs, as a load
+			// balancer without sticky sessions spreads browsers.
+			s := newSubscriber(r, subAPIs, len(subs)%len(subAPIs), api.base, viewer, cfg, clk, c, errs)
 			subs = append(subs, s)
 			subWG.Go(func() { s.run(streamCtx) })
 		}

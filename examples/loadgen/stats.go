@@ -20,6 +20,7 @@ type counters struct {
 	streamErrors atomic.Int64 // failed stream connects and broken streams
 	badEvents    atomic.Int64 // message events that could not be read
 	reconnects   atomic.Int64 // streams opened again after they ended
+	failovers    atomic.Int64 // streams moved to another -sub-url after theirs failed
 	heartbeats   atomic.Int64 // comment lines
 	presence     atomic.Int64 // presence events
 
@@ -59,6 +60,15 @@ type Result struct {
 	StreamErrors int64 `json:"stream_errors"` // failed or broken event streams
 	BadEvents    int64 `json:"bad_events"`    // unreadable message events
 	Reconnects   int64 `json:"reconnects"`    // streams reopened after ending
+	Failovers    int64 `json:"failovers"`     // streams moved to another -sub-url after theirs failed
+
+	// Deliveries through another node than the senders' (-sub-url other
+	// than -url): how many, and their send → receive latency. Absent
+	// when every subscriber used the senders' node.
+	CrossNode  int64   `json:"cross_node,omitempty"`
+	CrossP50Ms float64 `json:"cross_p50_ms,omitempty"`
+	CrossP99Ms float64 `json:"cross_p99_ms,omitempty"`
+	CrossMaxMs float64 `json:"cross_max_ms,omitempty"`
 
 	Received   int64 `json:"received"`   // all message events, duplicates included
 	Heartbeats int64 `json:"heartbeats"` // SSE comment lines
@@ -106,6 +116,7 @@ func tally(in tallyInput) Result {
 		StreamErrors:   c.streamErrors.Load(),
 		BadEvents:      c.badEvents.Load(),
 		Reconnects:     c.reconnects.Load(),
+		Failovers:      c.failovers.Load(),
 		Received:       c.received.Load(),
 		Heartbeats:     c.heartbeats.Load(),
 		Presence:       c.presence.Load(),
@@ -122,7 +133,7 @@ func tally(in tallyInput) Result {
 	}
 
 	acked := make(map[*room][]int64)
-	var lats []uint32
+	var lats, cross []uint32
 	for _, s := range in.subs {
 		seqs, ok := acked[s.room]
 		if !ok {
@@ -130,7 +141,7 @@ func tally(in tallyInput) Result {
 			acked[s.room] = seqs
 		}
 		var got int64
-		got, lats = s.ledger.reconcile(seqs, lats)
+		got, lats, cross = s.ledger.reconcile(seqs, lats, cross)
 		res.Expected += int64(len(seqs))
 		res.Delivered += got
 		res.Duplicated += s.ledger.duplicated
@@ -142,6 +153,9 @@ func tally(in tallyInput) Result {
 
 	slices.Sort(lats)
 	res.P50Ms, res.P99Ms, res.MaxMs = usToMs(percentile(lats, 50)), usToMs(percentile(lats, 99)), usToMs(percentile(lats, 100))
+	slices.Sort(cross)
+	res.CrossNode = int64(len(cross))
+	res.CrossP50Ms, res.CrossP99Ms, res.CrossMaxMs = usToMs(percentile(cross, 50)), usToMs(percentile(cross, 99)), usToMs(percentile(cross, 100))
 	ackLat := slices.Clone(in.ackLatency)
 	slices.Sort(ackLat)
 	res.AckP50Ms, res.AckP99Ms, res.AckMaxMs = usToMs(percentile(ackLat, 50)), usToMs(percentile(ackLat, 99)), usToMs(percentile(ackLat, 100))

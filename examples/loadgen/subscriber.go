@@ -34,10 +34,18 @@ type wireMessage struct {
 }
 
 // subscriber follows one room's event stream for the whole run,
-// reconnecting from its last seq whenever the stream ends.
+// reconnecting from its last seq whenever the stream ends. With several
+// subscriber URLs (the nodes of a cluster) it starts on one and moves to
+// the next when its node stops accepting streams, resuming from the same
+// seq there, as a browser behind a load balancer does when a node dies.
 type subscriber struct {
-	room        *room
-	api         *apiClient
+	room *room
+	// apis are the nodes it may stream from; cur is the one in use.
+	apis []*apiClient
+	cur  int
+	// sendBase is the senders' node: deliveries through any other count
+	// as cross-node.
+	sendBase    string
 	cr          creds
 	idleTimeout time.Duration
 	clock       clock
@@ -51,9 +59,11 @@ type subscriber struct {
 	readyOnce sync.Once
 }
 
-func newSubscriber(r *room, api *apiClient, cr creds, cfg Config, clk clock, c *counters, errs *errorLog) *subscriber {
+// newSubscriber makes a subscriber to r that streams from apis[first],
+// moving on to the next of apis when that fails.
+func newSubscriber(r *room, apis []*apiClient, first int, sendBase string, cr creds, cfg Config, clk clock, c *counters, errs *errorLog) *subscriber {
 	return &subscriber{
-		room: r, api: api, cr: cr, idleTimeout: cfg.IdleTimeout,
+		room: r, apis: apis, cur: first, sendBase: sendBase, cr: cr, idleTimeout: cfg.IdleTimeout,
 		clock: clk, c: c, errs: errs, ready: make(chan struct{}),
 	}
 }
@@ -73,6 +83,12 @@ func (s *subscriber) run(ctx context.Context) {
 		if err != nil {
 			s.c.streamErrors.Add(1)
 			s.errs.report(fmt.Errorf("room %s: %w", s.room.id, err))
+		}
+		if !connected && err != nil && len(s.apis) > 1 {
+			// Its node refuses streams or is gone: try the next.
+			// Streams resume by seq, so any node can take over.
+			s.cur = (s.cur + 1) % len(s.apis)
+			s.c.failovers.Add(1)
 		}
 		if connected {
 			s.c.reconnects.Add(1)
@@ -115,10 +131,12 @@ func (s *subscriber) stream(ctx context.Context) (connected bool, err error) {
 		return err
 	}
 
-	resp, err := s.api.openEvents(ctx, s.cr, s.room.id, s.ledger.last)
+	api := s.apis[s.cur]
+	resp, err := api.openEvents(ctx, s.cr, s.room.id, s.ledger.last)
 	if err != nil {
-		return false, idleErr(err)
+		return false, idleErr(fmt.Errorf("%s: %w", api.base, err))
 	}
+	s.ledger.cross = api.base != s.sendBase
 	// Not closeBody: draining a live stream would block until shutdown.
 	defer resp.Body.Close()
 	s.readyOnce.Do(func() { close(s.ready) })

@@ -84,6 +84,7 @@ type config struct {
 	clientFailures  int
 	readTimeout     time.Duration
 	maxConnsPerIP   int
+	db              string // PostgreSQL DSN; "" for bbolt under dataDir
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -103,6 +104,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.IntVar(&c.clientFailures, "client-login-failures", wiki.DefaultClientFreeFailures, "failed logins one client address may have before it is throttled; -1 turns the per-address throttle off")
 	fs.DurationVar(&c.readTimeout, "read-timeout", defaultReadTimeout, "longest time to read one request, headers and body; chat event streams are exempt")
 	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", defaultMaxConnsPerIP, "open connections one client IP address may have; further ones are closed at once; -1 turns the limit off")
+	fs.StringVar(&c.db, "db", "", "PostgreSQL database (postgres://user:password@host:port/database) for the wiki's and the chat's data, shared by every node of a cluster; without it, bbolt files under -data")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -157,7 +159,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		defer stopDebug()
 	}
 
-	w, err := wiki.Open(cfg.dataDir, wiki.Options{Logger: logger.Named("wiki"), MaxPasswordChecks: cfg.passwordChecks, ClientFreeFailures: cfg.clientFailures})
+	if cfg.db != "" {
+		logger.Info("cluster mode: data in PostgreSQL, attachments under -data", "data", cfg.dataDir)
+	}
+	w, err := wiki.Open(cfg.dataDir, wiki.Options{Logger: logger.Named("wiki"), MaxPasswordChecks: cfg.passwordChecks, ClientFreeFailures: cfg.clientFailures, PostgresDSN: cfg.db})
 	if err != nil {
 		return err
 	}
@@ -176,6 +181,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	if cfg.pluginSHA256 != "" {
 		opts = append(opts, hostsdk.WithChecksum(cfg.pluginSHA256))
 	}
+	opts = append(opts, pluginDatabase(cfg.db)...)
 	client, err := hostsdk.Load(ctx, cfg.pluginPath, filepath.Join(cfg.dataDir, "chat"), w.Host(), opts...)
 	if err != nil {
 		return fmt.Errorf("load pagechat plugin: %w", err)
@@ -192,6 +198,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		return err
 	}
 	return serve(ctx, logger, cfg, site, chat.Close)
+}
+
+// pluginDatabase is the plugin's option for the database: in cluster mode
+// every node's plugin keeps the chat in the same PostgreSQL database, so a
+// message sent on one node reaches browsers on all of them.
+func pluginDatabase(dsn string) []hostsdk.Option {
+	if dsn == "" {
+		return nil
+	}
+	return []hostsdk.Option{hostsdk.WithPostgres(dsn)}
 }
 
 // newServer is the HTTP server for h with cfg's limits.

@@ -9,7 +9,7 @@ import (
 )
 
 // AddFile stores the metadata of an attached file; its page must exist.
-func (s *Store) AddFile(f File) error {
+func (s *Bolt) AddFile(f File) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketPages).Get([]byte(f.PageID)) == nil {
 			return fmt.Errorf("page %q: %w", f.PageID, ErrNotFound)
@@ -22,7 +22,7 @@ func (s *Store) AddFile(f File) error {
 }
 
 // File returns the metadata of the file with id.
-func (s *Store) File(id string) (File, error) {
+func (s *Bolt) File(id string) (File, error) {
 	var f File
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return getJSON(tx.Bucket(bucketFiles), id, &f)
@@ -34,7 +34,7 @@ func (s *Store) File(id string) (File, error) {
 }
 
 // Files returns the files attached to pageID, oldest first.
-func (s *Store) Files(pageID string) ([]File, error) {
+func (s *Bolt) Files(pageID string) ([]File, error) {
 	var out []File
 	err := s.db.View(func(tx *bolt.Tx) error {
 		files := tx.Bucket(bucketFiles)

@@ -24,7 +24,7 @@ func TitleKey(title string) string {
 // would tell that some page, perhaps one the user may not view, holds it.
 // A page with a ChildKey (the chat plugin's) is not in the title index:
 // see UpsertChild.
-func (s *Store) CreatePage(p Page) (Page, error) {
+func (s *Bolt) CreatePage(p Page) (Page, error) {
 	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		p, err = createPage(tx, p)
@@ -86,7 +86,7 @@ func readPage(tx *bolt.Tx, id string, withBody bool) (Page, error) {
 }
 
 // Page returns the page with id, body included.
-func (s *Store) Page(id string) (Page, error) {
+func (s *Bolt) Page(id string) (Page, error) {
 	var p Page
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -98,7 +98,7 @@ func (s *Store) Page(id string) (Page, error) {
 
 // PageMeta returns the page with id without its body: the cheap read that
 // permission checks make on every chat call.
-func (s *Store) PageMeta(id string) (Page, error) {
+func (s *Bolt) PageMeta(id string) (Page, error) {
 	p, err := cachedRead(s, &s.pages, id, func() (Page, error) {
 		var p Page
 		err := s.db.View(func(tx *bolt.Tx) error {
@@ -121,7 +121,7 @@ func (s *Store) PageMeta(id string) (Page, error) {
 // ErrNotFound. Pages the chat plugin wrote are never found by title (see
 // UpsertChild). Titles are not unique, so the caller chooses among them,
 // and must show each reader only the pages they may view.
-func (s *Store) PagesByTitle(title string) ([]Page, error) {
+func (s *Bolt) PagesByTitle(title string) ([]Page, error) {
 	var out []Page
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return eachPair(tx.Bucket(bucketTitles), TitleKey(title), func(id string, _ []byte) error {
@@ -154,7 +154,7 @@ func sortOldestFirst(pages []Page) {
 
 // Children returns the child pages of parentID without bodies, oldest
 // first; Children("") returns the top-level pages.
-func (s *Store) Children(parentID string) ([]Page, error) {
+func (s *Bolt) Children(parentID string) ([]Page, error) {
 	var out []Page
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return eachPair(tx.Bucket(bucketChildren), parentID, func(childID string, _ []byte) error {
@@ -177,7 +177,7 @@ func (s *Store) Children(parentID string) ([]Page, error) {
 // result. fn may change the title, body, permissions and Updated; the id,
 // parent, child key and format are kept. An error from fn changes
 // nothing.
-func (s *Store) UpdatePage(id string, fn func(*Page) error) (Page, error) {
+func (s *Bolt) UpdatePage(id string, fn func(*Page) error) (Page, error) {
 	var out Page
 	err := s.update(func(tx *bolt.Tx) error {
 		old, err := readPage(tx, id, true)
@@ -230,7 +230,7 @@ func retitle(tx *bolt.Tx, old Page, title string) error {
 // create a page with a keyed page's title as with any title; the wiki
 // marks keyed pages wherever it shows them, so such a page cannot pass
 // for one.
-func (s *Store) UpsertChild(p Page) (page Page, created bool, err error) {
+func (s *Bolt) UpsertChild(p Page) (page Page, created bool, err error) {
 	if p.ChildKey == "" {
 		return Page{}, false, errors.New("a child page needs a key")
 	}
@@ -296,8 +296,8 @@ func migrateTitles(tx *bolt.Tx) error {
 }
 
 // EachPage calls fn for every page, body included, in id order. fn must
-// not call back into the Store: it runs inside a read transaction.
-func (s *Store) EachPage(fn func(Page) error) error {
+// not call back into the store: it runs inside a read transaction.
+func (s *Bolt) EachPage(fn func(Page) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		bodies := tx.Bucket(bucketBodies)
 		return tx.Bucket(bucketPages).ForEach(func(k, v []byte) error {

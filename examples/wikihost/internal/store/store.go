@@ -51,8 +51,9 @@ var (
 	metaTitleIndex = []byte("title-index")
 )
 
-// Store is the wiki's bbolt database. It is safe for concurrent use.
-type Store struct {
+// Bolt is the Store kept in one bbolt file, the single-node default. It
+// is safe for concurrent use.
+type Bolt struct {
 	db *bolt.DB
 
 	// Permission checks read a user and a page (and its parents) on every
@@ -64,6 +65,8 @@ type Store struct {
 	gen   atomic.Uint64
 	pages sync.Map // page id -> cached[Page]
 	users sync.Map // user id -> cached[User]
+
+	exclusive sync.Mutex // see Exclusive
 }
 
 // cached is a read made while gen held the value in gen.
@@ -74,14 +77,14 @@ type cached[T any] struct {
 
 // update runs a write transaction that may change pages or users, and then
 // retires every cached read.
-func (s *Store) update(fn func(*bolt.Tx) error) error {
+func (s *Bolt) update(fn func(*bolt.Tx) error) error {
 	defer s.gen.Add(1) // after the commit: a read that saw old data is never served
 	return s.db.Update(fn)
 }
 
 // cachedRead returns m's entry for id if it is current, or reads it with
 // read and caches the result. Failed reads are not cached.
-func cachedRead[T any](s *Store, m *sync.Map, id string, read func() (T, error)) (T, error) {
+func cachedRead[T any](s *Bolt, m *sync.Map, id string, read func() (T, error)) (T, error) {
 	gen := s.gen.Load() // before reading: a write during the read retires the entry
 	if e, ok := m.Load(id); ok && e.(cached[T]).gen == gen {
 		return e.(cached[T]).v, nil
@@ -94,8 +97,8 @@ func cachedRead[T any](s *Store, m *sync.Map, id string, read func() (T, error))
 	return v, nil
 }
 
-// Open opens (creating if needed) the database file at path.
-func Open(path string) (*Store, error) {
+// Open opens (creating if needed) the bbolt database file at path.
+func Open(path string) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
@@ -127,11 +130,19 @@ func Open(path string) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return &Bolt{db: db}, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Bolt) Close() error { return s.db.Close() }
+
+// Exclusive runs fn while no other Exclusive runs. bbolt's file lock
+// already keeps other processes out, so a mutex is enough.
+func (s *Bolt) Exclusive(fn func() error) error {
+	s.exclusive.Lock()
+	defer s.exclusive.Unlock()
+	return fn()
+}
 
 func pair(a, b string) []byte { return []byte(a + "\x00" + b) }
 

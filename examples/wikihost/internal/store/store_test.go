@@ -13,7 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func openT(t *testing.T, path string) *Store {
+func openT(t *testing.T, path string) *Bolt {
 	t.Helper()
 	s, err := Open(path)
 	if err != nil {

@@ -11,6 +11,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists means a user with that id already exists.
 	ErrExists = errors.New("already exists")
+	// ErrUnavailable means the database could not be reached (a cluster's
+	// PostgreSQL restarting, for one); the same request may work shortly.
+	ErrUnavailable = errors.New("the database is unavailable")
 )
 
 // Format says how a page body is stored and rendered.

@@ -10,7 +10,7 @@ import (
 )
 
 // CreateUser stores a new user; it fails with ErrExists if the id is taken.
-func (s *Store) CreateUser(u User) error {
+func (s *Bolt) CreateUser(u User) error {
 	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(u.ID)) != nil {
@@ -21,7 +21,7 @@ func (s *Store) CreateUser(u User) error {
 }
 
 // User returns the user with id.
-func (s *Store) User(id string) (User, error) {
+func (s *Bolt) User(id string) (User, error) {
 	u, err := cachedRead(s, &s.users, id, func() (User, error) {
 		var u User
 		err := s.db.View(func(tx *bolt.Tx) error {
@@ -37,14 +37,14 @@ func (s *Store) User(id string) (User, error) {
 }
 
 // PutSession stores a session under the hash of its token.
-func (s *Store) PutSession(tokenHash string, sess Session) error {
+func (s *Bolt) PutSession(tokenHash string, sess Session) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(bucketSessions), tokenHash, sess)
 	})
 }
 
 // Session returns the session stored under tokenHash, expired or not.
-func (s *Store) Session(tokenHash string) (Session, error) {
+func (s *Bolt) Session(tokenHash string) (Session, error) {
 	var sess Session
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return getJSON(tx.Bucket(bucketSessions), tokenHash, &sess)
@@ -56,7 +56,7 @@ func (s *Store) Session(tokenHash string) (Session, error) {
 }
 
 // DeleteSession removes a session; removing a missing one is not an error.
-func (s *Store) DeleteSession(tokenHash string) error {
+func (s *Bolt) DeleteSession(tokenHash string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSessions).Delete([]byte(tokenHash))
 	})
@@ -64,7 +64,7 @@ func (s *Store) DeleteSession(tokenHash string) error {
 
 // PurgeSessions deletes every session that expired before now and returns
 // how many it deleted.
-func (s *Store) PurgeSessions(now time.Time) (int, error) {
+func (s *Bolt) PurgeSessions(now time.Time) (int, error) {
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
@@ -91,7 +91,7 @@ func (s *Store) PurgeSessions(now time.Time) (int, error) {
 }
 
 // Meta returns a stored setting, or "" if it was never set.
-func (s *Store) Meta(name string) (string, error) {
+func (s *Bolt) Meta(name string) (string, error) {
 	var v string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v = string(tx.Bucket(bucketMeta).Get([]byte(name)))
@@ -101,7 +101,7 @@ func (s *Store) Meta(name string) (string, error) {
 }
 
 // SetMeta stores a setting.
-func (s *Store) SetMeta(name, value string) error {
+func (s *Bolt) SetMeta(name, value string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put([]byte(name), []byte(value))
 	})

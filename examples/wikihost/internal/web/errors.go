@@ -45,6 +45,8 @@ func classify(err error) (status int, code, msg string) {
 		// Not a bug: nothing was saved for lack of disk space, and only
 		// an administrator freeing some helps (finding #1).
 		return http.StatusInsufficientStorage, "storage_full", "the wiki's disk is full, so this was not saved; try again once the administrator has freed space"
+	case errors.Is(err, wiki.ErrUnavailable):
+		return http.StatusServiceUnavailable, "unavailable", "the wiki's database is unavailable right now; try again shortly"
 	case errors.Is(err, wiki.ErrSearchUnavailable):
 		return http.StatusServiceUnavailable, "search_unavailable", err.Error()
 	case errors.Is(err, wiki.ErrTooManyAttempts):
@@ -70,7 +72,7 @@ func setRetryAfter(w http.ResponseWriter, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(throttled.RetryAfterSeconds()))
 	case errors.As(err, &limited):
 		setRetryAfterLimited(w, limited)
-	case errors.Is(err, wiki.ErrBusy):
+	case errors.Is(err, wiki.ErrBusy), errors.Is(err, wiki.ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
 	}
 }

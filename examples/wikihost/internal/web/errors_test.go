@@ -23,6 +23,7 @@ func TestClassifyFullDisk(t *testing.T) {
 	}{
 		{"page write on a full disk", fmt.Errorf("save page: %w", &os.PathError{Op: "write", Path: "/data/wiki.db", Err: syscall.ENOSPC}), http.StatusInsufficientStorage, "storage_full"},
 		{"search down", fmt.Errorf("search: %w", wiki.ErrSearchUnavailable), http.StatusServiceUnavailable, "search_unavailable"},
+		{"database down", fmt.Errorf("page 1: %w", wiki.ErrUnavailable), http.StatusServiceUnavailable, "unavailable"},
 		{"anything else", errors.New("boom"), http.StatusInternalServerError, "internal"},
 	}
 	for _, tt := range tests {

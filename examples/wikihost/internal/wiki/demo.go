@@ -39,8 +39,18 @@ const demoBody = `This is a small wiki with pagechat built in. The room below be
 // SeedDemo creates the demo users with password and the demo page, unless
 // they exist, and returns the demo page's id. It changes nothing that
 // exists: a demo user whose password differs from password (it was set on
-// an earlier start) is reported in the log and left alone.
-func (w *Wiki) SeedDemo(password string) (string, error) {
+// an earlier start) is reported in the log and left alone. Nodes of a
+// cluster that start together seed one after the other, so the demo is
+// created once.
+func (w *Wiki) SeedDemo(password string) (id string, err error) {
+	err = w.store.Exclusive(func() error {
+		id, err = w.seedDemo(password)
+		return err
+	})
+	return id, err
+}
+
+func (w *Wiki) seedDemo(password string) (string, error) {
 	for _, nu := range DemoUsers {
 		u, err := w.store.User(nu.Name)
 		if errors.Is(err, store.ErrNotFound) {

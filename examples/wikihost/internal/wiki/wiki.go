@@ -1,6 +1,7 @@
 package wiki
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/pagechat/pagechat/examples/wikihost/internal/search"
 	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
+	"github.com/pagechat/pagechat/examples/wikihost/internal/store/pgstore"
 )
 
 // Limits on input, each with its reason.
@@ -39,6 +41,9 @@ const (
 	// Parents are fixed at creation and must exist then, so there are no
 	// cycles; the bound is a guard, not a feature.
 	maxDepth = 64
+	// pgOpenTimeout bounds connecting to PostgreSQL and migrating its
+	// schema at start-up, which may wait for another node's migration.
+	pgOpenTimeout = time.Minute
 )
 
 // Errors returned by Wiki, by category. Match them with errors.Is; the
@@ -66,6 +71,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrTooLarge means the input exceeds a size limit.
 	ErrTooLarge = errors.New("too large")
+	// ErrUnavailable means the wiki's database cannot be reached right
+	// now (in cluster mode: PostgreSQL restarting or unreachable).
+	ErrUnavailable = store.ErrUnavailable
 	// ErrBadCredentials means a wrong user name or password, or an
 	// unknown or expired session.
 	ErrBadCredentials = errors.New("wrong user name or password")
@@ -85,11 +93,16 @@ type Options struct {
 	// have before it is throttled; 0 means DefaultClientFreeFailures and a
 	// negative number turns the per-address throttle off.
 	ClientFreeFailures int
+	// PostgresDSN, when set, keeps the wiki's data in that PostgreSQL
+	// database instead of bbolt, and searches it with PostgreSQL's
+	// full-text search instead of bleve: cluster mode, in which several
+	// wiki nodes share the database and the attachments directory.
+	PostgresDSN string
 }
 
 // Wiki is the example wiki. It is safe for concurrent use.
 type Wiki struct {
-	store    *store.Store
+	store    store.Store
 	search   *searchState
 	bg       *bgIndexer // indexes the pages the chat plugin writes
 	filesDir string
@@ -112,7 +125,9 @@ type Wiki struct {
 
 // Open opens the wiki whose data lives in dir: the database dir/wiki.db,
 // the search index dir/index (rebuilt from the database when needed) and
-// attachments under dir/files.
+// attachments under dir/files. With opts.PostgresDSN the database and the
+// search are in PostgreSQL, and dir holds the attachments only; several
+// wikis (the nodes of a cluster) may then share dir and the database.
 func Open(dir string, opts Options) (*Wiki, error) {
 	log := opts.Logger
 	if log == nil {
@@ -129,10 +144,6 @@ func Open(dir string, opts Options) (*Wiki, error) {
 	if err := os.MkdirAll(filesDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create files directory: %w", err)
 	}
-	st, err := store.Open(filepath.Join(dir, "wiki.db"))
-	if err != nil {
-		return nil, err
-	}
 	if opts.MaxPasswordChecks < 0 {
 		return nil, fmt.Errorf("MaxPasswordChecks %d is negative", opts.MaxPasswordChecks)
 	}
@@ -147,6 +158,10 @@ func Open(dir string, opts Options) (*Wiki, error) {
 	case free > 0:
 		clients = newThrottle(free)
 	}
+	st, pg, err := openStore(dir, opts.PostgresDSN)
+	if err != nil {
+		return nil, err
+	}
 	w := &Wiki{
 		store: st, filesDir: filesDir, log: log, cost: cost, creds: newCredCache(),
 		throttle: newLoginThrottle(), clients: clients,
@@ -154,10 +169,14 @@ func Open(dir string, opts Options) (*Wiki, error) {
 		now: time.Now,
 	}
 	indexDir := filepath.Join(dir, "index")
+	build := func() (pageIndex, error) { return w.openIndex(indexDir) }
+	if pg != nil {
+		build = func() (pageIndex, error) { return pgIndex{pg}, nil }
+	}
 	// A search index that cannot be built (a full disk, for one) must not
 	// keep the wiki from starting: it is derived data, and searchState
 	// retries until it works (finding #1).
-	w.search = newSearchState(log, func() (pageIndex, error) { return w.openIndex(indexDir) })
+	w.search = newSearchState(log, build)
 	w.bg = newBgIndexer(w.search, log)
 	if n, err := st.PurgeSessions(w.now()); err != nil {
 		log.Warn("could not purge expired sessions", "error", err)
@@ -165,6 +184,22 @@ func Open(dir string, opts Options) (*Wiki, error) {
 		log.Debug("purged expired sessions", "count", n)
 	}
 	return w, nil
+}
+
+// openStore opens the bbolt database in dir, or the PostgreSQL database
+// at dsn if one is given (then also returned as pg, for search).
+func openStore(dir, dsn string) (st store.Store, pg *pgstore.Store, err error) {
+	if dsn == "" {
+		b, err := store.Open(filepath.Join(dir, "wiki.db"))
+		return b, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pgOpenTimeout)
+	defer cancel()
+	pg, err = pgstore.Open(ctx, dsn, pgstore.Options{SearchText: func(p store.Page) string { return docOf(p).Text }})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pg, pg, nil
 }
 
 // openIndex opens the search index in dir and, if it is new or was not
