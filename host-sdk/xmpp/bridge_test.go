@@ -2,6 +2,9 @@ package xmpp_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 
 	hostsdk "github.com/pagechat/pagechat/host-sdk"
 	"github.com/pagechat/pagechat/host-sdk/xmpp"
+	"github.com/pagechat/pagechat/internal/testutil"
 	"github.com/pagechat/pagechat/internal/testutil/prosodytest"
 	"github.com/pagechat/pagechat/internal/testutil/xmpptest"
 )
@@ -23,6 +27,7 @@ type bridge struct {
 	host   *testHost
 	chat   *hostsdk.Client
 	comp   *xmpp.Component
+	dataDir string
 	roomID string
 	room   string // the room's JID
 	stop   func()
@@ -34,8 +39,9 @@ func startBridge(t *testing.T) *bridge {
 	t.Helper()
 	srv := prosodytest.Start(t, prosodytest.Options{Accounts: accounts})
 	host := newTestHost()
-	chat := loadPlugin(t, host, t.TempDir())
-	b := &bridge{t: t, srv: srv, host: host, chat: chat}
+	dataDir := t.TempDir()
+	chat := loadPlugin(t, host, dataDir)
+	b := &bridge{t: t, srv: srv, host: host, chat: chat, dataDir: dataDir}
 	for _, u := range []string{"alice", "bob", "carol"} {
 		host.link(srv.JID(u), u)
 	}
@@ -190,4 +196,27 @@ func TestJoinSendAndReceiveLive(t *testing.T) {
 	if live.Attr("from") != b.room+"/Bob" {
 		t.Errorf("browser message from %q, want the display name", live.Attr("from"))
 	}
+}
+
+// pluginPID finds this bridge's plugin process: the child of this test
+// process that has a file open in the bridge's data directory.
+func pluginPID(t *testing.T, b *bridge) int {
+	t.Helper()
+	var found int
+	testutil.Eventually(t, wait, func() bool {
+		procs, _ := filepath.Glob("/proc/[0-9]*")
+		for _, p := range procs {
+			fds, _ := filepath.Glob(p + "/fd/*")
+			for _, fd := range fds {
+				if target, err := os.Readlink(fd); err == nil && strings.HasPrefix(target, b.dataDir+"/") {
+					found, _ = strconv.Atoi(filepath.Base(p))
+					if found != os.Getpid() {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}, "plugin process with the data directory open")
+	return found
 }

@@ -74,8 +74,12 @@ func (e *elem) text(s string) *elem {
 	return e
 }
 
-// attr returns the value of the unqualified attribute name.
+// attr returns the value of the unqualified attribute name; "" on a nil
+// element, so lookups can chain through optional children.
 func (e *elem) attr(name string) string {
+	if e == nil {
+		return ""
+	}
 	for _, a := range e.Attrs {
 		if a.Name.Local == name && a.Name.Space == "" {
 			return a.Value
