@@ -22,15 +22,15 @@ const wait = 20 * time.Second
 
 // bridge is a running Prosody, plugin and component, with a room.
 type bridge struct {
-	t      *testing.T
-	srv    *prosodytest.Server
-	host   *testHost
-	chat   *hostsdk.Client
-	comp   *xmpp.Component
+	t       *testing.T
+	srv     *prosodytest.Server
+	host    *testHost
+	chat    *hostsdk.Client
+	comp    *xmpp.Component
 	dataDir string
-	roomID string
-	room   string // the room's JID
-	stop   func()
+	roomID  string
+	room    string // the room's JID
+	stop    func()
 }
 
 var accounts = map[string]string{"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol", "eve": "pw-eve"}

@@ -50,7 +50,9 @@ func TestPermissionsAndIdentity(t *testing.T) {
 	carol.Expect(wait, "forbidden join without view", isError("forbidden"))
 	carol.Send(`<iq type='get' id='d1' to='%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`, b.room)
 	carol.Expect(wait, "forbidden disco without view", isError("forbidden"))
-	if got := carol.All(func(s *xmpptest.Stanza) bool { return strings.Contains(s.Raw, "secret plans") || strings.Contains(s.Raw, "Team Room") }); len(got) > 0 {
+	if got := carol.All(func(s *xmpptest.Stanza) bool {
+		return strings.Contains(s.Raw, "secret plans") || strings.Contains(s.Raw, "Team Room")
+	}); len(got) > 0 {
 		t.Fatalf("a user without view received room text: %s", got[0].Raw)
 	}
 
