@@ -202,6 +202,7 @@ func (p *fakePlugin) mayPost(_ context.Context, userID, roomID string) error {
 }
 
 func (p *fakePlugin) currentInstance() *instance { return p.inst }
+func (p *fakePlugin) roomLinks() []RoomLink      { return nil }
 
 // fakeStream is one Feed stream of a fakePlugin.
 type fakeStream struct {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/pagechat/pagechat/internal/roomlink"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -147,6 +148,14 @@ type popupData struct {
 	UploadLimit int64
 	Scripts     []string // script URLs in load order
 	StyleURL    string
+	RoomLinks   []popupLink // the host's extra links (WithRoomLinks)
+}
+
+// popupLink is an extra room link; URL passed roomlink.Check's scheme
+// allow-list, so html/template may take it as is.
+type popupLink struct {
+	Label string
+	URL   template.URL
 }
 
 // errorPageData is what the HTML error page shows.
@@ -213,6 +222,9 @@ func (h *Handler) renderPopup(w http.ResponseWriter, r *http.Request, id Identit
 		UploadLimit: h.cfg.uploadLimit,
 		Scripts:     h.scriptURLs(),
 		StyleURL:    h.staticURL("chat.css"),
+	}
+	for _, l := range h.client.roomLinks() {
+		data.RoomLinks = append(data.RoomLinks, popupLink{Label: l.Label, URL: template.URL(roomlink.Expand(l.URL, room.ID))})
 	}
 	var buf bytes.Buffer
 	if err := h.web.popup.Execute(&buf, data); err != nil {

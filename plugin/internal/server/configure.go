@@ -31,6 +31,7 @@ type settings struct {
 	location        *time.Location
 	subscriberBuf   int // 0: the hub's default
 	transcripts     transcriptSettings
+	roomLinks       []roomLinkSetting
 }
 
 // validateConfigure checks a ConfigureRequest and fills in the defaults.
@@ -93,6 +94,9 @@ func validateConfigure(req *chatv1.ConfigureRequest) (settings, error) {
 	if err != nil {
 		return settings{}, err
 	}
+	if set.roomLinks, err = roomLinksFrom(req); err != nil {
+		return settings{}, err
+	}
 	if req.GetSubscriberBuffer() < 0 {
 		return settings{}, failf(errInvalid, "subscriber_buffer %d must not be negative", req.GetSubscriberBuffer())
 	}
@@ -141,6 +145,7 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		permTTL:         set.permTTL,
 		location:        set.location,
 		chatPrefix:      set.transcripts.chatPrefix,
+		roomLinks:       set.roomLinks,
 		store:           st,
 		hub:             h,
 		host:            host,
