@@ -80,7 +80,9 @@ func TestXMPPBridge(t *testing.T) {
 	wh.do("PUT", "/api/me/xmpp", "bob", map[string]string{"jid": srv.JID("bob")}, http.StatusAccepted)
 	m = codeRE.FindStringSubmatch(bobc.Expect(wait, "bob's code", fromBot).Child("", "body").Text)
 	bobc.Send(`<message to='%s' type='chat' id='c'><body>%s</body></message>`, bot, m[1])
-	bobc.Expect(wait, "linked", func(s *xmpptest.Stanza) bool { return fromBot(s) && strings.Contains(s.Child("", "body").Text, "now linked") })
+	bobc.Expect(wait, "linked", func(s *xmpptest.Stanza) bool {
+		return fromBot(s) && strings.Contains(s.Child("", "body").Text, "now linked")
+	})
 	if got := wh.do("GET", "/api/me/xmpp", "bob", nil, http.StatusOK); !strings.Contains(got, `"verified":true`) {
 		t.Errorf("bob after answering the bot: %s", got)
 	}
