@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,7 @@ func startXMPP(ctx context.Context, cfg config, client *hostsdk.Client, logger h
 		Secret:   secret,
 		Chat:     client,
 		Users:    links,
+		BaseURL:  publicURL(cfg.addr),
 		LinkHelp: "Link this XMPP address to your wiki account first: log in to the wiki, open XMPP in the header (/me/xmpp) and enter this address.",
 		Logger:   logger,
 	})
@@ -61,4 +63,15 @@ func startXMPP(ctx context.Context, cfg config, client *hostsdk.Client, logger h
 		<-done
 		closeLogged(logger, "XMPP links", links.Close)
 	}, nil
+}
+
+// publicURL guesses the wiki's address for links sent over XMPP from the
+// listen address; "" (links stay relative) when it names no fixed host
+// and port.
+func publicURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "0" {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"sync"
 	"time"
 
@@ -70,6 +71,9 @@ type Config struct {
 	// occupant; it should match the plugin's permission cache (default
 	// 2 s).
 	PermissionWindow time.Duration
+	// BaseURL is the host's public address (e.g. "https://wiki.example.org"):
+	// links in messages (wiki links, uploads) are made absolute with it.
+	BaseURL string
 	// Logger receives the component's logs; nil discards them.
 	Logger hclog.Logger
 }
@@ -83,6 +87,8 @@ type Component struct {
 	bot    jid.JID
 	log    hclog.Logger
 	out    chan *elem
+	// baseURL is Config.BaseURL parsed; nil leaves links as they are.
+	baseURL *url.URL
 
 	ctx    context.Context // ends when Run returns
 	cancel context.CancelFunc
@@ -129,16 +135,23 @@ func New(cfg Config) (*Component, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	var base *url.URL
+	if cfg.BaseURL != "" {
+		if base, err = url.Parse(cfg.BaseURL); err != nil || !base.IsAbs() {
+			return nil, fmt.Errorf("xmpp: base URL %q is not an absolute URL", cfg.BaseURL)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Component{
-		cfg:    cfg,
-		domain: d,
-		bot:    bot,
-		log:    log.Named("xmpp"),
-		out:    make(chan *elem, outQueue),
-		ctx:    ctx,
-		cancel: cancel,
-		rooms:  make(map[string]*room),
+		baseURL: base,
+		cfg:     cfg,
+		domain:  d,
+		bot:     bot,
+		log:     log.Named("xmpp"),
+		out:     make(chan *elem, outQueue),
+		ctx:     ctx,
+		cancel:  cancel,
+		rooms:   make(map[string]*room),
 	}, nil
 }
 

@@ -416,7 +416,7 @@ func (r *room) messageStanza(m hostsdk.Message, to jid.JID, delayed bool) *elem 
 		msgID = "pagechat-" + strconv.FormatUint(m.Seq, 10)
 	}
 	st := el("", "message", "from", r.jid.String()+"/"+nick, "to", to.String(), "type", "groupchat", "id", msgID).
-		add(el("", "body").text(plainText(m)))
+		add(el("", "body").text(plainText(m, r.c.baseURL)))
 	st.add(el(nsSID, "stanza-id", "by", r.jid.String(), "id", strconv.FormatUint(m.Seq, 10)))
 	if id != "" {
 		st.add(el(nsSID, "origin-id", "id", id))
@@ -425,22 +425,6 @@ func (r *room) messageStanza(m hostsdk.Message, to jid.JID, delayed bool) *elem 
 		st.add(el(nsDelay, "delay", "from", r.jid.String(), "stamp", m.SentAt.UTC().Format(time.RFC3339Nano)))
 	}
 	return st
-}
-
-// plainText is the message as an XMPP body: its text, and an upload as
-// its name and URL.
-func plainText(m hostsdk.Message) string {
-	t := m.Text
-	if m.File != nil {
-		line := m.File.Name + " " + m.File.URL
-		if t == "" || !strings.Contains(t, m.File.URL) {
-			if t != "" {
-				t += "\n"
-			}
-			t += line
-		}
-	}
-	return t
 }
 
 // presence builds an occupant's presence in the room as sent to to.
