@@ -30,8 +30,6 @@ rooms — your recently active chat rooms, with their join links
 post <room> <text> — post text to a room (its id or its address)
 Sending the code the wiki showed you verifies your XMPP address.`
 
-var botSlots = make(chan struct{}, botWorkers)
-
 // handleBot answers 1:1 messages and discovery sent to the bot.
 func (c *Component) handleBot(e *elem, from jid.JID) {
 	switch e.Name.Local {
@@ -59,7 +57,7 @@ func (c *Component) handleBot(e *elem, from jid.JID) {
 			return
 		}
 		select {
-		case botSlots <- struct{}{}:
+		case c.botSlots <- struct{}{}:
 		default:
 			c.reply(c.botMessage(from, "I am busy; try again in a moment."))
 			return
@@ -67,7 +65,7 @@ func (c *Component) handleBot(e *elem, from jid.JID) {
 		c.roomWG.Add(1)
 		go func() {
 			defer c.roomWG.Done()
-			defer func() { <-botSlots }()
+			defer func() { <-c.botSlots }()
 			ctx, cancel := context.WithTimeout(c.ctx, rpcTimeout)
 			defer cancel()
 			answer := c.botCommand(ctx, from, strings.TrimSpace(body))

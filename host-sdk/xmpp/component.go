@@ -100,7 +100,8 @@ type Component struct {
 	connects  int // successful handshakes, for tests and logs
 	conn      net.Conn
 
-	recent recentRooms
+	recent   recentRooms
+	botSlots chan struct{} // bounds the bot's concurrent commands
 }
 
 // New checks cfg and returns a component ready to Run.

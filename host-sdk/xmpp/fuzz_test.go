@@ -33,6 +33,8 @@ func fuzzComponent() *Component {
 		ctx:    ctx,
 		cancel: cancel,
 		rooms:  make(map[string]*room),
+
+		botSlots: make(chan struct{}, botWorkers),
 	}
 }
 

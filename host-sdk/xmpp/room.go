@@ -334,6 +334,8 @@ func (r *room) onFeed(ev roomEvent) {
 			for _, o := range r.occupants {
 				r.kick(o, "332")
 			}
+			r.stopFeed() // its reader has returned already
+			<-r.feedDone
 			r.stopFeed = nil
 			r.loaded = false
 		}
