@@ -144,15 +144,16 @@ func New(cfg Config) (*Component, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Component{
-		baseURL: base,
-		cfg:     cfg,
-		domain:  d,
-		bot:     bot,
-		log:     log.Named("xmpp"),
-		out:     make(chan *elem, outQueue),
-		ctx:     ctx,
-		cancel:  cancel,
-		rooms:   make(map[string]*room),
+		baseURL:  base,
+		cfg:      cfg,
+		domain:   d,
+		bot:      bot,
+		log:      log.Named("xmpp"),
+		out:      make(chan *elem, outQueue),
+		ctx:      ctx,
+		cancel:   cancel,
+		rooms:    make(map[string]*room),
+		botSlots: make(chan struct{}, botWorkers),
 	}, nil
 }
 

@@ -51,7 +51,10 @@ type occupant struct {
 // roomEvent is what a room's feed goroutine hands to the room.
 type roomEvent struct {
 	ev  hostsdk.Event
-	err error // the feed ended with err and reconnects
+	err error // the feed ended with err (it reconnects unless the room's log is gone)
+	// restarted says the feed is back after the plugin went away: the
+	// new plugin process has lost its presence.
+	restarted bool
 }
 
 // room is the actor that owns one room's MUC state. Everything about the
@@ -73,6 +76,7 @@ type room struct {
 	nicks     map[string]string    // nick -> user id holding it (XMPP occupants)
 	users     map[string]int       // user id -> occupants, for Join/Leave
 	web       map[string]string    // users online in the browser only -> their nick
+	unjoined  map[string]bool      // users whose plugin Join a restart lost, to redo
 	sentNick  map[string]string    // user+client id -> nick, recent sends
 	sentOrder []string
 	stopFeed  context.CancelFunc
@@ -94,6 +98,7 @@ func newRoom(c *Component, id string) *room {
 		nicks:     make(map[string]string),
 		users:     make(map[string]int),
 		web:       make(map[string]string),
+		unjoined:  make(map[string]bool),
 		sentNick:  make(map[string]string),
 		slots:     make(chan struct{}, maxSendsInFlight),
 	}
@@ -266,8 +271,18 @@ func (r *room) startFeed() {
 func (r *room) readFeed(ctx context.Context, after uint64, epoch string) {
 	defer close(r.feedDone)
 	delay := 100 * time.Millisecond
+	pluginLost := false
 	for {
 		sub, err := r.c.cfg.Chat.Feed(ctx, r.id, after, epoch)
+		if err == nil && pluginLost {
+			pluginLost = false
+			select {
+			case r.feed <- roomEvent{restarted: true}:
+			case <-ctx.Done():
+				sub.Close()
+				return
+			}
+		}
 		if err == nil {
 			delay = 100 * time.Millisecond
 			for {
@@ -299,11 +314,7 @@ func (r *room) readFeed(ctx context.Context, after uint64, epoch string) {
 			return
 		}
 		if errors.Is(err, hostsdk.ErrPluginUnavailable) {
-			select {
-			case r.feed <- roomEvent{err: err}:
-			case <-ctx.Done():
-				return
-			}
+			pluginLost = true
 		}
 		if !errors.Is(err, hostsdk.ErrSlowConsumer) {
 			t := time.NewTimer(delay)
@@ -321,24 +332,21 @@ func (r *room) readFeed(ctx context.Context, after uint64, epoch string) {
 // onFeed handles one feed event in order.
 func (r *room) onFeed(ev roomEvent) {
 	switch {
+	case ev.restarted:
+		// The plugin restarted and lost its in-memory presence: join
+		// our users again.
+		r.rejoinPlugin()
 	case ev.err != nil:
-		switch {
-		case errors.Is(ev.err, hostsdk.ErrPluginUnavailable):
-			// The plugin restarted and lost its in-memory presence:
-			// join our users again.
-			r.rejoinPlugin()
-		default:
-			// The room's log was replaced or removed: nobody can be
-			// served across it. Remove everyone; clients rejoin.
-			r.c.log.Warn("room log changed under the XMPP bridge; removing occupants", "room", r.id, "error", ev.err)
-			for _, o := range r.occupants {
-				r.kick(o, "332")
-			}
-			r.stopFeed() // its reader has returned already
-			<-r.feedDone
-			r.stopFeed = nil
-			r.loaded = false
+		// The room's log was replaced or removed: nobody can be served
+		// across it. Remove everyone; clients rejoin.
+		r.c.log.Warn("room log changed under the XMPP bridge; removing occupants", "room", r.id, "error", ev.err)
+		for _, o := range r.occupants {
+			r.kick(o, "332")
 		}
+		r.stopFeed() // its reader has returned already
+		<-r.feedDone
+		r.stopFeed = nil
+		r.loaded = false
 	case ev.ev.Message != nil:
 		m := ev.ev.Message
 		if m.Seq <= r.head {
@@ -353,14 +361,32 @@ func (r *room) onFeed(ev roomEvent) {
 	}
 }
 
-// rejoinPlugin repeats the Join of every user with occupants.
+// rejoinPlugin repeats the Join of every user with occupants; the ones
+// that fail are retried on the next permission re-check.
 func (r *room) rejoinPlugin() {
+	for u := range r.users {
+		r.unjoined[u] = true
+	}
+	r.retryJoins()
+}
+
+// retryJoins joins the users whose Join the plugin has lost.
+func (r *room) retryJoins() {
+	if len(r.unjoined) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.c.ctx, rpcTimeout)
 	defer cancel()
-	for u := range r.users {
-		if _, err := r.c.cfg.Chat.Join(ctx, u, r.id); err != nil {
-			r.c.log.Debug("rejoin after plugin restart failed", "room", r.id, "user", u, "error", err)
+	for u := range r.unjoined {
+		if r.users[u] == 0 {
+			delete(r.unjoined, u)
+			continue
 		}
+		if _, err := r.c.cfg.Chat.Join(ctx, u, r.id); err != nil {
+			r.c.log.Debug("rejoin after plugin restart failed; retrying", "room", r.id, "user", u, "error", err)
+			continue
+		}
+		delete(r.unjoined, u)
 	}
 }
 
@@ -660,6 +686,7 @@ func (r *room) kick(o *occupant, codes ...string) {
 // recheck removes occupants who lost view permission; it runs twice per
 // permission window, so a revocation takes effect within it.
 func (r *room) recheck() {
+	r.retryJoins()
 	if len(r.users) == 0 {
 		return
 	}
