@@ -22,7 +22,7 @@ const wait = 20 * time.Second
 
 // bridge is a running Prosody, plugin and component, with a room.
 type bridge struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *prosodytest.Server
 	host    *testHost
 	chat    *hostsdk.Client
@@ -35,7 +35,7 @@ type bridge struct {
 
 var accounts = map[string]string{"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol", "eve": "pw-eve"}
 
-func startBridge(t *testing.T) *bridge {
+func startBridge(t testing.TB) *bridge {
 	t.Helper()
 	srv := prosodytest.Start(t, prosodytest.Options{Accounts: accounts})
 	host := newTestHost()
@@ -91,7 +91,7 @@ func (b *bridge) startComponent() {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
