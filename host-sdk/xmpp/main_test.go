@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	hostsdk "github.com/pagechat/pagechat/host-sdk"
 )
 
@@ -24,7 +26,16 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	before := goleak.IgnoreCurrent()
 	code := m.Run()
+	// Every component, plugin client and XMPP client was stopped by its
+	// test: none of their goroutines may outlive it.
+	if code == 0 {
+		if err := goleak.Find(before); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak after all tests:", err)
+			code = 1
+		}
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
