@@ -278,6 +278,7 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		TranscriptDelayMs:     c.cfg.transcriptDelay.Milliseconds(),
 		TimeZone:              c.cfg.timeZone,
 		RoomLinks:             roomLinksToProto(c.cfg.roomLinks),
+		PostgresDsn:           c.cfg.postgresDSN,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure pagechat plugin %s: %w", c.pluginPath, fromStatus(err))

@@ -20,6 +20,7 @@ debian_packages=(
 	"curl|curl|the smoke test (scripts/smoke.sh)"
 	"git|git|nothing (gofmt finds the Go files with find instead)"
 	"prosody|prosody|the XMPP bridge tests (host-sdk/xmpp, examples/wikihost)"
+	"postgresql|/usr/lib/postgresql/*/bin/initdb|the PostgreSQL store and cluster tests, unless PAGECHAT_POSTGRES_DSN names a running server (internal/testutil/pgtest)"
 )
 
 started=$SECONDS

@@ -20,3 +20,10 @@ const ReasonHostCallbackFailed = "HOST_CALLBACK_FAILED"
 // until an administrator frees space, so host-sdk answers ErrStorageFull
 // instead of "slow down" or "try again shortly".
 const ReasonStorageFull = "STORAGE_FULL"
+
+// ReasonDatabaseUnavailable marks an UNAVAILABLE status that the plugin
+// returns when its PostgreSQL database cannot be reached (cluster mode,
+// during a restart of the database server). The plugin itself is alive, so
+// host-sdk answers at once instead of waiting to see whether the process
+// died.
+const ReasonDatabaseUnavailable = "DATABASE_UNAVAILABLE"

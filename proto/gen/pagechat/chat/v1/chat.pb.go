@@ -28,8 +28,8 @@ type ConfigureRequest struct {
 	// host_broker_id is the go-plugin broker id on which the host serves
 	// pagechat.host.v1.HostAPI. Required.
 	HostBrokerId uint32 `protobuf:"varint,1,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
-	// data_dir is the directory the plugin keeps its bbolt database in. It is
-	// created if missing. Required.
+	// data_dir is the directory the plugin keeps its bbolt database in (when
+	// postgres_dsn is empty). It is created if missing. Required.
 	DataDir string `protobuf:"bytes,2,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
 	// max_message_bytes limits a message's text, in bytes of UTF-8.
 	// 0 means the default of 16384 (16 KiB).
@@ -66,9 +66,14 @@ type ConfigureRequest struct {
 	// of 104857600 (100 MiB); -1 disables the quota. Uploads beyond it fail
 	// with RESOURCE_EXHAUSTED and a QuotaFailure detail.
 	MaxUploadBytesPerHour int64 `protobuf:"varint,12,opt,name=max_upload_bytes_per_hour,json=maxUploadBytesPerHour,proto3" json:"max_upload_bytes_per_hour,omitempty"`
+	// postgres_dsn, if set, makes the plugin keep everything in this
+	// PostgreSQL database (URL or keyword form) instead of a bbolt file in
+	// data_dir: cluster mode, where every node's plugin shares the database.
+	// It may carry a password; the plugin never logs it.
+	PostgresDsn string `protobuf:"bytes,13,opt,name=postgres_dsn,json=postgresDsn,proto3" json:"postgres_dsn,omitempty"`
 	// room_links are further ways to open a room that the macro table shows
 	// beside Join Chat (the host's XMPP bridge, say), at most 4.
-	RoomLinks     []*RoomLink `protobuf:"bytes,13,rep,name=room_links,json=roomLinks,proto3" json:"room_links,omitempty"`
+	RoomLinks     []*RoomLink `protobuf:"bytes,14,rep,name=room_links,json=roomLinks,proto3" json:"room_links,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -185,6 +190,13 @@ func (x *ConfigureRequest) GetMaxUploadBytesPerHour() int64 {
 		return x.MaxUploadBytesPerHour
 	}
 	return 0
+}
+
+func (x *ConfigureRequest) GetPostgresDsn() string {
+	if x != nil {
+		return x.PostgresDsn
+	}
+	return ""
 }
 
 func (x *ConfigureRequest) GetRoomLinks() []*RoomLink {
@@ -2534,7 +2546,7 @@ var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd4\x04\n" +
+	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x04\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\x12\x19\n" +
 	"\bdata_dir\x18\x02 \x01(\tR\adataDir\x12*\n" +
@@ -2548,9 +2560,10 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x17max_messages_per_minute\x18\n" +
 	" \x01(\x03R\x14maxMessagesPerMinute\x12+\n" +
 	"\x12max_rooms_per_page\x18\v \x01(\x03R\x0fmaxRoomsPerPage\x128\n" +
-	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\x129\n" +
+	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\x12!\n" +
+	"\fpostgres_dsn\x18\r \x01(\tR\vpostgresDsn\x129\n" +
 	"\n" +
-	"room_links\x18\r \x03(\v2\x1a.pagechat.chat.v1.RoomLinkR\troomLinks\":\n" +
+	"room_links\x18\x0e \x03(\v2\x1a.pagechat.chat.v1.RoomLinkR\troomLinks\":\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eplugin_version\x18\x01 \x01(\tR\rpluginVersion\"\x0f\n" +
 	"\rHealthRequest\"m\n" +
