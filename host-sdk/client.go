@@ -277,6 +277,7 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		ChatUrlPrefix:         c.cfg.chatPrefix,
 		TranscriptDelayMs:     c.cfg.transcriptDelay.Milliseconds(),
 		TimeZone:              c.cfg.timeZone,
+		RoomLinks:             roomLinksToProto(c.cfg.roomLinks),
 		PostgresDsn:           c.cfg.postgresDSN,
 	})
 	if err != nil {
@@ -498,3 +499,14 @@ func (c *Client) currentInstance() *instance {
 	}
 	return c.cur
 }
+
+func roomLinksToProto(links []RoomLink) []*chatv1.RoomLink {
+	out := make([]*chatv1.RoomLink, 0, len(links))
+	for _, l := range links {
+		out = append(out, &chatv1.RoomLink{Label: l.Label, Url: l.URL})
+	}
+	return out
+}
+
+// roomLinks are the links set with WithRoomLinks.
+func (c *Client) roomLinks() []RoomLink { return c.cfg.roomLinks }

@@ -206,6 +206,7 @@ func (p *fakePlugin) Typing(_ context.Context, userID, roomID string) error {
 }
 
 func (p *fakePlugin) currentInstance() *instance { return p.inst }
+func (p *fakePlugin) roomLinks() []RoomLink      { return nil }
 
 // fakeStream is one Feed stream of a fakePlugin.
 type fakeStream struct {

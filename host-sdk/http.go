@@ -88,6 +88,8 @@ type upstream interface {
 	// currentInstance identifies the running plugin process (nil while it
 	// is down): when it changes, the plugin has lost its presence.
 	currentInstance() *instance
+	// roomLinks are the host's extra room links (WithRoomLinks).
+	roomLinks() []RoomLink
 }
 
 var _ upstream = (*Client)(nil)

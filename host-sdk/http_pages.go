@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/pagechat/pagechat/internal/roomlink"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -168,7 +169,15 @@ type popupData struct {
 	Scripts     []string // script URLs in load order
 	StyleURL    string
 	IconURL     string
-	ExtraStyles []string // style sheet URLs after StyleURL
+	ExtraStyles []string    // style sheet URLs after StyleURL
+	RoomLinks   []popupLink // the host's extra links (WithRoomLinks)
+}
+
+// popupLink is an extra room link; URL passed roomlink.Check's scheme
+// allow-list, so html/template may take it as is.
+type popupLink struct {
+	Label string
+	URL   template.URL
 }
 
 // errorPageData is what the HTML error page shows.
@@ -255,6 +264,9 @@ func (h *Handler) renderPopup(w http.ResponseWriter, r *http.Request, id Identit
 		StyleURL:    h.staticURL("chat.css"),
 		IconURL:     h.staticURL("favicon.svg"),
 		ExtraStyles: h.extraStyleURLs(),
+	}
+	for _, l := range h.client.roomLinks() {
+		data.RoomLinks = append(data.RoomLinks, popupLink{Label: l.Label, URL: template.URL(roomlink.Expand(l.URL, room.ID))})
 	}
 	var buf bytes.Buffer
 	if err := h.web.popup.Execute(&buf, data); err != nil {

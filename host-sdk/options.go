@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/pagechat/pagechat/internal/roomlink"
 	"strings"
 	"time"
 
@@ -54,6 +55,7 @@ type config struct {
 	transcriptDelay time.Duration
 	timeZone        string
 	pluginEnv       []string
+	roomLinks       []RoomLink
 	postgresDSN     string
 }
 
@@ -268,6 +270,33 @@ func WithPluginEnv(kv ...string) Option {
 			}
 		}
 		c.pluginEnv = append(c.pluginEnv, kv...)
+		return nil
+	})
+}
+
+// RoomLink is a further way to open a room, shown beside Join Chat in the
+// macro table and among the popup's links: the host's XMPP bridge offers
+// xmpp:<room JID>?join, for one.
+type RoomLink struct {
+	// Label is the link's text, 1 to 100 characters.
+	Label string
+	// URL has "{room}" where the percent-encoded room id goes, e.g.
+	// "xmpp:{room}@chat.example.org?join". Schemes: http, https, xmpp.
+	URL string
+}
+
+// WithRoomLinks adds up to four extra room links (see RoomLink).
+func WithRoomLinks(links ...RoomLink) Option {
+	return optionFunc(func(c *config) error {
+		if len(c.roomLinks)+len(links) > roomlink.MaxLinks {
+			return fmt.Errorf("WithRoomLinks: at most %d links", roomlink.MaxLinks)
+		}
+		for _, l := range links {
+			if err := roomlink.Check(l.Label, l.URL); err != nil {
+				return fmt.Errorf("WithRoomLinks: %w", err)
+			}
+		}
+		c.roomLinks = append(c.roomLinks, links...)
 		return nil
 	})
 }

@@ -85,6 +85,9 @@ type config struct {
 	readTimeout     time.Duration
 	maxConnsPerIP   int
 	db              string // PostgreSQL DSN; "" for bbolt under dataDir
+	xmppServer      string
+	xmppDomain      string
+	xmppSecretFile  string
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -105,6 +108,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.DurationVar(&c.readTimeout, "read-timeout", defaultReadTimeout, "longest time to read one request, headers and body; chat event streams are exempt")
 	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", defaultMaxConnsPerIP, "open connections one client IP address may have; further ones are closed at once; -1 turns the limit off")
 	fs.StringVar(&c.db, "db", "", "PostgreSQL database (postgres://user:password@host:port/database) for the wiki's and the chat's data, shared by every node of a cluster; without it, bbolt files under -data")
+	fs.StringVar(&c.xmppServer, "xmpp-server", "", "the XMPP server's component port, HOST:PORT; without it the XMPP bridge is off")
+	fs.StringVar(&c.xmppDomain, "xmpp-domain", "", "the XMPP bridge component's domain, e.g. chat.example.org (rooms are <roomID>@DOMAIN)")
+	fs.StringVar(&c.xmppSecretFile, "xmpp-secret-file", "", "file holding the shared component secret configured on the XMPP server")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -135,6 +141,12 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 	if c.maxConnsPerIP == 0 {
 		return config{}, errors.New("-max-conns-per-ip 0 would refuse every connection; use -1 to turn the limit off")
+	}
+	if c.xmppServer != "" && (c.xmppDomain == "" || c.xmppSecretFile == "") {
+		return config{}, errors.New("-xmpp-server needs -xmpp-domain and -xmpp-secret-file too")
+	}
+	if c.xmppServer == "" && (c.xmppDomain != "" || c.xmppSecretFile != "") {
+		return config{}, errors.New("-xmpp-domain and -xmpp-secret-file need -xmpp-server (the XMPP server's component port)")
 	}
 	if c.logLevel = hclog.LevelFromString(*level); c.logLevel == hclog.NoLevel {
 		return config{}, fmt.Errorf("-log-level %q: want trace, debug, info, warn or error", *level)
@@ -182,6 +194,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		opts = append(opts, hostsdk.WithChecksum(cfg.pluginSHA256))
 	}
 	opts = append(opts, pluginDatabase(cfg.db)...)
+	if cfg.xmppServer != "" {
+		// The macro table and the popup offer the room's XMPP address.
+		opts = append(opts, hostsdk.WithRoomLinks(hostsdk.RoomLink{Label: "Join with XMPP", URL: "xmpp:{room}@" + cfg.xmppDomain + "?join"}))
+	}
 	client, err := hostsdk.Load(ctx, cfg.pluginPath, filepath.Join(cfg.dataDir, "chat"), w.Host(), opts...)
 	if err != nil {
 		return fmt.Errorf("load pagechat plugin: %w", err)
@@ -193,7 +209,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	}
 	defer closeLogged(logger, "chat handler", chat.Close)
 
-	site, err := web.New(web.Config{Wiki: w, Macros: client, Chat: chat, Logger: logger.Named("web"), PagesPerMinute: cfg.pagesPerMinute})
+	webCfg := web.Config{Wiki: w, Macros: client, Chat: chat, Logger: logger.Named("web"), PagesPerMinute: cfg.pagesPerMinute}
+	if cfg.xmppServer != "" {
+		stopBridge, err := startXMPP(ctx, cfg, client, logger, &webCfg)
+		if err != nil {
+			return err
+		}
+		defer stopBridge()
+	}
+	site, err := web.New(webCfg)
 	if err != nil {
 		return err
 	}

@@ -26,9 +26,13 @@ const DefaultVisibleTranscripts = 7
 
 // Table is what the macro table shows for one room and one viewer.
 type Table struct {
-	RoomID       string
-	RoomName     string
-	JoinURL      string // the chat popup
+	RoomID   string
+	RoomName string
+	JoinURL  string // the chat popup
+	// Links are further ways to open the room (the host's XMPP bridge,
+	// say), shown beside Join Chat. Their URLs must have been checked
+	// against a scheme allow-list: they are inserted as they are.
+	Links        []Link
 	LastActivity time.Time
 	// Now is the render time, for "5 minutes ago"; passed in so rendering
 	// stays a pure function.
@@ -46,6 +50,12 @@ type Table struct {
 type Participant struct {
 	Name   string
 	Online bool
+}
+
+// Link is an extra link to the room.
+type Link struct {
+	Label string
+	URL   template.URL
 }
 
 // File is one uploaded file in the table.
@@ -72,7 +82,7 @@ var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
 <tr><th scope="row">Transcripts</th><td class="pagechat-transcripts">{{if .Shown}}<ul>{{range .Shown}}<li><a href="{{.URL}}">{{.Date}}</a></li>{{end}}</ul>{{if .Folded}}<details><summary>{{len .Folded}} older</summary><ul>{{range .Folded}}<li><a href="{{.URL}}">{{.Date}}</a></li>{{end}}</ul></details>{{end}}{{else}}None yet{{end}}</td></tr>
 </tbody>
 </table>
-<p class="pagechat-join"><a class="pagechat-join-link" href="{{.JoinURL}}" target="pagechat-{{.RoomID}}" onclick="{{.OnClick}}">Join chat</a></p>
+<p class="pagechat-join"><a class="pagechat-join-link" href="{{.JoinURL}}" target="pagechat-{{.RoomID}}" onclick="{{.OnClick}}">Join chat</a>{{range .Links}} <a class="pagechat-room-link" href="{{.URL}}">{{.Label}}</a>{{end}}</p>
 `))
 
 var errorTemplate = template.Must(template.New("error").Parse(

@@ -31,6 +31,8 @@ type runtime struct {
 	permTTL         time.Duration
 	// chatPrefix is where the host mounts the browser API, for links.
 	chatPrefix string
+	// roomLinks are the host's extra links shown beside Join Chat.
+	roomLinks []roomLinkSetting
 	// location decides transcript day boundaries and how absolute times
 	// read in the macro table (ConfigureRequest.time_zone).
 	location *time.Location

@@ -33,6 +33,7 @@ type settings struct {
 	location        *time.Location
 	subscriberBuf   int // 0: the hub's default
 	transcripts     transcriptSettings
+	roomLinks       []roomLinkSetting
 	postgresDSN     string // cluster mode; empty: bbolt in dataDir
 	presenceTTL     time.Duration
 	leaseTTL        time.Duration
@@ -98,6 +99,9 @@ func validateConfigure(req *chatv1.ConfigureRequest) (settings, error) {
 	if err != nil {
 		return settings{}, err
 	}
+	if set.roomLinks, err = roomLinksFrom(req); err != nil {
+		return settings{}, err
+	}
 	if req.GetSubscriberBuffer() < 0 {
 		return settings{}, failf(errInvalid, "subscriber_buffer %d must not be negative", req.GetSubscriberBuffer())
 	}
@@ -147,6 +151,7 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		permTTL:         set.permTTL,
 		location:        set.location,
 		chatPrefix:      set.transcripts.chatPrefix,
+		roomLinks:       set.roomLinks,
 		store:           st,
 		hub:             h,
 		host:            host,

@@ -54,6 +54,7 @@ func (rt *runtime) table(room store.Room, joinURL string) macrotable.Table {
 		RoomID:       room.ID,
 		RoomName:     room.Name,
 		JoinURL:      joinURL,
+		Links:        rt.tableLinks(room.ID),
 		LastActivity: room.LastActivity,
 		Now:          rt.now(),
 		Location:     rt.location,

@@ -34,7 +34,7 @@ var contentSecurityPolicy = "default-src 'self'; script-src 'unsafe-hashes' " + 
 	"img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
 
 // pageTemplates are the pages, each rendered inside templates/layout.html.
-var pageTemplates = []string{"index.html", "page.html", "edit.html", "login.html", "search.html", "error.html"}
+var pageTemplates = []string{"index.html", "page.html", "edit.html", "login.html", "search.html", "error.html", "xmpp.html"}
 
 // templates holds one parsed template set per page.
 type templates struct {

@@ -14,6 +14,7 @@ import (
 	hostsdk "github.com/pagechat/pagechat/host-sdk"
 
 	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
+	"github.com/pagechat/pagechat/examples/wikihost/internal/xmpplink"
 )
 
 // ChatPrefix is where the chat handler is mounted and where the plugin's
@@ -56,6 +57,11 @@ type Config struct {
 	Logger hclog.Logger
 	// SiteName is shown in every page's header.
 	SiteName string
+	// XMPPLinks stores users' XMPP address links; nil when the XMPP
+	// bridge is off (the settings page says so and the API answers 503).
+	XMPPLinks *xmpplink.Links
+	// XMPPBot is the bridge bot's JID, shown on the settings page.
+	XMPPBot string
 	// PagesPerMinute is how many pages one user may create a minute, on
 	// the form and the API together; 0 means DefaultPagesPerMinute and a
 	// negative number turns the limit off. Pages the chat plugin writes
@@ -74,6 +80,9 @@ type Server struct {
 	handler http.Handler
 	// newPages limits page creation per user.
 	newPages *userLimiter
+	// xmppLinks and xmppBot: see Config.
+	xmppLinks *xmpplink.Links
+	xmppBot   string
 }
 
 // New builds the Server for cfg.
@@ -102,6 +111,9 @@ func New(cfg Config) (*Server, error) {
 		pages:  tmpl,
 
 		newPages: newUserLimiter(cfg.PagesPerMinute, nil),
+
+		xmppLinks: cfg.XMPPLinks,
+		xmppBot:   cfg.XMPPBot,
 	}
 	chat := cfg.Chat
 	if chat == nil {
@@ -179,6 +191,12 @@ func (s *Server) routes(chat http.Handler) (*http.ServeMux, error) {
 	mux.HandleFunc("PUT /api/pages/{id}/permissions", s.api(s.apiSetPermissions))
 	mux.HandleFunc("GET /api/search", s.api(s.apiSearch))
 	mux.HandleFunc("POST /api/users", s.api(s.apiCreateUser))
+	mux.HandleFunc("GET /api/me/xmpp", s.api(s.apiGetXMPP))
+	mux.HandleFunc("PUT /api/me/xmpp", s.api(s.apiPutXMPP))
+	mux.HandleFunc("DELETE /api/me/xmpp", s.api(s.apiDeleteXMPP))
+	mux.HandleFunc("POST /api/me/xmpp/verify", s.api(s.apiVerifyXMPP))
+	mux.HandleFunc("GET /me/xmpp", s.html(s.handleXMPPPage))
+	mux.HandleFunc("POST /me/xmpp", s.html(s.handleXMPPForm))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not_found", "no such API endpoint")
 	})

@@ -70,7 +70,10 @@ type ConfigureRequest struct {
 	// PostgreSQL database (URL or keyword form) instead of a bbolt file in
 	// data_dir: cluster mode, where every node's plugin shares the database.
 	// It may carry a password; the plugin never logs it.
-	PostgresDsn   string `protobuf:"bytes,13,opt,name=postgres_dsn,json=postgresDsn,proto3" json:"postgres_dsn,omitempty"`
+	PostgresDsn string `protobuf:"bytes,13,opt,name=postgres_dsn,json=postgresDsn,proto3" json:"postgres_dsn,omitempty"`
+	// room_links are further ways to open a room that the macro table shows
+	// beside Join Chat (the host's XMPP bridge, say), at most 4.
+	RoomLinks     []*RoomLink `protobuf:"bytes,14,rep,name=room_links,json=roomLinks,proto3" json:"room_links,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -194,6 +197,13 @@ func (x *ConfigureRequest) GetPostgresDsn() string {
 		return x.PostgresDsn
 	}
 	return ""
+}
+
+func (x *ConfigureRequest) GetRoomLinks() []*RoomLink {
+	if x != nil {
+		return x.RoomLinks
+	}
+	return nil
 }
 
 // ConfigureResponse describes the configured plugin.
@@ -2649,11 +2659,67 @@ func (x *TypingNotice) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// RoomLink is a link template the macro table shows for every room.
+type RoomLink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// label is the link's text, e.g. "Join with XMPP". 1 to 100 characters.
+	Label string `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
+	// url is the link with "{room}" where the percent-encoded room id goes,
+	// e.g. "xmpp:{room}@chat.example.org?join". Schemes: http, https, xmpp.
+	Url           string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomLink) Reset() {
+	*x = RoomLink{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomLink) ProtoMessage() {}
+
+func (x *RoomLink) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomLink.ProtoReflect.Descriptor instead.
+func (*RoomLink) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RoomLink) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *RoomLink) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
 var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x04\n" +
+	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x04\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\x12\x19\n" +
 	"\bdata_dir\x18\x02 \x01(\tR\adataDir\x12*\n" +
@@ -2668,7 +2734,9 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	" \x01(\x03R\x14maxMessagesPerMinute\x12+\n" +
 	"\x12max_rooms_per_page\x18\v \x01(\x03R\x0fmaxRoomsPerPage\x128\n" +
 	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\x12!\n" +
-	"\fpostgres_dsn\x18\r \x01(\tR\vpostgresDsn\":\n" +
+	"\fpostgres_dsn\x18\r \x01(\tR\vpostgresDsn\x129\n" +
+	"\n" +
+	"room_links\x18\x0e \x03(\v2\x1a.pagechat.chat.v1.RoomLinkR\troomLinks\":\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eplugin_version\x18\x01 \x01(\tR\rpluginVersion\"\x0f\n" +
 	"\rHealthRequest\"m\n" +
@@ -2824,7 +2892,10 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\fTypingNotice\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at2\x9c\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"2\n" +
+	"\bRoomLink\x12\x14\n" +
+	"\x05label\x18\x01 \x01(\tR\x05label\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url2\x9c\n" +
 	"\n" +
 	"\n" +
 	"ChatPlugin\x12T\n" +
@@ -2857,7 +2928,7 @@ func file_pagechat_chat_v1_chat_proto_rawDescGZIP() []byte {
 	return file_pagechat_chat_v1_chat_proto_rawDescData
 }
 
-var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*ConfigureRequest)(nil),         // 0: pagechat.chat.v1.ConfigureRequest
 	(*ConfigureResponse)(nil),        // 1: pagechat.chat.v1.ConfigureResponse
@@ -2898,71 +2969,73 @@ var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*TypingRequest)(nil),            // 36: pagechat.chat.v1.TypingRequest
 	(*TypingResponse)(nil),           // 37: pagechat.chat.v1.TypingResponse
 	(*TypingNotice)(nil),             // 38: pagechat.chat.v1.TypingNotice
-	nil,                              // 39: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
-	(*timestamppb.Timestamp)(nil),    // 40: google.protobuf.Timestamp
+	(*RoomLink)(nil),                 // 39: pagechat.chat.v1.RoomLink
+	nil,                              // 40: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	(*timestamppb.Timestamp)(nil),    // 41: google.protobuf.Timestamp
 }
 var file_pagechat_chat_v1_chat_proto_depIdxs = []int32{
-	40, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	40, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
-	9,  // 2: pagechat.chat.v1.Room.participants:type_name -> pagechat.chat.v1.Participant
-	7,  // 3: pagechat.chat.v1.Room.files:type_name -> pagechat.chat.v1.File
-	8,  // 4: pagechat.chat.v1.Room.transcripts:type_name -> pagechat.chat.v1.Transcript
-	40, // 5: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
-	40, // 6: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
-	40, // 7: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
-	7,  // 8: pagechat.chat.v1.Message.file:type_name -> pagechat.chat.v1.File
-	6,  // 9: pagechat.chat.v1.OpenRoomResponse.room:type_name -> pagechat.chat.v1.Room
-	39, // 10: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
-	6,  // 11: pagechat.chat.v1.RoomInfoResponse.room:type_name -> pagechat.chat.v1.Room
-	10, // 12: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
-	10, // 13: pagechat.chat.v1.RoomEvent.message:type_name -> pagechat.chat.v1.Message
-	21, // 14: pagechat.chat.v1.RoomEvent.presence:type_name -> pagechat.chat.v1.PresenceChange
-	38, // 15: pagechat.chat.v1.RoomEvent.typing:type_name -> pagechat.chat.v1.TypingNotice
-	9,  // 16: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
-	10, // 17: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
-	9,  // 18: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
-	9,  // 19: pagechat.chat.v1.PresenceResponse.participants:type_name -> pagechat.chat.v1.Participant
-	31, // 20: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
-	10, // 21: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
-	7,  // 22: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
-	40, // 23: pagechat.chat.v1.TypingNotice.at:type_name -> google.protobuf.Timestamp
-	0,  // 24: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
-	2,  // 25: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
-	4,  // 26: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
-	11, // 27: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
-	13, // 28: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
-	15, // 29: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
-	17, // 30: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
-	19, // 31: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
-	22, // 32: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
-	24, // 33: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
-	26, // 34: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
-	28, // 35: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
-	30, // 36: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
-	33, // 37: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
-	34, // 38: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
-	36, // 39: pagechat.chat.v1.ChatPlugin.Typing:input_type -> pagechat.chat.v1.TypingRequest
-	1,  // 40: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
-	3,  // 41: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
-	5,  // 42: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
-	12, // 43: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
-	14, // 44: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
-	16, // 45: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
-	18, // 46: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
-	20, // 47: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
-	23, // 48: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
-	25, // 49: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
-	27, // 50: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
-	29, // 51: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
-	32, // 52: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
-	20, // 53: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
-	35, // 54: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
-	37, // 55: pagechat.chat.v1.ChatPlugin.Typing:output_type -> pagechat.chat.v1.TypingResponse
-	40, // [40:56] is the sub-list for method output_type
-	24, // [24:40] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	39, // 0: pagechat.chat.v1.ConfigureRequest.room_links:type_name -> pagechat.chat.v1.RoomLink
+	41, // 1: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	41, // 2: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
+	9,  // 3: pagechat.chat.v1.Room.participants:type_name -> pagechat.chat.v1.Participant
+	7,  // 4: pagechat.chat.v1.Room.files:type_name -> pagechat.chat.v1.File
+	8,  // 5: pagechat.chat.v1.Room.transcripts:type_name -> pagechat.chat.v1.Transcript
+	41, // 6: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
+	41, // 7: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
+	41, // 8: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
+	7,  // 9: pagechat.chat.v1.Message.file:type_name -> pagechat.chat.v1.File
+	6,  // 10: pagechat.chat.v1.OpenRoomResponse.room:type_name -> pagechat.chat.v1.Room
+	40, // 11: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	6,  // 12: pagechat.chat.v1.RoomInfoResponse.room:type_name -> pagechat.chat.v1.Room
+	10, // 13: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
+	10, // 14: pagechat.chat.v1.RoomEvent.message:type_name -> pagechat.chat.v1.Message
+	21, // 15: pagechat.chat.v1.RoomEvent.presence:type_name -> pagechat.chat.v1.PresenceChange
+	38, // 16: pagechat.chat.v1.RoomEvent.typing:type_name -> pagechat.chat.v1.TypingNotice
+	9,  // 17: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
+	10, // 18: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
+	9,  // 19: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
+	9,  // 20: pagechat.chat.v1.PresenceResponse.participants:type_name -> pagechat.chat.v1.Participant
+	31, // 21: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
+	10, // 22: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
+	7,  // 23: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
+	41, // 24: pagechat.chat.v1.TypingNotice.at:type_name -> google.protobuf.Timestamp
+	0,  // 25: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
+	2,  // 26: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
+	4,  // 27: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
+	11, // 28: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
+	13, // 29: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
+	15, // 30: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
+	17, // 31: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
+	19, // 32: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
+	22, // 33: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
+	24, // 34: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
+	26, // 35: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
+	28, // 36: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
+	30, // 37: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
+	33, // 38: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
+	34, // 39: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
+	36, // 40: pagechat.chat.v1.ChatPlugin.Typing:input_type -> pagechat.chat.v1.TypingRequest
+	1,  // 41: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
+	3,  // 42: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
+	5,  // 43: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
+	12, // 44: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
+	14, // 45: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
+	16, // 46: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
+	18, // 47: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
+	20, // 48: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
+	23, // 49: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
+	25, // 50: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
+	27, // 51: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
+	29, // 52: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
+	32, // 53: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
+	20, // 54: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
+	35, // 55: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
+	37, // 56: pagechat.chat.v1.ChatPlugin.Typing:output_type -> pagechat.chat.v1.TypingResponse
+	41, // [41:57] is the sub-list for method output_type
+	25, // [25:41] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_pagechat_chat_v1_chat_proto_init() }
@@ -2986,7 +3059,7 @@ func file_pagechat_chat_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_chat_v1_chat_proto_rawDesc), len(file_pagechat_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

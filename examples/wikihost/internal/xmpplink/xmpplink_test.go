@@ -1,0 +1,152 @@
+package xmpplink
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pagechat/pagechat/internal/testutil"
+)
+
+type sentBox struct {
+	mu   sync.Mutex
+	msgs map[string]string
+}
+
+func (s *sentBox) SendChat(_ context.Context, to, text string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.msgs[to] = text
+	return nil
+}
+
+var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
+
+func (s *sentBox) code(t *testing.T, to string) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := codeRE.FindStringSubmatch(s.msgs[to])
+	if m == nil {
+		t.Fatalf("no code sent to %s: %q", to, s.msgs[to])
+	}
+	return m[1]
+}
+
+func open(t *testing.T) (*Links, *sentBox, *testutil.Clock) {
+	t.Helper()
+	l, err := Open(filepath.Join(t.TempDir(), "links.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	clock := testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	l.now = clock.Now
+	box := &sentBox{msgs: map[string]string{}}
+	l.SetSender(box, "the wiki")
+	return l, box, clock
+}
+
+func TestLinkVerifyInWikiAndByBot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, box, clock := open(t)
+	if _, err := l.Start(ctx, "alice", "Alice@Example.org/phone"); err != nil {
+		t.Fatal(err)
+	}
+	if u, ok, _ := l.LinkedUser(ctx, "alice@example.org"); ok {
+		t.Fatalf("unverified link maps to %s", u)
+	}
+	if _, err := l.Verify(ctx, "alice", "000000x"); !errors.Is(err, ErrWrongCode) {
+		t.Fatalf("wrong code: %v", err)
+	}
+	link, err := l.Verify(ctx, "alice", box.code(t, "alice@example.org"))
+	if err != nil || !link.Verified || link.JID != "alice@example.org" {
+		t.Fatalf("verify: %+v %v", link, err)
+	}
+	if u, ok, _ := l.LinkedUser(ctx, "alice@example.org/other"); !ok || u != "alice" {
+		t.Fatalf("LinkedUser after verify: %q %v", u, ok)
+	}
+	// Another user cannot take a verified JID.
+	if _, err := l.Start(ctx, "mallory", "alice@example.org"); !errors.Is(err, ErrTaken) {
+		t.Fatalf("taking a verified JID: %v", err)
+	}
+	// Bob verifies by answering the bot.
+	if _, err := l.Start(ctx, "bob", "bob@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := l.ConfirmLink(ctx, "carol@example.org", box.code(t, "bob@example.org")); ok {
+		t.Fatal("another JID confirmed bob's code")
+	}
+	if ok, err := l.ConfirmLink(ctx, "bob@example.org", box.code(t, "bob@example.org")); !ok || err != nil {
+		t.Fatalf("confirm by bot: %v %v", ok, err)
+	}
+	if u, ok, _ := l.LinkedUser(ctx, "bob@example.org"); !ok || u != "bob" {
+		t.Fatal("bob not linked after answering the bot")
+	}
+	// Unlink.
+	if err := l.Delete("bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := l.LinkedUser(ctx, "bob@example.org"); ok {
+		t.Fatal("still linked after delete")
+	}
+	// Codes expire, and too many wrong codes end the attempt.
+	clock.Advance(time.Minute)
+	if _, err := l.Start(ctx, "carol", "carol@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	code := box.code(t, "carol@example.org")
+	clock.Advance(CodeTTL + time.Second)
+	if _, err := l.Verify(ctx, "carol", code); !errors.Is(err, ErrWrongCode) {
+		t.Fatalf("expired code: %v", err)
+	}
+	if _, err := l.Start(ctx, "carol", "carol@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	code = box.code(t, "carol@example.org")
+	for range MaxAttempts {
+		_, _ = l.Verify(ctx, "carol", "999999x")
+	}
+	if _, err := l.Verify(ctx, "carol", code); err == nil {
+		t.Fatal("right code accepted after too many wrong ones")
+	}
+	// A new code too soon is refused.
+	if _, err := l.Start(ctx, "carol", "carol@example.org"); !errors.Is(err, ErrTooSoon) {
+		t.Fatalf("resend too soon: %v", err)
+	}
+}
+
+func TestNormalizeJID(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"alice@example.org", "alice@example.org", true},
+		{" xmpp:Alice@Example.ORG/res ", "alice@example.org", true},
+		{"alice@localhost", "alice@localhost", true},
+		{"example.org", "", false},
+		{"", "", false},
+		{"a b@example.org", "", false},
+		{"alice@", "", false},
+	} {
+		got, err := NormalizeJID(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("NormalizeJID(%q) = %q, %v", tc.in, got, err)
+		}
+	}
+}
+
+func TestLinkingOffWithoutBridge(t *testing.T) {
+	t.Parallel()
+	l, _, _ := open(t)
+	l.SetSender(nil, "")
+	if _, err := l.Start(context.Background(), "alice", "alice@example.org"); !errors.Is(err, ErrBridgeOff) {
+		t.Fatalf("Start without the bridge: %v", err)
+	}
+}

@@ -1,0 +1,218 @@
+// Package prosodytest runs a throwaway Prosody XMPP server for tests: a
+// generated configuration on free loopback ports in a short temporary
+// directory, client-to-server and component ports only, plain
+// authentication allowed without TLS, accounts registered up front. It
+// never touches the system's Prosody service or its data.
+package prosodytest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a running Prosody.
+type Server struct {
+	// Domain is the users' virtual host ("localhost").
+	Domain string
+	// C2SAddr is the client-to-server address (host:port).
+	C2SAddr string
+	// ComponentAddr is where external components connect (XEP-0114).
+	ComponentAddr string
+	// ComponentDomain is the domain served by the component and Secret
+	// its shared secret.
+	ComponentDomain string
+	Secret          string
+	// Dir holds the configuration, data and log.
+	Dir string
+
+	cmd     *exec.Cmd
+	cfgPath string
+	exited  chan struct{}
+}
+
+// Options adjusts the server; the zero value is fine.
+type Options struct {
+	// Accounts are registered before the start: user name -> password.
+	Accounts map[string]string
+}
+
+// Binary returns the prosody executable, skipping t loudly (failing it
+// under CI) when it is not installed.
+func Binary(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("prosody")
+	if err == nil {
+		if _, err = exec.LookPath("prosodyctl"); err == nil {
+			return p
+		}
+	}
+	const msg = "SKIPPED: Prosody not found: install it (Debian/Ubuntu: apt-get install prosody); the XMPP bridge tests need a real XMPP server"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Start runs a fresh Prosody and stops it when the test ends.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	bin := Binary(t)
+	// Short and private: Prosody puts sockets and files here, and
+	// t.TempDir paths can get long.
+	dir, err := os.MkdirTemp("", "pros")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	ports := freePorts(t, 2)
+	s := &Server{
+		Domain:          "localhost",
+		C2SAddr:         net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+		ComponentAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
+		ComponentDomain: "chat.localhost",
+		Secret:          "test-component-secret",
+		Dir:             dir,
+		cfgPath:         filepath.Join(dir, "prosody.cfg.lua"),
+		exited:          make(chan struct{}),
+	}
+	for _, sub := range []string{"data", "certs"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(s.cfgPath, []byte(s.config(ports)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for user, pass := range opts.Accounts {
+		s.Register(t, user, pass)
+	}
+	var out bytes.Buffer
+	s.cmd = exec.Command(bin, "--config", s.cfgPath, "-F")
+	s.cmd.Stdout = &out
+	s.cmd.Stderr = &out
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start prosody: %v", err)
+	}
+	go func() {
+		_ = s.cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(s.stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for _, addr := range []string{s.C2SAddr, s.ComponentAddr} {
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				_ = c.Close()
+				break
+			}
+			select {
+			case <-s.exited:
+				t.Fatalf("prosody exited at start-up:\n%s\n%s", out.String(), s.Log())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("prosody did not listen on %s: %v\n%s", addr, err, s.Log())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return s
+}
+
+// Register creates an account on the users' host.
+func (s *Server) Register(t testing.TB, user, password string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "prosodyctl", "--config", s.cfgPath, "register", user, s.Domain, password).CombinedOutput()
+	if err != nil {
+		t.Fatalf("prosodyctl register %s: %v\n%s", user, err, out)
+	}
+}
+
+// JID is user's bare JID on the server.
+func (s *Server) JID(user string) string { return user + "@" + s.Domain }
+
+// Log returns Prosody's log so far, for failure messages.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "prosody.log"))
+	return string(b)
+}
+
+func (s *Server) stop() {
+	if s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// config is a minimal Prosody configuration. run_as_root is set because
+// tests often run as root in containers; it is harmless in a throwaway
+// configuration whose files all live in s.Dir.
+func (s *Server) config(ports []int) string {
+	q := strconv.Quote
+	var b strings.Builder
+	fmt.Fprintf(&b, "run_as_root = true\n")
+	fmt.Fprintf(&b, "pidfile = %s\n", q(filepath.Join(s.Dir, "prosody.pid")))
+	fmt.Fprintf(&b, "data_path = %s\n", q(filepath.Join(s.Dir, "data")))
+	fmt.Fprintf(&b, "certificates = %s\n", q(filepath.Join(s.Dir, "certs")))
+	fmt.Fprintf(&b, "log = { debug = %s }\n", q(filepath.Join(s.Dir, "prosody.log")))
+	b.WriteString(`interfaces = { "127.0.0.1" }
+local_interfaces = { "127.0.0.1" }
+`)
+	fmt.Fprintf(&b, "c2s_ports = { %d }\ncomponent_ports = { %d }\n", ports[0], ports[1])
+	b.WriteString(`component_interface = "127.0.0.1"
+s2s_ports = { }
+c2s_direct_tls_ports = { }
+s2s_direct_tls_ports = { }
+legacy_ssl_ports = { }
+http_ports = { }
+https_ports = { }
+c2s_require_encryption = false
+s2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_plain"
+network_settings = { nagle = false }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "posix" }
+`)
+	fmt.Fprintf(&b, "VirtualHost %s\n", q(s.Domain))
+	fmt.Fprintf(&b, "Component %s\n  component_secret = %s\n", q(s.ComponentDomain), q(s.Secret))
+	return b.String()
+}
+
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		_ = l.Close()
+	}
+	return ports
+}
