@@ -121,7 +121,7 @@ type bansJSON struct {
 }
 
 func toBanJSON(b Ban) banJSON {
-	return banJSON{UserID: b.UserID, Reason: b.Reason, BannedBy: b.BannedBy, BannedAt: b.BannedAt, ExpiresAt: b.ExpiresAt}
+	return banJSON(b)
 }
 
 type historyJSON struct {

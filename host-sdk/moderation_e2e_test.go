@@ -225,8 +225,8 @@ func TestKickBanAndTopicThroughTheBrowserAPI(t *testing.T) {
 		t.Errorf("bob's stream got %s %+v, want the topic", name, ev)
 	}
 	resp, body = ws.do(t, http.MethodGet, api, basicUser("bob"), nil, nil)
-	if err := json.Unmarshal(body, &info); err != nil || info.Topic != "Release Friday" || info.TopicBy != "alice" {
-		t.Errorf("room info topic: %s", body)
+	if err := json.Unmarshal(body, &info); err != nil || resp.StatusCode != 200 || info.Topic != "Release Friday" || info.TopicBy != "alice" {
+		t.Errorf("room info topic: %d %s", resp.StatusCode, body)
 	}
 
 	// A kick ends bob's stream now; he may come back.
