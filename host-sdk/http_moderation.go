@@ -210,6 +210,21 @@ func (req userActionRequest) check() error {
 	return nil
 }
 
+// banEnd checks a ban request and returns its end (zero: none).
+func (req userActionRequest) banEnd() (time.Time, error) {
+	if err := req.check(); err != nil {
+		return time.Time{}, err
+	}
+	if req.Expires == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, req.Expires)
+	if err != nil {
+		return time.Time{}, badRequest(`"expires" must be an RFC 3339 time such as 2026-12-31T18:00:00Z, or empty for a ban without end`)
+	}
+	return t, nil
+}
+
 // serveKick serves POST {prefix}api/rooms/{roomID}/kick: {"user_id", "reason"}.
 func (h *Handler) serveKick(w http.ResponseWriter, r *http.Request, id Identity, roomID string) error {
 	mod, err := h.moderation()
@@ -245,14 +260,9 @@ func (h *Handler) serveBan(w http.ResponseWriter, r *http.Request, id Identity, 
 	if err := h.readBody(w, r, id, moderationBodyLimit, &req); err != nil {
 		return err
 	}
-	if err := req.check(); err != nil {
+	expires, err := req.banEnd()
+	if err != nil {
 		return err
-	}
-	var expires time.Time
-	if req.Expires != "" {
-		if expires, err = time.Parse(time.RFC3339, req.Expires); err != nil {
-			return badRequest(`"expires" must be an RFC 3339 time such as 2026-12-31T18:00:00Z, or empty for a ban without end`)
-		}
 	}
 	b, err := mod.Ban(r.Context(), id.UserID, roomID, req.UserID, req.Reason, expires)
 	if err != nil {

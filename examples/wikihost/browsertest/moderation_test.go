@@ -63,7 +63,8 @@ func TestModerationInTheBrowser(t *testing.T) {
 		got := waitFor[string](t, p, "the edited message", `(sel) => {
 			const li = document.querySelector(sel);
 			const e = li && li.querySelector(".msg-edited");
-			return e && !li.querySelector(".msg-body").textContent.includes("teh") ? li.textContent : null;
+			const body = li && li.querySelector(".msg-body");
+			return e && !li.querySelector(".msg-edit") && body.textContent.includes("the release") ? li.textContent : null;
 		}`, sel)
 		if !strings.Contains(got, "the release is on Friday") || !strings.Contains(got, "(edited") {
 			t.Errorf("%s shows the edited message as %q", p.label, got)
