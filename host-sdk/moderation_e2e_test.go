@@ -1,8 +1,11 @@
 package hostsdk
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -139,6 +142,17 @@ func TestEditAndDeleteThroughTheBrowserAPI(t *testing.T) {
 	}
 	if strings.Contains(string(body), "hunter2") {
 		t.Error("history still carries the deleted text")
+	}
+	// Erased from the plugin's database file itself, not only hidden;
+	// the text that replaced the typo is there, as the probe's control.
+	db, err := os.ReadFile(filepath.Join(ws.dataDir, "pagechat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for needle, want := range map[string]bool{"hunter2": false, "teh typo": false, "the typo": true} {
+		if got := bytes.Contains(db, []byte(needle)); got != want {
+			t.Errorf("the plugin's database file holds %q: %v, want %v", needle, got, want)
+		}
 	}
 
 	// A stream resumed from before the changes replays them in order,
