@@ -144,10 +144,11 @@ func (h *Host) DeleteFile(_ context.Context, pageID, fileID, userID string) erro
 }
 
 // ResolveLink finds a page by title for a wiki link userID wrote in a chat
-// message. A missing page, or one userID may not view, gets the URL of the
-// form that creates it.
-func (h *Host) ResolveLink(_ context.Context, userID, _, title string) (hostsdk.Link, error) {
-	href, exists := h.w.LinkTarget(userID, title)
+// message on page fromPageID, chosen among the pages userID may view as
+// Wiki.PageByTitle does. A missing page, or one userID may not view, gets
+// the URL of the form that creates it.
+func (h *Host) ResolveLink(_ context.Context, userID, fromPageID, title string) (hostsdk.Link, error) {
+	href, exists := h.w.LinkTarget(userID, fromPageID, title)
 	return hostsdk.Link{URL: href, Exists: exists}, nil
 }
 
