@@ -277,6 +277,7 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		ChatUrlPrefix:         c.cfg.chatPrefix,
 		TranscriptDelayMs:     c.cfg.transcriptDelay.Milliseconds(),
 		TimeZone:              c.cfg.timeZone,
+		PostgresDsn:           c.cfg.postgresDSN,
 		EditWindowSeconds:     c.cfg.editWindowSecs,
 	})
 	if err != nil {

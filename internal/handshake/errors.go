@@ -21,6 +21,13 @@ const ReasonHostCallbackFailed = "HOST_CALLBACK_FAILED"
 // instead of "slow down" or "try again shortly".
 const ReasonStorageFull = "STORAGE_FULL"
 
+// ReasonDatabaseUnavailable marks an UNAVAILABLE status that the plugin
+// returns when its PostgreSQL database cannot be reached (cluster mode,
+// during a restart of the database server). The plugin itself is alive, so
+// host-sdk answers at once instead of waiting to see whether the process
+// died.
+const ReasonDatabaseUnavailable = "DATABASE_UNAVAILABLE"
+
 // Reasons that refine a PERMISSION_DENIED, NOT_FOUND or FAILED_PRECONDITION
 // status from the moderation calls, so host-sdk can answer each with its
 // own HTTP code and the plugin's sentence (chat.proto lists them).

@@ -44,13 +44,15 @@ type runtime struct {
 	closeHost func() error // closes the connection host uses
 	perms     *permCache
 	users     *userCache
-	presence  *presence
+	presence  presenceCounter
 	limiter   *rateLimiter  // nil when disabled
 	quota     *uploadQuota  // nil when disabled
 	epochs    sync.Map      // room id -> epoch, see epoch
 	done      chan struct{} // closed by Close: ends open streams
 
 	transcripts *transcripts // daily transcript pages; see transcripts.go
+	// stopCluster, in cluster mode, stops the presence heartbeat.
+	stopCluster func()
 }
 
 // openRoom creates the room for a macro on a page, or returns the existing
@@ -386,6 +388,10 @@ func storeErr(err error, roomID string) error {
 		return failf(errNotFound, "room %q not found", roomID)
 	case errors.Is(err, store.ErrClosed):
 		return errShuttingDown
+	case errors.Is(err, store.ErrUnavailable):
+		// Kept as is: toStatus answers UNAVAILABLE, which hosts show
+		// as a 503 to retry shortly.
+		return fmt.Errorf("the chat database is unavailable; try again shortly: %w", err)
 	case errors.Is(err, store.ErrTooManyRooms),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err

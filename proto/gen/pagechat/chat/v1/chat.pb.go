@@ -100,8 +100,8 @@ type ConfigureRequest struct {
 	// host_broker_id is the go-plugin broker id on which the host serves
 	// pagechat.host.v1.HostAPI. Required.
 	HostBrokerId uint32 `protobuf:"varint,1,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
-	// data_dir is the directory the plugin keeps its bbolt database in. It is
-	// created if missing. Required.
+	// data_dir is the directory the plugin keeps its bbolt database in (when
+	// postgres_dsn is empty). It is created if missing. Required.
 	DataDir string `protobuf:"bytes,2,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
 	// max_message_bytes limits a message's text, in bytes of UTF-8.
 	// 0 means the default of 16384 (16 KiB).
@@ -138,10 +138,15 @@ type ConfigureRequest struct {
 	// of 104857600 (100 MiB); -1 disables the quota. Uploads beyond it fail
 	// with RESOURCE_EXHAUSTED and a QuotaFailure detail.
 	MaxUploadBytesPerHour int64 `protobuf:"varint,12,opt,name=max_upload_bytes_per_hour,json=maxUploadBytesPerHour,proto3" json:"max_upload_bytes_per_hour,omitempty"`
+	// postgres_dsn, if set, makes the plugin keep everything in this
+	// PostgreSQL database (URL or keyword form) instead of a bbolt file in
+	// data_dir: cluster mode, where every node's plugin shares the database.
+	// It may carry a password; the plugin never logs it.
+	PostgresDsn string `protobuf:"bytes,13,opt,name=postgres_dsn,json=postgresDsn,proto3" json:"postgres_dsn,omitempty"`
 	// edit_window_seconds is how long after sending an author may edit or
 	// delete their own message. 0 means the default of 900 (15 minutes); -1
 	// means never (moderators still delete any message at any time).
-	EditWindowSeconds int64 `protobuf:"varint,13,opt,name=edit_window_seconds,json=editWindowSeconds,proto3" json:"edit_window_seconds,omitempty"`
+	EditWindowSeconds int64 `protobuf:"varint,14,opt,name=edit_window_seconds,json=editWindowSeconds,proto3" json:"edit_window_seconds,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -258,6 +263,13 @@ func (x *ConfigureRequest) GetMaxUploadBytesPerHour() int64 {
 		return x.MaxUploadBytesPerHour
 	}
 	return 0
+}
+
+func (x *ConfigureRequest) GetPostgresDsn() string {
+	if x != nil {
+		return x.PostgresDsn
+	}
+	return ""
 }
 
 func (x *ConfigureRequest) GetEditWindowSeconds() int64 {
@@ -3683,7 +3695,7 @@ var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x04\n" +
+	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xec\x04\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\x12\x19\n" +
 	"\bdata_dir\x18\x02 \x01(\tR\adataDir\x12*\n" +
@@ -3697,8 +3709,9 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x17max_messages_per_minute\x18\n" +
 	" \x01(\x03R\x14maxMessagesPerMinute\x12+\n" +
 	"\x12max_rooms_per_page\x18\v \x01(\x03R\x0fmaxRoomsPerPage\x128\n" +
-	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\x12.\n" +
-	"\x13edit_window_seconds\x18\r \x01(\x03R\x11editWindowSeconds\":\n" +
+	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\x12!\n" +
+	"\fpostgres_dsn\x18\r \x01(\tR\vpostgresDsn\x12.\n" +
+	"\x13edit_window_seconds\x18\x0e \x01(\x03R\x11editWindowSeconds\":\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eplugin_version\x18\x01 \x01(\tR\rpluginVersion\"\x0f\n" +
 	"\rHealthRequest\"m\n" +
