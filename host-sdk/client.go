@@ -279,6 +279,7 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		TimeZone:              c.cfg.timeZone,
 		RoomLinks:             roomLinksToProto(c.cfg.roomLinks),
 		PostgresDsn:           c.cfg.postgresDSN,
+		EditWindowSeconds:     c.cfg.editWindowSecs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure pagechat plugin %s: %w", c.pluginPath, fromStatus(err))

@@ -88,6 +88,7 @@ type config struct {
 	xmppServer      string
 	xmppDomain      string
 	xmppSecretFile  string
+	editWindow      time.Duration
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -111,6 +112,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&c.xmppServer, "xmpp-server", "", "the XMPP server's component port, HOST:PORT; without it the XMPP bridge is off")
 	fs.StringVar(&c.xmppDomain, "xmpp-domain", "", "the XMPP bridge component's domain, e.g. chat.example.org (rooms are <roomID>@DOMAIN)")
 	fs.StringVar(&c.xmppSecretFile, "xmpp-secret-file", "", "file holding the shared component secret configured on the XMPP server")
+	fs.DurationVar(&c.editWindow, "edit-window", 15*time.Minute, "how long after sending chat authors may edit or delete their own messages; 0 turns that off (moderators delete any message at any time)")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -147,6 +149,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 	if c.xmppServer == "" && (c.xmppDomain != "" || c.xmppSecretFile != "") {
 		return config{}, errors.New("-xmpp-domain and -xmpp-secret-file need -xmpp-server (the XMPP server's component port)")
+	}
+	if c.editWindow < 0 || (c.editWindow > 0 && c.editWindow < time.Second) {
+		return config{}, fmt.Errorf("-edit-window %v: want 0 (off) or at least 1s", c.editWindow)
 	}
 	if c.logLevel = hclog.LevelFromString(*level); c.logLevel == hclog.NoLevel {
 		return config{}, fmt.Errorf("-log-level %q: want trace, debug, info, warn or error", *level)
@@ -189,6 +194,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		hostsdk.WithLogger(logger),
 		hostsdk.WithTranscriptDelay(cfg.transcriptDelay),
 		hostsdk.WithTimeZone(cfg.timeZone),
+		hostsdk.WithEditWindow(cfg.editWindow),
 	}
 	if cfg.pluginSHA256 != "" {
 		opts = append(opts, hostsdk.WithChecksum(cfg.pluginSHA256))

@@ -28,6 +28,7 @@ const DefaultVisibleTranscripts = 7
 type Table struct {
 	RoomID   string
 	RoomName string
+	Topic    string // set by a moderator; empty hides the row
 	JoinURL  string // the chat popup
 	// Links are further ways to open the room (the host's XMPP bridge,
 	// say), shown beside Join Chat. Their URLs must have been checked
@@ -76,6 +77,9 @@ var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
 }).Parse(`<table class="pagechat-room" data-room="{{.RoomID}}">
 <caption>Chat room: <span class="pagechat-name">{{.RoomName}}</span></caption>
 <tbody>
+{{- if .Topic}}
+<tr><th scope="row">Topic</th><td class="pagechat-topic">{{.Topic}}</td></tr>
+{{- end}}
 <tr><th scope="row">Last activity</th><td class="pagechat-last">{{if .LastActivity.IsZero}}No messages yet{{else}}{{.Relative}} (<time datetime="{{.LastActivityISO}}">{{.LastActivityText}}</time>){{end}}</td></tr>
 <tr><th scope="row">Participants</th><td class="pagechat-participants">{{range $i, $p := .Participants}}{{if $i}}, {{end}}<span class="pagechat-participant{{if $p.Online}} online{{end}}">{{$p.Name}}{{if $p.Online}} (online){{end}}</span>{{else}}Nobody yet{{end}}</td></tr>
 <tr><th scope="row">Files</th><td class="pagechat-files">{{if .Files}}<ul>{{range .Files}}<li><a href="{{.URL}}">{{.Name}}</a> ({{size .Size}})</li>{{end}}</ul>{{else}}None{{end}}</td></tr>

@@ -53,6 +53,7 @@ func (rt *runtime) table(room store.Room, joinURL string) macrotable.Table {
 	t := macrotable.Table{
 		RoomID:       room.ID,
 		RoomName:     room.Name,
+		Topic:        room.Topic,
 		JoinURL:      joinURL,
 		Links:        rt.tableLinks(room.ID),
 		LastActivity: room.LastActivity,

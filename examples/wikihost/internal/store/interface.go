@@ -70,6 +70,9 @@ type Store interface {
 	File(id string) (File, error)
 	// Files returns the files attached to pageID, oldest first.
 	Files(pageID string) ([]File, error)
+	// DeleteFile removes the metadata of file id from pageID; a file that
+	// is not there, or belongs to another page, is ErrNotFound.
+	DeleteFile(pageID, id string) error
 
 	// Exclusive runs fn while no other Exclusive runs on the same data,
 	// in this process or on another node sharing the database, so that

@@ -619,6 +619,25 @@ func (s *Store) File(id string) (store.File, error) {
 	return f, nil
 }
 
+// DeleteFile removes the metadata of file id from page; a file that is
+// not there, or belongs to another page, is store.ErrNotFound.
+func (s *Store) DeleteFile(page, id string) error {
+	n, ok := pageID(page)
+	if !ok {
+		return fmt.Errorf("file %q on page %q: %w", id, page, store.ErrNotFound)
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `DELETE FROM wiki_files WHERE id = $1 AND page_id = $2`, id, n)
+	if err != nil {
+		return fmt.Errorf("delete file %q: %w", id, dbErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("file %q on page %q: %w", id, page, store.ErrNotFound)
+	}
+	return nil
+}
+
 // Files returns the files attached to page, oldest first.
 func (s *Store) Files(page string) ([]store.File, error) {
 	n, ok := pageID(page)

@@ -424,6 +424,27 @@ func testFiles(t *testing.T, s store.Store) {
 	if none, err := s.Files(mustPage(t, s, store.Page{Title: "C", Format: store.FormatWiki}).ID); err != nil || len(none) != 0 {
 		t.Errorf("Files of a page without files = %+v, %v", none, err)
 	}
+
+	// A deleted chat upload leaves its page; a file of another page, or
+	// one already gone, is not found and nothing changes.
+	if err := s.DeleteFile(a.ID, "bb"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteFile of another page's file = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteFile(a.ID, "ff"); err != nil {
+		t.Fatalf("DeleteFile: %v", err)
+	}
+	if err := s.DeleteFile(a.ID, "ff"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second DeleteFile = %v, want ErrNotFound", err)
+	}
+	if _, err := s.File("ff"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("File(ff) after delete = %v, want ErrNotFound", err)
+	}
+	if got, err := s.Files(a.ID); err != nil || len(got) != 1 || got[0] != files[1] {
+		t.Errorf("Files(a) after delete = %+v, %v", got, err)
+	}
+	if f, err := s.File("bb"); err != nil || f != files[2] {
+		t.Errorf("File(bb) after deleting another = %+v, %v", f, err)
+	}
 }
 
 func testConcurrentCreates(t *testing.T, s store.Store) {
