@@ -66,8 +66,19 @@ type ConfigureRequest struct {
 	// of 104857600 (100 MiB); -1 disables the quota. Uploads beyond it fail
 	// with RESOURCE_EXHAUSTED and a QuotaFailure detail.
 	MaxUploadBytesPerHour int64 `protobuf:"varint,12,opt,name=max_upload_bytes_per_hour,json=maxUploadBytesPerHour,proto3" json:"max_upload_bytes_per_hour,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// watch_quiet_period_ms is the least time, in milliseconds, between two
+	// notifications to one user about activity in one watched room. 0 means
+	// the default of 600000 (10 minutes).
+	WatchQuietPeriodMs int64 `protobuf:"varint,13,opt,name=watch_quiet_period_ms,json=watchQuietPeriodMs,proto3" json:"watch_quiet_period_ms,omitempty"`
+	// authors_do_not_watch turns off the default that the author of a chat
+	// page watches its rooms until they unwatch.
+	AuthorsDoNotWatch bool `protobuf:"varint,14,opt,name=authors_do_not_watch,json=authorsDoNotWatch,proto3" json:"authors_do_not_watch,omitempty"`
+	// room_mentions_per_hour is how many @room mentions one user who is not
+	// a moderator may send per room and hour. 0 (the default) allows them to
+	// moderators only; -1 to everyone who may post, without a limit.
+	RoomMentionsPerHour int64 `protobuf:"varint,15,opt,name=room_mentions_per_hour,json=roomMentionsPerHour,proto3" json:"room_mentions_per_hour,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ConfigureRequest) Reset() {
@@ -180,6 +191,27 @@ func (x *ConfigureRequest) GetMaxRoomsPerPage() int64 {
 func (x *ConfigureRequest) GetMaxUploadBytesPerHour() int64 {
 	if x != nil {
 		return x.MaxUploadBytesPerHour
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetWatchQuietPeriodMs() int64 {
+	if x != nil {
+		return x.WatchQuietPeriodMs
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetAuthorsDoNotWatch() bool {
+	if x != nil {
+		return x.AuthorsDoNotWatch
+	}
+	return false
+}
+
+func (x *ConfigureRequest) GetRoomMentionsPerHour() int64 {
+	if x != nil {
+		return x.RoomMentionsPerHour
 	}
 	return 0
 }
@@ -817,7 +849,13 @@ type Message struct {
 	// transcripts.
 	Html string `protobuf:"bytes,9,opt,name=html,proto3" json:"html,omitempty"`
 	// file is set when the message announces an uploaded file.
-	File          *File `protobuf:"bytes,10,opt,name=file,proto3" json:"file,omitempty"`
+	File *File `protobuf:"bytes,10,opt,name=file,proto3" json:"file,omitempty"`
+	// mentions are the user ids the message mentions with @name, in the
+	// order they first appear.
+	Mentions []string `protobuf:"bytes,11,rep,name=mentions,proto3" json:"mentions,omitempty"`
+	// mentions_room is true if the message mentions the whole room (@room)
+	// and its sender was allowed to.
+	MentionsRoom  bool `protobuf:"varint,12,opt,name=mentions_room,json=mentionsRoom,proto3" json:"mentions_room,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -920,6 +958,20 @@ func (x *Message) GetFile() *File {
 		return x.File
 	}
 	return nil
+}
+
+func (x *Message) GetMentions() []string {
+	if x != nil {
+		return x.Mentions
+	}
+	return nil
+}
+
+func (x *Message) GetMentionsRoom() bool {
+	if x != nil {
+		return x.MentionsRoom
+	}
+	return false
 }
 
 // OpenRoomRequest names a room by its page and name.
@@ -1230,7 +1282,9 @@ func (x *RoomInfoRequest) GetRoomId() string {
 type RoomInfoResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// room is the room's metadata with current presence.
-	Room          *Room `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Room *Room `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	// read_state is the requesting user's unread counts and watch state.
+	ReadState     *ReadState `protobuf:"bytes,2,opt,name=read_state,json=readState,proto3" json:"read_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1272,6 +1326,88 @@ func (x *RoomInfoResponse) GetRoom() *Room {
 	return nil
 }
 
+func (x *RoomInfoResponse) GetReadState() *ReadState {
+	if x != nil {
+		return x.ReadState
+	}
+	return nil
+}
+
+// ReadState is one user's reading position in one room.
+type ReadState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// last_read_seq is the user's read marker: every message up to it has
+	// been read.
+	LastReadSeq uint64 `protobuf:"varint,1,opt,name=last_read_seq,json=lastReadSeq,proto3" json:"last_read_seq,omitempty"`
+	// unread counts other people's messages after the marker (capped at
+	// 1000).
+	Unread int64 `protobuf:"varint,2,opt,name=unread,proto3" json:"unread,omitempty"`
+	// mentions counts the unread messages that mention the user or the room.
+	Mentions int64 `protobuf:"varint,3,opt,name=mentions,proto3" json:"mentions,omitempty"`
+	// watching is true if the user gets notifications of new activity.
+	Watching      bool `protobuf:"varint,4,opt,name=watching,proto3" json:"watching,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadState) Reset() {
+	*x = ReadState{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadState) ProtoMessage() {}
+
+func (x *ReadState) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadState.ProtoReflect.Descriptor instead.
+func (*ReadState) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReadState) GetLastReadSeq() uint64 {
+	if x != nil {
+		return x.LastReadSeq
+	}
+	return 0
+}
+
+func (x *ReadState) GetUnread() int64 {
+	if x != nil {
+		return x.Unread
+	}
+	return 0
+}
+
+func (x *ReadState) GetMentions() int64 {
+	if x != nil {
+		return x.Mentions
+	}
+	return 0
+}
+
+func (x *ReadState) GetWatching() bool {
+	if x != nil {
+		return x.Watching
+	}
+	return false
+}
+
 // SendRequest posts a message.
 type SendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1291,7 +1427,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1439,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1452,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{17}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SendRequest) GetUserId() string {
@@ -1361,7 +1497,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +1509,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1522,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SendResponse) GetMessage() *Message {
@@ -1424,7 +1560,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1572,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1585,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{19}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubscribeRequest) GetUserId() string {
@@ -1497,7 +1633,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1645,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1658,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{20}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RoomEvent) GetEvent() isRoomEvent_Event {
@@ -1596,7 +1732,7 @@ type PresenceChange struct {
 
 func (x *PresenceChange) Reset() {
 	*x = PresenceChange{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +1744,7 @@ func (x *PresenceChange) String() string {
 func (*PresenceChange) ProtoMessage() {}
 
 func (x *PresenceChange) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +1757,7 @@ func (x *PresenceChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceChange.ProtoReflect.Descriptor instead.
 func (*PresenceChange) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{21}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PresenceChange) GetParticipant() *Participant {
@@ -1648,7 +1784,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1796,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1809,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{22}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HistoryRequest) GetUserId() string {
@@ -1719,7 +1855,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1867,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1880,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{23}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HistoryResponse) GetMessages() []*Message {
@@ -1781,7 +1917,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +1929,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +1942,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{24}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *JoinRequest) GetUserId() string {
@@ -1834,7 +1970,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +1982,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +1995,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{25}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *JoinResponse) GetParticipants() []*Participant {
@@ -1882,7 +2018,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +2030,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2043,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{26}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LeaveRequest) GetUserId() string {
@@ -1933,7 +2069,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1945,7 +2081,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1958,7 +2094,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{27}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{28}
 }
 
 // PresenceRequest asks who is in a room.
@@ -1974,7 +2110,7 @@ type PresenceRequest struct {
 
 func (x *PresenceRequest) Reset() {
 	*x = PresenceRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +2122,7 @@ func (x *PresenceRequest) String() string {
 func (*PresenceRequest) ProtoMessage() {}
 
 func (x *PresenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +2135,7 @@ func (x *PresenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceRequest.ProtoReflect.Descriptor instead.
 func (*PresenceRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{28}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PresenceRequest) GetUserId() string {
@@ -2027,7 +2163,7 @@ type PresenceResponse struct {
 
 func (x *PresenceResponse) Reset() {
 	*x = PresenceResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2175,7 @@ func (x *PresenceResponse) String() string {
 func (*PresenceResponse) ProtoMessage() {}
 
 func (x *PresenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2188,7 @@ func (x *PresenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceResponse.ProtoReflect.Descriptor instead.
 func (*PresenceResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{29}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PresenceResponse) GetParticipants() []*Participant {
@@ -2078,7 +2214,7 @@ type UploadRequest struct {
 
 func (x *UploadRequest) Reset() {
 	*x = UploadRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2226,7 @@ func (x *UploadRequest) String() string {
 func (*UploadRequest) ProtoMessage() {}
 
 func (x *UploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2239,7 @@ func (x *UploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
 func (*UploadRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{30}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UploadRequest) GetPart() isUploadRequest_Part {
@@ -2169,7 +2305,7 @@ type UploadHeader struct {
 
 func (x *UploadHeader) Reset() {
 	*x = UploadHeader{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2317,7 @@ func (x *UploadHeader) String() string {
 func (*UploadHeader) ProtoMessage() {}
 
 func (x *UploadHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2330,7 @@ func (x *UploadHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadHeader.ProtoReflect.Descriptor instead.
 func (*UploadHeader) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{31}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UploadHeader) GetUserId() string {
@@ -2249,7 +2385,7 @@ type UploadResponse struct {
 
 func (x *UploadResponse) Reset() {
 	*x = UploadResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2397,7 @@ func (x *UploadResponse) String() string {
 func (*UploadResponse) ProtoMessage() {}
 
 func (x *UploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2410,7 @@ func (x *UploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadResponse.ProtoReflect.Descriptor instead.
 func (*UploadResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{32}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UploadResponse) GetMessage() *Message {
@@ -2314,7 +2450,7 @@ type FeedRequest struct {
 
 func (x *FeedRequest) Reset() {
 	*x = FeedRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2462,7 @@ func (x *FeedRequest) String() string {
 func (*FeedRequest) ProtoMessage() {}
 
 func (x *FeedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2475,7 @@ func (x *FeedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedRequest.ProtoReflect.Descriptor instead.
 func (*FeedRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{33}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *FeedRequest) GetRoomId() string {
@@ -2376,7 +2512,7 @@ type AuthorizeViewersRequest struct {
 
 func (x *AuthorizeViewersRequest) Reset() {
 	*x = AuthorizeViewersRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2524,7 @@ func (x *AuthorizeViewersRequest) String() string {
 func (*AuthorizeViewersRequest) ProtoMessage() {}
 
 func (x *AuthorizeViewersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2537,7 @@ func (x *AuthorizeViewersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeViewersRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeViewersRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{34}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AuthorizeViewersRequest) GetRoomId() string {
@@ -2429,7 +2565,7 @@ type AuthorizeViewersResponse struct {
 
 func (x *AuthorizeViewersResponse) Reset() {
 	*x = AuthorizeViewersResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2577,7 @@ func (x *AuthorizeViewersResponse) String() string {
 func (*AuthorizeViewersResponse) ProtoMessage() {}
 
 func (x *AuthorizeViewersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2590,7 @@ func (x *AuthorizeViewersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeViewersResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeViewersResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{35}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AuthorizeViewersResponse) GetAllowedUserIds() []string {
@@ -2464,11 +2600,233 @@ func (x *AuthorizeViewersResponse) GetAllowedUserIds() []string {
 	return nil
 }
 
+// MarkReadRequest moves a read marker.
+type MarkReadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the reader; needs view.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the room.
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// seq is the last sequence the user has read. A smaller one than the
+	// marker changes nothing; one past the room's last message counts as
+	// the last message.
+	Seq           uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkReadRequest) Reset() {
+	*x = MarkReadRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkReadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkReadRequest) ProtoMessage() {}
+
+func (x *MarkReadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkReadRequest.ProtoReflect.Descriptor instead.
+func (*MarkReadRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *MarkReadRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *MarkReadRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *MarkReadRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// MarkReadResponse returns the reader's state after the move.
+type MarkReadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// read_state is the user's state in the room.
+	ReadState     *ReadState `protobuf:"bytes,1,opt,name=read_state,json=readState,proto3" json:"read_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkReadResponse) Reset() {
+	*x = MarkReadResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkReadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkReadResponse) ProtoMessage() {}
+
+func (x *MarkReadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkReadResponse.ProtoReflect.Descriptor instead.
+func (*MarkReadResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *MarkReadResponse) GetReadState() *ReadState {
+	if x != nil {
+		return x.ReadState
+	}
+	return nil
+}
+
+// SetWatchRequest watches or unwatches a room.
+type SetWatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the user; needs view.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the room.
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// watching is the wanted state.
+	Watching      bool `protobuf:"varint,3,opt,name=watching,proto3" json:"watching,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetWatchRequest) Reset() {
+	*x = SetWatchRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetWatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetWatchRequest) ProtoMessage() {}
+
+func (x *SetWatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetWatchRequest.ProtoReflect.Descriptor instead.
+func (*SetWatchRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SetWatchRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SetWatchRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *SetWatchRequest) GetWatching() bool {
+	if x != nil {
+		return x.Watching
+	}
+	return false
+}
+
+// SetWatchResponse confirms the state.
+type SetWatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// watching is the stored state.
+	Watching      bool `protobuf:"varint,1,opt,name=watching,proto3" json:"watching,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetWatchResponse) Reset() {
+	*x = SetWatchResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetWatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetWatchResponse) ProtoMessage() {}
+
+func (x *SetWatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetWatchResponse.ProtoReflect.Descriptor instead.
+func (*SetWatchResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *SetWatchResponse) GetWatching() bool {
+	if x != nil {
+		return x.Watching
+	}
+	return false
+}
+
 var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x04\n" +
+	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x05\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\x12\x19\n" +
 	"\bdata_dir\x18\x02 \x01(\tR\adataDir\x12*\n" +
@@ -2482,7 +2840,10 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x17max_messages_per_minute\x18\n" +
 	" \x01(\x03R\x14maxMessagesPerMinute\x12+\n" +
 	"\x12max_rooms_per_page\x18\v \x01(\x03R\x0fmaxRoomsPerPage\x128\n" +
-	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\":\n" +
+	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\x121\n" +
+	"\x15watch_quiet_period_ms\x18\r \x01(\x03R\x12watchQuietPeriodMs\x12/\n" +
+	"\x14authors_do_not_watch\x18\x0e \x01(\bR\x11authorsDoNotWatch\x123\n" +
+	"\x16room_mentions_per_hour\x18\x0f \x01(\x03R\x13roomMentionsPerHour\":\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eplugin_version\x18\x01 \x01(\tR\rpluginVersion\"\x0f\n" +
 	"\rHealthRequest\"m\n" +
@@ -2527,7 +2888,7 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
 	"\x06online\x18\x03 \x01(\bR\x06online\x127\n" +
-	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xa6\x02\n" +
+	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xe7\x02\n" +
 	"\aMessage\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
@@ -2539,7 +2900,9 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\asent_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x12\x12\n" +
 	"\x04html\x18\t \x01(\tR\x04html\x12*\n" +
 	"\x04file\x18\n" +
-	" \x01(\v2\x16.pagechat.chat.v1.FileR\x04file\"W\n" +
+	" \x01(\v2\x16.pagechat.chat.v1.FileR\x04file\x12\x1a\n" +
+	"\bmentions\x18\v \x03(\tR\bmentions\x12#\n" +
+	"\rmentions_room\x18\f \x01(\bR\fmentionsRoom\"W\n" +
 	"\x0fOpenRoomRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\apage_id\x18\x02 \x01(\tR\x06pageId\x12\x12\n" +
@@ -2560,9 +2923,16 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\"C\n" +
 	"\x0fRoomInfoRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
-	"\aroom_id\x18\x02 \x01(\tR\x06roomId\">\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\"z\n" +
 	"\x10RoomInfoResponse\x12*\n" +
-	"\x04room\x18\x01 \x01(\v2\x16.pagechat.chat.v1.RoomR\x04room\"p\n" +
+	"\x04room\x18\x01 \x01(\v2\x16.pagechat.chat.v1.RoomR\x04room\x12:\n" +
+	"\n" +
+	"read_state\x18\x02 \x01(\v2\x1b.pagechat.chat.v1.ReadStateR\treadState\"\x7f\n" +
+	"\tReadState\x12\"\n" +
+	"\rlast_read_seq\x18\x01 \x01(\x04R\vlastReadSeq\x12\x16\n" +
+	"\x06unread\x18\x02 \x01(\x03R\x06unread\x12\x1a\n" +
+	"\bmentions\x18\x03 \x01(\x03R\bmentions\x12\x1a\n" +
+	"\bwatching\x18\x04 \x01(\bR\bwatching\"p\n" +
 	"\vSendRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1b\n" +
@@ -2629,7 +2999,21 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x19\n" +
 	"\buser_ids\x18\x02 \x03(\tR\auserIds\"D\n" +
 	"\x18AuthorizeViewersResponse\x12(\n" +
-	"\x10allowed_user_ids\x18\x01 \x03(\tR\x0eallowedUserIds2\xcf\t\n" +
+	"\x10allowed_user_ids\x18\x01 \x03(\tR\x0eallowedUserIds\"U\n" +
+	"\x0fMarkReadRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\"N\n" +
+	"\x10MarkReadResponse\x12:\n" +
+	"\n" +
+	"read_state\x18\x01 \x01(\v2\x1b.pagechat.chat.v1.ReadStateR\treadState\"_\n" +
+	"\x0fSetWatchRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1a\n" +
+	"\bwatching\x18\x03 \x01(\bR\bwatching\".\n" +
+	"\x10SetWatchResponse\x12\x1a\n" +
+	"\bwatching\x18\x01 \x01(\bR\bwatching2\xf5\n" +
+	"\n" +
 	"\n" +
 	"ChatPlugin\x12T\n" +
 	"\tConfigure\x12\".pagechat.chat.v1.ConfigureRequest\x1a#.pagechat.chat.v1.ConfigureResponse\x12K\n" +
@@ -2646,7 +3030,9 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\bPresence\x12!.pagechat.chat.v1.PresenceRequest\x1a\".pagechat.chat.v1.PresenceResponse\x12M\n" +
 	"\x06Upload\x12\x1f.pagechat.chat.v1.UploadRequest\x1a .pagechat.chat.v1.UploadResponse(\x01\x12D\n" +
 	"\x04Feed\x12\x1d.pagechat.chat.v1.FeedRequest\x1a\x1b.pagechat.chat.v1.RoomEvent0\x01\x12i\n" +
-	"\x10AuthorizeViewers\x12).pagechat.chat.v1.AuthorizeViewersRequest\x1a*.pagechat.chat.v1.AuthorizeViewersResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
+	"\x10AuthorizeViewers\x12).pagechat.chat.v1.AuthorizeViewersRequest\x1a*.pagechat.chat.v1.AuthorizeViewersResponse\x12Q\n" +
+	"\bMarkRead\x12!.pagechat.chat.v1.MarkReadRequest\x1a\".pagechat.chat.v1.MarkReadResponse\x12Q\n" +
+	"\bSetWatch\x12!.pagechat.chat.v1.SetWatchRequest\x1a\".pagechat.chat.v1.SetWatchResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
 
 var (
 	file_pagechat_chat_v1_chat_proto_rawDescOnce sync.Once
@@ -2660,7 +3046,7 @@ func file_pagechat_chat_v1_chat_proto_rawDescGZIP() []byte {
 	return file_pagechat_chat_v1_chat_proto_rawDescData
 }
 
-var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*ConfigureRequest)(nil),         // 0: pagechat.chat.v1.ConfigureRequest
 	(*ConfigureResponse)(nil),        // 1: pagechat.chat.v1.ConfigureResponse
@@ -2679,86 +3065,97 @@ var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*RenderMacroResponse)(nil),      // 14: pagechat.chat.v1.RenderMacroResponse
 	(*RoomInfoRequest)(nil),          // 15: pagechat.chat.v1.RoomInfoRequest
 	(*RoomInfoResponse)(nil),         // 16: pagechat.chat.v1.RoomInfoResponse
-	(*SendRequest)(nil),              // 17: pagechat.chat.v1.SendRequest
-	(*SendResponse)(nil),             // 18: pagechat.chat.v1.SendResponse
-	(*SubscribeRequest)(nil),         // 19: pagechat.chat.v1.SubscribeRequest
-	(*RoomEvent)(nil),                // 20: pagechat.chat.v1.RoomEvent
-	(*PresenceChange)(nil),           // 21: pagechat.chat.v1.PresenceChange
-	(*HistoryRequest)(nil),           // 22: pagechat.chat.v1.HistoryRequest
-	(*HistoryResponse)(nil),          // 23: pagechat.chat.v1.HistoryResponse
-	(*JoinRequest)(nil),              // 24: pagechat.chat.v1.JoinRequest
-	(*JoinResponse)(nil),             // 25: pagechat.chat.v1.JoinResponse
-	(*LeaveRequest)(nil),             // 26: pagechat.chat.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 27: pagechat.chat.v1.LeaveResponse
-	(*PresenceRequest)(nil),          // 28: pagechat.chat.v1.PresenceRequest
-	(*PresenceResponse)(nil),         // 29: pagechat.chat.v1.PresenceResponse
-	(*UploadRequest)(nil),            // 30: pagechat.chat.v1.UploadRequest
-	(*UploadHeader)(nil),             // 31: pagechat.chat.v1.UploadHeader
-	(*UploadResponse)(nil),           // 32: pagechat.chat.v1.UploadResponse
-	(*FeedRequest)(nil),              // 33: pagechat.chat.v1.FeedRequest
-	(*AuthorizeViewersRequest)(nil),  // 34: pagechat.chat.v1.AuthorizeViewersRequest
-	(*AuthorizeViewersResponse)(nil), // 35: pagechat.chat.v1.AuthorizeViewersResponse
-	nil,                              // 36: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
-	(*timestamppb.Timestamp)(nil),    // 37: google.protobuf.Timestamp
+	(*ReadState)(nil),                // 17: pagechat.chat.v1.ReadState
+	(*SendRequest)(nil),              // 18: pagechat.chat.v1.SendRequest
+	(*SendResponse)(nil),             // 19: pagechat.chat.v1.SendResponse
+	(*SubscribeRequest)(nil),         // 20: pagechat.chat.v1.SubscribeRequest
+	(*RoomEvent)(nil),                // 21: pagechat.chat.v1.RoomEvent
+	(*PresenceChange)(nil),           // 22: pagechat.chat.v1.PresenceChange
+	(*HistoryRequest)(nil),           // 23: pagechat.chat.v1.HistoryRequest
+	(*HistoryResponse)(nil),          // 24: pagechat.chat.v1.HistoryResponse
+	(*JoinRequest)(nil),              // 25: pagechat.chat.v1.JoinRequest
+	(*JoinResponse)(nil),             // 26: pagechat.chat.v1.JoinResponse
+	(*LeaveRequest)(nil),             // 27: pagechat.chat.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 28: pagechat.chat.v1.LeaveResponse
+	(*PresenceRequest)(nil),          // 29: pagechat.chat.v1.PresenceRequest
+	(*PresenceResponse)(nil),         // 30: pagechat.chat.v1.PresenceResponse
+	(*UploadRequest)(nil),            // 31: pagechat.chat.v1.UploadRequest
+	(*UploadHeader)(nil),             // 32: pagechat.chat.v1.UploadHeader
+	(*UploadResponse)(nil),           // 33: pagechat.chat.v1.UploadResponse
+	(*FeedRequest)(nil),              // 34: pagechat.chat.v1.FeedRequest
+	(*AuthorizeViewersRequest)(nil),  // 35: pagechat.chat.v1.AuthorizeViewersRequest
+	(*AuthorizeViewersResponse)(nil), // 36: pagechat.chat.v1.AuthorizeViewersResponse
+	(*MarkReadRequest)(nil),          // 37: pagechat.chat.v1.MarkReadRequest
+	(*MarkReadResponse)(nil),         // 38: pagechat.chat.v1.MarkReadResponse
+	(*SetWatchRequest)(nil),          // 39: pagechat.chat.v1.SetWatchRequest
+	(*SetWatchResponse)(nil),         // 40: pagechat.chat.v1.SetWatchResponse
+	nil,                              // 41: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	(*timestamppb.Timestamp)(nil),    // 42: google.protobuf.Timestamp
 }
 var file_pagechat_chat_v1_chat_proto_depIdxs = []int32{
-	37, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	37, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
+	42, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	42, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
 	9,  // 2: pagechat.chat.v1.Room.participants:type_name -> pagechat.chat.v1.Participant
 	7,  // 3: pagechat.chat.v1.Room.files:type_name -> pagechat.chat.v1.File
 	8,  // 4: pagechat.chat.v1.Room.transcripts:type_name -> pagechat.chat.v1.Transcript
-	37, // 5: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
-	37, // 6: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
-	37, // 7: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
+	42, // 5: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
+	42, // 6: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
+	42, // 7: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
 	7,  // 8: pagechat.chat.v1.Message.file:type_name -> pagechat.chat.v1.File
 	6,  // 9: pagechat.chat.v1.OpenRoomResponse.room:type_name -> pagechat.chat.v1.Room
-	36, // 10: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	41, // 10: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
 	6,  // 11: pagechat.chat.v1.RoomInfoResponse.room:type_name -> pagechat.chat.v1.Room
-	10, // 12: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
-	10, // 13: pagechat.chat.v1.RoomEvent.message:type_name -> pagechat.chat.v1.Message
-	21, // 14: pagechat.chat.v1.RoomEvent.presence:type_name -> pagechat.chat.v1.PresenceChange
-	9,  // 15: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
-	10, // 16: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
-	9,  // 17: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
-	9,  // 18: pagechat.chat.v1.PresenceResponse.participants:type_name -> pagechat.chat.v1.Participant
-	31, // 19: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
-	10, // 20: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
-	7,  // 21: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
-	0,  // 22: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
-	2,  // 23: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
-	4,  // 24: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
-	11, // 25: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
-	13, // 26: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
-	15, // 27: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
-	17, // 28: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
-	19, // 29: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
-	22, // 30: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
-	24, // 31: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
-	26, // 32: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
-	28, // 33: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
-	30, // 34: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
-	33, // 35: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
-	34, // 36: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
-	1,  // 37: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
-	3,  // 38: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
-	5,  // 39: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
-	12, // 40: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
-	14, // 41: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
-	16, // 42: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
-	18, // 43: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
-	20, // 44: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
-	23, // 45: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
-	25, // 46: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
-	27, // 47: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
-	29, // 48: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
-	32, // 49: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
-	20, // 50: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
-	35, // 51: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
-	37, // [37:52] is the sub-list for method output_type
-	22, // [22:37] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	17, // 12: pagechat.chat.v1.RoomInfoResponse.read_state:type_name -> pagechat.chat.v1.ReadState
+	10, // 13: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
+	10, // 14: pagechat.chat.v1.RoomEvent.message:type_name -> pagechat.chat.v1.Message
+	22, // 15: pagechat.chat.v1.RoomEvent.presence:type_name -> pagechat.chat.v1.PresenceChange
+	9,  // 16: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
+	10, // 17: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
+	9,  // 18: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
+	9,  // 19: pagechat.chat.v1.PresenceResponse.participants:type_name -> pagechat.chat.v1.Participant
+	32, // 20: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
+	10, // 21: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
+	7,  // 22: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
+	17, // 23: pagechat.chat.v1.MarkReadResponse.read_state:type_name -> pagechat.chat.v1.ReadState
+	0,  // 24: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
+	2,  // 25: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
+	4,  // 26: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
+	11, // 27: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
+	13, // 28: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
+	15, // 29: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
+	18, // 30: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
+	20, // 31: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
+	23, // 32: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
+	25, // 33: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
+	27, // 34: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
+	29, // 35: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
+	31, // 36: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
+	34, // 37: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
+	35, // 38: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
+	37, // 39: pagechat.chat.v1.ChatPlugin.MarkRead:input_type -> pagechat.chat.v1.MarkReadRequest
+	39, // 40: pagechat.chat.v1.ChatPlugin.SetWatch:input_type -> pagechat.chat.v1.SetWatchRequest
+	1,  // 41: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
+	3,  // 42: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
+	5,  // 43: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
+	12, // 44: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
+	14, // 45: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
+	16, // 46: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
+	19, // 47: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
+	21, // 48: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
+	24, // 49: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
+	26, // 50: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
+	28, // 51: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
+	30, // 52: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
+	33, // 53: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
+	21, // 54: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
+	36, // 55: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
+	38, // 56: pagechat.chat.v1.ChatPlugin.MarkRead:output_type -> pagechat.chat.v1.MarkReadResponse
+	40, // 57: pagechat.chat.v1.ChatPlugin.SetWatch:output_type -> pagechat.chat.v1.SetWatchResponse
+	41, // [41:58] is the sub-list for method output_type
+	24, // [24:41] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_pagechat_chat_v1_chat_proto_init() }
@@ -2766,12 +3163,12 @@ func file_pagechat_chat_v1_chat_proto_init() {
 	if File_pagechat_chat_v1_chat_proto != nil {
 		return
 	}
-	file_pagechat_chat_v1_chat_proto_msgTypes[20].OneofWrappers = []any{
+	file_pagechat_chat_v1_chat_proto_msgTypes[21].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Presence)(nil),
 		(*RoomEvent_CaughtUp)(nil),
 	}
-	file_pagechat_chat_v1_chat_proto_msgTypes[30].OneofWrappers = []any{
+	file_pagechat_chat_v1_chat_proto_msgTypes[31].OneofWrappers = []any{
 		(*UploadRequest_Header)(nil),
 		(*UploadRequest_Chunk)(nil),
 	}
@@ -2781,7 +3178,7 @@ func file_pagechat_chat_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_chat_v1_chat_proto_rawDesc), len(file_pagechat_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
