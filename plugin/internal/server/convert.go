@@ -12,16 +12,18 @@ import (
 
 func messageToProto(m store.Message, epoch string) *chatv1.Message {
 	return &chatv1.Message{
-		RoomId:   m.RoomID,
-		Seq:      m.Seq,
-		Epoch:    epoch,
-		ClientId: m.ClientID,
-		UserId:   m.UserID,
-		UserName: m.UserName,
-		Text:     m.Text,
-		Html:     m.HTML,
-		SentAt:   timestamppb.New(m.SentAt),
-		File:     fileToProto(m.File),
+		RoomId:       m.RoomID,
+		Seq:          m.Seq,
+		Epoch:        epoch,
+		ClientId:     m.ClientID,
+		UserId:       m.UserID,
+		UserName:     m.UserName,
+		Text:         m.Text,
+		Html:         m.HTML,
+		SentAt:       timestamppb.New(m.SentAt),
+		File:         fileToProto(m.File),
+		Mentions:     m.Mentions,
+		MentionsRoom: m.MentionsRoom,
 	}
 }
 
