@@ -61,6 +61,9 @@ type fakeHost struct {
 	resolved []string          // user id of each link resolved, in order
 	// linkBatches holds the titles of each ResolveLinks call, in order.
 	linkBatches [][]string
+	// notifyState is what notify_test.go's Notify, GetPage and
+	// SearchUsers keep.
+	notifyState
 }
 
 func newFakeHost() *fakeHost {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -154,6 +155,9 @@ type notifier struct {
 
 	authorMu sync.Mutex
 	authors  map[string]authorEntry // shared with readState
+
+	// passes counts finished passes, for tests that wait for quiet.
+	passes atomic.Int64
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -313,6 +317,7 @@ func (n *notifier) pass(ctx context.Context) {
 	if err := n.deliver(ctx); err != nil && ctx.Err() == nil {
 		n.logger.Warn("cannot deliver notifications", "error", err)
 	}
+	n.passes.Add(1)
 }
 
 func (n *notifier) markDirty(roomID string) {
