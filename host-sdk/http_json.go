@@ -45,6 +45,9 @@ type messageJSON struct {
 	HTML     string    `json:"html"` // safe HTML rendered by the plugin
 	SentAt   time.Time `json:"sent_at"`
 	File     *fileJSON `json:"file,omitempty"`
+	// Mentions are the mentioned user ids; MentionsRoom marks @room.
+	Mentions     []string `json:"mentions,omitempty"`
+	MentionsRoom bool     `json:"mentions_room,omitempty"`
 }
 
 type fileJSON struct {
@@ -82,6 +85,11 @@ type roomJSON struct {
 	Participants []participantJSON `json:"participants"`
 	Files        []fileJSON        `json:"files"`
 	Transcripts  []transcriptJSON  `json:"transcripts"`
+	// The requesting user's read state.
+	LastRead uint64 `json:"last_read"`
+	Unread   int    `json:"unread"`
+	Mentions int    `json:"mentions"`
+	Watching bool   `json:"watching"`
 }
 
 type historyJSON struct {
@@ -108,15 +116,17 @@ type resetJSON struct {
 
 func toMessageJSON(m Message) messageJSON {
 	out := messageJSON{
-		Seq:      m.Seq,
-		Epoch:    m.Epoch,
-		RoomID:   m.RoomID,
-		ClientID: m.ClientID,
-		UserID:   m.UserID,
-		UserName: m.UserName,
-		Text:     m.Text,
-		HTML:     m.HTML,
-		SentAt:   m.SentAt,
+		Seq:          m.Seq,
+		Epoch:        m.Epoch,
+		RoomID:       m.RoomID,
+		ClientID:     m.ClientID,
+		UserID:       m.UserID,
+		UserName:     m.UserName,
+		Text:         m.Text,
+		HTML:         m.HTML,
+		SentAt:       m.SentAt,
+		Mentions:     m.Mentions,
+		MentionsRoom: m.MentionsRoom,
 	}
 	if m.File != nil {
 		f := toFileJSON(*m.File)
@@ -154,6 +164,10 @@ func toRoomJSON(r Room, page Page) roomJSON {
 		Participants: make([]participantJSON, len(r.Participants)),
 		Files:        make([]fileJSON, len(r.Files)),
 		Transcripts:  make([]transcriptJSON, len(r.Transcripts)),
+		LastRead:     r.Read.LastRead,
+		Unread:       r.Read.Unread,
+		Mentions:     r.Read.Mentions,
+		Watching:     r.Read.Watching,
 	}
 	for i, p := range r.Participants {
 		out.Participants[i] = toParticipantJSON(p)

@@ -21,6 +21,8 @@ type Room struct {
 	Participants []Participant
 	Files        []File       // uploaded files, oldest first
 	Transcripts  []Transcript // daily transcript pages, newest first
+	// Read is the requesting user's read state; only RoomInfo fills it.
+	Read ReadState
 }
 
 // File is a file uploaded to a room.
@@ -64,6 +66,10 @@ type Message struct {
 	HTML   string
 	File   *File // set if the message announces an upload
 	SentAt time.Time
+	// Mentions are the user ids the message mentions (@name);
+	// MentionsRoom says it mentions the whole room (@room).
+	Mentions     []string
+	MentionsRoom bool
 }
 
 func timeOf(ts *timestamppb.Timestamp) time.Time {
@@ -75,16 +81,18 @@ func timeOf(ts *timestamppb.Timestamp) time.Time {
 
 func messageFromProto(m *chatv1.Message) Message {
 	return Message{
-		RoomID:   m.GetRoomId(),
-		Seq:      m.GetSeq(),
-		Epoch:    m.GetEpoch(),
-		ClientID: m.GetClientId(),
-		UserID:   m.GetUserId(),
-		UserName: m.GetUserName(),
-		Text:     m.GetText(),
-		HTML:     m.GetHtml(),
-		File:     fileFromProto(m.GetFile()),
-		SentAt:   timeOf(m.GetSentAt()),
+		RoomID:       m.GetRoomId(),
+		Seq:          m.GetSeq(),
+		Epoch:        m.GetEpoch(),
+		ClientID:     m.GetClientId(),
+		UserID:       m.GetUserId(),
+		UserName:     m.GetUserName(),
+		Text:         m.GetText(),
+		HTML:         m.GetHtml(),
+		File:         fileFromProto(m.GetFile()),
+		SentAt:       timeOf(m.GetSentAt()),
+		Mentions:     m.GetMentions(),
+		MentionsRoom: m.GetMentionsRoom(),
 	}
 }
 
