@@ -59,7 +59,7 @@ func (h *Host) GetPage(_ context.Context, pageID string) (hostsdk.Page, error) {
 	if err != nil {
 		return hostsdk.Page{}, notFound(err)
 	}
-	return hostsdk.Page{ID: p.ID, Title: p.Title, URL: PageURL(p.ID), ParentID: p.ParentID}, nil
+	return hostsdk.Page{ID: p.ID, Title: p.Title, URL: PageURL(p.ID), ParentID: p.ParentID, AuthorID: p.Author}, nil
 }
 
 // GetUser returns a user's display name.
@@ -142,8 +142,3 @@ func (h *Host) ResolveLink(_ context.Context, userID, _, title string) (hostsdk.
 	return hostsdk.Link{URL: href, Exists: exists}, nil
 }
 
-// Notify logs the notification; the example wiki has no mail or inbox.
-func (h *Host) Notify(_ context.Context, n hostsdk.Notification) error {
-	h.w.log.Info("notification", "user", n.UserID, "subject", n.Subject, "url", n.URL)
-	return nil
-}
