@@ -141,4 +141,3 @@ func (h *Host) ResolveLink(_ context.Context, userID, _, title string) (hostsdk.
 	href, exists := h.w.LinkTarget(userID, title)
 	return hostsdk.Link{URL: href, Exists: exists}, nil
 }
-
