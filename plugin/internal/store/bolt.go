@@ -139,6 +139,10 @@ func Open(path string, opts Options) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: init %s: %w", path, err)
 	}
+	if err := db.Update(baselineNotify); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: init %s: %w", path, err)
+	}
 	b := &Bolt{
 		db:      db,
 		path:    path,

@@ -196,6 +196,32 @@ func checkPair(roomID, userID string) error {
 	return nil
 }
 
+// baselineNotify runs at Open. On a database that has no notification
+// state yet (new, or written by a release without notifications) it
+// records every existing room as judged up to its last message, so an
+// upgrade does not turn a room's whole history into alerts; rooms created
+// from then on start at 0, and a room missing from judged means "nothing
+// judged yet".
+func baselineNotify(tx *bolt.Tx) error {
+	if tx.Bucket(notifyBucket) != nil {
+		return nil
+	}
+	judged, err := notifyBuckets(tx, judgedBucket)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(roomsBucket).ForEach(func(k, v []byte) error {
+		room, err := decodeRoom(string(k), v)
+		if err != nil {
+			return err
+		}
+		if room.LastSeq == 0 {
+			return nil
+		}
+		return judged.Put(k, seqKey(room.LastSeq))
+	})
+}
+
 // SetWatch stores a watch choice.
 func (b *Bolt) SetWatch(ctx context.Context, roomID, userID string, state WatchState) error {
 	if err := checkPair(roomID, userID); err != nil {
