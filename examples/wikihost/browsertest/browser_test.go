@@ -207,30 +207,39 @@ func TestChatInTheBrowser(t *testing.T) {
 	carol := newBrowser(t, exe, "carol", report)
 	login(t, wh, carol.main, "carol", "Carol")
 	chatAPI := "/chat/api/rooms/" + roomID
-	for i, path := range []string{wh.demoPage, strings.TrimPrefix(joinURL, wh.base)} {
+	// The wiki's page answers as for an unknown id (404); the popup is
+	// host-sdk's, which refuses a room on any page she may not view,
+	// existing or not, with 403.
+	for i, open := range []struct {
+		path   string
+		status int
+	}{{wh.demoPage, http.StatusNotFound}, {strings.TrimPrefix(joinURL, wh.base), http.StatusForbidden}} {
+		path := open.path
 		resp := run(t, carol.main, "open "+path, chromedp.NavigateResponse(wh.base+path))
-		if resp.Status != http.StatusForbidden {
-			t.Errorf("carol opens %s: status %d, want 403", path, resp.Status)
+		if int(resp.Status) != open.status {
+			t.Errorf("carol opens %s: status %d, want %d", path, resp.Status, open.status)
 		}
 		shown := eval[string](t, carol.main, "read the page", `document.body.innerText`)
-		if !strings.Contains(shown, "403") {
-			t.Errorf("carol's page for %s does not say 403:\n%s", path, shown)
+		if !strings.Contains(shown, strconv.Itoa(open.status)) {
+			t.Errorf("carol's page for %s does not say %d:\n%s", path, open.status, shown)
 		}
 		checkNothingLeaks(t, "carol's page for "+path, eval[string](t, carol.main, "read the HTML", `document.documentElement.outerHTML`))
 		carol.main.screenshot(t, artifacts, []string{"forbidden-page-carol.png", "forbidden-popup-carol.png"}[i])
 	}
-	// The room's API, and the transcript the plugin wrote as a child page
-	// (as private as its parent), answer carol with 403; search finds
-	// nothing of the room for her.
+	// The room's API answers carol with 403, and the page and the
+	// transcript the plugin wrote as its child (as private as its parent)
+	// with the 404 of an unknown page; search finds nothing of the room
+	// for her.
 	for _, f := range []struct {
 		path   string
 		status int
 	}{
-		{wh.demoPage, http.StatusForbidden},
+		{wh.demoPage, http.StatusNotFound},
+		{"/pages/999999", http.StatusNotFound},
 		{strings.TrimPrefix(joinURL, wh.base), http.StatusForbidden},
 		{chatAPI, http.StatusForbidden},
 		{chatAPI + "/messages", http.StatusForbidden},
-		{transcript, http.StatusForbidden},
+		{transcript, http.StatusNotFound},
 		{"/api/search?q=" + codeword, http.StatusOK},
 		{"/api/search?q=" + url.QueryEscape(roomName), http.StatusOK},
 	} {

@@ -20,8 +20,9 @@ func TitleKey(title string) string {
 }
 
 // CreatePage stores p as a new page with a fresh id and returns it. Its
-// parent, if any, must exist, and its title must be free among the pages
-// people write. A page with a ChildKey (the chat plugin's) takes no title:
+// parent, if any, must exist. Titles need not be unique: a refused title
+// would tell that some page, perhaps one the user may not view, holds it.
+// A page with a ChildKey (the chat plugin's) is not in the title index:
 // see UpsertChild.
 func (s *Store) CreatePage(p Page) (Page, error) {
 	err := s.update(func(tx *bolt.Tx) error {
@@ -40,11 +41,6 @@ func createPage(tx *bolt.Tx, p Page) (Page, error) {
 	if p.ParentID != "" && pages.Get([]byte(p.ParentID)) == nil {
 		return Page{}, fmt.Errorf("parent page %q: %w", p.ParentID, ErrNotFound)
 	}
-	titles := tx.Bucket(bucketTitles)
-	tk := TitleKey(p.Title)
-	if p.ChildKey == "" && titles.Get([]byte(tk)) != nil {
-		return Page{}, fmt.Errorf("%q: %w", p.Title, ErrTitleTaken)
-	}
 	seq, err := pages.NextSequence()
 	if err != nil {
 		return Page{}, fmt.Errorf("next page id: %w", err)
@@ -54,7 +50,7 @@ func createPage(tx *bolt.Tx, p Page) (Page, error) {
 		return Page{}, err
 	}
 	if p.ChildKey == "" {
-		if err := titles.Put([]byte(tk), []byte(p.ID)); err != nil {
+		if err := tx.Bucket(bucketTitles).Put(pair(TitleKey(p.Title), p.ID), nil); err != nil {
 			return Page{}, err
 		}
 	}
@@ -120,21 +116,40 @@ func (s *Store) PageMeta(id string) (Page, error) {
 	return p, nil
 }
 
-// PageByTitle returns the page people wrote whose title matches title as
-// TitleKey compares them, without its body. Pages the chat plugin wrote
-// are never found by title (see UpsertChild).
-func (s *Store) PageByTitle(title string) (Page, error) {
-	var p Page
+// PagesByTitle returns the pages people wrote whose title matches title
+// as TitleKey compares them, without bodies, oldest first; none is
+// ErrNotFound. Pages the chat plugin wrote are never found by title (see
+// UpsertChild). Titles are not unique, so the caller chooses among them,
+// and must show each reader only the pages they may view.
+func (s *Store) PagesByTitle(title string) ([]Page, error) {
+	var out []Page
 	err := s.db.View(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketTitles).Get([]byte(TitleKey(title)))
-		if id == nil {
-			return fmt.Errorf("page titled %q: %w", title, ErrNotFound)
-		}
-		var err error
-		p, err = readPage(tx, string(id), false)
-		return err
+		return eachPair(tx.Bucket(bucketTitles), TitleKey(title), func(id string, _ []byte) error {
+			p, err := readPage(tx, id, false)
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+			return nil
+		})
 	})
-	return p, err
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("page titled %q: %w", title, ErrNotFound)
+	}
+	sortOldestFirst(out)
+	return out, nil
+}
+
+// sortOldestFirst orders pages by id. Indexes are in byte order, where
+// "10" sorts before "9"; ids are decimal sequence numbers, so the shorter
+// one is older.
+func sortOldestFirst(pages []Page) {
+	slices.SortFunc(pages, func(a, b Page) int {
+		return cmp.Or(cmp.Compare(len(a.ID), len(b.ID)), cmp.Compare(a.ID, b.ID))
+	})
 }
 
 // Children returns the child pages of parentID without bodies, oldest
@@ -154,18 +169,14 @@ func (s *Store) Children(parentID string) ([]Page, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The index is in byte order, where "10" sorts before "9"; ids are
-	// decimal sequence numbers, so the shorter one is older.
-	slices.SortFunc(out, func(a, b Page) int {
-		return cmp.Or(cmp.Compare(len(a.ID), len(b.ID)), cmp.Compare(a.ID, b.ID))
-	})
+	sortOldestFirst(out)
 	return out, nil
 }
 
 // UpdatePage applies fn to the page with id (body included) and stores the
 // result. fn may change the title, body, permissions and Updated; the id,
-// parent, child key and format are kept. A title taken by another page
-// fails with ErrTitleTaken and changes nothing; so does an error from fn.
+// parent, child key and format are kept. An error from fn changes
+// nothing.
 func (s *Store) UpdatePage(id string, fn func(*Page) error) (Page, error) {
 	var out Page
 	err := s.update(func(tx *bolt.Tx) error {
@@ -200,13 +211,10 @@ func retitle(tx *bolt.Tx, old Page, title string) error {
 		return nil
 	}
 	titles := tx.Bucket(bucketTitles)
-	if titles.Get([]byte(newKey)) != nil {
-		return fmt.Errorf("%q: %w", title, ErrTitleTaken)
-	}
-	if err := titles.Delete([]byte(oldKey)); err != nil {
+	if err := titles.Delete(pair(oldKey, old.ID)); err != nil {
 		return err
 	}
-	return titles.Put([]byte(newKey), []byte(old.ID))
+	return titles.Put(pair(newKey, old.ID), nil)
 }
 
 // UpsertChild creates or updates the child of p.ParentID with p.ChildKey:
@@ -216,13 +224,12 @@ func retitle(tx *bolt.Tx, old Page, title string) error {
 //
 // A keyed page is identified by its parent and key alone and keeps the
 // exact title the plugin gave it. It takes no place in the title index,
-// which is the namespace of pages people write: otherwise anyone could
-// take a transcript's title before the plugin writes it and so block the
-// write or push the transcript to "<title> (2)", and a refused title would
-// tell whether a private room was active that day. So keyed pages never
-// collide with any page, and a person may create a page with a keyed
-// page's title as with any free title; the wiki marks keyed pages wherever
-// it shows them, so such a page cannot pass for one.
+// which holds the pages people write and serves wiki links: a link to a
+// transcript's title must not find a page anyone could have created
+// first under the same title, nor the other way round. A person may
+// create a page with a keyed page's title as with any title; the wiki
+// marks keyed pages wherever it shows them, so such a page cannot pass
+// for one.
 func (s *Store) UpsertChild(p Page) (page Page, created bool, err error) {
 	if p.ChildKey == "" {
 		return Page{}, false, errors.New("a child page needs a key")
@@ -252,35 +259,40 @@ func (s *Store) UpsertChild(p Page) (page Page, created bool, err error) {
 	return page, created, nil
 }
 
-// freeKeyedTitles drops the title index entries of keyed pages, which
-// earlier versions kept (and so let people block them); it runs once per
-// database.
-func freeKeyedTitles(tx *bolt.Tx) error {
+// titleIndexVersion is the shape of bucketTitles: one "<title key>\0<id>"
+// entry per page people wrote.
+const titleIndexVersion = "2"
+
+// migrateTitles builds the title index from the pages once per database
+// and drops the one-id-per-title index of earlier versions, which also
+// held keyed pages' titles in versions before those. Rebuilding from the
+// pages rather than converting the old index makes any such old entry
+// irrelevant.
+func migrateTitles(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
-	if meta.Get(metaKeyedTitlesFreed) != nil {
+	if string(meta.Get(metaTitleIndex)) == titleIndexVersion {
 		return nil
 	}
 	titles := tx.Bucket(bucketTitles)
-	var drop [][]byte
-	err := titles.ForEach(func(k, id []byte) error {
-		p, err := readPage(tx, string(id), false)
-		if err != nil {
-			return err
+	err := tx.Bucket(bucketPages).ForEach(func(k, v []byte) error {
+		var p Page
+		if err := json.Unmarshal(v, &p); err != nil {
+			return fmt.Errorf("decode page %q: %w", k, err)
 		}
 		if p.ChildKey != "" {
-			drop = append(drop, slices.Clone(k))
+			return nil
 		}
-		return nil
+		return titles.Put(pair(TitleKey(p.Title), p.ID), nil)
 	})
 	if err != nil {
-		return fmt.Errorf("find keyed page titles: %w", err)
+		return fmt.Errorf("build the title index: %w", err)
 	}
-	for _, k := range drop {
-		if err := titles.Delete(k); err != nil {
-			return err
+	if tx.Bucket(bucketOldTitles) != nil {
+		if err := tx.DeleteBucket(bucketOldTitles); err != nil {
+			return fmt.Errorf("drop the old title index: %w", err)
 		}
 	}
-	return meta.Put(metaKeyedTitlesFreed, []byte("1"))
+	return meta.Put(metaTitleIndex, []byte(titleIndexVersion))
 }
 
 // EachPage calls fn for every page, body included, in id order. fn must

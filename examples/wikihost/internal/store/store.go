@@ -33,7 +33,7 @@ var (
 	bucketSessions  = []byte("sessions")  // token hash -> Session JSON
 	bucketPages     = []byte("pages")     // page id -> Page JSON (no body)
 	bucketBodies    = []byte("bodies")    // page id -> body
-	bucketTitles    = []byte("titles")    // title key -> id of a page people wrote
+	bucketTitles    = []byte("titleids")  // title key \0 id of a page people wrote -> ""
 	bucketChildren  = []byte("children")  // parent id ("" for none) \0 child id -> ""
 	bucketChildKeys = []byte("childkeys") // parent id \0 child key -> child id
 	bucketFiles     = []byte("files")     // file id -> File JSON
@@ -43,8 +43,12 @@ var (
 	allBuckets = [][]byte{bucketUsers, bucketSessions, bucketPages, bucketBodies, bucketTitles,
 		bucketChildren, bucketChildKeys, bucketFiles, bucketPageFiles, bucketMeta}
 
-	// metaKeyedTitlesFreed is set once freeKeyedTitles has run.
-	metaKeyedTitlesFreed = []byte("keyed-titles-freed")
+	// bucketOldTitles is the title index of versions whose titles were
+	// unique: title key -> page id. migrateTitles replaces it.
+	bucketOldTitles = []byte("titles")
+	// metaTitleIndex names the shape of the title index; it is set once
+	// migrateTitles has built bucketTitles.
+	metaTitleIndex = []byte("title-index")
 )
 
 // Store is the wiki's bbolt database. It is safe for concurrent use.
@@ -117,7 +121,7 @@ func Open(path string) (*Store, error) {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
 		}
-		return freeKeyedTitles(tx)
+		return migrateTitles(tx)
 	})
 	if err != nil {
 		_ = db.Close()

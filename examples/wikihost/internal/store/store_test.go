@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -87,35 +88,58 @@ func TestDataPersistsAcrossReopen(t *testing.T) {
 	}
 }
 
-func TestTitlesAreUniqueIgnoringCaseAndSpace(t *testing.T) {
+func TestTitlesAreNotUnique(t *testing.T) {
 	t.Parallel()
 	s := openT(t, filepath.Join(t.TempDir(), "wiki.db"))
 	defer s.Close()
-	a, err := s.CreatePage(Page{Title: "Team Room", Format: FormatWiki})
-	if err != nil {
-		t.Fatal(err)
+	create := func(title, parent string) Page {
+		t.Helper()
+		p, err := s.CreatePage(Page{Title: title, ParentID: parent, Format: FormatWiki})
+		if err != nil {
+			t.Fatalf("create %q: %v", title, err)
+		}
+		return p
 	}
-	if _, err := s.CreatePage(Page{Title: " team   ROOM ", Format: FormatWiki}); !errors.Is(err, ErrTitleTaken) {
-		t.Errorf("duplicate title: %v, want ErrTitleTaken", err)
+	ids := func(title string) []string {
+		t.Helper()
+		pages, err := s.PagesByTitle(title)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range pages {
+			out = append(out, p.ID)
+		}
+		return out
 	}
-	b, err := s.CreatePage(Page{Title: "Other", Format: FormatWiki})
-	if err != nil {
-		t.Fatal(err)
+	a := create("Team Room", "")
+	b := create(" team   ROOM ", a.ID)
+	other := create("Other", "")
+	// Ids 1..10 and beyond: oldest first even where "10" < "9" as bytes.
+	for range 8 {
+		create("filler", "")
 	}
-	if _, err := s.UpdatePage(b.ID, func(p *Page) error { p.Title = "TEAM ROOM"; return nil }); !errors.Is(err, ErrTitleTaken) {
-		t.Errorf("rename onto a taken title: %v", err)
+	c := create("TEAM ROOM", "")
+	if got, want := ids("team room"), []string{a.ID, b.ID, c.ID}; !slices.Equal(got, want) {
+		t.Errorf("pages titled team room: %v, want %v", got, want)
+	}
+	if _, err := s.UpdatePage(other.ID, func(p *Page) error { p.Title = "Team room"; return nil }); err != nil {
+		t.Errorf("rename onto a title in use: %v", err)
 	}
 	if _, err := s.UpdatePage(a.ID, func(p *Page) error { p.Title = "Renamed"; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := s.PageByTitle("renamed"); err != nil || p.ID != a.ID {
-		t.Errorf("lookup of the new title: %+v, %v", p, err)
+	if got, want := ids("TEAM ROOM"), []string{b.ID, other.ID, c.ID}; !slices.Equal(got, want) {
+		t.Errorf("after the renames: %v, want %v", got, want)
 	}
-	if _, err := s.PageByTitle("Team Room"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("the old title should be free: %v", err)
+	if got := ids("renamed"); !slices.Equal(got, []string{a.ID}) {
+		t.Errorf("lookup of the new title: %v", got)
 	}
-	if _, err := s.CreatePage(Page{Title: "Team Room", Format: FormatWiki}); err != nil {
-		t.Errorf("reusing the freed title: %v", err)
+	if got := ids("nothing"); got != nil {
+		t.Errorf("unknown title: %v", got)
 	}
 }
 
@@ -298,44 +322,125 @@ func TestCachedReadsSeeEveryWrite(t *testing.T) {
 	wg.Wait()
 }
 
-// TestOpenFreesTitlesOfKeyedPages: a database from before keyed pages left
-// the title index holds their titles, so people could not take them; the
-// first open drops those entries and keeps the ones of people's pages.
-func TestOpenFreesTitlesOfKeyedPages(t *testing.T) {
+// TestOpenMigratesOldTitleIndex opens a database as earlier versions left
+// it, where the title index ("titles") mapped each title to one page and,
+// in the oldest, also held the titles of the chat plugin's keyed pages.
+// The first open builds the new index from the pages: every page people
+// wrote is found by its title, keyed pages are not, any title can be taken
+// again, and the old index is gone.
+func TestOpenMigratesOldTitleIndex(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "wiki.db")
-	s := openT(t, path)
-	parent, err := s.CreatePage(Page{Title: "Chat page", Format: FormatWiki})
+	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	child, _, err := s.UpsertChild(Page{ParentID: parent.ID, ChildKey: "team/2026-01-02", Title: "Team chat transcript 2026-01-02", Format: FormatHTML})
-	if err != nil {
-		t.Fatal(err)
+	old := []Page{
+		{ID: "1", Title: "Chat page", Format: FormatWiki, Author: "bob"},
+		{ID: "2", Title: "Team chat transcript 2026-01-02", Format: FormatHTML, ParentID: "1", ChildKey: "team/2026-01-02"},
+		{ID: "10", Title: "Notes", Format: FormatWiki, ParentID: "1", Author: "bob"},
 	}
-	// Make the file look as an earlier wiki left it.
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketTitles).Put([]byte(TitleKey(child.Title)), []byte(child.ID)); err != nil {
+	err = db.Update(func(tx *bolt.Tx) error {
+		buckets := map[string]*bolt.Bucket{}
+		for _, name := range []string{"users", "sessions", "pages", "bodies", "titles", "children", "childkeys", "files", "pagefiles", "meta"} {
+			b, err := tx.CreateBucket([]byte(name))
+			if err != nil {
+				return err
+			}
+			buckets[name] = b
+		}
+		for _, p := range old {
+			raw, err := json.Marshal(p)
+			if err != nil {
+				return err
+			}
+			if err := errors.Join(
+				buckets["pages"].Put([]byte(p.ID), raw),
+				buckets["bodies"].Put([]byte(p.ID), []byte("body of "+p.ID)),
+				buckets["titles"].Put([]byte(TitleKey(p.Title)), []byte(p.ID)),
+				buckets["children"].Put(pair(p.ParentID, p.ID), nil),
+			); err != nil {
+				return err
+			}
+			if p.ChildKey != "" {
+				if err := buckets["childkeys"].Put(pair(p.ParentID, p.ChildKey), []byte(p.ID)); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := buckets["pages"].NextSequence(); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketMeta).Delete(metaKeyedTitlesFreed)
+		return buckets["pages"].SetSequence(10)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreatePage(Page{Title: child.Title, Format: FormatWiki}); !errors.Is(err, ErrTitleTaken) {
-		t.Fatalf("old layout: creating the transcript's title: %v, want ErrTitleTaken", err)
-	}
-	if err := s.Close(); err != nil {
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	s = openT(t, path)
-	defer s.Close()
-	if p, err := s.CreatePage(Page{Title: child.Title, Format: FormatWiki}); err != nil || p.ChildKey != "" {
-		t.Errorf("creating the transcript's title after the upgrade: %+v, %v", p, err)
-	}
-	if _, err := s.CreatePage(Page{Title: "chat  PAGE", Format: FormatWiki}); !errors.Is(err, ErrTitleTaken) {
-		t.Errorf("a person's page lost its title: %v", err)
+	for round := range 2 { // the second open finds the migration done
+		s := openT(t, path)
+		titled := func(title string) []string {
+			t.Helper()
+			pages, err := s.PagesByTitle(title)
+			if errors.Is(err, ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, p := range pages {
+				ids = append(ids, p.ID)
+			}
+			return ids
+		}
+		if round == 0 {
+			if got := titled("chat PAGE"); !slices.Equal(got, []string{"1"}) {
+				t.Errorf("people's page after the upgrade: %v", got)
+			}
+			if got := titled("notes"); !slices.Equal(got, []string{"10"}) {
+				t.Errorf("people's page after the upgrade: %v", got)
+			}
+			if got := titled(old[1].Title); got != nil {
+				t.Errorf("the transcript is found by title: %v", got)
+			}
+			// Taken titles, a transcript's included, can be taken again.
+			p, err := s.CreatePage(Page{Title: old[1].Title, Format: FormatWiki})
+			if err != nil || p.ID != "11" {
+				t.Errorf("creating the transcript's title: %+v, %v", p, err)
+			}
+			if _, err := s.CreatePage(Page{Title: "Chat page", Format: FormatWiki}); err != nil {
+				t.Errorf("creating a title a page people wrote holds: %v", err)
+			}
+			if _, err := s.UpdatePage("10", func(p *Page) error { p.Title = "Chat page"; return nil }); err != nil {
+				t.Errorf("renaming onto a title in use: %v", err)
+			}
+			// The plugin still finds its transcript by key.
+			tr, created, err := s.UpsertChild(Page{ParentID: "1", ChildKey: "team/2026-01-02", Title: old[1].Title, Body: "new", Format: FormatHTML})
+			if err != nil || created || tr.ID != "2" {
+				t.Errorf("transcript by key: %+v created=%v, %v", tr, created, err)
+			}
+		}
+		if got := titled("chat page"); !slices.Equal(got, []string{"1", "10", "12"}) {
+			t.Errorf("round %d: pages titled chat page: %v", round, got)
+		}
+		if got := titled(old[1].Title); !slices.Equal(got, []string{"11"}) {
+			t.Errorf("round %d: pages titled as the transcript: %v", round, got)
+		}
+		err := s.db.View(func(tx *bolt.Tx) error {
+			if tx.Bucket(bucketOldTitles) != nil {
+				return errors.New("the old title index is still there")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -11,11 +11,6 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists means a user with that id already exists.
 	ErrExists = errors.New("already exists")
-	// ErrTitleTaken means another page people wrote already has the title
-	// (their titles are unique, ignoring case and runs of white space,
-	// because wiki links find pages by title; the chat plugin's keyed
-	// pages take no title, see Store.UpsertChild).
-	ErrTitleTaken = errors.New("a page with this title already exists")
 )
 
 // Format says how a page body is stored and rendered.

@@ -23,7 +23,9 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request, u store.Use
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(pages, func(a, b store.Page) int { return strings.Compare(store.TitleKey(a.Title), store.TitleKey(b.Title)) })
+	// Titles are not unique; pages with the same one keep their oldest-first
+	// order from Children, so the list does not shuffle between loads.
+	slices.SortStableFunc(pages, func(a, b store.Page) int { return strings.Compare(store.TitleKey(a.Title), store.TitleKey(b.Title)) })
 	s.render(w, http.StatusOK, "index.html", indexPage{base: s.base("All pages", &u), Pages: pages})
 	return nil
 }

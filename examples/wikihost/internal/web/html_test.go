@@ -298,8 +298,8 @@ func TestFilesAreServedSafely(t *testing.T) {
 	if _, err := ts.wiki.SetPermissions("bob", page, []string{"bob"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if code := ts.do("GET", u, "carol", nil).Code; code != http.StatusForbidden {
-		t.Errorf("file of a page carol cannot view: %d", code)
+	if code := ts.do("GET", u, "carol", nil).Code; code != http.StatusNotFound {
+		t.Errorf("file of a page carol cannot view: %d, want 404 as for an unknown file", code)
 	}
 	if code := ts.do("GET", "/files/..%2Fwiki.db", "bob", nil).Code; code != http.StatusNotFound {
 		t.Errorf("path in file id: %d", code)

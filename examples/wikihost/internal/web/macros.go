@@ -23,7 +23,7 @@ func (s *Server) renderBody(ctx context.Context, userID string, p store.Page) te
 	ctx, cancel := context.WithTimeout(ctx, macroTimeout)
 	defer cancel()
 	return markup.Render(p.Body, markup.Options{
-		Link:  func(title string) (string, bool) { return s.wiki.LinkTarget(userID, title) },
+		Link:  func(title string) (string, bool) { return s.wiki.LinkTarget(userID, p.ID, title) },
 		Macro: s.macroRenderer(ctx, userID, p.ID),
 	})
 }

@@ -70,7 +70,10 @@ func (w *Wiki) seedDemoPage() (string, error) {
 			return id, nil
 		}
 	}
-	p, err := w.store.PageByTitle(DemoPageTitle)
+	// A data directory from before the demo page's id was kept: adopt the
+	// oldest page with its title that the demo's first user wrote. Titles
+	// are not unique, so a page someone else gave that title is not it.
+	p, err := w.oldDemoPage()
 	if errors.Is(err, store.ErrNotFound) {
 		p, err = w.CreatePage(DemoUsers[0].Name, PageInput{Title: DemoPageTitle, Body: demoBody})
 	}
@@ -81,6 +84,21 @@ func (w *Wiki) seedDemoPage() (string, error) {
 		return "", err
 	}
 	return p.ID, nil
+}
+
+// oldDemoPage finds the demo page an earlier version seeded, or returns
+// ErrNotFound.
+func (w *Wiki) oldDemoPage() (store.Page, error) {
+	pages, err := w.store.PagesByTitle(DemoPageTitle)
+	if err != nil {
+		return store.Page{}, err
+	}
+	for _, p := range pages {
+		if p.Author == DemoUsers[0].Name {
+			return p, nil
+		}
+	}
+	return store.Page{}, fmt.Errorf("demo page: %w", store.ErrNotFound)
 }
 
 // DemoPageID returns the id of the demo page, or "" before SeedDemo.

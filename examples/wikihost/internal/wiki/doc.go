@@ -14,4 +14,10 @@
 // restricted too. Editing needs view permission and a place on the page's
 // own edit list. Admins may change any page's lists and moderate chat, but
 // are not exempt from view lists.
+//
+// Nothing answers a page a user may not view differently from a page that
+// does not exist: such a page is ErrNoSuchPage wherever an id names it,
+// and titles are not unique, so a title is never refused and a wiki link
+// resolves to a page with that title the reader may view (PageByTitle) or
+// to nothing, as for a title no page has.
 package wiki

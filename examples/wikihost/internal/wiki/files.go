@@ -82,14 +82,22 @@ func copyExactly(dst io.Writer, content io.Reader, size int64) error {
 // OpenFile returns an attached file's metadata and content for userID, who
 // must be allowed to view its page. The caller closes the file.
 func (w *Wiki) OpenFile(userID, fileID string) (store.File, *os.File, error) {
+	// A file on a page userID may not view is answered exactly as one
+	// that does not exist.
+	noSuchFile := ErrNoSuchFile
 	if !fileIDPattern.MatchString(fileID) {
-		return store.File{}, nil, fmt.Errorf("file %q: %w", fileID, ErrNotFound)
+		return store.File{}, nil, noSuchFile
 	}
 	f, err := w.store.File(fileID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.File{}, nil, noSuchFile
+	}
 	if err != nil {
 		return store.File{}, nil, err
 	}
-	if err := w.require(w.CanView, userID, f.PageID, "view"); err != nil {
+	if err := w.require(w.CanView, userID, f.PageID, "view"); errors.Is(err, ErrNotFound) {
+		return store.File{}, nil, noSuchFile
+	} else if err != nil {
 		return store.File{}, nil, err
 	}
 	content, err := os.Open(filepath.Join(w.filesDir, f.ID))

@@ -135,9 +135,10 @@ func (h *Host) AttachFile(_ context.Context, f hostsdk.FileInfo, content io.Read
 }
 
 // ResolveLink finds a page by title for a wiki link userID wrote in a chat
-// message. A missing page, or one userID may not view, gets the URL of the
-// form that creates it.
-func (h *Host) ResolveLink(_ context.Context, userID, _, title string) (hostsdk.Link, error) {
-	href, exists := h.w.LinkTarget(userID, title)
+// message on page fromPageID, chosen among the pages userID may view as
+// Wiki.PageByTitle does. A missing page, or one userID may not view, gets
+// the URL of the form that creates it.
+func (h *Host) ResolveLink(_ context.Context, userID, fromPageID, title string) (hostsdk.Link, error) {
+	href, exists := h.w.LinkTarget(userID, fromPageID, title)
 	return hostsdk.Link{URL: href, Exists: exists}, nil
 }

@@ -236,11 +236,12 @@ func TestAttachFile(t *testing.T) {
 	if _, err := w.SetPermissions("bob", page, []string{"bob"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := w.OpenFile("carol", att.ID); !errors.Is(err, ErrForbidden) {
-		t.Errorf("OpenFile without view permission: %v", err)
+	// Without view permission, exactly as an unknown file.
+	if _, _, err := w.OpenFile("carol", att.ID); err != ErrNoSuchFile {
+		t.Errorf("OpenFile without view permission: %v, want ErrNoSuchFile", err)
 	}
 	for _, id := range []string{"../wiki.db", "", strings.Repeat("a", 32)} {
-		if _, _, err := w.OpenFile("bob", id); !errors.Is(err, ErrNotFound) {
+		if _, _, err := w.OpenFile("bob", id); err != ErrNoSuchFile {
 			t.Errorf("OpenFile(%q): %v, want ErrNotFound", id, err)
 		}
 	}

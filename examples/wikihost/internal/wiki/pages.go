@@ -124,11 +124,23 @@ func (w *Wiki) UpdatePage(userID, id string, in PageInput) (store.Page, error) {
 	return p, nil
 }
 
-// require returns ErrNotFound for an unknown page and ErrForbidden unless
-// check allows userID on it.
+// require returns ErrNoSuchPage for an unknown page and, identically, for
+// one userID may not view, and ErrForbidden unless check allows userID on
+// it. So a refusal to edit is only ever told to someone who may view the
+// page, and no answer tells a page that exists from one that does not.
 func (w *Wiki) require(check func(userID, pageID string) (bool, error), userID, pageID, what string) error {
 	if _, err := w.store.PageMeta(pageID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrNoSuchPage
+		}
 		return err
+	}
+	visible, err := w.CanView(userID, pageID)
+	if err != nil {
+		return err
+	}
+	if !visible {
+		return ErrNoSuchPage
 	}
 	ok, err := check(userID, pageID)
 	if err != nil {
@@ -140,7 +152,8 @@ func (w *Wiki) require(check func(userID, pageID string) (bool, error), userID, 
 	return nil
 }
 
-// Page returns a page userID may view, body included.
+// Page returns a page userID may view, body included; any other page is
+// ErrNoSuchPage.
 func (w *Wiki) Page(userID, id string) (store.Page, error) {
 	if err := w.require(w.CanView, userID, id, "view"); err != nil {
 		return store.Page{}, err
@@ -226,30 +239,77 @@ func (w *Wiki) userList(names []string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
-// PageByTitle finds a page by title, ignoring case and extra white space,
-// without its body and without checking permissions: it serves wiki links,
-// which may name pages the reader cannot open.
-func (w *Wiki) PageByTitle(title string) (store.Page, error) {
-	return w.store.PageByTitle(title)
+// PageByTitle returns the page titled title (ignoring case and extra
+// white space) that a wiki link on page fromPageID points at for userID,
+// without its body. Titles are not unique, so the link is resolved per
+// reader, among the pages titled so that userID may view:
+//
+//  1. a child of fromPageID (a page linking to "Meeting notes" means its
+//     own meeting notes),
+//  2. else a page with the same parent as fromPageID (its siblings, or the
+//     top-level pages if it is one),
+//  3. else the oldest.
+//
+// Within each rule the oldest page wins, so the choice is deterministic.
+// When userID may view none of them the answer is ErrNotFound, exactly as
+// for a title no page has: a link must not reveal that a page exists.
+// fromPageID may be "" or unknown; then only rule 3 applies. Pages the
+// chat plugin writes are never found by title.
+func (w *Wiki) PageByTitle(userID, fromPageID, title string) (store.Page, error) {
+	notFound := fmt.Errorf("page titled %q: %w", title, ErrNotFound)
+	candidates, err := w.store.PagesByTitle(title)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Page{}, notFound
+	}
+	if err != nil {
+		return store.Page{}, err
+	}
+	parentOfFrom, haveFrom := "", false
+	if fromPageID != "" {
+		if from, err := w.store.PageMeta(fromPageID); err == nil {
+			parentOfFrom, haveFrom = from.ParentID, true
+		}
+	}
+	rank := func(p store.Page) int {
+		switch {
+		case haveFrom && p.ParentID == fromPageID:
+			return 0
+		case haveFrom && p.ParentID == parentOfFrom:
+			return 1
+		}
+		return 2
+	}
+	var best store.Page
+	found := false
+	for _, p := range candidates { // oldest first, so ties keep the oldest
+		if found && rank(p) >= rank(best) {
+			continue
+		}
+		ok, err := w.CanView(userID, p.ID)
+		if err != nil {
+			return store.Page{}, err
+		}
+		if ok {
+			best, found = p, true
+		}
+	}
+	if !found {
+		return store.Page{}, notFound
+	}
+	return best, nil
 }
 
-// LinkTarget returns the URL a wiki link to title points at for userID,
-// and whether the page exists; a missing page's URL is the form that
-// creates it. A page userID may not view is answered exactly as a missing
-// one, so that a link does not reveal that it exists or its id.
-func (w *Wiki) LinkTarget(userID, title string) (href string, exists bool) {
-	p, err := w.store.PageByTitle(title)
+// LinkTarget returns the URL a wiki link to title on page fromPageID
+// points at for userID, and whether the page exists; a missing page's URL
+// is the form that creates it. The page is chosen as PageByTitle does, so
+// a page userID may not view is answered exactly as a missing one, and a
+// link does not reveal that it exists or its id.
+func (w *Wiki) LinkTarget(userID, fromPageID, title string) (href string, exists bool) {
+	p, err := w.PageByTitle(userID, fromPageID, title)
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, ErrNotFound) {
 			w.log.Warn("link lookup failed", "title", title, "error", err)
 		}
-		return NewPageURL(title), false
-	}
-	ok, err := w.CanView(userID, p.ID)
-	if err != nil {
-		w.log.Warn("link permission check failed", "title", title, "error", err)
-	}
-	if !ok {
 		return NewPageURL(title), false
 	}
 	return PageURL(p.ID), true

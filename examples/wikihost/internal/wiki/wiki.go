@@ -44,14 +44,25 @@ const (
 // Errors returned by Wiki, by category. Match them with errors.Is; the
 // message says what exactly was wrong.
 var (
-	// ErrNotFound means the page, user or file does not exist.
+	// ErrNotFound means the page, user or file does not exist, or (for
+	// pages and files) that the user may not view it: the two answers are
+	// one, so that nobody learns which page ids exist (see ErrNoSuchPage).
 	ErrNotFound = store.ErrNotFound
+	// ErrNoSuchPage is the whole answer about a page that does not exist
+	// and, identically, about one the user may not view. It matches
+	// ErrNotFound.
+	ErrNoSuchPage error = hiddenNotFound("there is no such page, or you may not view it")
+	// ErrNoSuchFile is ErrNoSuchPage for attached files: the answer about
+	// a file that does not exist and about one on a page the user may not
+	// view.
+	ErrNoSuchFile error = hiddenNotFound("there is no such file, or you may not view it")
 	// ErrForbidden means the user may not do what was asked.
 	ErrForbidden = errors.New("permission denied")
 	// ErrInvalid means the input is malformed or out of limits.
 	ErrInvalid = errors.New("invalid input")
 	// ErrConflict means the request clashes with stored data: a taken
-	// title or user name, or an edit of a page the chat plugin writes.
+	// user name, or an edit of a page the chat plugin writes. Page titles
+	// never conflict: they are not unique.
 	ErrConflict = errors.New("conflict")
 	// ErrTooLarge means the input exceeds a size limit.
 	ErrTooLarge = errors.New("too large")
@@ -216,18 +227,17 @@ func (w *Wiki) reindex(p store.Page) {
 	w.search.update("index page "+p.ID, func(ix pageIndex) error { return ix.Put(docOf(p)) })
 }
 
-// errTitleUnavailable is the one answer to a title that is already in use,
-// whether the user may view the page holding it or not. Titles stay unique
-// because a wiki link names its page by title alone; so a conflict cannot
-// help saying that some page has the title, but it says nothing more: not
-// the page's id, nor whether the user could open it (finding #10).
-var errTitleUnavailable = fmt.Errorf("%w: this title is not available; choose another", ErrConflict)
+// hiddenNotFound is the type of ErrNoSuchPage and ErrNoSuchFile: one
+// fixed message, naming neither the id nor a permission, that matches
+// ErrNotFound.
+type hiddenNotFound string
+
+func (e hiddenNotFound) Error() string      { return string(e) }
+func (hiddenNotFound) Is(target error) bool { return target == ErrNotFound }
 
 // storeErr files a store error under this package's categories.
 func storeErr(err error) error {
 	switch {
-	case errors.Is(err, store.ErrTitleTaken):
-		return errTitleUnavailable
 	case errors.Is(err, store.ErrExists):
 		return fmt.Errorf("%w: %w", ErrConflict, err)
 	}
