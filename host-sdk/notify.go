@@ -139,7 +139,7 @@ type readStateJSON struct {
 }
 
 func toReadStateJSON(r ReadState) readStateJSON {
-	return readStateJSON{LastRead: r.LastRead, Unread: r.Unread, Mentions: r.Mentions, Watching: r.Watching}
+	return readStateJSON(r)
 }
 
 // serveMarkRead serves POST {prefix}api/rooms/{roomID}/read {"seq": N}.

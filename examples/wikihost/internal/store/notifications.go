@@ -121,8 +121,8 @@ func (s *Store) Notifications(userID string, limit int) (items []Notification, u
 		c := nb.Cursor()
 		// Newest first: from the end of the user's range backwards.
 		end := append(bytes.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
-		k, v := c.Seek(end)
-		if k == nil {
+		var k, v []byte
+		if sk, _ := c.Seek(end); sk == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
