@@ -1,6 +1,6 @@
 // Package macrotable renders what a chat macro becomes on a page: the
 // room's table (name, last activity, participants, files, transcripts and
-// the Join Chat link), or an inline box when the macro is broken or the
+// the Join chat link), or an inline box when the macro is broken or the
 // viewer may not see the room.
 //
 // Only the plugin renders these, so hosts never depend on the markup; they
@@ -67,16 +67,15 @@ type Transcript struct {
 var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
 	"size": humansize.Format,
 }).Parse(`<table class="pagechat-room" data-room="{{.RoomID}}">
-<caption>Chat room: {{.RoomName}}</caption>
+<caption>Chat room: <span class="pagechat-name">{{.RoomName}}</span></caption>
 <tbody>
-<tr><th scope="row">Room</th><td class="pagechat-name">{{.RoomName}}</td></tr>
 <tr><th scope="row">Last activity</th><td class="pagechat-last">{{if .LastActivity.IsZero}}No messages yet{{else}}{{.Relative}} (<time datetime="{{.LastActivityISO}}">{{.LastActivityText}}</time>){{end}}</td></tr>
 <tr><th scope="row">Participants</th><td class="pagechat-participants">{{range $i, $p := .Participants}}{{if $i}}, {{end}}<span class="pagechat-participant{{if $p.Online}} online{{end}}">{{$p.Name}}{{if $p.Online}} (online){{end}}</span>{{else}}Nobody yet{{end}}</td></tr>
 <tr><th scope="row">Files</th><td class="pagechat-files">{{if .Files}}<ul>{{range .Files}}<li><a href="{{.URL}}">{{.Name}}</a> ({{size .Size}})</li>{{end}}</ul>{{else}}None{{end}}</td></tr>
 <tr><th scope="row">Transcripts</th><td class="pagechat-transcripts">{{if .Shown}}<ul>{{range .Shown}}<li><a href="{{.URL}}">{{.Date}}</a></li>{{end}}</ul>{{if .Folded}}<details><summary>{{len .Folded}} older</summary><ul>{{range .Folded}}<li><a href="{{.URL}}">{{.Date}}</a></li>{{end}}</ul></details>{{end}}{{else}}None yet{{end}}</td></tr>
 </tbody>
 </table>
-<p class="pagechat-join"><a class="pagechat-join-link" href="{{.JoinURL}}" target="pagechat-{{.RoomID}}" onclick="{{.OnClick}}">Join Chat</a>{{if .Unread}} <span class="pagechat-unread">{{.UnreadText}}</span>{{end}}{{if .Mentions}} <span class="pagechat-mentions">{{.MentionsText}}</span>{{end}}</p>
+<p class="pagechat-join"><a class="pagechat-join-link" href="{{.JoinURL}}" target="pagechat-{{.RoomID}}" onclick="{{.OnClick}}">Join chat</a>{{if .Unread}} <span class="pagechat-unread">{{.UnreadText}}</span>{{end}}{{if .Mentions}} <span class="pagechat-mentions">{{.MentionsText}}</span>{{end}}</p>
 `))
 
 var errorTemplate = template.Must(template.New("error").Parse(

@@ -168,8 +168,7 @@ func newLine(m store.Message, loc *time.Location) line {
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{"size": humanSize}).Parse(
 	`<div class="pagechat-transcript-page" data-room="{{.RoomID}}" data-date="{{.Date}}">
 {{template "nav" .}}
-<h2>{{.RoomName}} <time datetime="{{.Date}}">{{.Date}}</time>{{if gt .Part 1}} (part {{.Part}}){{end}}</h2>
-<p class="pagechat-transcript-about">Chat transcript of the room <a href="{{.RoomURL}}">{{.RoomName}}</a>{{if .PageTitle}} on {{if .PageURL}}<a href="{{.PageURL}}">{{.PageTitle}}</a>{{else}}{{.PageTitle}}{{end}}{{end}}. Times are {{.Zone}}.</p>
+<p class="pagechat-transcript-about">Chat transcript of the room <a href="{{.RoomURL}}">{{.RoomName}}</a>{{if .PageTitle}} on {{if .PageURL}}<a href="{{.PageURL}}">{{.PageTitle}}</a>{{else}}{{.PageTitle}}{{end}}{{end}} for <time datetime="{{.Date}}">{{.Date}}</time>{{if gt .Part 1}}, part {{.Part}}{{end}}. Times are {{.Zone}}.</p>
 {{- if not .Final}}
 <p class="pagechat-transcript-live">This day is not over yet; this page is updated as the chat goes on.</p>
 {{- end}}
@@ -180,8 +179,8 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{"si
 {{- end}}
 {{template "nav" .}}
 </div>
-{{define "line"}}<li id="m-{{.Seq}}"><a class="time" href="#m-{{.Seq}}"><time datetime="{{.DateTime}}">{{.Clock}}</time></a> <span class="sender">{{.Sender}}</span> <div class="message">{{if .HTML}}{{.HTML}}{{else}}{{.Text}}{{end}}</div>
-{{- with .File}} <a class="file" href="{{.URL}}">{{.Name}}</a> <span class="file-info">({{.ContentType}}, {{size .Size}})</span>{{end}}</li>
+{{define "line"}}<li id="m-{{.Seq}}"><a class="time" href="#m-{{.Seq}}"><time datetime="{{.DateTime}}">{{.Clock}}</time></a> <span class="sender">{{.Sender}}</span> <div class="message">{{if .HTML}}{{.HTML}}{{else}}{{.Text}}
+{{- with .File}} <a class="file" href="{{.URL}}">{{.Name}}</a> <span class="file-info">({{.ContentType}}, {{size .Size}})</span>{{end}}{{end}}</div></li>
 {{end}}
 {{- define "nav"}}<nav class="pagechat-transcript-nav">
 {{- with .PrevPart}}<a class="pagechat-transcript-part" href="{{.URL}}">&larr; part {{.Part}}</a> | {{end -}}
