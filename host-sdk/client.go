@@ -280,6 +280,9 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		RoomLinks:             roomLinksToProto(c.cfg.roomLinks),
 		PostgresDsn:           c.cfg.postgresDSN,
 		EditWindowSeconds:     c.cfg.editWindowSecs,
+		WatchQuietPeriodMs:    c.cfg.watchQuiet.Milliseconds(),
+		AuthorsDoNotWatch:     c.cfg.authorsDoNotWatch,
+		RoomMentionsPerHour:   c.cfg.roomMentionsPerHour,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure pagechat plugin %s: %w", c.pluginPath, fromStatus(err))

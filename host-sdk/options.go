@@ -58,6 +58,10 @@ type config struct {
 	pluginEnv       []string
 	roomLinks       []RoomLink
 	postgresDSN     string
+	// Notifications (notify.go).
+	watchQuiet          time.Duration
+	authorsDoNotWatch   bool
+	roomMentionsPerHour int64
 }
 
 // WithChecksum makes Load refuse a plugin binary whose SHA-256 differs from

@@ -35,6 +35,7 @@ type settings struct {
 	subscriberBuf   int // 0: the hub's default
 	transcripts     transcriptSettings
 	roomLinks       []roomLinkSetting
+	notify          notifySettings
 	postgresDSN     string // cluster mode; empty: bbolt in dataDir
 	presenceTTL     time.Duration
 	leaseTTL        time.Duration
@@ -110,13 +111,16 @@ func validateConfigure(req *chatv1.ConfigureRequest) (settings, error) {
 	if err != nil {
 		return settings{}, err
 	}
-	if set.roomLinks, err = roomLinksFrom(req); err != nil {
-		return settings{}, err
-	}
 	if req.GetSubscriberBuffer() < 0 {
 		return settings{}, failf(errInvalid, "subscriber_buffer %d must not be negative", req.GetSubscriberBuffer())
 	}
 	set.subscriberBuf = int(req.GetSubscriberBuffer())
+	if set.roomLinks, err = roomLinksFrom(req); err != nil {
+		return settings{}, err
+	}
+	if set.notify, err = notifySettingsFrom(req); err != nil {
+		return settings{}, err
+	}
 	set.postgresDSN = req.GetPostgresDsn()
 	if set.presenceTTL, err = durationEnv(envPresenceTTL, defaultPresenceTTL); err != nil {
 		return settings{}, err
@@ -143,7 +147,8 @@ func (s *Server) configure(set settings) (*runtime, error) {
 	host := newHostClient(hostv1.NewHostAPIClient(conn))
 	h := hub.New(set.subscriberBuf)
 	tr := newTranscripts(s.logger)
-	st, db, err := s.openStore(set, tr.onCommit(h.PublishMessages))
+	nt := newNotifier(s.logger, s.now, set.notify, set.transcripts.chatPrefix)
+	st, db, err := s.openStore(set, nt.onCommit(tr.onCommit(h.PublishMessages)))
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -152,6 +157,11 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		_ = st.Close()
 		_ = conn.Close()
 		return nil, fmt.Errorf("start transcripts: %w", err)
+	}
+	perms := newPermCache(host, set.permTTL, s.now)
+	var roomMentions *tokenBuckets
+	if n := set.notify.roomMentionsPerHour; n > 0 {
+		roomMentions = newTokenBuckets(float64(n), time.Hour, s.now)
 	}
 	s.logger.Info("configured", "db", db, "pid", os.Getpid(), "max_message_bytes", set.maxMessageBytes, "permission_cache", set.permTTL.String())
 	rt := &runtime{
@@ -163,12 +173,12 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		editWindow:      set.editWindow,
 		location:        set.location,
 		chatPrefix:      set.transcripts.chatPrefix,
-		roomLinks:       set.roomLinks,
 		store:           st,
 		hub:             h,
 		host:            host,
 		closeHost:       conn.Close,
-		perms:           newPermCache(host, set.permTTL, s.now),
+		roomLinks:       set.roomLinks,
+		perms:           perms,
 		users:           newUserCache(host, s.now),
 		presence:        newPresence(),
 		limiter:         newRateLimiter(set.perMinute, s.now),
@@ -176,6 +186,8 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		quota:           newUploadQuota(set.uploadPerHour, limits.UploadQuotaWindow, s.now),
 		done:            make(chan struct{}),
 		transcripts:     tr,
+		notify:          nt,
+		roomMentions:    roomMentions,
 	}
 	if pg, ok := st.(*pgstore.Store); ok {
 		users := rt.users
@@ -188,6 +200,7 @@ func (s *Server) configure(set settings) (*runtime, error) {
 			rt.quota.shared, rt.quota.kind = pg, "upload-bytes"
 		}
 	}
+	nt.start(st, host, perms, rt.presence)
 	return rt, nil
 }
 
@@ -322,6 +335,7 @@ func (s *Server) Close() error {
 	close(rt.done)
 	rt.hub.Close()
 	rt.transcripts.stop() // before the store and the host connection close
+	rt.notify.stop()      // writes the collected read markers
 	if rt.stopCluster != nil {
 		rt.stopCluster()
 	}

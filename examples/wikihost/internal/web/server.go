@@ -197,6 +197,7 @@ func (s *Server) routes(chat http.Handler) (*http.ServeMux, error) {
 	mux.HandleFunc("POST /api/me/xmpp/verify", s.api(s.apiVerifyXMPP))
 	mux.HandleFunc("GET /me/xmpp", s.html(s.handleXMPPPage))
 	mux.HandleFunc("POST /me/xmpp", s.html(s.handleXMPPForm))
+	s.notificationRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not_found", "no such API endpoint")
 	})
