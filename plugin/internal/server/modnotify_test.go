@@ -17,6 +17,9 @@ func TestEditMentionsAndBansSilenceAlerts(t *testing.T) {
 	ctx := testCtx(t)
 
 	m := h.send("alice", room, "c1", "hello").GetMessage()
+	// Judged first: an edit the notifier has not seen yet is part of the
+	// message it judges.
+	h.judged(room, m.GetSeq())
 	resp, err := h.c.EditMessage(ctx, &chatv1.EditMessageRequest{UserId: "alice", RoomId: room, Seq: m.GetSeq(), Text: "hello @bob"})
 	if err != nil {
 		t.Fatal(err)
