@@ -74,6 +74,20 @@ type Store interface {
 	// is not there, or belongs to another page, is ErrNotFound.
 	DeleteFile(pageID, id string) error
 
+	// AddNotification stores n for userID unless a notification with the
+	// same n.Source is already stored; it reports whether it added one. A
+	// user keeps the newest MaxNotificationsPerUser.
+	AddNotification(userID string, n Notification) (bool, error)
+	// Notifications returns up to limit of userID's notifications, newest
+	// first, and how many of all of them are unread.
+	Notifications(userID string, limit int) (items []Notification, unread int, err error)
+	// MarkNotificationsRead marks ids of userID read, or all of them;
+	// unknown ids are ignored.
+	MarkNotificationsRead(userID string, ids []string, all bool) error
+	// EachUser calls fn for every user, in id order, until fn returns an
+	// error.
+	EachUser(fn func(User) error) error
+
 	// Exclusive runs fn while no other Exclusive runs on the same data,
 	// in this process or on another node sharing the database, so that
 	// what the first start creates (the demo users and page) is created

@@ -45,7 +45,7 @@ func notifyKey(userID string, id uint64) []byte {
 
 // AddNotification stores n for userID unless a notification with the same
 // n.Source is already stored; it reports whether it added one.
-func (s *Store) AddNotification(userID string, n Notification) (bool, error) {
+func (s *Bolt) AddNotification(userID string, n Notification) (bool, error) {
 	added := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		nb, err := tx.CreateBucketIfNotExists(bucketNotifications)
@@ -111,7 +111,7 @@ func trimNotifications(nb, src *bolt.Bucket, userID string) error {
 
 // Notifications returns up to limit of userID's notifications, newest
 // first, and how many of all of them are unread.
-func (s *Store) Notifications(userID string, limit int) (items []Notification, unread int, err error) {
+func (s *Bolt) Notifications(userID string, limit int) (items []Notification, unread int, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		nb := tx.Bucket(bucketNotifications)
 		if nb == nil {
@@ -146,7 +146,7 @@ func (s *Store) Notifications(userID string, limit int) (items []Notification, u
 
 // MarkNotificationsRead marks ids (the wiki's ids) of userID read, or all
 // of them; unknown ids are ignored.
-func (s *Store) MarkNotificationsRead(userID string, ids []string, all bool) error {
+func (s *Bolt) MarkNotificationsRead(userID string, ids []string, all bool) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		nb := tx.Bucket(bucketNotifications)
 		if nb == nil {
@@ -197,7 +197,7 @@ func (s *Store) MarkNotificationsRead(userID string, ids []string, all bool) err
 
 // EachUser calls fn for every user, in id order, until fn returns an
 // error.
-func (s *Store) EachUser(fn func(User) error) error {
+func (s *Bolt) EachUser(fn func(User) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
 			var u User

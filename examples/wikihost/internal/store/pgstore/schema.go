@@ -79,6 +79,22 @@ CREATE TABLE wiki_meta (
 	value text NOT NULL
 );
 `,
+	// 2: the chat plugin's notifications of each user (the bell).
+	`
+CREATE TABLE wiki_notifications (
+	id      bigserial PRIMARY KEY,
+	user_id text NOT NULL,
+	source  text NOT NULL,
+	subject text NOT NULL,
+	body    text NOT NULL,
+	url     text NOT NULL,
+	read    boolean NOT NULL DEFAULT false,
+	created timestamptz NOT NULL
+);
+CREATE INDEX wiki_notifications_user ON wiki_notifications (user_id, id);
+-- The plugin may deliver a notification again after a crash; one per id.
+CREATE UNIQUE INDEX wiki_notifications_source ON wiki_notifications (user_id, source) WHERE source <> '';
+`,
 }
 
 // SchemaVersion is the schema version this code reads and writes.

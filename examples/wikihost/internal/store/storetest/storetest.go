@@ -40,6 +40,7 @@ func Run(t *testing.T, open Open) {
 		{"files are listed per page, oldest first", testFiles},
 		{"concurrent writers get distinct ids and lose nothing", testConcurrentCreates},
 		{"exclusive calls run one at a time", testExclusive},
+		{"notifications are kept once per source, newest first, and marked read", testNotifications},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -513,5 +514,66 @@ func testExclusive(t *testing.T, s store.Store) {
 	boom := errors.New("boom")
 	if err := s.Exclusive(func() error { return boom }); !errors.Is(err, boom) {
 		t.Errorf("Exclusive returned %v, want fn's error", err)
+	}
+}
+
+func testNotifications(t *testing.T, s store.Store) {
+	add := func(user, source, subject string) bool {
+		t.Helper()
+		added, err := s.AddNotification(user, store.Notification{Source: source, Subject: subject, Body: "b", URL: "/chat/rooms/1.r#m-1", Created: now})
+		if err != nil {
+			t.Fatalf("AddNotification(%s, %s): %v", user, source, err)
+		}
+		return added
+	}
+	if !add("bob", "m1", "first") || !add("bob", "m2", "second") || !add("carol", "m1", "carol's") {
+		t.Fatal("a new notification was not added")
+	}
+	if add("bob", "m1", "again") {
+		t.Error("a notification delivered twice (same source) was added again")
+	}
+	items, unread, err := s.Notifications("bob", 10)
+	if err != nil || unread != 2 || len(items) != 2 || items[0].Subject != "second" || items[1].Subject != "first" {
+		t.Fatalf("Notifications(bob) = %+v, %d, %v; want second, first and 2 unread", items, unread, err)
+	}
+	if items[0].ID == items[1].ID || items[0].ID == "" || !items[0].Created.Equal(now) || items[0].URL != "/chat/rooms/1.r#m-1" {
+		t.Errorf("notification fields = %+v", items)
+	}
+	if err := s.MarkNotificationsRead("bob", []string{items[1].ID, "nonsense"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, unread, _ := s.Notifications("bob", 1); unread != 1 || len(got) != 1 || got[0].Read {
+		t.Errorf("after marking the first read: %+v, %d unread", got, unread)
+	}
+	if _, unread, _ := s.Notifications("carol", 10); unread != 1 {
+		t.Errorf("marking bob's read changed carol's: %d unread", unread)
+	}
+	if err := s.MarkNotificationsRead("bob", nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, unread, _ := s.Notifications("bob", 10); unread != 0 {
+		t.Errorf("after marking all read: %d unread", unread)
+	}
+
+	// A user keeps the newest MaxNotificationsPerUser.
+	for i := range store.MaxNotificationsPerUser + 2 {
+		add("dave", fmt.Sprintf("d%d", i), fmt.Sprintf("n%d", i))
+	}
+	all, unread, err := s.Notifications("dave", store.MaxNotificationsPerUser+10)
+	if err != nil || len(all) != store.MaxNotificationsPerUser || unread != store.MaxNotificationsPerUser {
+		t.Fatalf("dave keeps %d (%d unread), %v; want %d", len(all), unread, err, store.MaxNotificationsPerUser)
+	}
+	if newest := fmt.Sprintf("n%d", store.MaxNotificationsPerUser+1); all[0].Subject != newest || all[len(all)-1].Subject != "n2" {
+		t.Errorf("kept %s … %s, want %s … n2", all[0].Subject, all[len(all)-1].Subject, newest)
+	}
+
+	var users []string
+	for _, u := range []string{"zed", "amy"} {
+		if err := s.CreateUser(store.User{ID: u, DisplayName: u, PasswordHash: []byte("x"), Created: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.EachUser(func(u store.User) error { users = append(users, u.ID); return nil }); err != nil || !slices.IsSorted(users) || len(users) < 2 {
+		t.Errorf("EachUser = %v, %v; want every user in id order", users, err)
 	}
 }
