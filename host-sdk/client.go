@@ -277,6 +277,7 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		ChatUrlPrefix:         c.cfg.chatPrefix,
 		TranscriptDelayMs:     c.cfg.transcriptDelay.Milliseconds(),
 		TimeZone:              c.cfg.timeZone,
+		EditWindowSeconds:     c.cfg.editWindowSecs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure pagechat plugin %s: %w", c.pluginPath, fromStatus(err))

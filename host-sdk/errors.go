@@ -57,6 +57,18 @@ var (
 	// ErrRateLimited means the user sent too many messages to the room;
 	// Error.RetryAfter says when to try again.
 	ErrRateLimited = errors.New("rate limited")
+	// ErrBanned means the user is banned from the room; Error.Message
+	// names the reason and the end.
+	ErrBanned = errors.New("banned from the room")
+	// ErrKicked ends a Subscription whose user a moderator kicked; they
+	// may subscribe again.
+	ErrKicked = errors.New("kicked from the room")
+	// ErrMessageNotFound means the room has no message with that
+	// sequence.
+	ErrMessageNotFound = errors.New("message not found")
+	// ErrMessageDeleted means the message was deleted and cannot be
+	// edited or deleted again.
+	ErrMessageDeleted = errors.New("message deleted")
 	// ErrStorageFull means a disk filled up, the plugin's or the host's,
 	// and nothing of the call was saved. Retrying helps only once an
 	// administrator has freed space.
@@ -71,6 +83,10 @@ type Error struct {
 	// RetryAfter is set with ErrRateLimited: how long to wait before
 	// sending again.
 	RetryAfter time.Duration
+	// Reason refines ErrPermissionDenied when the plugin gave one:
+	// "NOT_AUTHOR", "EDIT_WINDOW_PASSED" or "NOT_MODERATOR"; Message is
+	// then a sentence for the user.
+	Reason string
 }
 
 // Error returns the category and the plugin's message.
@@ -84,6 +100,20 @@ func fromStatus(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
+	}
+	switch reason := pagechatReason(st); reason {
+	case handshake.ReasonBanned:
+		return &Error{Kind: ErrBanned, Message: st.Message(), Reason: reason}
+	case handshake.ReasonKicked:
+		return &Error{Kind: ErrKicked, Message: st.Message(), Reason: reason}
+	case handshake.ReasonMessageNotFound:
+		return &Error{Kind: ErrMessageNotFound, Message: st.Message(), Reason: reason}
+	case handshake.ReasonMessageDeleted:
+		return &Error{Kind: ErrMessageDeleted, Message: st.Message(), Reason: reason}
+	case handshake.ReasonNotAuthor, handshake.ReasonEditWindowPassed, handshake.ReasonNotModerator:
+		if st.Code() == codes.PermissionDenied {
+			return &Error{Kind: ErrPermissionDenied, Message: st.Message(), Reason: reason}
+		}
 	}
 	var kind error
 	switch st.Code() {
@@ -137,6 +167,16 @@ func hostCallbackFailed(st *status.Status) bool {
 		}
 	}
 	return false
+}
+
+// pagechatReason returns the reason of st's pagechat ErrorInfo, or "".
+func pagechatReason(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == handshake.ErrorDomain {
+			return info.GetReason()
+		}
+	}
+	return ""
 }
 
 // transportFailure reports whether err, as a call to the plugin returned

@@ -50,6 +50,7 @@ const (
 	endReset                     // the room's epoch changed: reload history
 	endGone                      // the room no longer exists
 	endUnavailable               // the feed cannot serve (plugin gone, permissions unverifiable); retry later
+	endRemoved                   // a moderator kicked or banned the user; viewer.final says which
 )
 
 // recheckInterval is how often open streams are re-checked (view
@@ -68,8 +69,10 @@ type viewer struct {
 	after uint64
 	ch    chan *frame   // bounded by the handler's stream buffer
 	done  chan struct{} // closed by the feed when it ends the stream
-	// reason is written under the feed's lock before done is closed.
+	// reason is written under the feed's lock before done is closed;
+	// final, with endRemoved, is the event that tells the browser why.
 	reason endReason
+	final  *frame
 }
 
 // viewerUser is what a feed tracks per user: open streams and the last
@@ -319,7 +322,9 @@ func (f *roomFeed) pump(sub *Subscription) error {
 			if err != nil {
 				return err
 			}
-			f.publish(fr)
+			if f.publish(fr) {
+				f.removeUser(*ev.Message)
+			}
 		case ev.Presence != nil:
 			fr, err := presenceFrame(*ev.Presence)
 			if err != nil {
@@ -331,13 +336,13 @@ func (f *roomFeed) pump(sub *Subscription) error {
 }
 
 // publish stores a message in the ring and queues it for every viewer
-// that does not have it. It never blocks: a viewer whose buffer is full is
-// cut and resumes by itself.
-func (f *roomFeed) publish(fr *frame) {
+// that does not have it, and reports whether it was new. It never blocks:
+// a viewer whose buffer is full is cut and resumes by itself.
+func (f *roomFeed) publish(fr *frame) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if fr.seq <= f.head {
-		return // replayed after a reconnect: already delivered
+		return false // replayed after a reconnect: already delivered
 	}
 	if fr.seq != f.head+1 {
 		// Feed promises no gaps; should one appear anyway, nobody may
@@ -364,6 +369,30 @@ func (f *roomFeed) publish(fr *frame) {
 			continue
 		}
 		f.queueLocked(v, fr)
+	}
+	return true
+}
+
+// removeUser ends the streams of the user a new kick or ban event names,
+// at once, with an error event that says so. A ban also holds for later
+// requests (the plugin refuses them); a kicked user may reconnect.
+func (f *roomFeed) removeUser(m Message) {
+	if m.Subject == "" || (m.Kind != KindKick && m.Kind != KindBan) {
+		return
+	}
+	fr := removedFrame(m)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for v := range f.viewers {
+		if v.user == m.Subject {
+			v.final = fr
+			f.endLocked(v, endRemoved)
+			n++
+		}
+	}
+	if n > 0 {
+		f.h.logger.Info("chat streams closed by a moderator", "room", f.roomID, "user", m.Subject, "action", string(m.Kind), "by", m.UserID, "streams", n)
 	}
 }
 

@@ -73,6 +73,11 @@ func (h *recordingHost) Notify(_ context.Context, n Notification) error {
 	return nil
 }
 
+func (h *recordingHost) DeleteFile(_ context.Context, pageID, fileID, userID string) error {
+	h.calls = append(h.calls, []string{pageID, fileID, userID})
+	return nil
+}
+
 // hostSees returns what a Host is handed when HostAPI serves m with call.
 func hostSees[M proto.Message, R any](call func(*hostAPIServer, context.Context, M) (R, error)) func(proto.Message) any {
 	return func(m proto.Message) any {
@@ -98,11 +103,13 @@ var conversions = map[protoreflect.FullName]func(proto.Message) any{
 	"pagechat.chat.v1.Room":        as(roomFromProto),
 
 	// ChatPlugin's answers, as the Client's methods convert them.
-	"pagechat.chat.v1.ConfigureResponse":   nil,
-	"pagechat.chat.v1.HealthResponse":      as(healthFromProto),
-	"pagechat.chat.v1.ShutdownResponse":    nil,
-	"pagechat.chat.v1.OpenRoomResponse":    as(func(r *chatv1.OpenRoomResponse) Room { return roomFromProto(r.GetRoom()) }),
-	"pagechat.chat.v1.RoomInfoResponse":    as(func(r *chatv1.RoomInfoResponse) Room { return roomFromProto(r.GetRoom()) }),
+	"pagechat.chat.v1.ConfigureResponse": nil,
+	"pagechat.chat.v1.HealthResponse":    as(healthFromProto),
+	"pagechat.chat.v1.ShutdownResponse":  nil,
+	"pagechat.chat.v1.OpenRoomResponse":  as(func(r *chatv1.OpenRoomResponse) Room { return roomFromProto(r.GetRoom()) }),
+	"pagechat.chat.v1.RoomInfoResponse": as(func(r *chatv1.RoomInfoResponse) []any {
+		return []any{roomFromProto(r.GetRoom()), rightsFromProto(r.GetRights())}
+	}),
 	"pagechat.chat.v1.RenderMacroResponse": as(renderedMacroFromProto),
 	"pagechat.chat.v1.SendResponse":        as(sendResultFromProto),
 	"pagechat.chat.v1.RoomEvent": as(func(e *chatv1.RoomEvent) []any {
@@ -119,6 +126,21 @@ var conversions = map[protoreflect.FullName]func(proto.Message) any{
 	}),
 	"pagechat.chat.v1.UploadResponse":           as(uploadResultFromProto),
 	"pagechat.chat.v1.AuthorizeViewersResponse": as((*chatv1.AuthorizeViewersResponse).GetAllowedUserIds),
+	"pagechat.chat.v1.Rights":                   as(rightsFromProto),
+	"pagechat.chat.v1.Ban":                      as(banFromProto),
+	"pagechat.chat.v1.EditMessageResponse": as(func(r *chatv1.EditMessageResponse) ChangeResult {
+		return ChangeResult{Event: messageFromProto(r.GetEdit()), Duplicate: r.GetDuplicate()}
+	}),
+	"pagechat.chat.v1.DeleteMessageResponse": as(func(r *chatv1.DeleteMessageResponse) ChangeResult {
+		return ChangeResult{Event: messageFromProto(r.GetDelete()), Duplicate: r.GetDuplicate()}
+	}),
+	"pagechat.chat.v1.SetTopicResponse": as(func(r *chatv1.SetTopicResponse) Message { return messageFromProto(r.GetEvent()) }),
+	"pagechat.chat.v1.KickResponse":     as(func(r *chatv1.KickResponse) Message { return messageFromProto(r.GetEvent()) }),
+	"pagechat.chat.v1.BanResponse": as(func(r *chatv1.BanResponse) []any {
+		return []any{banFromProto(r.GetBan()), messageFromProto(r.GetEvent())}
+	}),
+	"pagechat.chat.v1.UnbanResponse":    as(func(r *chatv1.UnbanResponse) Message { return messageFromProto(r.GetEvent()) }),
+	"pagechat.chat.v1.ListBansResponse": as(func(r *chatv1.ListBansResponse) []Ban { return bansFromProto(r.GetBans()) }),
 
 	// HostAPI's requests, as the Host is handed them.
 	"pagechat.host.v1.CheckPermissionRequest":  hostSees((*hostAPIServer).CheckPermission),
@@ -132,6 +154,7 @@ var conversions = map[protoreflect.FullName]func(proto.Message) any{
 	"pagechat.host.v1.ResolveLinkRequest":  hostSees((*hostAPIServer).ResolveLink),
 	"pagechat.host.v1.ResolveLinksRequest": hostSees((*hostAPIServer).ResolveLinks),
 	"pagechat.host.v1.NotifyRequest":       hostSees((*hostAPIServer).Notify),
+	"pagechat.host.v1.DeleteFileRequest":   hostSees((*hostAPIServer).DeleteFile),
 }
 
 // received lists every message the plugin sends host-sdk: what ChatPlugin

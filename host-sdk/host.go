@@ -169,13 +169,25 @@ type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
 
+// FileRemover removes files from pages. It is an optional capability of a
+// Host: the plugin calls it when a message that announced an upload is
+// deleted, so the file leaves the page too. A Host without it keeps such
+// files (the plugin logs that and carries on).
+type FileRemover interface {
+	// DeleteFile removes the file fileID (as AttachFile returned it) from
+	// pageID; userID deleted the message. An unknown file is ErrNotFound
+	// or nil.
+	DeleteFile(ctx context.Context, pageID, fileID, userID string) error
+}
+
 // Host is everything the plugin asks of every host. It is made of small
 // interfaces so that a host can assemble it from separate parts and tests
 // can fake one part at a time.
 //
 // Some capabilities are optional: a Host that also implements Notifier
 // gets notifications delivered; one that does not simply has none, and
-// the plugin is told so (the callback answers Unimplemented).
+// the plugin is told so (the callback answers Unimplemented). FileRemover
+// is optional the same way.
 type Host interface {
 	Authorizer
 	Directory

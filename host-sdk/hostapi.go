@@ -171,6 +171,17 @@ func (s *hostAPIServer) Notify(ctx context.Context, req *hostv1.NotifyRequest) (
 	return &hostv1.NotifyResponse{}, nil
 }
 
+func (s *hostAPIServer) DeleteFile(ctx context.Context, req *hostv1.DeleteFileRequest) (*hostv1.DeleteFileResponse, error) {
+	r, ok := s.host.(FileRemover)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this host does not remove files")
+	}
+	if err := r.DeleteFile(ctx, req.GetPageId(), req.GetFileId(), req.GetUserId()); err != nil {
+		return nil, toStatus("delete file", err)
+	}
+	return &hostv1.DeleteFileResponse{}, nil
+}
+
 func fileInfoFromProto(h *hostv1.AttachFileHeader) FileInfo {
 	return FileInfo{
 		PageID:      h.GetPageId(),

@@ -103,10 +103,17 @@ var _ upstream = (*Client)(nil)
 //	GET  {prefix}api/rooms/{roomID}/messages    older history: ?before=SEQ&limit=N
 //	POST {prefix}api/rooms/{roomID}/messages    {"text", "client_id"} -> {"seq", "message", "duplicate"}
 //	POST {prefix}api/rooms/{roomID}/files       multipart upload: "file", optional "client_id"
+//	PATCH  {prefix}api/rooms/{roomID}/messages/{seq}  {"text", "client_id"?}: edit your own message
+//	DELETE {prefix}api/rooms/{roomID}/messages/{seq}  {"reason"}?: delete (yours, or any as moderator)
+//	PUT    {prefix}api/rooms/{roomID}/topic      {"topic"} (moderators)
+//	POST   {prefix}api/rooms/{roomID}/kick       {"user_id", "reason"} (moderators)
+//	GET    {prefix}api/rooms/{roomID}/bans       the bans in force (moderators)
+//	POST   {prefix}api/rooms/{roomID}/bans       {"user_id", "reason", "expires"} (moderators)
+//	DELETE {prefix}api/rooms/{roomID}/bans/{userID}  lift a ban (moderators)
 //
 // Errors are JSON {"error", "code"} with the fitting status (400, 401,
-// 403, 404, 409, 413, 429, 503). POSTs from browser sessions pass
-// http.CrossOriginProtection.
+// 403, 404, 409, 413, 429, 503). State-changing requests from browser
+// sessions pass http.CrossOriginProtection.
 //
 // Mount it on the full prefix, without http.StripPrefix, and without
 // middleware that buffers or compresses responses (event streams must be
@@ -235,6 +242,17 @@ func (h *Handler) routes() *http.ServeMux {
 		http.MethodPost: h.serveSend,
 	}))
 	mux.HandleFunc(p+"api/rooms/{roomID}/files", h.api(map[string]apiFunc{http.MethodPost: h.serveUpload}))
+	mux.HandleFunc(p+"api/rooms/{roomID}/messages/{seq}", h.api(map[string]apiFunc{
+		http.MethodPatch:  h.serveEdit,
+		http.MethodDelete: h.serveDelete,
+	}))
+	mux.HandleFunc(p+"api/rooms/{roomID}/topic", h.api(map[string]apiFunc{http.MethodPut: h.serveTopic}))
+	mux.HandleFunc(p+"api/rooms/{roomID}/kick", h.api(map[string]apiFunc{http.MethodPost: h.serveKick}))
+	mux.HandleFunc(p+"api/rooms/{roomID}/bans", h.api(map[string]apiFunc{
+		http.MethodGet:  h.serveBans,
+		http.MethodPost: h.serveBan,
+	}))
+	mux.HandleFunc(p+"api/rooms/{roomID}/bans/{userID}", h.api(map[string]apiFunc{http.MethodDelete: h.serveUnban}))
 	mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, &apiError{status: http.StatusNotFound, code: "not_found", msg: "no such chat endpoint"})
 	})

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pagechat/pagechat/internal/limits"
 )
@@ -62,11 +63,22 @@ func (h *Handler) checkCSRF(r *http.Request, id Identity) error {
 
 // serveRoomInfo serves GET {prefix}api/rooms/{roomID}: the info panel.
 func (h *Handler) serveRoomInfo(w http.ResponseWriter, r *http.Request, id Identity, roomID string) error {
-	room, err := h.client.RoomInfo(r.Context(), id.UserID, roomID)
+	mod, ok := h.client.(moderationUpstream)
+	if !ok {
+		room, err := h.client.RoomInfo(r.Context(), id.UserID, roomID)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, toRoomJSON(room, h.lookupPage(r, room.PageID)))
+		return nil
+	}
+	room, rights, err := mod.RoomWithRights(r.Context(), id.UserID, roomID)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toRoomJSON(room, h.lookupPage(r, room.PageID)))
+	out := toRoomJSON(room, h.lookupPage(r, room.PageID))
+	out.CanPost, out.CanModerate, out.EditWindowSeconds = rights.CanPost, rights.CanModerate, int64(rights.EditWindow/time.Second)
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -89,13 +101,27 @@ func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request, id Identi
 		}
 		limit = n
 	}
-	page, err := h.client.History(r.Context(), id.UserID, roomID, before, limit)
-	if err != nil {
-		return err
-	}
-	out := historyJSON{HasMore: page.HasMore, Epoch: page.Epoch, Messages: make([]messageJSON, len(page.Messages))}
-	for i, m := range page.Messages {
-		out.Messages[i] = toMessageJSON(m)
+	// History shows messages as they are now (edited text, deleted
+	// markers at their own sequence); the events that changed them are
+	// for streams, which apply them in order, so they are left out here.
+	// A page that held only events is skipped, so a reader paging back
+	// does not mistake it for the start of the room.
+	out := historyJSON{Messages: []messageJSON{}}
+	for range historyEventPages {
+		page, err := h.client.History(r.Context(), id.UserID, roomID, before, limit)
+		if err != nil {
+			return err
+		}
+		out.HasMore, out.Epoch = page.HasMore, page.Epoch
+		for _, m := range page.Messages {
+			if m.Kind == KindMessage || m.Kind == "" {
+				out.Messages = append(out.Messages, toMessageJSON(m))
+			}
+		}
+		if len(out.Messages) > 0 || !page.HasMore || len(page.Messages) == 0 {
+			break
+		}
+		before = page.Messages[0].Seq
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+
+	"github.com/pagechat/pagechat/internal/handshake"
 )
 
 // apiError is an HTTP answer: status, a stable machine-readable code and a
@@ -58,6 +60,17 @@ func classify(err error) *apiError {
 	switch {
 	case errors.Is(err, ErrInvalidArgument):
 		return &apiError{status: http.StatusBadRequest, code: "bad_request", msg: detail("invalid request"), cause: err}
+	case errors.Is(err, ErrBanned):
+		return &apiError{status: http.StatusForbidden, code: "banned", msg: detail("you are banned from this room"), cause: err}
+	case errors.Is(err, ErrKicked):
+		return &apiError{status: http.StatusForbidden, code: "kicked", msg: detail("a moderator removed you from this room"), cause: err}
+	case errors.Is(err, ErrMessageNotFound):
+		return &apiError{status: http.StatusNotFound, code: "message_not_found", msg: detail("no such message"), cause: err}
+	case errors.Is(err, ErrMessageDeleted):
+		// 409: the request was fine, the message's state forbids it.
+		return &apiError{status: http.StatusConflict, code: "message_deleted", msg: detail("the message was deleted"), cause: err}
+	case errors.Is(err, ErrPermissionDenied) && deniedCode(err) != "":
+		return &apiError{status: http.StatusForbidden, code: deniedCode(err), msg: detail("you may not do this"), cause: err}
 	case errors.Is(err, ErrPermissionDenied):
 		return &apiError{status: http.StatusForbidden, code: "forbidden", msg: "you do not have permission for this room", cause: err}
 	case errors.Is(err, ErrRoomNotFound):
@@ -93,6 +106,20 @@ func classify(err error) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: "request cancelled", retryAfter: retryAfterUnavailable, cause: err}
 	}
 	return &apiError{status: http.StatusInternalServerError, code: "internal", msg: "internal error", cause: err}
+}
+
+// deniedCode is the browser API code of a refusal the plugin explained
+// (Error.Reason), or "" for a plain missing permission.
+func deniedCode(err error) string {
+	var pe *Error
+	if !errors.As(err, &pe) {
+		return ""
+	}
+	return map[string]string{
+		handshake.ReasonNotAuthor:        "not_author",
+		handshake.ReasonEditWindowPassed: "edit_window_passed",
+		handshake.ReasonNotModerator:     "not_moderator",
+	}[pe.Reason]
 }
 
 // writeError answers err as JSON {"error", "code"}. Server-side failures

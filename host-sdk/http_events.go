@@ -221,7 +221,7 @@ func (h *Handler) catchUp(ctx context.Context, s *sseWriter, f *roomFeed, v *vie
 // endReasonOf maps an error met mid-stream to how the stream ends.
 func endReasonOf(err error) endReason {
 	switch {
-	case errors.Is(err, ErrPermissionDenied):
+	case errors.Is(err, ErrPermissionDenied), errors.Is(err, ErrBanned):
 		return endForbidden
 	case errors.Is(err, ErrRoomNotFound):
 		return endGone
@@ -250,8 +250,12 @@ func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *view
 		case <-v.done:
 			// Read under the feed's lock before done was closed.
 			f.mu.Lock()
-			why := v.reason
+			why, final := v.reason, v.final
 			f.mu.Unlock()
+			if final != nil {
+				_ = s.write(final.data)
+				return
+			}
 			h.endStream(s, why, "")
 			return
 		case <-heartbeat.C:

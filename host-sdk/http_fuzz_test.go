@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pagechat/pagechat/internal/limits"
@@ -78,6 +79,47 @@ func FuzzParseLastEventID(f *testing.F) {
 		}
 		if got := strconv.FormatUint(n, 10); got != want {
 			t.Fatalf("parseSeq(%q) = %d", s, n)
+		}
+	})
+}
+
+// FuzzDecodeBanRequest checks that the ban decoder never panics, answers
+// every refusal with 400, and accepts only one object with a valid user id
+// and an RFC 3339 end or none.
+func FuzzDecodeBanRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"user_id":"bob","reason":"spam","expires":"2026-12-31T18:00:00Z"}`,
+		`{"user_id":"bob"}`,
+		`{"user_id":"","expires":""}`,
+		`{"user_id":"bob","expires":"tomorrow"}`,
+		`{"user_id":"bob","expires":"2026-02-30T00:00:00+25:00"}`,
+		`{"user_id":"\ud800"}`,
+		`{"user_id":"bob","until":"x"}`,
+		`{"user_id":"bob"}{}`, `null`, ``,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req userActionRequest
+		err := decodeStrict(bytes.NewReader(body), &req)
+		var end time.Time
+		if err == nil {
+			end, err = req.banEnd()
+		}
+		if err != nil {
+			if classify(err).status != 400 {
+				t.Fatalf("refusal %v is not a 400", err)
+			}
+			return
+		}
+		if req.UserID == "" || len(req.UserID) > limits.UserIDBytes || !utf8.ValidString(req.UserID) {
+			t.Fatalf("accepted user id %q", req.UserID)
+		}
+		if (req.Expires == "") != end.IsZero() {
+			t.Fatalf("expires %q gave end %v", req.Expires, end)
+		}
+		if !json.Valid(body) {
+			t.Fatalf("accepted %q, which is not JSON", body)
 		}
 	})
 }

@@ -45,6 +45,23 @@ type messageJSON struct {
 	HTML     string    `json:"html"` // safe HTML rendered by the plugin
 	SentAt   time.Time `json:"sent_at"`
 	File     *fileJSON `json:"file,omitempty"`
+
+	// Moderation and the message lifecycle; all left out of a plain,
+	// unchanged message. kind is the entry's kind ("edit", "delete",
+	// "topic", "kick", "ban", "unban"), target the message an edit or
+	// delete changes. On a plain message: edited_at once edited, deleted
+	// (with deleted_by) once deleted. erased marks an edit whose text a
+	// later change removed. reason, subject (the user acted on) and until
+	// (a ban's end) describe moderation.
+	Kind      string    `json:"kind,omitempty"`
+	Target    uint64    `json:"target,omitempty"`
+	EditedAt  time.Time `json:"edited_at,omitzero"`
+	Deleted   bool      `json:"deleted,omitempty"`
+	DeletedBy string    `json:"deleted_by,omitempty"`
+	Erased    bool      `json:"erased,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Subject   string    `json:"subject,omitempty"`
+	Until     time.Time `json:"until,omitzero"`
 }
 
 type fileJSON struct {
@@ -82,6 +99,29 @@ type roomJSON struct {
 	Participants []participantJSON `json:"participants"`
 	Files        []fileJSON        `json:"files"`
 	Transcripts  []transcriptJSON  `json:"transcripts"`
+	Topic        string            `json:"topic"`
+	TopicBy      string            `json:"topic_by,omitempty"`
+	TopicAt      time.Time         `json:"topic_at,omitzero"`
+	// What the viewer may do, so the popup offers only what will succeed.
+	CanPost           bool  `json:"can_post"`
+	CanModerate       bool  `json:"can_moderate"`
+	EditWindowSeconds int64 `json:"edit_window_seconds"`
+}
+
+type banJSON struct {
+	UserID    string    `json:"user_id"`
+	Reason    string    `json:"reason"`
+	BannedBy  string    `json:"banned_by"`
+	BannedAt  time.Time `json:"banned_at,omitzero"`
+	ExpiresAt time.Time `json:"expires,omitzero"`
+}
+
+type bansJSON struct {
+	Bans []banJSON `json:"bans"`
+}
+
+func toBanJSON(b Ban) banJSON {
+	return banJSON(b)
 }
 
 type historyJSON struct {
@@ -117,6 +157,18 @@ func toMessageJSON(m Message) messageJSON {
 		Text:     m.Text,
 		HTML:     m.HTML,
 		SentAt:   m.SentAt,
+		Target:   m.Target,
+		EditedAt: m.EditedAt,
+		Reason:   m.Reason,
+		Subject:  m.Subject,
+		Until:    m.Until,
+	}
+	switch {
+	case m.Kind != KindMessage && m.Kind != "":
+		out.Kind = string(m.Kind)
+		out.Erased = m.Erased
+	case m.Erased:
+		out.Deleted, out.DeletedBy = true, m.DeletedBy
 	}
 	if m.File != nil {
 		f := toFileJSON(*m.File)
@@ -154,6 +206,9 @@ func toRoomJSON(r Room, page Page) roomJSON {
 		Participants: make([]participantJSON, len(r.Participants)),
 		Files:        make([]fileJSON, len(r.Files)),
 		Transcripts:  make([]transcriptJSON, len(r.Transcripts)),
+		Topic:        r.Topic,
+		TopicBy:      r.TopicBy,
+		TopicAt:      r.TopicAt,
 	}
 	for i, p := range r.Participants {
 		out.Participants[i] = toParticipantJSON(p)

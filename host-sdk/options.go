@@ -45,6 +45,7 @@ type config struct {
 	maxUploadBytes  int64
 	perMinute       int64
 	uploadPerHour   int64
+	editWindowSecs  int64 // 0: the plugin's default; -1: authors may not edit
 	maxRoomsPerPage int64
 	chatPrefix      string
 	startTimeout    time.Duration
@@ -193,6 +194,24 @@ func WithSocketDir(dir string) Option {
 			return fmt.Errorf("WithSocketDir: %q is too long for unix socket paths (keep it under 60 bytes)", dir)
 		}
 		c.socketDir = dir
+		return nil
+	})
+}
+
+// WithEditWindow sets how long after sending an author may edit or delete
+// their own message (default 15 minutes, at most 30 days); 0 turns editing
+// and deleting by authors off. Moderators delete any message at any time
+// whatever the window.
+func WithEditWindow(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		switch {
+		case d == 0:
+			c.editWindowSecs = -1
+		case d < time.Second || d > limits.MaxEditWindow:
+			return fmt.Errorf("WithEditWindow: %v out of range 1s..%v (or 0 for never)", d, limits.MaxEditWindow)
+		default:
+			c.editWindowSecs = int64(d / time.Second)
+		}
 		return nil
 	})
 }

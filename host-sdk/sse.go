@@ -79,8 +79,22 @@ type frame struct {
 	data []byte // complete event text, ending in a blank line
 }
 
-// messageFrame encodes a message as a server-sent event whose id is its
-// sequence, so the browser's Last-Event-ID is its resume position.
+// sseEventName is the server-sent event name of a log entry: "message"
+// for plain messages, "edit", "delete" and "topic" for those events, and
+// "moderation" for kicks, bans and unbans.
+func sseEventName(k MessageKind) string {
+	switch k {
+	case KindEdit, KindDelete, KindTopic:
+		return string(k)
+	case KindKick, KindBan, KindUnban:
+		return "moderation"
+	}
+	return "message"
+}
+
+// messageFrame encodes a log entry as a server-sent event whose id is its
+// sequence, so the browser's Last-Event-ID is its resume position. Every
+// entry has one, events included: the stream stays gapless.
 func messageFrame(m Message) (*frame, error) {
 	data, err := json.Marshal(toMessageJSON(m))
 	if err != nil {
@@ -89,7 +103,9 @@ func messageFrame(m Message) (*frame, error) {
 	b := make([]byte, 0, len(data)+64)
 	b = append(b, "id: "...)
 	b = strconv.AppendUint(b, m.Seq, 10)
-	b = append(b, "\nevent: message\ndata: "...)
+	b = append(b, "\nevent: "...)
+	b = append(b, sseEventName(m.Kind)...)
+	b = append(b, "\ndata: "...)
 	b = append(b, data...)
 	b = append(b, "\n\n"...)
 	return &frame{seq: m.Seq, data: b}, nil
@@ -127,3 +143,26 @@ var (
 	unauthenticatedFrame, _ = eventFrame("error", errorJSON{Error: "your login has ended; log in again to use the chat", Code: "unauthenticated"})
 	unavailableFrame, _     = eventFrame("error", errorJSON{Error: "chat is temporarily unavailable; reconnecting", Code: "unavailable"})
 )
+
+// removedFrame is the error event that ends the stream of a user a
+// moderator kicked (code "kicked": they may reconnect) or banned (code
+// "banned": the popup stops).
+func removedFrame(m Message) *frame {
+	e := errorJSON{Code: "kicked", Error: "a moderator removed you from this room; you may rejoin"}
+	if m.Kind == KindBan {
+		e.Code, e.Error = "banned", "you are banned from this room"
+		if m.Until.IsZero() {
+			e.Error += " with no end date"
+		} else {
+			e.Error += " until " + m.Until.UTC().Format("2006-01-02 15:04 MST")
+		}
+	}
+	if m.Reason != "" {
+		e.Error += " (reason: " + m.Reason + ")"
+	}
+	fr, err := eventFrame("error", e)
+	if err != nil {
+		return forbiddenFrame
+	}
+	return fr
+}

@@ -134,7 +134,29 @@ func (h *testHost) Notify(_ context.Context, n Notification) error {
 	return nil
 }
 
-var _ Host = (*testHost)(nil)
+// DeleteFile removes a file AttachFile stored, as a host with the
+// optional FileRemover capability does.
+func (h *testHost) DeleteFile(_ context.Context, _, fileID, _ string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.files[fileID]; !ok {
+		return ErrNotFound
+	}
+	delete(h.files, fileID)
+	return nil
+}
+
+func (h *testHost) hasFile(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.files[name]
+	return ok
+}
+
+var (
+	_ Host        = (*testHost)(nil)
+	_ FileRemover = (*testHost)(nil)
+)
 
 // binDir holds binaries built once for the whole test run. It is short on
 // purpose: go-plugin's unix sockets live in the temp dir too.

@@ -21,6 +21,11 @@ type Room struct {
 	Participants []Participant
 	Files        []File       // uploaded files, oldest first
 	Transcripts  []Transcript // daily transcript pages, newest first
+	// Topic is the room topic a moderator set ("" if none), TopicBy
+	// their user id and TopicAt when.
+	Topic   string
+	TopicBy string
+	TopicAt time.Time
 }
 
 // File is a file uploaded to a room.
@@ -64,6 +69,26 @@ type Message struct {
 	HTML   string
 	File   *File // set if the message announces an upload
 	SentAt time.Time
+
+	// Kind says what the log entry is; Target is, for an edit or
+	// delete, the sequence of the message it changes.
+	Kind   MessageKind
+	Target uint64
+	// EditSeq and EditedAt are, on an edited plain message, the edit that
+	// gave it its current text (0 and zero if never edited).
+	EditSeq  uint64
+	EditedAt time.Time
+	// Erased is set when the text is gone from storage: on a plain
+	// message, it was deleted (DeleteSeq, by DeletedBy); on an edit, a
+	// later change superseded it.
+	Erased    bool
+	DeleteSeq uint64
+	DeletedBy string
+	// Reason, Subject and Until describe a delete, kick, ban or unban:
+	// the stated reason, the user acted on, a ban's end.
+	Reason  string
+	Subject string
+	Until   time.Time
 }
 
 func timeOf(ts *timestamppb.Timestamp) time.Time {
@@ -75,16 +100,26 @@ func timeOf(ts *timestamppb.Timestamp) time.Time {
 
 func messageFromProto(m *chatv1.Message) Message {
 	return Message{
-		RoomID:   m.GetRoomId(),
-		Seq:      m.GetSeq(),
-		Epoch:    m.GetEpoch(),
-		ClientID: m.GetClientId(),
-		UserID:   m.GetUserId(),
-		UserName: m.GetUserName(),
-		Text:     m.GetText(),
-		HTML:     m.GetHtml(),
-		File:     fileFromProto(m.GetFile()),
-		SentAt:   timeOf(m.GetSentAt()),
+		RoomID:    m.GetRoomId(),
+		Seq:       m.GetSeq(),
+		Epoch:     m.GetEpoch(),
+		ClientID:  m.GetClientId(),
+		UserID:    m.GetUserId(),
+		UserName:  m.GetUserName(),
+		Text:      m.GetText(),
+		HTML:      m.GetHtml(),
+		File:      fileFromProto(m.GetFile()),
+		SentAt:    timeOf(m.GetSentAt()),
+		Kind:      messageKindFromProto(m.GetKind()),
+		Target:    m.GetTarget(),
+		EditSeq:   m.GetEditSeq(),
+		EditedAt:  timeOf(m.GetEditedAt()),
+		Erased:    m.GetErased(),
+		DeleteSeq: m.GetDeleteSeq(),
+		DeletedBy: m.GetDeletedBy(),
+		Reason:    m.GetReason(),
+		Subject:   m.GetSubject(),
+		Until:     timeOf(m.GetUntil()),
 	}
 }
 
@@ -129,6 +164,9 @@ func roomFromProto(r *chatv1.Room) Room {
 		Participants: participantsFromProto(r.GetParticipants()),
 		Files:        filesFromProto(r.GetFiles()),
 		Transcripts:  transcriptsFromProto(r.GetTranscripts()),
+		Topic:        r.GetTopic(),
+		TopicBy:      r.GetTopicBy(),
+		TopicAt:      timeOf(r.GetTopicAt()),
 	}
 }
 

@@ -84,6 +84,7 @@ type config struct {
 	clientFailures  int
 	readTimeout     time.Duration
 	maxConnsPerIP   int
+	editWindow      time.Duration
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -103,6 +104,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.IntVar(&c.clientFailures, "client-login-failures", wiki.DefaultClientFreeFailures, "failed logins one client address may have before it is throttled; -1 turns the per-address throttle off")
 	fs.DurationVar(&c.readTimeout, "read-timeout", defaultReadTimeout, "longest time to read one request, headers and body; chat event streams are exempt")
 	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", defaultMaxConnsPerIP, "open connections one client IP address may have; further ones are closed at once; -1 turns the limit off")
+	fs.DurationVar(&c.editWindow, "edit-window", 15*time.Minute, "how long after sending chat authors may edit or delete their own messages; 0 turns that off (moderators delete any message at any time)")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -133,6 +135,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 	if c.maxConnsPerIP == 0 {
 		return config{}, errors.New("-max-conns-per-ip 0 would refuse every connection; use -1 to turn the limit off")
+	}
+	if c.editWindow < 0 || (c.editWindow > 0 && c.editWindow < time.Second) {
+		return config{}, fmt.Errorf("-edit-window %v: want 0 (off) or at least 1s", c.editWindow)
 	}
 	if c.logLevel = hclog.LevelFromString(*level); c.logLevel == hclog.NoLevel {
 		return config{}, fmt.Errorf("-log-level %q: want trace, debug, info, warn or error", *level)
@@ -172,6 +177,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		hostsdk.WithLogger(logger),
 		hostsdk.WithTranscriptDelay(cfg.transcriptDelay),
 		hostsdk.WithTimeZone(cfg.timeZone),
+		hostsdk.WithEditWindow(cfg.editWindow),
 	}
 	if cfg.pluginSHA256 != "" {
 		opts = append(opts, hostsdk.WithChecksum(cfg.pluginSHA256))

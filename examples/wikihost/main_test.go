@@ -35,6 +35,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-plugin", "x", "-client-login-failures", "0"}, "-client-login-failures"},
 		{[]string{"-plugin", "x", "-read-timeout", "0s"}, "-read-timeout"},
 		{[]string{"-plugin", "x", "-max-conns-per-ip", "0"}, "-max-conns-per-ip"},
+		{[]string{"-plugin", "x", "-edit-window", "-1m"}, "-edit-window"},
 	} {
 		_, err := parseFlags(tt.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -47,7 +48,8 @@ func TestFlags(t *testing.T) {
 	c, err := parseFlags([]string{"-plugin", "/p"}, io.Discard)
 	if err != nil || c.addr != "127.0.0.1:8080" || c.dataDir != "./wikihost-data" || c.transcriptDelay != time.Minute ||
 		c.timeZone != "UTC" || c.demoPassword != demoPassword || c.logLevel.String() != "info" ||
-		c.pagesPerMinute != 30 || c.clientFailures != 20 || c.readTimeout != time.Minute || c.maxConnsPerIP != 64 || c.passwordChecks < 1 {
+		c.pagesPerMinute != 30 || c.clientFailures != 20 || c.readTimeout != time.Minute || c.maxConnsPerIP != 64 || c.passwordChecks < 1 ||
+		c.editWindow != 15*time.Minute {
 		t.Errorf("defaults: %+v, %v", c, err)
 	}
 }

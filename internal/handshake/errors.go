@@ -20,3 +20,24 @@ const ReasonHostCallbackFailed = "HOST_CALLBACK_FAILED"
 // until an administrator frees space, so host-sdk answers ErrStorageFull
 // instead of "slow down" or "try again shortly".
 const ReasonStorageFull = "STORAGE_FULL"
+
+// Reasons that refine a PERMISSION_DENIED, NOT_FOUND or FAILED_PRECONDITION
+// status from the moderation calls, so host-sdk can answer each with its
+// own HTTP code and the plugin's sentence (chat.proto lists them).
+const (
+	// ReasonBanned: the user is banned from the room.
+	ReasonBanned = "BANNED"
+	// ReasonKicked ends a stream whose user a moderator kicked.
+	ReasonKicked = "KICKED"
+	// ReasonNotAuthor: only the author may edit (or, without moderate
+	// permission, delete) a message.
+	ReasonNotAuthor = "NOT_AUTHOR"
+	// ReasonEditWindowPassed: the author's window to edit or delete is over.
+	ReasonEditWindowPassed = "EDIT_WINDOW_PASSED"
+	// ReasonNotModerator: the call needs moderate permission.
+	ReasonNotModerator = "NOT_MODERATOR"
+	// ReasonMessageNotFound: the room has no message with that sequence.
+	ReasonMessageNotFound = "MESSAGE_NOT_FOUND"
+	// ReasonMessageDeleted: the message was deleted.
+	ReasonMessageDeleted = "MESSAGE_DELETED"
+)

@@ -108,3 +108,18 @@ const (
 // transcripts' links back to a room point. The host passes its own prefix
 // in Configure and RenderMacro.
 const DefaultChatURLPrefix = "/chat/"
+
+// Moderation limits.
+const (
+	// DefaultEditWindow is how long after sending an author may edit or
+	// delete their own message: long enough to fix a typo or take back a
+	// pasted secret, short enough that a conversation is not rewritten
+	// after others answered.
+	DefaultEditWindow = 15 * time.Minute
+	// MaxEditWindow caps what an admin may configure.
+	MaxEditWindow = 30 * 24 * time.Hour
+	// ReasonBytes bounds a moderator's stated reason (delete, kick, ban).
+	ReasonBytes = 500
+	// TopicBytes bounds a room topic: one line for a header.
+	TopicBytes = 500
+)

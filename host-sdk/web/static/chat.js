@@ -83,6 +83,7 @@
   //   pagechat.onStream(type, (data, ev) => …)  SSE events of that type, on every stream
   //   pagechat.api(method, path, body)      JSON request below the room's API → {ok, status, data}
   //   pagechat.nodeFor(seq)                 the <li> of a shown message, or undefined
+  //   pagechat.stop(text)                   stop the chat for good, with text in the banner
   //
   // A failing extension is logged and skipped; it never stops the chat.
   const hooks = new Map();          // name -> [fn]
@@ -134,6 +135,7 @@
     nodeFor(seq) { return state.nodes.get(seq); },
     node: (...a) => node(...a),
     setBanner: (...a) => setBanner(...a),
+    stop: (...a) => stop(...a), // end the stream for good with a banner (kicked, banned)
     scrollToBottom: () => scrollToBottom(),
   });
 

@@ -28,6 +28,7 @@ const DefaultVisibleTranscripts = 7
 type Table struct {
 	RoomID       string
 	RoomName     string
+	Topic        string // set by a moderator; empty hides the row
 	JoinURL      string // the chat popup
 	LastActivity time.Time
 	// Now is the render time, for "5 minutes ago"; passed in so rendering
@@ -67,6 +68,9 @@ var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
 <caption>Chat room: {{.RoomName}}</caption>
 <tbody>
 <tr><th scope="row">Room</th><td class="pagechat-name">{{.RoomName}}</td></tr>
+{{- if .Topic}}
+<tr><th scope="row">Topic</th><td class="pagechat-topic">{{.Topic}}</td></tr>
+{{- end}}
 <tr><th scope="row">Last activity</th><td class="pagechat-last">{{if .LastActivity.IsZero}}No messages yet{{else}}{{.Relative}} (<time datetime="{{.LastActivityISO}}">{{.LastActivityText}}</time>){{end}}</td></tr>
 <tr><th scope="row">Participants</th><td class="pagechat-participants">{{range $i, $p := .Participants}}{{if $i}}, {{end}}<span class="pagechat-participant{{if $p.Online}} online{{end}}">{{$p.Name}}{{if $p.Online}} (online){{end}}</span>{{else}}Nobody yet{{end}}</td></tr>
 <tr><th scope="row">Files</th><td class="pagechat-files">{{if .Files}}<ul>{{range .Files}}<li><a href="{{.URL}}">{{.Name}}</a> ({{size .Size}})</li>{{end}}</ul>{{else}}None{{end}}</td></tr>

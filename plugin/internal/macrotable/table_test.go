@@ -173,3 +173,17 @@ func TestJoinLinkAllowedByCSP(t *testing.T) {
 		t.Errorf("the table's handler hashes to %s, but hosts allow %s", got, macro.JoinLinkScriptSource)
 	}
 }
+
+// A topic set by a moderator shows as its own row, escaped; a room without
+// one has no topic row.
+func TestRenderTableTopic(t *testing.T) {
+	t.Parallel()
+	got := Render(Table{RoomID: "1.team", RoomName: "Team", Topic: `Release <b>"Friday"</b>`, JoinURL: "/chat/rooms/1.team", Now: time.Now()})
+	checkMarkup(t, got)
+	if !strings.Contains(got, `<td class="pagechat-topic">Release &lt;b&gt;&#34;Friday&#34;&lt;/b&gt;</td>`) {
+		t.Errorf("table lacks the escaped topic:\n%s", got)
+	}
+	if none := Render(Table{RoomID: "1.team", RoomName: "Team", JoinURL: "/chat/rooms/1.team", Now: time.Now()}); strings.Contains(none, "Topic") {
+		t.Errorf("a room without a topic shows a topic row:\n%s", none)
+	}
+}

@@ -29,6 +29,9 @@ type runtime struct {
 	maxMessageBytes int
 	maxUploadBytes  int64
 	permTTL         time.Duration
+	// editWindow is how long authors may edit and delete their messages;
+	// 0 means never.
+	editWindow time.Duration
 	// chatPrefix is where the host mounts the browser API, for links.
 	chatPrefix string
 	// location decides transcript day boundaries and how absolute times
@@ -119,6 +122,9 @@ func (rt *runtime) viewRoom(ctx context.Context, userID, roomID string) (store.R
 	if err := rt.authorize(ctx, userID, pageID, hostv1.Permission_PERMISSION_VIEW); err != nil {
 		return store.Room{}, err
 	}
+	if err := rt.checkBan(ctx, roomID, userID); err != nil {
+		return store.Room{}, err
+	}
 	room, err := rt.store.Room(ctx, roomID)
 	if err != nil {
 		return store.Room{}, storeErr(err, roomID)
@@ -146,6 +152,9 @@ func (rt *runtime) send(ctx context.Context, req sendRequest) (msg store.Message
 		return store.Message{}, "", false, err
 	}
 	if err := rt.authorize(ctx, req.userID, pageID, hostv1.Permission_PERMISSION_POST); err != nil {
+		return store.Message{}, "", false, err
+	}
+	if err := rt.checkBan(ctx, req.roomID, req.userID); err != nil {
 		return store.Message{}, "", false, err
 	}
 	if err := rt.rateLimit(req.userID, req.roomID); err != nil {
@@ -300,9 +309,13 @@ func (rt *runtime) authorizeViewers(ctx context.Context, roomID string, userIDs 
 	if err != nil {
 		return nil, rt.permCheckFailed(err, "room", roomID, "viewers", len(keys))
 	}
+	banned, err := rt.bannedAmong(ctx, roomID)
+	if err != nil && !errors.Is(err, errNotFound) {
+		return nil, err
+	}
 	var out []string
 	for i, ok := range allowed {
-		if ok {
+		if ok && !banned[keys[i].user] {
 			out = append(out, keys[i].user)
 		}
 	}

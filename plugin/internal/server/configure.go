@@ -28,6 +28,7 @@ type settings struct {
 	perMinute       int   // -1: no limit
 	uploadPerHour   int64 // -1: no quota
 	maxRooms        int
+	editWindow      time.Duration // 0: authors may not edit
 	location        *time.Location
 	subscriberBuf   int // 0: the hub's default
 	transcripts     transcriptSettings
@@ -84,6 +85,16 @@ func validateConfigure(req *chatv1.ConfigureRequest) (settings, error) {
 	case set.maxRooms < 0:
 		return settings{}, failf(errInvalid, "max_rooms_per_page %d must be positive (0 for the default)", set.maxRooms)
 	}
+	switch w := req.GetEditWindowSeconds(); {
+	case w == 0:
+		set.editWindow = limits.DefaultEditWindow
+	case w == -1:
+		set.editWindow = 0
+	case w < -1 || w > int64(limits.MaxEditWindow/time.Second):
+		return settings{}, failf(errInvalid, "edit_window_seconds %d: use 1..%d, 0 for the default or -1 to let authors neither edit nor delete", w, int64(limits.MaxEditWindow/time.Second))
+	default:
+		set.editWindow = time.Duration(w) * time.Second
+	}
 	var err error
 	set.location, err = time.LoadLocation(req.GetTimeZone())
 	if err != nil {
@@ -139,6 +150,7 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		maxMessageBytes: set.maxMessageBytes,
 		maxUploadBytes:  set.maxUploadBytes,
 		permTTL:         set.permTTL,
+		editWindow:      set.editWindow,
 		location:        set.location,
 		chatPrefix:      set.transcripts.chatPrefix,
 		store:           st,

@@ -12,16 +12,26 @@ import (
 
 func messageToProto(m store.Message, epoch string) *chatv1.Message {
 	return &chatv1.Message{
-		RoomId:   m.RoomID,
-		Seq:      m.Seq,
-		Epoch:    epoch,
-		ClientId: m.ClientID,
-		UserId:   m.UserID,
-		UserName: m.UserName,
-		Text:     m.Text,
-		Html:     m.HTML,
-		SentAt:   timestamppb.New(m.SentAt),
-		File:     fileToProto(m.File),
+		RoomId:    m.RoomID,
+		Seq:       m.Seq,
+		Epoch:     epoch,
+		ClientId:  m.ClientID,
+		UserId:    m.UserID,
+		UserName:  m.UserName,
+		Text:      m.Text,
+		Html:      m.HTML,
+		SentAt:    timestamppb.New(m.SentAt),
+		File:      fileToProto(m.File),
+		Kind:      kindToProto[m.Kind],
+		Target:    m.Target,
+		EditSeq:   m.EditSeq,
+		EditedAt:  optionalTime(m.EditedAt),
+		Erased:    m.Erased,
+		DeleteSeq: m.DeleteSeq,
+		DeletedBy: m.DeletedBy,
+		Reason:    m.Reason,
+		Subject:   m.Subject,
+		Until:     optionalTime(m.Until),
 	}
 }
 
@@ -67,6 +77,9 @@ func (rt *runtime) roomToProto(room store.Room) *chatv1.Room {
 		Participants: rt.participants(room),
 		Files:        filesToProto(room.Files),
 		Transcripts:  transcriptsToProto(room.Transcripts),
+		Topic:        room.Topic,
+		TopicBy:      room.TopicBy,
+		TopicAt:      optionalTime(room.TopicAt),
 	}
 }
 
@@ -89,4 +102,24 @@ func optionalTime(t time.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(t)
+}
+
+var kindToProto = map[store.MessageKind]chatv1.MessageKind{
+	store.KindMessage: chatv1.MessageKind_MESSAGE_KIND_UNSPECIFIED,
+	store.KindEdit:    chatv1.MessageKind_MESSAGE_KIND_EDIT,
+	store.KindDelete:  chatv1.MessageKind_MESSAGE_KIND_DELETE,
+	store.KindTopic:   chatv1.MessageKind_MESSAGE_KIND_TOPIC,
+	store.KindKick:    chatv1.MessageKind_MESSAGE_KIND_KICK,
+	store.KindBan:     chatv1.MessageKind_MESSAGE_KIND_BAN,
+	store.KindUnban:   chatv1.MessageKind_MESSAGE_KIND_UNBAN,
+}
+
+func banToProto(b store.Ban) *chatv1.Ban {
+	return &chatv1.Ban{
+		UserId:    b.UserID,
+		Reason:    b.Reason,
+		BannedBy:  b.BannedBy,
+		BannedAt:  optionalTime(b.BannedAt),
+		ExpiresAt: optionalTime(b.ExpiresAt),
+	}
 }

@@ -44,6 +44,9 @@ var (
 	// errHostFailed is a HostAPI callback that failed or timed out: the
 	// host's fault, not the plugin's.
 	errHostFailed = errors.New("host callback failed")
+	// errConflict is a change to a message that no longer allows it
+	// (it was deleted).
+	errConflict = errors.New("conflict")
 	// errStorageFull is a write that failed because a disk is full, the
 	// plugin's own or the host's. It is not a bug and not a reason to
 	// retry soon, so it has a status of its own.
@@ -64,6 +67,23 @@ func (e *chatError) Unwrap() error { return e.kind }
 // failf makes a chatError of kind.
 func failf(kind error, format string, args ...any) error {
 	return &chatError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// reasonedError is a failure whose status carries an ErrorInfo reason
+// (handshake.Reason…), so the host can tell, say, a ban from a missing
+// permission, and show the sentence.
+type reasonedError struct {
+	kind   error // errDenied, errNotFound or errConflict
+	reason string
+	msg    string
+}
+
+func (e *reasonedError) Error() string { return e.msg }
+func (e *reasonedError) Unwrap() error { return e.kind }
+
+// reasonf makes a reasonedError.
+func reasonf(kind error, reason, format string, args ...any) error {
+	return &reasonedError{kind: kind, reason: reason, msg: fmt.Sprintf(format, args...)}
 }
 
 // rateLimitedError is a send beyond the user's rate; wait is when the next
@@ -99,7 +119,17 @@ func toStatus(err error) error {
 		return nil
 	}
 	var rl *rateLimitedError
+	var re *reasonedError
 	switch {
+	case errors.As(err, &re):
+		code := codes.PermissionDenied
+		switch re.kind {
+		case errNotFound:
+			code = codes.NotFound
+		case errConflict:
+			code = codes.FailedPrecondition
+		}
+		return withDetail(status.New(code, re.msg), &errdetails.ErrorInfo{Domain: handshake.ErrorDomain, Reason: re.reason})
 	case storageFull(err):
 		// Before the host failure: a host whose disk is full failed,
 		// but the user needs to hear that nothing was saved for lack

@@ -61,6 +61,10 @@ type fakeHost struct {
 	resolved []string          // user id of each link resolved, in order
 	// linkBatches holds the titles of each ResolveLinks call, in order.
 	linkBatches [][]string
+	// removesFiles makes DeleteFile work (else Unimplemented, as for a
+	// host without it); removed records its calls.
+	removesFiles bool
+	removed      []string
 }
 
 func newFakeHost() *fakeHost {

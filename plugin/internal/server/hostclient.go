@@ -256,3 +256,23 @@ func uploadErr(err error) error {
 	}
 	return failf(errStopping, "upload: %v", err)
 }
+
+// errHostUnimplemented is a callback the host does not offer (an optional
+// capability, or an older host-sdk).
+var errHostUnimplemented = errors.New("the host does not implement this callback")
+
+// deleteFile asks the host to remove an attached file from its page. A host
+// without the callback answers errHostUnimplemented; an unknown file counts
+// as removed.
+func (h *hostClient) deleteFile(ctx context.Context, pageID, fileID, userID string) error {
+	callCtx, cancel := context.WithTimeout(ctx, hostCallTimeout)
+	defer cancel()
+	_, err := h.api.DeleteFile(callCtx, &hostv1.DeleteFileRequest{PageId: pageID, FileId: fileID, UserId: userID})
+	switch status.Code(err) {
+	case codes.OK, codes.NotFound:
+		return nil
+	case codes.Unimplemented:
+		return errHostUnimplemented
+	}
+	return h.failed(ctx, err, "remove file %q from page %q", fileID, pageID)
+}

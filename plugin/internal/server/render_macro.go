@@ -53,6 +53,7 @@ func (rt *runtime) table(room store.Room, joinURL string) macrotable.Table {
 	t := macrotable.Table{
 		RoomID:       room.ID,
 		RoomName:     room.Name,
+		Topic:        room.Topic,
 		JoinURL:      joinURL,
 		LastActivity: room.LastActivity,
 		Now:          rt.now(),

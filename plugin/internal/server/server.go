@@ -73,7 +73,15 @@ func (s *Server) RoomInfo(ctx context.Context, req *chatv1.RoomInfoRequest) (*ch
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &chatv1.RoomInfoResponse{Room: rt.roomToProto(room)}, nil
+	resp := &chatv1.RoomInfoResponse{Room: rt.roomToProto(room)}
+	if req.GetIncludeRights() {
+		r, err := rt.rightsOf(ctx, req.GetUserId(), room.PageID)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		resp.Rights = &chatv1.Rights{CanPost: r.canPost, CanModerate: r.canModerate, EditWindowSeconds: int64(r.editWindow / time.Second)}
+	}
+	return resp, nil
 }
 
 // Send validates, authorises and durably stores a message.
@@ -134,9 +142,13 @@ func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStrea
 			if errors.Is(err, errDenied) {
 				rt.logger.Info("stream closed: view permission revoked", "room", room.ID, "user", userID)
 			}
+			if err == nil {
+				err = rt.checkBan(ctx, room.ID, userID)
+			}
 			return err
 		},
-		who: userID,
+		who:  userID,
+		user: userID,
 	}))
 }
 

@@ -32,6 +32,9 @@ type streamOptions struct {
 	// stream when it fails.
 	recheck func(context.Context) error
 	who     string // for logs
+	// user is the subscriber whose stream a live kick or ban of them ends;
+	// empty for the host's feed, which ends its browsers' streams itself.
+	user string
 }
 
 // checkResume refuses a resume position that does not belong to room.
@@ -135,6 +138,12 @@ func (rt *runtime) streamRoom(ctx context.Context, room store.Room, after uint64
 					}
 				}
 				if err := send(m); err != nil {
+					return err
+				}
+				// Live only: an old kick in the replay is history, not
+				// an order to leave now.
+				if err := endsStreamOf(m, opts.user, rt.location); err != nil {
+					rt.logger.Info("stream closed by a moderator", "action", m.Kind.String(), "room", room.ID, "user", opts.user, "event_seq", m.Seq)
 					return err
 				}
 			case ev.Presence != nil:

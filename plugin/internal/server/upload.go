@@ -119,6 +119,9 @@ func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Rea
 	if err := rt.authorize(ctx, req.userID, pageID, hostv1.Permission_PERMISSION_POST); err != nil {
 		return store.Message{}, "", false, err
 	}
+	if err := rt.checkBan(ctx, req.roomID, req.userID); err != nil {
+		return store.Message{}, "", false, err
+	}
 	if _, err := rt.store.Room(ctx, req.roomID); err != nil {
 		return store.Message{}, "", false, storeErr(err, req.roomID)
 	}

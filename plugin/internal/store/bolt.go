@@ -484,6 +484,9 @@ type roomRecord struct {
 	CreatedAt    time.Time `json:"created"`
 	LastSeq      uint64    `json:"last_seq,omitempty"`
 	LastActivity time.Time `json:"last_at,omitzero"`
+	Topic        string    `json:"topic,omitempty"`
+	TopicBy      string    `json:"topic_by,omitempty"`
+	TopicAt      time.Time `json:"topic_at,omitzero"`
 	// The room's lists as layout 1 kept them; only migrateRoomLists reads
 	// them, and nothing writes them any more.
 	Participants []memberRecord     `json:"members,omitempty"`
@@ -523,6 +526,11 @@ type messageRecord struct {
 	EditSeq  uint64      `json:"edit_seq,omitempty"`
 	EditedAt time.Time   `json:"edited_at,omitzero"`
 	Erased   bool        `json:"erased,omitempty"`
+	DelSeq   uint64      `json:"del_seq,omitempty"`
+	DelBy    string      `json:"del_by,omitempty"`
+	Reason   string      `json:"reason,omitempty"`
+	Subject  string      `json:"subject,omitempty"`
+	Until    time.Time   `json:"until,omitzero"`
 }
 
 // encodeRoom encodes the room record, which leaves out the room's lists:
@@ -536,6 +544,9 @@ func encodeRoom(r *Room) ([]byte, error) {
 		CreatedAt:    r.CreatedAt,
 		LastSeq:      r.LastSeq,
 		LastActivity: r.LastActivity,
+		Topic:        r.Topic,
+		TopicBy:      r.TopicBy,
+		TopicAt:      r.TopicAt,
 	}
 	v, err := json.Marshal(&rec)
 	if err != nil {
@@ -559,6 +570,9 @@ func decodeRoom(id string, v []byte) (Room, error) {
 		CreatedAt:    rec.CreatedAt,
 		LastSeq:      rec.LastSeq,
 		LastActivity: rec.LastActivity,
+		Topic:        rec.Topic,
+		TopicBy:      rec.TopicBy,
+		TopicAt:      rec.TopicAt,
 	}
 	return r, nil
 }
@@ -576,6 +590,11 @@ func encodeMessage(m *Message) ([]byte, error) {
 		EditSeq:  m.EditSeq,
 		EditedAt: m.EditedAt,
 		Erased:   m.Erased,
+		DelSeq:   m.DeleteSeq,
+		DelBy:    m.DeletedBy,
+		Reason:   m.Reason,
+		Subject:  m.Subject,
+		Until:    m.Until,
 	}
 	if m.File != nil {
 		f := fileRecord(*m.File)
@@ -598,19 +617,24 @@ func decodeMessage(roomID string, k, v []byte) (Message, error) {
 		return Message{}, fmt.Errorf("store: decode message %d in room %q: %w", seq, roomID, err)
 	}
 	m := Message{
-		RoomID:   roomID,
-		Seq:      seq,
-		ClientID: rec.ClientID,
-		UserID:   rec.UserID,
-		UserName: rec.UserName,
-		Text:     rec.Text,
-		HTML:     rec.HTML,
-		SentAt:   rec.SentAt,
-		Kind:     rec.Kind,
-		Target:   rec.Target,
-		EditSeq:  rec.EditSeq,
-		EditedAt: rec.EditedAt,
-		Erased:   rec.Erased,
+		RoomID:    roomID,
+		Seq:       seq,
+		ClientID:  rec.ClientID,
+		UserID:    rec.UserID,
+		UserName:  rec.UserName,
+		Text:      rec.Text,
+		HTML:      rec.HTML,
+		SentAt:    rec.SentAt,
+		Kind:      rec.Kind,
+		Target:    rec.Target,
+		EditSeq:   rec.EditSeq,
+		EditedAt:  rec.EditedAt,
+		Erased:    rec.Erased,
+		DeleteSeq: rec.DelSeq,
+		DeletedBy: rec.DelBy,
+		Reason:    rec.Reason,
+		Subject:   rec.Subject,
+		Until:     rec.Until,
 	}
 	if rec.File != nil {
 		f := File(*rec.File)

@@ -23,7 +23,19 @@
 //     erased and it is marked Erased, as is its newest edit event; an
 //     announced file leaves the room's Files. The target keeps its seq,
 //     sender and time, so the log still shows that something was said and
-//     removed.
+//     removed. It records the event in DeleteSeq and its sender in
+//     DeletedBy, so moderators can see who removed what.
+//
+// # Moderation events
+//
+// Setting the topic, kicking, banning and lifting a ban are events in the
+// log too (KindTopic, KindKick, KindBan, KindUnban), so that the audit
+// trail of a room is its log and every stream carries them in order. A
+// topic event's Text is the new topic, which the room takes over in the
+// same commit (Room.Topic); a kick, ban or unban names the user acted on
+// in Subject, with an optional Reason, and a ban its end in Until. The
+// ban list itself is kept by BanList: the chat service puts the ban and
+// then appends its event.
 //
 // Erased means gone from the database, not hidden: no read returns it, and
 // Bolt also overwrites the free pages of its file that held the old
@@ -99,6 +111,11 @@ type Room struct {
 	// Transcripts are the room's written daily transcript pages, newest
 	// first; see transcripts.go.
 	Transcripts []Transcript
+	// Topic is the room's topic as the newest KindTopic event set it,
+	// TopicBy that event's sender and TopicAt its time.
+	Topic   string
+	TopicBy string
+	TopicAt time.Time
 }
 
 // File is a file uploaded to a room and stored by the host.
@@ -132,7 +149,22 @@ const (
 	KindEdit
 	// KindDelete erases the message at Target.
 	KindDelete
+	// KindTopic sets the room's topic to Text (empty clears it).
+	KindTopic
+	// KindKick records that Subject was sent out of the room for now.
+	KindKick
+	// KindBan records that Subject was banned from the room, until Until
+	// if it is set.
+	KindBan
+	// KindUnban records that Subject's ban was lifted.
+	KindUnban
 )
+
+// IsChange reports whether k changes an earlier message (edit, delete).
+func (k MessageKind) IsChange() bool { return k == KindEdit || k == KindDelete }
+
+// IsModeration reports whether k acts on a user (kick, ban, unban).
+func (k MessageKind) IsModeration() bool { return k == KindKick || k == KindBan || k == KindUnban }
 
 // String names the kind for logs and errors.
 func (k MessageKind) String() string {
@@ -143,6 +175,14 @@ func (k MessageKind) String() string {
 		return "edit"
 	case KindDelete:
 		return "delete"
+	case KindTopic:
+		return "topic"
+	case KindKick:
+		return "kick"
+	case KindBan:
+		return "ban"
+	case KindUnban:
+		return "unban"
 	default:
 		return fmt.Sprintf("kind(%d)", uint8(k))
 	}
@@ -174,6 +214,17 @@ type Message struct {
 	// Erased says the text is gone: a deleted message, or an edit that a
 	// later edit or a delete superseded.
 	Erased bool
+	// DeleteSeq is, on a deleted plain message, the seq of the delete
+	// event, and DeletedBy the user who sent it.
+	DeleteSeq uint64
+	DeletedBy string
+
+	// Reason is a delete's, kick's, ban's or unban's stated reason, Subject
+	// the user a kick, ban or unban acts on, and Until a ban's end (zero:
+	// never).
+	Reason  string
+	Subject string
+	Until   time.Time
 }
 
 // NewMessage is a message to append; the store assigns Seq and SentAt.
@@ -190,6 +241,11 @@ type NewMessage struct {
 	// message at seq Target. A delete carries no Text, HTML or File.
 	Kind   MessageKind
 	Target uint64
+	// Reason, Subject and Until describe a moderation event; see Message.
+	// Reason may also come with a delete.
+	Reason  string
+	Subject string
+	Until   time.Time
 }
 
 // CommitFunc is called by the store after each durable commit with the
@@ -250,6 +306,8 @@ type Messages interface {
 	// the package documentation describes. Its target must be a plain
 	// message of the room (else ErrMessageNotFound, or ErrInvalid for an
 	// edit or delete event) that was not deleted (else ErrMessageDeleted).
+	// A topic event sets the room's topic in the same commit; a kick, ban
+	// or unban must name its Subject and carry no text (else ErrInvalid).
 	Append(ctx context.Context, roomID string, m NewMessage) (msg Message, duplicate bool, err error)
 	// After returns up to limit messages with Seq > afterSeq, ascending.
 	After(ctx context.Context, roomID string, afterSeq uint64, limit int) ([]Message, error)

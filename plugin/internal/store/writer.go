@@ -313,12 +313,19 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 	}
 
 	var target *Message
-	if m.Kind != KindMessage {
+	switch {
+	case m.Kind.IsChange():
 		t, err := checkChange(s, r)
 		if err != nil {
 			return result{err: err}, nil
 		}
 		target = &t
+	case m.Kind != KindMessage:
+		if err := checkEvent(r); err != nil {
+			return result{err: err}, nil
+		}
+	case m.Reason != "" || m.Subject != "" || !m.Until.IsZero():
+		return result{err: fmt.Errorf("store: append to room %q: a plain message names no reason or subject: %w", r.roomID, ErrInvalid)}, nil
 	}
 
 	msg := Message{
@@ -332,6 +339,11 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 		SentAt:   now,
 		Kind:     m.Kind,
 		Target:   m.Target,
+		Reason:   m.Reason,
+		Subject:  m.Subject,
+	}
+	if !m.Until.IsZero() {
+		msg.Until = m.Until.UTC()
 	}
 	if m.File != nil {
 		f := *m.File
@@ -363,6 +375,9 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 			return result{}, err
 		}
 	}
+	if msg.Kind == KindTopic {
+		s.room.Topic, s.room.TopicBy, s.room.TopicAt = msg.Text, msg.UserID, now
+	}
 	if m.UserID != "" {
 		s.touch(m.UserID, m.UserName, now)
 	}
@@ -383,6 +398,8 @@ func checkChange(s *roomState, r *request) (Message, error) {
 		return Message{}, fmt.Errorf("%s: only plain messages announce files: %w", what, ErrInvalid)
 	case m.Kind == KindDelete && (m.Text != "" || m.HTML != ""):
 		return Message{}, fmt.Errorf("%s: a delete carries no text: %w", what, ErrInvalid)
+	case m.Subject != "" || !m.Until.IsZero() || (m.Kind == KindEdit && m.Reason != ""):
+		return Message{}, fmt.Errorf("%s: only a delete names a reason, and neither names a subject: %w", what, ErrInvalid)
 	}
 	k := seqKey(m.Target)
 	v := s.log.Get(k)
@@ -406,6 +423,26 @@ func checkChange(s *roomState, r *request) (Message, error) {
 		}
 	}
 	return t, nil
+}
+
+// checkEvent validates a topic or moderation event, which changes no
+// earlier message.
+func checkEvent(r *request) error {
+	m := r.msg
+	what := fmt.Sprintf("store: %s event in room %q", m.Kind, r.roomID)
+	switch {
+	case m.Kind != KindTopic && !m.Kind.IsModeration():
+		return fmt.Errorf("%s: unknown kind: %w", what, ErrInvalid)
+	case m.Target != 0 || m.File != nil:
+		return fmt.Errorf("%s: it targets no message and announces no file: %w", what, ErrInvalid)
+	case m.Kind == KindTopic && (m.Subject != "" || m.Reason != "" || !m.Until.IsZero()):
+		return fmt.Errorf("%s: a topic names no subject or reason: %w", what, ErrInvalid)
+	case m.Kind.IsModeration() && (m.Subject == "" || m.Text != "" || m.HTML != ""):
+		return fmt.Errorf("%s: it names its subject and carries no text: %w", what, ErrInvalid)
+	case m.Kind != KindBan && !m.Until.IsZero():
+		return fmt.Errorf("%s: only a ban has an end: %w", what, ErrInvalid)
+	}
+	return nil
 }
 
 // applyChange makes event ev (already in the log) take effect on target,
@@ -434,6 +471,7 @@ func applyChange(s *roomState, target *Message, ev *Message) error {
 			}
 		}
 		target.Text, target.HTML, target.File, target.Erased = "", "", nil, true
+		target.DeleteSeq, target.DeletedBy = ev.Seq, ev.UserID
 	}
 	return putMessage(s.log, target)
 }

@@ -146,6 +146,26 @@ type line struct {
 	HTML template.HTML
 	Text string
 	File *store.File
+	// Deleted shows "message deleted" in place of the message, keeping its
+	// anchor so links to it still land; Edited is the time of its last
+	// edit, whose text HTML is. Topic marks a topic change (Text).
+	Deleted bool
+	Edited  string
+	Topic   bool
+}
+
+// shown keeps the log entries a transcript shows: messages, in their
+// current state (edited text, or a deleted marker), and topic changes.
+// Edits and deletes have already changed their targets, and kicks and bans
+// are for the room's moderators, not its record.
+func shown(msgs []store.Message) []store.Message {
+	out := msgs[:0:0]
+	for _, m := range msgs {
+		if m.Kind == store.KindMessage || m.Kind == store.KindTopic {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func newLine(m store.Message, loc *time.Location) line {
@@ -154,7 +174,7 @@ func newLine(m store.Message, loc *time.Location) line {
 	if sender == "" {
 		sender = m.UserID
 	}
-	return line{
+	l := line{
 		Seq:      m.Seq,
 		DateTime: at.Format(time.RFC3339),
 		Clock:    at.Format(time.TimeOnly),
@@ -162,7 +182,13 @@ func newLine(m store.Message, loc *time.Location) line {
 		HTML:     template.HTML(m.HTML), // trusted: see line.HTML
 		Text:     m.Text,
 		File:     m.File,
+		Deleted:  m.Kind == store.KindMessage && m.Erased,
+		Topic:    m.Kind == store.KindTopic,
 	}
+	if !m.EditedAt.IsZero() && !l.Deleted {
+		l.Edited = m.EditedAt.In(loc).Format(time.TimeOnly)
+	}
+	return l
 }
 
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{"size": humanSize}).Parse(
@@ -180,8 +206,11 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{"si
 {{- end}}
 {{template "nav" .}}
 </div>
-{{define "line"}}<li id="m-{{.Seq}}"><a class="time" href="#m-{{.Seq}}"><time datetime="{{.DateTime}}">{{.Clock}}</time></a> <span class="sender">{{.Sender}}</span> <div class="message">{{if .HTML}}{{.HTML}}{{else}}{{.Text}}{{end}}</div>
-{{- with .File}} <a class="file" href="{{.URL}}">{{.Name}}</a> <span class="file-info">({{.ContentType}}, {{size .Size}})</span>{{end}}</li>
+{{define "line"}}<li id="m-{{.Seq}}"><a class="time" href="#m-{{.Seq}}"><time datetime="{{.DateTime}}">{{.Clock}}</time></a> <span class="sender">{{.Sender}}</span> {{if .Deleted}}<div class="message deleted"><em>message deleted</em></div>
+{{- else if .Topic}}<div class="message topic">{{if .Text}}set the topic: {{.Text}}{{else}}cleared the topic{{end}}</div>
+{{- else}}<div class="message">{{if .HTML}}{{.HTML}}{{else}}{{.Text}}{{end}}</div>
+{{- with .File}} <a class="file" href="{{.URL}}">{{.Name}}</a> <span class="file-info">({{.ContentType}}, {{size .Size}})</span>{{end}}
+{{- with .Edited}} <span class="edited">(edited {{.}})</span>{{end}}{{end}}</li>
 {{end}}
 {{- define "nav"}}<nav class="pagechat-transcript-nav">
 {{- with .PrevPart}}<a class="pagechat-transcript-part" href="{{.URL}}">&larr; part {{.Part}}</a> | {{end -}}

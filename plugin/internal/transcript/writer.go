@@ -406,6 +406,7 @@ func (w *Writer) writePage(ctx context.Context, e store.PendingTranscript, now t
 	if err != nil {
 		return storeError{err}
 	}
+	msgs = shown(msgs)
 
 	end, ok := dayEnd(e.Date, w.loc)
 	final := !ok || !now.Before(end)
@@ -416,6 +417,8 @@ func (w *Writer) writePage(ctx context.Context, e store.PendingTranscript, now t
 	if len(msgs) == 0 {
 		// Only if the clock ran backwards across days; nothing to show,
 		// so no page (no page for days without messages).
+		// Likewise for a day whose only entries are edits or deletes of
+		// earlier days' messages, or moderation events.
 		if err := w.store.TranscriptWritten(ctx, store.TranscriptWrite{RoomID: e.RoomID, Date: e.Date, Version: e.Version}); err != nil {
 			return storeError{err}
 		}

@@ -56,3 +56,21 @@ func (s *Store) Files(pageID string) ([]File, error) {
 	})
 	return out, nil
 }
+
+// DeleteFile removes the metadata of file id from pageID; a file that is
+// not there (or belongs to another page) is ErrNotFound.
+func (s *Store) DeleteFile(pageID, id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		var f File
+		if err := getJSON(tx.Bucket(bucketFiles), id, &f); err != nil {
+			return fmt.Errorf("file %q: %w", id, err)
+		}
+		if f.PageID != pageID {
+			return fmt.Errorf("file %q on page %q: %w", id, pageID, ErrNotFound)
+		}
+		if err := tx.Bucket(bucketFiles).Delete([]byte(id)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketPageFiles).Delete(pair(pageID, id))
+	})
+}

@@ -106,3 +106,20 @@ func (w *Wiki) OpenFile(userID, fileID string) (store.File, *os.File, error) {
 	}
 	return f, content, nil
 }
+
+// detach removes an attached file from its page: its metadata, then its
+// content, so a crash in between leaves an orphan file on disk rather
+// than a listed file without content.
+func (w *Wiki) detach(pageID, fileID, userID string) error {
+	if !fileIDPattern.MatchString(fileID) {
+		return fmt.Errorf("file %q: %w", fileID, ErrNotFound)
+	}
+	if err := w.store.DeleteFile(pageID, fileID); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(w.filesDir, fileID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove file %s: %w", fileID, err)
+	}
+	w.log.Info("file removed: its chat message was deleted", "page", pageID, "file", fileID, "by", userID)
+	return nil
+}

@@ -24,7 +24,10 @@ type Host struct {
 	w *Wiki
 }
 
-var _ hostsdk.Host = (*Host)(nil)
+var (
+	_ hostsdk.Host        = (*Host)(nil)
+	_ hostsdk.FileRemover = (*Host)(nil)
+)
 
 // Host returns the hostsdk.Host to pass to hostsdk.Load.
 func (w *Wiki) Host() *Host { return &Host{w: w} }
@@ -132,6 +135,12 @@ func (h *Host) AttachFile(_ context.Context, f hostsdk.FileInfo, content io.Read
 		return hostsdk.Attachment{}, notFound(err)
 	}
 	return hostsdk.Attachment{ID: stored.ID, URL: FileURL(stored.ID)}, nil
+}
+
+// DeleteFile removes a chat upload from its page after its message was
+// deleted.
+func (h *Host) DeleteFile(_ context.Context, pageID, fileID, userID string) error {
+	return notFound(h.w.detach(pageID, fileID, userID))
 }
 
 // ResolveLink finds a page by title for a wiki link userID wrote in a chat

@@ -324,3 +324,36 @@ func TestTranscriptTitlesCannotBeSquatted(t *testing.T) {
 		})
 	}
 }
+
+// A chat upload whose message was deleted leaves the page: metadata and
+// content. Another page's file, or one already gone, is not found.
+func TestDeleteFileRemovesTheUpload(t *testing.T) {
+	t.Parallel()
+	w, dir := openT(t)
+	h := w.Host()
+	ctx := context.Background()
+	page := mustCreate(t, w, "bob", PageInput{Title: "Uploads"})
+	other := mustCreate(t, w, "bob", PageInput{Title: "Elsewhere"})
+	att, err := h.AttachFile(ctx, hostsdk.FileInfo{PageID: page, UserID: "bob", Name: "plan.txt", ContentType: "text/plain", Size: 4}, strings.NewReader("plan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.DeleteFile(ctx, other, att.ID, "alice"); !errors.Is(err, hostsdk.ErrNotFound) {
+		t.Errorf("DeleteFile on another page = %v, want ErrNotFound", err)
+	}
+	if err := h.DeleteFile(ctx, page, att.ID, "alice"); err != nil {
+		t.Fatalf("DeleteFile: %v", err)
+	}
+	if files, _ := w.Files("bob", page); len(files) != 0 {
+		t.Errorf("page still lists %+v", files)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "files", att.ID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("content still on disk: %v", err)
+	}
+	if _, _, err := w.OpenFile("bob", att.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("OpenFile after DeleteFile = %v", err)
+	}
+	if err := h.DeleteFile(ctx, page, att.ID, "alice"); !errors.Is(err, hostsdk.ErrNotFound) {
+		t.Errorf("second DeleteFile = %v, want ErrNotFound", err)
+	}
+}

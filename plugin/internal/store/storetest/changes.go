@@ -95,7 +95,7 @@ func checkLifecycle(t *testing.T, log []store.Message) {
 	deletes := map[uint64][]store.Message{}
 	for _, m := range log {
 		switch m.Kind {
-		case store.KindMessage:
+		case store.KindMessage, store.KindTopic, store.KindKick, store.KindBan, store.KindUnban:
 			continue
 		case store.KindEdit:
 			edits[m.Target] = append(edits[m.Target], m)
@@ -122,6 +122,9 @@ func checkLifecycle(t *testing.T, log []store.Message) {
 		case len(ds) == 1:
 			if !p.Erased || p.Text != "" || p.HTML != "" || p.File != nil {
 				t.Errorf("deleted message %+v keeps something", p)
+			}
+			if p.DeleteSeq != ds[0].Seq || p.DeletedBy != ds[0].UserID {
+				t.Errorf("deleted message %d names delete %d by %q, want %d by %q", p.Seq, p.DeleteSeq, p.DeletedBy, ds[0].Seq, ds[0].UserID)
 			}
 			for _, e := range es {
 				if e.Seq > ds[0].Seq {

@@ -246,3 +246,92 @@ func testBanExpiry(t *testing.T, db Opener) {
 		t.Errorf("renewed ban: %v", err)
 	}
 }
+
+// Topic and moderation events take sequence numbers like messages, so the
+// log stays gapless; a topic event sets the room's topic in the same
+// commit, and every field of an event survives a reopen.
+func testTopicAndModerationEvents(t *testing.T, db Opener) {
+	clock := newTickingClock()
+	rec := &commitRecorder{t: t}
+	cfg := Config{Now: clock.Now, OnCommit: rec.onCommit}
+	s := open(t, db, cfg)
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	m1 := mustAppend(t, s, "r", "m1", "hello")
+	topic := mustChange(t, s, "r", store.NewMessage{Kind: store.KindTopic, ClientID: "t1", UserID: "mod", UserName: "Mo", Text: "Release planning"})
+	room := mustRoom(t, s, "r")
+	if room.Topic != "Release planning" || room.TopicBy != "mod" || !room.TopicAt.Equal(topic.SentAt) || room.LastSeq != topic.Seq {
+		t.Errorf("room after a topic event = topic %q by %q at %v, last seq %d; want the event's", room.Topic, room.TopicBy, room.TopicAt, room.LastSeq)
+	}
+	until := clock.Now().Add(24 * time.Hour).Truncate(time.Second)
+	kick := mustChange(t, s, "r", store.NewMessage{Kind: store.KindKick, UserID: "mod", Subject: "zed", Reason: "calm down"})
+	ban := mustChange(t, s, "r", store.NewMessage{Kind: store.KindBan, ClientID: "b1", UserID: "mod", Subject: "zed", Reason: "spam", Until: until})
+	unban := mustChange(t, s, "r", store.NewMessage{Kind: store.KindUnban, UserID: "mod", Subject: "zed"})
+	del := mustChange(t, s, "r", store.NewMessage{Kind: store.KindDelete, Target: m1.Seq, UserID: "mod", Reason: "off topic"})
+	cleared := mustChange(t, s, "r", store.NewMessage{Kind: store.KindTopic, UserID: "mod2"})
+	if got := mustRoom(t, s, "r"); got.Topic != "" || got.TopicBy != "mod2" {
+		t.Errorf("room after clearing the topic = %q by %q", got.Topic, got.TopicBy)
+	}
+	if kick.Subject != "zed" || kick.Reason != "calm down" || ban.Subject != "zed" || !ban.Until.Equal(until) || unban.Subject != "zed" {
+		t.Errorf("moderation events = %+v, %+v, %+v", kick, ban, unban)
+	}
+	if del.Reason != "off topic" {
+		t.Errorf("delete event = %+v, want its reason", del)
+	}
+	check := func(s store.Store) {
+		t.Helper()
+		log := wholeLog(t, s, "r")
+		checkLifecycle(t, log)
+		for _, want := range []store.Message{topic, kick, ban, unban, del, cleared} {
+			if got := log[want.Seq-1]; !messagesEqual(got, want) {
+				t.Errorf("log has %+v at %d, want %+v", got, want.Seq, want)
+			}
+		}
+		if got := log[m1.Seq-1]; got.DeleteSeq != del.Seq || got.DeletedBy != "mod" {
+			t.Errorf("deleted message = %+v, want DeleteSeq %d by mod", got, del.Seq)
+		}
+	}
+	check(s)
+	if seen := rec.seen(); len(seen) != int(cleared.Seq) {
+		t.Errorf("OnCommit saw %d events, want %d", len(seen), cleared.Seq)
+	}
+	// A retried event is the same event.
+	if got, dup, err := s.Append(ctx, "r", store.NewMessage{Kind: store.KindBan, ClientID: "b1", UserID: "mod", Subject: "zed", Reason: "spam", Until: until}); err != nil || !dup || got.Seq != ban.Seq {
+		t.Errorf("retried ban = %+v, dup %v, %v; want the duplicate of %d", got, dup, err, ban.Seq)
+	}
+	s = reopen(t, s, db, cfg)
+	check(s)
+	if got := mustRoom(t, s, "r"); got.TopicBy != "mod2" || got.LastSeq != cleared.Seq {
+		t.Errorf("after reopen: room topic by %q, last seq %d", got.TopicBy, got.LastSeq)
+	}
+}
+
+func testModerationEventErrors(t *testing.T, db Opener) {
+	s := open(t, db, Config{})
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	m1 := mustAppend(t, s, "r", "m1", "hello")
+	later := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		m    store.NewMessage
+	}{
+		{"kick without subject", store.NewMessage{Kind: store.KindKick, UserID: "mod"}},
+		{"ban with text", store.NewMessage{Kind: store.KindBan, UserID: "mod", Subject: "z", Text: "x"}},
+		{"kick with an end", store.NewMessage{Kind: store.KindKick, UserID: "mod", Subject: "z", Until: later}},
+		{"topic with a target", store.NewMessage{Kind: store.KindTopic, UserID: "mod", Target: m1.Seq, Text: "t"}},
+		{"topic with a subject", store.NewMessage{Kind: store.KindTopic, UserID: "mod", Subject: "z", Text: "t"}},
+		{"topic with a file", store.NewMessage{Kind: store.KindTopic, UserID: "mod", Text: "t", File: &store.File{ID: "f"}}},
+		{"plain message with a reason", store.NewMessage{UserID: "u", Text: "x", Reason: "why"}},
+		{"edit with a reason", store.NewMessage{Kind: store.KindEdit, Target: m1.Seq, UserID: "u", Text: "x", Reason: "why"}},
+		{"delete with a subject", store.NewMessage{Kind: store.KindDelete, Target: m1.Seq, UserID: "u", Subject: "z"}},
+		{"unknown kind", store.NewMessage{Kind: store.MessageKind(42), UserID: "u", Subject: "z"}},
+	} {
+		if _, _, err := s.Append(ctx, "r", tc.m); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s = %v, want ErrInvalid", tc.name, err)
+		}
+	}
+	if got := mustRoom(t, s, "r").LastSeq; got != m1.Seq {
+		t.Errorf("refused events took seqs: LastSeq %d, want %d", got, m1.Seq)
+	}
+}

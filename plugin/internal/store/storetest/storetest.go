@@ -5,7 +5,7 @@
 // senders, idempotent client ids, paging, the hand-over from replay to live
 // delivery through the commit callback, participants and files, read
 // markers, bans, edits and deletes (and that erased text leaves the
-// storage), the transcript bookkeeping, durability across close and
+// storage), topic and moderation events, the transcript bookkeeping, durability across close and
 // reopen, ErrClosed after Close, and the refusal of a newer schema.
 //
 // Backend-specific behaviour (file locks, on-disk layout, migrations of
@@ -103,6 +103,8 @@ func Run(t *testing.T, newDB func(t *testing.T) Opener) {
 		{"ConcurrentChanges", testConcurrentChanges},
 		{"ErasedTextLeavesStorage", testErasedTextLeavesStorage},
 		{"ChangeMarksTranscriptDay", testChangeMarksTranscriptDay},
+		{"TopicAndModerationEvents", testTopicAndModerationEvents},
+		{"ModerationEventErrors", testModerationEventErrors},
 		{"Reopen", testReopen},
 		{"Closed", testClosed},
 		{"CloseWhileAppending", testCloseWhileAppending},
@@ -209,7 +211,8 @@ func messagesEqual(a, b store.Message) bool {
 	return a.RoomID == b.RoomID && a.Seq == b.Seq && a.ClientID == b.ClientID && a.UserID == b.UserID &&
 		a.UserName == b.UserName && a.Text == b.Text && a.HTML == b.HTML && a.SentAt.Equal(b.SentAt) &&
 		filesEqual(a.File, b.File) && a.Kind == b.Kind && a.Target == b.Target && a.EditSeq == b.EditSeq &&
-		a.EditedAt.Equal(b.EditedAt) && a.Erased == b.Erased
+		a.EditedAt.Equal(b.EditedAt) && a.Erased == b.Erased && a.DeleteSeq == b.DeleteSeq && a.DeletedBy == b.DeletedBy &&
+		a.Reason == b.Reason && a.Subject == b.Subject && a.Until.Equal(b.Until)
 }
 
 // commitRecorder is an OnCommit that records what it saw and checks that

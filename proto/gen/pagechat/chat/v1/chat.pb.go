@@ -22,6 +22,78 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// MessageKind tells plain messages from the events in a room's log.
+type MessageKind int32
+
+const (
+	// MESSAGE_KIND_UNSPECIFIED is a plain message.
+	MessageKind_MESSAGE_KIND_UNSPECIFIED MessageKind = 0
+	// MESSAGE_KIND_EDIT replaces the text of the message at target; text and
+	// html are the new version (empty once a later change erased it).
+	MessageKind_MESSAGE_KIND_EDIT MessageKind = 1
+	// MESSAGE_KIND_DELETE deletes the message at target; user_id is who
+	// deleted it.
+	MessageKind_MESSAGE_KIND_DELETE MessageKind = 2
+	// MESSAGE_KIND_TOPIC sets the room topic to text (empty clears it).
+	MessageKind_MESSAGE_KIND_TOPIC MessageKind = 3
+	// MESSAGE_KIND_KICK records that subject was kicked by user_id.
+	MessageKind_MESSAGE_KIND_KICK MessageKind = 4
+	// MESSAGE_KIND_BAN records that subject was banned by user_id, until
+	// until if set.
+	MessageKind_MESSAGE_KIND_BAN MessageKind = 5
+	// MESSAGE_KIND_UNBAN records that subject's ban was lifted by user_id.
+	MessageKind_MESSAGE_KIND_UNBAN MessageKind = 6
+)
+
+// Enum value maps for MessageKind.
+var (
+	MessageKind_name = map[int32]string{
+		0: "MESSAGE_KIND_UNSPECIFIED",
+		1: "MESSAGE_KIND_EDIT",
+		2: "MESSAGE_KIND_DELETE",
+		3: "MESSAGE_KIND_TOPIC",
+		4: "MESSAGE_KIND_KICK",
+		5: "MESSAGE_KIND_BAN",
+		6: "MESSAGE_KIND_UNBAN",
+	}
+	MessageKind_value = map[string]int32{
+		"MESSAGE_KIND_UNSPECIFIED": 0,
+		"MESSAGE_KIND_EDIT":        1,
+		"MESSAGE_KIND_DELETE":      2,
+		"MESSAGE_KIND_TOPIC":       3,
+		"MESSAGE_KIND_KICK":        4,
+		"MESSAGE_KIND_BAN":         5,
+		"MESSAGE_KIND_UNBAN":       6,
+	}
+)
+
+func (x MessageKind) Enum() *MessageKind {
+	p := new(MessageKind)
+	*p = x
+	return p
+}
+
+func (x MessageKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MessageKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_pagechat_chat_v1_chat_proto_enumTypes[0].Descriptor()
+}
+
+func (MessageKind) Type() protoreflect.EnumType {
+	return &file_pagechat_chat_v1_chat_proto_enumTypes[0]
+}
+
+func (x MessageKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MessageKind.Descriptor instead.
+func (MessageKind) EnumDescriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{0}
+}
+
 // ConfigureRequest carries the host's settings for this plugin process.
 type ConfigureRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -66,8 +138,12 @@ type ConfigureRequest struct {
 	// of 104857600 (100 MiB); -1 disables the quota. Uploads beyond it fail
 	// with RESOURCE_EXHAUSTED and a QuotaFailure detail.
 	MaxUploadBytesPerHour int64 `protobuf:"varint,12,opt,name=max_upload_bytes_per_hour,json=maxUploadBytesPerHour,proto3" json:"max_upload_bytes_per_hour,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// edit_window_seconds is how long after sending an author may edit or
+	// delete their own message. 0 means the default of 900 (15 minutes); -1
+	// means never (moderators still delete any message at any time).
+	EditWindowSeconds int64 `protobuf:"varint,13,opt,name=edit_window_seconds,json=editWindowSeconds,proto3" json:"edit_window_seconds,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ConfigureRequest) Reset() {
@@ -180,6 +256,13 @@ func (x *ConfigureRequest) GetMaxRoomsPerPage() int64 {
 func (x *ConfigureRequest) GetMaxUploadBytesPerHour() int64 {
 	if x != nil {
 		return x.MaxUploadBytesPerHour
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetEditWindowSeconds() int64 {
+	if x != nil {
+		return x.EditWindowSeconds
 	}
 	return 0
 }
@@ -434,7 +517,13 @@ type Room struct {
 	// files are the room's uploaded files, oldest first.
 	Files []*File `protobuf:"bytes,10,rep,name=files,proto3" json:"files,omitempty"`
 	// transcripts are the room's daily transcript pages, newest first.
-	Transcripts   []*Transcript `protobuf:"bytes,11,rep,name=transcripts,proto3" json:"transcripts,omitempty"`
+	Transcripts []*Transcript `protobuf:"bytes,11,rep,name=transcripts,proto3" json:"transcripts,omitempty"`
+	// topic is the room's topic; empty if none was set.
+	Topic string `protobuf:"bytes,12,opt,name=topic,proto3" json:"topic,omitempty"`
+	// topic_by is the user id of who set the topic.
+	TopicBy string `protobuf:"bytes,13,opt,name=topic_by,json=topicBy,proto3" json:"topic_by,omitempty"`
+	// topic_at is when the topic was set; unset if never.
+	TopicAt       *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=topic_at,json=topicAt,proto3" json:"topic_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -542,6 +631,27 @@ func (x *Room) GetFiles() []*File {
 func (x *Room) GetTranscripts() []*Transcript {
 	if x != nil {
 		return x.Transcripts
+	}
+	return nil
+}
+
+func (x *Room) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *Room) GetTopicBy() string {
+	if x != nil {
+		return x.TopicBy
+	}
+	return ""
+}
+
+func (x *Room) GetTopicAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TopicAt
 	}
 	return nil
 }
@@ -817,7 +927,30 @@ type Message struct {
 	// transcripts.
 	Html string `protobuf:"bytes,9,opt,name=html,proto3" json:"html,omitempty"`
 	// file is set when the message announces an uploaded file.
-	File          *File `protobuf:"bytes,10,opt,name=file,proto3" json:"file,omitempty"`
+	File *File `protobuf:"bytes,10,opt,name=file,proto3" json:"file,omitempty"`
+	// kind says what the log entry is: a plain message or an event.
+	Kind MessageKind `protobuf:"varint,11,opt,name=kind,proto3,enum=pagechat.chat.v1.MessageKind" json:"kind,omitempty"`
+	// target is, for an edit or delete, the sequence of the message it
+	// changes.
+	Target uint64 `protobuf:"varint,12,opt,name=target,proto3" json:"target,omitempty"`
+	// edit_seq is, on a plain message, the sequence of the edit that gave it
+	// its current text (0 if never edited).
+	EditSeq uint64 `protobuf:"varint,13,opt,name=edit_seq,json=editSeq,proto3" json:"edit_seq,omitempty"`
+	// edited_at is that edit's time; unset if never edited.
+	EditedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=edited_at,json=editedAt,proto3" json:"edited_at,omitempty"`
+	// erased is true when the text is gone from storage: a deleted message,
+	// or an edit that a later edit or a delete superseded.
+	Erased bool `protobuf:"varint,15,opt,name=erased,proto3" json:"erased,omitempty"`
+	// delete_seq is, on a deleted message, the sequence of the delete.
+	DeleteSeq uint64 `protobuf:"varint,16,opt,name=delete_seq,json=deleteSeq,proto3" json:"delete_seq,omitempty"`
+	// deleted_by is, on a deleted message, the user id of who deleted it.
+	DeletedBy string `protobuf:"bytes,17,opt,name=deleted_by,json=deletedBy,proto3" json:"deleted_by,omitempty"`
+	// reason is a delete's, kick's, ban's or unban's stated reason.
+	Reason string `protobuf:"bytes,18,opt,name=reason,proto3" json:"reason,omitempty"`
+	// subject is the user id a kick, ban or unban acts on.
+	Subject string `protobuf:"bytes,19,opt,name=subject,proto3" json:"subject,omitempty"`
+	// until is a ban's end; unset if it has none.
+	Until         *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=until,proto3" json:"until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -918,6 +1051,76 @@ func (x *Message) GetHtml() string {
 func (x *Message) GetFile() *File {
 	if x != nil {
 		return x.File
+	}
+	return nil
+}
+
+func (x *Message) GetKind() MessageKind {
+	if x != nil {
+		return x.Kind
+	}
+	return MessageKind_MESSAGE_KIND_UNSPECIFIED
+}
+
+func (x *Message) GetTarget() uint64 {
+	if x != nil {
+		return x.Target
+	}
+	return 0
+}
+
+func (x *Message) GetEditSeq() uint64 {
+	if x != nil {
+		return x.EditSeq
+	}
+	return 0
+}
+
+func (x *Message) GetEditedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EditedAt
+	}
+	return nil
+}
+
+func (x *Message) GetErased() bool {
+	if x != nil {
+		return x.Erased
+	}
+	return false
+}
+
+func (x *Message) GetDeleteSeq() uint64 {
+	if x != nil {
+		return x.DeleteSeq
+	}
+	return 0
+}
+
+func (x *Message) GetDeletedBy() string {
+	if x != nil {
+		return x.DeletedBy
+	}
+	return ""
+}
+
+func (x *Message) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Message) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Message) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
 	}
 	return nil
 }
@@ -1177,7 +1380,10 @@ type RoomInfoRequest struct {
 	// user_id is the acting user; needs view.
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// room_id is the room's id.
-	RoomId        string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// include_rights asks for the user's rights in the room (costs two more
+	// permission checks).
+	IncludeRights bool `protobuf:"varint,3,opt,name=include_rights,json=includeRights,proto3" json:"include_rights,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1226,11 +1432,20 @@ func (x *RoomInfoRequest) GetRoomId() string {
 	return ""
 }
 
+func (x *RoomInfoRequest) GetIncludeRights() bool {
+	if x != nil {
+		return x.IncludeRights
+	}
+	return false
+}
+
 // RoomInfoResponse returns the room.
 type RoomInfoResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// room is the room's metadata with current presence.
-	Room          *Room `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Room *Room `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	// rights are what the user may do; set if include_rights was.
+	Rights        *Rights `protobuf:"bytes,2,opt,name=rights,proto3" json:"rights,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1272,6 +1487,80 @@ func (x *RoomInfoResponse) GetRoom() *Room {
 	return nil
 }
 
+func (x *RoomInfoResponse) GetRights() *Rights {
+	if x != nil {
+		return x.Rights
+	}
+	return nil
+}
+
+// Rights are what a user may do in a room, so a UI offers only what will
+// succeed.
+type Rights struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// can_post is true if the user may send and upload.
+	CanPost bool `protobuf:"varint,1,opt,name=can_post,json=canPost,proto3" json:"can_post,omitempty"`
+	// can_moderate is true if the user may delete any message, kick, ban
+	// and set the topic.
+	CanModerate bool `protobuf:"varint,2,opt,name=can_moderate,json=canModerate,proto3" json:"can_moderate,omitempty"`
+	// edit_window_seconds is how long after sending an author may edit or
+	// delete their own message; 0 means never.
+	EditWindowSeconds int64 `protobuf:"varint,3,opt,name=edit_window_seconds,json=editWindowSeconds,proto3" json:"edit_window_seconds,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Rights) Reset() {
+	*x = Rights{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rights) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rights) ProtoMessage() {}
+
+func (x *Rights) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rights.ProtoReflect.Descriptor instead.
+func (*Rights) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Rights) GetCanPost() bool {
+	if x != nil {
+		return x.CanPost
+	}
+	return false
+}
+
+func (x *Rights) GetCanModerate() bool {
+	if x != nil {
+		return x.CanModerate
+	}
+	return false
+}
+
+func (x *Rights) GetEditWindowSeconds() int64 {
+	if x != nil {
+		return x.EditWindowSeconds
+	}
+	return 0
+}
+
 // SendRequest posts a message.
 type SendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1291,7 +1580,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1592,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1605,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{17}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SendRequest) GetUserId() string {
@@ -1361,7 +1650,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +1662,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1675,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SendResponse) GetMessage() *Message {
@@ -1424,7 +1713,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1725,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1738,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{19}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubscribeRequest) GetUserId() string {
@@ -1497,7 +1786,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1798,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1811,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{20}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RoomEvent) GetEvent() isRoomEvent_Event {
@@ -1596,7 +1885,7 @@ type PresenceChange struct {
 
 func (x *PresenceChange) Reset() {
 	*x = PresenceChange{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +1897,7 @@ func (x *PresenceChange) String() string {
 func (*PresenceChange) ProtoMessage() {}
 
 func (x *PresenceChange) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +1910,7 @@ func (x *PresenceChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceChange.ProtoReflect.Descriptor instead.
 func (*PresenceChange) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{21}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PresenceChange) GetParticipant() *Participant {
@@ -1648,7 +1937,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1949,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1962,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{22}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HistoryRequest) GetUserId() string {
@@ -1719,7 +2008,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +2020,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +2033,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{23}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HistoryResponse) GetMessages() []*Message {
@@ -1781,7 +2070,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +2082,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +2095,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{24}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *JoinRequest) GetUserId() string {
@@ -1834,7 +2123,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +2135,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +2148,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{25}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *JoinResponse) GetParticipants() []*Participant {
@@ -1882,7 +2171,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +2183,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2196,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{26}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LeaveRequest) GetUserId() string {
@@ -1933,7 +2222,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1945,7 +2234,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1958,7 +2247,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{27}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{28}
 }
 
 // PresenceRequest asks who is in a room.
@@ -1974,7 +2263,7 @@ type PresenceRequest struct {
 
 func (x *PresenceRequest) Reset() {
 	*x = PresenceRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +2275,7 @@ func (x *PresenceRequest) String() string {
 func (*PresenceRequest) ProtoMessage() {}
 
 func (x *PresenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +2288,7 @@ func (x *PresenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceRequest.ProtoReflect.Descriptor instead.
 func (*PresenceRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{28}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PresenceRequest) GetUserId() string {
@@ -2027,7 +2316,7 @@ type PresenceResponse struct {
 
 func (x *PresenceResponse) Reset() {
 	*x = PresenceResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2328,7 @@ func (x *PresenceResponse) String() string {
 func (*PresenceResponse) ProtoMessage() {}
 
 func (x *PresenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2341,7 @@ func (x *PresenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceResponse.ProtoReflect.Descriptor instead.
 func (*PresenceResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{29}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PresenceResponse) GetParticipants() []*Participant {
@@ -2078,7 +2367,7 @@ type UploadRequest struct {
 
 func (x *UploadRequest) Reset() {
 	*x = UploadRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2379,7 @@ func (x *UploadRequest) String() string {
 func (*UploadRequest) ProtoMessage() {}
 
 func (x *UploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2392,7 @@ func (x *UploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
 func (*UploadRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{30}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UploadRequest) GetPart() isUploadRequest_Part {
@@ -2169,7 +2458,7 @@ type UploadHeader struct {
 
 func (x *UploadHeader) Reset() {
 	*x = UploadHeader{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2470,7 @@ func (x *UploadHeader) String() string {
 func (*UploadHeader) ProtoMessage() {}
 
 func (x *UploadHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2483,7 @@ func (x *UploadHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadHeader.ProtoReflect.Descriptor instead.
 func (*UploadHeader) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{31}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UploadHeader) GetUserId() string {
@@ -2249,7 +2538,7 @@ type UploadResponse struct {
 
 func (x *UploadResponse) Reset() {
 	*x = UploadResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2550,7 @@ func (x *UploadResponse) String() string {
 func (*UploadResponse) ProtoMessage() {}
 
 func (x *UploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2563,7 @@ func (x *UploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadResponse.ProtoReflect.Descriptor instead.
 func (*UploadResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{32}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UploadResponse) GetMessage() *Message {
@@ -2314,7 +2603,7 @@ type FeedRequest struct {
 
 func (x *FeedRequest) Reset() {
 	*x = FeedRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2615,7 @@ func (x *FeedRequest) String() string {
 func (*FeedRequest) ProtoMessage() {}
 
 func (x *FeedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2628,7 @@ func (x *FeedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedRequest.ProtoReflect.Descriptor instead.
 func (*FeedRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{33}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *FeedRequest) GetRoomId() string {
@@ -2376,7 +2665,7 @@ type AuthorizeViewersRequest struct {
 
 func (x *AuthorizeViewersRequest) Reset() {
 	*x = AuthorizeViewersRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2677,7 @@ func (x *AuthorizeViewersRequest) String() string {
 func (*AuthorizeViewersRequest) ProtoMessage() {}
 
 func (x *AuthorizeViewersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2690,7 @@ func (x *AuthorizeViewersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeViewersRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeViewersRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{34}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AuthorizeViewersRequest) GetRoomId() string {
@@ -2429,7 +2718,7 @@ type AuthorizeViewersResponse struct {
 
 func (x *AuthorizeViewersResponse) Reset() {
 	*x = AuthorizeViewersResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2730,7 @@ func (x *AuthorizeViewersResponse) String() string {
 func (*AuthorizeViewersResponse) ProtoMessage() {}
 
 func (x *AuthorizeViewersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2743,7 @@ func (x *AuthorizeViewersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeViewersResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeViewersResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{35}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AuthorizeViewersResponse) GetAllowedUserIds() []string {
@@ -2464,11 +2753,937 @@ func (x *AuthorizeViewersResponse) GetAllowedUserIds() []string {
 	return nil
 }
 
+// EditMessageRequest edits a message.
+type EditMessageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the editor: the message's author, with post permission.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the room.
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// seq is the message to edit.
+	Seq uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// text is the new text, with the same rules as SendRequest.text.
+	Text string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
+	// client_id, optional, makes a retry return the stored edit.
+	ClientId      string `protobuf:"bytes,5,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EditMessageRequest) Reset() {
+	*x = EditMessageRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EditMessageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EditMessageRequest) ProtoMessage() {}
+
+func (x *EditMessageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EditMessageRequest.ProtoReflect.Descriptor instead.
+func (*EditMessageRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *EditMessageRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *EditMessageRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *EditMessageRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *EditMessageRequest) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *EditMessageRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+// EditMessageResponse returns the edit.
+type EditMessageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// edit is the edit event (kind MESSAGE_KIND_EDIT).
+	Edit *Message `protobuf:"bytes,1,opt,name=edit,proto3" json:"edit,omitempty"`
+	// duplicate is true if client_id had been used before.
+	Duplicate     bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EditMessageResponse) Reset() {
+	*x = EditMessageResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EditMessageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EditMessageResponse) ProtoMessage() {}
+
+func (x *EditMessageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EditMessageResponse.ProtoReflect.Descriptor instead.
+func (*EditMessageResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *EditMessageResponse) GetEdit() *Message {
+	if x != nil {
+		return x.Edit
+	}
+	return nil
+}
+
+func (x *EditMessageResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+// DeleteMessageRequest deletes a message.
+type DeleteMessageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is who deletes: the author within the edit window, or a user
+	// with moderate permission.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the room.
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// seq is the message to delete.
+	Seq uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// reason is an optional reason, at most 500 bytes.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteMessageRequest) Reset() {
+	*x = DeleteMessageRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteMessageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteMessageRequest) ProtoMessage() {}
+
+func (x *DeleteMessageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteMessageRequest.ProtoReflect.Descriptor instead.
+func (*DeleteMessageRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DeleteMessageRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *DeleteMessageRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *DeleteMessageRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *DeleteMessageRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// DeleteMessageResponse returns the delete.
+type DeleteMessageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// delete is the delete event (kind MESSAGE_KIND_DELETE).
+	Delete *Message `protobuf:"bytes,1,opt,name=delete,proto3" json:"delete,omitempty"`
+	// duplicate is true if the same user had deleted it already.
+	Duplicate     bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteMessageResponse) Reset() {
+	*x = DeleteMessageResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteMessageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteMessageResponse) ProtoMessage() {}
+
+func (x *DeleteMessageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteMessageResponse.ProtoReflect.Descriptor instead.
+func (*DeleteMessageResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *DeleteMessageResponse) GetDelete() *Message {
+	if x != nil {
+		return x.Delete
+	}
+	return nil
+}
+
+func (x *DeleteMessageResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+// SetTopicRequest sets a room's topic.
+type SetTopicRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id needs moderate permission.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the room.
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// topic is the new topic, at most 500 bytes of one line; empty clears it.
+	Topic         string `protobuf:"bytes,3,opt,name=topic,proto3" json:"topic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTopicRequest) Reset() {
+	*x = SetTopicRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTopicRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTopicRequest) ProtoMessage() {}
+
+func (x *SetTopicRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTopicRequest.ProtoReflect.Descriptor instead.
+func (*SetTopicRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *SetTopicRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SetTopicRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *SetTopicRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+// SetTopicResponse returns the topic event.
+type SetTopicResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// event is the topic event (kind MESSAGE_KIND_TOPIC).
+	Event         *Message `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTopicResponse) Reset() {
+	*x = SetTopicResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTopicResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTopicResponse) ProtoMessage() {}
+
+func (x *SetTopicResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTopicResponse.ProtoReflect.Descriptor instead.
+func (*SetTopicResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *SetTopicResponse) GetEvent() *Message {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// KickRequest kicks a user.
+type KickRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the moderator.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the room.
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// target_user_id is the user to kick.
+	TargetUserId string `protobuf:"bytes,3,opt,name=target_user_id,json=targetUserId,proto3" json:"target_user_id,omitempty"`
+	// reason is optional, at most 500 bytes.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KickRequest) Reset() {
+	*x = KickRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KickRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KickRequest) ProtoMessage() {}
+
+func (x *KickRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KickRequest.ProtoReflect.Descriptor instead.
+func (*KickRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *KickRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *KickRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *KickRequest) GetTargetUserId() string {
+	if x != nil {
+		return x.TargetUserId
+	}
+	return ""
+}
+
+func (x *KickRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// KickResponse returns the kick event.
+type KickResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// event is the kick event (kind MESSAGE_KIND_KICK).
+	Event         *Message `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KickResponse) Reset() {
+	*x = KickResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KickResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KickResponse) ProtoMessage() {}
+
+func (x *KickResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KickResponse.ProtoReflect.Descriptor instead.
+func (*KickResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *KickResponse) GetEvent() *Message {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// Ban is a ban in force.
+type Ban struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the banned user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// reason is the stated reason; may be empty.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// banned_by is the moderator's user id.
+	BannedBy string `protobuf:"bytes,3,opt,name=banned_by,json=bannedBy,proto3" json:"banned_by,omitempty"`
+	// banned_at is when the ban was imposed.
+	BannedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=banned_at,json=bannedAt,proto3" json:"banned_at,omitempty"`
+	// expires_at ends the ban; unset means never.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ban) Reset() {
+	*x = Ban{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ban) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ban) ProtoMessage() {}
+
+func (x *Ban) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ban.ProtoReflect.Descriptor instead.
+func (*Ban) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *Ban) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Ban) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Ban) GetBannedBy() string {
+	if x != nil {
+		return x.BannedBy
+	}
+	return ""
+}
+
+func (x *Ban) GetBannedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BannedAt
+	}
+	return nil
+}
+
+func (x *Ban) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+// BanRequest bans a user.
+type BanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the moderator.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the room.
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// target_user_id is the user to ban; not the moderator themself.
+	TargetUserId string `protobuf:"bytes,3,opt,name=target_user_id,json=targetUserId,proto3" json:"target_user_id,omitempty"`
+	// reason is optional, at most 500 bytes.
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// expires_at ends the ban; unset means never. It must be in the future.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BanRequest) Reset() {
+	*x = BanRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BanRequest) ProtoMessage() {}
+
+func (x *BanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BanRequest.ProtoReflect.Descriptor instead.
+func (*BanRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *BanRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *BanRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *BanRequest) GetTargetUserId() string {
+	if x != nil {
+		return x.TargetUserId
+	}
+	return ""
+}
+
+func (x *BanRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *BanRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+// BanResponse returns the ban.
+type BanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ban is the ban as stored.
+	Ban *Ban `protobuf:"bytes,1,opt,name=ban,proto3" json:"ban,omitempty"`
+	// event is the ban event (kind MESSAGE_KIND_BAN).
+	Event         *Message `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BanResponse) Reset() {
+	*x = BanResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BanResponse) ProtoMessage() {}
+
+func (x *BanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BanResponse.ProtoReflect.Descriptor instead.
+func (*BanResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *BanResponse) GetBan() *Ban {
+	if x != nil {
+		return x.Ban
+	}
+	return nil
+}
+
+func (x *BanResponse) GetEvent() *Message {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// UnbanRequest lifts a ban.
+type UnbanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the moderator.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the room.
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// target_user_id is the banned user.
+	TargetUserId  string `protobuf:"bytes,3,opt,name=target_user_id,json=targetUserId,proto3" json:"target_user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbanRequest) Reset() {
+	*x = UnbanRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbanRequest) ProtoMessage() {}
+
+func (x *UnbanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbanRequest.ProtoReflect.Descriptor instead.
+func (*UnbanRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *UnbanRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UnbanRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *UnbanRequest) GetTargetUserId() string {
+	if x != nil {
+		return x.TargetUserId
+	}
+	return ""
+}
+
+// UnbanResponse confirms the unban.
+type UnbanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// event is the unban event (kind MESSAGE_KIND_UNBAN); unset if there was
+	// no ban in force.
+	Event         *Message `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbanResponse) Reset() {
+	*x = UnbanResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbanResponse) ProtoMessage() {}
+
+func (x *UnbanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbanResponse.ProtoReflect.Descriptor instead.
+func (*UnbanResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *UnbanResponse) GetEvent() *Message {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// ListBansRequest asks for a room's bans.
+type ListBansRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the moderator.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the room.
+	RoomId        string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBansRequest) Reset() {
+	*x = ListBansRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBansRequest) ProtoMessage() {}
+
+func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBansRequest.ProtoReflect.Descriptor instead.
+func (*ListBansRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ListBansRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ListBansRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+// ListBansResponse lists the bans in force.
+type ListBansResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// bans are the bans in force, by user id.
+	Bans          []*Ban `protobuf:"bytes,1,rep,name=bans,proto3" json:"bans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBansResponse) Reset() {
+	*x = ListBansResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBansResponse) ProtoMessage() {}
+
+func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBansResponse.ProtoReflect.Descriptor instead.
+func (*ListBansResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ListBansResponse) GetBans() []*Ban {
+	if x != nil {
+		return x.Bans
+	}
+	return nil
+}
+
 var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x04\n" +
+	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x04\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\x12\x19\n" +
 	"\bdata_dir\x18\x02 \x01(\tR\adataDir\x12*\n" +
@@ -2482,7 +3697,8 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x17max_messages_per_minute\x18\n" +
 	" \x01(\x03R\x14maxMessagesPerMinute\x12+\n" +
 	"\x12max_rooms_per_page\x18\v \x01(\x03R\x0fmaxRoomsPerPage\x128\n" +
-	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\":\n" +
+	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\x12.\n" +
+	"\x13edit_window_seconds\x18\r \x01(\x03R\x11editWindowSeconds\":\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eplugin_version\x18\x01 \x01(\tR\rpluginVersion\"\x0f\n" +
 	"\rHealthRequest\"m\n" +
@@ -2493,7 +3709,7 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x0eplugin_version\x18\x02 \x01(\tR\rpluginVersion\x12\x14\n" +
 	"\x05rooms\x18\x03 \x01(\x03R\x05rooms\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse\"\xb5\x03\n" +
+	"\x10ShutdownResponse\"\x9d\x04\n" +
 	"\x04Room\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\apage_id\x18\x02 \x01(\tR\x06pageId\x12\x12\n" +
@@ -2507,7 +3723,10 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\fparticipants\x18\t \x03(\v2\x1d.pagechat.chat.v1.ParticipantR\fparticipants\x12,\n" +
 	"\x05files\x18\n" +
 	" \x03(\v2\x16.pagechat.chat.v1.FileR\x05files\x12>\n" +
-	"\vtranscripts\x18\v \x03(\v2\x1c.pagechat.chat.v1.TranscriptR\vtranscripts\"\xdb\x01\n" +
+	"\vtranscripts\x18\v \x03(\v2\x1c.pagechat.chat.v1.TranscriptR\vtranscripts\x12\x14\n" +
+	"\x05topic\x18\f \x01(\tR\x05topic\x12\x19\n" +
+	"\btopic_by\x18\r \x01(\tR\atopicBy\x125\n" +
+	"\btopic_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\atopicAt\"\xdb\x01\n" +
 	"\x04File\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -2527,7 +3746,7 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
 	"\x06online\x18\x03 \x01(\bR\x06online\x127\n" +
-	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xa6\x02\n" +
+	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xff\x04\n" +
 	"\aMessage\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
@@ -2539,7 +3758,19 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\asent_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x12\x12\n" +
 	"\x04html\x18\t \x01(\tR\x04html\x12*\n" +
 	"\x04file\x18\n" +
-	" \x01(\v2\x16.pagechat.chat.v1.FileR\x04file\"W\n" +
+	" \x01(\v2\x16.pagechat.chat.v1.FileR\x04file\x121\n" +
+	"\x04kind\x18\v \x01(\x0e2\x1d.pagechat.chat.v1.MessageKindR\x04kind\x12\x16\n" +
+	"\x06target\x18\f \x01(\x04R\x06target\x12\x19\n" +
+	"\bedit_seq\x18\r \x01(\x04R\aeditSeq\x127\n" +
+	"\tedited_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\beditedAt\x12\x16\n" +
+	"\x06erased\x18\x0f \x01(\bR\x06erased\x12\x1d\n" +
+	"\n" +
+	"delete_seq\x18\x10 \x01(\x04R\tdeleteSeq\x12\x1d\n" +
+	"\n" +
+	"deleted_by\x18\x11 \x01(\tR\tdeletedBy\x12\x16\n" +
+	"\x06reason\x18\x12 \x01(\tR\x06reason\x12\x18\n" +
+	"\asubject\x18\x13 \x01(\tR\asubject\x120\n" +
+	"\x05until\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"W\n" +
 	"\x0fOpenRoomRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\apage_id\x18\x02 \x01(\tR\x06pageId\x12\x12\n" +
@@ -2557,12 +3788,18 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"B\n" +
 	"\x13RenderMacroResponse\x12\x12\n" +
 	"\x04html\x18\x01 \x01(\tR\x04html\x12\x17\n" +
-	"\aroom_id\x18\x02 \x01(\tR\x06roomId\"C\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\"j\n" +
 	"\x0fRoomInfoRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
-	"\aroom_id\x18\x02 \x01(\tR\x06roomId\">\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12%\n" +
+	"\x0einclude_rights\x18\x03 \x01(\bR\rincludeRights\"p\n" +
 	"\x10RoomInfoResponse\x12*\n" +
-	"\x04room\x18\x01 \x01(\v2\x16.pagechat.chat.v1.RoomR\x04room\"p\n" +
+	"\x04room\x18\x01 \x01(\v2\x16.pagechat.chat.v1.RoomR\x04room\x120\n" +
+	"\x06rights\x18\x02 \x01(\v2\x18.pagechat.chat.v1.RightsR\x06rights\"v\n" +
+	"\x06Rights\x12\x19\n" +
+	"\bcan_post\x18\x01 \x01(\bR\acanPost\x12!\n" +
+	"\fcan_moderate\x18\x02 \x01(\bR\vcanModerate\x12.\n" +
+	"\x13edit_window_seconds\x18\x03 \x01(\x03R\x11editWindowSeconds\"p\n" +
 	"\vSendRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1b\n" +
@@ -2629,7 +3866,74 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x19\n" +
 	"\buser_ids\x18\x02 \x03(\tR\auserIds\"D\n" +
 	"\x18AuthorizeViewersResponse\x12(\n" +
-	"\x10allowed_user_ids\x18\x01 \x03(\tR\x0eallowedUserIds2\xcf\t\n" +
+	"\x10allowed_user_ids\x18\x01 \x03(\tR\x0eallowedUserIds\"\x89\x01\n" +
+	"\x12EditMessageRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04text\x18\x04 \x01(\tR\x04text\x12\x1b\n" +
+	"\tclient_id\x18\x05 \x01(\tR\bclientId\"b\n" +
+	"\x13EditMessageResponse\x12-\n" +
+	"\x04edit\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageR\x04edit\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"r\n" +
+	"\x14DeleteMessageRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"h\n" +
+	"\x15DeleteMessageResponse\x121\n" +
+	"\x06delete\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageR\x06delete\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"Y\n" +
+	"\x0fSetTopicRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x14\n" +
+	"\x05topic\x18\x03 \x01(\tR\x05topic\"C\n" +
+	"\x10SetTopicResponse\x12/\n" +
+	"\x05event\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageR\x05event\"}\n" +
+	"\vKickRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12$\n" +
+	"\x0etarget_user_id\x18\x03 \x01(\tR\ftargetUserId\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"?\n" +
+	"\fKickResponse\x12/\n" +
+	"\x05event\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageR\x05event\"\xc7\x01\n" +
+	"\x03Ban\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1b\n" +
+	"\tbanned_by\x18\x03 \x01(\tR\bbannedBy\x127\n" +
+	"\tbanned_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bbannedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xb7\x01\n" +
+	"\n" +
+	"BanRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12$\n" +
+	"\x0etarget_user_id\x18\x03 \x01(\tR\ftargetUserId\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"g\n" +
+	"\vBanResponse\x12'\n" +
+	"\x03ban\x18\x01 \x01(\v2\x15.pagechat.chat.v1.BanR\x03ban\x12/\n" +
+	"\x05event\x18\x02 \x01(\v2\x19.pagechat.chat.v1.MessageR\x05event\"f\n" +
+	"\fUnbanRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12$\n" +
+	"\x0etarget_user_id\x18\x03 \x01(\tR\ftargetUserId\"@\n" +
+	"\rUnbanResponse\x12/\n" +
+	"\x05event\x18\x01 \x01(\v2\x19.pagechat.chat.v1.MessageR\x05event\"C\n" +
+	"\x0fListBansRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\"=\n" +
+	"\x10ListBansResponse\x12)\n" +
+	"\x04bans\x18\x01 \x03(\v2\x15.pagechat.chat.v1.BanR\x04bans*\xb8\x01\n" +
+	"\vMessageKind\x12\x1c\n" +
+	"\x18MESSAGE_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11MESSAGE_KIND_EDIT\x10\x01\x12\x17\n" +
+	"\x13MESSAGE_KIND_DELETE\x10\x02\x12\x16\n" +
+	"\x12MESSAGE_KIND_TOPIC\x10\x03\x12\x15\n" +
+	"\x11MESSAGE_KIND_KICK\x10\x04\x12\x14\n" +
+	"\x10MESSAGE_KIND_BAN\x10\x05\x12\x16\n" +
+	"\x12MESSAGE_KIND_UNBAN\x10\x062\x88\x0e\n" +
 	"\n" +
 	"ChatPlugin\x12T\n" +
 	"\tConfigure\x12\".pagechat.chat.v1.ConfigureRequest\x1a#.pagechat.chat.v1.ConfigureResponse\x12K\n" +
@@ -2646,7 +3950,14 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\bPresence\x12!.pagechat.chat.v1.PresenceRequest\x1a\".pagechat.chat.v1.PresenceResponse\x12M\n" +
 	"\x06Upload\x12\x1f.pagechat.chat.v1.UploadRequest\x1a .pagechat.chat.v1.UploadResponse(\x01\x12D\n" +
 	"\x04Feed\x12\x1d.pagechat.chat.v1.FeedRequest\x1a\x1b.pagechat.chat.v1.RoomEvent0\x01\x12i\n" +
-	"\x10AuthorizeViewers\x12).pagechat.chat.v1.AuthorizeViewersRequest\x1a*.pagechat.chat.v1.AuthorizeViewersResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
+	"\x10AuthorizeViewers\x12).pagechat.chat.v1.AuthorizeViewersRequest\x1a*.pagechat.chat.v1.AuthorizeViewersResponse\x12Z\n" +
+	"\vEditMessage\x12$.pagechat.chat.v1.EditMessageRequest\x1a%.pagechat.chat.v1.EditMessageResponse\x12`\n" +
+	"\rDeleteMessage\x12&.pagechat.chat.v1.DeleteMessageRequest\x1a'.pagechat.chat.v1.DeleteMessageResponse\x12Q\n" +
+	"\bSetTopic\x12!.pagechat.chat.v1.SetTopicRequest\x1a\".pagechat.chat.v1.SetTopicResponse\x12E\n" +
+	"\x04Kick\x12\x1d.pagechat.chat.v1.KickRequest\x1a\x1e.pagechat.chat.v1.KickResponse\x12B\n" +
+	"\x03Ban\x12\x1c.pagechat.chat.v1.BanRequest\x1a\x1d.pagechat.chat.v1.BanResponse\x12H\n" +
+	"\x05Unban\x12\x1e.pagechat.chat.v1.UnbanRequest\x1a\x1f.pagechat.chat.v1.UnbanResponse\x12Q\n" +
+	"\bListBans\x12!.pagechat.chat.v1.ListBansRequest\x1a\".pagechat.chat.v1.ListBansResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
 
 var (
 	file_pagechat_chat_v1_chat_proto_rawDescOnce sync.Once
@@ -2660,105 +3971,153 @@ func file_pagechat_chat_v1_chat_proto_rawDescGZIP() []byte {
 	return file_pagechat_chat_v1_chat_proto_rawDescData
 }
 
-var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_pagechat_chat_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_pagechat_chat_v1_chat_proto_goTypes = []any{
-	(*ConfigureRequest)(nil),         // 0: pagechat.chat.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),        // 1: pagechat.chat.v1.ConfigureResponse
-	(*HealthRequest)(nil),            // 2: pagechat.chat.v1.HealthRequest
-	(*HealthResponse)(nil),           // 3: pagechat.chat.v1.HealthResponse
-	(*ShutdownRequest)(nil),          // 4: pagechat.chat.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),         // 5: pagechat.chat.v1.ShutdownResponse
-	(*Room)(nil),                     // 6: pagechat.chat.v1.Room
-	(*File)(nil),                     // 7: pagechat.chat.v1.File
-	(*Transcript)(nil),               // 8: pagechat.chat.v1.Transcript
-	(*Participant)(nil),              // 9: pagechat.chat.v1.Participant
-	(*Message)(nil),                  // 10: pagechat.chat.v1.Message
-	(*OpenRoomRequest)(nil),          // 11: pagechat.chat.v1.OpenRoomRequest
-	(*OpenRoomResponse)(nil),         // 12: pagechat.chat.v1.OpenRoomResponse
-	(*RenderMacroRequest)(nil),       // 13: pagechat.chat.v1.RenderMacroRequest
-	(*RenderMacroResponse)(nil),      // 14: pagechat.chat.v1.RenderMacroResponse
-	(*RoomInfoRequest)(nil),          // 15: pagechat.chat.v1.RoomInfoRequest
-	(*RoomInfoResponse)(nil),         // 16: pagechat.chat.v1.RoomInfoResponse
-	(*SendRequest)(nil),              // 17: pagechat.chat.v1.SendRequest
-	(*SendResponse)(nil),             // 18: pagechat.chat.v1.SendResponse
-	(*SubscribeRequest)(nil),         // 19: pagechat.chat.v1.SubscribeRequest
-	(*RoomEvent)(nil),                // 20: pagechat.chat.v1.RoomEvent
-	(*PresenceChange)(nil),           // 21: pagechat.chat.v1.PresenceChange
-	(*HistoryRequest)(nil),           // 22: pagechat.chat.v1.HistoryRequest
-	(*HistoryResponse)(nil),          // 23: pagechat.chat.v1.HistoryResponse
-	(*JoinRequest)(nil),              // 24: pagechat.chat.v1.JoinRequest
-	(*JoinResponse)(nil),             // 25: pagechat.chat.v1.JoinResponse
-	(*LeaveRequest)(nil),             // 26: pagechat.chat.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 27: pagechat.chat.v1.LeaveResponse
-	(*PresenceRequest)(nil),          // 28: pagechat.chat.v1.PresenceRequest
-	(*PresenceResponse)(nil),         // 29: pagechat.chat.v1.PresenceResponse
-	(*UploadRequest)(nil),            // 30: pagechat.chat.v1.UploadRequest
-	(*UploadHeader)(nil),             // 31: pagechat.chat.v1.UploadHeader
-	(*UploadResponse)(nil),           // 32: pagechat.chat.v1.UploadResponse
-	(*FeedRequest)(nil),              // 33: pagechat.chat.v1.FeedRequest
-	(*AuthorizeViewersRequest)(nil),  // 34: pagechat.chat.v1.AuthorizeViewersRequest
-	(*AuthorizeViewersResponse)(nil), // 35: pagechat.chat.v1.AuthorizeViewersResponse
-	nil,                              // 36: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
-	(*timestamppb.Timestamp)(nil),    // 37: google.protobuf.Timestamp
+	(MessageKind)(0),                 // 0: pagechat.chat.v1.MessageKind
+	(*ConfigureRequest)(nil),         // 1: pagechat.chat.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),        // 2: pagechat.chat.v1.ConfigureResponse
+	(*HealthRequest)(nil),            // 3: pagechat.chat.v1.HealthRequest
+	(*HealthResponse)(nil),           // 4: pagechat.chat.v1.HealthResponse
+	(*ShutdownRequest)(nil),          // 5: pagechat.chat.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),         // 6: pagechat.chat.v1.ShutdownResponse
+	(*Room)(nil),                     // 7: pagechat.chat.v1.Room
+	(*File)(nil),                     // 8: pagechat.chat.v1.File
+	(*Transcript)(nil),               // 9: pagechat.chat.v1.Transcript
+	(*Participant)(nil),              // 10: pagechat.chat.v1.Participant
+	(*Message)(nil),                  // 11: pagechat.chat.v1.Message
+	(*OpenRoomRequest)(nil),          // 12: pagechat.chat.v1.OpenRoomRequest
+	(*OpenRoomResponse)(nil),         // 13: pagechat.chat.v1.OpenRoomResponse
+	(*RenderMacroRequest)(nil),       // 14: pagechat.chat.v1.RenderMacroRequest
+	(*RenderMacroResponse)(nil),      // 15: pagechat.chat.v1.RenderMacroResponse
+	(*RoomInfoRequest)(nil),          // 16: pagechat.chat.v1.RoomInfoRequest
+	(*RoomInfoResponse)(nil),         // 17: pagechat.chat.v1.RoomInfoResponse
+	(*Rights)(nil),                   // 18: pagechat.chat.v1.Rights
+	(*SendRequest)(nil),              // 19: pagechat.chat.v1.SendRequest
+	(*SendResponse)(nil),             // 20: pagechat.chat.v1.SendResponse
+	(*SubscribeRequest)(nil),         // 21: pagechat.chat.v1.SubscribeRequest
+	(*RoomEvent)(nil),                // 22: pagechat.chat.v1.RoomEvent
+	(*PresenceChange)(nil),           // 23: pagechat.chat.v1.PresenceChange
+	(*HistoryRequest)(nil),           // 24: pagechat.chat.v1.HistoryRequest
+	(*HistoryResponse)(nil),          // 25: pagechat.chat.v1.HistoryResponse
+	(*JoinRequest)(nil),              // 26: pagechat.chat.v1.JoinRequest
+	(*JoinResponse)(nil),             // 27: pagechat.chat.v1.JoinResponse
+	(*LeaveRequest)(nil),             // 28: pagechat.chat.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 29: pagechat.chat.v1.LeaveResponse
+	(*PresenceRequest)(nil),          // 30: pagechat.chat.v1.PresenceRequest
+	(*PresenceResponse)(nil),         // 31: pagechat.chat.v1.PresenceResponse
+	(*UploadRequest)(nil),            // 32: pagechat.chat.v1.UploadRequest
+	(*UploadHeader)(nil),             // 33: pagechat.chat.v1.UploadHeader
+	(*UploadResponse)(nil),           // 34: pagechat.chat.v1.UploadResponse
+	(*FeedRequest)(nil),              // 35: pagechat.chat.v1.FeedRequest
+	(*AuthorizeViewersRequest)(nil),  // 36: pagechat.chat.v1.AuthorizeViewersRequest
+	(*AuthorizeViewersResponse)(nil), // 37: pagechat.chat.v1.AuthorizeViewersResponse
+	(*EditMessageRequest)(nil),       // 38: pagechat.chat.v1.EditMessageRequest
+	(*EditMessageResponse)(nil),      // 39: pagechat.chat.v1.EditMessageResponse
+	(*DeleteMessageRequest)(nil),     // 40: pagechat.chat.v1.DeleteMessageRequest
+	(*DeleteMessageResponse)(nil),    // 41: pagechat.chat.v1.DeleteMessageResponse
+	(*SetTopicRequest)(nil),          // 42: pagechat.chat.v1.SetTopicRequest
+	(*SetTopicResponse)(nil),         // 43: pagechat.chat.v1.SetTopicResponse
+	(*KickRequest)(nil),              // 44: pagechat.chat.v1.KickRequest
+	(*KickResponse)(nil),             // 45: pagechat.chat.v1.KickResponse
+	(*Ban)(nil),                      // 46: pagechat.chat.v1.Ban
+	(*BanRequest)(nil),               // 47: pagechat.chat.v1.BanRequest
+	(*BanResponse)(nil),              // 48: pagechat.chat.v1.BanResponse
+	(*UnbanRequest)(nil),             // 49: pagechat.chat.v1.UnbanRequest
+	(*UnbanResponse)(nil),            // 50: pagechat.chat.v1.UnbanResponse
+	(*ListBansRequest)(nil),          // 51: pagechat.chat.v1.ListBansRequest
+	(*ListBansResponse)(nil),         // 52: pagechat.chat.v1.ListBansResponse
+	nil,                              // 53: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	(*timestamppb.Timestamp)(nil),    // 54: google.protobuf.Timestamp
 }
 var file_pagechat_chat_v1_chat_proto_depIdxs = []int32{
-	37, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	37, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
-	9,  // 2: pagechat.chat.v1.Room.participants:type_name -> pagechat.chat.v1.Participant
-	7,  // 3: pagechat.chat.v1.Room.files:type_name -> pagechat.chat.v1.File
-	8,  // 4: pagechat.chat.v1.Room.transcripts:type_name -> pagechat.chat.v1.Transcript
-	37, // 5: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
-	37, // 6: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
-	37, // 7: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
-	7,  // 8: pagechat.chat.v1.Message.file:type_name -> pagechat.chat.v1.File
-	6,  // 9: pagechat.chat.v1.OpenRoomResponse.room:type_name -> pagechat.chat.v1.Room
-	36, // 10: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
-	6,  // 11: pagechat.chat.v1.RoomInfoResponse.room:type_name -> pagechat.chat.v1.Room
-	10, // 12: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
-	10, // 13: pagechat.chat.v1.RoomEvent.message:type_name -> pagechat.chat.v1.Message
-	21, // 14: pagechat.chat.v1.RoomEvent.presence:type_name -> pagechat.chat.v1.PresenceChange
-	9,  // 15: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
-	10, // 16: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
-	9,  // 17: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
-	9,  // 18: pagechat.chat.v1.PresenceResponse.participants:type_name -> pagechat.chat.v1.Participant
-	31, // 19: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
-	10, // 20: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
-	7,  // 21: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
-	0,  // 22: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
-	2,  // 23: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
-	4,  // 24: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
-	11, // 25: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
-	13, // 26: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
-	15, // 27: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
-	17, // 28: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
-	19, // 29: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
-	22, // 30: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
-	24, // 31: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
-	26, // 32: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
-	28, // 33: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
-	30, // 34: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
-	33, // 35: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
-	34, // 36: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
-	1,  // 37: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
-	3,  // 38: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
-	5,  // 39: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
-	12, // 40: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
-	14, // 41: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
-	16, // 42: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
-	18, // 43: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
-	20, // 44: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
-	23, // 45: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
-	25, // 46: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
-	27, // 47: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
-	29, // 48: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
-	32, // 49: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
-	20, // 50: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
-	35, // 51: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
-	37, // [37:52] is the sub-list for method output_type
-	22, // [22:37] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	54, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	54, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
+	10, // 2: pagechat.chat.v1.Room.participants:type_name -> pagechat.chat.v1.Participant
+	8,  // 3: pagechat.chat.v1.Room.files:type_name -> pagechat.chat.v1.File
+	9,  // 4: pagechat.chat.v1.Room.transcripts:type_name -> pagechat.chat.v1.Transcript
+	54, // 5: pagechat.chat.v1.Room.topic_at:type_name -> google.protobuf.Timestamp
+	54, // 6: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
+	54, // 7: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
+	54, // 8: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
+	8,  // 9: pagechat.chat.v1.Message.file:type_name -> pagechat.chat.v1.File
+	0,  // 10: pagechat.chat.v1.Message.kind:type_name -> pagechat.chat.v1.MessageKind
+	54, // 11: pagechat.chat.v1.Message.edited_at:type_name -> google.protobuf.Timestamp
+	54, // 12: pagechat.chat.v1.Message.until:type_name -> google.protobuf.Timestamp
+	7,  // 13: pagechat.chat.v1.OpenRoomResponse.room:type_name -> pagechat.chat.v1.Room
+	53, // 14: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	7,  // 15: pagechat.chat.v1.RoomInfoResponse.room:type_name -> pagechat.chat.v1.Room
+	18, // 16: pagechat.chat.v1.RoomInfoResponse.rights:type_name -> pagechat.chat.v1.Rights
+	11, // 17: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
+	11, // 18: pagechat.chat.v1.RoomEvent.message:type_name -> pagechat.chat.v1.Message
+	23, // 19: pagechat.chat.v1.RoomEvent.presence:type_name -> pagechat.chat.v1.PresenceChange
+	10, // 20: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
+	11, // 21: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
+	10, // 22: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
+	10, // 23: pagechat.chat.v1.PresenceResponse.participants:type_name -> pagechat.chat.v1.Participant
+	33, // 24: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
+	11, // 25: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
+	8,  // 26: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
+	11, // 27: pagechat.chat.v1.EditMessageResponse.edit:type_name -> pagechat.chat.v1.Message
+	11, // 28: pagechat.chat.v1.DeleteMessageResponse.delete:type_name -> pagechat.chat.v1.Message
+	11, // 29: pagechat.chat.v1.SetTopicResponse.event:type_name -> pagechat.chat.v1.Message
+	11, // 30: pagechat.chat.v1.KickResponse.event:type_name -> pagechat.chat.v1.Message
+	54, // 31: pagechat.chat.v1.Ban.banned_at:type_name -> google.protobuf.Timestamp
+	54, // 32: pagechat.chat.v1.Ban.expires_at:type_name -> google.protobuf.Timestamp
+	54, // 33: pagechat.chat.v1.BanRequest.expires_at:type_name -> google.protobuf.Timestamp
+	46, // 34: pagechat.chat.v1.BanResponse.ban:type_name -> pagechat.chat.v1.Ban
+	11, // 35: pagechat.chat.v1.BanResponse.event:type_name -> pagechat.chat.v1.Message
+	11, // 36: pagechat.chat.v1.UnbanResponse.event:type_name -> pagechat.chat.v1.Message
+	46, // 37: pagechat.chat.v1.ListBansResponse.bans:type_name -> pagechat.chat.v1.Ban
+	1,  // 38: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
+	3,  // 39: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
+	5,  // 40: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
+	12, // 41: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
+	14, // 42: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
+	16, // 43: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
+	19, // 44: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
+	21, // 45: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
+	24, // 46: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
+	26, // 47: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
+	28, // 48: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
+	30, // 49: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
+	32, // 50: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
+	35, // 51: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
+	36, // 52: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
+	38, // 53: pagechat.chat.v1.ChatPlugin.EditMessage:input_type -> pagechat.chat.v1.EditMessageRequest
+	40, // 54: pagechat.chat.v1.ChatPlugin.DeleteMessage:input_type -> pagechat.chat.v1.DeleteMessageRequest
+	42, // 55: pagechat.chat.v1.ChatPlugin.SetTopic:input_type -> pagechat.chat.v1.SetTopicRequest
+	44, // 56: pagechat.chat.v1.ChatPlugin.Kick:input_type -> pagechat.chat.v1.KickRequest
+	47, // 57: pagechat.chat.v1.ChatPlugin.Ban:input_type -> pagechat.chat.v1.BanRequest
+	49, // 58: pagechat.chat.v1.ChatPlugin.Unban:input_type -> pagechat.chat.v1.UnbanRequest
+	51, // 59: pagechat.chat.v1.ChatPlugin.ListBans:input_type -> pagechat.chat.v1.ListBansRequest
+	2,  // 60: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
+	4,  // 61: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
+	6,  // 62: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
+	13, // 63: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
+	15, // 64: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
+	17, // 65: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
+	20, // 66: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
+	22, // 67: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
+	25, // 68: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
+	27, // 69: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
+	29, // 70: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
+	31, // 71: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
+	34, // 72: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
+	22, // 73: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
+	37, // 74: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
+	39, // 75: pagechat.chat.v1.ChatPlugin.EditMessage:output_type -> pagechat.chat.v1.EditMessageResponse
+	41, // 76: pagechat.chat.v1.ChatPlugin.DeleteMessage:output_type -> pagechat.chat.v1.DeleteMessageResponse
+	43, // 77: pagechat.chat.v1.ChatPlugin.SetTopic:output_type -> pagechat.chat.v1.SetTopicResponse
+	45, // 78: pagechat.chat.v1.ChatPlugin.Kick:output_type -> pagechat.chat.v1.KickResponse
+	48, // 79: pagechat.chat.v1.ChatPlugin.Ban:output_type -> pagechat.chat.v1.BanResponse
+	50, // 80: pagechat.chat.v1.ChatPlugin.Unban:output_type -> pagechat.chat.v1.UnbanResponse
+	52, // 81: pagechat.chat.v1.ChatPlugin.ListBans:output_type -> pagechat.chat.v1.ListBansResponse
+	60, // [60:82] is the sub-list for method output_type
+	38, // [38:60] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_pagechat_chat_v1_chat_proto_init() }
@@ -2766,12 +4125,12 @@ func file_pagechat_chat_v1_chat_proto_init() {
 	if File_pagechat_chat_v1_chat_proto != nil {
 		return
 	}
-	file_pagechat_chat_v1_chat_proto_msgTypes[20].OneofWrappers = []any{
+	file_pagechat_chat_v1_chat_proto_msgTypes[21].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Presence)(nil),
 		(*RoomEvent_CaughtUp)(nil),
 	}
-	file_pagechat_chat_v1_chat_proto_msgTypes[30].OneofWrappers = []any{
+	file_pagechat_chat_v1_chat_proto_msgTypes[31].OneofWrappers = []any{
 		(*UploadRequest_Header)(nil),
 		(*UploadRequest_Chunk)(nil),
 	}
@@ -2780,13 +4139,14 @@ func file_pagechat_chat_v1_chat_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_chat_v1_chat_proto_rawDesc), len(file_pagechat_chat_v1_chat_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   37,
+			NumEnums:      1,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_pagechat_chat_v1_chat_proto_goTypes,
 		DependencyIndexes: file_pagechat_chat_v1_chat_proto_depIdxs,
+		EnumInfos:         file_pagechat_chat_v1_chat_proto_enumTypes,
 		MessageInfos:      file_pagechat_chat_v1_chat_proto_msgTypes,
 	}.Build()
 	File_pagechat_chat_v1_chat_proto = out.File

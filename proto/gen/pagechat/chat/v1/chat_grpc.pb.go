@@ -34,6 +34,13 @@ const (
 	ChatPlugin_Upload_FullMethodName           = "/pagechat.chat.v1.ChatPlugin/Upload"
 	ChatPlugin_Feed_FullMethodName             = "/pagechat.chat.v1.ChatPlugin/Feed"
 	ChatPlugin_AuthorizeViewers_FullMethodName = "/pagechat.chat.v1.ChatPlugin/AuthorizeViewers"
+	ChatPlugin_EditMessage_FullMethodName      = "/pagechat.chat.v1.ChatPlugin/EditMessage"
+	ChatPlugin_DeleteMessage_FullMethodName    = "/pagechat.chat.v1.ChatPlugin/DeleteMessage"
+	ChatPlugin_SetTopic_FullMethodName         = "/pagechat.chat.v1.ChatPlugin/SetTopic"
+	ChatPlugin_Kick_FullMethodName             = "/pagechat.chat.v1.ChatPlugin/Kick"
+	ChatPlugin_Ban_FullMethodName              = "/pagechat.chat.v1.ChatPlugin/Ban"
+	ChatPlugin_Unban_FullMethodName            = "/pagechat.chat.v1.ChatPlugin/Unban"
+	ChatPlugin_ListBans_FullMethodName         = "/pagechat.chat.v1.ChatPlugin/ListBans"
 )
 
 // ChatPluginClient is the client API for ChatPlugin service.
@@ -49,9 +56,17 @@ const (
 //
 // Errors are gRPC statuses:
 //   - INVALID_ARGUMENT: bad input (ids, text, limits, sequence numbers).
-//   - NOT_FOUND: the room does not exist.
+//   - NOT_FOUND: the room does not exist; with an ErrorInfo of reason
+//     "MESSAGE_NOT_FOUND", the room has no message with that sequence.
 //   - PERMISSION_DENIED: the host refused the user the permission the call
-//     needs.
+//     needs. With a google.rpc.ErrorInfo of domain "pagechat" the reason
+//     says more, and the message is a sentence for the user: "BANNED" (the
+//     user is banned from the room; the message names the reason and the
+//     end), "KICKED" (ends a stream whose user a moderator kicked; they may
+//     come back), "NOT_AUTHOR" (only the author may edit a message, or
+//     delete it without moderate permission), "EDIT_WINDOW_PASSED" (the
+//     author's window to edit or delete is over), "NOT_MODERATOR" (the
+//     call needs moderate permission).
 //   - RESOURCE_EXHAUSTED: a limit was reached. With a google.rpc.RetryInfo
 //     detail it is the per-user message rate (retry after its delay); with a
 //     google.rpc.QuotaFailure detail an admin-set limit such as rooms per
@@ -61,7 +76,9 @@ const (
 //     far behind (resume from the last sequence seen).
 //   - OUT_OF_RANGE: an upload is larger than the configured limit.
 //   - FAILED_PRECONDITION: the plugin is not configured yet, or its storage
-//     is locked by another process.
+//     is locked by another process. With an ErrorInfo of reason
+//     "MESSAGE_DELETED" instead: the message was deleted and cannot be
+//     edited or deleted again.
 //   - ABORTED: a resume names another room epoch; reload history instead.
 //   - UNAVAILABLE: the plugin is stopping; retry after the host restarts
 //     it. With a google.rpc.ErrorInfo detail of domain "pagechat" and
@@ -124,6 +141,30 @@ type ChatPluginClient interface {
 	// AuthorizeViewers tells which of the given users may view a room, asking
 	// the host (through the permission cache) for each.
 	AuthorizeViewers(ctx context.Context, in *AuthorizeViewersRequest, opts ...grpc.CallOption) (*AuthorizeViewersResponse, error)
+	// EditMessage replaces the text of one of the user's own messages within
+	// the edit window. The edit is a new event in the room's log (kind
+	// MESSAGE_KIND_EDIT, target = the message); the replaced text is erased
+	// from storage.
+	EditMessage(ctx context.Context, in *EditMessageRequest, opts ...grpc.CallOption) (*EditMessageResponse, error)
+	// DeleteMessage deletes a message: the author's own within the edit
+	// window, any message at any time with moderate permission. The delete
+	// is a new event in the room's log; the message's text and file are
+	// erased from storage, and an uploaded file is removed from the page
+	// through HostAPI.DeleteFile.
+	DeleteMessage(ctx context.Context, in *DeleteMessageRequest, opts ...grpc.CallOption) (*DeleteMessageResponse, error)
+	// SetTopic sets the room's topic (moderate permission).
+	SetTopic(ctx context.Context, in *SetTopicRequest, opts ...grpc.CallOption) (*SetTopicResponse, error)
+	// Kick ends the user's open streams of the room now (moderate
+	// permission); they may come back.
+	Kick(ctx context.Context, in *KickRequest, opts ...grpc.CallOption) (*KickResponse, error)
+	// Ban keeps a user out of the room, even where the page lets them view,
+	// until it expires or is lifted (moderate permission). Their open
+	// streams end at once.
+	Ban(ctx context.Context, in *BanRequest, opts ...grpc.CallOption) (*BanResponse, error)
+	// Unban lifts a ban (moderate permission).
+	Unban(ctx context.Context, in *UnbanRequest, opts ...grpc.CallOption) (*UnbanResponse, error)
+	// ListBans lists the bans in force in a room (moderate permission).
+	ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error)
 }
 
 type chatPluginClient struct {
@@ -305,6 +346,76 @@ func (c *chatPluginClient) AuthorizeViewers(ctx context.Context, in *AuthorizeVi
 	return out, nil
 }
 
+func (c *chatPluginClient) EditMessage(ctx context.Context, in *EditMessageRequest, opts ...grpc.CallOption) (*EditMessageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EditMessageResponse)
+	err := c.cc.Invoke(ctx, ChatPlugin_EditMessage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatPluginClient) DeleteMessage(ctx context.Context, in *DeleteMessageRequest, opts ...grpc.CallOption) (*DeleteMessageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteMessageResponse)
+	err := c.cc.Invoke(ctx, ChatPlugin_DeleteMessage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatPluginClient) SetTopic(ctx context.Context, in *SetTopicRequest, opts ...grpc.CallOption) (*SetTopicResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetTopicResponse)
+	err := c.cc.Invoke(ctx, ChatPlugin_SetTopic_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatPluginClient) Kick(ctx context.Context, in *KickRequest, opts ...grpc.CallOption) (*KickResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KickResponse)
+	err := c.cc.Invoke(ctx, ChatPlugin_Kick_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatPluginClient) Ban(ctx context.Context, in *BanRequest, opts ...grpc.CallOption) (*BanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BanResponse)
+	err := c.cc.Invoke(ctx, ChatPlugin_Ban_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatPluginClient) Unban(ctx context.Context, in *UnbanRequest, opts ...grpc.CallOption) (*UnbanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnbanResponse)
+	err := c.cc.Invoke(ctx, ChatPlugin_Unban_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatPluginClient) ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBansResponse)
+	err := c.cc.Invoke(ctx, ChatPlugin_ListBans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChatPluginServer is the server API for ChatPlugin service.
 // All implementations must embed UnimplementedChatPluginServer
 // for forward compatibility.
@@ -318,9 +429,17 @@ func (c *chatPluginClient) AuthorizeViewers(ctx context.Context, in *AuthorizeVi
 //
 // Errors are gRPC statuses:
 //   - INVALID_ARGUMENT: bad input (ids, text, limits, sequence numbers).
-//   - NOT_FOUND: the room does not exist.
+//   - NOT_FOUND: the room does not exist; with an ErrorInfo of reason
+//     "MESSAGE_NOT_FOUND", the room has no message with that sequence.
 //   - PERMISSION_DENIED: the host refused the user the permission the call
-//     needs.
+//     needs. With a google.rpc.ErrorInfo of domain "pagechat" the reason
+//     says more, and the message is a sentence for the user: "BANNED" (the
+//     user is banned from the room; the message names the reason and the
+//     end), "KICKED" (ends a stream whose user a moderator kicked; they may
+//     come back), "NOT_AUTHOR" (only the author may edit a message, or
+//     delete it without moderate permission), "EDIT_WINDOW_PASSED" (the
+//     author's window to edit or delete is over), "NOT_MODERATOR" (the
+//     call needs moderate permission).
 //   - RESOURCE_EXHAUSTED: a limit was reached. With a google.rpc.RetryInfo
 //     detail it is the per-user message rate (retry after its delay); with a
 //     google.rpc.QuotaFailure detail an admin-set limit such as rooms per
@@ -330,7 +449,9 @@ func (c *chatPluginClient) AuthorizeViewers(ctx context.Context, in *AuthorizeVi
 //     far behind (resume from the last sequence seen).
 //   - OUT_OF_RANGE: an upload is larger than the configured limit.
 //   - FAILED_PRECONDITION: the plugin is not configured yet, or its storage
-//     is locked by another process.
+//     is locked by another process. With an ErrorInfo of reason
+//     "MESSAGE_DELETED" instead: the message was deleted and cannot be
+//     edited or deleted again.
 //   - ABORTED: a resume names another room epoch; reload history instead.
 //   - UNAVAILABLE: the plugin is stopping; retry after the host restarts
 //     it. With a google.rpc.ErrorInfo detail of domain "pagechat" and
@@ -393,6 +514,30 @@ type ChatPluginServer interface {
 	// AuthorizeViewers tells which of the given users may view a room, asking
 	// the host (through the permission cache) for each.
 	AuthorizeViewers(context.Context, *AuthorizeViewersRequest) (*AuthorizeViewersResponse, error)
+	// EditMessage replaces the text of one of the user's own messages within
+	// the edit window. The edit is a new event in the room's log (kind
+	// MESSAGE_KIND_EDIT, target = the message); the replaced text is erased
+	// from storage.
+	EditMessage(context.Context, *EditMessageRequest) (*EditMessageResponse, error)
+	// DeleteMessage deletes a message: the author's own within the edit
+	// window, any message at any time with moderate permission. The delete
+	// is a new event in the room's log; the message's text and file are
+	// erased from storage, and an uploaded file is removed from the page
+	// through HostAPI.DeleteFile.
+	DeleteMessage(context.Context, *DeleteMessageRequest) (*DeleteMessageResponse, error)
+	// SetTopic sets the room's topic (moderate permission).
+	SetTopic(context.Context, *SetTopicRequest) (*SetTopicResponse, error)
+	// Kick ends the user's open streams of the room now (moderate
+	// permission); they may come back.
+	Kick(context.Context, *KickRequest) (*KickResponse, error)
+	// Ban keeps a user out of the room, even where the page lets them view,
+	// until it expires or is lifted (moderate permission). Their open
+	// streams end at once.
+	Ban(context.Context, *BanRequest) (*BanResponse, error)
+	// Unban lifts a ban (moderate permission).
+	Unban(context.Context, *UnbanRequest) (*UnbanResponse, error)
+	// ListBans lists the bans in force in a room (moderate permission).
+	ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error)
 	mustEmbedUnimplementedChatPluginServer()
 }
 
@@ -447,6 +592,27 @@ func (UnimplementedChatPluginServer) Feed(*FeedRequest, grpc.ServerStreamingServ
 }
 func (UnimplementedChatPluginServer) AuthorizeViewers(context.Context, *AuthorizeViewersRequest) (*AuthorizeViewersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AuthorizeViewers not implemented")
+}
+func (UnimplementedChatPluginServer) EditMessage(context.Context, *EditMessageRequest) (*EditMessageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EditMessage not implemented")
+}
+func (UnimplementedChatPluginServer) DeleteMessage(context.Context, *DeleteMessageRequest) (*DeleteMessageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteMessage not implemented")
+}
+func (UnimplementedChatPluginServer) SetTopic(context.Context, *SetTopicRequest) (*SetTopicResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetTopic not implemented")
+}
+func (UnimplementedChatPluginServer) Kick(context.Context, *KickRequest) (*KickResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Kick not implemented")
+}
+func (UnimplementedChatPluginServer) Ban(context.Context, *BanRequest) (*BanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Ban not implemented")
+}
+func (UnimplementedChatPluginServer) Unban(context.Context, *UnbanRequest) (*UnbanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Unban not implemented")
+}
+func (UnimplementedChatPluginServer) ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBans not implemented")
 }
 func (UnimplementedChatPluginServer) mustEmbedUnimplementedChatPluginServer() {}
 func (UnimplementedChatPluginServer) testEmbeddedByValue()                    {}
@@ -714,6 +880,132 @@ func _ChatPlugin_AuthorizeViewers_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChatPlugin_EditMessage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EditMessageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatPluginServer).EditMessage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatPlugin_EditMessage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatPluginServer).EditMessage(ctx, req.(*EditMessageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatPlugin_DeleteMessage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteMessageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatPluginServer).DeleteMessage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatPlugin_DeleteMessage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatPluginServer).DeleteMessage(ctx, req.(*DeleteMessageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatPlugin_SetTopic_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetTopicRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatPluginServer).SetTopic(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatPlugin_SetTopic_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatPluginServer).SetTopic(ctx, req.(*SetTopicRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatPlugin_Kick_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KickRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatPluginServer).Kick(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatPlugin_Kick_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatPluginServer).Kick(ctx, req.(*KickRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatPlugin_Ban_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatPluginServer).Ban(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatPlugin_Ban_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatPluginServer).Ban(ctx, req.(*BanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatPlugin_Unban_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnbanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatPluginServer).Unban(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatPlugin_Unban_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatPluginServer).Unban(ctx, req.(*UnbanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatPlugin_ListBans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBansRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatPluginServer).ListBans(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatPlugin_ListBans_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatPluginServer).ListBans(ctx, req.(*ListBansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChatPlugin_ServiceDesc is the grpc.ServiceDesc for ChatPlugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -768,6 +1060,34 @@ var ChatPlugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AuthorizeViewers",
 			Handler:    _ChatPlugin_AuthorizeViewers_Handler,
+		},
+		{
+			MethodName: "EditMessage",
+			Handler:    _ChatPlugin_EditMessage_Handler,
+		},
+		{
+			MethodName: "DeleteMessage",
+			Handler:    _ChatPlugin_DeleteMessage_Handler,
+		},
+		{
+			MethodName: "SetTopic",
+			Handler:    _ChatPlugin_SetTopic_Handler,
+		},
+		{
+			MethodName: "Kick",
+			Handler:    _ChatPlugin_Kick_Handler,
+		},
+		{
+			MethodName: "Ban",
+			Handler:    _ChatPlugin_Ban_Handler,
+		},
+		{
+			MethodName: "Unban",
+			Handler:    _ChatPlugin_Unban_Handler,
+		},
+		{
+			MethodName: "ListBans",
+			Handler:    _ChatPlugin_ListBans_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -31,7 +31,8 @@ const (
 	Permission_PERMISSION_VIEW Permission = 1
 	// PERMISSION_POST lets a user send messages and upload files.
 	Permission_PERMISSION_POST Permission = 2
-	// PERMISSION_MODERATE lets a user delete messages.
+	// PERMISSION_MODERATE lets a user delete any message, kick and ban users
+	// and set the room topic.
 	Permission_PERMISSION_MODERATE Permission = 3
 )
 
@@ -1282,6 +1283,107 @@ func (*NotifyResponse) Descriptor() ([]byte, []int) {
 	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{20}
 }
 
+// DeleteFileRequest names an attached file.
+type DeleteFileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// page_id is the page the file is attached to.
+	PageId string `protobuf:"bytes,1,opt,name=page_id,json=pageId,proto3" json:"page_id,omitempty"`
+	// file_id is the id AttachFile returned.
+	FileId string `protobuf:"bytes,2,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	// user_id is who deleted the message that announced the file.
+	UserId        string `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFileRequest) Reset() {
+	*x = DeleteFileRequest{}
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFileRequest) ProtoMessage() {}
+
+func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFileRequest.ProtoReflect.Descriptor instead.
+func (*DeleteFileRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DeleteFileRequest) GetPageId() string {
+	if x != nil {
+		return x.PageId
+	}
+	return ""
+}
+
+func (x *DeleteFileRequest) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+func (x *DeleteFileRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// DeleteFileResponse confirms the removal. It has no fields.
+type DeleteFileResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFileResponse) Reset() {
+	*x = DeleteFileResponse{}
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFileResponse) ProtoMessage() {}
+
+func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFileResponse.ProtoReflect.Descriptor instead.
+func (*DeleteFileResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{22}
+}
+
 var File_pagechat_host_v1_host_proto protoreflect.FileDescriptor
 
 const file_pagechat_host_v1_host_proto_rawDesc = "" +
@@ -1355,13 +1457,18 @@ const file_pagechat_host_v1_host_proto_rawDesc = "" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\tR\x04body\x12\x10\n" +
 	"\x03url\x18\x04 \x01(\tR\x03url\"\x10\n" +
-	"\x0eNotifyResponse*k\n" +
+	"\x0eNotifyResponse\"^\n" +
+	"\x11DeleteFileRequest\x12\x17\n" +
+	"\apage_id\x18\x01 \x01(\tR\x06pageId\x12\x17\n" +
+	"\afile_id\x18\x02 \x01(\tR\x06fileId\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\"\x14\n" +
+	"\x12DeleteFileResponse*k\n" +
 	"\n" +
 	"Permission\x12\x1a\n" +
 	"\x16PERMISSION_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fPERMISSION_VIEW\x10\x01\x12\x13\n" +
 	"\x0fPERMISSION_POST\x10\x02\x12\x17\n" +
-	"\x13PERMISSION_MODERATE\x10\x032\xc7\x06\n" +
+	"\x13PERMISSION_MODERATE\x10\x032\xa0\a\n" +
 	"\aHostAPI\x12f\n" +
 	"\x0fCheckPermission\x12(.pagechat.host.v1.CheckPermissionRequest\x1a).pagechat.host.v1.CheckPermissionResponse\x12i\n" +
 	"\x10CheckPermissions\x12).pagechat.host.v1.CheckPermissionsRequest\x1a*.pagechat.host.v1.CheckPermissionsResponse\x12N\n" +
@@ -1372,7 +1479,9 @@ const file_pagechat_host_v1_host_proto_rawDesc = "" +
 	"AttachFile\x12#.pagechat.host.v1.AttachFileRequest\x1a$.pagechat.host.v1.AttachFileResponse(\x01\x12Z\n" +
 	"\vResolveLink\x12$.pagechat.host.v1.ResolveLinkRequest\x1a%.pagechat.host.v1.ResolveLinkResponse\x12]\n" +
 	"\fResolveLinks\x12%.pagechat.host.v1.ResolveLinksRequest\x1a&.pagechat.host.v1.ResolveLinksResponse\x12K\n" +
-	"\x06Notify\x12\x1f.pagechat.host.v1.NotifyRequest\x1a .pagechat.host.v1.NotifyResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/host/v1;hostv1b\x06proto3"
+	"\x06Notify\x12\x1f.pagechat.host.v1.NotifyRequest\x1a .pagechat.host.v1.NotifyResponse\x12W\n" +
+	"\n" +
+	"DeleteFile\x12#.pagechat.host.v1.DeleteFileRequest\x1a$.pagechat.host.v1.DeleteFileResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/host/v1;hostv1b\x06proto3"
 
 var (
 	file_pagechat_host_v1_host_proto_rawDescOnce sync.Once
@@ -1387,7 +1496,7 @@ func file_pagechat_host_v1_host_proto_rawDescGZIP() []byte {
 }
 
 var file_pagechat_host_v1_host_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pagechat_host_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_pagechat_host_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_pagechat_host_v1_host_proto_goTypes = []any{
 	(Permission)(0),                  // 0: pagechat.host.v1.Permission
 	(*CheckPermissionRequest)(nil),   // 1: pagechat.host.v1.CheckPermissionRequest
@@ -1411,6 +1520,8 @@ var file_pagechat_host_v1_host_proto_goTypes = []any{
 	(*ResolveLinksResponse)(nil),     // 19: pagechat.host.v1.ResolveLinksResponse
 	(*NotifyRequest)(nil),            // 20: pagechat.host.v1.NotifyRequest
 	(*NotifyResponse)(nil),           // 21: pagechat.host.v1.NotifyResponse
+	(*DeleteFileRequest)(nil),        // 22: pagechat.host.v1.DeleteFileRequest
+	(*DeleteFileResponse)(nil),       // 23: pagechat.host.v1.DeleteFileResponse
 }
 var file_pagechat_host_v1_host_proto_depIdxs = []int32{
 	0,  // 0: pagechat.host.v1.CheckPermissionRequest.permission:type_name -> pagechat.host.v1.Permission
@@ -1429,17 +1540,19 @@ var file_pagechat_host_v1_host_proto_depIdxs = []int32{
 	16, // 13: pagechat.host.v1.HostAPI.ResolveLink:input_type -> pagechat.host.v1.ResolveLinkRequest
 	18, // 14: pagechat.host.v1.HostAPI.ResolveLinks:input_type -> pagechat.host.v1.ResolveLinksRequest
 	20, // 15: pagechat.host.v1.HostAPI.Notify:input_type -> pagechat.host.v1.NotifyRequest
-	2,  // 16: pagechat.host.v1.HostAPI.CheckPermission:output_type -> pagechat.host.v1.CheckPermissionResponse
-	4,  // 17: pagechat.host.v1.HostAPI.CheckPermissions:output_type -> pagechat.host.v1.CheckPermissionsResponse
-	7,  // 18: pagechat.host.v1.HostAPI.GetPage:output_type -> pagechat.host.v1.GetPageResponse
-	10, // 19: pagechat.host.v1.HostAPI.GetUser:output_type -> pagechat.host.v1.GetUserResponse
-	12, // 20: pagechat.host.v1.HostAPI.UpsertChildPage:output_type -> pagechat.host.v1.UpsertChildPageResponse
-	15, // 21: pagechat.host.v1.HostAPI.AttachFile:output_type -> pagechat.host.v1.AttachFileResponse
-	17, // 22: pagechat.host.v1.HostAPI.ResolveLink:output_type -> pagechat.host.v1.ResolveLinkResponse
-	19, // 23: pagechat.host.v1.HostAPI.ResolveLinks:output_type -> pagechat.host.v1.ResolveLinksResponse
-	21, // 24: pagechat.host.v1.HostAPI.Notify:output_type -> pagechat.host.v1.NotifyResponse
-	16, // [16:25] is the sub-list for method output_type
-	7,  // [7:16] is the sub-list for method input_type
+	22, // 16: pagechat.host.v1.HostAPI.DeleteFile:input_type -> pagechat.host.v1.DeleteFileRequest
+	2,  // 17: pagechat.host.v1.HostAPI.CheckPermission:output_type -> pagechat.host.v1.CheckPermissionResponse
+	4,  // 18: pagechat.host.v1.HostAPI.CheckPermissions:output_type -> pagechat.host.v1.CheckPermissionsResponse
+	7,  // 19: pagechat.host.v1.HostAPI.GetPage:output_type -> pagechat.host.v1.GetPageResponse
+	10, // 20: pagechat.host.v1.HostAPI.GetUser:output_type -> pagechat.host.v1.GetUserResponse
+	12, // 21: pagechat.host.v1.HostAPI.UpsertChildPage:output_type -> pagechat.host.v1.UpsertChildPageResponse
+	15, // 22: pagechat.host.v1.HostAPI.AttachFile:output_type -> pagechat.host.v1.AttachFileResponse
+	17, // 23: pagechat.host.v1.HostAPI.ResolveLink:output_type -> pagechat.host.v1.ResolveLinkResponse
+	19, // 24: pagechat.host.v1.HostAPI.ResolveLinks:output_type -> pagechat.host.v1.ResolveLinksResponse
+	21, // 25: pagechat.host.v1.HostAPI.Notify:output_type -> pagechat.host.v1.NotifyResponse
+	23, // 26: pagechat.host.v1.HostAPI.DeleteFile:output_type -> pagechat.host.v1.DeleteFileResponse
+	17, // [17:27] is the sub-list for method output_type
+	7,  // [7:17] is the sub-list for method input_type
 	7,  // [7:7] is the sub-list for extension type_name
 	7,  // [7:7] is the sub-list for extension extendee
 	0,  // [0:7] is the sub-list for field type_name
@@ -1460,7 +1573,7 @@ func file_pagechat_host_v1_host_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_host_v1_host_proto_rawDesc), len(file_pagechat_host_v1_host_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

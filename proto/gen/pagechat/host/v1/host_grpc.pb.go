@@ -28,6 +28,7 @@ const (
 	HostAPI_ResolveLink_FullMethodName      = "/pagechat.host.v1.HostAPI/ResolveLink"
 	HostAPI_ResolveLinks_FullMethodName     = "/pagechat.host.v1.HostAPI/ResolveLinks"
 	HostAPI_Notify_FullMethodName           = "/pagechat.host.v1.HostAPI/Notify"
+	HostAPI_DeleteFile_FullMethodName       = "/pagechat.host.v1.HostAPI/DeleteFile"
 )
 
 // HostAPIClient is the client API for HostAPI service.
@@ -71,6 +72,11 @@ type HostAPIClient interface {
 	ResolveLinks(ctx context.Context, in *ResolveLinksRequest, opts ...grpc.CallOption) (*ResolveLinksResponse, error)
 	// Notify delivers a notification to a user through the host's channels.
 	Notify(ctx context.Context, in *NotifyRequest, opts ...grpc.CallOption) (*NotifyResponse, error)
+	// DeleteFile removes a file the plugin attached (AttachFile) from its
+	// page, after the message that announced it was deleted. Optional: a host
+	// without it answers UNIMPLEMENTED, and the file stays on the page. An
+	// unknown file is NOT_FOUND.
+	DeleteFile(ctx context.Context, in *DeleteFileRequest, opts ...grpc.CallOption) (*DeleteFileResponse, error)
 }
 
 type hostAPIClient struct {
@@ -174,6 +180,16 @@ func (c *hostAPIClient) Notify(ctx context.Context, in *NotifyRequest, opts ...g
 	return out, nil
 }
 
+func (c *hostAPIClient) DeleteFile(ctx context.Context, in *DeleteFileRequest, opts ...grpc.CallOption) (*DeleteFileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteFileResponse)
+	err := c.cc.Invoke(ctx, HostAPI_DeleteFile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostAPIServer is the server API for HostAPI service.
 // All implementations must embed UnimplementedHostAPIServer
 // for forward compatibility.
@@ -215,6 +231,11 @@ type HostAPIServer interface {
 	ResolveLinks(context.Context, *ResolveLinksRequest) (*ResolveLinksResponse, error)
 	// Notify delivers a notification to a user through the host's channels.
 	Notify(context.Context, *NotifyRequest) (*NotifyResponse, error)
+	// DeleteFile removes a file the plugin attached (AttachFile) from its
+	// page, after the message that announced it was deleted. Optional: a host
+	// without it answers UNIMPLEMENTED, and the file stays on the page. An
+	// unknown file is NOT_FOUND.
+	DeleteFile(context.Context, *DeleteFileRequest) (*DeleteFileResponse, error)
 	mustEmbedUnimplementedHostAPIServer()
 }
 
@@ -251,6 +272,9 @@ func (UnimplementedHostAPIServer) ResolveLinks(context.Context, *ResolveLinksReq
 }
 func (UnimplementedHostAPIServer) Notify(context.Context, *NotifyRequest) (*NotifyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Notify not implemented")
+}
+func (UnimplementedHostAPIServer) DeleteFile(context.Context, *DeleteFileRequest) (*DeleteFileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteFile not implemented")
 }
 func (UnimplementedHostAPIServer) mustEmbedUnimplementedHostAPIServer() {}
 func (UnimplementedHostAPIServer) testEmbeddedByValue()                 {}
@@ -424,6 +448,24 @@ func _HostAPI_Notify_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HostAPI_DeleteFile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteFileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostAPIServer).DeleteFile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HostAPI_DeleteFile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostAPIServer).DeleteFile(ctx, req.(*DeleteFileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // HostAPI_ServiceDesc is the grpc.ServiceDesc for HostAPI service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -462,6 +504,10 @@ var HostAPI_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Notify",
 			Handler:    _HostAPI_Notify_Handler,
+		},
+		{
+			MethodName: "DeleteFile",
+			Handler:    _HostAPI_DeleteFile_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
