@@ -51,7 +51,9 @@ func (c *Client) RoomInfo(ctx context.Context, userID, roomID string) (Room, err
 	if err != nil {
 		return Room{}, err
 	}
-	return roomFromProto(resp.GetRoom()), nil
+	room := roomFromProto(resp.GetRoom())
+	room.Read = readStateFromProto(resp.GetReadState())
+	return room, nil
 }
 
 // RenderedMacro is a macro rendered for one viewer.

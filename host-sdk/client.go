@@ -278,6 +278,9 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		TranscriptDelayMs:     c.cfg.transcriptDelay.Milliseconds(),
 		TimeZone:              c.cfg.timeZone,
 		EditWindowSeconds:     c.cfg.editWindowSecs,
+		WatchQuietPeriodMs:    c.cfg.watchQuiet.Milliseconds(),
+		AuthorsDoNotWatch:     c.cfg.authorsDoNotWatch,
+		RoomMentionsPerHour:   c.cfg.roomMentionsPerHour,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure pagechat plugin %s: %w", c.pluginPath, fromStatus(err))

@@ -68,6 +68,11 @@ func (h *recordingHost) ResolveLink(_ context.Context, userID, fromPageID, title
 	return Link{}, nil
 }
 
+func (h *recordingHost) SearchUsers(_ context.Context, pageID, prefix string, limit int) ([]User, error) {
+	h.calls = append(h.calls, []any{pageID, prefix, limit})
+	return nil, nil
+}
+
 func (h *recordingHost) Notify(_ context.Context, n Notification) error {
 	h.calls = append(h.calls, n)
 	return nil
@@ -108,8 +113,13 @@ var conversions = map[protoreflect.FullName]func(proto.Message) any{
 	"pagechat.chat.v1.ShutdownResponse":  nil,
 	"pagechat.chat.v1.OpenRoomResponse":  as(func(r *chatv1.OpenRoomResponse) Room { return roomFromProto(r.GetRoom()) }),
 	"pagechat.chat.v1.RoomInfoResponse": as(func(r *chatv1.RoomInfoResponse) []any {
-		return []any{roomFromProto(r.GetRoom()), rightsFromProto(r.GetRights())}
+		room := roomFromProto(r.GetRoom())
+		room.Read = readStateFromProto(r.GetReadState())
+		return []any{room, rightsFromProto(r.GetRights())}
 	}),
+	"pagechat.chat.v1.ReadState":           as(readStateFromProto),
+	"pagechat.chat.v1.MarkReadResponse":    as(func(r *chatv1.MarkReadResponse) ReadState { return readStateFromProto(r.GetReadState()) }),
+	"pagechat.chat.v1.SetWatchResponse":    as((*chatv1.SetWatchResponse).GetWatching),
 	"pagechat.chat.v1.RenderMacroResponse": as(renderedMacroFromProto),
 	"pagechat.chat.v1.SendResponse":        as(sendResultFromProto),
 	"pagechat.chat.v1.RoomEvent": as(func(e *chatv1.RoomEvent) []any {
@@ -155,6 +165,7 @@ var conversions = map[protoreflect.FullName]func(proto.Message) any{
 	"pagechat.host.v1.ResolveLinksRequest": hostSees((*hostAPIServer).ResolveLinks),
 	"pagechat.host.v1.NotifyRequest":       hostSees((*hostAPIServer).Notify),
 	"pagechat.host.v1.DeleteFileRequest":   hostSees((*hostAPIServer).DeleteFile),
+	"pagechat.host.v1.SearchUsersRequest":  hostSees((*hostAPIServer).SearchUsers),
 }
 
 // received lists every message the plugin sends host-sdk: what ChatPlugin

@@ -64,6 +64,9 @@ type Page struct {
 	Title    string
 	URL      string // path on the host, e.g. "/pages/42"
 	ParentID string // empty for a top-level page
+	// AuthorID is the user who created the page, empty if none or
+	// unknown. Authors of a chat page watch its rooms by default.
+	AuthorID string
 }
 
 // User is a host user as the plugin shows it.
@@ -155,10 +158,16 @@ type LinkResolver interface {
 
 // Notification is a message for one user.
 type Notification struct {
+	// ID identifies the notification. After a plugin crash the same
+	// notification may be delivered again with the same ID: keep one per
+	// ID, and delivery is exactly once.
+	ID      string
 	UserID  string
+	RoomID  string
+	Kind    string // "mention" or "watch"
 	Subject string
-	Body    string
-	URL     string
+	Body    string // plain text
+	URL     string // the message in the chat popup, "...#m-SEQ"
 }
 
 // Notifier delivers notifications through the host's own channels. It is
@@ -178,6 +187,19 @@ type FileRemover interface {
 	// pageID; userID deleted the message. An unknown file is ErrNotFound
 	// or nil.
 	DeleteFile(ctx context.Context, pageID, fileID, userID string) error
+}
+
+// UserSearcher lists the users a message on a page may mention. It is an
+// optional capability of a Host, used for @name completion in the popup and
+// to resolve mentions of users who never joined the room; without it only
+// the room's participants (and exact user ids the Directory knows) can be
+// mentioned.
+type UserSearcher interface {
+	// SearchUsers returns up to limit users who may view pageID and whose
+	// id or display name starts with prefix, case-insensitively (prefix
+	// "" matches everyone). Users who may not view the page must never be
+	// listed.
+	SearchUsers(ctx context.Context, pageID, prefix string, limit int) ([]User, error)
 }
 
 // Host is everything the plugin asks of every host. It is made of small

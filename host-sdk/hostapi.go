@@ -94,7 +94,7 @@ func (s *hostAPIServer) CheckPermissions(ctx context.Context, req *hostv1.CheckP
 }
 
 func pageToProto(p Page) *hostv1.Page {
-	return &hostv1.Page{Id: p.ID, Title: p.Title, Url: p.URL, ParentId: p.ParentID}
+	return &hostv1.Page{Id: p.ID, Title: p.Title, Url: p.URL, ParentId: p.ParentID, AuthorId: p.AuthorID}
 }
 
 func (s *hostAPIServer) GetPage(ctx context.Context, req *hostv1.GetPageRequest) (*hostv1.GetPageResponse, error) {
@@ -156,7 +156,8 @@ func (s *hostAPIServer) ResolveLinks(ctx context.Context, req *hostv1.ResolveLin
 }
 
 func notificationFromProto(r *hostv1.NotifyRequest) Notification {
-	return Notification{UserID: r.GetUserId(), Subject: r.GetSubject(), Body: r.GetBody(), URL: r.GetUrl()}
+	return Notification{ID: r.GetId(), UserID: r.GetUserId(), RoomID: r.GetRoomId(), Kind: r.GetKind(),
+		Subject: r.GetSubject(), Body: r.GetBody(), URL: r.GetUrl()}
 }
 
 func (s *hostAPIServer) Notify(ctx context.Context, req *hostv1.NotifyRequest) (*hostv1.NotifyResponse, error) {

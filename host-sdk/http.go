@@ -84,6 +84,8 @@ type upstream interface {
 	mayPost(ctx context.Context, userID, roomID string) error
 	Join(ctx context.Context, userID, roomID string) ([]Participant, error)
 	Leave(ctx context.Context, userID, roomID string) error
+	MarkRead(ctx context.Context, userID, roomID string, seq uint64) (ReadState, error)
+	SetWatch(ctx context.Context, userID, roomID string, watching bool) (bool, error)
 	// currentInstance identifies the running plugin process (nil while it
 	// is down): when it changes, the plugin has lost its presence.
 	currentInstance() *instance
@@ -253,6 +255,7 @@ func (h *Handler) routes() *http.ServeMux {
 		http.MethodPost: h.serveBan,
 	}))
 	mux.HandleFunc(p+"api/rooms/{roomID}/bans/{userID}", h.api(map[string]apiFunc{http.MethodDelete: h.serveUnban}))
+	h.notifyRoutes(mux)
 	mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, &apiError{status: http.StatusNotFound, code: "not_found", msg: "no such chat endpoint"})
 	})

@@ -62,6 +62,9 @@ type messageJSON struct {
 	Reason    string    `json:"reason,omitempty"`
 	Subject   string    `json:"subject,omitempty"`
 	Until     time.Time `json:"until,omitzero"`
+	// Mentions are the mentioned user ids; MentionsRoom marks @room.
+	Mentions     []string `json:"mentions,omitempty"`
+	MentionsRoom bool     `json:"mentions_room,omitempty"`
 }
 
 type fileJSON struct {
@@ -106,6 +109,11 @@ type roomJSON struct {
 	CanPost           bool  `json:"can_post"`
 	CanModerate       bool  `json:"can_moderate"`
 	EditWindowSeconds int64 `json:"edit_window_seconds"`
+	// The requesting user's read state.
+	LastRead uint64 `json:"last_read"`
+	Unread   int    `json:"unread"`
+	Mentions int    `json:"mentions"`
+	Watching bool   `json:"watching"`
 }
 
 type banJSON struct {
@@ -148,20 +156,22 @@ type resetJSON struct {
 
 func toMessageJSON(m Message) messageJSON {
 	out := messageJSON{
-		Seq:      m.Seq,
-		Epoch:    m.Epoch,
-		RoomID:   m.RoomID,
-		ClientID: m.ClientID,
-		UserID:   m.UserID,
-		UserName: m.UserName,
-		Text:     m.Text,
-		HTML:     m.HTML,
-		SentAt:   m.SentAt,
-		Target:   m.Target,
-		EditedAt: m.EditedAt,
-		Reason:   m.Reason,
-		Subject:  m.Subject,
-		Until:    m.Until,
+		Seq:          m.Seq,
+		Epoch:        m.Epoch,
+		RoomID:       m.RoomID,
+		ClientID:     m.ClientID,
+		UserID:       m.UserID,
+		UserName:     m.UserName,
+		Text:         m.Text,
+		HTML:         m.HTML,
+		SentAt:       m.SentAt,
+		Target:       m.Target,
+		EditedAt:     m.EditedAt,
+		Reason:       m.Reason,
+		Subject:      m.Subject,
+		Until:        m.Until,
+		Mentions:     m.Mentions,
+		MentionsRoom: m.MentionsRoom,
 	}
 	switch {
 	case m.Kind != KindMessage && m.Kind != "":
@@ -209,6 +219,10 @@ func toRoomJSON(r Room, page Page) roomJSON {
 		Topic:        r.Topic,
 		TopicBy:      r.TopicBy,
 		TopicAt:      r.TopicAt,
+		LastRead:     r.Read.LastRead,
+		Unread:       r.Read.Unread,
+		Mentions:     r.Read.Mentions,
+		Watching:     r.Read.Watching,
 	}
 	for i, p := range r.Participants {
 		out.Participants[i] = toParticipantJSON(p)

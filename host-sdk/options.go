@@ -55,6 +55,10 @@ type config struct {
 	transcriptDelay time.Duration
 	timeZone        string
 	pluginEnv       []string
+	// Notifications (notify.go).
+	watchQuiet          time.Duration
+	authorsDoNotWatch   bool
+	roomMentionsPerHour int64
 }
 
 // WithChecksum makes Load refuse a plugin binary whose SHA-256 differs from

@@ -27,6 +27,10 @@ type testHost struct {
 	upserts map[string]ChildPage
 	// notified is what Notify delivered, in order.
 	notified []Notification
+	// notifyErr, when set, is what Notify fails with; notifyTries counts
+	// every call, failed or not.
+	notifyErr   error
+	notifyTries int
 	// permErr, when set, is what CheckPermission fails with: a host
 	// whose own permission lookup is broken.
 	permErr error
@@ -130,6 +134,10 @@ func (h *testHost) ResolveLink(_ context.Context, _, _, title string) (Link, err
 func (h *testHost) Notify(_ context.Context, n Notification) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.notifyTries++
+	if h.notifyErr != nil {
+		return h.notifyErr
+	}
 	h.notified = append(h.notified, n)
 	return nil
 }

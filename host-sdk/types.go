@@ -26,6 +26,8 @@ type Room struct {
 	Topic   string
 	TopicBy string
 	TopicAt time.Time
+	// Read is the requesting user's read state; only RoomInfo fills it.
+	Read ReadState
 }
 
 // File is a file uploaded to a room.
@@ -89,6 +91,10 @@ type Message struct {
 	Reason  string
 	Subject string
 	Until   time.Time
+	// Mentions are the user ids the message mentions (@name);
+	// MentionsRoom says it mentions the whole room (@room).
+	Mentions     []string
+	MentionsRoom bool
 }
 
 func timeOf(ts *timestamppb.Timestamp) time.Time {
@@ -100,26 +106,28 @@ func timeOf(ts *timestamppb.Timestamp) time.Time {
 
 func messageFromProto(m *chatv1.Message) Message {
 	return Message{
-		RoomID:    m.GetRoomId(),
-		Seq:       m.GetSeq(),
-		Epoch:     m.GetEpoch(),
-		ClientID:  m.GetClientId(),
-		UserID:    m.GetUserId(),
-		UserName:  m.GetUserName(),
-		Text:      m.GetText(),
-		HTML:      m.GetHtml(),
-		File:      fileFromProto(m.GetFile()),
-		SentAt:    timeOf(m.GetSentAt()),
-		Kind:      messageKindFromProto(m.GetKind()),
-		Target:    m.GetTarget(),
-		EditSeq:   m.GetEditSeq(),
-		EditedAt:  timeOf(m.GetEditedAt()),
-		Erased:    m.GetErased(),
-		DeleteSeq: m.GetDeleteSeq(),
-		DeletedBy: m.GetDeletedBy(),
-		Reason:    m.GetReason(),
-		Subject:   m.GetSubject(),
-		Until:     timeOf(m.GetUntil()),
+		RoomID:       m.GetRoomId(),
+		Seq:          m.GetSeq(),
+		Epoch:        m.GetEpoch(),
+		ClientID:     m.GetClientId(),
+		UserID:       m.GetUserId(),
+		UserName:     m.GetUserName(),
+		Text:         m.GetText(),
+		HTML:         m.GetHtml(),
+		File:         fileFromProto(m.GetFile()),
+		SentAt:       timeOf(m.GetSentAt()),
+		Kind:         messageKindFromProto(m.GetKind()),
+		Target:       m.GetTarget(),
+		EditSeq:      m.GetEditSeq(),
+		EditedAt:     timeOf(m.GetEditedAt()),
+		Erased:       m.GetErased(),
+		DeleteSeq:    m.GetDeleteSeq(),
+		DeletedBy:    m.GetDeletedBy(),
+		Reason:       m.GetReason(),
+		Subject:      m.GetSubject(),
+		Until:        timeOf(m.GetUntil()),
+		Mentions:     m.GetMentions(),
+		MentionsRoom: m.GetMentionsRoom(),
 	}
 }
 

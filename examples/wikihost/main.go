@@ -85,6 +85,9 @@ type config struct {
 	readTimeout     time.Duration
 	maxConnsPerIP   int
 	editWindow      time.Duration
+	// Notifications.
+	watchQuiet   time.Duration
+	roomMentions int64
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -105,6 +108,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.DurationVar(&c.readTimeout, "read-timeout", defaultReadTimeout, "longest time to read one request, headers and body; chat event streams are exempt")
 	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", defaultMaxConnsPerIP, "open connections one client IP address may have; further ones are closed at once; -1 turns the limit off")
 	fs.DurationVar(&c.editWindow, "edit-window", 15*time.Minute, "how long after sending chat authors may edit or delete their own messages; 0 turns that off (moderators delete any message at any time)")
+	fs.DurationVar(&c.watchQuiet, "watch-quiet-period", 10*time.Minute, "least time between two notifications to one user about new activity in one watched chat room")
+	fs.Int64Var(&c.roomMentions, "room-mentions-per-hour", 0, "@room mentions a user who is not a moderator may send per room and hour; 0 allows them to moderators only, -1 to everyone who may post")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -178,6 +183,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		hostsdk.WithTranscriptDelay(cfg.transcriptDelay),
 		hostsdk.WithTimeZone(cfg.timeZone),
 		hostsdk.WithEditWindow(cfg.editWindow),
+		hostsdk.WithWatchQuietPeriod(cfg.watchQuiet),
+	}
+	if cfg.roomMentions != 0 {
+		opts = append(opts, hostsdk.WithRoomMentionsPerHour(cfg.roomMentions))
 	}
 	if cfg.pluginSHA256 != "" {
 		opts = append(opts, hostsdk.WithChecksum(cfg.pluginSHA256))

@@ -41,6 +41,9 @@ type Table struct {
 	// VisibleTranscripts is how many transcripts show before the rest fold
 	// away; 0 means DefaultVisibleTranscripts.
 	VisibleTranscripts int
+	// Unread and Mentions are the viewer's unread messages and the unread
+	// ones that mention them ("3 new", "1 mention" next to Join Chat).
+	Unread, Mentions int
 }
 
 // Participant is one participant in the table.
@@ -77,7 +80,7 @@ var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
 <tr><th scope="row">Transcripts</th><td class="pagechat-transcripts">{{if .Shown}}<ul>{{range .Shown}}<li><a href="{{.URL}}">{{.Date}}</a></li>{{end}}</ul>{{if .Folded}}<details><summary>{{len .Folded}} older</summary><ul>{{range .Folded}}<li><a href="{{.URL}}">{{.Date}}</a></li>{{end}}</ul></details>{{end}}{{else}}None yet{{end}}</td></tr>
 </tbody>
 </table>
-<p class="pagechat-join"><a class="pagechat-join-link" href="{{.JoinURL}}" target="pagechat-{{.RoomID}}" onclick="{{.OnClick}}">Join Chat</a></p>
+<p class="pagechat-join"><a class="pagechat-join-link" href="{{.JoinURL}}" target="pagechat-{{.RoomID}}" onclick="{{.OnClick}}">Join Chat</a>{{if .Unread}} <span class="pagechat-unread">{{.UnreadText}}</span>{{end}}{{if .Mentions}} <span class="pagechat-mentions">{{.MentionsText}}</span>{{end}}</p>
 `))
 
 var errorTemplate = template.Must(template.New("error").Parse(
@@ -107,7 +110,10 @@ func Render(t Table) string {
 		Relative, LastActivityISO, LastActivityText string
 		Shown, Folded                               []Transcript
 		OnClick                                     template.JS
+		UnreadText, MentionsText                    string
 	}{
+		UnreadText:       countText(t.Unread, "new", "new"),
+		MentionsText:     countText(t.Mentions, "mention", "mentions"),
 		Table:            t,
 		Relative:         Relative(t.Now, t.LastActivity),
 		LastActivityISO:  t.LastActivity.UTC().Format(time.RFC3339),
@@ -157,4 +163,17 @@ func plural(n int, unit string) string {
 		return "1 " + unit
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// countText says "3 new" or "1 mention"; counts at the scan cap read as
+// "999+".
+func countText(n int, one, many string) string {
+	num := fmt.Sprint(n)
+	if n >= 1000 {
+		num = "999+"
+	}
+	if n == 1 {
+		return num + " " + one
+	}
+	return num + " " + many
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/pagechat/pagechat/internal/limits"
 	"github.com/pagechat/pagechat/macro"
 	"github.com/pagechat/pagechat/plugin/internal/hub"
+	"github.com/pagechat/pagechat/plugin/internal/mention"
 	"github.com/pagechat/pagechat/plugin/internal/render"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
@@ -51,6 +52,9 @@ type runtime struct {
 	done      chan struct{} // closed by Close: ends open streams
 
 	transcripts *transcripts // daily transcript pages; see transcripts.go
+	notify      *notifier    // mentions, watched rooms, read markers; see notify.go
+	// roomMentions limits @room for non-moderators (nil: no rate set).
+	roomMentions *tokenBuckets
 }
 
 // openRoom creates the room for a macro on a page, or returns the existing
@@ -169,12 +173,18 @@ func (rt *runtime) send(ctx context.Context, req sendRequest) (msg store.Message
 	if err != nil {
 		return store.Message{}, "", false, err
 	}
+	ment, err := rt.mentions(ctx, req.userID, req.roomID, pageID, req.text)
+	if err != nil {
+		return store.Message{}, "", false, err
+	}
 	msg, duplicate, err = rt.store.Append(ctx, req.roomID, store.NewMessage{
-		ClientID: req.clientID,
-		UserID:   req.userID,
-		UserName: name,
-		Text:     req.text,
-		HTML:     string(html),
+		ClientID:     req.clientID,
+		UserID:       req.userID,
+		UserName:     name,
+		Text:         req.text,
+		HTML:         mention.Highlight(string(html), ment),
+		Mentions:     ment.UserIDs,
+		MentionsRoom: ment.Room,
 	})
 	if err != nil {
 		return store.Message{}, "", false, storeErr(err, req.roomID)

@@ -32,6 +32,7 @@ type settings struct {
 	location        *time.Location
 	subscriberBuf   int // 0: the hub's default
 	transcripts     transcriptSettings
+	notify          notifySettings
 }
 
 // validateConfigure checks a ConfigureRequest and fills in the defaults.
@@ -108,6 +109,9 @@ func validateConfigure(req *chatv1.ConfigureRequest) (settings, error) {
 		return settings{}, failf(errInvalid, "subscriber_buffer %d must not be negative", req.GetSubscriberBuffer())
 	}
 	set.subscriberBuf = int(req.GetSubscriberBuffer())
+	if set.notify, err = notifySettingsFrom(req); err != nil {
+		return settings{}, err
+	}
 	if set.dataDir == "" {
 		return settings{}, failf(errInvalid, "data_dir is required")
 	}
@@ -128,8 +132,9 @@ func (s *Server) configure(set settings) (*runtime, error) {
 	h := hub.New(set.subscriberBuf)
 	dbPath := filepath.Join(set.dataDir, dbFileName)
 	tr := newTranscripts(s.logger)
+	nt := newNotifier(s.logger, s.now, set.notify, set.transcripts.chatPrefix)
 	st, err := store.Open(dbPath, store.Options{
-		OnCommit:        tr.onCommit(h.PublishMessages),
+		OnCommit:        nt.onCommit(tr.onCommit(h.PublishMessages)),
 		Now:             s.now,
 		DayOf:           transcript.DayFunc(set.location),
 		MaxRoomsPerPage: set.maxRooms,
@@ -142,6 +147,13 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		_ = st.Close()
 		_ = conn.Close()
 		return nil, fmt.Errorf("start transcripts: %w", err)
+	}
+	perms := newPermCache(host, set.permTTL, s.now)
+	pres := newPresence()
+	nt.start(st, host, perms, pres)
+	var roomMentions *tokenBuckets
+	if n := set.notify.roomMentionsPerHour; n > 0 {
+		roomMentions = newTokenBuckets(float64(n), time.Hour, s.now)
 	}
 	s.logger.Info("configured", "db", dbPath, "pid", os.Getpid(), "max_message_bytes", set.maxMessageBytes, "permission_cache", set.permTTL.String())
 	return &runtime{
@@ -157,13 +169,15 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		hub:             h,
 		host:            host,
 		closeHost:       conn.Close,
-		perms:           newPermCache(host, set.permTTL, s.now),
+		perms:           perms,
 		users:           newUserCache(host, s.now),
-		presence:        newPresence(),
+		presence:        pres,
 		limiter:         newRateLimiter(set.perMinute, s.now),
 		quota:           newUploadQuota(set.uploadPerHour, limits.UploadQuotaWindow, s.now),
 		done:            make(chan struct{}),
 		transcripts:     tr,
+		notify:          nt,
+		roomMentions:    roomMentions,
 	}, nil
 }
 
@@ -245,6 +259,7 @@ func (s *Server) Close() error {
 	close(rt.done)
 	rt.hub.Close()
 	rt.transcripts.stop() // before the store and the host connection close
+	rt.notify.stop()      // writes the collected read markers
 	err := rt.store.Close()
 	rt.perms.close() // before the host connection it asks over closes
 	_ = rt.closeHost()

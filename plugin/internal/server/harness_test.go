@@ -65,6 +65,9 @@ type fakeHost struct {
 	// host without it); removed records its calls.
 	removesFiles bool
 	removed      []string
+	// notifyState is what notify_test.go's Notify, GetPage and
+	// SearchUsers keep.
+	notifyState
 }
 
 func newFakeHost() *fakeHost {

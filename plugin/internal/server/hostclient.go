@@ -13,7 +13,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/pagechat/pagechat/internal/chunkio"
+	"github.com/pagechat/pagechat/plugin/internal/mention"
 	"github.com/pagechat/pagechat/plugin/internal/render"
+	"github.com/pagechat/pagechat/plugin/internal/store"
 	"github.com/pagechat/pagechat/plugin/internal/transcript"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
 )
@@ -34,6 +36,10 @@ type hostClient struct {
 	// noBatchLinks is set once the host turns out not to implement
 	// ResolveLinks: links are then resolved one by one.
 	noBatchLinks atomic.Bool
+	// noSearchUsers is set once the host turns out not to implement
+	// SearchUsers: mentions then resolve against participants and exact
+	// user ids only.
+	noSearchUsers atomic.Bool
 }
 
 var (
@@ -275,4 +281,61 @@ func (h *hostClient) deleteFile(ctx context.Context, pageID, fileID, userID stri
 		return errHostUnimplemented
 	}
 	return h.failed(ctx, err, "remove file %q from page %q", fileID, pageID)
+}
+
+// errNoNotifier says the host does not take notifications (it answered
+// Unimplemented): alerts are then dropped rather than retried forever.
+var errNoNotifier = errors.New("host does not take notifications")
+
+// notify delivers one alert through HostAPI.Notify.
+func (h *hostClient) notify(ctx context.Context, a store.Alert) error {
+	callCtx, cancel := context.WithTimeout(ctx, hostCallTimeout)
+	defer cancel()
+	_, err := h.api.Notify(callCtx, &hostv1.NotifyRequest{
+		Id: a.ID, UserId: a.UserID, RoomId: a.RoomID, Kind: a.Kind, Subject: a.Subject, Body: a.Body, Url: a.URL,
+	})
+	switch {
+	case status.Code(err) == codes.Unimplemented:
+		return errNoNotifier
+	case err != nil:
+		return h.failed(ctx, err, "host did not take notification %q", a.ID)
+	}
+	return nil
+}
+
+// pageAuthor returns the user who created a page, "" if none or unknown.
+func (h *hostClient) pageAuthor(ctx context.Context, pageID string) (string, error) {
+	callCtx, cancel := context.WithTimeout(ctx, hostCallTimeout)
+	defer cancel()
+	resp, err := h.api.GetPage(callCtx, &hostv1.GetPageRequest{PageId: pageID})
+	switch {
+	case status.Code(err) == codes.NotFound, status.Code(err) == codes.Unimplemented:
+		return "", nil
+	case err != nil:
+		return "", h.failed(ctx, err, "cannot read page %q from the host", pageID)
+	}
+	return resp.GetPage().GetAuthorId(), nil
+}
+
+// searchUsers lists users who may view pageID whose id or name starts with
+// prefix. A host without SearchUsers gives nil and no error.
+func (h *hostClient) searchUsers(ctx context.Context, pageID, prefix string, limit int) ([]mention.User, error) {
+	if h.noSearchUsers.Load() {
+		return nil, nil
+	}
+	callCtx, cancel := context.WithTimeout(ctx, hostCallTimeout)
+	defer cancel()
+	resp, err := h.api.SearchUsers(callCtx, &hostv1.SearchUsersRequest{PageId: pageID, Prefix: prefix, Limit: int32(limit)})
+	switch {
+	case status.Code(err) == codes.Unimplemented:
+		h.noSearchUsers.Store(true)
+		return nil, nil
+	case err != nil:
+		return nil, h.failed(ctx, err, "cannot search users with the host")
+	}
+	out := make([]mention.User, 0, len(resp.GetUsers()))
+	for _, u := range resp.GetUsers() {
+		out = append(out, mention.User{ID: u.GetId(), DisplayName: u.GetDisplayName()})
+	}
+	return out, nil
 }

@@ -45,7 +45,13 @@ func (s *Server) RenderMacro(ctx context.Context, req *chatv1.RenderMacroRequest
 	if macro.SoundParam(req.GetParams()) {
 		joinURL += "?sound=on"
 	}
-	return &chatv1.RenderMacroResponse{Html: macrotable.Render(rt.table(room, joinURL)), RoomId: room.ID}, nil
+	t := rt.table(room, joinURL)
+	rs, err := rt.readState(ctx, room, req.GetUserId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	t.Unread, t.Mentions = rs.unread, rs.mentions
+	return &chatv1.RenderMacroResponse{Html: macrotable.Render(t), RoomId: room.ID}, nil
 }
 
 // table gathers what the macro table shows about room.

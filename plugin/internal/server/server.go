@@ -73,7 +73,11 @@ func (s *Server) RoomInfo(ctx context.Context, req *chatv1.RoomInfoRequest) (*ch
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp := &chatv1.RoomInfoResponse{Room: rt.roomToProto(room)}
+	rs, err := rt.readState(ctx, room, req.GetUserId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &chatv1.RoomInfoResponse{Room: rt.roomToProto(room), ReadState: rs.proto()}
 	if req.GetIncludeRights() {
 		r, err := rt.rightsOf(ctx, req.GetUserId(), room.PageID)
 		if err != nil {
@@ -82,6 +86,32 @@ func (s *Server) RoomInfo(ctx context.Context, req *chatv1.RoomInfoRequest) (*ch
 		resp.Rights = &chatv1.Rights{CanPost: r.canPost, CanModerate: r.canModerate, EditWindowSeconds: int64(r.editWindow / time.Second)}
 	}
 	return resp, nil
+}
+
+// MarkRead moves the user's read marker forward.
+func (s *Server) MarkRead(ctx context.Context, req *chatv1.MarkReadRequest) (*chatv1.MarkReadResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	rs, err := rt.markRead(ctx, req.GetUserId(), req.GetRoomId(), req.GetSeq())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &chatv1.MarkReadResponse{ReadState: rs.proto()}, nil
+}
+
+// SetWatch watches or unwatches a room for the user.
+func (s *Server) SetWatch(ctx context.Context, req *chatv1.SetWatchRequest) (*chatv1.SetWatchResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	on, err := rt.setWatch(ctx, req.GetUserId(), req.GetRoomId(), req.GetWatching())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &chatv1.SetWatchResponse{Watching: on}, nil
 }
 
 // Send validates, authorises and durably stores a message.

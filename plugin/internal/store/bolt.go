@@ -139,6 +139,10 @@ func Open(path string, opts Options) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: init %s: %w", path, err)
 	}
+	if err := db.Update(baselineNotify); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: init %s: %w", path, err)
+	}
 	b := &Bolt{
 		db:      db,
 		path:    path,
@@ -514,23 +518,25 @@ type memberRecord struct {
 }
 
 type messageRecord struct {
-	ClientID string      `json:"cid,omitempty"`
-	UserID   string      `json:"uid"`
-	UserName string      `json:"name"`
-	Text     string      `json:"text"`
-	HTML     string      `json:"html,omitempty"`
-	File     *fileRecord `json:"file,omitempty"`
-	SentAt   time.Time   `json:"at"`
-	Kind     MessageKind `json:"kind,omitempty"`
-	Target   uint64      `json:"target,omitempty"`
-	EditSeq  uint64      `json:"edit_seq,omitempty"`
-	EditedAt time.Time   `json:"edited_at,omitzero"`
-	Erased   bool        `json:"erased,omitempty"`
-	DelSeq   uint64      `json:"del_seq,omitempty"`
-	DelBy    string      `json:"del_by,omitempty"`
-	Reason   string      `json:"reason,omitempty"`
-	Subject  string      `json:"subject,omitempty"`
-	Until    time.Time   `json:"until,omitzero"`
+	ClientID     string      `json:"cid,omitempty"`
+	UserID       string      `json:"uid"`
+	UserName     string      `json:"name"`
+	Text         string      `json:"text"`
+	HTML         string      `json:"html,omitempty"`
+	File         *fileRecord `json:"file,omitempty"`
+	SentAt       time.Time   `json:"at"`
+	Kind         MessageKind `json:"kind,omitempty"`
+	Target       uint64      `json:"target,omitempty"`
+	EditSeq      uint64      `json:"edit_seq,omitempty"`
+	EditedAt     time.Time   `json:"edited_at,omitzero"`
+	Erased       bool        `json:"erased,omitempty"`
+	DelSeq       uint64      `json:"del_seq,omitempty"`
+	DelBy        string      `json:"del_by,omitempty"`
+	Reason       string      `json:"reason,omitempty"`
+	Subject      string      `json:"subject,omitempty"`
+	Until        time.Time   `json:"until,omitzero"`
+	Mentions     []string    `json:"mentions,omitempty"`
+	MentionsRoom bool        `json:"mentions_room,omitempty"`
 }
 
 // encodeRoom encodes the room record, which leaves out the room's lists:
@@ -579,22 +585,24 @@ func decodeRoom(id string, v []byte) (Room, error) {
 
 func encodeMessage(m *Message) ([]byte, error) {
 	rec := messageRecord{
-		ClientID: m.ClientID,
-		UserID:   m.UserID,
-		UserName: m.UserName,
-		Text:     m.Text,
-		HTML:     m.HTML,
-		SentAt:   m.SentAt,
-		Kind:     m.Kind,
-		Target:   m.Target,
-		EditSeq:  m.EditSeq,
-		EditedAt: m.EditedAt,
-		Erased:   m.Erased,
-		DelSeq:   m.DeleteSeq,
-		DelBy:    m.DeletedBy,
-		Reason:   m.Reason,
-		Subject:  m.Subject,
-		Until:    m.Until,
+		ClientID:     m.ClientID,
+		UserID:       m.UserID,
+		UserName:     m.UserName,
+		Text:         m.Text,
+		HTML:         m.HTML,
+		SentAt:       m.SentAt,
+		Kind:         m.Kind,
+		Target:       m.Target,
+		EditSeq:      m.EditSeq,
+		EditedAt:     m.EditedAt,
+		Erased:       m.Erased,
+		DelSeq:       m.DeleteSeq,
+		DelBy:        m.DeletedBy,
+		Reason:       m.Reason,
+		Subject:      m.Subject,
+		Until:        m.Until,
+		Mentions:     m.Mentions,
+		MentionsRoom: m.MentionsRoom,
 	}
 	if m.File != nil {
 		f := fileRecord(*m.File)
@@ -617,24 +625,26 @@ func decodeMessage(roomID string, k, v []byte) (Message, error) {
 		return Message{}, fmt.Errorf("store: decode message %d in room %q: %w", seq, roomID, err)
 	}
 	m := Message{
-		RoomID:    roomID,
-		Seq:       seq,
-		ClientID:  rec.ClientID,
-		UserID:    rec.UserID,
-		UserName:  rec.UserName,
-		Text:      rec.Text,
-		HTML:      rec.HTML,
-		SentAt:    rec.SentAt,
-		Kind:      rec.Kind,
-		Target:    rec.Target,
-		EditSeq:   rec.EditSeq,
-		EditedAt:  rec.EditedAt,
-		Erased:    rec.Erased,
-		DeleteSeq: rec.DelSeq,
-		DeletedBy: rec.DelBy,
-		Reason:    rec.Reason,
-		Subject:   rec.Subject,
-		Until:     rec.Until,
+		RoomID:       roomID,
+		Seq:          seq,
+		ClientID:     rec.ClientID,
+		UserID:       rec.UserID,
+		UserName:     rec.UserName,
+		Text:         rec.Text,
+		HTML:         rec.HTML,
+		SentAt:       rec.SentAt,
+		Kind:         rec.Kind,
+		Target:       rec.Target,
+		EditSeq:      rec.EditSeq,
+		EditedAt:     rec.EditedAt,
+		Erased:       rec.Erased,
+		DeleteSeq:    rec.DelSeq,
+		DeletedBy:    rec.DelBy,
+		Reason:       rec.Reason,
+		Subject:      rec.Subject,
+		Until:        rec.Until,
+		Mentions:     rec.Mentions,
+		MentionsRoom: rec.MentionsRoom,
 	}
 	if rec.File != nil {
 		f := File(*rec.File)

@@ -578,3 +578,58 @@ func TestOpenMigratesLayout3Dedupe(t *testing.T) {
 		t.Errorf("layout = %q, want %d", layout, currentLayout)
 	}
 }
+
+// A database written before notifications existed starts judging at each
+// room's last message: its history never becomes alerts.
+func TestNotifyBaselineOnUpgrade(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.CreateRoom(ctx, Room{ID: "p.r", PageID: "p", Name: "R", Slug: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, _, err := s.Append(ctx, "p.r", NewMessage{ClientID: strconv.Itoa(i), UserID: "u", Text: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Make it look like an older release's file: no notification state.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(notifyBucket) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if seq, err := s.JudgedSeq(ctx, "p.r"); err != nil || seq != 3 {
+		t.Errorf("JudgedSeq after upgrade = %d, %v; want 3", seq, err)
+	}
+	if rooms, err := s.Unjudged(ctx); err != nil || len(rooms) != 0 {
+		t.Errorf("Unjudged after upgrade = %q, %v; want none", rooms, err)
+	}
+	// A new room starts at 0.
+	if _, err := s.CreateRoom(ctx, Room{ID: "p.new", PageID: "p", Name: "New", Slug: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Append(ctx, "p.new", NewMessage{ClientID: "1", UserID: "u", Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if rooms, err := s.Unjudged(ctx); err != nil || len(rooms) != 1 || rooms[0] != "p.new" {
+		t.Errorf("Unjudged = %q, %v; want [p.new]", rooms, err)
+	}
+}

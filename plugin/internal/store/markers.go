@@ -26,6 +26,26 @@ func (b *Bolt) SetReadMarker(ctx context.Context, roomID, userID string, seq uin
 	return r.seq, r.err
 }
 
+// SetReadMarkers applies markers in one commit of the writer.
+func (b *Bolt) SetReadMarkers(ctx context.Context, markers []ReadMarker) error {
+	if len(markers) == 0 {
+		return nil
+	}
+	for _, m := range markers {
+		if err := checkKey("user id", m.UserID); err != nil {
+			return fmt.Errorf("store: read marker in room %q: %w", m.RoomID, err)
+		}
+		if err := checkKey("room id", m.RoomID); err != nil {
+			return fmt.Errorf("store: read marker: %w", err)
+		}
+	}
+	r, err := b.submit(ctx, &request{kind: opMarkers, marks: markers})
+	if err != nil {
+		return err
+	}
+	return r.err
+}
+
 // setMarker applies a marker request inside the batch transaction; the cap
 // sees messages appended earlier in the same batch.
 func setMarker(s *roomState, userID string, seq uint64) (uint64, error) {

@@ -225,6 +225,10 @@ type Message struct {
 	Reason  string
 	Subject string
 	Until   time.Time
+	// Mentions are the user ids the text mentions (@name), in the order
+	// they first appear; MentionsRoom says it mentions everyone (@room).
+	Mentions     []string
+	MentionsRoom bool
 }
 
 // NewMessage is a message to append; the store assigns Seq and SentAt.
@@ -246,6 +250,9 @@ type NewMessage struct {
 	Reason  string
 	Subject string
 	Until   time.Time
+	// Mentions and MentionsRoom are stored as given; see Message.
+	Mentions     []string
+	MentionsRoom bool
 }
 
 // CommitFunc is called by the store after each durable commit with the
@@ -274,6 +281,7 @@ type Store interface {
 	Markers
 	BanList
 	Transcripts
+	Notifications
 	// Close waits for in-flight commits and releases the database.
 	// Calling it again returns the first call's result.
 	Close() error
@@ -341,6 +349,19 @@ type Markers interface {
 	// user who has one if userIDs is empty. Users without a marker are
 	// left out of the map.
 	ReadMarkers(ctx context.Context, roomID string, userIDs ...string) (map[string]uint64, error)
+	// SetReadMarkers applies several markers in one commit, each as
+	// SetReadMarker would. Callers that collect markers for a while (the
+	// plugin does, for about a second) pay one commit for all of them
+	// instead of one per report. A marker of an unknown room is skipped,
+	// not an error, so one stale report cannot block the others.
+	SetReadMarkers(ctx context.Context, markers []ReadMarker) error
+}
+
+// ReadMarker is one user's read position in one room.
+type ReadMarker struct {
+	RoomID string
+	UserID string
+	Seq    uint64
 }
 
 // Ban keeps a user out of a room.

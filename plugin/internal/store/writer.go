@@ -14,6 +14,7 @@ const (
 	opAppend opKind = iota + 1
 	opTouch
 	opMarker
+	opMarkers
 )
 
 // request is one write waiting for the writer goroutine.
@@ -21,10 +22,11 @@ type request struct {
 	ctx    context.Context
 	kind   opKind
 	roomID string
-	msg    NewMessage  // opAppend
-	part   Participant // opTouch; opMarker uses its UserID
-	seq    uint64      // opMarker
-	done   chan result // buffered (1) so the writer never blocks on a sender that gave up
+	msg    NewMessage   // opAppend
+	part   Participant  // opTouch; opMarker uses its UserID
+	seq    uint64       // opMarker
+	marks  []ReadMarker // opMarkers
+	done   chan result  // buffered (1) so the writer never blocks on a sender that gave up
 }
 
 type result struct {
@@ -207,6 +209,18 @@ func (b *Bolt) commit(batch []*request) {
 				results[i].err = err
 				continue
 			}
+			if r.kind == opMarkers {
+				for _, mk := range r.marks {
+					s, err := load(mk.RoomID)
+					if err != nil {
+						continue // a room that is gone; see SetReadMarkers
+					}
+					if _, err := setMarker(s, mk.UserID, mk.Seq); err != nil {
+						return err
+					}
+				}
+				continue
+			}
 			s, err := load(r.roomID)
 			if err != nil {
 				results[i].err = err
@@ -329,18 +343,20 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 	}
 
 	msg := Message{
-		RoomID:   r.roomID,
-		Seq:      s.room.LastSeq + 1,
-		ClientID: m.ClientID,
-		UserID:   m.UserID,
-		UserName: m.UserName,
-		Text:     m.Text,
-		HTML:     m.HTML,
-		SentAt:   now,
-		Kind:     m.Kind,
-		Target:   m.Target,
-		Reason:   m.Reason,
-		Subject:  m.Subject,
+		RoomID:       r.roomID,
+		Seq:          s.room.LastSeq + 1,
+		ClientID:     m.ClientID,
+		UserID:       m.UserID,
+		UserName:     m.UserName,
+		Text:         m.Text,
+		HTML:         m.HTML,
+		SentAt:       now,
+		Kind:         m.Kind,
+		Target:       m.Target,
+		Reason:       m.Reason,
+		Subject:      m.Subject,
+		Mentions:     m.Mentions,
+		MentionsRoom: m.MentionsRoom,
 	}
 	if !m.Until.IsZero() {
 		msg.Until = m.Until.UTC()

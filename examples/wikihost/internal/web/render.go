@@ -34,7 +34,7 @@ var contentSecurityPolicy = "default-src 'self'; script-src 'unsafe-hashes' " + 
 	"img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
 
 // pageTemplates are the pages, each rendered inside templates/layout.html.
-var pageTemplates = []string{"index.html", "page.html", "edit.html", "login.html", "search.html", "error.html"}
+var pageTemplates = []string{"index.html", "page.html", "edit.html", "login.html", "search.html", "error.html", "notifications.html"}
 
 // templates holds one parsed template set per page.
 type templates struct {
@@ -66,10 +66,16 @@ type base struct {
 	Title string
 	User  *store.User // nil when nobody is logged in
 	Query string      // the search box's text
+	// Unread is the user's unread notifications, for the bell.
+	Unread int
 }
 
 func (s *Server) base(title string, u *store.User) base {
-	return base{Site: s.site, Title: title, User: u}
+	b := base{Site: s.site, Title: title, User: u}
+	if u != nil {
+		b.Unread = s.unreadNotifications(u.ID)
+	}
+	return b
 }
 
 // render executes a page template into a buffer first, so a template error

@@ -173,6 +173,7 @@ func (s *Server) routes(chat http.Handler) (*http.ServeMux, error) {
 	mux.HandleFunc("PUT /api/pages/{id}/permissions", s.api(s.apiSetPermissions))
 	mux.HandleFunc("GET /api/search", s.api(s.apiSearch))
 	mux.HandleFunc("POST /api/users", s.api(s.apiCreateUser))
+	s.notificationRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not_found", "no such API endpoint")
 	})

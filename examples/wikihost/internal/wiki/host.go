@@ -62,7 +62,7 @@ func (h *Host) GetPage(_ context.Context, pageID string) (hostsdk.Page, error) {
 	if err != nil {
 		return hostsdk.Page{}, notFound(err)
 	}
-	return hostsdk.Page{ID: p.ID, Title: p.Title, URL: PageURL(p.ID), ParentID: p.ParentID}, nil
+	return hostsdk.Page{ID: p.ID, Title: p.Title, URL: PageURL(p.ID), ParentID: p.ParentID, AuthorID: p.Author}, nil
 }
 
 // GetUser returns a user's display name.
@@ -150,10 +150,4 @@ func (h *Host) DeleteFile(_ context.Context, pageID, fileID, userID string) erro
 func (h *Host) ResolveLink(_ context.Context, userID, fromPageID, title string) (hostsdk.Link, error) {
 	href, exists := h.w.LinkTarget(userID, fromPageID, title)
 	return hostsdk.Link{URL: href, Exists: exists}, nil
-}
-
-// Notify logs the notification; the example wiki has no mail or inbox.
-func (h *Host) Notify(_ context.Context, n hostsdk.Notification) error {
-	h.w.log.Info("notification", "user", n.UserID, "subject", n.Subject, "url", n.URL)
-	return nil
 }

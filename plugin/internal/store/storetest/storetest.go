@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -96,6 +97,11 @@ func Run(t *testing.T, newDB func(t *testing.T) Opener) {
 		{"TranscriptsNewestFirst", testTranscriptsNewestFirst},
 		{"ReadMarkers", testReadMarkers},
 		{"ReadMarkersConcurrent", testReadMarkersConcurrent},
+		{"ReadMarkersBatch", testReadMarkersBatch},
+		{"MentionsStored", testMentionsStored},
+		{"Watches", testWatches},
+		{"NotificationsExactlyOnce", testNotificationsExactlyOnce},
+		{"Outbox", testOutbox},
 		{"Bans", testBans},
 		{"BanExpiry", testBanExpiry},
 		{"EditAndDelete", testEditAndDelete},
@@ -212,7 +218,8 @@ func messagesEqual(a, b store.Message) bool {
 		a.UserName == b.UserName && a.Text == b.Text && a.HTML == b.HTML && a.SentAt.Equal(b.SentAt) &&
 		filesEqual(a.File, b.File) && a.Kind == b.Kind && a.Target == b.Target && a.EditSeq == b.EditSeq &&
 		a.EditedAt.Equal(b.EditedAt) && a.Erased == b.Erased && a.DeleteSeq == b.DeleteSeq && a.DeletedBy == b.DeletedBy &&
-		a.Reason == b.Reason && a.Subject == b.Subject && a.Until.Equal(b.Until)
+		a.Reason == b.Reason && a.Subject == b.Subject && a.Until.Equal(b.Until) &&
+		slices.Equal(a.Mentions, b.Mentions) && a.MentionsRoom == b.MentionsRoom
 }
 
 // commitRecorder is an OnCommit that records what it saw and checks that

@@ -142,8 +142,19 @@ type ConfigureRequest struct {
 	// delete their own message. 0 means the default of 900 (15 minutes); -1
 	// means never (moderators still delete any message at any time).
 	EditWindowSeconds int64 `protobuf:"varint,13,opt,name=edit_window_seconds,json=editWindowSeconds,proto3" json:"edit_window_seconds,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// watch_quiet_period_ms is the least time, in milliseconds, between two
+	// notifications to one user about activity in one watched room. 0 means
+	// the default of 600000 (10 minutes).
+	WatchQuietPeriodMs int64 `protobuf:"varint,14,opt,name=watch_quiet_period_ms,json=watchQuietPeriodMs,proto3" json:"watch_quiet_period_ms,omitempty"`
+	// authors_do_not_watch turns off the default that the author of a chat
+	// page watches its rooms until they unwatch.
+	AuthorsDoNotWatch bool `protobuf:"varint,15,opt,name=authors_do_not_watch,json=authorsDoNotWatch,proto3" json:"authors_do_not_watch,omitempty"`
+	// room_mentions_per_hour is how many @room mentions one user who is not
+	// a moderator may send per room and hour. 0 (the default) allows them to
+	// moderators only; -1 to everyone who may post, without a limit.
+	RoomMentionsPerHour int64 `protobuf:"varint,16,opt,name=room_mentions_per_hour,json=roomMentionsPerHour,proto3" json:"room_mentions_per_hour,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ConfigureRequest) Reset() {
@@ -263,6 +274,27 @@ func (x *ConfigureRequest) GetMaxUploadBytesPerHour() int64 {
 func (x *ConfigureRequest) GetEditWindowSeconds() int64 {
 	if x != nil {
 		return x.EditWindowSeconds
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetWatchQuietPeriodMs() int64 {
+	if x != nil {
+		return x.WatchQuietPeriodMs
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetAuthorsDoNotWatch() bool {
+	if x != nil {
+		return x.AuthorsDoNotWatch
+	}
+	return false
+}
+
+func (x *ConfigureRequest) GetRoomMentionsPerHour() int64 {
+	if x != nil {
+		return x.RoomMentionsPerHour
 	}
 	return 0
 }
@@ -950,7 +982,13 @@ type Message struct {
 	// subject is the user id a kick, ban or unban acts on.
 	Subject string `protobuf:"bytes,19,opt,name=subject,proto3" json:"subject,omitempty"`
 	// until is a ban's end; unset if it has none.
-	Until         *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=until,proto3" json:"until,omitempty"`
+	Until *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=until,proto3" json:"until,omitempty"`
+	// mentions are the user ids the message mentions with @name, in the
+	// order they first appear.
+	Mentions []string `protobuf:"bytes,21,rep,name=mentions,proto3" json:"mentions,omitempty"`
+	// mentions_room is true if the message mentions the whole room (@room)
+	// and its sender was allowed to.
+	MentionsRoom  bool `protobuf:"varint,22,opt,name=mentions_room,json=mentionsRoom,proto3" json:"mentions_room,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1123,6 +1161,20 @@ func (x *Message) GetUntil() *timestamppb.Timestamp {
 		return x.Until
 	}
 	return nil
+}
+
+func (x *Message) GetMentions() []string {
+	if x != nil {
+		return x.Mentions
+	}
+	return nil
+}
+
+func (x *Message) GetMentionsRoom() bool {
+	if x != nil {
+		return x.MentionsRoom
+	}
+	return false
 }
 
 // OpenRoomRequest names a room by its page and name.
@@ -1445,7 +1497,9 @@ type RoomInfoResponse struct {
 	// room is the room's metadata with current presence.
 	Room *Room `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
 	// rights are what the user may do; set if include_rights was.
-	Rights        *Rights `protobuf:"bytes,2,opt,name=rights,proto3" json:"rights,omitempty"`
+	Rights *Rights `protobuf:"bytes,2,opt,name=rights,proto3" json:"rights,omitempty"`
+	// read_state is the requesting user's unread counts and watch state.
+	ReadState     *ReadState `protobuf:"bytes,3,opt,name=read_state,json=readState,proto3" json:"read_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1490,6 +1544,13 @@ func (x *RoomInfoResponse) GetRoom() *Room {
 func (x *RoomInfoResponse) GetRights() *Rights {
 	if x != nil {
 		return x.Rights
+	}
+	return nil
+}
+
+func (x *RoomInfoResponse) GetReadState() *ReadState {
+	if x != nil {
+		return x.ReadState
 	}
 	return nil
 }
@@ -1561,6 +1622,81 @@ func (x *Rights) GetEditWindowSeconds() int64 {
 	return 0
 }
 
+// ReadState is one user's reading position in one room.
+type ReadState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// last_read_seq is the user's read marker: every message up to it has
+	// been read.
+	LastReadSeq uint64 `protobuf:"varint,1,opt,name=last_read_seq,json=lastReadSeq,proto3" json:"last_read_seq,omitempty"`
+	// unread counts other people's messages after the marker (capped at
+	// 1000).
+	Unread int64 `protobuf:"varint,2,opt,name=unread,proto3" json:"unread,omitempty"`
+	// mentions counts the unread messages that mention the user or the room.
+	Mentions int64 `protobuf:"varint,3,opt,name=mentions,proto3" json:"mentions,omitempty"`
+	// watching is true if the user gets notifications of new activity.
+	Watching      bool `protobuf:"varint,4,opt,name=watching,proto3" json:"watching,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadState) Reset() {
+	*x = ReadState{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadState) ProtoMessage() {}
+
+func (x *ReadState) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadState.ProtoReflect.Descriptor instead.
+func (*ReadState) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReadState) GetLastReadSeq() uint64 {
+	if x != nil {
+		return x.LastReadSeq
+	}
+	return 0
+}
+
+func (x *ReadState) GetUnread() int64 {
+	if x != nil {
+		return x.Unread
+	}
+	return 0
+}
+
+func (x *ReadState) GetMentions() int64 {
+	if x != nil {
+		return x.Mentions
+	}
+	return 0
+}
+
+func (x *ReadState) GetWatching() bool {
+	if x != nil {
+		return x.Watching
+	}
+	return false
+}
+
 // SendRequest posts a message.
 type SendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1580,7 +1716,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1728,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1741,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SendRequest) GetUserId() string {
@@ -1650,7 +1786,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1798,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1811,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{19}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SendResponse) GetMessage() *Message {
@@ -1713,7 +1849,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1861,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1874,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{20}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SubscribeRequest) GetUserId() string {
@@ -1786,7 +1922,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +1934,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +1947,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{21}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RoomEvent) GetEvent() isRoomEvent_Event {
@@ -1885,7 +2021,7 @@ type PresenceChange struct {
 
 func (x *PresenceChange) Reset() {
 	*x = PresenceChange{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1897,7 +2033,7 @@ func (x *PresenceChange) String() string {
 func (*PresenceChange) ProtoMessage() {}
 
 func (x *PresenceChange) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1910,7 +2046,7 @@ func (x *PresenceChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceChange.ProtoReflect.Descriptor instead.
 func (*PresenceChange) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{22}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PresenceChange) GetParticipant() *Participant {
@@ -1937,7 +2073,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2085,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2098,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{23}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HistoryRequest) GetUserId() string {
@@ -2008,7 +2144,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2020,7 +2156,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2033,7 +2169,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{24}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HistoryResponse) GetMessages() []*Message {
@@ -2070,7 +2206,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2218,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2231,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{25}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *JoinRequest) GetUserId() string {
@@ -2123,7 +2259,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2135,7 +2271,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2148,7 +2284,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{26}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *JoinResponse) GetParticipants() []*Participant {
@@ -2171,7 +2307,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2183,7 +2319,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2196,7 +2332,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{27}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LeaveRequest) GetUserId() string {
@@ -2222,7 +2358,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2370,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2383,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{28}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{29}
 }
 
 // PresenceRequest asks who is in a room.
@@ -2263,7 +2399,7 @@ type PresenceRequest struct {
 
 func (x *PresenceRequest) Reset() {
 	*x = PresenceRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2411,7 @@ func (x *PresenceRequest) String() string {
 func (*PresenceRequest) ProtoMessage() {}
 
 func (x *PresenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2424,7 @@ func (x *PresenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceRequest.ProtoReflect.Descriptor instead.
 func (*PresenceRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{29}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PresenceRequest) GetUserId() string {
@@ -2316,7 +2452,7 @@ type PresenceResponse struct {
 
 func (x *PresenceResponse) Reset() {
 	*x = PresenceResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2328,7 +2464,7 @@ func (x *PresenceResponse) String() string {
 func (*PresenceResponse) ProtoMessage() {}
 
 func (x *PresenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2341,7 +2477,7 @@ func (x *PresenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceResponse.ProtoReflect.Descriptor instead.
 func (*PresenceResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{30}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PresenceResponse) GetParticipants() []*Participant {
@@ -2367,7 +2503,7 @@ type UploadRequest struct {
 
 func (x *UploadRequest) Reset() {
 	*x = UploadRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2515,7 @@ func (x *UploadRequest) String() string {
 func (*UploadRequest) ProtoMessage() {}
 
 func (x *UploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2528,7 @@ func (x *UploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
 func (*UploadRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{31}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UploadRequest) GetPart() isUploadRequest_Part {
@@ -2458,7 +2594,7 @@ type UploadHeader struct {
 
 func (x *UploadHeader) Reset() {
 	*x = UploadHeader{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2470,7 +2606,7 @@ func (x *UploadHeader) String() string {
 func (*UploadHeader) ProtoMessage() {}
 
 func (x *UploadHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2483,7 +2619,7 @@ func (x *UploadHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadHeader.ProtoReflect.Descriptor instead.
 func (*UploadHeader) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{32}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UploadHeader) GetUserId() string {
@@ -2538,7 +2674,7 @@ type UploadResponse struct {
 
 func (x *UploadResponse) Reset() {
 	*x = UploadResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2550,7 +2686,7 @@ func (x *UploadResponse) String() string {
 func (*UploadResponse) ProtoMessage() {}
 
 func (x *UploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2563,7 +2699,7 @@ func (x *UploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadResponse.ProtoReflect.Descriptor instead.
 func (*UploadResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{33}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UploadResponse) GetMessage() *Message {
@@ -2603,7 +2739,7 @@ type FeedRequest struct {
 
 func (x *FeedRequest) Reset() {
 	*x = FeedRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +2751,7 @@ func (x *FeedRequest) String() string {
 func (*FeedRequest) ProtoMessage() {}
 
 func (x *FeedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +2764,7 @@ func (x *FeedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedRequest.ProtoReflect.Descriptor instead.
 func (*FeedRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{34}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *FeedRequest) GetRoomId() string {
@@ -2665,7 +2801,7 @@ type AuthorizeViewersRequest struct {
 
 func (x *AuthorizeViewersRequest) Reset() {
 	*x = AuthorizeViewersRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2677,7 +2813,7 @@ func (x *AuthorizeViewersRequest) String() string {
 func (*AuthorizeViewersRequest) ProtoMessage() {}
 
 func (x *AuthorizeViewersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2690,7 +2826,7 @@ func (x *AuthorizeViewersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeViewersRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeViewersRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{35}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AuthorizeViewersRequest) GetRoomId() string {
@@ -2718,7 +2854,7 @@ type AuthorizeViewersResponse struct {
 
 func (x *AuthorizeViewersResponse) Reset() {
 	*x = AuthorizeViewersResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2730,7 +2866,7 @@ func (x *AuthorizeViewersResponse) String() string {
 func (*AuthorizeViewersResponse) ProtoMessage() {}
 
 func (x *AuthorizeViewersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2743,7 +2879,7 @@ func (x *AuthorizeViewersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeViewersResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeViewersResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{36}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AuthorizeViewersResponse) GetAllowedUserIds() []string {
@@ -2772,7 +2908,7 @@ type EditMessageRequest struct {
 
 func (x *EditMessageRequest) Reset() {
 	*x = EditMessageRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[37]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +2920,7 @@ func (x *EditMessageRequest) String() string {
 func (*EditMessageRequest) ProtoMessage() {}
 
 func (x *EditMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[37]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +2933,7 @@ func (x *EditMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditMessageRequest.ProtoReflect.Descriptor instead.
 func (*EditMessageRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{37}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *EditMessageRequest) GetUserId() string {
@@ -2848,7 +2984,7 @@ type EditMessageResponse struct {
 
 func (x *EditMessageResponse) Reset() {
 	*x = EditMessageResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2860,7 +2996,7 @@ func (x *EditMessageResponse) String() string {
 func (*EditMessageResponse) ProtoMessage() {}
 
 func (x *EditMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2873,7 +3009,7 @@ func (x *EditMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditMessageResponse.ProtoReflect.Descriptor instead.
 func (*EditMessageResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *EditMessageResponse) GetEdit() *Message {
@@ -2908,7 +3044,7 @@ type DeleteMessageRequest struct {
 
 func (x *DeleteMessageRequest) Reset() {
 	*x = DeleteMessageRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3056,7 @@ func (x *DeleteMessageRequest) String() string {
 func (*DeleteMessageRequest) ProtoMessage() {}
 
 func (x *DeleteMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3069,7 @@ func (x *DeleteMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessageRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMessageRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{39}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteMessageRequest) GetUserId() string {
@@ -2977,7 +3113,7 @@ type DeleteMessageResponse struct {
 
 func (x *DeleteMessageResponse) Reset() {
 	*x = DeleteMessageResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[40]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2989,7 +3125,7 @@ func (x *DeleteMessageResponse) String() string {
 func (*DeleteMessageResponse) ProtoMessage() {}
 
 func (x *DeleteMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[40]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3002,7 +3138,7 @@ func (x *DeleteMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessageResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMessageResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{40}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteMessageResponse) GetDelete() *Message {
@@ -3034,7 +3170,7 @@ type SetTopicRequest struct {
 
 func (x *SetTopicRequest) Reset() {
 	*x = SetTopicRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[41]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3182,7 @@ func (x *SetTopicRequest) String() string {
 func (*SetTopicRequest) ProtoMessage() {}
 
 func (x *SetTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[41]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3195,7 @@ func (x *SetTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopicRequest.ProtoReflect.Descriptor instead.
 func (*SetTopicRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{41}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetTopicRequest) GetUserId() string {
@@ -3094,7 +3230,7 @@ type SetTopicResponse struct {
 
 func (x *SetTopicResponse) Reset() {
 	*x = SetTopicResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[42]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3106,7 +3242,7 @@ func (x *SetTopicResponse) String() string {
 func (*SetTopicResponse) ProtoMessage() {}
 
 func (x *SetTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[42]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3119,7 +3255,7 @@ func (x *SetTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopicResponse.ProtoReflect.Descriptor instead.
 func (*SetTopicResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{42}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SetTopicResponse) GetEvent() *Message {
@@ -3146,7 +3282,7 @@ type KickRequest struct {
 
 func (x *KickRequest) Reset() {
 	*x = KickRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[43]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3158,7 +3294,7 @@ func (x *KickRequest) String() string {
 func (*KickRequest) ProtoMessage() {}
 
 func (x *KickRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[43]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3171,7 +3307,7 @@ func (x *KickRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KickRequest.ProtoReflect.Descriptor instead.
 func (*KickRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{43}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *KickRequest) GetUserId() string {
@@ -3213,7 +3349,7 @@ type KickResponse struct {
 
 func (x *KickResponse) Reset() {
 	*x = KickResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[44]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3225,7 +3361,7 @@ func (x *KickResponse) String() string {
 func (*KickResponse) ProtoMessage() {}
 
 func (x *KickResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[44]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3238,7 +3374,7 @@ func (x *KickResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KickResponse.ProtoReflect.Descriptor instead.
 func (*KickResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{44}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *KickResponse) GetEvent() *Message {
@@ -3267,7 +3403,7 @@ type Ban struct {
 
 func (x *Ban) Reset() {
 	*x = Ban{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[45]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3279,7 +3415,7 @@ func (x *Ban) String() string {
 func (*Ban) ProtoMessage() {}
 
 func (x *Ban) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[45]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3292,7 +3428,7 @@ func (x *Ban) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ban.ProtoReflect.Descriptor instead.
 func (*Ban) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{45}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Ban) GetUserId() string {
@@ -3349,7 +3485,7 @@ type BanRequest struct {
 
 func (x *BanRequest) Reset() {
 	*x = BanRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[46]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3361,7 +3497,7 @@ func (x *BanRequest) String() string {
 func (*BanRequest) ProtoMessage() {}
 
 func (x *BanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[46]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3374,7 +3510,7 @@ func (x *BanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BanRequest.ProtoReflect.Descriptor instead.
 func (*BanRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{46}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *BanRequest) GetUserId() string {
@@ -3425,7 +3561,7 @@ type BanResponse struct {
 
 func (x *BanResponse) Reset() {
 	*x = BanResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[47]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3437,7 +3573,7 @@ func (x *BanResponse) String() string {
 func (*BanResponse) ProtoMessage() {}
 
 func (x *BanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[47]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3450,7 +3586,7 @@ func (x *BanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BanResponse.ProtoReflect.Descriptor instead.
 func (*BanResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{47}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *BanResponse) GetBan() *Ban {
@@ -3482,7 +3618,7 @@ type UnbanRequest struct {
 
 func (x *UnbanRequest) Reset() {
 	*x = UnbanRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[48]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3494,7 +3630,7 @@ func (x *UnbanRequest) String() string {
 func (*UnbanRequest) ProtoMessage() {}
 
 func (x *UnbanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[48]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3507,7 +3643,7 @@ func (x *UnbanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanRequest.ProtoReflect.Descriptor instead.
 func (*UnbanRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{48}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *UnbanRequest) GetUserId() string {
@@ -3543,7 +3679,7 @@ type UnbanResponse struct {
 
 func (x *UnbanResponse) Reset() {
 	*x = UnbanResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[49]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3555,7 +3691,7 @@ func (x *UnbanResponse) String() string {
 func (*UnbanResponse) ProtoMessage() {}
 
 func (x *UnbanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[49]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3568,7 +3704,7 @@ func (x *UnbanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanResponse.ProtoReflect.Descriptor instead.
 func (*UnbanResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{49}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *UnbanResponse) GetEvent() *Message {
@@ -3591,7 +3727,7 @@ type ListBansRequest struct {
 
 func (x *ListBansRequest) Reset() {
 	*x = ListBansRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[50]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3603,7 +3739,7 @@ func (x *ListBansRequest) String() string {
 func (*ListBansRequest) ProtoMessage() {}
 
 func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[50]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3616,7 +3752,7 @@ func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansRequest.ProtoReflect.Descriptor instead.
 func (*ListBansRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{50}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListBansRequest) GetUserId() string {
@@ -3644,7 +3780,7 @@ type ListBansResponse struct {
 
 func (x *ListBansResponse) Reset() {
 	*x = ListBansResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[51]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3656,7 +3792,7 @@ func (x *ListBansResponse) String() string {
 func (*ListBansResponse) ProtoMessage() {}
 
 func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[51]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3669,7 +3805,7 @@ func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansResponse.ProtoReflect.Descriptor instead.
 func (*ListBansResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{51}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListBansResponse) GetBans() []*Ban {
@@ -3679,11 +3815,233 @@ func (x *ListBansResponse) GetBans() []*Ban {
 	return nil
 }
 
+// MarkReadRequest moves a read marker.
+type MarkReadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the reader; needs view.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the room.
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// seq is the last sequence the user has read. A smaller one than the
+	// marker changes nothing; one past the room's last message counts as
+	// the last message.
+	Seq           uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkReadRequest) Reset() {
+	*x = MarkReadRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkReadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkReadRequest) ProtoMessage() {}
+
+func (x *MarkReadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkReadRequest.ProtoReflect.Descriptor instead.
+func (*MarkReadRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *MarkReadRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *MarkReadRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *MarkReadRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// MarkReadResponse returns the reader's state after the move.
+type MarkReadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// read_state is the user's state in the room.
+	ReadState     *ReadState `protobuf:"bytes,1,opt,name=read_state,json=readState,proto3" json:"read_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkReadResponse) Reset() {
+	*x = MarkReadResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkReadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkReadResponse) ProtoMessage() {}
+
+func (x *MarkReadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkReadResponse.ProtoReflect.Descriptor instead.
+func (*MarkReadResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *MarkReadResponse) GetReadState() *ReadState {
+	if x != nil {
+		return x.ReadState
+	}
+	return nil
+}
+
+// SetWatchRequest watches or unwatches a room.
+type SetWatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the user; needs view.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// room_id is the room.
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// watching is the wanted state.
+	Watching      bool `protobuf:"varint,3,opt,name=watching,proto3" json:"watching,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetWatchRequest) Reset() {
+	*x = SetWatchRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetWatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetWatchRequest) ProtoMessage() {}
+
+func (x *SetWatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetWatchRequest.ProtoReflect.Descriptor instead.
+func (*SetWatchRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *SetWatchRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SetWatchRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *SetWatchRequest) GetWatching() bool {
+	if x != nil {
+		return x.Watching
+	}
+	return false
+}
+
+// SetWatchResponse confirms the state.
+type SetWatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// watching is the stored state.
+	Watching      bool `protobuf:"varint,1,opt,name=watching,proto3" json:"watching,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetWatchResponse) Reset() {
+	*x = SetWatchResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetWatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetWatchResponse) ProtoMessage() {}
+
+func (x *SetWatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetWatchResponse.ProtoReflect.Descriptor instead.
+func (*SetWatchResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *SetWatchResponse) GetWatching() bool {
+	if x != nil {
+		return x.Watching
+	}
+	return false
+}
+
 var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x04\n" +
+	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x05\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\x12\x19\n" +
 	"\bdata_dir\x18\x02 \x01(\tR\adataDir\x12*\n" +
@@ -3698,7 +4056,10 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	" \x01(\x03R\x14maxMessagesPerMinute\x12+\n" +
 	"\x12max_rooms_per_page\x18\v \x01(\x03R\x0fmaxRoomsPerPage\x128\n" +
 	"\x19max_upload_bytes_per_hour\x18\f \x01(\x03R\x15maxUploadBytesPerHour\x12.\n" +
-	"\x13edit_window_seconds\x18\r \x01(\x03R\x11editWindowSeconds\":\n" +
+	"\x13edit_window_seconds\x18\r \x01(\x03R\x11editWindowSeconds\x121\n" +
+	"\x15watch_quiet_period_ms\x18\x0e \x01(\x03R\x12watchQuietPeriodMs\x12/\n" +
+	"\x14authors_do_not_watch\x18\x0f \x01(\bR\x11authorsDoNotWatch\x123\n" +
+	"\x16room_mentions_per_hour\x18\x10 \x01(\x03R\x13roomMentionsPerHour\":\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eplugin_version\x18\x01 \x01(\tR\rpluginVersion\"\x0f\n" +
 	"\rHealthRequest\"m\n" +
@@ -3746,7 +4107,7 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
 	"\x06online\x18\x03 \x01(\bR\x06online\x127\n" +
-	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xff\x04\n" +
+	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xc0\x05\n" +
 	"\aMessage\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
@@ -3770,7 +4131,9 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"deleted_by\x18\x11 \x01(\tR\tdeletedBy\x12\x16\n" +
 	"\x06reason\x18\x12 \x01(\tR\x06reason\x12\x18\n" +
 	"\asubject\x18\x13 \x01(\tR\asubject\x120\n" +
-	"\x05until\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"W\n" +
+	"\x05until\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1a\n" +
+	"\bmentions\x18\x15 \x03(\tR\bmentions\x12#\n" +
+	"\rmentions_room\x18\x16 \x01(\bR\fmentionsRoom\"W\n" +
 	"\x0fOpenRoomRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\apage_id\x18\x02 \x01(\tR\x06pageId\x12\x12\n" +
@@ -3792,14 +4155,21 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x0fRoomInfoRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12%\n" +
-	"\x0einclude_rights\x18\x03 \x01(\bR\rincludeRights\"p\n" +
+	"\x0einclude_rights\x18\x03 \x01(\bR\rincludeRights\"\xac\x01\n" +
 	"\x10RoomInfoResponse\x12*\n" +
 	"\x04room\x18\x01 \x01(\v2\x16.pagechat.chat.v1.RoomR\x04room\x120\n" +
-	"\x06rights\x18\x02 \x01(\v2\x18.pagechat.chat.v1.RightsR\x06rights\"v\n" +
+	"\x06rights\x18\x02 \x01(\v2\x18.pagechat.chat.v1.RightsR\x06rights\x12:\n" +
+	"\n" +
+	"read_state\x18\x03 \x01(\v2\x1b.pagechat.chat.v1.ReadStateR\treadState\"v\n" +
 	"\x06Rights\x12\x19\n" +
 	"\bcan_post\x18\x01 \x01(\bR\acanPost\x12!\n" +
 	"\fcan_moderate\x18\x02 \x01(\bR\vcanModerate\x12.\n" +
-	"\x13edit_window_seconds\x18\x03 \x01(\x03R\x11editWindowSeconds\"p\n" +
+	"\x13edit_window_seconds\x18\x03 \x01(\x03R\x11editWindowSeconds\"\x7f\n" +
+	"\tReadState\x12\"\n" +
+	"\rlast_read_seq\x18\x01 \x01(\x04R\vlastReadSeq\x12\x16\n" +
+	"\x06unread\x18\x02 \x01(\x03R\x06unread\x12\x1a\n" +
+	"\bmentions\x18\x03 \x01(\x03R\bmentions\x12\x1a\n" +
+	"\bwatching\x18\x04 \x01(\bR\bwatching\"p\n" +
 	"\vSendRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1b\n" +
@@ -3925,7 +4295,20 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\"=\n" +
 	"\x10ListBansResponse\x12)\n" +
-	"\x04bans\x18\x01 \x03(\v2\x15.pagechat.chat.v1.BanR\x04bans*\xb8\x01\n" +
+	"\x04bans\x18\x01 \x03(\v2\x15.pagechat.chat.v1.BanR\x04bans\"U\n" +
+	"\x0fMarkReadRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\"N\n" +
+	"\x10MarkReadResponse\x12:\n" +
+	"\n" +
+	"read_state\x18\x01 \x01(\v2\x1b.pagechat.chat.v1.ReadStateR\treadState\"_\n" +
+	"\x0fSetWatchRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1a\n" +
+	"\bwatching\x18\x03 \x01(\bR\bwatching\".\n" +
+	"\x10SetWatchResponse\x12\x1a\n" +
+	"\bwatching\x18\x01 \x01(\bR\bwatching*\xb8\x01\n" +
 	"\vMessageKind\x12\x1c\n" +
 	"\x18MESSAGE_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11MESSAGE_KIND_EDIT\x10\x01\x12\x17\n" +
@@ -3933,7 +4316,7 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x12MESSAGE_KIND_TOPIC\x10\x03\x12\x15\n" +
 	"\x11MESSAGE_KIND_KICK\x10\x04\x12\x14\n" +
 	"\x10MESSAGE_KIND_BAN\x10\x05\x12\x16\n" +
-	"\x12MESSAGE_KIND_UNBAN\x10\x062\x88\x0e\n" +
+	"\x12MESSAGE_KIND_UNBAN\x10\x062\xae\x0f\n" +
 	"\n" +
 	"ChatPlugin\x12T\n" +
 	"\tConfigure\x12\".pagechat.chat.v1.ConfigureRequest\x1a#.pagechat.chat.v1.ConfigureResponse\x12K\n" +
@@ -3957,7 +4340,9 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x04Kick\x12\x1d.pagechat.chat.v1.KickRequest\x1a\x1e.pagechat.chat.v1.KickResponse\x12B\n" +
 	"\x03Ban\x12\x1c.pagechat.chat.v1.BanRequest\x1a\x1d.pagechat.chat.v1.BanResponse\x12H\n" +
 	"\x05Unban\x12\x1e.pagechat.chat.v1.UnbanRequest\x1a\x1f.pagechat.chat.v1.UnbanResponse\x12Q\n" +
-	"\bListBans\x12!.pagechat.chat.v1.ListBansRequest\x1a\".pagechat.chat.v1.ListBansResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
+	"\bListBans\x12!.pagechat.chat.v1.ListBansRequest\x1a\".pagechat.chat.v1.ListBansResponse\x12Q\n" +
+	"\bMarkRead\x12!.pagechat.chat.v1.MarkReadRequest\x1a\".pagechat.chat.v1.MarkReadResponse\x12Q\n" +
+	"\bSetWatch\x12!.pagechat.chat.v1.SetWatchRequest\x1a\".pagechat.chat.v1.SetWatchResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1;chatv1b\x06proto3"
 
 var (
 	file_pagechat_chat_v1_chat_proto_rawDescOnce sync.Once
@@ -3972,7 +4357,7 @@ func file_pagechat_chat_v1_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_pagechat_chat_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(MessageKind)(0),                 // 0: pagechat.chat.v1.MessageKind
 	(*ConfigureRequest)(nil),         // 1: pagechat.chat.v1.ConfigureRequest
@@ -3993,131 +4378,142 @@ var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*RoomInfoRequest)(nil),          // 16: pagechat.chat.v1.RoomInfoRequest
 	(*RoomInfoResponse)(nil),         // 17: pagechat.chat.v1.RoomInfoResponse
 	(*Rights)(nil),                   // 18: pagechat.chat.v1.Rights
-	(*SendRequest)(nil),              // 19: pagechat.chat.v1.SendRequest
-	(*SendResponse)(nil),             // 20: pagechat.chat.v1.SendResponse
-	(*SubscribeRequest)(nil),         // 21: pagechat.chat.v1.SubscribeRequest
-	(*RoomEvent)(nil),                // 22: pagechat.chat.v1.RoomEvent
-	(*PresenceChange)(nil),           // 23: pagechat.chat.v1.PresenceChange
-	(*HistoryRequest)(nil),           // 24: pagechat.chat.v1.HistoryRequest
-	(*HistoryResponse)(nil),          // 25: pagechat.chat.v1.HistoryResponse
-	(*JoinRequest)(nil),              // 26: pagechat.chat.v1.JoinRequest
-	(*JoinResponse)(nil),             // 27: pagechat.chat.v1.JoinResponse
-	(*LeaveRequest)(nil),             // 28: pagechat.chat.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 29: pagechat.chat.v1.LeaveResponse
-	(*PresenceRequest)(nil),          // 30: pagechat.chat.v1.PresenceRequest
-	(*PresenceResponse)(nil),         // 31: pagechat.chat.v1.PresenceResponse
-	(*UploadRequest)(nil),            // 32: pagechat.chat.v1.UploadRequest
-	(*UploadHeader)(nil),             // 33: pagechat.chat.v1.UploadHeader
-	(*UploadResponse)(nil),           // 34: pagechat.chat.v1.UploadResponse
-	(*FeedRequest)(nil),              // 35: pagechat.chat.v1.FeedRequest
-	(*AuthorizeViewersRequest)(nil),  // 36: pagechat.chat.v1.AuthorizeViewersRequest
-	(*AuthorizeViewersResponse)(nil), // 37: pagechat.chat.v1.AuthorizeViewersResponse
-	(*EditMessageRequest)(nil),       // 38: pagechat.chat.v1.EditMessageRequest
-	(*EditMessageResponse)(nil),      // 39: pagechat.chat.v1.EditMessageResponse
-	(*DeleteMessageRequest)(nil),     // 40: pagechat.chat.v1.DeleteMessageRequest
-	(*DeleteMessageResponse)(nil),    // 41: pagechat.chat.v1.DeleteMessageResponse
-	(*SetTopicRequest)(nil),          // 42: pagechat.chat.v1.SetTopicRequest
-	(*SetTopicResponse)(nil),         // 43: pagechat.chat.v1.SetTopicResponse
-	(*KickRequest)(nil),              // 44: pagechat.chat.v1.KickRequest
-	(*KickResponse)(nil),             // 45: pagechat.chat.v1.KickResponse
-	(*Ban)(nil),                      // 46: pagechat.chat.v1.Ban
-	(*BanRequest)(nil),               // 47: pagechat.chat.v1.BanRequest
-	(*BanResponse)(nil),              // 48: pagechat.chat.v1.BanResponse
-	(*UnbanRequest)(nil),             // 49: pagechat.chat.v1.UnbanRequest
-	(*UnbanResponse)(nil),            // 50: pagechat.chat.v1.UnbanResponse
-	(*ListBansRequest)(nil),          // 51: pagechat.chat.v1.ListBansRequest
-	(*ListBansResponse)(nil),         // 52: pagechat.chat.v1.ListBansResponse
-	nil,                              // 53: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
-	(*timestamppb.Timestamp)(nil),    // 54: google.protobuf.Timestamp
+	(*ReadState)(nil),                // 19: pagechat.chat.v1.ReadState
+	(*SendRequest)(nil),              // 20: pagechat.chat.v1.SendRequest
+	(*SendResponse)(nil),             // 21: pagechat.chat.v1.SendResponse
+	(*SubscribeRequest)(nil),         // 22: pagechat.chat.v1.SubscribeRequest
+	(*RoomEvent)(nil),                // 23: pagechat.chat.v1.RoomEvent
+	(*PresenceChange)(nil),           // 24: pagechat.chat.v1.PresenceChange
+	(*HistoryRequest)(nil),           // 25: pagechat.chat.v1.HistoryRequest
+	(*HistoryResponse)(nil),          // 26: pagechat.chat.v1.HistoryResponse
+	(*JoinRequest)(nil),              // 27: pagechat.chat.v1.JoinRequest
+	(*JoinResponse)(nil),             // 28: pagechat.chat.v1.JoinResponse
+	(*LeaveRequest)(nil),             // 29: pagechat.chat.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 30: pagechat.chat.v1.LeaveResponse
+	(*PresenceRequest)(nil),          // 31: pagechat.chat.v1.PresenceRequest
+	(*PresenceResponse)(nil),         // 32: pagechat.chat.v1.PresenceResponse
+	(*UploadRequest)(nil),            // 33: pagechat.chat.v1.UploadRequest
+	(*UploadHeader)(nil),             // 34: pagechat.chat.v1.UploadHeader
+	(*UploadResponse)(nil),           // 35: pagechat.chat.v1.UploadResponse
+	(*FeedRequest)(nil),              // 36: pagechat.chat.v1.FeedRequest
+	(*AuthorizeViewersRequest)(nil),  // 37: pagechat.chat.v1.AuthorizeViewersRequest
+	(*AuthorizeViewersResponse)(nil), // 38: pagechat.chat.v1.AuthorizeViewersResponse
+	(*EditMessageRequest)(nil),       // 39: pagechat.chat.v1.EditMessageRequest
+	(*EditMessageResponse)(nil),      // 40: pagechat.chat.v1.EditMessageResponse
+	(*DeleteMessageRequest)(nil),     // 41: pagechat.chat.v1.DeleteMessageRequest
+	(*DeleteMessageResponse)(nil),    // 42: pagechat.chat.v1.DeleteMessageResponse
+	(*SetTopicRequest)(nil),          // 43: pagechat.chat.v1.SetTopicRequest
+	(*SetTopicResponse)(nil),         // 44: pagechat.chat.v1.SetTopicResponse
+	(*KickRequest)(nil),              // 45: pagechat.chat.v1.KickRequest
+	(*KickResponse)(nil),             // 46: pagechat.chat.v1.KickResponse
+	(*Ban)(nil),                      // 47: pagechat.chat.v1.Ban
+	(*BanRequest)(nil),               // 48: pagechat.chat.v1.BanRequest
+	(*BanResponse)(nil),              // 49: pagechat.chat.v1.BanResponse
+	(*UnbanRequest)(nil),             // 50: pagechat.chat.v1.UnbanRequest
+	(*UnbanResponse)(nil),            // 51: pagechat.chat.v1.UnbanResponse
+	(*ListBansRequest)(nil),          // 52: pagechat.chat.v1.ListBansRequest
+	(*ListBansResponse)(nil),         // 53: pagechat.chat.v1.ListBansResponse
+	(*MarkReadRequest)(nil),          // 54: pagechat.chat.v1.MarkReadRequest
+	(*MarkReadResponse)(nil),         // 55: pagechat.chat.v1.MarkReadResponse
+	(*SetWatchRequest)(nil),          // 56: pagechat.chat.v1.SetWatchRequest
+	(*SetWatchResponse)(nil),         // 57: pagechat.chat.v1.SetWatchResponse
+	nil,                              // 58: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	(*timestamppb.Timestamp)(nil),    // 59: google.protobuf.Timestamp
 }
 var file_pagechat_chat_v1_chat_proto_depIdxs = []int32{
-	54, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	54, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
+	59, // 0: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	59, // 1: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
 	10, // 2: pagechat.chat.v1.Room.participants:type_name -> pagechat.chat.v1.Participant
 	8,  // 3: pagechat.chat.v1.Room.files:type_name -> pagechat.chat.v1.File
 	9,  // 4: pagechat.chat.v1.Room.transcripts:type_name -> pagechat.chat.v1.Transcript
-	54, // 5: pagechat.chat.v1.Room.topic_at:type_name -> google.protobuf.Timestamp
-	54, // 6: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
-	54, // 7: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
-	54, // 8: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
+	59, // 5: pagechat.chat.v1.Room.topic_at:type_name -> google.protobuf.Timestamp
+	59, // 6: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
+	59, // 7: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
+	59, // 8: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
 	8,  // 9: pagechat.chat.v1.Message.file:type_name -> pagechat.chat.v1.File
 	0,  // 10: pagechat.chat.v1.Message.kind:type_name -> pagechat.chat.v1.MessageKind
-	54, // 11: pagechat.chat.v1.Message.edited_at:type_name -> google.protobuf.Timestamp
-	54, // 12: pagechat.chat.v1.Message.until:type_name -> google.protobuf.Timestamp
+	59, // 11: pagechat.chat.v1.Message.edited_at:type_name -> google.protobuf.Timestamp
+	59, // 12: pagechat.chat.v1.Message.until:type_name -> google.protobuf.Timestamp
 	7,  // 13: pagechat.chat.v1.OpenRoomResponse.room:type_name -> pagechat.chat.v1.Room
-	53, // 14: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	58, // 14: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
 	7,  // 15: pagechat.chat.v1.RoomInfoResponse.room:type_name -> pagechat.chat.v1.Room
 	18, // 16: pagechat.chat.v1.RoomInfoResponse.rights:type_name -> pagechat.chat.v1.Rights
-	11, // 17: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
-	11, // 18: pagechat.chat.v1.RoomEvent.message:type_name -> pagechat.chat.v1.Message
-	23, // 19: pagechat.chat.v1.RoomEvent.presence:type_name -> pagechat.chat.v1.PresenceChange
-	10, // 20: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
-	11, // 21: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
-	10, // 22: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
-	10, // 23: pagechat.chat.v1.PresenceResponse.participants:type_name -> pagechat.chat.v1.Participant
-	33, // 24: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
-	11, // 25: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
-	8,  // 26: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
-	11, // 27: pagechat.chat.v1.EditMessageResponse.edit:type_name -> pagechat.chat.v1.Message
-	11, // 28: pagechat.chat.v1.DeleteMessageResponse.delete:type_name -> pagechat.chat.v1.Message
-	11, // 29: pagechat.chat.v1.SetTopicResponse.event:type_name -> pagechat.chat.v1.Message
-	11, // 30: pagechat.chat.v1.KickResponse.event:type_name -> pagechat.chat.v1.Message
-	54, // 31: pagechat.chat.v1.Ban.banned_at:type_name -> google.protobuf.Timestamp
-	54, // 32: pagechat.chat.v1.Ban.expires_at:type_name -> google.protobuf.Timestamp
-	54, // 33: pagechat.chat.v1.BanRequest.expires_at:type_name -> google.protobuf.Timestamp
-	46, // 34: pagechat.chat.v1.BanResponse.ban:type_name -> pagechat.chat.v1.Ban
-	11, // 35: pagechat.chat.v1.BanResponse.event:type_name -> pagechat.chat.v1.Message
-	11, // 36: pagechat.chat.v1.UnbanResponse.event:type_name -> pagechat.chat.v1.Message
-	46, // 37: pagechat.chat.v1.ListBansResponse.bans:type_name -> pagechat.chat.v1.Ban
-	1,  // 38: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
-	3,  // 39: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
-	5,  // 40: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
-	12, // 41: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
-	14, // 42: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
-	16, // 43: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
-	19, // 44: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
-	21, // 45: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
-	24, // 46: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
-	26, // 47: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
-	28, // 48: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
-	30, // 49: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
-	32, // 50: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
-	35, // 51: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
-	36, // 52: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
-	38, // 53: pagechat.chat.v1.ChatPlugin.EditMessage:input_type -> pagechat.chat.v1.EditMessageRequest
-	40, // 54: pagechat.chat.v1.ChatPlugin.DeleteMessage:input_type -> pagechat.chat.v1.DeleteMessageRequest
-	42, // 55: pagechat.chat.v1.ChatPlugin.SetTopic:input_type -> pagechat.chat.v1.SetTopicRequest
-	44, // 56: pagechat.chat.v1.ChatPlugin.Kick:input_type -> pagechat.chat.v1.KickRequest
-	47, // 57: pagechat.chat.v1.ChatPlugin.Ban:input_type -> pagechat.chat.v1.BanRequest
-	49, // 58: pagechat.chat.v1.ChatPlugin.Unban:input_type -> pagechat.chat.v1.UnbanRequest
-	51, // 59: pagechat.chat.v1.ChatPlugin.ListBans:input_type -> pagechat.chat.v1.ListBansRequest
-	2,  // 60: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
-	4,  // 61: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
-	6,  // 62: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
-	13, // 63: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
-	15, // 64: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
-	17, // 65: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
-	20, // 66: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
-	22, // 67: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
-	25, // 68: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
-	27, // 69: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
-	29, // 70: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
-	31, // 71: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
-	34, // 72: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
-	22, // 73: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
-	37, // 74: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
-	39, // 75: pagechat.chat.v1.ChatPlugin.EditMessage:output_type -> pagechat.chat.v1.EditMessageResponse
-	41, // 76: pagechat.chat.v1.ChatPlugin.DeleteMessage:output_type -> pagechat.chat.v1.DeleteMessageResponse
-	43, // 77: pagechat.chat.v1.ChatPlugin.SetTopic:output_type -> pagechat.chat.v1.SetTopicResponse
-	45, // 78: pagechat.chat.v1.ChatPlugin.Kick:output_type -> pagechat.chat.v1.KickResponse
-	48, // 79: pagechat.chat.v1.ChatPlugin.Ban:output_type -> pagechat.chat.v1.BanResponse
-	50, // 80: pagechat.chat.v1.ChatPlugin.Unban:output_type -> pagechat.chat.v1.UnbanResponse
-	52, // 81: pagechat.chat.v1.ChatPlugin.ListBans:output_type -> pagechat.chat.v1.ListBansResponse
-	60, // [60:82] is the sub-list for method output_type
-	38, // [38:60] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	19, // 17: pagechat.chat.v1.RoomInfoResponse.read_state:type_name -> pagechat.chat.v1.ReadState
+	11, // 18: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
+	11, // 19: pagechat.chat.v1.RoomEvent.message:type_name -> pagechat.chat.v1.Message
+	24, // 20: pagechat.chat.v1.RoomEvent.presence:type_name -> pagechat.chat.v1.PresenceChange
+	10, // 21: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
+	11, // 22: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
+	10, // 23: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
+	10, // 24: pagechat.chat.v1.PresenceResponse.participants:type_name -> pagechat.chat.v1.Participant
+	34, // 25: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
+	11, // 26: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
+	8,  // 27: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
+	11, // 28: pagechat.chat.v1.EditMessageResponse.edit:type_name -> pagechat.chat.v1.Message
+	11, // 29: pagechat.chat.v1.DeleteMessageResponse.delete:type_name -> pagechat.chat.v1.Message
+	11, // 30: pagechat.chat.v1.SetTopicResponse.event:type_name -> pagechat.chat.v1.Message
+	11, // 31: pagechat.chat.v1.KickResponse.event:type_name -> pagechat.chat.v1.Message
+	59, // 32: pagechat.chat.v1.Ban.banned_at:type_name -> google.protobuf.Timestamp
+	59, // 33: pagechat.chat.v1.Ban.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 34: pagechat.chat.v1.BanRequest.expires_at:type_name -> google.protobuf.Timestamp
+	47, // 35: pagechat.chat.v1.BanResponse.ban:type_name -> pagechat.chat.v1.Ban
+	11, // 36: pagechat.chat.v1.BanResponse.event:type_name -> pagechat.chat.v1.Message
+	11, // 37: pagechat.chat.v1.UnbanResponse.event:type_name -> pagechat.chat.v1.Message
+	47, // 38: pagechat.chat.v1.ListBansResponse.bans:type_name -> pagechat.chat.v1.Ban
+	19, // 39: pagechat.chat.v1.MarkReadResponse.read_state:type_name -> pagechat.chat.v1.ReadState
+	1,  // 40: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
+	3,  // 41: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
+	5,  // 42: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
+	12, // 43: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
+	14, // 44: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
+	16, // 45: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
+	20, // 46: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
+	22, // 47: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
+	25, // 48: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
+	27, // 49: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
+	29, // 50: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
+	31, // 51: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
+	33, // 52: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
+	36, // 53: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
+	37, // 54: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
+	39, // 55: pagechat.chat.v1.ChatPlugin.EditMessage:input_type -> pagechat.chat.v1.EditMessageRequest
+	41, // 56: pagechat.chat.v1.ChatPlugin.DeleteMessage:input_type -> pagechat.chat.v1.DeleteMessageRequest
+	43, // 57: pagechat.chat.v1.ChatPlugin.SetTopic:input_type -> pagechat.chat.v1.SetTopicRequest
+	45, // 58: pagechat.chat.v1.ChatPlugin.Kick:input_type -> pagechat.chat.v1.KickRequest
+	48, // 59: pagechat.chat.v1.ChatPlugin.Ban:input_type -> pagechat.chat.v1.BanRequest
+	50, // 60: pagechat.chat.v1.ChatPlugin.Unban:input_type -> pagechat.chat.v1.UnbanRequest
+	52, // 61: pagechat.chat.v1.ChatPlugin.ListBans:input_type -> pagechat.chat.v1.ListBansRequest
+	54, // 62: pagechat.chat.v1.ChatPlugin.MarkRead:input_type -> pagechat.chat.v1.MarkReadRequest
+	56, // 63: pagechat.chat.v1.ChatPlugin.SetWatch:input_type -> pagechat.chat.v1.SetWatchRequest
+	2,  // 64: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
+	4,  // 65: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
+	6,  // 66: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
+	13, // 67: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
+	15, // 68: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
+	17, // 69: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
+	21, // 70: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
+	23, // 71: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
+	26, // 72: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
+	28, // 73: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
+	30, // 74: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
+	32, // 75: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
+	35, // 76: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
+	23, // 77: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
+	38, // 78: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
+	40, // 79: pagechat.chat.v1.ChatPlugin.EditMessage:output_type -> pagechat.chat.v1.EditMessageResponse
+	42, // 80: pagechat.chat.v1.ChatPlugin.DeleteMessage:output_type -> pagechat.chat.v1.DeleteMessageResponse
+	44, // 81: pagechat.chat.v1.ChatPlugin.SetTopic:output_type -> pagechat.chat.v1.SetTopicResponse
+	46, // 82: pagechat.chat.v1.ChatPlugin.Kick:output_type -> pagechat.chat.v1.KickResponse
+	49, // 83: pagechat.chat.v1.ChatPlugin.Ban:output_type -> pagechat.chat.v1.BanResponse
+	51, // 84: pagechat.chat.v1.ChatPlugin.Unban:output_type -> pagechat.chat.v1.UnbanResponse
+	53, // 85: pagechat.chat.v1.ChatPlugin.ListBans:output_type -> pagechat.chat.v1.ListBansResponse
+	55, // 86: pagechat.chat.v1.ChatPlugin.MarkRead:output_type -> pagechat.chat.v1.MarkReadResponse
+	57, // 87: pagechat.chat.v1.ChatPlugin.SetWatch:output_type -> pagechat.chat.v1.SetWatchResponse
+	64, // [64:88] is the sub-list for method output_type
+	40, // [40:64] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_pagechat_chat_v1_chat_proto_init() }
@@ -4125,12 +4521,12 @@ func file_pagechat_chat_v1_chat_proto_init() {
 	if File_pagechat_chat_v1_chat_proto != nil {
 		return
 	}
-	file_pagechat_chat_v1_chat_proto_msgTypes[21].OneofWrappers = []any{
+	file_pagechat_chat_v1_chat_proto_msgTypes[22].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Presence)(nil),
 		(*RoomEvent_CaughtUp)(nil),
 	}
-	file_pagechat_chat_v1_chat_proto_msgTypes[31].OneofWrappers = []any{
+	file_pagechat_chat_v1_chat_proto_msgTypes[32].OneofWrappers = []any{
 		(*UploadRequest_Header)(nil),
 		(*UploadRequest_Chunk)(nil),
 	}
@@ -4140,7 +4536,7 @@ func file_pagechat_chat_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_chat_v1_chat_proto_rawDesc), len(file_pagechat_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   53,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,8 @@ const (
 	ChatPlugin_Ban_FullMethodName              = "/pagechat.chat.v1.ChatPlugin/Ban"
 	ChatPlugin_Unban_FullMethodName            = "/pagechat.chat.v1.ChatPlugin/Unban"
 	ChatPlugin_ListBans_FullMethodName         = "/pagechat.chat.v1.ChatPlugin/ListBans"
+	ChatPlugin_MarkRead_FullMethodName         = "/pagechat.chat.v1.ChatPlugin/MarkRead"
+	ChatPlugin_SetWatch_FullMethodName         = "/pagechat.chat.v1.ChatPlugin/SetWatch"
 )
 
 // ChatPluginClient is the client API for ChatPlugin service.
@@ -165,6 +167,12 @@ type ChatPluginClient interface {
 	Unban(ctx context.Context, in *UnbanRequest, opts ...grpc.CallOption) (*UnbanResponse, error)
 	// ListBans lists the bans in force in a room (moderate permission).
 	ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error)
+	// MarkRead moves the user's read marker in a room forward (never back);
+	// needs view. Markers are written in batches, so the answer comes before
+	// the marker is on disk.
+	MarkRead(ctx context.Context, in *MarkReadRequest, opts ...grpc.CallOption) (*MarkReadResponse, error)
+	// SetWatch makes the user watch or stop watching a room; needs view.
+	SetWatch(ctx context.Context, in *SetWatchRequest, opts ...grpc.CallOption) (*SetWatchResponse, error)
 }
 
 type chatPluginClient struct {
@@ -416,6 +424,26 @@ func (c *chatPluginClient) ListBans(ctx context.Context, in *ListBansRequest, op
 	return out, nil
 }
 
+func (c *chatPluginClient) MarkRead(ctx context.Context, in *MarkReadRequest, opts ...grpc.CallOption) (*MarkReadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MarkReadResponse)
+	err := c.cc.Invoke(ctx, ChatPlugin_MarkRead_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatPluginClient) SetWatch(ctx context.Context, in *SetWatchRequest, opts ...grpc.CallOption) (*SetWatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetWatchResponse)
+	err := c.cc.Invoke(ctx, ChatPlugin_SetWatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChatPluginServer is the server API for ChatPlugin service.
 // All implementations must embed UnimplementedChatPluginServer
 // for forward compatibility.
@@ -538,6 +566,12 @@ type ChatPluginServer interface {
 	Unban(context.Context, *UnbanRequest) (*UnbanResponse, error)
 	// ListBans lists the bans in force in a room (moderate permission).
 	ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error)
+	// MarkRead moves the user's read marker in a room forward (never back);
+	// needs view. Markers are written in batches, so the answer comes before
+	// the marker is on disk.
+	MarkRead(context.Context, *MarkReadRequest) (*MarkReadResponse, error)
+	// SetWatch makes the user watch or stop watching a room; needs view.
+	SetWatch(context.Context, *SetWatchRequest) (*SetWatchResponse, error)
 	mustEmbedUnimplementedChatPluginServer()
 }
 
@@ -613,6 +647,12 @@ func (UnimplementedChatPluginServer) Unban(context.Context, *UnbanRequest) (*Unb
 }
 func (UnimplementedChatPluginServer) ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListBans not implemented")
+}
+func (UnimplementedChatPluginServer) MarkRead(context.Context, *MarkReadRequest) (*MarkReadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MarkRead not implemented")
+}
+func (UnimplementedChatPluginServer) SetWatch(context.Context, *SetWatchRequest) (*SetWatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetWatch not implemented")
 }
 func (UnimplementedChatPluginServer) mustEmbedUnimplementedChatPluginServer() {}
 func (UnimplementedChatPluginServer) testEmbeddedByValue()                    {}
@@ -1006,6 +1046,42 @@ func _ChatPlugin_ListBans_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChatPlugin_MarkRead_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MarkReadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatPluginServer).MarkRead(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatPlugin_MarkRead_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatPluginServer).MarkRead(ctx, req.(*MarkReadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatPlugin_SetWatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetWatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatPluginServer).SetWatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatPlugin_SetWatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatPluginServer).SetWatch(ctx, req.(*SetWatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChatPlugin_ServiceDesc is the grpc.ServiceDesc for ChatPlugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1088,6 +1164,14 @@ var ChatPlugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListBans",
 			Handler:    _ChatPlugin_ListBans_Handler,
+		},
+		{
+			MethodName: "MarkRead",
+			Handler:    _ChatPlugin_MarkRead_Handler,
+		},
+		{
+			MethodName: "SetWatch",
+			Handler:    _ChatPlugin_SetWatch_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -293,7 +293,11 @@ type Page struct {
 	// url is the page's URL path on the host, e.g. "/pages/42".
 	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
 	// parent_id is the parent page's id, empty for a top-level page.
-	ParentId      string `protobuf:"bytes,4,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	ParentId string `protobuf:"bytes,4,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	// author_id is the user who created the page, empty if none (a page the
+	// plugin wrote) or unknown. Authors of a chat page watch its rooms by
+	// default.
+	AuthorId      string `protobuf:"bytes,5,opt,name=author_id,json=authorId,proto3" json:"author_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -352,6 +356,13 @@ func (x *Page) GetUrl() string {
 func (x *Page) GetParentId() string {
 	if x != nil {
 		return x.ParentId
+	}
+	return ""
+}
+
+func (x *Page) GetAuthorId() string {
+	if x != nil {
+		return x.AuthorId
 	}
 	return ""
 }
@@ -1183,7 +1194,14 @@ type NotifyRequest struct {
 	// body is plain text.
 	Body string `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
 	// url points at what the notification is about.
-	Url           string `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	Url string `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	// id identifies the notification: the plugin may send it again after a
+	// crash, and the host keeps one notification per id.
+	Id string `protobuf:"bytes,5,opt,name=id,proto3" json:"id,omitempty"`
+	// room_id is the room the notification is about.
+	RoomId string `protobuf:"bytes,6,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// kind is "mention" or "watch".
+	Kind          string `protobuf:"bytes,7,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1242,6 +1260,27 @@ func (x *NotifyRequest) GetBody() string {
 func (x *NotifyRequest) GetUrl() string {
 	if x != nil {
 		return x.Url
+	}
+	return ""
+}
+
+func (x *NotifyRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *NotifyRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *NotifyRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
 	}
 	return ""
 }
@@ -1384,6 +1423,117 @@ func (*DeleteFileResponse) Descriptor() ([]byte, []int) {
 	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{22}
 }
 
+// SearchUsersRequest asks for mentionable users of a page.
+type SearchUsersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// page_id is the page; only users who may view it are listed.
+	PageId string `protobuf:"bytes,1,opt,name=page_id,json=pageId,proto3" json:"page_id,omitempty"`
+	// prefix is matched case-insensitively against the start of the user id
+	// and of the display name; empty lists everyone.
+	Prefix string `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// limit bounds the answer, 1 to 50.
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchUsersRequest) Reset() {
+	*x = SearchUsersRequest{}
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchUsersRequest) ProtoMessage() {}
+
+func (x *SearchUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchUsersRequest.ProtoReflect.Descriptor instead.
+func (*SearchUsersRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SearchUsersRequest) GetPageId() string {
+	if x != nil {
+		return x.PageId
+	}
+	return ""
+}
+
+func (x *SearchUsersRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *SearchUsersRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// SearchUsersResponse lists users.
+type SearchUsersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// users are the matches, at most limit of them.
+	Users         []*User `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchUsersResponse) Reset() {
+	*x = SearchUsersResponse{}
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchUsersResponse) ProtoMessage() {}
+
+func (x *SearchUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_host_v1_host_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchUsersResponse.ProtoReflect.Descriptor instead.
+func (*SearchUsersResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_host_v1_host_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SearchUsersResponse) GetUsers() []*User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
 var File_pagechat_host_v1_host_proto protoreflect.FileDescriptor
 
 const file_pagechat_host_v1_host_proto_rawDesc = "" +
@@ -1400,12 +1550,13 @@ const file_pagechat_host_v1_host_proto_rawDesc = "" +
 	"\x17CheckPermissionsRequest\x12@\n" +
 	"\x06checks\x18\x01 \x03(\v2(.pagechat.host.v1.CheckPermissionRequestR\x06checks\"4\n" +
 	"\x18CheckPermissionsResponse\x12\x18\n" +
-	"\aallowed\x18\x01 \x03(\bR\aallowed\"[\n" +
+	"\aallowed\x18\x01 \x03(\bR\aallowed\"x\n" +
 	"\x04Page\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x10\n" +
 	"\x03url\x18\x03 \x01(\tR\x03url\x12\x1b\n" +
-	"\tparent_id\x18\x04 \x01(\tR\bparentId\")\n" +
+	"\tparent_id\x18\x04 \x01(\tR\bparentId\x12\x1b\n" +
+	"\tauthor_id\x18\x05 \x01(\tR\bauthorId\")\n" +
 	"\x0eGetPageRequest\x12\x17\n" +
 	"\apage_id\x18\x01 \x01(\tR\x06pageId\"=\n" +
 	"\x0fGetPageResponse\x12*\n" +
@@ -1451,24 +1602,33 @@ const file_pagechat_host_v1_host_proto_rawDesc = "" +
 	"\x06titles\x18\x02 \x03(\tR\x06titles\x12\x17\n" +
 	"\auser_id\x18\x03 \x01(\tR\x06userId\"S\n" +
 	"\x14ResolveLinksResponse\x12;\n" +
-	"\x05links\x18\x01 \x03(\v2%.pagechat.host.v1.ResolveLinkResponseR\x05links\"h\n" +
+	"\x05links\x18\x01 \x03(\v2%.pagechat.host.v1.ResolveLinkResponseR\x05links\"\xa5\x01\n" +
 	"\rNotifyRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\tR\x04body\x12\x10\n" +
-	"\x03url\x18\x04 \x01(\tR\x03url\"\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x12\x0e\n" +
+	"\x02id\x18\x05 \x01(\tR\x02id\x12\x17\n" +
+	"\aroom_id\x18\x06 \x01(\tR\x06roomId\x12\x12\n" +
+	"\x04kind\x18\a \x01(\tR\x04kind\"\x10\n" +
 	"\x0eNotifyResponse\"^\n" +
 	"\x11DeleteFileRequest\x12\x17\n" +
 	"\apage_id\x18\x01 \x01(\tR\x06pageId\x12\x17\n" +
 	"\afile_id\x18\x02 \x01(\tR\x06fileId\x12\x17\n" +
 	"\auser_id\x18\x03 \x01(\tR\x06userId\"\x14\n" +
-	"\x12DeleteFileResponse*k\n" +
+	"\x12DeleteFileResponse\"[\n" +
+	"\x12SearchUsersRequest\x12\x17\n" +
+	"\apage_id\x18\x01 \x01(\tR\x06pageId\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"C\n" +
+	"\x13SearchUsersResponse\x12,\n" +
+	"\x05users\x18\x01 \x03(\v2\x16.pagechat.host.v1.UserR\x05users*k\n" +
 	"\n" +
 	"Permission\x12\x1a\n" +
 	"\x16PERMISSION_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fPERMISSION_VIEW\x10\x01\x12\x13\n" +
 	"\x0fPERMISSION_POST\x10\x02\x12\x17\n" +
-	"\x13PERMISSION_MODERATE\x10\x032\xa0\a\n" +
+	"\x13PERMISSION_MODERATE\x10\x032\xfc\a\n" +
 	"\aHostAPI\x12f\n" +
 	"\x0fCheckPermission\x12(.pagechat.host.v1.CheckPermissionRequest\x1a).pagechat.host.v1.CheckPermissionResponse\x12i\n" +
 	"\x10CheckPermissions\x12).pagechat.host.v1.CheckPermissionsRequest\x1a*.pagechat.host.v1.CheckPermissionsResponse\x12N\n" +
@@ -1481,7 +1641,8 @@ const file_pagechat_host_v1_host_proto_rawDesc = "" +
 	"\fResolveLinks\x12%.pagechat.host.v1.ResolveLinksRequest\x1a&.pagechat.host.v1.ResolveLinksResponse\x12K\n" +
 	"\x06Notify\x12\x1f.pagechat.host.v1.NotifyRequest\x1a .pagechat.host.v1.NotifyResponse\x12W\n" +
 	"\n" +
-	"DeleteFile\x12#.pagechat.host.v1.DeleteFileRequest\x1a$.pagechat.host.v1.DeleteFileResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/host/v1;hostv1b\x06proto3"
+	"DeleteFile\x12#.pagechat.host.v1.DeleteFileRequest\x1a$.pagechat.host.v1.DeleteFileResponse\x12Z\n" +
+	"\vSearchUsers\x12$.pagechat.host.v1.SearchUsersRequest\x1a%.pagechat.host.v1.SearchUsersResponseB@Z>github.com/pagechat/pagechat/proto/gen/pagechat/host/v1;hostv1b\x06proto3"
 
 var (
 	file_pagechat_host_v1_host_proto_rawDescOnce sync.Once
@@ -1496,7 +1657,7 @@ func file_pagechat_host_v1_host_proto_rawDescGZIP() []byte {
 }
 
 var file_pagechat_host_v1_host_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pagechat_host_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_pagechat_host_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_pagechat_host_v1_host_proto_goTypes = []any{
 	(Permission)(0),                  // 0: pagechat.host.v1.Permission
 	(*CheckPermissionRequest)(nil),   // 1: pagechat.host.v1.CheckPermissionRequest
@@ -1522,6 +1683,8 @@ var file_pagechat_host_v1_host_proto_goTypes = []any{
 	(*NotifyResponse)(nil),           // 21: pagechat.host.v1.NotifyResponse
 	(*DeleteFileRequest)(nil),        // 22: pagechat.host.v1.DeleteFileRequest
 	(*DeleteFileResponse)(nil),       // 23: pagechat.host.v1.DeleteFileResponse
+	(*SearchUsersRequest)(nil),       // 24: pagechat.host.v1.SearchUsersRequest
+	(*SearchUsersResponse)(nil),      // 25: pagechat.host.v1.SearchUsersResponse
 }
 var file_pagechat_host_v1_host_proto_depIdxs = []int32{
 	0,  // 0: pagechat.host.v1.CheckPermissionRequest.permission:type_name -> pagechat.host.v1.Permission
@@ -1531,31 +1694,34 @@ var file_pagechat_host_v1_host_proto_depIdxs = []int32{
 	5,  // 4: pagechat.host.v1.UpsertChildPageResponse.page:type_name -> pagechat.host.v1.Page
 	14, // 5: pagechat.host.v1.AttachFileRequest.header:type_name -> pagechat.host.v1.AttachFileHeader
 	17, // 6: pagechat.host.v1.ResolveLinksResponse.links:type_name -> pagechat.host.v1.ResolveLinkResponse
-	1,  // 7: pagechat.host.v1.HostAPI.CheckPermission:input_type -> pagechat.host.v1.CheckPermissionRequest
-	3,  // 8: pagechat.host.v1.HostAPI.CheckPermissions:input_type -> pagechat.host.v1.CheckPermissionsRequest
-	6,  // 9: pagechat.host.v1.HostAPI.GetPage:input_type -> pagechat.host.v1.GetPageRequest
-	9,  // 10: pagechat.host.v1.HostAPI.GetUser:input_type -> pagechat.host.v1.GetUserRequest
-	11, // 11: pagechat.host.v1.HostAPI.UpsertChildPage:input_type -> pagechat.host.v1.UpsertChildPageRequest
-	13, // 12: pagechat.host.v1.HostAPI.AttachFile:input_type -> pagechat.host.v1.AttachFileRequest
-	16, // 13: pagechat.host.v1.HostAPI.ResolveLink:input_type -> pagechat.host.v1.ResolveLinkRequest
-	18, // 14: pagechat.host.v1.HostAPI.ResolveLinks:input_type -> pagechat.host.v1.ResolveLinksRequest
-	20, // 15: pagechat.host.v1.HostAPI.Notify:input_type -> pagechat.host.v1.NotifyRequest
-	22, // 16: pagechat.host.v1.HostAPI.DeleteFile:input_type -> pagechat.host.v1.DeleteFileRequest
-	2,  // 17: pagechat.host.v1.HostAPI.CheckPermission:output_type -> pagechat.host.v1.CheckPermissionResponse
-	4,  // 18: pagechat.host.v1.HostAPI.CheckPermissions:output_type -> pagechat.host.v1.CheckPermissionsResponse
-	7,  // 19: pagechat.host.v1.HostAPI.GetPage:output_type -> pagechat.host.v1.GetPageResponse
-	10, // 20: pagechat.host.v1.HostAPI.GetUser:output_type -> pagechat.host.v1.GetUserResponse
-	12, // 21: pagechat.host.v1.HostAPI.UpsertChildPage:output_type -> pagechat.host.v1.UpsertChildPageResponse
-	15, // 22: pagechat.host.v1.HostAPI.AttachFile:output_type -> pagechat.host.v1.AttachFileResponse
-	17, // 23: pagechat.host.v1.HostAPI.ResolveLink:output_type -> pagechat.host.v1.ResolveLinkResponse
-	19, // 24: pagechat.host.v1.HostAPI.ResolveLinks:output_type -> pagechat.host.v1.ResolveLinksResponse
-	21, // 25: pagechat.host.v1.HostAPI.Notify:output_type -> pagechat.host.v1.NotifyResponse
-	23, // 26: pagechat.host.v1.HostAPI.DeleteFile:output_type -> pagechat.host.v1.DeleteFileResponse
-	17, // [17:27] is the sub-list for method output_type
-	7,  // [7:17] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	8,  // 7: pagechat.host.v1.SearchUsersResponse.users:type_name -> pagechat.host.v1.User
+	1,  // 8: pagechat.host.v1.HostAPI.CheckPermission:input_type -> pagechat.host.v1.CheckPermissionRequest
+	3,  // 9: pagechat.host.v1.HostAPI.CheckPermissions:input_type -> pagechat.host.v1.CheckPermissionsRequest
+	6,  // 10: pagechat.host.v1.HostAPI.GetPage:input_type -> pagechat.host.v1.GetPageRequest
+	9,  // 11: pagechat.host.v1.HostAPI.GetUser:input_type -> pagechat.host.v1.GetUserRequest
+	11, // 12: pagechat.host.v1.HostAPI.UpsertChildPage:input_type -> pagechat.host.v1.UpsertChildPageRequest
+	13, // 13: pagechat.host.v1.HostAPI.AttachFile:input_type -> pagechat.host.v1.AttachFileRequest
+	16, // 14: pagechat.host.v1.HostAPI.ResolveLink:input_type -> pagechat.host.v1.ResolveLinkRequest
+	18, // 15: pagechat.host.v1.HostAPI.ResolveLinks:input_type -> pagechat.host.v1.ResolveLinksRequest
+	20, // 16: pagechat.host.v1.HostAPI.Notify:input_type -> pagechat.host.v1.NotifyRequest
+	22, // 17: pagechat.host.v1.HostAPI.DeleteFile:input_type -> pagechat.host.v1.DeleteFileRequest
+	24, // 18: pagechat.host.v1.HostAPI.SearchUsers:input_type -> pagechat.host.v1.SearchUsersRequest
+	2,  // 19: pagechat.host.v1.HostAPI.CheckPermission:output_type -> pagechat.host.v1.CheckPermissionResponse
+	4,  // 20: pagechat.host.v1.HostAPI.CheckPermissions:output_type -> pagechat.host.v1.CheckPermissionsResponse
+	7,  // 21: pagechat.host.v1.HostAPI.GetPage:output_type -> pagechat.host.v1.GetPageResponse
+	10, // 22: pagechat.host.v1.HostAPI.GetUser:output_type -> pagechat.host.v1.GetUserResponse
+	12, // 23: pagechat.host.v1.HostAPI.UpsertChildPage:output_type -> pagechat.host.v1.UpsertChildPageResponse
+	15, // 24: pagechat.host.v1.HostAPI.AttachFile:output_type -> pagechat.host.v1.AttachFileResponse
+	17, // 25: pagechat.host.v1.HostAPI.ResolveLink:output_type -> pagechat.host.v1.ResolveLinkResponse
+	19, // 26: pagechat.host.v1.HostAPI.ResolveLinks:output_type -> pagechat.host.v1.ResolveLinksResponse
+	21, // 27: pagechat.host.v1.HostAPI.Notify:output_type -> pagechat.host.v1.NotifyResponse
+	23, // 28: pagechat.host.v1.HostAPI.DeleteFile:output_type -> pagechat.host.v1.DeleteFileResponse
+	25, // 29: pagechat.host.v1.HostAPI.SearchUsers:output_type -> pagechat.host.v1.SearchUsersResponse
+	19, // [19:30] is the sub-list for method output_type
+	8,  // [8:19] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_pagechat_host_v1_host_proto_init() }
@@ -1573,7 +1739,7 @@ func file_pagechat_host_v1_host_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_host_v1_host_proto_rawDesc), len(file_pagechat_host_v1_host_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

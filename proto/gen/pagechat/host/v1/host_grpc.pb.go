@@ -29,6 +29,7 @@ const (
 	HostAPI_ResolveLinks_FullMethodName     = "/pagechat.host.v1.HostAPI/ResolveLinks"
 	HostAPI_Notify_FullMethodName           = "/pagechat.host.v1.HostAPI/Notify"
 	HostAPI_DeleteFile_FullMethodName       = "/pagechat.host.v1.HostAPI/DeleteFile"
+	HostAPI_SearchUsers_FullMethodName      = "/pagechat.host.v1.HostAPI/SearchUsers"
 )
 
 // HostAPIClient is the client API for HostAPI service.
@@ -71,12 +72,20 @@ type HostAPIClient interface {
 	// one.
 	ResolveLinks(ctx context.Context, in *ResolveLinksRequest, opts ...grpc.CallOption) (*ResolveLinksResponse, error)
 	// Notify delivers a notification to a user through the host's channels.
+	//
+	// The plugin may repeat a notification after a crash: the host must
+	// treat a repeated id as already delivered.
 	Notify(ctx context.Context, in *NotifyRequest, opts ...grpc.CallOption) (*NotifyResponse, error)
 	// DeleteFile removes a file the plugin attached (AttachFile) from its
 	// page, after the message that announced it was deleted. Optional: a host
 	// without it answers UNIMPLEMENTED, and the file stays on the page. An
 	// unknown file is NOT_FOUND.
 	DeleteFile(ctx context.Context, in *DeleteFileRequest, opts ...grpc.CallOption) (*DeleteFileResponse, error)
+	// SearchUsers lists users who may view a page and whose id or display
+	// name starts with a prefix: the names a message on that page can
+	// mention. A host without it answers UNIMPLEMENTED and mentions are
+	// limited to the room's participants and exact user ids.
+	SearchUsers(ctx context.Context, in *SearchUsersRequest, opts ...grpc.CallOption) (*SearchUsersResponse, error)
 }
 
 type hostAPIClient struct {
@@ -190,6 +199,16 @@ func (c *hostAPIClient) DeleteFile(ctx context.Context, in *DeleteFileRequest, o
 	return out, nil
 }
 
+func (c *hostAPIClient) SearchUsers(ctx context.Context, in *SearchUsersRequest, opts ...grpc.CallOption) (*SearchUsersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SearchUsersResponse)
+	err := c.cc.Invoke(ctx, HostAPI_SearchUsers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostAPIServer is the server API for HostAPI service.
 // All implementations must embed UnimplementedHostAPIServer
 // for forward compatibility.
@@ -230,12 +249,20 @@ type HostAPIServer interface {
 	// one.
 	ResolveLinks(context.Context, *ResolveLinksRequest) (*ResolveLinksResponse, error)
 	// Notify delivers a notification to a user through the host's channels.
+	//
+	// The plugin may repeat a notification after a crash: the host must
+	// treat a repeated id as already delivered.
 	Notify(context.Context, *NotifyRequest) (*NotifyResponse, error)
 	// DeleteFile removes a file the plugin attached (AttachFile) from its
 	// page, after the message that announced it was deleted. Optional: a host
 	// without it answers UNIMPLEMENTED, and the file stays on the page. An
 	// unknown file is NOT_FOUND.
 	DeleteFile(context.Context, *DeleteFileRequest) (*DeleteFileResponse, error)
+	// SearchUsers lists users who may view a page and whose id or display
+	// name starts with a prefix: the names a message on that page can
+	// mention. A host without it answers UNIMPLEMENTED and mentions are
+	// limited to the room's participants and exact user ids.
+	SearchUsers(context.Context, *SearchUsersRequest) (*SearchUsersResponse, error)
 	mustEmbedUnimplementedHostAPIServer()
 }
 
@@ -275,6 +302,9 @@ func (UnimplementedHostAPIServer) Notify(context.Context, *NotifyRequest) (*Noti
 }
 func (UnimplementedHostAPIServer) DeleteFile(context.Context, *DeleteFileRequest) (*DeleteFileResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteFile not implemented")
+}
+func (UnimplementedHostAPIServer) SearchUsers(context.Context, *SearchUsersRequest) (*SearchUsersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchUsers not implemented")
 }
 func (UnimplementedHostAPIServer) mustEmbedUnimplementedHostAPIServer() {}
 func (UnimplementedHostAPIServer) testEmbeddedByValue()                 {}
@@ -466,6 +496,24 @@ func _HostAPI_DeleteFile_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HostAPI_SearchUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchUsersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostAPIServer).SearchUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HostAPI_SearchUsers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostAPIServer).SearchUsers(ctx, req.(*SearchUsersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // HostAPI_ServiceDesc is the grpc.ServiceDesc for HostAPI service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -508,6 +556,10 @@ var HostAPI_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteFile",
 			Handler:    _HostAPI_DeleteFile_Handler,
+		},
+		{
+			MethodName: "SearchUsers",
+			Handler:    _HostAPI_SearchUsers_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,188 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/pagechat/pagechat/plugin/internal/mention"
+	"github.com/pagechat/pagechat/plugin/internal/store"
+	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
+	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
+)
+
+// readState is one user's reading position in one room.
+type readState struct {
+	lastRead uint64
+	unread   int
+	mentions int
+	watching bool
+}
+
+func (r readState) proto() *chatv1.ReadState {
+	return &chatv1.ReadState{LastReadSeq: r.lastRead, Unread: int64(r.unread), Mentions: int64(r.mentions), Watching: r.watching}
+}
+
+// readState counts what userID has not read in room: other people's
+// messages after the marker, and those of them that mention the user or
+// the room. It reads at most unreadScanCap messages.
+func (rt *runtime) readState(ctx context.Context, room store.Room, userID string) (readState, error) {
+	var st readState
+	var err error
+	if st.lastRead, err = rt.notify.markers.get(ctx, room.ID, userID); err != nil {
+		return st, storeErr(err, room.ID)
+	}
+	if st.watching, err = rt.watching(ctx, room, userID); err != nil {
+		return st, err
+	}
+	if room.LastSeq <= st.lastRead {
+		return st, nil
+	}
+	after := st.lastRead
+	if room.LastSeq-after > unreadScanCap {
+		after = room.LastSeq - unreadScanCap
+	}
+	msgs, err := rt.store.After(ctx, room.ID, after, unreadScanCap)
+	if err != nil {
+		return st, storeErr(err, room.ID)
+	}
+	for _, m := range msgs {
+		if m.Kind != store.KindMessage || m.UserID == userID || m.Erased {
+			continue
+		}
+		st.unread++
+		if m.MentionsRoom || slices.Contains(m.Mentions, userID) {
+			st.mentions++
+		}
+	}
+	return st, nil
+}
+
+// watching reports whether userID gets watch alerts for room.
+func (rt *runtime) watching(ctx context.Context, room store.Room, userID string) (bool, error) {
+	w, err := rt.store.Watches(ctx, room.ID)
+	if err != nil {
+		return false, storeErr(err, room.ID)
+	}
+	switch w[userID] {
+	case store.WatchOn:
+		return true, nil
+	case store.WatchOff:
+		return false, nil
+	}
+	if !rt.notify.set.authorsWatch {
+		return false, nil
+	}
+	author, err := rt.notify.author(ctx, room.PageID)
+	if err != nil {
+		// Only the default is unknown; the room itself answers.
+		rt.logger.Debug("page author unknown", "page", room.PageID, "error", err)
+		return false, nil
+	}
+	return author == userID, nil
+}
+
+// markRead moves userID's marker in roomID forward to seq (capped at the
+// room's last message). The marker is written with others about a second
+// later.
+func (rt *runtime) markRead(ctx context.Context, userID, roomID string, seq uint64) (readState, error) {
+	room, err := rt.viewRoom(ctx, userID, roomID)
+	if err != nil {
+		return readState{}, err
+	}
+	rt.notify.markers.set(room.ID, userID, min(seq, room.LastSeq))
+	return rt.readState(ctx, room, userID)
+}
+
+// setWatch stores userID's watch choice for roomID.
+func (rt *runtime) setWatch(ctx context.Context, userID, roomID string, on bool) (bool, error) {
+	room, err := rt.viewRoom(ctx, userID, roomID)
+	if err != nil {
+		return false, err
+	}
+	state := store.WatchOff
+	if on {
+		state = store.WatchOn
+	}
+	if err := rt.store.SetWatch(ctx, room.ID, userID, state); err != nil {
+		return false, storeErr(err, room.ID)
+	}
+	return on, nil
+}
+
+// mentions finds the users a message mentions: the room's participants
+// by id or display name, and for other @words the users the host lists
+// as able to view the page (an exact id or display name). @room counts
+// only if the sender may use it (see allowRoomMention).
+func (rt *runtime) mentions(ctx context.Context, userID, roomID, pageID, text string) (mention.Result, error) {
+	if len(mention.Tokens(text)) == 0 {
+		return mention.Result{}, nil
+	}
+	room, err := rt.store.Room(ctx, roomID)
+	if err != nil {
+		return mention.Result{}, storeErr(err, roomID)
+	}
+	known := make([]mention.User, 0, len(room.Participants))
+	for _, p := range room.Participants {
+		known = append(known, mention.User{ID: p.UserID, DisplayName: p.DisplayName})
+	}
+	var lookupErr error
+	lookup := func(tok string) (mention.User, bool) {
+		if lookupErr != nil {
+			return mention.User{}, false
+		}
+		users, err := rt.host.searchUsers(ctx, pageID, tok, 10)
+		if err != nil {
+			lookupErr = err
+			return mention.User{}, false
+		}
+		for _, u := range users {
+			if strings.EqualFold(u.ID, tok) || (u.DisplayName != "" && strings.EqualFold(u.DisplayName, tok)) {
+				return u, true
+			}
+		}
+		return mention.User{}, false
+	}
+	res := mention.Find(text, known, lookup)
+	if lookupErr != nil {
+		return mention.Result{}, lookupErr
+	}
+	if res.Room {
+		ok, err := rt.allowRoomMention(ctx, userID, roomID, pageID)
+		if err != nil {
+			return mention.Result{}, err
+		}
+		if !ok {
+			res.Room = false
+			kept := res.Matches[:0]
+			for _, m := range res.Matches {
+				if m.UserID != "" {
+					kept = append(kept, m)
+				}
+			}
+			res.Matches = kept
+		}
+	}
+	return res, nil
+}
+
+// allowRoomMention decides whether userID may mention the whole room:
+// moderators always, others as the admin's setting allows.
+func (rt *runtime) allowRoomMention(ctx context.Context, userID, roomID, pageID string) (bool, error) {
+	err := rt.authorize(ctx, userID, pageID, hostv1.Permission_PERMISSION_MODERATE)
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, errDenied):
+		return false, err
+	}
+	switch n := rt.notify.set.roomMentionsPerHour; {
+	case n < 0:
+		return true, nil
+	case n == 0 || rt.roomMentions == nil:
+		return false, nil
+	}
+	ok, _ := rt.roomMentions.allow(userID, roomID)
+	return ok, nil
+}
