@@ -2,10 +2,7 @@ package hostsdk
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -150,8 +147,10 @@ func (h *Handler) serveMarkRead(w http.ResponseWriter, r *http.Request, id Ident
 	var body struct {
 		Seq *uint64 `json:"seq"`
 	}
+	// decodeStrict (http_moderation.go) answers 400 or, for a body over
+	// the limit, 413.
 	if err := decodeStrict(http.MaxBytesReader(w, r.Body, 1<<10), &body); err != nil {
-		return badRequest("%v", err)
+		return err
 	}
 	if body.Seq == nil {
 		return badRequest("seq is required")
@@ -222,18 +221,5 @@ func (h *Handler) serveMentionable(w http.ResponseWriter, r *http.Request, id Id
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": out})
-	return nil
-}
-
-// decodeStrict reads exactly one JSON object with known fields.
-func decodeStrict(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("malformed JSON body: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("malformed JSON body: trailing data")
-	}
 	return nil
 }
