@@ -83,8 +83,8 @@ func rightsFromProto(r *chatv1.Rights) Rights {
 	return Rights{CanPost: r.GetCanPost(), CanModerate: r.GetCanModerate(), EditWindow: time.Duration(r.GetEditWindowSeconds()) * time.Second}
 }
 
-// RoomWithRights returns a room like RoomInfo, with what userID may do in
-// it.
+// RoomWithRights returns a room like RoomInfo (read state included), with
+// what userID may do in it.
 func (c *Client) RoomWithRights(ctx context.Context, userID, roomID string) (Room, Rights, error) {
 	resp, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.RoomInfoResponse, error) {
 		return p.RoomInfo(ctx, &chatv1.RoomInfoRequest{UserId: userID, RoomId: roomID, IncludeRights: true})
@@ -92,7 +92,9 @@ func (c *Client) RoomWithRights(ctx context.Context, userID, roomID string) (Roo
 	if err != nil {
 		return Room{}, Rights{}, err
 	}
-	return roomFromProto(resp.GetRoom()), rightsFromProto(resp.GetRights()), nil
+	room := roomFromProto(resp.GetRoom())
+	room.Read = readStateFromProto(resp.GetReadState())
+	return room, rightsFromProto(resp.GetRights()), nil
 }
 
 // ChangeResult is the outcome of EditMessage and DeleteMessage.
