@@ -10,6 +10,7 @@ import (
 
 	"github.com/pagechat/pagechat/internal/handshake"
 	"github.com/pagechat/pagechat/internal/limits"
+	"github.com/pagechat/pagechat/plugin/internal/mention"
 	"github.com/pagechat/pagechat/plugin/internal/render"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
@@ -221,9 +222,16 @@ func (rt *runtime) editMessage(ctx context.Context, req editRequest) (ev store.M
 	if err != nil {
 		return store.Message{}, "", false, err
 	}
+	// The new text's mentions replace the old ones (unread mention counts
+	// follow), but an edit alerts nobody: only sending does.
+	ment, err := rt.mentions(ctx, req.userID, req.roomID, pageID, req.text)
+	if err != nil {
+		return store.Message{}, "", false, err
+	}
 	ev, dup, err = rt.store.Append(ctx, req.roomID, store.NewMessage{
 		Kind: store.KindEdit, Target: req.seq, ClientID: req.clientID,
-		UserID: req.userID, UserName: name, Text: req.text, HTML: string(html),
+		UserID: req.userID, UserName: name, Text: req.text, HTML: mention.Highlight(string(html), ment),
+		Mentions: ment.UserIDs, MentionsRoom: ment.Room,
 	})
 	if err != nil {
 		return store.Message{}, "", false, changeErr(err, req.roomID, req.seq)

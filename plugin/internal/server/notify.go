@@ -353,6 +353,17 @@ func (n *notifier) judgeRoom(ctx context.Context, roomID string) (store.NotifyBa
 	if err != nil {
 		return batch, false, err
 	}
+	// A user banned from the room hears nothing of it, even where the
+	// page lets them view (moderation's rule for every room call).
+	bans, err := n.store.Bans(ctx, roomID)
+	if err != nil {
+		return batch, false, err
+	}
+	banned := make(map[string]bool, len(bans))
+	for _, b := range bans {
+		banned[b.UserID] = true
+		delete(watchers, b.UserID)
+	}
 	anyMention := false
 	for i := range msgs {
 		if len(msgs[i].Mentions) > 0 || msgs[i].MentionsRoom {
@@ -379,6 +390,9 @@ func (n *notifier) judgeRoom(ctx context.Context, roomID string) (store.NotifyBa
 	}
 	changed := make(map[string]bool)
 	mayView := func(userID string) (bool, error) {
+		if banned[userID] {
+			return false, nil
+		}
 		return n.perms.check(ctx, userID, pageID, hostv1.Permission_PERMISSION_VIEW)
 	}
 	for _, m := range msgs {
@@ -629,6 +643,15 @@ func (n *notifier) deliver(ctx context.Context) error {
 		return err
 	}
 	for i, a := range due {
+		if allowed[i] && keys[i].page != "" {
+			// A ban since the alert was judged counts like lost access.
+			switch _, err := n.store.Ban(ctx, a.RoomID, a.UserID); {
+			case err == nil:
+				allowed[i] = false
+			case !errors.Is(err, store.ErrBanNotFound) && !errors.Is(err, store.ErrRoomNotFound):
+				return err
+			}
+		}
 		if !allowed[i] || keys[i].page == "" || n.noHost {
 			if err := n.store.AlertDone(ctx, a.ID); err != nil {
 				return err

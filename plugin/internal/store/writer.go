@@ -412,8 +412,8 @@ func checkChange(s *roomState, r *request) (Message, error) {
 		return Message{}, fmt.Errorf("%s: unknown kind: %w", what, ErrInvalid)
 	case m.File != nil:
 		return Message{}, fmt.Errorf("%s: only plain messages announce files: %w", what, ErrInvalid)
-	case m.Kind == KindDelete && (m.Text != "" || m.HTML != ""):
-		return Message{}, fmt.Errorf("%s: a delete carries no text: %w", what, ErrInvalid)
+	case m.Kind == KindDelete && (m.Text != "" || m.HTML != "" || len(m.Mentions) > 0 || m.MentionsRoom):
+		return Message{}, fmt.Errorf("%s: a delete carries no text or mentions: %w", what, ErrInvalid)
 	case m.Subject != "" || !m.Until.IsZero() || (m.Kind == KindEdit && m.Reason != ""):
 		return Message{}, fmt.Errorf("%s: only a delete names a reason, and neither names a subject: %w", what, ErrInvalid)
 	}
@@ -472,6 +472,7 @@ func applyChange(s *roomState, target *Message, ev *Message) error {
 			return err
 		}
 		prev.Text, prev.HTML, prev.Erased = "", "", true
+		prev.Mentions, prev.MentionsRoom = nil, false
 		if err := putMessage(s.log, &prev); err != nil {
 			return err
 		}
@@ -479,6 +480,7 @@ func applyChange(s *roomState, target *Message, ev *Message) error {
 	switch ev.Kind {
 	case KindEdit:
 		target.Text, target.HTML = ev.Text, ev.HTML
+		target.Mentions, target.MentionsRoom = ev.Mentions, ev.MentionsRoom
 		target.EditSeq, target.EditedAt = ev.Seq, ev.SentAt
 	case KindDelete:
 		if target.File != nil {
@@ -487,6 +489,7 @@ func applyChange(s *roomState, target *Message, ev *Message) error {
 			}
 		}
 		target.Text, target.HTML, target.File, target.Erased = "", "", nil, true
+		target.Mentions, target.MentionsRoom = nil, false
 		target.DeleteSeq, target.DeletedBy = ev.Seq, ev.UserID
 	}
 	return putMessage(s.log, target)

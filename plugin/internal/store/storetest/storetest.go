@@ -99,6 +99,7 @@ func Run(t *testing.T, newDB func(t *testing.T) Opener) {
 		{"ReadMarkersConcurrent", testReadMarkersConcurrent},
 		{"ReadMarkersBatch", testReadMarkersBatch},
 		{"MentionsStored", testMentionsStored},
+		{"MentionsFollowChanges", testMentionsFollowChanges},
 		{"Watches", testWatches},
 		{"NotificationsExactlyOnce", testNotificationsExactlyOnce},
 		{"Outbox", testOutbox},
