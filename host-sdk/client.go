@@ -281,6 +281,7 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client, gp *grpcPlugi
 		WatchQuietPeriodMs:    c.cfg.watchQuiet.Milliseconds(),
 		AuthorsDoNotWatch:     c.cfg.authorsDoNotWatch,
 		RoomMentionsPerHour:   c.cfg.roomMentionsPerHour,
+		PostgresDsn:           c.cfg.postgresDSN,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure pagechat plugin %s: %w", c.pluginPath, fromStatus(err))

@@ -186,5 +186,17 @@ func pagechatReason(st *status.Status) string {
 // a failed host callback included.
 func transportFailure(err error) bool {
 	st, ok := status.FromError(err)
-	return ok && st.Code() == codes.Unavailable && !hostCallbackFailed(st)
+	return ok && st.Code() == codes.Unavailable && !hostCallbackFailed(st) && !databaseUnavailable(st)
+}
+
+// databaseUnavailable reports whether st is the plugin saying that its
+// database (PostgreSQL, in cluster mode) cannot be reached: the plugin is
+// alive, and the request fails at once with a 503.
+func databaseUnavailable(st *status.Status) bool {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == handshake.ErrorDomain && info.GetReason() == handshake.ReasonDatabaseUnavailable {
+			return true
+		}
+	}
+	return false
 }

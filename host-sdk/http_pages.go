@@ -53,6 +53,7 @@ type webAssets struct {
 	errors  *template.Template
 	static  map[string]staticFile
 	scripts []string // the popup's scripts in load order: chat.js, then the rest by name
+	styles  []string // style sheets after chat.css, by name
 }
 
 func loadWebAssets() (*webAssets, error) {
@@ -70,6 +71,7 @@ func loadWebAssets() (*webAssets, error) {
 	}
 	static := make(map[string]staticFile)
 	scripts := []string{"chat.js"}
+	var styles []string
 	for _, e := range entries { // ReadDir sorts by name
 		name := e.Name()
 		ctype, ok := staticTypes[path.Ext(name)]
@@ -85,11 +87,14 @@ func loadWebAssets() (*webAssets, error) {
 		if path.Ext(name) == ".js" && name != "chat.js" {
 			scripts = append(scripts, name)
 		}
+		if path.Ext(name) == ".css" && name != "chat.css" {
+			styles = append(styles, name)
+		}
 	}
 	if _, ok := static["chat.js"]; !ok {
 		return nil, errors.New("static files: chat.js is missing")
 	}
-	return &webAssets{popup: popup, errors: errPage, static: static, scripts: scripts}, nil
+	return &webAssets{popup: popup, errors: errPage, static: static, scripts: scripts, styles: styles}, nil
 }
 
 // serveStatic serves the popup's script and style. They are the same for
@@ -130,6 +135,16 @@ func (h *Handler) scriptURLs() []string {
 	return urls
 }
 
+// extraStyleURLs are the URLs of the popup's style sheets after chat.css
+// (format.css for formatted messages, and any an extension adds).
+func (h *Handler) extraStyleURLs() []string {
+	urls := make([]string, len(h.web.styles))
+	for i, name := range h.web.styles {
+		urls[i] = h.staticURL(name)
+	}
+	return urls
+}
+
 // apiBase is the API path of a room, as the popup's script uses it.
 func (h *Handler) apiBase(roomID string) string {
 	return h.cfg.prefix + "api/rooms/" + url.PathEscape(roomID)
@@ -147,6 +162,7 @@ type popupData struct {
 	UploadLimit int64
 	Scripts     []string // script URLs in load order
 	StyleURL    string
+	ExtraStyles []string // style sheet URLs after StyleURL
 }
 
 // errorPageData is what the HTML error page shows.
@@ -213,6 +229,7 @@ func (h *Handler) renderPopup(w http.ResponseWriter, r *http.Request, id Identit
 		UploadLimit: h.cfg.uploadLimit,
 		Scripts:     h.scriptURLs(),
 		StyleURL:    h.staticURL("chat.css"),
+		ExtraStyles: h.extraStyleURLs(),
 	}
 	var buf bytes.Buffer
 	if err := h.web.popup.Execute(&buf, data); err != nil {

@@ -888,6 +888,12 @@ func TestPopupPageIsStrictHTML(t *testing.T) {
 			t.Errorf("inline or foreign script: %q", s[0])
 		}
 	}
+	// chat.css first, then every other style sheet (format.css styles
+	// formatted messages), each versioned like the scripts.
+	chatCSS, formatCSS := strings.Index(page, `<link rel="stylesheet" href="/chat/static/chat.css?v=`), strings.Index(page, `<link rel="stylesheet" href="/chat/static/format.css?v=`+ws.h.web.static["format.css"].version+`">`)
+	if chatCSS < 0 || formatCSS < chatCSS {
+		t.Errorf("popup does not load chat.css and then format.css:\n%s", page)
+	}
 	if inlineEvent.MatchString(page) || styleAttr.MatchString(page) || strings.Contains(page, "javascript:") {
 		t.Error("popup has inline event handlers or styles, which the CSP blocks")
 	}
@@ -899,7 +905,7 @@ func TestPopupPageIsStrictHTML(t *testing.T) {
 	}
 
 	// Its static files, with the CSP's same-origin rules in mind.
-	for name, ctype := range map[string]string{"chat.js": "text/javascript; charset=utf-8", "chat.css": "text/css; charset=utf-8"} {
+	for name, ctype := range map[string]string{"chat.js": "text/javascript; charset=utf-8", "chat.css": "text/css; charset=utf-8", "format.css": "text/css; charset=utf-8"} {
 		resp, body := ws.do(t, http.MethodGet, "/chat/static/"+name, nobody, nil, nil)
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ctype || len(body) == 0 {
 			t.Fatalf("static %s: %d %q", name, resp.StatusCode, resp.Header.Get("Content-Type"))

@@ -40,7 +40,7 @@ func TestRenderMacroShowsRoomWithHistory(t *testing.T) {
 		"just now", "<time datetime=", // last activity, relative and absolute
 		`<a href="/files/notes.txt">notes.txt</a>`,      // files
 		`href="/wiki/chat/rooms/p1.team-room?sound=on"`, // join link under the host's prefix
-		"Join Chat",
+		"Join chat",
 	} {
 		if !strings.Contains(got.HTML, want) {
 			t.Errorf("macro table lacks %q:\n%s", want, got.HTML)

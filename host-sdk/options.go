@@ -59,6 +59,7 @@ type config struct {
 	watchQuiet          time.Duration
 	authorsDoNotWatch   bool
 	roomMentionsPerHour int64
+	postgresDSN         string
 }
 
 // WithChecksum makes Load refuse a plugin binary whose SHA-256 differs from
@@ -290,6 +291,29 @@ func WithPluginEnv(kv ...string) Option {
 			}
 		}
 		c.pluginEnv = append(c.pluginEnv, kv...)
+		return nil
+	})
+}
+
+// WithPostgres makes the plugin keep its data in the PostgreSQL database
+// dsn (a postgres:// URL or a keyword/value string) instead of a bbolt file
+// in the data directory: cluster mode, in which every node of a wiki
+// cluster runs its own plugin and all of them share the database. Messages
+// sent on one node reach streams on every node, and presence, read
+// markers, bans, rate limits and transcript writing hold across nodes. The
+// plugin creates and migrates its tables (in the schema "pagechat") itself.
+// The DSN may hold a password: it is passed to the plugin only, never
+// logged. Load fails when the database cannot be reached or was written by
+// a newer pagechat.
+func WithPostgres(dsn string) Option {
+	return optionFunc(func(c *config) error {
+		if dsn == "" {
+			return errors.New("WithPostgres: empty DSN; leave the option out for the embedded bbolt store")
+		}
+		if strings.ContainsRune(dsn, 0) {
+			return errors.New("WithPostgres: the DSN holds a NUL byte")
+		}
+		c.postgresDSN = dsn
 		return nil
 	})
 }

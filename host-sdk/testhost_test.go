@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/pagechat/pagechat/internal/testutil/pgtest"
 )
 
 // testHost is an in-memory Host whose permissions tests change while the
@@ -249,7 +251,9 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	before := goleak.IgnoreCurrent()
-	code := m.Run()
+	// The private PostgreSQL server of the cluster tests, if they started
+	// one, stops inside Run, before the leak check.
+	code := pgtest.M{M: m}.Run()
 	// Every Client was closed by its test: no plugin goroutine (stream
 	// readers, broker servers, log relays) may outlive it.
 	if code == 0 {

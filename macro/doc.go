@@ -14,6 +14,11 @@
 // needs to know about that HTML is JoinLinkScriptSource, for pages that
 // carry a Content-Security-Policy.
 //
+// A page shows each room once. Parse marks a macro that opens a room an
+// earlier macro on the page already opens (the same name, or a name with
+// the same slug) with Macro.RepeatOf, and hosts draw RepeatNote there
+// instead of asking the plugin for a second, identical table.
+//
 // Malformed macros are reported, not dropped: Parse returns them with Err
 // set so the host can show the author an inline error where the macro was,
 // in its own markup. Everything here is a pure function with no I/O, so

@@ -60,6 +60,12 @@ type Macro struct {
 	// Err is non-nil when the text is recognisably a chat macro but cannot
 	// be rendered as a room. Its message is written for the page author.
 	Err error
+
+	// RepeatOf is set when an earlier macro in the same source opens the
+	// same room: the same name, or one with the same slug ("My Room" and
+	// "my-room"). It holds that earlier macro's Name. A page shows each
+	// room's table once; hosts draw RepeatNote where a macro repeats one.
+	RepeatOf string
 }
 
 // RoomID returns the id of the macro's room on page pageID. It reports the
@@ -118,9 +124,32 @@ func Parse(source string) []Macro {
 			out = parseBraced(line, lineStart, out)
 		}
 		if next < 0 {
+			markRepeats(out)
 			return out
 		}
 		lineStart = next
+	}
+}
+
+// markRepeats sets RepeatOf on every valid macro whose room an earlier
+// valid macro already opens. A room id is "<pageID>.<slug>" and every
+// macro of a source is on the same page, so equal slugs mean one room.
+func markRepeats(ms []Macro) {
+	first := map[string]string{} // slug -> name of the first macro
+	for i := range ms {
+		m := &ms[i]
+		if m.Err != nil || len(m.Name) > MaxNameBytes {
+			continue
+		}
+		slug := Slug(m.Name)
+		if slug == "" {
+			continue
+		}
+		if name, ok := first[slug]; ok {
+			m.RepeatOf = name
+			continue
+		}
+		first[slug] = m.Name
 	}
 }
 

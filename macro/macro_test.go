@@ -269,3 +269,51 @@ func TestExpand(t *testing.T) {
 		})
 	}
 }
+
+// A page shows each room once: a later macro for the same room, by the
+// same name or one with the same slug, is marked with the first one's
+// name, and invalid macros never count.
+func TestParseMarksRepeats(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, src string
+		want      []string // RepeatOf of each macro in order
+	}{
+		{"distinct rooms", "{chat:A} {chat:B}", []string{"", ""}},
+		{"same name twice", "{chat:Team}\n\n{chat:Team|sound=on}", []string{"", "Team"}},
+		{"same slug", "{chat:My Room}\nchat:my-room\n{chat:MY ROOM!}", []string{"", "My Room", "My Room"}},
+		{"invalid first does not count", "{chat:X|bad=1} {chat:X} {chat:x}", []string{"", "", "X"}},
+		{"empty never repeats", "{chat: } {chat: }", []string{"", ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ms := Parse(tc.src)
+			if len(ms) != len(tc.want) {
+				t.Fatalf("Parse(%q) found %d macros, want %d", tc.src, len(ms), len(tc.want))
+			}
+			for i, m := range ms {
+				if m.RepeatOf != tc.want[i] {
+					t.Errorf("macro %d (%q): RepeatOf = %q, want %q", i, m.Name, m.RepeatOf, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestRepeatNote(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		m    Macro
+		want string
+	}{
+		{Macro{Name: "Team", RepeatOf: "Team"}, `<p class="pagechat-repeat">The chat room “Team” is shown above on this page.</p>`},
+		{Macro{Name: "my-room", RepeatOf: "My Room"}, `<p class="pagechat-repeat">“my-room” is the same chat room as “My Room”, shown above on this page.</p>`},
+		{Macro{Name: "<b>x", RepeatOf: "<B>X"}, `<p class="pagechat-repeat">“&lt;b&gt;x” is the same chat room as “&lt;B&gt;X”, shown above on this page.</p>`},
+	}
+	for _, tc := range tests {
+		if got := RepeatNote(tc.m); got != tc.want {
+			t.Errorf("RepeatNote(%+v) = %s, want %s", tc.m, got, tc.want)
+		}
+	}
+}

@@ -19,6 +19,7 @@ debian_packages=(
 	"chromium|${PAGECHAT_CHROMIUM:-} chromium chromium-browser google-chrome-stable google-chrome|the browser tests (examples/wikihost/browsertest)"
 	"curl|curl|the smoke test (scripts/smoke.sh)"
 	"git|git|nothing (gofmt finds the Go files with find instead)"
+	"postgresql|/usr/lib/postgresql/*/bin/initdb|the PostgreSQL store and cluster tests, unless PAGECHAT_POSTGRES_DSN names a running server (internal/testutil/pgtest)"
 )
 
 started=$SECONDS

@@ -41,3 +41,10 @@ const (
 	// ReasonMessageDeleted: the message was deleted.
 	ReasonMessageDeleted = "MESSAGE_DELETED"
 )
+
+// ReasonDatabaseUnavailable marks an UNAVAILABLE status that the plugin
+// returns when its PostgreSQL database cannot be reached (cluster mode,
+// during a restart of the database server). The plugin itself is alive, so
+// host-sdk answers at once instead of waiting to see whether the process
+// died.
+const ReasonDatabaseUnavailable = "DATABASE_UNAVAILABLE"

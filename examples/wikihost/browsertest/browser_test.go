@@ -279,7 +279,7 @@ func openDemoPage(t *testing.T, wh *wikihost, tb *tab) string {
 	tb.do(t, "open the demo page", chromedp.Navigate(wh.base+wh.demoPage),
 		chromedp.WaitVisible(chromedp.CSS("table.pagechat-room")),
 		chromedp.WaitVisible(chromedp.CSS("a.pagechat-join-link")))
-	if name := run(t, tb, "read the room name", chromedp.Text(chromedp.CSS("table.pagechat-room td.pagechat-name"))); name != roomName {
+	if name := run(t, tb, "read the room name", chromedp.Text(chromedp.CSS("table.pagechat-room .pagechat-name"))); name != roomName {
 		t.Errorf("%s: the macro table names the room %q, want %q", tb.label, name, roomName)
 	}
 	id := run(t, tb, "read the room id", chromedp.AttributeValue(chromedp.CSS("table.pagechat-room"), "data-room"))

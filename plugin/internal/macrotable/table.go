@@ -1,6 +1,6 @@
 // Package macrotable renders what a chat macro becomes on a page: the
 // room's table (name, last activity, participants, files, transcripts and
-// the Join Chat link), or an inline box when the macro is broken or the
+// the Join chat link), or an inline box when the macro is broken or the
 // viewer may not see the room.
 //
 // Only the plugin renders these, so hosts never depend on the markup; they
@@ -68,9 +68,8 @@ type Transcript struct {
 var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
 	"size": humansize.Format,
 }).Parse(`<table class="pagechat-room" data-room="{{.RoomID}}">
-<caption>Chat room: {{.RoomName}}</caption>
+<caption>Chat room: <span class="pagechat-name">{{.RoomName}}</span></caption>
 <tbody>
-<tr><th scope="row">Room</th><td class="pagechat-name">{{.RoomName}}</td></tr>
 {{- if .Topic}}
 <tr><th scope="row">Topic</th><td class="pagechat-topic">{{.Topic}}</td></tr>
 {{- end}}
@@ -80,7 +79,7 @@ var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
 <tr><th scope="row">Transcripts</th><td class="pagechat-transcripts">{{if .Shown}}<ul>{{range .Shown}}<li><a href="{{.URL}}">{{.Date}}</a></li>{{end}}</ul>{{if .Folded}}<details><summary>{{len .Folded}} older</summary><ul>{{range .Folded}}<li><a href="{{.URL}}">{{.Date}}</a></li>{{end}}</ul></details>{{end}}{{else}}None yet{{end}}</td></tr>
 </tbody>
 </table>
-<p class="pagechat-join"><a class="pagechat-join-link" href="{{.JoinURL}}" target="pagechat-{{.RoomID}}" onclick="{{.OnClick}}">Join Chat</a>{{if .Unread}} <span class="pagechat-unread">{{.UnreadText}}</span>{{end}}{{if .Mentions}} <span class="pagechat-mentions">{{.MentionsText}}</span>{{end}}</p>
+<p class="pagechat-join"><a class="pagechat-join-link" href="{{.JoinURL}}" target="pagechat-{{.RoomID}}" onclick="{{.OnClick}}">Join chat</a>{{if .Unread}} <span class="pagechat-unread">{{.UnreadText}}</span>{{end}}{{if .Mentions}} <span class="pagechat-mentions">{{.MentionsText}}</span>{{end}}</p>
 `))
 
 var errorTemplate = template.Must(template.New("error").Parse(

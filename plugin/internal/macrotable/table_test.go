@@ -83,10 +83,19 @@ func TestRenderTable(t *testing.T) {
 		`<a href="/pages/t10">2026-11-10</a>`,
 		"<summary>3 older</summary>",
 		`href="/chat/rooms/p1.team"`,
-		"Join Chat",
+		"Join chat",
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("table lacks %q:\n%s", want, html)
+		}
+	}
+	// The caption names the room; a "Room" row saying it again is noise.
+	if n := strings.Count(html, "Team &lt;script&gt;"); n != 1 || strings.Contains(html, ">Room</th>") {
+		t.Errorf("the room name is shown %d times (want once, in the caption):\n%s", n, html)
+	}
+	for _, th := range regexp.MustCompile(`<th scope="row">([^<]*)</th>`).FindAllStringSubmatch(html, -1) {
+		if rest := th[1][1:]; th[1][:1] != strings.ToUpper(th[1][:1]) || rest != strings.ToLower(rest) {
+			t.Errorf("row heading %q is not in sentence case", th[1])
 		}
 	}
 	if strings.Index(html, "2026-11-10") > strings.Index(html, "2026-11-09") {

@@ -17,8 +17,14 @@ import (
 // checker accepts a string, every HTML parser sees the same tags in it.
 
 var (
-	checkElems = map[string]bool{"a": true, "span": true, "br": true, "pre": true}
-	checkAttrs = map[string]bool{"href": true, "class": true, "rel": true, "target": true, "title": true}
+	checkElems = map[string]bool{
+		"a": true, "span": true, "br": true, "hr": true, "pre": true,
+		"p": true, "strong": true, "em": true, "del": true, "code": true,
+		"blockquote": true, "ul": true, "ol": true, "li": true,
+	}
+	// checkBlocks are the elements that may not sit inside inline ones.
+	checkBlocks = map[string]bool{"hr": true, "p": true, "pre": true, "blockquote": true, "ul": true, "ol": true, "li": true}
+	checkAttrs  = map[string]bool{"href": true, "class": true, "rel": true, "target": true, "title": true, "start": true}
 	// checkEntities are the only character references Render produces
 	// (those of template.HTMLEscapeString).
 	checkEntities = []string{"&amp;", "&lt;", "&gt;", "&#34;", "&#39;"}
@@ -65,11 +71,22 @@ func checkSafeHTML(s string) (string, error) {
 				return "", fmt.Errorf("element <%s> not allowed", name)
 			}
 			for _, open := range stack {
-				if open == "pre" {
+				if open == "pre" && (name != "code" || stack[len(stack)-1] != "pre") {
 					return "", fmt.Errorf("element <%s> inside <pre>", name)
 				}
 				if open == "a" && name == "a" {
 					return "", fmt.Errorf("nested <a>")
+				}
+				if checkBlocks[name] && !checkBlocks[open] {
+					return "", fmt.Errorf("block <%s> inside inline <%s>", name, open)
+				}
+			}
+			if parent := ""; true {
+				if len(stack) > 0 {
+					parent = stack[len(stack)-1]
+				}
+				if (name == "li") != (parent == "ul" || parent == "ol") {
+					return "", fmt.Errorf("<%s> in <%s>: list items go in lists, and only there", name, parent)
 				}
 			}
 			if err := checkTagAttrs(name, attrs); err != nil {
@@ -77,6 +94,9 @@ func checkSafeHTML(s string) (string, error) {
 			}
 			if name == "br" {
 				vis.WriteByte('\n')
+				continue
+			}
+			if name == "hr" {
 				continue
 			}
 			stack = append(stack, name)
@@ -206,6 +226,9 @@ func checkTagAttrs(elem string, attrs []checkAttr) error {
 			if strings.HasPrefix(squeezed, bad) {
 				return fmt.Errorf("attribute %s=%q uses %s", a.name, a.value, bad)
 			}
+		}
+		if a.name == "start" && (elem != "ol" || strings.Trim(a.value, "0123456789") != "" || a.value == "") {
+			return fmt.Errorf("start=%q on <%s>", a.value, elem)
 		}
 		if a.name == "href" {
 			v := a.value

@@ -8,10 +8,11 @@ import (
 	"github.com/pagechat/pagechat/internal/safeurl"
 )
 
-// maxInlineLines is the most lines a message may have and still be rendered
-// inline with <br>. Chat messages of a few lines read naturally as prose;
-// anything longer is almost always a pasted log, stack trace or code, where
-// whitespace matters and brackets are not wiki links.
+// maxInlineLines is the most lines a message without Markdown block syntax
+// may have and still be rendered as text with <br>. Chat messages of a few
+// lines read naturally as prose; anything longer is almost always a pasted
+// log, stack trace or code, where whitespace matters and brackets,
+// asterisks and underscores are not formatting.
 const maxInlineLines = 3
 
 // maxTitleBytes bounds a wiki link title. Real page titles are short (most
@@ -22,72 +23,6 @@ const maxTitleBytes = 200
 // maxLabelBytes bounds the label of [label|Title] for the same reason: a
 // long bracketed passage containing a '|' is text, not a link.
 const maxLabelBytes = 200
-
-// segKind says how a segment of an inline message is rendered.
-type segKind int
-
-const (
-	segText  segKind = iota // escaped text
-	segBreak                // <br>
-	segURL                  // external link
-	segWiki                 // wiki link, resolved at render time
-)
-
-// segment is one piece of an inline (non-paste) message. text is the raw,
-// unescaped display text; href is set for segURL, title for segWiki; src
-// is the link's exact source text, which is what a link beyond the caps in
-// capLinks shows instead.
-type segment struct {
-	kind  segKind
-	text  string
-	href  string
-	title string
-	src   string
-}
-
-// message is a parsed message: either a paste (body only) or a sequence of
-// inline segments. Parsing needs no resolver, so WikiLinks and Render share
-// it and always agree on what is a link.
-type message struct {
-	paste bool
-	body  string
-	segs  []segment
-}
-
-// parse normalises text and splits it into segments.
-func parse(text string) message {
-	body := normalize(text)
-	if body == "" {
-		return message{}
-	}
-	if isPaste(body) {
-		return message{paste: true, body: body}
-	}
-	return message{body: body, segs: capLinks(scanInline(body))}
-}
-
-// capLinks turns the links beyond MaxWikiTitles distinct titles or
-// MaxLinks links in all back into their source text, so Render, WikiLinks
-// and every resolver agree on which links count.
-func capLinks(segs []segment) []segment {
-	titles := map[string]bool{}
-	links := 0
-	for i, s := range segs {
-		if s.kind != segWiki && s.kind != segURL {
-			continue
-		}
-		newTitle := s.kind == segWiki && !titles[s.title]
-		if links >= MaxLinks || (newTitle && len(titles) >= MaxWikiTitles) {
-			segs[i] = segment{kind: segText, text: s.src}
-			continue
-		}
-		if newTitle {
-			titles[s.title] = true
-		}
-		links++
-	}
-	return segs
-}
 
 // normalize makes line endings and odd characters uniform so that every
 // later rule sees one representation:
@@ -122,68 +57,6 @@ func normalize(s string) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// isPaste reports whether a normalised body should be shown verbatim: more
-// than maxInlineLines lines, or any indented line (a tab or two spaces),
-// which is the mark of code even in a short snippet.
-func isPaste(body string) bool {
-	if strings.Count(body, "\n")+1 > maxInlineLines {
-		return true
-	}
-	for line := range strings.SplitSeq(body, "\n") {
-		if strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "  ") {
-			return true
-		}
-	}
-	return false
-}
-
-// scanInline splits an inline body into text, line breaks, wiki links and
-// bare URLs. The triggers ('[', 'h', 'w', '\n') are ASCII, and UTF-8
-// continuation bytes are never ASCII, so scanning bytewise is safe.
-func scanInline(body string) []segment {
-	var segs []segment
-	start := 0 // start of the pending text segment
-	flush := func(end int) {
-		if end > start {
-			segs = append(segs, segment{kind: segText, text: body[start:end]})
-		}
-	}
-	for i := 0; i < len(body); {
-		switch c := body[i]; c {
-		case '\n':
-			flush(i)
-			segs = append(segs, segment{kind: segBreak})
-			i++
-			start = i
-			continue
-		case '[':
-			if label, title, n, ok := parseWikiLink(body[i:]); ok {
-				flush(i)
-				segs = append(segs, segment{kind: segWiki, text: label, title: title, src: body[i : i+n]})
-				i += n
-				start = i
-				continue
-			}
-		case 'h', 'H', 'w', 'W':
-			if atWordStart(body, i) {
-				disp, href, n := parseBareURL(body[i:])
-				if href != "" {
-					flush(i)
-					segs = append(segs, segment{kind: segURL, text: disp, href: href, src: disp})
-					start = i + n
-				}
-				if n > 0 {
-					i += n
-					continue
-				}
-			}
-		}
-		i++
-	}
-	flush(len(body))
-	return segs
-}
-
 // parseWikiLink parses "[Title]" or "[label|Title]" at the start of s (which
 // begins with '['). It returns the display label, the trimmed title and the
 // number of bytes consumed. Titles must be non-empty, at most maxTitleBytes,
@@ -211,20 +84,6 @@ func parseWikiLink(s string) (label, title string, n int, ok bool) {
 		label = title
 	}
 	return label, title, end + 2, true
-}
-
-// atWordStart reports whether a URL may start at body[i]: at the start of
-// the text or after a character that cannot be part of a word, host name or
-// address, so "xhttp://", "a.www.b" and "me@www.example.com" are not linked.
-func atWordStart(body string, i int) bool {
-	if i == 0 {
-		return true
-	}
-	r, _ := utf8.DecodeLastRuneInString(body[:i])
-	if unicode.IsLetter(r) || unicode.IsDigit(r) {
-		return false
-	}
-	return !strings.ContainsRune("_./@-", r)
 }
 
 // hasPrefixFold reports whether s starts with the lower-case ASCII prefix,
@@ -318,7 +177,7 @@ func trimURLPunct(u string) string {
 	for len(u) > 0 {
 		c := u[len(u)-1]
 		switch c {
-		case '.', ',', ';', ':', '!', '?', '\'', '*':
+		case '.', ',', ';', ':', '!', '?', '\'', '*', '_', '~':
 		case ')', ']', '}':
 			if counts[c] <= counts[open[c]] {
 				return u
@@ -330,4 +189,122 @@ func trimURLPunct(u string) string {
 		u = u[:len(u)-1]
 	}
 	return u
+}
+
+// isPaste reports whether a normalised body should be shown verbatim: more
+// than maxInlineLines lines, or any indented line (a tab or two spaces),
+// which is the mark of code even in a short snippet, unless the message
+// uses Markdown block syntax (a list, a quote or a fenced code block):
+// someone who types that means it to be formatted.
+func isPaste(body string) bool {
+	lines := strings.Split(body, "\n")
+	paste := len(lines) > maxInlineLines
+	for _, line := range lines {
+		if strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "  ") {
+			paste = true
+			break
+		}
+	}
+	if !paste {
+		return false
+	}
+	for _, line := range lines {
+		if markdownBlockLine(line) {
+			return false
+		}
+	}
+	return true
+}
+
+// markdownBlockLine reports whether line opens a Markdown list item, quote
+// or fenced code block.
+func markdownBlockLine(line string) bool {
+	t := strings.TrimLeft(line, " \t")
+	switch {
+	case strings.HasPrefix(t, "```"), strings.HasPrefix(t, "~~~"), strings.HasPrefix(t, ">"):
+		return true
+	case strings.HasPrefix(t, "- "), strings.HasPrefix(t, "* "), strings.HasPrefix(t, "+ "):
+		return true
+	}
+	digits := 0
+	for digits < len(t) && digits < 9 && t[digits] >= '0' && t[digits] <= '9' {
+		digits++
+	}
+	return digits > 0 && (strings.HasPrefix(t[digits:], ". ") || strings.HasPrefix(t[digits:], ") "))
+}
+
+// Bounds on what is handed to the Markdown parser. goldmark's work grows
+// faster than linearly with some inputs (containers nested thousands
+// deep, thousands of emphasis delimiters or "](" openers in one
+// paragraph); inside these bounds a message renders in milliseconds, and
+// no chat message written for people comes near them. A message beyond
+// one is shown as a paste, which is linear.
+const (
+	// maxMarkdownBytes is the longest message rendered as Markdown: four
+	// times the default message limit, for hosts that raise it.
+	maxMarkdownBytes = 64 << 10
+	// maxDelimiters bounds the emphasis and strikethrough characters.
+	maxDelimiters = 1000
+	// maxLinkOpeners bounds the "](" pairs that start link destinations.
+	maxLinkOpeners = 1000
+)
+
+// tooComplex reports whether body is beyond the Markdown bounds above or
+// nests deeper than maxNesting.
+func tooComplex(body string) bool {
+	if len(body) > maxMarkdownBytes {
+		return true
+	}
+	delims := 0
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '*', '_', '~':
+			delims++
+		}
+	}
+	if delims > maxDelimiters || strings.Count(body, "](") > maxLinkOpeners {
+		return true
+	}
+	for line := range strings.SplitSeq(body, "\n") {
+		if lineNesting(line) > maxNesting {
+			return true
+		}
+	}
+	return false
+}
+
+// lineNesting estimates how many containers a line opens or continues:
+// each quote marker or list marker at its start counts one, and so does
+// every two columns of indentation, the least a nested list needs.
+func lineNesting(line string) int {
+	n, width := 0, 0
+	for n+width/2 <= maxNesting {
+		switch {
+		case line == "":
+			return n + width/2
+		case line[0] == ' ':
+			width++
+			line = line[1:]
+		case line[0] == '\t':
+			width += 4
+			line = line[1:]
+		case line[0] == '>':
+			n++
+			line = line[1:]
+		case strings.HasPrefix(line, "- "), strings.HasPrefix(line, "* "), strings.HasPrefix(line, "+ "):
+			n++
+			line = line[2:]
+		default:
+			digits := 0
+			for digits < len(line) && digits < 9 && line[digits] >= '0' && line[digits] <= '9' {
+				digits++
+			}
+			if digits == 0 || !(strings.HasPrefix(line[digits:], ". ") || strings.HasPrefix(line[digits:], ") ")) {
+				return n + width/2
+			}
+			n++
+			line = line[digits+2:]
+		}
+	}
+	return n + width/2
 }

@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"strings"
 
+	"github.com/yuin/goldmark/ast"
+
 	"github.com/pagechat/pagechat/internal/safeurl"
 )
 
@@ -34,9 +36,10 @@ const (
 
 // HTML size bound. Escaping alone can make text five times longer ('"'
 // becomes "&#34;"), so the bound is five times the message plus an
-// allowance for the links' markup. A rendering over the bound (only
-// possible with links the resolver gave very long URLs) falls back to the
-// escaped text with line breaks, which is always within it.
+// allowance for the links' markup. A rendering over the bound (links the
+// resolver gave very long URLs, or Markdown whose markup outgrows its
+// text, such as a list of empty items) falls back to the message as a
+// paste, which is always within it.
 const (
 	// htmlPerTextByte is how many bytes of HTML one byte of message text
 	// may become: the longest escape in html/template.
@@ -66,18 +69,23 @@ type Renderer struct {
 
 // Render returns the safe HTML for one message written on page pageID.
 //
-// The output contains only escaped text plus markup this package generates:
-// <a> for external and wiki links, <span class="wikilink missing"> for
-// missing pages, <br> between lines of short messages, and
-// <pre class="paste"> wrapping whole pastes. Identical text and identical
-// resolver answers give byte-identical output, so the live view and the
-// transcript pages agree.
+// The output contains only escaped text plus markup this package
+// generates: the Markdown elements p, br, hr, strong, em, del, code, pre,
+// blockquote, ul, ol and li; <a> for links (wiki links, typed URLs,
+// Markdown links, autolinks and images, which become links to the image);
+// <span class="wikilink missing"> for missing pages; and
+// <pre class="paste"> wrapping whole pastes. A message that is a single
+// paragraph is not wrapped in <p>. Identical text and identical resolver
+// answers give byte-identical output, so the live view and the transcript
+// pages agree.
 //
 // Each distinct wiki title is resolved once, in order of first appearance;
 // only the first MaxWikiTitles titles and MaxLinks links are links, the
 // rest stay the text that was typed. The result is at most MaxHTMLBytes
 // of the text's length, counting each control character or invalid byte
-// as the three bytes of the U+FFFD that replaces it.
+// as the three bytes of the U+FFFD that replaces it; a rendering over it
+// (or nested deeper than maxNesting) is replaced by the message as a
+// paste.
 // A resolver error renders that link as missing instead of failing the
 // message; the only errors returned are context errors (ctx done, or the
 // resolver reporting context.Canceled / context.DeadlineExceeded), because
@@ -94,50 +102,120 @@ func (r *Renderer) Render(ctx context.Context, pageID, text string) (template.HT
 	if msg.paste {
 		return renderPaste(msg.body), nil
 	}
-	links, err := r.resolve(ctx, pageID, msg.segs)
+	links, err := r.resolve(ctx, pageID, msg.titles)
 	if err != nil {
 		return "", err
 	}
-	limit := MaxHTMLBytes(len(msg.body))
-	var b strings.Builder
-	b.Grow(len(msg.body) + len(msg.body)/4)
-	for _, s := range msg.segs {
-		if b.Len() > limit {
-			return renderPlain(msg.segs), nil
-		}
-		switch s.kind {
-		case segText:
-			b.WriteString(template.HTMLEscapeString(s.text))
-		case segBreak:
-			b.WriteString("<br>")
-		case segURL:
-			writeExternal(&b, s.href, s.text)
-		case segWiki:
-			writeWiki(&b, links[s.title], s.text)
-		}
+	w := htmlWriter{msg: &msg, links: links, limit: MaxHTMLBytes(len(msg.body))}
+	w.b.Grow(len(msg.body) + len(msg.body)/4)
+	if single := onlyParagraph(msg.doc); single != nil {
+		w.children(single)
+	} else {
+		w.children(msg.doc)
 	}
-	if b.Len() > limit {
-		return renderPlain(msg.segs), nil
+	if w.failed || w.b.Len() > w.limit || w.b.Len() == 0 {
+		// Too big, too deep, or nothing visible (a message made only of a
+		// reference definition): show what was typed.
+		return renderPaste(msg.body), nil
 	}
-	return template.HTML(b.String()), nil
+	return template.HTML(w.b.String()), nil
 }
 
-// renderPlain renders an inline message with no links at all: escaped
-// source text and <br> between lines. It is the fallback for a rendering
-// over MaxHTMLBytes, and never longer than htmlPerTextByte times the body.
-func renderPlain(segs []segment) template.HTML {
-	var b strings.Builder
-	for _, s := range segs {
-		switch s.kind {
-		case segText:
-			b.WriteString(template.HTMLEscapeString(s.text))
-		case segBreak:
-			b.WriteString("<br>")
-		default:
-			b.WriteString(template.HTMLEscapeString(s.src))
+// onlyParagraph returns the document's paragraph if that is all it shows,
+// so that a one-paragraph message, by far the most common, renders as its
+// text with no <p> around it.
+func onlyParagraph(doc ast.Node) ast.Node {
+	var only ast.Node
+	for c := doc.FirstChild(); c != nil; c = c.NextSibling() {
+		if c.Kind() == ast.KindLinkReferenceDefinition {
+			continue
 		}
+		if only != nil {
+			return nil
+		}
+		only = c
 	}
-	return template.HTML(b.String())
+	if only == nil || only.Kind() != ast.KindParagraph {
+		return nil
+	}
+	return only
+}
+
+// maxNesting bounds how deeply quotes, lists and inline elements may nest.
+// Chat needs two or three levels; ">>>>>>>>..." or "- - - - ..." thousands
+// deep would otherwise nest thousands of elements for a few bytes each.
+const maxNesting = 32
+
+// message is a parsed message: either a paste (body only) or a Markdown
+// document. Parsing needs no resolver, so WikiLinks and Render share it and
+// always agree on what is a link.
+type message struct {
+	paste bool
+	body  string
+	doc   ast.Node
+	src   []byte
+	// capped are the links beyond MaxWikiTitles distinct titles or
+	// MaxLinks links in all, which render as the text that was typed.
+	capped map[ast.Node]bool
+	// titles are the distinct wiki titles to resolve, in order.
+	titles []string
+}
+
+// parse normalises text, decides between paste and Markdown, and applies
+// the link caps.
+func parse(text string) message {
+	body := normalize(text)
+	if body == "" {
+		return message{}
+	}
+	if isPaste(body) || tooComplex(body) {
+		return message{paste: true, body: body}
+	}
+	doc, src := parseMarkdown(body)
+	m := message{body: body, doc: doc, src: src, capped: map[ast.Node]bool{}}
+	m.capLinks()
+	return m
+}
+
+// capLinks walks the document in reading order and marks the links beyond
+// the caps. Links inside a Markdown link are text, so they do not count.
+func (m *message) capLinks() {
+	seen := map[string]bool{}
+	links, inLink := 0, 0
+	count := func(n ast.Node, title string) {
+		newTitle := title != "" && !seen[title]
+		if links >= MaxLinks || (newTitle && len(m.titles) >= MaxWikiTitles) {
+			m.capped[n] = true
+			return
+		}
+		if newTitle {
+			seen[title] = true
+			m.titles = append(m.titles, title)
+		}
+		links++
+	}
+	_ = ast.Walk(m.doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
+		switch n.Kind() {
+		case ast.KindLink, ast.KindImage:
+			if !entering {
+				inLink--
+				return ast.WalkContinue, nil
+			}
+			if inLink == 0 {
+				count(n, "")
+			}
+			inLink++
+		case ast.KindAutoLink, kindBareURL:
+			if entering && inLink == 0 {
+				count(n, "")
+			}
+		case kindWikiLink:
+			if entering && inLink == 0 {
+				count(n, n.(*wikiLink).title)
+			}
+		}
+		return ast.WalkContinue, nil
+	})
 }
 
 // WikiLinks returns the distinct wiki page titles referenced by text, in
@@ -146,52 +224,38 @@ func renderPlain(segs []segment) template.HTML {
 // (for example, before rendering a whole day's transcript). Pastes have no
 // links, so it returns nil for them.
 func (r *Renderer) WikiLinks(text string) []string {
-	msg := parse(text)
-	var titles []string
-	seen := map[string]bool{}
-	for _, s := range msg.segs {
-		if s.kind == segWiki && !seen[s.title] {
-			seen[s.title] = true
-			titles = append(titles, s.title)
-		}
-	}
-	return titles
+	return parse(text).titles
 }
 
 // resolve looks up every distinct wiki title once. Links whose lookup
 // failed are absent from the map, which renders them as missing.
-func (r *Renderer) resolve(ctx context.Context, pageID string, segs []segment) (map[string]Link, error) {
+func (r *Renderer) resolve(ctx context.Context, pageID string, titles []string) (map[string]Link, error) {
 	links := map[string]Link{}
 	var res LinkResolver
 	if r != nil {
 		res = r.Resolver
 	}
-	if res == nil {
+	if res == nil || len(titles) == 0 {
 		return links, nil
 	}
 	if batch, ok := res.(BatchLinkResolver); ok {
-		return resolveBatch(ctx, batch, pageID, segs)
+		return resolveBatch(ctx, batch, pageID, titles)
 	}
-	done := map[string]bool{}
-	for _, s := range segs {
-		if s.kind != segWiki || done[s.title] {
-			continue
-		}
-		done[s.title] = true
+	for _, title := range titles {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("render: %w", err)
 		}
-		link, err := res.ResolveLink(ctx, pageID, s.title)
+		link, err := res.ResolveLink(ctx, pageID, title)
 		if err != nil {
 			if cerr := ctx.Err(); cerr != nil {
-				return nil, fmt.Errorf("render: resolving %q: %w", s.title, cerr)
+				return nil, fmt.Errorf("render: resolving %q: %w", title, cerr)
 			}
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return nil, fmt.Errorf("render: resolving %q: %w", s.title, err)
+				return nil, fmt.Errorf("render: resolving %q: %w", title, err)
 			}
 			continue // any other failure: render as missing
 		}
-		links[s.title] = link
+		links[title] = link
 	}
 	return links, nil
 }
@@ -199,19 +263,8 @@ func (r *Renderer) resolve(ctx context.Context, pageID string, segs []segment) (
 // resolveBatch resolves every distinct title of a message in one call. As
 // with one call per title, a failure other than the context's renders the
 // links as missing rather than failing the message.
-func resolveBatch(ctx context.Context, res BatchLinkResolver, pageID string, segs []segment) (map[string]Link, error) {
+func resolveBatch(ctx context.Context, res BatchLinkResolver, pageID string, titles []string) (map[string]Link, error) {
 	links := map[string]Link{}
-	seen := map[string]bool{}
-	var titles []string
-	for _, s := range segs {
-		if s.kind == segWiki && !seen[s.title] {
-			seen[s.title] = true
-			titles = append(titles, s.title)
-		}
-	}
-	if len(titles) == 0 {
-		return links, nil
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
@@ -244,13 +297,17 @@ func renderPaste(body string) template.HTML {
 	return template.HTML(`<pre class="paste">` + lead + template.HTMLEscapeString(body) + `</pre>`)
 }
 
+// externalAttrs follow the class of every link to a URL typed in a
+// message.
+const externalAttrs = ` rel="nofollow noopener" target="_blank"`
+
 // writeExternal writes a link to a URL found in the text. nofollow keeps
 // chat from being used for link spam; noopener with target="_blank" stops
 // the opened page from navigating the chat window.
 func writeExternal(b *strings.Builder, href, text string) {
 	b.WriteString(`<a href="`)
 	b.WriteString(template.HTMLEscapeString(href))
-	b.WriteString(`" class="external" rel="nofollow noopener" target="_blank">`)
+	b.WriteString(`" class="external"` + externalAttrs + `>`)
 	b.WriteString(template.HTMLEscapeString(text))
 	b.WriteString(`</a>`)
 }

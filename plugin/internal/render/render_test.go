@@ -109,7 +109,9 @@ func TestRender(t *testing.T) {
 			ext("https://en.wikipedia.org/wiki/Go_(programming_language)", "https://en.wikipedia.org/wiki/Go_(programming_language)")},
 		{"url balanced parens in parens", "(https://en.wikipedia.org/wiki/Go_(lang)).",
 			"(" + ext("https://en.wikipedia.org/wiki/Go_(lang)", "https://en.wikipedia.org/wiki/Go_(lang)") + ")."},
-		{"url in angle brackets", "<https://example.com>", "&lt;" + ext("https://example.com", "https://example.com") + "&gt;"},
+		{"url in angle brackets is an autolink", "<https://example.com>", ext("https://example.com", "https://example.com")},
+		{"url after non-ascii punctuation is not linked", "“http://a.example”", "“http://a.example”"},
+		{"url trailing underscore and tilde", "see http://a.example/x_~", "see " + ext("http://a.example/x", "http://a.example/x") + "_~"},
 		{"url in quotes", `"https://example.com"`, "&#34;" + ext("https://example.com", "https://example.com") + "&#34;"},
 		{"www", "visit www.example.com!", "visit " + ext("https://www.example.com", "www.example.com") + "!"},
 		{"www without host", "www. is www.-x", "www. is www.-x"},
@@ -121,6 +123,62 @@ func TestRender(t *testing.T) {
 		{"invalid url run stays text", "http://%zz(http://a.example) www.example.com", "http://%zz(http://a.example) " + ext("https://www.example.com", "www.example.com")},
 		{"url unicode", "https://example.com/ü", ext("https://example.com/ü", "https://example.com/ü")},
 
+		// Markdown.
+		{"bold", "**b** and __b__", "<strong>b</strong> and <strong>b</strong>"},
+		{"italic", "*i* and _i_", "<em>i</em> and <em>i</em>"},
+		{"underscores inside words", "snake_case_name", "snake_case_name"},
+		{"nested emphasis", "***x*** **a *b* c**", "<em><strong>x</strong></em> <strong>a <em>b</em> c</strong>"},
+		{"strikethrough", "~~x~~ ~y~", "<del>x</del> <del>y</del>"},
+		{"code span", "`a <b> [Home] http://x.example **c**`", "<code>a &lt;b&gt; [Home] http://x.example **c**</code>"},
+		{"code span html", "`<script>alert(1)</script>`", "<code>&lt;script&gt;alert(1)&lt;/script&gt;</code>"},
+		{"fenced code", "```go\nx := <-ch\n  [Home]\n```", "<pre><code>x := &lt;-ch\n  [Home]\n</code></pre>"},
+		{"fenced code unclosed", "```\nx", "<pre><code>x\n</code></pre>"},
+		{"quote", "> hi\n> [Home]", `<blockquote><p>hi<br><a href="/wiki/Home" class="wikilink">Home</a></p></blockquote>`},
+		{"quote then text", "> q\n\nanswer", "<blockquote><p>q</p></blockquote><p>answer</p>"},
+		{"bullet list", "- a\n- b", "<ul><li>a</li><li>b</li></ul>"},
+		{"long list is not a paste", "- a\n- b\n- c\n- d\n- e", "<ul><li>a</li><li>b</li><li>c</li><li>d</li><li>e</li></ul>"},
+		{"nested list", "- a\n  - b\n- c", "<ul><li>a<ul><li>b</li></ul></li><li>c</li></ul>"},
+		{"ordered list", "1. a\n2. b", "<ol><li>a</li><li>b</li></ol>"},
+		{"ordered list start", "3. a\n4. b", `<ol start="3"><li>a</li><li>b</li></ol>`},
+		{"loose list", "1. a\n\n   b", "<ol><li><p>a</p><p>b</p></li></ol>"},
+		{"thematic break", "a\n\n---", "<p>a</p><hr>"},
+		{"heading stays text", "# title", "# title"},
+		{"html stays text", "<b>x</b>", "&lt;b&gt;x&lt;/b&gt;"},
+		{"backslash escapes", `\*not\* \[Home] \_x\_ a\b`, `*not* [Home] _x_ a\b`},
+		{"hard break", "a  \nb", "a<br>b"},
+		{"markdown link", "[docs](https://example.com/d)", ext("https://example.com/d", "docs")},
+		{"markdown link to site path", "[x](/pages/1)", ext("/pages/1", "x")},
+		{"markdown link formatted label", "[**x** `y`](/p)", ext("/p", "<strong>x</strong> <code>y</code>")},
+		{"markdown link escaped destination", `[x](/a\_b?c=1&amp;d)`, ext("/a_b?c=1&amp;d", "x")},
+		{"markdown link with spaces", "[x](</a b>)", ext("/a%20b", "x")},
+		{"markdown link title dropped", `[x](http://a.example "t")`, ext("http://a.example", "x")},
+		{"markdown link javascript", "[x](javascript:alert(1))", "x"},
+		{"markdown link relative refused", "[x](page)", "x"},
+		{"markdown link empty label", "[](http://a.example)", ext("http://a.example", "http://a.example")},
+		{"markdown link wins over wiki link", "[Home](https://example.com)", ext("https://example.com", "Home")},
+		{"labelled markdown link", "[x|Home](http://e.example)", ext("http://e.example", "x|Home")},
+		{"wiki link inside markdown link is text", "[see [Home]](https://example.com)", ext("https://example.com", "see [Home]")},
+		{"url inside markdown link is text", "[http://a.example](https://b.example)", ext("https://b.example", "http://a.example")},
+		{"image is a link", "![cat](https://example.com/cat.png)", `<a href="https://example.com/cat.png" class="external image"` + externalAttrs + `>cat</a>`},
+		{"image without alt", "![](/x.png)", `<a href="/x.png" class="external image"` + externalAttrs + `>/x.png</a>`},
+		{"image javascript", "![x](javascript:alert(1))", "x"},
+		{"image inside link", "[![a](/i.png)](/p)", ext("/p", "a")},
+		{"reference link", "[x][r]\n\n[r]: https://example.com", ext("https://example.com", "x")},
+		{"shortcut reference beats wiki link", "[Home]\n\n[home]: /elsewhere", ext("/elsewhere", "Home")},
+		{"undefined reference is a wiki link", "[x][nope] [Home][]", missingSpan + "x</span>" + missingSpan + `nope</span> <a href="/wiki/Home" class="wikilink">Home</a>[]`},
+		{"reference javascript", "[x][r]\n\n[r]: javascript:alert(1)", "x"},
+		{"only a definition", "[r]: /x", `<pre class="paste">[r]: /x</pre>`},
+		{"autolink javascript", "<javascript:alert(1)>", "javascript:alert(1)"},
+		{"autolink email", "<a@b.example>", "a@b.example"},
+		{"emphasised links", "**[Home]** and *http://x.example*", `<strong><a href="/wiki/Home" class="wikilink">Home</a></strong> and <em>` + ext("http://x.example", "http://x.example") + "</em>"},
+		{"url with underscores", "http://a.example/a_b_c", ext("http://a.example/a_b_c", "http://a.example/a_b_c")},
+		{"url in strong", "**http://a.example**", "<strong>" + ext("http://a.example", "http://a.example") + "</strong>"},
+		{"fenced code in a long message", "look:\n```\na\n\tb\nc\n```", "<p>look:</p><pre><code>a\n\tb\nc\n</code></pre>"},
+		{"pasted log keeps asterisks", "a *b*\nc\nd\ne", `<pre class="paste">a *b*` + "\nc\nd\ne</pre>"},
+		{"quotes nested too deep are a paste", strings.Repeat("> ", maxNesting+1) + "x", `<pre class="paste">` + strings.Repeat("&gt; ", maxNesting+1) + "x</pre>"},
+		{"quotes nested to the limit", strings.Repeat(">", 3) + " x", "<blockquote><blockquote><blockquote><p>x</p></blockquote></blockquote></blockquote>"},
+		{"too many delimiters are a paste", strings.Repeat("*a", maxDelimiters+1), `<pre class="paste">` + strings.Repeat("*a", maxDelimiters+1) + "</pre>"},
+
 		// Lines and pastes.
 		{"two lines", "a\nb", "a<br>b"},
 		{"three lines", "a\nb\nc", "a<br>b<br>c"},
@@ -129,12 +187,12 @@ func TestRender(t *testing.T) {
 		{"lone cr", "a\rb", "a<br>b"},
 		{"crlf four lines", "a\r\nb\r\nc\r\nd\r\n", `<pre class="paste">a` + "\nb\nc\nd</pre>"},
 		{"trailing newlines trimmed", "a\nb\n\n\n\n\n", "a<br>b"},
-		{"leading newline kept", "\na", "<br>a"},
-		{"blank line", "a\n\nb", "a<br><br>b"},
+		{"leading newline dropped", "\na", "a"},
+		{"blank line starts a paragraph", "a\n\nb", "<p>a</p><p>b</p>"},
 		{"indented two lines", "x := 1\n  y()", `<pre class="paste">x := 1` + "\n  y()</pre>"},
 		{"indented first line", "  hello", `<pre class="paste">  hello</pre>`},
 		{"tab", "func f() {\n\treturn\n}", `<pre class="paste">func f() {` + "\n\treturn\n}</pre>"},
-		{"single space indent is not paste", "a\n b", "a<br> b"},
+		{"single space indent is not paste", "a\n b", "a<br>b"},
 		{"paste has no links", "[Home]\nhttp://example.com\nc\nd", `<pre class="paste">[Home]` + "\nhttp://example.com\nc\nd</pre>"},
 		{"paste escapes", "</pre><script>\n  alert(1)", `<pre class="paste">&lt;/pre&gt;&lt;script&gt;` + "\n  alert(1)</pre>"},
 		{"paste leading newline", "\n  x", `<pre class="paste">` + "\n\n  x</pre>"},
@@ -278,14 +336,16 @@ func TestRenderDeterministic(t *testing.T) {
 }
 
 // TestRenderLinearTime guards against quadratic rescanning. Each input used
-// to (or could easily) make the scanner re-read the rest of the message at
-// every position; at this size a quadratic scan takes tens of seconds while
-// a linear one takes milliseconds, so the generous bound is not flaky.
+// to (or could easily) make the scanner or goldmark re-read the rest of the
+// message at every position; at this size a quadratic scan takes tens of
+// seconds while a linear one takes milliseconds, so the generous bound is
+// not flaky.
 func TestRenderLinearTime(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("large inputs")
 	}
+	md := func(unit string) string { return strings.Repeat(unit, (maxMarkdownBytes-100)/len(unit)) }
 	inputs := []string{
 		strings.Repeat("(http://", 20000) + "%",
 		strings.Repeat("(www.a", 20000) + "%",
@@ -293,6 +353,12 @@ func TestRenderLinearTime(t *testing.T) {
 		strings.Repeat("[a", 100000) + "]",
 		"http://x" + strings.Repeat(")", 100000),
 		strings.Repeat("[http://x%zz ", 10000) + "]",
+		// Markdown, just under maxMarkdownBytes so goldmark sees them
+		// unless a bound turns them into pastes: deep nesting, long
+		// delimiter runs, unclosed brackets and code spans.
+		md(">"), md("> "), md("- "), md("1. "), md("*a"), md("**a_"), md("_a*"), md("~~a"),
+		md("`"), md("`a``"), md("[a]("), md("!["), md("[a]"), md("["), md("[a"), md("[a|"),
+		md("<"), md("<a"), md("- a\n"), md("a\n"), md("[x]: /x\n") + md("[x]"), md(" http://a.example"),
 	}
 	r := &Renderer{Resolver: hostileResolver}
 	for _, in := range inputs {

@@ -45,7 +45,7 @@ type runtime struct {
 	closeHost func() error // closes the connection host uses
 	perms     *permCache
 	users     *userCache
-	presence  *presence
+	presence  presenceCounter
 	limiter   *rateLimiter  // nil when disabled
 	quota     *uploadQuota  // nil when disabled
 	epochs    sync.Map      // room id -> epoch, see epoch
@@ -55,6 +55,8 @@ type runtime struct {
 	notify      *notifier    // mentions, watched rooms, read markers; see notify.go
 	// roomMentions limits @room for non-moderators (nil: no rate set).
 	roomMentions *tokenBuckets
+	// stopCluster, in cluster mode, stops the presence heartbeat.
+	stopCluster func()
 }
 
 // openRoom creates the room for a macro on a page, or returns the existing
@@ -396,6 +398,10 @@ func storeErr(err error, roomID string) error {
 		return failf(errNotFound, "room %q not found", roomID)
 	case errors.Is(err, store.ErrClosed):
 		return errShuttingDown
+	case errors.Is(err, store.ErrUnavailable):
+		// Kept as is: toStatus answers UNAVAILABLE, which hosts show
+		// as a 503 to retry shortly.
+		return fmt.Errorf("the chat database is unavailable; try again shortly: %w", err)
 	case errors.Is(err, store.ErrTooManyRooms),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err

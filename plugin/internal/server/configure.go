@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"github.com/pagechat/pagechat/internal/limits"
 	"github.com/pagechat/pagechat/plugin/internal/hub"
 	"github.com/pagechat/pagechat/plugin/internal/store"
+	"github.com/pagechat/pagechat/plugin/internal/store/pgstore"
 	"github.com/pagechat/pagechat/plugin/internal/transcript"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
@@ -33,6 +35,9 @@ type settings struct {
 	subscriberBuf   int // 0: the hub's default
 	transcripts     transcriptSettings
 	notify          notifySettings
+	postgresDSN     string // cluster mode; empty: bbolt in dataDir
+	presenceTTL     time.Duration
+	leaseTTL        time.Duration
 }
 
 // validateConfigure checks a ConfigureRequest and fills in the defaults.
@@ -112,6 +117,13 @@ func validateConfigure(req *chatv1.ConfigureRequest) (settings, error) {
 	if set.notify, err = notifySettingsFrom(req); err != nil {
 		return settings{}, err
 	}
+	set.postgresDSN = req.GetPostgresDsn()
+	if set.presenceTTL, err = durationEnv(envPresenceTTL, defaultPresenceTTL); err != nil {
+		return settings{}, err
+	}
+	if set.leaseTTL, err = durationEnv(envLeaseTTL, pgstore.DefaultLeaseTTL); err != nil {
+		return settings{}, err
+	}
 	if set.dataDir == "" {
 		return settings{}, failf(errInvalid, "data_dir is required")
 	}
@@ -130,18 +142,12 @@ func (s *Server) configure(set settings) (*runtime, error) {
 	}
 	host := newHostClient(hostv1.NewHostAPIClient(conn))
 	h := hub.New(set.subscriberBuf)
-	dbPath := filepath.Join(set.dataDir, dbFileName)
 	tr := newTranscripts(s.logger)
 	nt := newNotifier(s.logger, s.now, set.notify, set.transcripts.chatPrefix)
-	st, err := store.Open(dbPath, store.Options{
-		OnCommit:        nt.onCommit(tr.onCommit(h.PublishMessages)),
-		Now:             s.now,
-		DayOf:           transcript.DayFunc(set.location),
-		MaxRoomsPerPage: set.maxRooms,
-	})
+	st, db, err := s.openStore(set, nt.onCommit(tr.onCommit(h.PublishMessages)))
 	if err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("open storage: %w", err)
+		return nil, err
 	}
 	if err := tr.start(st, host, set.location, set.transcripts, s.now); err != nil {
 		_ = st.Close()
@@ -149,14 +155,12 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		return nil, fmt.Errorf("start transcripts: %w", err)
 	}
 	perms := newPermCache(host, set.permTTL, s.now)
-	pres := newPresence()
-	nt.start(st, host, perms, pres)
 	var roomMentions *tokenBuckets
 	if n := set.notify.roomMentionsPerHour; n > 0 {
 		roomMentions = newTokenBuckets(float64(n), time.Hour, s.now)
 	}
-	s.logger.Info("configured", "db", dbPath, "pid", os.Getpid(), "max_message_bytes", set.maxMessageBytes, "permission_cache", set.permTTL.String())
-	return &runtime{
+	s.logger.Info("configured", "db", db, "pid", os.Getpid(), "max_message_bytes", set.maxMessageBytes, "permission_cache", set.permTTL.String())
+	rt := &runtime{
 		logger:          s.logger,
 		now:             s.now,
 		maxMessageBytes: set.maxMessageBytes,
@@ -171,14 +175,80 @@ func (s *Server) configure(set settings) (*runtime, error) {
 		closeHost:       conn.Close,
 		perms:           perms,
 		users:           newUserCache(host, s.now),
-		presence:        pres,
+		presence:        newPresence(),
 		limiter:         newRateLimiter(set.perMinute, s.now),
 		quota:           newUploadQuota(set.uploadPerHour, limits.UploadQuotaWindow, s.now),
 		done:            make(chan struct{}),
 		transcripts:     tr,
 		notify:          nt,
 		roomMentions:    roomMentions,
-	}, nil
+	}
+	if pg, ok := st.(*pgstore.Store); ok {
+		users := rt.users
+		cp := newClusterPresence(pg, h, users.cachedName, s.logger.Named("cluster"), set.presenceTTL)
+		rt.presence, rt.stopCluster = cp, cp.stop
+		if rt.limiter != nil {
+			rt.limiter.shared, rt.limiter.kind = pg, "messages"
+		}
+		if rt.quota != nil {
+			rt.quota.shared, rt.quota.kind = pg, "upload-bytes"
+		}
+	}
+	nt.start(st, host, perms, rt.presence)
+	return rt, nil
+}
+
+// openStore opens the store the settings ask for: PostgreSQL in cluster
+// mode, else bbolt in the data dir. db names it for logs, without any
+// password.
+func (s *Server) openStore(set settings, onCommit store.CommitFunc) (st store.Store, db string, err error) {
+	dayOf := transcript.DayFunc(set.location)
+	if set.postgresDSN != "" {
+		db = pgstore.Describe(set.postgresDSN)
+		ctx, cancel := context.WithTimeout(context.Background(), pgOpenTimeout)
+		defer cancel()
+		pg, err := pgstore.Open(ctx, pgstore.Options{
+			DSN:             set.postgresDSN,
+			OnCommit:        onCommit,
+			Now:             s.now,
+			DayOf:           dayOf,
+			MaxRoomsPerPage: set.maxRooms,
+			LeaseTTL:        set.leaseTTL,
+			Node:            nodeName(),
+		})
+		switch {
+		case errors.Is(err, store.ErrInvalid):
+			return nil, db, failf(errInvalid, "postgres_dsn: %v", err)
+		case err != nil:
+			return nil, db, fmt.Errorf("open storage (%s): %w", db, err)
+		}
+		return pg, db, nil
+	}
+	db = filepath.Join(set.dataDir, dbFileName)
+	bolt, err := store.Open(db, store.Options{
+		OnCommit:        onCommit,
+		Now:             s.now,
+		DayOf:           dayOf,
+		MaxRoomsPerPage: set.maxRooms,
+	})
+	if err != nil {
+		return nil, db, fmt.Errorf("open storage: %w", err)
+	}
+	return bolt, db, nil
+}
+
+// pgOpenTimeout bounds connecting to PostgreSQL and migrating its schema
+// in Configure, within host-sdk's start timeout (20 s by default).
+const pgOpenTimeout = 15 * time.Second
+
+// nodeName names this plugin process in the cluster's presence rows and
+// transcript leases: the host name and pid, for an admin reading them.
+func nodeName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "node"
+	}
+	return fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()%1_000_000)
 }
 
 // Configure opens storage and connects to the host.
@@ -260,6 +330,9 @@ func (s *Server) Close() error {
 	rt.hub.Close()
 	rt.transcripts.stop() // before the store and the host connection close
 	rt.notify.stop()      // writes the collected read markers
+	if rt.stopCluster != nil {
+		rt.stopCluster()
+	}
 	err := rt.store.Close()
 	rt.perms.close() // before the host connection it asks over closes
 	_ = rt.closeHost()

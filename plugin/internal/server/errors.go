@@ -153,6 +153,10 @@ func toStatus(err error) error {
 		return withDetail(status.New(codes.Unavailable, err.Error()), &errdetails.ErrorInfo{
 			Domain: handshake.ErrorDomain, Reason: handshake.ReasonHostCallbackFailed,
 		})
+	case errors.Is(err, store.ErrUnavailable):
+		return withDetail(status.New(codes.Unavailable, err.Error()), &errdetails.ErrorInfo{
+			Domain: handshake.ErrorDomain, Reason: handshake.ReasonDatabaseUnavailable,
+		})
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	}
@@ -169,6 +173,7 @@ func toStatus(err error) error {
 		{errSlowSubscriber, codes.ResourceExhausted},
 		{errNotConfigured, codes.FailedPrecondition},
 		{store.ErrLocked, codes.FailedPrecondition},
+		{store.ErrNewerSchema, codes.FailedPrecondition},
 		{errEpochChanged, codes.Aborted},
 		{errStopping, codes.Unavailable},
 		{store.ErrClosed, codes.Unavailable},

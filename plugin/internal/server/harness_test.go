@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +59,7 @@ type fakeHost struct {
 	userErrs map[string]error  // GetUser fails for these users
 	permErrs map[string]error  // CheckPermission fails for these users
 	attached int               // files stored through AttachFile
+	lastSum  []byte            // SHA-256 of the last file AttachFile stored
 	resolved []string          // user id of each link resolved, in order
 	// linkBatches holds the titles of each ResolveLinks call, in order.
 	linkBatches [][]string
@@ -176,6 +178,7 @@ func (h *fakeHost) AttachFile(stream grpc.ClientStreamingServer[hostv1.AttachFil
 	}
 	hdr := first.GetHeader()
 	var got int64
+	sum := sha256.New()
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -185,6 +188,7 @@ func (h *fakeHost) AttachFile(stream grpc.ClientStreamingServer[hostv1.AttachFil
 			return err
 		}
 		got += int64(len(req.GetChunk()))
+		sum.Write(req.GetChunk())
 	}
 	if got != hdr.GetSize() {
 		return status.Errorf(codes.InvalidArgument, "got %d bytes, header said %d", got, hdr.GetSize())
@@ -192,6 +196,7 @@ func (h *fakeHost) AttachFile(stream grpc.ClientStreamingServer[hostv1.AttachFil
 	h.mu.Lock()
 	h.attached++
 	n := h.attached
+	h.lastSum = sum.Sum(nil)
 	h.mu.Unlock()
 	return stream.SendAndClose(&hostv1.AttachFileResponse{
 		FileId: fmt.Sprintf("f%d", n),
@@ -380,6 +385,28 @@ func (h *harness) upload(user, room, clientID, name string, size int64) (*chatv1
 			return up.CloseAndRecv()
 		}
 		left -= n
+	}
+	return up.CloseAndRecv()
+}
+
+// uploadBytes uploads content as a file with the Upload RPC, in chunks
+// of 1000 bytes so the plugin sees it arrive in pieces.
+func (h *harness) uploadBytes(user, room, clientID, name string, content []byte) (*chatv1.UploadResponse, error) {
+	h.t.Helper()
+	up, err := h.c.Upload(testCtx(h.t))
+	if err != nil {
+		return nil, err
+	}
+	hdr := &chatv1.UploadHeader{UserId: user, RoomId: room, ClientId: clientID, FileName: name, Size: int64(len(content))}
+	if err := up.Send(&chatv1.UploadRequest{Part: &chatv1.UploadRequest_Header{Header: hdr}}); err != nil {
+		return up.CloseAndRecv()
+	}
+	for rest := content; len(rest) > 0; {
+		n := min(len(rest), 1000)
+		if err := up.Send(&chatv1.UploadRequest{Part: &chatv1.UploadRequest_Chunk{Chunk: rest[:n]}}); err != nil {
+			return up.CloseAndRecv()
+		}
+		rest = rest[n:]
 	}
 	return up.CloseAndRecv()
 }

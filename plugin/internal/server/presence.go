@@ -53,3 +53,33 @@ func (p *presence) online(roomID, userID string) bool {
 	defer p.mu.Unlock()
 	return p.rooms[roomID][userID] > 0
 }
+
+// presenceKey is a user online in a room.
+type presenceKey struct{ room, user string }
+
+// snapshot returns everyone online on this node.
+func (p *presence) snapshot() []presenceKey {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []presenceKey
+	for room, users := range p.rooms {
+		for user := range users {
+			out = append(out, presenceKey{room, user})
+		}
+	}
+	return out
+}
+
+// presenceCounter is what the chat service asks of presence: the local
+// counter above on one node, clusterPresence (cluster.go) across nodes.
+type presenceCounter interface {
+	// inc counts one more stream or join and reports whether the user
+	// just came online.
+	inc(roomID, userID string) bool
+	// dec undoes one inc and reports whether the user just went offline.
+	dec(roomID, userID string) bool
+	// online reports whether the user is present in the room.
+	online(roomID, userID string) bool
+}
+
+var _ presenceCounter = (*presence)(nil)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -19,6 +20,13 @@ type tokenBuckets struct {
 
 	mu      sync.Mutex
 	buckets map[rateKey]*bucket
+
+	// shared, in cluster mode, holds the buckets in the database, so a
+	// limit holds across nodes; kind tells this limit's buckets from the
+	// other's there. The in-memory buckets then only stand in while the
+	// database cannot be reached: the limit holds per node meanwhile.
+	shared clusterDB
+	kind   string
 }
 
 type rateKey struct{ user, room string }
@@ -78,6 +86,17 @@ func (t *tokenBuckets) spend(userID, roomID string, n float64) (ok bool, retryAf
 	}
 	now := t.now()
 	perSecond := t.perSecond()
+	if t.shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), clusterCallTimeout)
+		ok, wait, err := t.shared.SpendBucket(ctx, bucketKey(t.kind, userID, roomID), t.capacity, perSecond, n)
+		cancel()
+		if err == nil {
+			if ok {
+				return true, 0
+			}
+			return false, max(wait, time.Second)
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	key := rateKey{userID, roomID}
@@ -103,6 +122,11 @@ func (t *tokenBuckets) spend(userID, roomID string, n float64) (ok bool, retryAf
 func (t *tokenBuckets) refund(userID, roomID string, n int64) {
 	if t == nil {
 		return
+	}
+	if t.shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), clusterCallTimeout)
+		_ = t.shared.RefundBucket(ctx, bucketKey(t.kind, userID, roomID), t.capacity, float64(n))
+		cancel()
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -1004,9 +1004,10 @@ func TestPresence(t *testing.T) {
 	waitCount := func(user string, n int) {
 		t.Helper()
 		waitFor(t, fmt.Sprintf("%d presences of %s", n, user), func() bool {
-			rt.presence.mu.Lock()
-			defer rt.presence.mu.Unlock()
-			return rt.presence.rooms[room][user] == n
+			p := localPresence(rt)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.rooms[room][user] == n
 		})
 	}
 	// nextIsMessage asserts no presence event is pending on s: it sends a
@@ -1627,3 +1628,6 @@ func TestSendResolvesAllLinksInOneCall(t *testing.T) {
 		t.Errorf("html %q lacks the resolved Home link", html)
 	}
 }
+
+// localPresence returns the single-node presence counter of rt.
+func localPresence(rt *runtime) *presence { return rt.presence.(*presence) }

@@ -168,6 +168,20 @@ func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Rea
 		return store.Message{}, "", false, uploadErr(err)
 	}
 	ctype := http.DetectContentType(head)
+	var thumb *thumbnail
+	if thumbTypes[ctype] {
+		// An image: read a little more to learn its size for the
+		// thumbnail (see imageHeadBytes).
+		more := make([]byte, min(int64(imageHeadBytes), req.size)-int64(len(head)))
+		if _, err := io.ReadFull(content, more); err != nil {
+			return store.Message{}, "", false, uploadErr(err)
+		}
+		head = append(head, more...)
+		thumb = &thumbnail{}
+		if w, h, ok := imageSize(head, ctype); ok {
+			thumb.Width, thumb.Height = thumbSize(w, h)
+		}
+	}
 
 	att, err := rt.host.attachFile(ctx, &hostv1.AttachFileHeader{
 		PageId:      pageID,
@@ -198,7 +212,7 @@ func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Rea
 		UserID:   req.userID,
 		UserName: userName,
 		Text:     "uploaded " + name,
-		HTML:     fileMessageHTML(file),
+		HTML:     fileMessageHTML(file, thumb),
 		File:     file,
 	})
 	if err != nil {
@@ -233,16 +247,28 @@ func (rt *runtime) takeUploadQuota(userID, roomID string, size int64) error {
 		humansize.Format(per), wait.Round(time.Second))}
 }
 
-var fileMessageTemplate = template.Must(template.New("file").Parse(
-	`<span class="file-upload">uploaded {{if .URL}}<a class="file" href="{{.URL}}" download>{{.Name}}</a>{{else}}{{.Name}}{{end}} <span class="file-size">({{.Size}})</span></span>`))
+// thumbnail is how an uploaded image is shown in the message list; width
+// and height are 0 when the image's size could not be read.
+type thumbnail struct {
+	Width, Height int
+}
 
-// fileMessageHTML renders the announcement of an upload. The host's URL is
-// used only if it is a same-site path or http(s), so a misbehaving host
-// cannot inject a javascript: link into every viewer's chat.
-func fileMessageHTML(f *store.File) string {
+var fileMessageTemplate = template.Must(template.New("file").Parse(
+	`<span class="file-upload">uploaded {{if .URL}}<a class="file" href="{{.URL}}" download>{{.Name}}</a>{{else}}{{.Name}}{{end}} <span class="file-size">({{.Size}})</span></span>` +
+		`{{if and .URL .Thumb}}<a class="file-thumb" href="{{.URL}}" target="_blank" rel="noopener"><img src="{{.URL}}" alt="{{.Name}}" loading="lazy"` +
+		`{{if .Thumb.Width}} width="{{.Thumb.Width}}" height="{{.Thumb.Height}}"{{end}}></a>{{end}}`))
+
+// fileMessageHTML renders the announcement of an upload, with a thumbnail
+// linking to the full image when thumb is set. The host's URL is used only
+// if it is a same-site path or http(s), so a misbehaving host cannot
+// inject a javascript: link into every viewer's chat.
+func fileMessageHTML(f *store.File, thumb *thumbnail) string {
 	url := safeurl.Href(f.URL)
 	var b strings.Builder
-	data := struct{ URL, Name, Size string }{url, f.Name, humansize.Format(f.Size)}
+	data := struct {
+		URL, Name, Size string
+		Thumb           *thumbnail
+	}{url, f.Name, humansize.Format(f.Size), thumb}
 	if err := fileMessageTemplate.Execute(&b, data); err != nil {
 		return template.HTMLEscapeString("uploaded " + f.Name)
 	}

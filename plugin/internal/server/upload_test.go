@@ -77,7 +77,7 @@ func TestFileMessageLink(t *testing.T) {
 		{"", false},
 	}
 	for _, tt := range tests {
-		html := fileMessageHTML(&store.File{Name: "plan.pdf", URL: tt.url, Size: 2048})
+		html := fileMessageHTML(&store.File{Name: "plan.pdf", URL: tt.url, Size: 2048}, nil)
 		linked := strings.Contains(html, `<a class="file" href="`+tt.url+`" download>plan.pdf</a>`)
 		if linked != tt.link || (!tt.link && strings.Contains(html, "<a ")) {
 			t.Errorf("file URL %q: announcement %s, want linked=%v", tt.url, html, tt.link)

@@ -46,9 +46,10 @@
 // target's day for rewriting), backups, and a file system that keeps old
 // blocks itself.
 //
-// Store is the seam for other backends (a PostgreSQL store for cluster mode
-// later); Bolt is the embedded default on go.etcd.io/bbolt, and package
-// storetest checks any implementation against the contract. The store knows
+// Store is the seam between backends: Bolt is the embedded default on
+// go.etcd.io/bbolt, package pgstore the PostgreSQL store of cluster mode
+// (several plugin processes sharing one database), and package storetest
+// checks any implementation against the contract. The store knows
 // nothing about permissions, rendering or fan-out: the chat service in
 // plugin/internal/server owns those and calls the store only for durable facts.
 package store
@@ -89,6 +90,11 @@ var (
 	// could misread or overwrite what the newer release wrote, so it is
 	// refused and left untouched.
 	ErrNewerSchema = errors.New("database was written by a newer pagechat")
+	// ErrUnavailable is returned when the database server cannot be
+	// reached (a PostgreSQL store during a restart of its server). The
+	// request did not take effect, or, for an append whose commit was
+	// cut off, a retry with the same client id is deduplicated.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // DefaultPageLimit is the page size of After and Before when they are

@@ -194,8 +194,7 @@ func newLine(m store.Message, loc *time.Location) line {
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{"size": humanSize}).Parse(
 	`<div class="pagechat-transcript-page" data-room="{{.RoomID}}" data-date="{{.Date}}">
 {{template "nav" .}}
-<h2>{{.RoomName}} <time datetime="{{.Date}}">{{.Date}}</time>{{if gt .Part 1}} (part {{.Part}}){{end}}</h2>
-<p class="pagechat-transcript-about">Chat transcript of the room <a href="{{.RoomURL}}">{{.RoomName}}</a>{{if .PageTitle}} on {{if .PageURL}}<a href="{{.PageURL}}">{{.PageTitle}}</a>{{else}}{{.PageTitle}}{{end}}{{end}}. Times are {{.Zone}}.</p>
+<p class="pagechat-transcript-about">Chat transcript of the room <a href="{{.RoomURL}}">{{.RoomName}}</a>{{if .PageTitle}} on {{if .PageURL}}<a href="{{.PageURL}}">{{.PageTitle}}</a>{{else}}{{.PageTitle}}{{end}}{{end}} for <time datetime="{{.Date}}">{{.Date}}</time>{{if gt .Part 1}}, part {{.Part}}{{end}}. Times are {{.Zone}}.</p>
 {{- if not .Final}}
 <p class="pagechat-transcript-live">This day is not over yet; this page is updated as the chat goes on.</p>
 {{- end}}
@@ -208,8 +207,8 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{"si
 </div>
 {{define "line"}}<li id="m-{{.Seq}}"><a class="time" href="#m-{{.Seq}}"><time datetime="{{.DateTime}}">{{.Clock}}</time></a> <span class="sender">{{.Sender}}</span> {{if .Deleted}}<div class="message deleted"><em>message deleted</em></div>
 {{- else if .Topic}}<div class="message topic">{{if .Text}}set the topic: {{.Text}}{{else}}cleared the topic{{end}}</div>
-{{- else}}<div class="message">{{if .HTML}}{{.HTML}}{{else}}{{.Text}}{{end}}</div>
-{{- with .File}} <a class="file" href="{{.URL}}">{{.Name}}</a> <span class="file-info">({{.ContentType}}, {{size .Size}})</span>{{end}}
+{{- else}}<div class="message">{{if .HTML}}{{.HTML}}{{else}}{{.Text}}
+{{- with .File}} <a class="file" href="{{.URL}}">{{.Name}}</a> <span class="file-info">({{.ContentType}}, {{size .Size}})</span>{{end}}{{end}}</div>
 {{- with .Edited}} <span class="edited">(edited {{.}})</span>{{end}}{{end}}</li>
 {{end}}
 {{- define "nav"}}<nav class="pagechat-transcript-nav">

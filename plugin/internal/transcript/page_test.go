@@ -43,8 +43,8 @@ func TestRenderPageShowsAnOrderedLinkableLog(t *testing.T) {
 		`<div class="message">see <a href="/pages/home">Home</a></div>`,
 		`<li id="m-8">`,
 		`<span class="sender">bob</span>`, // no display name: the user id
-		`<div class="message">a &lt; b &amp; c</div>`,
-		`<a class="file" href="/files/plan.pdf">plan.pdf</a> <span class="file-info">(application/pdf, 2.0 KiB)</span>`,
+		// Stored without HTML: the text, then the file.
+		`<div class="message">a &lt; b &amp; c <a class="file" href="/files/plan.pdf">plan.pdf</a> <span class="file-info">(application/pdf, 2.0 KiB)</span></div>`,
 		`<a rel="prev" href="/pages/t-27">&larr; 2026-02-27</a>`,
 		`<a rel="next" href="/pages/t-02">2026-03-02 &rarr;</a>`,
 		`<a href="/chat/rooms/p1.team">Open the chat room</a>`,
@@ -69,6 +69,39 @@ func TestRenderPageShowsAnOrderedLinkableLog(t *testing.T) {
 	}
 	if !strings.Contains(body, "not over yet") || strings.Contains(body, `rel="prev"`) || strings.Contains(body, `rel="next"`) {
 		t.Errorf("page of a running day without neighbours:\n%s", body)
+	}
+}
+
+// The wiki shows a transcript's title above its body, so the body must not
+// repeat it; an upload's message already links its file, so the file must
+// not be listed a second time.
+func TestRenderPageSaysThingsOnce(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 9, 5, 7, 0, time.UTC)
+	file := &store.File{Name: "plan.pdf", URL: "/files/plan.pdf", ContentType: "application/pdf", Size: 2048}
+	upload := `<span class="file-upload">uploaded <a class="file" href="/files/plan.pdf" download>plan.pdf</a> <span class="file-size">(2.0 KiB)</span></span>`
+	for _, part := range []int{1, 2} {
+		d := pageData{
+			RoomID: "p1.team", RoomName: "Team", RoomURL: roomURL("/chat/", "p1.team"),
+			Date: "2026-03-01", Zone: "UTC", Final: true, Part: part,
+			Lines: []line{newLine(store.Message{Seq: 1, UserName: "Alice", Text: "uploaded plan.pdf", HTML: upload, File: file, SentAt: at}, time.UTC)},
+		}
+		body, err := renderPage(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(body, `href="/files/plan.pdf"`); n != 1 {
+			t.Errorf("part %d: the file is linked %d times, want once:\n%s", part, n, body)
+		}
+		if strings.Contains(body, "<h1") || strings.Contains(body, "<h2") || strings.Contains(body, "Team 2026-03-01") {
+			t.Errorf("part %d: the body repeats the page title:\n%s", part, body)
+		}
+		if strings.Count(body, "2026-03-01</time>") != 1 {
+			t.Errorf("part %d: the body does not name the day once:\n%s", part, body)
+		}
+		if got := strings.Contains(body, ", part 2."); got != (part == 2) {
+			t.Errorf("part %d: names the part: %v\n%s", part, got, body)
+		}
 	}
 }
 

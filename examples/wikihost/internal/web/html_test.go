@@ -57,6 +57,34 @@ func TestPageRendersMacrosAndEscapes(t *testing.T) {
 	}
 }
 
+// Two macros for one room, by the same name or names with the same slug,
+// show the room's table once and a note where the room repeats.
+func TestPageShowsEachRoomOnce(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	id := ts.createPage("bob", "Rooms", "{chat:My Room}\n\n{chat:my-room}\n\nchat:My Room\n\n{chat:Other}", "")
+	body := ts.do("GET", "/pages/"+id, "carol", nil).Body.String()
+	if n := strings.Count(body, `data-room="`+id+`.my-room"`); n != 1 {
+		t.Errorf("the room's table is shown %d times, want once:\n%s", n, body)
+	}
+	if n := strings.Count(body, `data-room="`+id+`.other"`); n != 1 {
+		t.Errorf("the other room's table is shown %d times, want once", n)
+	}
+	for _, want := range []string{
+		`<p class="pagechat-repeat">“my-room” is the same chat room as “My Room”, shown above on this page.</p>`,
+		`<p class="pagechat-repeat">The chat room “My Room” is shown above on this page.</p>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s:\n%s", want, body)
+		}
+	}
+	ts.macros.mu.Lock()
+	defer ts.macros.mu.Unlock()
+	if len(ts.macros.reqs) != 2 {
+		t.Errorf("the plugin was asked for %d tables, want 2: %+v", len(ts.macros.reqs), ts.macros.reqs)
+	}
+}
+
 func TestPageRendersWhenChatIsDown(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{Macros: &fakeMacros{err: errors.New("plugin unavailable")}})
@@ -84,6 +112,10 @@ func TestTranscriptPagesShowPluginHTML(t *testing.T) {
 	}
 	if strings.Contains(rec.Body.String(), c.URL+"/edit") {
 		t.Error("a transcript offers an edit link")
+	}
+	// The footer must not promise an edit the wiki refuses.
+	if body := rec.Body.String(); strings.Contains(body, "editable by") || !strings.Contains(body, "nobody can edit it") {
+		t.Errorf("transcript footer misstates who may edit it:\n%s", body)
 	}
 	if code := ts.do("GET", c.URL+"/edit", "bob", nil).Code; code != http.StatusConflict {
 		t.Errorf("edit form of a transcript: %d", code)
@@ -426,5 +458,21 @@ func TestIndexListsViewableTopLevelPages(t *testing.T) {
 	}
 	if strings.Contains(body, ">Child page<") || strings.Contains(body, ">Hidden<") {
 		t.Errorf("index lists a child or a hidden page:\n%s", body)
+	}
+}
+
+// Every page names the wiki's icon, and /favicon.ico answers for pages
+// that name none, so no page load ends in a 404 for it.
+func TestFavicon(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	for _, path := range []string{"/favicon.ico", "/static/favicon.svg"} {
+		rec := ts.do("GET", path, "", nil)
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "image/svg+xml" || !strings.Contains(rec.Body.String(), "<svg") {
+			t.Errorf("GET %s: %d %q %.60q", path, rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+		}
+	}
+	if body := ts.do("GET", "/login", "", nil).Body.String(); !strings.Contains(body, `<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">`) {
+		t.Errorf("the login page names no icon:\n%s", body)
 	}
 }

@@ -36,6 +36,11 @@ func (s *Server) macroRenderer(ctx context.Context, userID, pageID string) func(
 		if m.Err != nil {
 			return template.HTML(markup.ErrorBox("Chat macro error: " + m.Err.Error()))
 		}
+		if m.RepeatOf != "" {
+			// The room's table is already on the page: say so rather
+			// than draw it again.
+			return template.HTML(macro.RepeatNote(m))
+		}
 		if s.macros == nil {
 			return template.HTML(markup.ErrorBox("Chat is not enabled on this server."))
 		}

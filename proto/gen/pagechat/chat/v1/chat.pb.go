@@ -100,8 +100,8 @@ type ConfigureRequest struct {
 	// host_broker_id is the go-plugin broker id on which the host serves
 	// pagechat.host.v1.HostAPI. Required.
 	HostBrokerId uint32 `protobuf:"varint,1,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
-	// data_dir is the directory the plugin keeps its bbolt database in. It is
-	// created if missing. Required.
+	// data_dir is the directory the plugin keeps its bbolt database in (when
+	// postgres_dsn is empty). It is created if missing. Required.
 	DataDir string `protobuf:"bytes,2,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
 	// max_message_bytes limits a message's text, in bytes of UTF-8.
 	// 0 means the default of 16384 (16 KiB).
@@ -153,8 +153,13 @@ type ConfigureRequest struct {
 	// a moderator may send per room and hour. 0 (the default) allows them to
 	// moderators only; -1 to everyone who may post, without a limit.
 	RoomMentionsPerHour int64 `protobuf:"varint,16,opt,name=room_mentions_per_hour,json=roomMentionsPerHour,proto3" json:"room_mentions_per_hour,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// postgres_dsn, if set, makes the plugin keep everything in this
+	// PostgreSQL database (URL or keyword form) instead of a bbolt file in
+	// data_dir: cluster mode, where every node's plugin shares the database.
+	// It may carry a password; the plugin never logs it.
+	PostgresDsn   string `protobuf:"bytes,17,opt,name=postgres_dsn,json=postgresDsn,proto3" json:"postgres_dsn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConfigureRequest) Reset() {
@@ -297,6 +302,13 @@ func (x *ConfigureRequest) GetRoomMentionsPerHour() int64 {
 		return x.RoomMentionsPerHour
 	}
 	return 0
+}
+
+func (x *ConfigureRequest) GetPostgresDsn() string {
+	if x != nil {
+		return x.PostgresDsn
+	}
+	return ""
 }
 
 // ConfigureResponse describes the configured plugin.
@@ -4041,7 +4053,7 @@ var File_pagechat_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x05\n" +
+	"\x1bpagechat/chat/v1/chat.proto\x12\x10pagechat.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x06\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\x12\x19\n" +
 	"\bdata_dir\x18\x02 \x01(\tR\adataDir\x12*\n" +
@@ -4059,7 +4071,8 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x13edit_window_seconds\x18\r \x01(\x03R\x11editWindowSeconds\x121\n" +
 	"\x15watch_quiet_period_ms\x18\x0e \x01(\x03R\x12watchQuietPeriodMs\x12/\n" +
 	"\x14authors_do_not_watch\x18\x0f \x01(\bR\x11authorsDoNotWatch\x123\n" +
-	"\x16room_mentions_per_hour\x18\x10 \x01(\x03R\x13roomMentionsPerHour\":\n" +
+	"\x16room_mentions_per_hour\x18\x10 \x01(\x03R\x13roomMentionsPerHour\x12!\n" +
+	"\fpostgres_dsn\x18\x11 \x01(\tR\vpostgresDsn\":\n" +
 	"\x11ConfigureResponse\x12%\n" +
 	"\x0eplugin_version\x18\x01 \x01(\tR\rpluginVersion\"\x0f\n" +
 	"\rHealthRequest\"m\n" +

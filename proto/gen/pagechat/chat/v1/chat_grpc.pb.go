@@ -78,16 +78,18 @@ const (
 //     far behind (resume from the last sequence seen).
 //   - OUT_OF_RANGE: an upload is larger than the configured limit.
 //   - FAILED_PRECONDITION: the plugin is not configured yet, or its storage
-//     is locked by another process. With an ErrorInfo of reason
-//     "MESSAGE_DELETED" instead: the message was deleted and cannot be
-//     edited or deleted again.
+//     is locked by another process or was written by a newer release.
+//     With an ErrorInfo of reason "MESSAGE_DELETED" instead: the message
+//     was deleted and cannot be edited or deleted again.
 //   - ABORTED: a resume names another room epoch; reload history instead.
 //   - UNAVAILABLE: the plugin is stopping; retry after the host restarts
 //     it. With a google.rpc.ErrorInfo detail of domain "pagechat" and
 //     reason "HOST_CALLBACK_FAILED" it instead means the host's own
 //     callback (HostAPI) failed or timed out: the plugin is healthy, and
 //     the host should report its own failure rather than wait for a
-//     restart.
+//     restart. With reason "DATABASE_UNAVAILABLE" the plugin's PostgreSQL
+//     database (cluster mode) cannot be reached: the plugin is healthy and
+//     the call can be retried shortly.
 //   - INTERNAL: storage failed.
 type ChatPluginClient interface {
 	// Configure opens the plugin's storage and connects it to the host's
@@ -477,16 +479,18 @@ func (c *chatPluginClient) SetWatch(ctx context.Context, in *SetWatchRequest, op
 //     far behind (resume from the last sequence seen).
 //   - OUT_OF_RANGE: an upload is larger than the configured limit.
 //   - FAILED_PRECONDITION: the plugin is not configured yet, or its storage
-//     is locked by another process. With an ErrorInfo of reason
-//     "MESSAGE_DELETED" instead: the message was deleted and cannot be
-//     edited or deleted again.
+//     is locked by another process or was written by a newer release.
+//     With an ErrorInfo of reason "MESSAGE_DELETED" instead: the message
+//     was deleted and cannot be edited or deleted again.
 //   - ABORTED: a resume names another room epoch; reload history instead.
 //   - UNAVAILABLE: the plugin is stopping; retry after the host restarts
 //     it. With a google.rpc.ErrorInfo detail of domain "pagechat" and
 //     reason "HOST_CALLBACK_FAILED" it instead means the host's own
 //     callback (HostAPI) failed or timed out: the plugin is healthy, and
 //     the host should report its own failure rather than wait for a
-//     restart.
+//     restart. With reason "DATABASE_UNAVAILABLE" the plugin's PostgreSQL
+//     database (cluster mode) cannot be reached: the plugin is healthy and
+//     the call can be retried shortly.
 //   - INTERNAL: storage failed.
 type ChatPluginServer interface {
 	// Configure opens the plugin's storage and connects it to the host's

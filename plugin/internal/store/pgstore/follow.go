@@ -1,0 +1,252 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pagechat/pagechat/plugin/internal/store"
+)
+
+// The follower brings other nodes' messages to this node's OnCommit.
+//
+// A listener goroutine holds a connection of its own in LISTEN pagechat
+// and forwards each notification's room id; the follower then reads that
+// room's messages after the last one delivered here, by sequence, from the
+// table. Every PollInterval, and after the listener reconnects, it compares
+// every room's last_seq with what it delivered, so a notification lost
+// with a dropped connection delays messages by one poll at most. Both
+// goroutines are owned by the store and stop with Close.
+
+const (
+	// followPage is how many messages one catch-up read returns.
+	followPage = 256
+	// maxGapFill bounds how far the writer reads back to fill a gap
+	// before one of its own commits (other nodes' messages the follower
+	// has not delivered yet); a longer gap is left to the streams, which
+	// fill holes from the table themselves.
+	maxGapFill = 1024
+	// listenBackoffMax caps the wait between reconnects of the listener.
+	listenBackoffMax = 5 * time.Second
+	// wakeBuffer is how many notifications wait for the follower; when
+	// it is full the follower polls every room instead.
+	wakeBuffer = 256
+)
+
+// pollAll is the wake-up that asks for a look at every room.
+const pollAll = ""
+
+// initDelivered starts every room's delivery at its current end.
+func (s *Store) initDelivered(ctx context.Context) error {
+	rows, _ := s.pool.Query(ctx, `SELECT id, last_seq FROM pagechat.rooms`)
+	var (
+		id  string
+		seq int64
+	)
+	_, err := pgx.ForEachRow(rows, []any{&id, &seq}, func() error {
+		s.delivered[id] = uint64(seq)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: read rooms: %w", s.mapErr(err))
+	}
+	return nil
+}
+
+func (s *Store) follow() {
+	defer close(s.follows)
+	ctx, cancel := context.WithCancel(context.Background())
+	// Close must not wait for a read from a database that hangs.
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	wake := make(chan string, wakeBuffer)
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		s.listen(ctx, wake)
+	}()
+	defer func() {
+		cancel()
+		<-listening
+	}()
+	tick := time.NewTicker(s.opts.PollInterval)
+	defer tick.Stop()
+	for {
+		var room string
+		select {
+		case <-s.closing:
+			return
+		case <-tick.C:
+			room = pollAll
+		case room = <-wake:
+		}
+		if err := s.catchUp(ctx, room); err != nil && !s.isClosed() {
+			// The next poll tries again; nothing is lost meanwhile.
+			continue
+		}
+	}
+}
+
+// listen keeps a LISTEN connection open and forwards notifications until
+// ctx ends, reconnecting with backoff.
+func (s *Store) listen(ctx context.Context, wake chan<- string) {
+	backoff := 100 * time.Millisecond
+	forward := func(room string) {
+		select {
+		case wake <- room:
+		default:
+			select { // full: a poll of every room covers what is queued
+			case wake <- pollAll:
+			default:
+			}
+		}
+	}
+	for ctx.Err() == nil {
+		conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+		if err == nil {
+			if _, err = conn.Exec(ctx, `LISTEN pagechat`); err == nil {
+				backoff = 100 * time.Millisecond
+				forward(pollAll) // what was missed while not listening
+				for {
+					n, werr := conn.WaitForNotification(ctx)
+					if werr != nil {
+						break
+					}
+					forward(n.Payload)
+				}
+			}
+			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = conn.Close(closeCtx)
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, listenBackoffMax)
+	}
+}
+
+// catchUp delivers what other nodes committed in room, or in every room
+// whose last_seq is ahead of what this node delivered.
+func (s *Store) catchUp(ctx context.Context, room string) error {
+	var rooms []string
+	if id, seq, ok := parsePayload(room); ok {
+		s.deliverMu.Lock()
+		done := seq <= s.delivered[id]
+		s.deliverMu.Unlock()
+		if done {
+			return nil // this node's own commit, or read already
+		}
+		rooms = []string{id}
+	} else {
+		rows, _ := s.pool.Query(ctx, `SELECT id, last_seq FROM pagechat.rooms`)
+		var (
+			id  string
+			seq int64
+		)
+		s.deliverMu.Lock()
+		_, err := pgx.ForEachRow(rows, []any{&id, &seq}, func() error {
+			if uint64(seq) > s.delivered[id] {
+				rooms = append(rooms, id)
+			}
+			return nil
+		})
+		s.deliverMu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	for _, id := range rooms {
+		if err := s.catchUpRoom(ctx, id, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// catchUpRoom delivers room's messages after the last delivered one, up
+// to and including upTo (0: all), in pages. It holds deliverMu, so the
+// writer's own deliveries wait and every room's order holds.
+func (s *Store) catchUpRoom(ctx context.Context, room string, upTo uint64) error {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	return s.fillLocked(ctx, room, upTo, 0)
+}
+
+// fillLocked reads and delivers room's undelivered messages up to upTo (0:
+// all), stopping after limit messages (0: no limit). deliverMu is held.
+func (s *Store) fillLocked(ctx context.Context, room string, upTo uint64, limit int) error {
+	n := 0
+	for {
+		from := s.delivered[room]
+		if upTo != 0 && from >= upTo {
+			return nil
+		}
+		msgs, err := s.after(ctx, room, from, followPage)
+		if err != nil {
+			return err
+		}
+		if upTo != 0 {
+			for i, m := range msgs {
+				if m.Seq > upTo {
+					msgs = msgs[:i]
+					break
+				}
+			}
+		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		s.delivered[room] = msgs[len(msgs)-1].Seq
+		if s.opts.OnCommit != nil {
+			s.opts.OnCommit(msgs)
+		}
+		n += len(msgs)
+		if len(msgs) < followPage || (limit > 0 && n >= limit) {
+			return nil
+		}
+	}
+}
+
+// deliverLocal hands this node's commit to OnCommit. Messages the follower
+// delivered already are skipped; other nodes' messages before them that
+// it has not delivered yet are read and delivered first, so OnCommit sees
+// every room gapless and in order.
+func (s *Store) deliverLocal(msgs []store.Message) {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	out := msgs[:0:0]
+	for _, m := range msgs {
+		last := s.delivered[m.RoomID]
+		if m.Seq <= last {
+			continue
+		}
+		if m.Seq > last+1 {
+			// A failed read only leaves the gap to the streams.
+			if len(out) > 0 && s.opts.OnCommit != nil {
+				s.opts.OnCommit(out)
+				out = msgs[:0:0]
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+			_ = s.fillLocked(ctx, m.RoomID, m.Seq-1, maxGapFill)
+			cancel()
+			if m.Seq <= s.delivered[m.RoomID] {
+				continue
+			}
+		}
+		s.delivered[m.RoomID] = m.Seq
+		out = append(out, m)
+	}
+	if len(out) > 0 && s.opts.OnCommit != nil {
+		s.opts.OnCommit(out)
+	}
+}

@@ -1,0 +1,166 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pagechat/pagechat/plugin/internal/store"
+)
+
+// ReadMarkers returns the markers of userIDs in roomID, or all of them.
+func (s *Store) ReadMarkers(ctx context.Context, roomID string, userIDs ...string) (map[string]uint64, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.roomExists(ctx, s.pool, roomID); err != nil {
+		return nil, fmt.Errorf("store: %w", s.mapErr(err))
+	}
+	var rows pgx.Rows
+	if len(userIDs) == 0 {
+		rows, _ = s.pool.Query(ctx, `SELECT user_id, seq FROM pagechat.read_markers WHERE room_id = $1`, roomID)
+	} else {
+		rows, _ = s.pool.Query(ctx, `SELECT user_id, seq FROM pagechat.read_markers WHERE room_id = $1 AND user_id = ANY($2)`, roomID, validOnly(userIDs))
+	}
+	out := make(map[string]uint64)
+	var (
+		user string
+		seq  int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&user, &seq}, func() error {
+		out[user] = uint64(seq)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("store: read markers of room %q: %w", roomID, s.mapErr(err))
+	}
+	return out, nil
+}
+
+// validOnly drops strings a text column cannot hold: nobody has them as id.
+func validOnly(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if checkText("", id) == nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// PutBan creates or replaces a ban; a zero BannedAt means now.
+func (s *Store) PutBan(ctx context.Context, ban store.Ban) (store.Ban, error) {
+	if err := s.begin(ctx); err != nil {
+		return store.Ban{}, err
+	}
+	if err := checkKey("user id", ban.UserID); err != nil {
+		return store.Ban{}, fmt.Errorf("store: ban in room %q: %w", ban.RoomID, err)
+	}
+	if err := checkText("ban", ban.Reason, ban.BannedBy); err != nil {
+		return store.Ban{}, fmt.Errorf("store: ban in room %q: %w", ban.RoomID, err)
+	}
+	if ban.BannedAt.IsZero() {
+		ban.BannedAt = s.now()
+	}
+	ban.BannedAt = ban.BannedAt.UTC().Truncate(time.Microsecond)
+	if !ban.ExpiresAt.IsZero() {
+		ban.ExpiresAt = ban.ExpiresAt.UTC().Truncate(time.Microsecond)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.roomExists(ctx, tx, ban.RoomID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO pagechat.bans (room_id, user_id, reason, banned_by, banned_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (room_id, user_id) DO UPDATE SET reason = EXCLUDED.reason, banned_by = EXCLUDED.banned_by,
+				banned_at = EXCLUDED.banned_at, expires_at = EXCLUDED.expires_at`,
+			ban.RoomID, ban.UserID, ban.Reason, ban.BannedBy, ban.BannedAt, ts(ban.ExpiresAt))
+		return err
+	})
+	if err != nil {
+		return store.Ban{}, fmt.Errorf("store: ban %q in room %q: %w", ban.UserID, ban.RoomID, s.mapErr(err))
+	}
+	return ban, nil
+}
+
+// DeleteBan lifts a ban, if there is one.
+func (s *Store) DeleteBan(ctx context.Context, roomID, userID string) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	if err := checkKey("user id", userID); err != nil {
+		return fmt.Errorf("store: lift ban in room %q: %w", roomID, err)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.roomExists(ctx, tx, roomID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM pagechat.bans WHERE room_id = $1 AND user_id = $2`, roomID, userID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: lift ban of %q in room %q: %w", userID, roomID, s.mapErr(err))
+	}
+	return nil
+}
+
+const banCols = `user_id, reason, banned_by, banned_at, expires_at`
+
+func scanBan(roomID string, row pgx.Row) (store.Ban, error) {
+	b := store.Ban{RoomID: roomID}
+	var exp *time.Time
+	if err := row.Scan(&b.UserID, &b.Reason, &b.BannedBy, &b.BannedAt, &exp); err != nil {
+		return store.Ban{}, err
+	}
+	b.BannedAt, b.ExpiresAt = b.BannedAt.UTC(), fromTS(exp)
+	return b, nil
+}
+
+// Ban returns the ban in force on userID in roomID. Expiry is judged by the
+// store's clock, so every node agrees with its tests' clock.
+func (s *Store) Ban(ctx context.Context, roomID, userID string) (store.Ban, error) {
+	if err := s.begin(ctx); err != nil {
+		return store.Ban{}, err
+	}
+	now := s.now()
+	ban, err := scanBan(roomID, s.pool.QueryRow(ctx, `SELECT `+banCols+` FROM pagechat.bans WHERE room_id = $1 AND user_id = $2`, roomID, userID))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if err := s.roomExists(ctx, s.pool, roomID); err != nil {
+			return store.Ban{}, fmt.Errorf("store: %w", s.mapErr(err))
+		}
+	case err != nil:
+		return store.Ban{}, fmt.Errorf("store: ban of %q in room %q: %w", userID, roomID, s.mapErr(err))
+	case inForce(ban, now):
+		return ban, nil
+	}
+	return store.Ban{}, fmt.Errorf("store: user %q in room %q: %w", userID, roomID, store.ErrBanNotFound)
+}
+
+// Bans lists the bans in force in roomID.
+func (s *Store) Bans(ctx context.Context, roomID string) ([]store.Ban, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.roomExists(ctx, s.pool, roomID); err != nil {
+		return nil, fmt.Errorf("store: %w", s.mapErr(err))
+	}
+	now := s.now()
+	rows, _ := s.pool.Query(ctx, `SELECT `+banCols+` FROM pagechat.bans WHERE room_id = $1 ORDER BY user_id`, roomID)
+	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Ban, error) { return scanBan(roomID, row) })
+	if err != nil {
+		return nil, fmt.Errorf("store: bans of room %q: %w", roomID, s.mapErr(err))
+	}
+	var out []store.Ban
+	for _, b := range all {
+		if inForce(b, now) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func inForce(b store.Ban, now time.Time) bool {
+	return b.ExpiresAt.IsZero() || now.Before(b.ExpiresAt)
+}
