@@ -298,7 +298,12 @@ func (n *notifier) pass(ctx context.Context) {
 	}
 	if len(batches) > 0 {
 		if err := n.store.CommitNotifications(ctx, batches); err != nil {
-			if ctx.Err() == nil {
+			switch {
+			case errors.Is(err, store.ErrStaleJudgement):
+				// In cluster mode another node judged these messages first;
+				// rereading the judged sequences skips them.
+				n.logger.Debug("messages already judged elsewhere; rereading", "error", err)
+			case ctx.Err() == nil:
 				n.logger.Error("cannot store notifications; judging again", "error", err)
 			}
 			for _, b := range batches {
