@@ -135,7 +135,7 @@ type notifier struct {
 	store      store.Store
 	host       *hostClient
 	perms      *permCache
-	presence   *presence
+	presence   presenceCounter
 	now        func() time.Time
 	chatPrefix string
 	set        notifySettings
@@ -207,7 +207,7 @@ func (n *notifier) poke() {
 }
 
 // start runs the notifier once the store and the host connection exist.
-func (n *notifier) start(st store.Store, host *hostClient, perms *permCache, pres *presence) {
+func (n *notifier) start(st store.Store, host *hostClient, perms *permCache, pres presenceCounter) {
 	n.store, n.host, n.perms, n.presence = st, host, perms, pres
 	n.markers = newMarkerBuffer(st)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -298,7 +298,12 @@ func (n *notifier) pass(ctx context.Context) {
 	}
 	if len(batches) > 0 {
 		if err := n.store.CommitNotifications(ctx, batches); err != nil {
-			if ctx.Err() == nil {
+			switch {
+			case errors.Is(err, store.ErrStaleJudgement):
+				// In cluster mode another node judged these messages first;
+				// rereading the judged sequences skips them.
+				n.logger.Debug("messages already judged elsewhere; rereading", "error", err)
+			case ctx.Err() == nil:
 				n.logger.Error("cannot store notifications; judging again", "error", err)
 			}
 			for _, b := range batches {

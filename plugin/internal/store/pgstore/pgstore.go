@@ -343,7 +343,8 @@ func encodeFile(f *store.File) ([]byte, error) {
 }
 
 // msgCols are the messages columns scanMessage reads, in its order.
-const msgCols = `room_id, seq, client_id, user_id, user_name, text, html, file, sent_at, kind, target, edit_seq, edited_at, erased`
+const msgCols = `room_id, seq, client_id, user_id, user_name, text, html, file, sent_at, kind, target, edit_seq, edited_at, erased,
+	reason, subject, until, delete_seq, deleted_by, mentions, mentions_room`
 
 func scanMessage(row pgx.Row) (store.Message, error) {
 	var (
@@ -354,13 +355,20 @@ func scanMessage(row pgx.Row) (store.Message, error) {
 		kind     int16
 		file     []byte
 		editedAt *time.Time
+		until    *time.Time
+		delSeq   int64
 	)
 	if err := row.Scan(&m.RoomID, &seq, &m.ClientID, &m.UserID, &m.UserName, &m.Text, &m.HTML, &file,
-		&m.SentAt, &kind, &target, &editSeq, &editedAt, &m.Erased); err != nil {
+		&m.SentAt, &kind, &target, &editSeq, &editedAt, &m.Erased,
+		&m.Reason, &m.Subject, &until, &delSeq, &m.DeletedBy, &m.Mentions, &m.MentionsRoom); err != nil {
 		return store.Message{}, err
 	}
 	m.Seq, m.Target, m.EditSeq, m.Kind = uint64(seq), uint64(target), uint64(editSeq), store.MessageKind(kind)
-	m.SentAt, m.EditedAt = m.SentAt.UTC(), fromTS(editedAt)
+	m.SentAt, m.EditedAt, m.Until = m.SentAt.UTC(), fromTS(editedAt), fromTS(until)
+	m.DeleteSeq = uint64(delSeq)
+	if len(m.Mentions) == 0 {
+		m.Mentions = nil
+	}
 	if file != nil {
 		var f fileJSON
 		if err := json.Unmarshal(file, &f); err != nil {
@@ -454,9 +462,10 @@ func (s *Store) Room(ctx context.Context, roomID string) (store.Room, error) {
 		var (
 			lastSeq int64
 			lastAct *time.Time
+			topicAt *time.Time
 		)
-		err := tx.QueryRow(ctx, `SELECT page_id, name, slug, epoch, created_at, last_seq, last_activity FROM pagechat.rooms WHERE id = $1`, roomID).
-			Scan(&out.PageID, &out.Name, &out.Slug, &out.Epoch, &out.CreatedAt, &lastSeq, &lastAct)
+		err := tx.QueryRow(ctx, `SELECT page_id, name, slug, epoch, created_at, last_seq, last_activity, topic, topic_by, topic_at FROM pagechat.rooms WHERE id = $1`, roomID).
+			Scan(&out.PageID, &out.Name, &out.Slug, &out.Epoch, &out.CreatedAt, &lastSeq, &lastAct, &out.Topic, &out.TopicBy, &topicAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("room %q: %w", roomID, store.ErrRoomNotFound)
 		}
@@ -464,6 +473,7 @@ func (s *Store) Room(ctx context.Context, roomID string) (store.Room, error) {
 			return err
 		}
 		out.ID, out.LastSeq, out.LastActivity, out.CreatedAt = roomID, uint64(lastSeq), fromTS(lastAct), out.CreatedAt.UTC()
+		out.TopicAt = fromTS(topicAt)
 
 		rows, _ := tx.Query(ctx, `SELECT user_id, display_name, last_seen FROM pagechat.participants WHERE room_id = $1 ORDER BY rank`, roomID)
 		out.Participants, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Participant, error) {

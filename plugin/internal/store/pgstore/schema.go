@@ -14,7 +14,7 @@ import (
 // below takes the database from the version before it to its own; a
 // database at a higher version was written by a newer pagechat and is
 // refused (store.ErrNewerSchema).
-const CurrentSchema = 1
+const CurrentSchema = 2
 
 // schemaName is the PostgreSQL schema that holds every table, so the chat
 // can share a database with its host (the wiki's own tables) without name
@@ -161,6 +161,68 @@ CREATE TABLE pagechat.buckets (
 	level   double precision NOT NULL,
 	updated timestamptz NOT NULL
 );
+`,
+	// 1 -> 2: moderation (room topics; reasons, subjects, ban ends and who
+	// deleted what on messages) and notifications (mentions, watches,
+	// judged sequences, digests, the alert outbox). Existing rooms count as
+	// judged up to their last message, so an upgrade does not turn a room's
+	// history into alerts (the bbolt store's baselineNotify).
+	`
+ALTER TABLE pagechat.rooms
+	ADD COLUMN topic    text NOT NULL DEFAULT '',
+	ADD COLUMN topic_by text NOT NULL DEFAULT '',
+	ADD COLUMN topic_at timestamptz;
+
+ALTER TABLE pagechat.messages
+	ADD COLUMN reason        text NOT NULL DEFAULT '',
+	ADD COLUMN subject       text NOT NULL DEFAULT '',
+	ADD COLUMN until         timestamptz,
+	ADD COLUMN delete_seq    bigint NOT NULL DEFAULT 0,
+	ADD COLUMN deleted_by    text NOT NULL DEFAULT '',
+	ADD COLUMN mentions      text[] NOT NULL DEFAULT '{}',
+	ADD COLUMN mentions_room boolean NOT NULL DEFAULT false;
+
+CREATE TABLE pagechat.watches (
+	room_id text NOT NULL,
+	user_id text NOT NULL,
+	state   smallint NOT NULL,
+	PRIMARY KEY (room_id, user_id)
+);
+
+-- How far each room's messages have been judged for alerts; a room
+-- without a row has judged nothing yet.
+CREATE TABLE pagechat.judged (
+	room_id text PRIMARY KEY,
+	seq     bigint NOT NULL
+);
+
+CREATE TABLE pagechat.digests (
+	room_id    text NOT NULL,
+	user_id    text NOT NULL,
+	first_seq  bigint NOT NULL,
+	last_seq   bigint NOT NULL,
+	count      integer NOT NULL,
+	senders    text[] NOT NULL,
+	last_alert timestamptz,
+	PRIMARY KEY (room_id, user_id)
+);
+
+CREATE TABLE pagechat.outbox (
+	id       text PRIMARY KEY,
+	room_id  text NOT NULL,
+	user_id  text NOT NULL,
+	kind     text NOT NULL,
+	seq      bigint NOT NULL,
+	subject  text NOT NULL,
+	body     text NOT NULL,
+	url      text NOT NULL,
+	created  timestamptz NOT NULL,
+	tries    integer NOT NULL DEFAULT 0,
+	next_try timestamptz
+);
+CREATE INDEX outbox_order ON pagechat.outbox (created, id);
+
+INSERT INTO pagechat.judged (room_id, seq) SELECT id, last_seq FROM pagechat.rooms WHERE last_seq > 0;
 `,
 }
 

@@ -20,6 +20,7 @@ const (
 	opAppend opKind = iota + 1
 	opTouch
 	opMarker
+	opMarkers
 )
 
 // request is one write waiting for the writer goroutine.
@@ -28,9 +29,10 @@ type request struct {
 	kind   opKind
 	roomID string
 	msg    store.NewMessage
-	part   store.Participant // opTouch; opMarker uses its UserID
-	seq    uint64            // opMarker
-	done   chan result       // buffered (1): the writer never blocks on a sender that gave up
+	part   store.Participant  // opTouch; opMarker uses its UserID
+	seq    uint64             // opMarker
+	marks  []store.ReadMarker // opMarkers
+	done   chan result        // buffered (1): the writer never blocks on a sender that gave up
 }
 
 type result struct {
@@ -76,6 +78,27 @@ func (s *Store) SetReadMarker(ctx context.Context, roomID, userID string, seq ui
 		return 0, err
 	}
 	return r.seq, r.err
+}
+
+// SetReadMarkers applies markers in one commit of the writer (one
+// transaction); markers of unknown rooms are skipped.
+func (s *Store) SetReadMarkers(ctx context.Context, markers []store.ReadMarker) error {
+	if len(markers) == 0 {
+		return nil
+	}
+	for _, m := range markers {
+		if err := checkKey("user id", m.UserID); err != nil {
+			return fmt.Errorf("store: read marker in room %q: %w", m.RoomID, err)
+		}
+		if err := checkKey("room id", m.RoomID); err != nil {
+			return fmt.Errorf("store: read marker: %w", err)
+		}
+	}
+	r, err := s.submit(ctx, &request{kind: opMarkers, marks: markers})
+	if err != nil {
+		return err
+	}
+	return r.err
 }
 
 // submit queues r for the writer and waits for its commit.
@@ -167,6 +190,11 @@ func (s *Store) commit(batch []*request) {
 type roomRow struct {
 	lastSeq uint64
 	dirty   bool
+	// topicSet says a topic event of the batch set topic, topicBy and
+	// topicAt, which the room row takes in the same commit.
+	topicSet       bool
+	topic, topicBy string
+	topicAt        time.Time
 }
 
 // msgKey names a message by room and seq.
@@ -200,7 +228,8 @@ type batchState struct {
 	dropped []msgKey                  // files of deleted messages
 	touched map[[2]string]*touchRec
 	touches []*touchRec
-	markers []int // indexes of marker requests, in order
+	markers []int              // indexes of marker requests, in order
+	marks   []store.ReadMarker // markers of batches (SetReadMarkers) in known rooms
 	changed []store.Message
 	added   []store.Message
 }
@@ -232,6 +261,12 @@ func (b *batchState) run(ctx context.Context) error {
 			continue
 		}
 		live[i] = true
+		if r.kind == opMarkers {
+			for _, m := range r.marks {
+				ids = append(ids, m.RoomID)
+			}
+			continue
+		}
 		ids = append(ids, r.roomID)
 	}
 	slices.Sort(ids)
@@ -303,7 +338,7 @@ func (b *batchState) run(ctx context.Context) error {
 	// far as the nodes' clocks agree).
 	b.now = b.s.now()
 	for i, r := range b.reqs {
-		if live[i] && b.rooms[r.roomID] == nil {
+		if live[i] && r.kind != opMarkers && b.rooms[r.roomID] == nil {
 			b.results[i].err = fmt.Errorf("store: room %q: %w", r.roomID, store.ErrRoomNotFound)
 			live[i] = false
 		}
@@ -322,6 +357,12 @@ func (b *batchState) run(ctx context.Context) error {
 			b.touch(r.roomID, r.part.UserID, r.part.DisplayName, seen.UTC().Truncate(time.Microsecond))
 		case opMarker:
 			b.markers = append(b.markers, i)
+		case opMarkers:
+			for _, m := range r.marks {
+				if b.rooms[m.RoomID] != nil { // a stale report of a removed room is skipped
+					b.marks = append(b.marks, m)
+				}
+			}
 		case opAppend:
 			b.results[i] = b.appendOne(r)
 		}
@@ -332,6 +373,14 @@ func (b *batchState) run(ctx context.Context) error {
 // validate refuses a request that the database would refuse, before the
 // batch starts, so it fails alone.
 func (b *batchState) validate(r *request) error {
+	if r.kind == opMarkers {
+		for _, m := range r.marks {
+			if err := checkText("read marker", m.RoomID, m.UserID); err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+		}
+		return nil
+	}
 	if err := checkKey("room id", r.roomID); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -342,7 +391,7 @@ func (b *batchState) validate(r *request) error {
 	case opMarker:
 		return checkText("user id", r.part.UserID)
 	}
-	if err := checkText("message", m.ClientID, m.UserID, m.UserName, m.Text, m.HTML); err != nil {
+	if err := checkText("message", append([]string{m.ClientID, m.UserID, m.UserName, m.Text, m.HTML, m.Reason, m.Subject}, m.Mentions...)...); err != nil {
 		return fmt.Errorf("store: append to room %q: %w", r.roomID, err)
 	}
 	if f := m.File; f != nil {
@@ -379,12 +428,19 @@ func (b *batchState) appendOne(r *request) result {
 		}
 	}
 	var target *store.Message
-	if m.Kind != store.KindMessage {
+	switch {
+	case m.Kind.IsChange():
 		t, err := b.checkChange(r)
 		if err != nil {
 			return result{err: err}
 		}
 		target = t
+	case m.Kind != store.KindMessage:
+		if err := checkEvent(r); err != nil {
+			return result{err: err}
+		}
+	case m.Reason != "" || m.Subject != "" || !m.Until.IsZero():
+		return result{err: fmt.Errorf("store: append to room %q: a plain message names no reason or subject: %w", r.roomID, store.ErrInvalid)}
 	}
 	room := b.rooms[r.roomID]
 	msg := store.Message{
@@ -398,6 +454,14 @@ func (b *batchState) appendOne(r *request) result {
 		SentAt:   b.now,
 		Kind:     m.Kind,
 		Target:   m.Target,
+		Reason:   m.Reason,
+		Subject:  m.Subject,
+		// Copied: the caller's slice must not alias what the batch keeps.
+		Mentions:     slices.Clone(m.Mentions),
+		MentionsRoom: m.MentionsRoom,
+	}
+	if !m.Until.IsZero() {
+		msg.Until = m.Until.UTC().Truncate(time.Microsecond)
 	}
 	if m.File != nil {
 		f := *m.File
@@ -419,6 +483,9 @@ func (b *batchState) appendOne(r *request) result {
 	if target != nil {
 		b.applyChange(target, &msg)
 		b.changed = append(b.changed, *target)
+	}
+	if msg.Kind == store.KindTopic {
+		room.topicSet, room.topic, room.topicBy, room.topicAt = true, msg.Text, msg.UserID, b.now
 	}
 	if m.UserID != "" {
 		b.touch(r.roomID, m.UserID, m.UserName, b.now)
@@ -443,8 +510,10 @@ func (b *batchState) checkChange(r *request) (*store.Message, error) {
 		return nil, fmt.Errorf("%s: unknown kind: %w", what, store.ErrInvalid)
 	case m.File != nil:
 		return nil, fmt.Errorf("%s: only plain messages announce files: %w", what, store.ErrInvalid)
-	case m.Kind == store.KindDelete && (m.Text != "" || m.HTML != ""):
-		return nil, fmt.Errorf("%s: a delete carries no text: %w", what, store.ErrInvalid)
+	case m.Kind == store.KindDelete && (m.Text != "" || m.HTML != "" || len(m.Mentions) > 0 || m.MentionsRoom):
+		return nil, fmt.Errorf("%s: a delete carries no text or mentions: %w", what, store.ErrInvalid)
+	case m.Subject != "" || !m.Until.IsZero() || (m.Kind == store.KindEdit && m.Reason != ""):
+		return nil, fmt.Errorf("%s: only a delete names a reason, and neither names a subject: %w", what, store.ErrInvalid)
 	}
 	t := b.lookup(msgKey{r.roomID, m.Target})
 	switch {
@@ -458,6 +527,26 @@ func (b *batchState) checkChange(r *request) (*store.Message, error) {
 	return t, nil
 }
 
+// checkEvent validates a topic or moderation event, which changes no
+// earlier message (the bbolt store's checkEvent).
+func checkEvent(r *request) error {
+	m := r.msg
+	what := fmt.Sprintf("store: %s event in room %q", m.Kind, r.roomID)
+	switch {
+	case m.Kind != store.KindTopic && !m.Kind.IsModeration():
+		return fmt.Errorf("%s: unknown kind: %w", what, store.ErrInvalid)
+	case m.Target != 0 || m.File != nil:
+		return fmt.Errorf("%s: it targets no message and announces no file: %w", what, store.ErrInvalid)
+	case m.Kind == store.KindTopic && (m.Subject != "" || m.Reason != "" || !m.Until.IsZero()):
+		return fmt.Errorf("%s: a topic names no subject or reason: %w", what, store.ErrInvalid)
+	case m.Kind.IsModeration() && (m.Subject == "" || m.Text != "" || m.HTML != ""):
+		return fmt.Errorf("%s: it names its subject and carries no text: %w", what, store.ErrInvalid)
+	case m.Kind != store.KindBan && !m.Until.IsZero():
+		return fmt.Errorf("%s: only a ban has an end: %w", what, store.ErrInvalid)
+	}
+	return nil
+}
+
 // applyChange makes event ev take effect on target (a pointer into the
 // batch's state), erasing the text it replaces.
 func (b *batchState) applyChange(target *store.Message, ev *store.Message) {
@@ -466,10 +555,12 @@ func (b *batchState) applyChange(target *store.Message, ev *store.Message) {
 		k := msgKey{room, target.EditSeq}
 		if prev := b.newRows[k]; prev != nil {
 			prev.Text, prev.HTML, prev.Erased = "", "", true
+			prev.Mentions, prev.MentionsRoom = nil, false
 		} else {
 			b.updated[k] = true // erased by seq, below
 			if prev := b.targets[k]; prev != nil {
 				prev.Text, prev.HTML, prev.Erased = "", "", true
+				prev.Mentions, prev.MentionsRoom = nil, false
 			} else {
 				b.targets[k] = &store.Message{RoomID: room, Seq: target.EditSeq, Kind: store.KindEdit, Erased: true}
 			}
@@ -478,12 +569,15 @@ func (b *batchState) applyChange(target *store.Message, ev *store.Message) {
 	switch ev.Kind {
 	case store.KindEdit:
 		target.Text, target.HTML = ev.Text, ev.HTML
+		target.Mentions, target.MentionsRoom = slices.Clone(ev.Mentions), ev.MentionsRoom
 		target.EditSeq, target.EditedAt = ev.Seq, ev.SentAt
 	case store.KindDelete:
 		if target.File != nil {
 			b.dropped = append(b.dropped, msgKey{room, target.Seq})
 		}
 		target.Text, target.HTML, target.File, target.Erased = "", "", nil, true
+		target.Mentions, target.MentionsRoom = nil, false
+		target.DeleteSeq, target.DeletedBy = ev.Seq, ev.UserID
 	}
 	if b.newRows[msgKey{room, target.Seq}] == nil {
 		b.updated[msgKey{room, target.Seq}] = true
@@ -518,8 +612,10 @@ func (b *batchState) write(ctx context.Context, conn *pgx.Conn) error {
 			files                                   = make([]*string, n)
 			seqs, targets, edits                    = make([]int64, n), make([]int64, n), make([]int64, n)
 			kinds                                   = make([]int16, n)
-			edited                                  = make([]*time.Time, n)
-			erased                                  = make([]bool, n)
+			edited, until                           = make([]*time.Time, n), make([]*time.Time, n)
+			erased, mroom                           = make([]bool, n), make([]bool, n)
+			reasons, subjects                       = make([]string, n), make([]string, n)
+			mentions                                = make([]string, n) // text[] literals: unnest cannot take a ragged array
 		)
 		for i, m := range b.order {
 			file, err := encodeFile(m.File)
@@ -534,14 +630,22 @@ func (b *batchState) write(ctx context.Context, conn *pgx.Conn) error {
 				e := m.EditedAt
 				edited[i] = &e
 			}
+			if !m.Until.IsZero() {
+				u := m.Until
+				until[i] = &u
+			}
 			rooms[i], cids[i], users[i], names[i], texts[i], htmls[i] = m.RoomID, m.ClientID, m.UserID, m.UserName, m.Text, m.HTML
 			seqs[i], targets[i], edits[i], kinds[i], erased[i] = int64(m.Seq), int64(m.Target), int64(m.EditSeq), int16(m.Kind), m.Erased
+			reasons[i], subjects[i], mentions[i], mroom[i] = m.Reason, m.Subject, textArray(m.Mentions), m.MentionsRoom
 		}
-		q.Queue(`INSERT INTO pagechat.messages (room_id, seq, client_id, user_id, user_name, text, html, file, sent_at, kind, target, edit_seq, edited_at, erased)
-			SELECT r, s, c, u, n, t, h, f::jsonb, $8, k, tg, e, ea, er
+		q.Queue(`INSERT INTO pagechat.messages (room_id, seq, client_id, user_id, user_name, text, html, file, sent_at, kind, target, edit_seq, edited_at, erased,
+				reason, subject, until, mentions, mentions_room)
+			SELECT r, s, c, u, n, t, h, f::jsonb, $8, k, tg, e, ea, er, rs, sj, ut, mn::text[], mr
 			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $9::text[],
-				$10::smallint[], $11::bigint[], $12::bigint[], $13::timestamptz[], $14::boolean[]) AS x(r, s, c, u, n, t, h, f, k, tg, e, ea, er)`,
-			rooms, seqs, cids, users, names, texts, htmls, b.now, files, kinds, targets, edits, edited, erased)
+				$10::smallint[], $11::bigint[], $12::bigint[], $13::timestamptz[], $14::boolean[],
+				$15::text[], $16::text[], $17::timestamptz[], $18::text[], $19::boolean[]) AS x(r, s, c, u, n, t, h, f, k, tg, e, ea, er, rs, sj, ut, mn, mr)`,
+			rooms, seqs, cids, users, names, texts, htmls, b.now, files, kinds, targets, edits, edited, erased,
+			reasons, subjects, until, mentions, mroom)
 	}
 	if n := len(b.touches); n > 0 {
 		rooms, users, names, seen := make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
@@ -566,11 +670,13 @@ func (b *batchState) write(ctx context.Context, conn *pgx.Conn) error {
 			fileArg = file
 		}
 		if m.Kind == store.KindEdit {
-			q.Queue(`UPDATE pagechat.messages SET text = '', html = '', erased = true WHERE room_id = $1 AND seq = $2`, k.room, int64(k.seq))
+			q.Queue(`UPDATE pagechat.messages SET text = '', html = '', erased = true, mentions = '{}', mentions_room = false WHERE room_id = $1 AND seq = $2`, k.room, int64(k.seq))
 			continue
 		}
-		q.Queue(`UPDATE pagechat.messages SET text = $3, html = $4, file = $5, edit_seq = $6, edited_at = $7, erased = $8 WHERE room_id = $1 AND seq = $2`,
-			k.room, int64(k.seq), m.Text, m.HTML, fileArg, int64(m.EditSeq), ts(m.EditedAt), m.Erased)
+		q.Queue(`UPDATE pagechat.messages SET text = $3, html = $4, file = $5, edit_seq = $6, edited_at = $7, erased = $8,
+				mentions = $9, mentions_room = $10, delete_seq = $11, deleted_by = $12 WHERE room_id = $1 AND seq = $2`,
+			k.room, int64(k.seq), m.Text, m.HTML, fileArg, int64(m.EditSeq), ts(m.EditedAt), m.Erased,
+			nonNil(m.Mentions), m.MentionsRoom, int64(m.DeleteSeq), m.DeletedBy)
 	}
 	for _, m := range b.order {
 		if f := m.File; f != nil {
@@ -595,8 +701,16 @@ func (b *batchState) write(ctx context.Context, conn *pgx.Conn) error {
 			return nil
 		})
 	}
+	for _, mk := range b.marks {
+		seq := min(mk.Seq, b.rooms[mk.RoomID].lastSeq, 1<<63-1)
+		q.Queue(`INSERT INTO pagechat.read_markers (room_id, user_id, seq) VALUES ($1, $2, $3)
+			ON CONFLICT (room_id, user_id) DO UPDATE SET seq = GREATEST(pagechat.read_markers.seq, EXCLUDED.seq)`, mk.RoomID, mk.UserID, int64(seq))
+	}
 	b.trackTranscripts(q)
 	for id, room := range b.rooms {
+		if room.topicSet {
+			q.Queue(`UPDATE pagechat.rooms SET topic = $2, topic_by = $3, topic_at = $4 WHERE id = $1`, id, room.topic, room.topicBy, room.topicAt)
+		}
 		if room.dirty {
 			q.Queue(`UPDATE pagechat.rooms SET last_seq = $2, last_activity = $3 WHERE id = $1`, id, int64(room.lastSeq), b.now)
 			// Delivered at commit, to every node's follower.
@@ -673,4 +787,34 @@ func parsePayload(p string) (roomID string, seq uint64, ok bool) {
 	}
 	seq, err := strconv.ParseUint(n, 10, 64)
 	return room, seq, err == nil
+}
+
+// nonNil makes a nil list an empty text[] instead of NULL.
+func nonNil(ss []string) []string {
+	if ss == nil {
+		return []string{}
+	}
+	return ss
+}
+
+// textArray writes ss as a PostgreSQL array literal, each element quoted,
+// so that a list of lists travels as one text[] and is cast back per row.
+func textArray(ss []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, r := range s {
+			if r == '"' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
