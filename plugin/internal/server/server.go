@@ -172,10 +172,18 @@ func (s *Server) Subscribe(req *chatv1.SubscribeRequest, stream grpc.ServerStrea
 			if errors.Is(err, errDenied) {
 				rt.logger.Info("stream closed: view permission revoked", "room", room.ID, "user", userID)
 			}
-			if err == nil {
-				err = rt.checkBan(ctx, room.ID, userID)
+			if err != nil {
+				return err
 			}
-			return err
+			// A ban ends the stream; a ban list the database cannot read
+			// now does not: while it is down nothing new is committed to
+			// leak, and the next re-check asks again.
+			if err := rt.checkBan(ctx, room.ID, userID); errors.Is(err, errDenied) || ctx.Err() != nil {
+				return err
+			} else if err != nil {
+				rt.logger.Debug("stream kept: cannot read the ban list now", "room", room.ID, "user", userID, "error", err)
+			}
+			return nil
 		},
 		who:  userID,
 		user: userID,
