@@ -422,7 +422,7 @@ func TestPopupUI(t *testing.T) {
 		if os.Getenv("PAGECHAT_SCREENSHOTS") != "" {
 			// Something worth showing at the bottom of the docs' picture.
 			s.post(t, "bob", "Shall we ship today? The notes are on [Welcome to pagechat].")
-			s.post(t, "alice", "Yes, once the checks pass:")
+			s.post(t, "alice", "Yes, once **all** the checks pass, `go vet` *included*:")
 			s.post(t, "alice", "go vet ./...\nbash scripts/test.sh\n.ci/run")
 			waitMessage(t, s.bobPopup, ".ci/run", "")
 			eval[bool](t, s.bobPopup, "scroll down", `(document.getElementById("new-pill").click(), true)`)
