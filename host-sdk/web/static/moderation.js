@@ -62,14 +62,15 @@
   function head(li) { return li.querySelector('.msg-head'); }
   function bodyOf(li) { return li.querySelector('.msg-body'); }
 
+  // The "(edited)" mark and the tools live in the message itself, not in
+  // its head: a message grouped under the one before hides its head.
   function markEdited(li, iso) {
-    const h = head(li);
-    if (!h || !iso) return;
-    let tag = h.querySelector('.msg-edited');
+    if (!iso) return;
+    let tag = li.querySelector('.msg-edited');
     if (!tag) {
       tag = node('span', 'msg-edited');
-      const tools = h.querySelector('.msg-tools');
-      if (tools) tools.before(tag); else h.append(tag);
+      const b = bodyOf(li);
+      if (b) b.after(tag); else li.append(tag);
     }
     tag.textContent = `(edited ${fmt(iso)})`;
     tag.title = `Edited ${fmt(iso, fullFmt)}`;
@@ -84,8 +85,7 @@
       // Who deleted what is for moderators to see.
       if (rights.moderate && m.deleted_by) b.append(node('span', 'msg-deleted-by', ` by ${nameOf(m.deleted_by)}`));
     }
-    const h = head(li);
-    if (h) h.querySelectorAll('.msg-tools, .msg-edited').forEach((n) => n.remove());
+    li.querySelectorAll('.msg-tools, .msg-edited').forEach((n) => n.remove());
   }
 
   function decorate(li, m) {
@@ -99,9 +99,7 @@
   }
 
   function tools(li, m) {
-    const h = head(li);
-    if (!h) return;
-    const old = h.querySelector('.msg-tools');
+    const old = li.querySelector('.msg-tools');
     if (old) old.remove();
     if (m.deleted || li.classList.contains('editing')) return;
     const mine = m.user_id === ME;
@@ -114,7 +112,7 @@
     const box = node('span', 'msg-tools');
     if (canEdit) box.append(button('Edit', `Edit ${whose} from ${when}`, () => startEdit(li, m)));
     if (canDelete) box.append(button('Delete', `Delete ${whose} from ${when}`, () => remove(li, m)));
-    h.append(box);
+    li.append(box);
   }
 
   function problem(li, text) {
