@@ -177,7 +177,7 @@ func (r *room) mam(s stanzaIn) {
 					}
 					cursor = m.Seq
 					got++
-					if !start.IsZero() && m.SentAt.Before(start) {
+					if !isPlain(m) || (!start.IsZero() && m.SentAt.Before(start)) {
 						continue
 					}
 					if !end.IsZero() && m.SentAt.After(end) {
@@ -202,7 +202,7 @@ func (r *room) mam(s stanzaIn) {
 				return
 			}
 			for _, m := range page.Messages {
-				if (!start.IsZero() && m.SentAt.Before(start)) || (!end.IsZero() && m.SentAt.After(end)) {
+				if !isPlain(m) || (!start.IsZero() && m.SentAt.Before(start)) || (!end.IsZero() && m.SentAt.After(end)) {
 					continue
 				}
 				msgs = append(msgs, m)

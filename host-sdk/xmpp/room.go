@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +69,7 @@ type room struct {
 	// State below is owned by run.
 	loaded    bool
 	name      string
+	topic     string // the moderators' topic, sent as the subject ("" = the name)
 	epoch     string
 	head      uint64               // last sequence delivered to occupants
 	occupants map[string]*occupant // by full JID
@@ -234,6 +234,7 @@ func (r *room) load(userID string) error {
 		r.head = info.LastSeq
 	}
 	r.name = info.Name
+	r.topic = info.Topic
 	if r.stopFeed == nil {
 		r.startFeed()
 		for _, p := range info.Participants {
@@ -353,9 +354,7 @@ func (r *room) onFeed(ev roomEvent) {
 			return
 		}
 		r.head = m.Seq
-		for _, o := range r.occupants {
-			r.send(r.messageStanza(*m, o.full, false))
-		}
+		r.relay(*m)
 	case ev.ev.Presence != nil:
 		r.onPresence(*ev.ev.Presence)
 	}
@@ -435,16 +434,10 @@ func (r *room) nickOf(m hostsdk.Message) string {
 // markup can reach the client; uploads become readable text with the URL.
 func (r *room) messageStanza(m hostsdk.Message, to jid.JID, delayed bool) *elem {
 	nick := r.nickOf(m)
-	id := ""
-	if strings.HasPrefix(m.ClientID, clientIDPrefix) {
-		id = strings.TrimPrefix(m.ClientID, clientIDPrefix)
-	}
-	msgID := id
-	if msgID == "" {
-		msgID = "pagechat-" + strconv.FormatUint(m.Seq, 10)
-	}
+	id := originID(m)
+	msgID := stanzaID(m)
 	st := el("", "message", "from", r.jid.String()+"/"+nick, "to", to.String(), "type", "groupchat", "id", msgID).
-		add(el("", "body").text(plainText(m, r.c.baseURL)))
+		add(el("", "body").text(bodyOf(m, r.c.baseURL)))
 	st.add(el(nsSID, "stanza-id", "by", r.jid.String(), "id", strconv.FormatUint(m.Seq, 10)))
 	if id != "" {
 		st.add(el(nsSID, "origin-id", "id", id))
@@ -569,6 +562,9 @@ func (r *room) join(s stanzaIn) {
 		r.send(r.messageStanza(m, o.full, true))
 	}
 	subject := r.name
+	if r.topic != "" {
+		subject = r.topic
+	}
 	r.send(el("", "message", "from", r.jid.String(), "to", o.full.String(), "type", "groupchat", "id", newID()).
 		add(el("", "subject").text(subject)))
 	r.c.recent.touch(userID, r.id, r.name)
@@ -610,7 +606,7 @@ func (r *room) history(userID string, h *elem) ([]hostsdk.Message, error) {
 	}
 	out := page.Messages[:0]
 	for _, m := range page.Messages {
-		if m.Seq <= r.head && (since.IsZero() || m.SentAt.After(since)) {
+		if isPlain(m) && m.Seq <= r.head && (since.IsZero() || m.SentAt.After(since)) {
 			out = append(out, m)
 		}
 	}
