@@ -521,6 +521,23 @@ func (f *roomFeed) recheck() {
 			allowed[u] = true
 		}
 	}
+	// A user refused because a moderator banned them learns that, not
+	// just that access is gone: the re-check can see a ban before its
+	// event reaches the feed. Refusals are rare, so asking costs little.
+	bans := make(map[string]*frame)
+	for _, u := range users {
+		if allowed[u] {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(f.ctx, rpcTimeout)
+		_, err := f.h.client.RoomInfo(ctx, u, f.roomID)
+		cancel()
+		if e := (*Error)(nil); errors.As(err, &e) && errors.Is(err, ErrBanned) {
+			if fr, ferr := eventFrame("error", errorJSON{Error: e.Message, Code: "banned"}); ferr == nil {
+				bans[u] = fr
+			}
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, u := range users {
@@ -536,10 +553,16 @@ func (f *roomFeed) recheck() {
 		}
 		n := 0
 		for v := range f.viewers {
-			if v.user == u {
-				f.endLocked(v, endForbidden)
-				n++
+			if v.user != u {
+				continue
 			}
+			if fr := bans[u]; fr != nil {
+				v.final = fr
+				f.endLocked(v, endRemoved)
+			} else {
+				f.endLocked(v, endForbidden)
+			}
+			n++
 		}
 		if n > 0 {
 			f.h.logger.Info("chat streams closed: view permission revoked", "room", f.roomID, "user", u, "streams", n)

@@ -7,6 +7,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,8 +43,9 @@ type fakePlugin struct {
 	mu      sync.Mutex
 	log     []Message
 	denied  map[string]bool
-	changed chan struct{} // closed and replaced on every change, waking streams
-	gen     int           // streams opened in an older generation end with endErr
+	banned  map[string]string // user -> the plugin's sentence
+	changed chan struct{}     // closed and replaced on every change, waking streams
+	gen     int               // streams opened in an older generation end with endErr
 	endErr  error
 	inst    *instance
 }
@@ -55,6 +57,7 @@ func newFakePlugin() *fakePlugin {
 		room:      Room{ID: "p1.fake-room", PageID: "p1", Name: "Fake Room", Slug: "fake-room", Epoch: "epoch-1"},
 		feedCalls: make(chan uint64, 64),
 		denied:    make(map[string]bool),
+		banned:    make(map[string]string),
 		changed:   make(chan struct{}),
 		inst:      &instance{},
 	}
@@ -94,6 +97,15 @@ func (p *fakePlugin) deny(user string) {
 	p.denied[user] = true
 }
 
+// ban bans user with the plugin's sentence, without an event in the log:
+// what a re-check sees when it runs between the ban and its event.
+func (p *fakePlugin) ban(user, sentence string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.denied[user] = true
+	p.banned[user] = sentence
+}
+
 // endFeeds ends every open Feed stream with err, as the plugin does when
 // it stops (UNAVAILABLE), cuts a slow subscriber (RESOURCE_EXHAUSTED) or
 // just closes the stream (io.EOF).
@@ -111,6 +123,9 @@ func (p *fakePlugin) check(userID, roomID string) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if sentence, ok := p.banned[userID]; ok {
+		return &Error{Kind: ErrBanned, Message: sentence}
+	}
 	if p.denied[userID] {
 		return &Error{Kind: ErrPermissionDenied, Message: userID + " may not view " + roomID}
 	}
@@ -346,6 +361,30 @@ func TestFeedCutsAViewerWhoLosesPermissionAndServesTheOthers(t *testing.T) {
 	carol.wantMessages(t, 2, 3)
 	resp, body := ws.do(t, http.MethodGet, ws.api(p.room.ID)+"/events", cookieUser("bob"), nil, nil)
 	wantError(t, resp, body, http.StatusForbidden, "forbidden")
+}
+
+// A re-check that finds a user banned before the ban's event reached the
+// feed must still tell them they are banned, with the plugin's sentence,
+// not that they lost permission.
+func TestFeedRecheckTellsABannedViewerWhy(t *testing.T) {
+	t.Parallel()
+	p := newFakePlugin()
+	ws := newFakeWebServer(t, p, WithPermissionWindow(2*MinPermissionWindow))
+	alice := ws.openEvents(t, cookieUser("alice"), "", nil)
+	bob := ws.openEvents(t, cookieUser("bob"), "", nil)
+	p.post(1)
+	alice.wantMessages(t, 1, 1)
+	bob.wantMessages(t, 1, 1)
+
+	const sentence = "you are banned from this room with no end date (reason: spam)"
+	p.ban("bob", sentence)
+	ev := bob.nextTerminal(t)
+	if ev.Event != "error" || !jsonHasCode(ev.Data, "banned") || !strings.Contains(ev.Data, "reason: spam") {
+		t.Fatalf("bob got %+v, want an error event with code banned and the plugin's sentence", ev)
+	}
+	bob.waitEnd(t)
+	p.post(1)
+	alice.wantMessages(t, 2, 2)
 }
 
 func TestFeedResumesFromItsLastSequenceWhenItsUpstreamEnds(t *testing.T) {
