@@ -174,12 +174,7 @@ func (rt *runtime) send(ctx context.Context, req sendRequest) (msg store.Message
 	if err != nil {
 		return store.Message{}, "", false, err
 	}
-	renderer := render.Renderer{Resolver: rt.host.linksFor(req.userID)}
-	html, err := renderer.Render(ctx, pageID, req.text)
-	if err != nil {
-		return store.Message{}, "", false, err
-	}
-	ment, err := rt.mentions(ctx, req.userID, req.roomID, pageID, req.text)
+	html, ment, err := rt.renderText(ctx, req.userID, req.roomID, pageID, req.text)
 	if err != nil {
 		return store.Message{}, "", false, err
 	}
@@ -188,7 +183,7 @@ func (rt *runtime) send(ctx context.Context, req sendRequest) (msg store.Message
 		UserID:       req.userID,
 		UserName:     name,
 		Text:         req.text,
-		HTML:         mention.Highlight(string(html), ment),
+		HTML:         html,
 		Mentions:     ment.UserIDs,
 		MentionsRoom: ment.Room,
 	})
@@ -200,6 +195,22 @@ func (rt *runtime) send(ctx context.Context, req sendRequest) (msg store.Message
 		return store.Message{}, "", false, storeErr(err, req.roomID)
 	}
 	return msg, epoch, duplicate, nil
+}
+
+// renderText renders a message's text to safe HTML as its sender sees
+// the wiki (links to pages they may not view render as missing) and finds
+// and highlights its mentions: what a send and an edit both store.
+func (rt *runtime) renderText(ctx context.Context, userID, roomID, pageID, text string) (string, mention.Result, error) {
+	renderer := render.Renderer{Resolver: rt.host.linksFor(userID)}
+	html, err := renderer.Render(ctx, pageID, text)
+	if err != nil {
+		return "", mention.Result{}, err
+	}
+	ment, err := rt.mentions(ctx, userID, roomID, pageID, text)
+	if err != nil {
+		return "", mention.Result{}, err
+	}
+	return mention.Highlight(string(html), ment), ment, nil
 }
 
 // epoch returns a room's epoch. It never changes for a room id, so it is

@@ -10,8 +10,6 @@ import (
 
 	"github.com/pagechat/pagechat/internal/handshake"
 	"github.com/pagechat/pagechat/internal/limits"
-	"github.com/pagechat/pagechat/plugin/internal/mention"
-	"github.com/pagechat/pagechat/plugin/internal/render"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
 )
@@ -217,20 +215,15 @@ func (rt *runtime) editMessage(ctx context.Context, req editRequest) (ev store.M
 	if err != nil {
 		return store.Message{}, "", false, err
 	}
-	renderer := render.Renderer{Resolver: rt.host.linksFor(req.userID)}
-	html, err := renderer.Render(ctx, pageID, req.text)
-	if err != nil {
-		return store.Message{}, "", false, err
-	}
 	// The new text's mentions replace the old ones (unread mention counts
 	// follow), but an edit alerts nobody: only sending does.
-	ment, err := rt.mentions(ctx, req.userID, req.roomID, pageID, req.text)
+	html, ment, err := rt.renderText(ctx, req.userID, req.roomID, pageID, req.text)
 	if err != nil {
 		return store.Message{}, "", false, err
 	}
 	ev, dup, err = rt.store.Append(ctx, req.roomID, store.NewMessage{
 		Kind: store.KindEdit, Target: req.seq, ClientID: req.clientID,
-		UserID: req.userID, UserName: name, Text: req.text, HTML: mention.Highlight(string(html), ment),
+		UserID: req.userID, UserName: name, Text: req.text, HTML: html,
 		Mentions: ment.UserIDs, MentionsRoom: ment.Room,
 	})
 	if err != nil {
