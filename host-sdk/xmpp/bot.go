@@ -28,6 +28,7 @@ const botHelp = `Commands:
 help — this text
 rooms — your recently active chat rooms, with their join links
 post <room> <text> — post text to a room (its id or its address)
+mute — stop my alerts (mentions, watched rooms); unmute — send them again
 Sending the code the wiki showed you verifies your XMPP address.`
 
 // handleBot answers 1:1 messages and discovery sent to the bot.
@@ -131,6 +132,8 @@ func (c *Component) botCommand(ctx context.Context, from jid.JID, body string) s
 		}
 		c.recent.touch(userID, room, name)
 		return fmt.Sprintf("Posted to %s as message %d.", name, res.Message.Seq)
+	case "mute", "unmute":
+		return c.setAlerts(ctx, from, strings.EqualFold(word, "unmute"))
 	}
 	ok, err := c.cfg.Users.ConfirmLink(ctx, from.Bare().String(), body)
 	if err != nil {

@@ -65,6 +65,7 @@ func (b *bridge) startComponent() {
 		Users:            b.host,
 		LinkHelp:         "Link your XMPP address on your wiki profile page.",
 		PermissionWindow: time.Second,
+		BaseURL:          "http://wiki.test",
 		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{b.t}}),
 	})
 	if err != nil {

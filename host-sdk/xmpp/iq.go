@@ -92,6 +92,7 @@ func (r *room) discoInfo(s stanzaIn) {
 		el("", "feature", "var", "muc_unsecured"),
 		el("", "feature", "var", nsMAM),
 		el("", "feature", "var", nsSID),
+		el("", "feature", "var", nsMarkers),
 		el("", "feature", "var", nsPing),
 		el("", "feature", "var", nsDiscoInfo),
 	)

@@ -70,6 +70,12 @@ type testHost struct {
 	links  map[string]string // bare JID -> user id (verified)
 	codes  map[string]string // bare JID -> pending code
 	pages  map[string]hostsdk.Page
+	// Alerts (alerts_test.go): users who muted them, alert addresses a
+	// misbehaving host gives instead of the linked JID, and where
+	// notifications from the plugin go.
+	muted   map[string]bool
+	alertTo map[string]string
+	notify  func(hostsdk.Notification)
 }
 
 func newTestHost() *testHost {

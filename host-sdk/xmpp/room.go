@@ -84,6 +84,7 @@ type room struct {
 
 	sends sync.WaitGroup
 	slots chan struct{}
+	marks markers // XEP-0333 read markers (markers.go)
 }
 
 func newRoom(c *Component, id string) *room {
@@ -354,6 +355,7 @@ func (r *room) onFeed(ev roomEvent) {
 			return
 		}
 		r.head = m.Seq
+		r.rememberOrigin(*m)
 		r.relay(*m)
 	case ev.ev.Presence != nil:
 		r.onPresence(*ev.ev.Presence)
@@ -442,6 +444,7 @@ func (r *room) messageStanza(m hostsdk.Message, to jid.JID, delayed bool) *elem 
 	if id != "" {
 		st.add(el(nsSID, "origin-id", "id", id))
 	}
+	st.add(el(nsMarkers, "markable"))
 	if delayed {
 		st.add(el(nsDelay, "delay", "from", r.jid.String(), "stamp", m.SentAt.UTC().Format(time.RFC3339Nano)))
 	}
@@ -729,6 +732,7 @@ func (r *room) groupchat(s stanzaIn) {
 		r.c.reply(stanzaError(e, "modify", "bad-request", "send group messages to the room's address"))
 		return
 	}
+	r.displayed(o, e) // a XEP-0333 read marker (markers.go)
 	body, hasBody := childTextOK(e, "", "body")
 	if !hasBody {
 		if e.child("", "subject") != nil {
