@@ -50,10 +50,12 @@ func watchFeed(t *testing.T, c *hostsdk.Client, userID, roomID string) *feedWatc
 			}
 		}
 	}()
+	// A Subscription is one goroutine's: the context ends Next, and
+	// Close comes after the reader has returned.
 	t.Cleanup(func() {
 		cancel()
-		sub.Close()
 		<-done
+		sub.Close()
 	})
 	return w
 }
