@@ -416,6 +416,20 @@ func TestKickAndBanBothWays(t *testing.T) {
 		t.Errorf("carol's stream ended with %v, want kicked", err)
 	}
 	alice.Expect(wait, "carol leaves with 307", removedPresence(b.room, "Carol", "307", false))
+	// Back in the browser, banned from XMPP by nick: her stream ends
+	// with the ban, and she leaves the occupants' list with 301.
+	carol = watchFeed(t, b.chat, "carol", b.roomID)
+	alice.Expect(wait, "carol back online", func(s *xmpptest.Stanza) bool {
+		return s.XMLName.Local == "presence" && s.Attr("from") == b.room+"/Carol" && s.Attr("type") == ""
+	})
+	alice.Send(`<iq type='set' to='%s' id='b2'><query xmlns='http://jabber.org/protocol/muc#admin'><item nick='Carol' affiliation='outcast'><reason>trolling</reason></item></query></iq>`, b.room)
+	if res := alice.Expect(wait, "ban result", iqAnswer("b2")); res.Attr("type") != "result" {
+		t.Fatalf("ban of a browser user: %s", res.Raw)
+	}
+	if err := carol.ended(t, "banned"); !errors.Is(err, hostsdk.ErrBanned) || !strings.Contains(err.Error(), "trolling") {
+		t.Errorf("carol's stream ended with %v, want banned with the reason", err)
+	}
+	alice.Expect(wait, "carol leaves with 301", removedPresence(b.room, "Carol", "301", false))
 
 	// Roles and other affiliations are the wiki's.
 	alice.Send(`<iq type='set' to='%s' id='v1'><query xmlns='http://jabber.org/protocol/muc#admin'><item nick='Alice' role='visitor'/></query></iq>`, b.room)
