@@ -381,6 +381,13 @@ func TestKickAndBanBothWays(t *testing.T) {
 		!strings.Contains(errorText(refused), "banned") || !strings.Contains(errorText(refused), "spam") {
 		t.Errorf("banned join: %s", refused.Raw)
 	}
+	// Nor can he post through the bot; it tells him why.
+	bob.Send(`<message to='%s' type='chat' id='p1'><body>post %s let me in</body></message>`, b.comp.BotJID(), b.room)
+	bob.Expect(wait, "the bot's refusal", func(s *xmpptest.Stanza) bool {
+		body := s.Child("", "body")
+		return s.XMLName.Local == "message" && strings.HasPrefix(s.Attr("from"), b.comp.BotJID()) && body != nil &&
+			strings.Contains(body.Text, "banned") && strings.Contains(body.Text, "spam")
+	})
 
 	// The ban list names bob by address, with the reason.
 	alice.Send(`<iq type='get' to='%s' id='l1'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast'/></query></iq>`, b.room)
