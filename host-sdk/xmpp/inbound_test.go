@@ -168,6 +168,10 @@ func TestCorrectionsRetractionsAndSubjectFromXMPP(t *testing.T) {
 	}
 	bob.Send(`<message to='%s' type='groupchat' id='b1d'><body>hello!</body><replace xmlns='urn:xmpp:message-correct:0' id='ob1c'/></message>`, b.room)
 	alice.Expect(wait, "the second correction", correctionOf("ob1", "hello!"))
+	// A correction sent right behind its message, before any reflection.
+	bob.Send(`<message to='%s' type='groupchat' id='b5'><body>fsat</body><origin-id xmlns='urn:xmpp:sid:0' id='ob5'/></message>`, b.room)
+	bob.Send(`<message to='%s' type='groupchat' id='b5c'><body>fast</body><replace xmlns='urn:xmpp:message-correct:0' id='ob5'/></message>`, b.room)
+	alice.Expect(wait, "the immediate correction", correctionOf("ob5", "fast"))
 
 	// Refusals: someone else's message, an unknown id, the subject.
 	alice.Send(`<message to='%s' type='groupchat' id='a1'><body>alice here</body><origin-id xmlns='urn:xmpp:sid:0' id='oa1'/></message>`, b.room)
@@ -247,7 +251,7 @@ func TestCorrectionsRetractionsAndSubjectFromXMPP(t *testing.T) {
 	// Nothing above reached anyone as a plain message.
 	bob.Send(`<message to='%s' type='groupchat' id='b9'><body>marker</body></message>`, b.room)
 	alice.Expect(wait, "marker", groupchatWithBody("marker"))
-	plain := map[string]bool{"helo": true, "alice here": true, "oops": true, "buy now": true, "more spam": true, "marker": true}
+	plain := map[string]bool{"helo": true, "fsat": true, "alice here": true, "oops": true, "buy now": true, "more spam": true, "marker": true}
 	for _, m := range alice.All(func(s *xmpptest.Stanza) bool { return s.XMLName.Local == "message" && s.Attr("type") == "groupchat" }) {
 		if m.Child(nsCorrect, "replace") != nil || m.Child(nsRetract, "retract") != nil || isSubject(m) {
 			continue

@@ -133,7 +133,10 @@ func (r *room) find(ctx context.Context, userID, id string) (m hostsdk.Message, 
 		return r.messageAt(ctx, userID, seq)
 	}
 	// Not remembered: search the recent messages for the client id, the
-	// user's own first.
+	// user's own first. A message whose Send is still in flight (a client
+	// may correct at once) is waited for first; only this goroutine adds
+	// sends, so the wait is bounded by their RPCs.
+	r.sends.Wait()
 	var before uint64
 	var other hostsdk.Message
 	for range scanPages {
