@@ -117,7 +117,10 @@ func (c *Component) botCommand(ctx context.Context, from jid.JID, body string) s
 		}
 		res, err := c.cfg.Chat.Send(ctx, userID, room, clientIDPrefix+"bot-"+newID(), text)
 		if err != nil {
+			var pe *hostsdk.Error
 			switch {
+			case errors.Is(err, hostsdk.ErrBanned) && errors.As(err, &pe):
+				return "Not posted: " + pe.Message + "."
 			case errors.Is(err, hostsdk.ErrPermissionDenied):
 				return "You may not post in " + room + "."
 			case errors.Is(err, hostsdk.ErrRoomNotFound), errors.Is(err, hostsdk.ErrInvalidArgument):

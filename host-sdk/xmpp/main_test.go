@@ -158,17 +158,31 @@ func (h *testHost) ConfirmLink(_ context.Context, bare, code string) (bool, erro
 	return true, nil
 }
 
-// loadPlugin starts the real plugin binary for host.
-func loadPlugin(t testing.TB, host hostsdk.Host, dataDir string) *hostsdk.Client {
+// UserJID implements xmpp.UserJIDs: the address userID linked.
+func (h *testHost) UserJID(_ context.Context, userID string) (string, bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for j, u := range h.links {
+		if u == userID {
+			return j, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// loadPlugin starts the real plugin binary for host; extra options come
+// after the tests' defaults.
+func loadPlugin(t testing.TB, host hostsdk.Host, dataDir string, extra ...hostsdk.Option) *hostsdk.Client {
 	t.Helper()
 	bin := pluginBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := hostsdk.Load(ctx, bin, dataDir, host,
+	opts := append([]hostsdk.Option{
 		hostsdk.WithSocketDir(binDir),
 		hostsdk.WithRestartBackoff(10*time.Millisecond, 200*time.Millisecond),
 		hostsdk.WithMessagesPerMinute(-1),
-		hostsdk.WithPermissionCache(time.Second))
+		hostsdk.WithPermissionCache(time.Second)}, extra...)
+	c, err := hostsdk.Load(ctx, bin, dataDir, host, opts...)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/pagechat/pagechat/internal/handshake"
 	"github.com/pagechat/pagechat/macro"
 	"github.com/pagechat/pagechat/plugin/internal/macrotable"
 	"github.com/pagechat/pagechat/plugin/internal/store"
@@ -30,6 +31,10 @@ func (s *Server) RenderMacro(ctx context.Context, req *chatv1.RenderMacroRequest
 	room, err := rt.openRoom(ctx, req.GetUserId(), req.GetPageId(), name)
 	switch {
 	case err == nil:
+	case isBan(err):
+		// A banned viewer sees why and until when instead of a table
+		// whose Join Chat would only be refused.
+		return &chatv1.RenderMacroResponse{Html: macrotable.RenderBanned(err.Error())}, nil
 	case errors.Is(err, errDenied):
 		return &chatv1.RenderMacroResponse{Html: macrotable.RenderDenied()}, nil
 	case errors.Is(err, errInvalid), errors.Is(err, store.ErrTooManyRooms):
@@ -52,6 +57,12 @@ func (s *Server) RenderMacro(ctx context.Context, req *chatv1.RenderMacroRequest
 	}
 	t.Unread, t.Mentions = rs.unread, rs.mentions
 	return &chatv1.RenderMacroResponse{Html: macrotable.Render(t), RoomId: room.ID}, nil
+}
+
+// isBan reports whether err is checkBan's refusal.
+func isBan(err error) bool {
+	var re *reasonedError
+	return errors.As(err, &re) && re.reason == handshake.ReasonBanned
 }
 
 // table gathers what the macro table shows about room.

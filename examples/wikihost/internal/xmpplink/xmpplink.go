@@ -381,6 +381,16 @@ func (l *Links) LinkedUser(_ context.Context, bareJID string) (string, bool, err
 	return user, user != "", nil
 }
 
+// UserJID returns the address userID verified (the bridge's optional
+// UserJIDs, which names banned users in the ban list XMPP moderators see).
+func (l *Links) UserJID(_ context.Context, userID string) (string, bool, error) {
+	link, ok, err := l.Get(userID)
+	if err != nil || !ok || !link.Verified {
+		return "", false, err
+	}
+	return link.JID, true, nil
+}
+
 // ConfirmLink verifies a pending link of bareJID with a code its owner
 // sent the bot (the bridge's Users). It reports false for anything that
 // is not the right code.

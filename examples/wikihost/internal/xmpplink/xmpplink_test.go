@@ -63,6 +63,9 @@ func TestLinkVerifyInWikiAndByBot(t *testing.T) {
 	if u, ok, _ := l.LinkedUser(ctx, "alice@example.org"); ok {
 		t.Fatalf("unverified link maps to %s", u)
 	}
+	if j, ok, _ := l.UserJID(ctx, "alice"); ok {
+		t.Fatalf("unverified link names the address %s", j)
+	}
 	if _, err := l.Verify(ctx, "alice", "000000x"); !errors.Is(err, ErrWrongCode) {
 		t.Fatalf("wrong code: %v", err)
 	}
@@ -72,6 +75,9 @@ func TestLinkVerifyInWikiAndByBot(t *testing.T) {
 	}
 	if u, ok, _ := l.LinkedUser(ctx, "alice@example.org/other"); !ok || u != "alice" {
 		t.Fatalf("LinkedUser after verify: %q %v", u, ok)
+	}
+	if j, ok, err := l.UserJID(ctx, "alice"); !ok || err != nil || j != "alice@example.org" {
+		t.Fatalf("UserJID after verify: %q %v %v", j, ok, err)
 	}
 	// Another user cannot take a verified JID.
 	if _, err := l.Start(ctx, "mallory", "alice@example.org"); !errors.Is(err, ErrTaken) {
@@ -96,6 +102,9 @@ func TestLinkVerifyInWikiAndByBot(t *testing.T) {
 	}
 	if _, ok, _ := l.LinkedUser(ctx, "bob@example.org"); ok {
 		t.Fatal("still linked after delete")
+	}
+	if _, ok, _ := l.UserJID(ctx, "bob"); ok {
+		t.Fatal("still names bob's address after delete")
 	}
 	// Codes expire, and too many wrong codes end the attempt.
 	clock.Advance(time.Minute)
