@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pagechat/pagechat/plugin/internal/store"
+	"github.com/pagechat/pagechat/plugin/internal/store/groupcommit"
 )
 
 type opKind uint8
@@ -129,34 +130,10 @@ func (s *Store) submit(ctx context.Context, r *request) (result, error) {
 }
 
 // writer commits whatever is queued as soon as the previous commit
-// returns.
+// returns (package groupcommit).
 func (s *Store) writer() {
 	defer close(s.stopped)
-	batch := make([]*request, 0, maxBatch)
-	for {
-		select {
-		case <-s.closing:
-			return
-		default:
-		}
-		select {
-		case r := <-s.reqs:
-			batch = append(batch[:0], r)
-		case <-s.closing:
-			return
-		}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		s.commit(batch)
-		clear(batch)
-	}
+	groupcommit.Run(s.reqs, s.closing, maxBatch, s.commit)
 }
 
 // commitTimeout bounds one batch transaction, so that a database that
@@ -309,8 +286,7 @@ func (b *batchState) run(ctx context.Context) error {
 		return err
 	})
 	if len(cr) > 0 {
-		q.Queue(`SELECT `+msgCols+` FROM pagechat.messages m
-			JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(r, u, c) ON m.room_id = k.r AND m.user_id = k.u AND m.client_id = k.c`, cr, cu, cc).
+		q.Queue(clientLookupSQL, cr, cu, cc).
 			Query(func(rows pgx.Rows) error {
 				msgs, err := collectMessages(rows)
 				for _, m := range msgs {
@@ -320,8 +296,7 @@ func (b *batchState) run(ctx context.Context) error {
 			})
 	}
 	if len(tr) > 0 {
-		q.Queue(`SELECT `+msgCols+` FROM pagechat.messages m
-			JOIN unnest($1::text[], $2::bigint[]) AS k(r, s) ON m.room_id = k.r AND m.seq = k.s`, tr, tseq).
+		q.Queue(targetLookupSQL, tr, tseq).
 			Query(func(rows pgx.Rows) error {
 				msgs, err := collectMessages(rows)
 				for _, m := range msgs {
@@ -369,6 +344,21 @@ func (b *batchState) run(ctx context.Context) error {
 	}
 	return b.write(ctx, conn.Conn())
 }
+
+// The batch's lookups by client id and by seq are one index probe per
+// key, written as LATERAL … LIMIT 1 so that the plan stays so whatever the
+// table's statistics: a plain join of the table with unnest, prepared
+// while the table is small or not yet analyzed, keeps a hash join over a
+// scan of every message for the life of the connection (each commit then
+// costs time in proportion to the whole log). client_id <> ” lets the
+// partial unique index serve.
+const (
+	clientLookupSQL = `SELECT ` + msgCols + ` FROM unnest($1::text[], $2::text[], $3::text[]) AS k(r, u, c)
+		CROSS JOIN LATERAL (SELECT * FROM pagechat.messages m
+			WHERE m.room_id = k.r AND m.user_id = k.u AND m.client_id = k.c AND m.client_id <> '' LIMIT 1) m`
+	targetLookupSQL = `SELECT ` + msgCols + ` FROM unnest($1::text[], $2::bigint[]) AS k(r, s)
+		CROSS JOIN LATERAL (SELECT * FROM pagechat.messages m WHERE m.room_id = k.r AND m.seq = k.s LIMIT 1) m`
+)
 
 // validate refuses a request that the database would refuse, before the
 // batch starts, so it fails alone.
