@@ -350,8 +350,8 @@ func (b *batchState) run(ctx context.Context) error {
 // table's statistics: a plain join of the table with unnest, prepared
 // while the table is small or not yet analyzed, keeps a hash join over a
 // scan of every message for the life of the connection (each commit then
-// costs time in proportion to the whole log). client_id <> ” lets the
-// partial unique index serve.
+// costs time in proportion to the whole log). Saying that the client id
+// is not empty lets the partial unique index serve.
 const (
 	clientLookupSQL = `SELECT ` + msgCols + ` FROM unnest($1::text[], $2::text[], $3::text[]) AS k(r, u, c)
 		CROSS JOIN LATERAL (SELECT * FROM pagechat.messages m
