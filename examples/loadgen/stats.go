@@ -54,20 +54,20 @@ type Result struct {
 	AckP99Ms float64 `json:"ack_p99_ms"`
 	AckMaxMs float64 `json:"ack_max_ms"`
 
-	Errors       int64 `json:"errors"`        // sum of the error counts below
-	SendErrors   int64 `json:"send_errors"`   // failed POST attempts (each retry counts)
-	RateLimited  int64 `json:"rate_limited"`  // of which answered 429
+	Errors      int64 `json:"errors"`       // sum of the error counts below
+	SendErrors  int64 `json:"send_errors"`  // failed POST attempts (each retry counts)
+	RateLimited int64 `json:"rate_limited"` // of which answered 429
 	// Of which answered 503 "unavailable" (the plugin restarting, or the
 	// cluster's database down), and the longest such attempt: a send must
 	// fail fast while the database is away, not hang.
 	Unavailable      int64   `json:"unavailable"`
 	UnavailableMaxMs float64 `json:"unavailable_max_ms,omitempty"`
-	Unacked      int64 `json:"unacked"`       // messages never acknowledged
-	AckMismatch  int64 `json:"ack_mismatch"`  // acked seq differs from the delivered one
-	StreamErrors int64 `json:"stream_errors"` // failed or broken event streams
-	BadEvents    int64 `json:"bad_events"`    // unreadable message events
-	Reconnects   int64 `json:"reconnects"`    // streams reopened after ending
-	Failovers    int64 `json:"failovers"`     // streams moved to another -sub-url after theirs failed
+	Unacked          int64   `json:"unacked"`       // messages never acknowledged
+	AckMismatch      int64   `json:"ack_mismatch"`  // acked seq differs from the delivered one
+	StreamErrors     int64   `json:"stream_errors"` // failed or broken event streams
+	BadEvents        int64   `json:"bad_events"`    // unreadable message events
+	Reconnects       int64   `json:"reconnects"`    // streams reopened after ending
+	Failovers        int64   `json:"failovers"`     // streams moved to another -sub-url after theirs failed
 
 	// Deliveries through another node than the senders' (-sub-url other
 	// than -url): how many, and their send → receive latency. Absent
