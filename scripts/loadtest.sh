@@ -33,9 +33,30 @@
 #
 #   PG_RESTART=1 NODES=2 bash scripts/loadtest.sh -rooms 20 -subs 10 -rate 200 -duration 20s
 #
-# Arguments go to loadgen. Everything runs on loopback and stops by itself.
+# Arguments go to loadgen; ROOMS SUBS RATE [DURATION] first is short for
+# -rooms ROOMS -subs SUBS -rate RATE [-duration DURATION] (default 20s):
+#
+#   NODES=2 bash scripts/loadtest.sh 100 20 1000
+#
+# Everything runs on loopback and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then
+	if [ $# -lt 3 ]; then
+		echo "loadtest: ROOMS SUBS RATE [DURATION] [loadgen flags]" >&2
+		exit 2
+	fi
+	short=(-rooms "$1" -subs "$2" -rate "$3")
+	shift 3
+	if [ $# -gt 0 ] && [[ $1 != -* ]]; then
+		short+=(-duration "$1")
+		shift
+	else
+		short+=(-duration 20s)
+	fi
+	set -- "${short[@]}" "$@"
+fi
 
 # shellcheck source=scripts/pg.sh
 . scripts/pg.sh
