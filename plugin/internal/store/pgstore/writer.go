@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	"github.com/pagechat/pagechat/plugin/internal/store/groupcommit"
@@ -593,7 +594,8 @@ const markNeighboursSQL = `INSERT INTO pagechat.transcript_pending AS p (room_id
 		(SELECT * FROM pagechat.transcript_days WHERE room_id = $1 AND day > $2 ORDER BY day LIMIT 1)
 	) n WHERE true`
 
-// write sends the batch's changes and COMMIT in one pipeline.
+// write sends the batch's changes, COMMIT and the notification in one
+// pipeline.
 func (b *batchState) write(ctx context.Context, conn *pgx.Conn) error {
 	q := &pgx.Batch{}
 	if n := len(b.order); n > 0 {
@@ -697,18 +699,48 @@ func (b *batchState) write(ctx context.Context, conn *pgx.Conn) error {
 			ON CONFLICT (room_id, user_id) DO UPDATE SET seq = GREATEST(pagechat.read_markers.seq, EXCLUDED.seq)`, mk.RoomID, mk.UserID, int64(seq))
 	}
 	b.trackTranscripts(q)
+	var (
+		dirty, notes []string
+		lastSeqs     []int64
+	)
 	for id, room := range b.rooms {
 		if room.topicSet {
 			q.Queue(`UPDATE pagechat.rooms SET topic = $2, topic_by = $3, topic_at = $4 WHERE id = $1`, id, room.topic, room.topicBy, room.topicAt)
 		}
 		if room.dirty {
-			q.Queue(`UPDATE pagechat.rooms SET last_seq = $2, last_activity = $3 WHERE id = $1`, id, int64(room.lastSeq), b.now)
-			// Delivered at commit, to every node's follower.
-			q.Queue(`SELECT pg_notify('pagechat', $1)`, notifyPayload(id, room.lastSeq))
+			dirty, lastSeqs = append(dirty, id), append(lastSeqs, int64(room.lastSeq))
+			notes = append(notes, notifyPayload(id, room.lastSeq))
 		}
 	}
-	q.Queue(`COMMIT`)
-	return conn.SendBatch(ctx, q).Close()
+	if len(dirty) > 0 {
+		q.Queue(`UPDATE pagechat.rooms AS r SET last_seq = x.s, last_activity = $3
+			FROM unnest($1::text[], $2::bigint[]) AS x(id, s) WHERE r.id = x.id`, dirty, lastSeqs, b.now)
+	}
+	committed := false
+	q.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error {
+		committed = ct.String() == "COMMIT"
+		return nil
+	})
+	if len(notes) > 0 {
+		// The wake-up for the other nodes' followers goes right after the
+		// commit, in a transaction of its own that does not wait for its
+		// WAL flush. Not inside the batch's transaction: PostgreSQL holds
+		// one server-wide lock from a notifying transaction's pre-commit
+		// until its commit is flushed, so every notifying commit of every
+		// node would take turns, each paying its own flush. A wake-up lost
+		// here (a crash between the two) costs the followers one poll.
+		q.Queue(`BEGIN`)
+		q.Queue(`SET LOCAL synchronous_commit = off`)
+		q.Queue(`SELECT pg_notify('pagechat', p) FROM unnest($1::text[]) AS p`, notes)
+		q.Queue(`COMMIT`)
+	}
+	err := conn.SendBatch(ctx, q).Close()
+	if err != nil && committed {
+		// Only the wake-up failed: the batch is stored, and the senders
+		// must hear so.
+		return nil
+	}
+	return err
 }
 
 // trackTranscripts queues the bookkeeping of the days of the batch's
