@@ -50,29 +50,7 @@ func (b *Bolt) submit(ctx context.Context, r *request) (result, error) {
 	}
 	r.ctx = ctx
 	r.done = make(chan result, 1)
-	// The channel is unbuffered, so once Close has stopped the writer no
-	// send can succeed and nothing can be stranded in a buffer: every
-	// request is either taken (and answered) or rejected here.
-	select {
-	case b.reqs <- r:
-	case <-b.closing:
-		return result{}, ErrClosed
-	case <-ctx.Done():
-		return result{}, ctx.Err()
-	}
-	select {
-	case res := <-r.done:
-		return res, nil
-	case <-ctx.Done():
-		// Prefer a result that raced with the cancellation: the caller
-		// then learns the seq instead of having to retry.
-		select {
-		case res := <-r.done:
-			return res, nil
-		default:
-			return result{}, ctx.Err()
-		}
-	}
+	return groupcommit.Submit(ctx, b.reqs, b.closing, ErrClosed, r, r.done)
 }
 
 // writer is the single goroutine that performs Append, TouchParticipant and

@@ -4,7 +4,10 @@
 // share one durable commit (one fsync) instead of queueing for one each.
 package groupcommit
 
-import "runtime"
+import (
+	"context"
+	"runtime"
+)
 
 // yieldRounds bounds how often Run lets other goroutines run while it
 // gathers a batch; each round that brings no new request ends the
@@ -68,4 +71,35 @@ func drain[R any](reqs <-chan R, batch []R, limit int) []R {
 		}
 	}
 	return batch
+}
+
+// Submit hands r to the writer through reqs and waits for its answer on
+// done, which must be buffered (capacity 1) so that the writer never
+// blocks on a sender that gave up. reqs is unbuffered, so once the writer
+// has stopped no request can be stranded in a buffer: each is either taken
+// (and answered) or refused here, with errClosed when closing is closed.
+// A ctx that ends while the request waits returns ctx.Err(); the request
+// may still be committed, which is why sends carry client ids. An answer
+// that races the cancellation wins, so the caller learns the outcome
+// instead of having to retry.
+func Submit[R, A any](ctx context.Context, reqs chan<- R, closing <-chan struct{}, errClosed error, r R, done <-chan A) (A, error) {
+	var zero A
+	select {
+	case reqs <- r:
+	case <-closing:
+		return zero, errClosed
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+	select {
+	case a := <-done:
+		return a, nil
+	case <-ctx.Done():
+		select {
+		case a := <-done:
+			return a, nil
+		default:
+			return zero, ctx.Err()
+		}
+	}
 }

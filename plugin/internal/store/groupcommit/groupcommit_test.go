@@ -1,6 +1,8 @@
 package groupcommit_test
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -88,4 +90,52 @@ func TestRunStopsWhenClosing(t *testing.T) {
 	}()
 	close(closing)
 	<-stopped
+}
+
+// Submit refuses a request once the writer is closing, returns the
+// caller's ctx error when it ends first, and otherwise the writer's answer.
+func TestSubmit(t *testing.T) {
+	t.Parallel()
+	errClosed := errors.New("closed")
+	t.Run("answered", func(t *testing.T) {
+		t.Parallel()
+		reqs := make(chan chan int)
+		go func() { done := <-reqs; done <- 7 }()
+		done := make(chan int, 1)
+		if got, err := groupcommit.Submit(context.Background(), reqs, nil, errClosed, done, done); err != nil || got != 7 {
+			t.Errorf("Submit = %d, %v; want 7, nil", got, err)
+		}
+	})
+	t.Run("closing", func(t *testing.T) {
+		t.Parallel()
+		closing := make(chan struct{})
+		close(closing)
+		done := make(chan int, 1)
+		if _, err := groupcommit.Submit(context.Background(), make(chan chan int), closing, errClosed, done, done); !errors.Is(err, errClosed) {
+			t.Errorf("Submit while closing = %v, want %v", err, errClosed)
+		}
+	})
+	t.Run("ctx ends while queued", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		done := make(chan int, 1)
+		if _, err := groupcommit.Submit(ctx, make(chan chan int), nil, errClosed, done, done); !errors.Is(err, context.Canceled) {
+			t.Errorf("Submit with an ended ctx = %v, want context.Canceled", err)
+		}
+	})
+	t.Run("an answer racing the cancellation wins", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		reqs := make(chan chan int)
+		go func() { done := <-reqs; done <- 9; cancel() }()
+		done := make(chan int, 1)
+		got, err := groupcommit.Submit(ctx, reqs, nil, errClosed, done, done)
+		if err == nil && got != 9 {
+			t.Errorf("Submit = %d, nil; want 9", got)
+		}
+		if err != nil {
+			t.Errorf("Submit = %v; the answer was there before the cancellation", err)
+		}
+	})
 }

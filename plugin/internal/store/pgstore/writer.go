@@ -110,24 +110,7 @@ func (s *Store) submit(ctx context.Context, r *request) (result, error) {
 	}
 	r.ctx = ctx
 	r.done = make(chan result, 1)
-	select {
-	case s.reqs <- r:
-	case <-s.closing:
-		return result{}, store.ErrClosed
-	case <-ctx.Done():
-		return result{}, ctx.Err()
-	}
-	select {
-	case res := <-r.done:
-		return res, nil
-	case <-ctx.Done():
-		select {
-		case res := <-r.done:
-			return res, nil
-		default:
-			return result{}, ctx.Err()
-		}
-	}
+	return groupcommit.Submit(ctx, s.reqs, s.closing, store.ErrClosed, r, r.done)
 }
 
 // writer commits whatever is queued as soon as the previous commit
