@@ -45,13 +45,13 @@ type subLedger struct {
 	lat []uint32
 	// cross says the stream now being read is on another node than the
 	// senders': what it delivers is marked crossNode.
-	cross      bool
-	last       int64 // highest seq received; the resume position
+	cross bool
+	last  int64 // highest seq received; the resume position
 	// laneLast, when set, is the highest seq received per sender lane:
 	// in Prosody MUC mode the server gives messages no room-wide
 	// sequence, so each sender numbers its own and only the order within
 	// one sender's lane can be checked (seq-1 mod lanes is the lane).
-	laneLast []int64
+	laneLast   []int64
 	received   int64 // message events accepted, duplicates included
 	held       int64 // distinct seqs recorded
 	duplicated int64

@@ -51,6 +51,9 @@ func prepareXMPP(ctx context.Context, api *apiClient, cfg Config, users []creds,
 		if cfg.ProsodyMUC {
 			return nil
 		}
+		if err := awaitComponent(ctx, conn, cfg.XMPPMUC); err != nil {
+			return err
+		}
 		done, err := linkXMPP(ctx, api, conn, users[i], acct, "bot@"+cfg.XMPPMUC)
 		if err != nil {
 			return fmt.Errorf("linking %s to wiki user %s: %w", acct.bare(), users[i].user, err)
@@ -98,6 +101,46 @@ func linkXMPP(ctx context.Context, api *apiClient, conn *xmppConn, cr creds, acc
 		return false, errors.New("the wiki took the code but did not verify the link")
 	}
 	return true, nil
+}
+
+// componentWait bounds waiting for the bridge to connect to the XMPP
+// server: the wiki starts it after it listens.
+const componentWait = 30 * time.Second
+
+// awaitComponent asks the bridge's domain for disco#info until it answers,
+// so that no link is asked for before the bot can send its code (the wiki
+// would then make the user wait 30 s before asking again).
+func awaitComponent(ctx context.Context, conn *xmppConn, domain string) error {
+	deadline := time.Now().Add(componentWait)
+	_ = conn.conn.SetReadDeadline(deadline)
+	defer func() { _ = conn.conn.SetReadDeadline(time.Time{}) }()
+	stop := context.AfterFunc(ctx, func() { _ = conn.conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for try := 1; ; try++ {
+		id := "disco" + strconv.Itoa(try)
+		if err := conn.writeString("<iq type='get' id='" + id + "' to='" + domain + "'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"); err != nil {
+			return err
+		}
+		for {
+			el, err := conn.r.next()
+			if err != nil {
+				return fmt.Errorf("waiting for the XMPP bridge on %s: %w", domain, err)
+			}
+			if string(elemName(el)) != "iq" || string(attr(el, "id")) != id {
+				continue
+			}
+			if string(attr(el, "type")) == "result" {
+				return nil
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the XMPP bridge on %s did not answer within %v (is the wiki running with -xmpp-server?)", domain, componentWait)
+		}
+		if !sleepCtx(ctx, 200*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
 }
 
 // awaitCode reads conn until the bot's chat message with the code.
