@@ -138,7 +138,16 @@ func hasStatus(el []byte, code string) bool {
 // the tool's own messages: they are most of what an occupant reads.
 func (o *occupant) onMessage(el []byte) {
 	recv := o.clock.Now()
-	if string(attr(el, "type")) != "groupchat" {
+	switch string(attr(el, "type")) {
+	case "groupchat":
+	case "error":
+		if isFrom(attr(el, "from"), o.roomJID) {
+			// The room refused a message this occupant sent.
+			o.c.sendErrors.Add(1)
+			o.errs.report(fmt.Errorf("XMPP room %s refused a message from %s: %s", o.roomJID, o.acct.bare(), clip(el, 400)))
+		}
+		return
+	default:
 		return
 	}
 	body, ok := childText(el, "body")
@@ -237,6 +246,13 @@ var errNoReflection = errors.New("the room did not reflect the message to its se
 // in flight, as with the POST senders: the next waits for the reflection
 // (or for timeout).
 func (o *occupant) send(sendCtx context.Context, interval, phase time.Duration, msgBytes int) {
+	// Only an occupant may post: one that has not joined yet would have
+	// its messages refused, and counted lost everywhere.
+	select {
+	case <-o.ready:
+	case <-sendCtx.Done():
+		return
+	}
 	if !sleepCtx(sendCtx, phase) {
 		return
 	}
