@@ -188,10 +188,12 @@ func (c *xmppConn) sendGroupchat(room, id, body string) error {
 	return nil
 }
 
-// close ends the stream politely and closes the connection.
+// close ends the stream politely and closes the connection. The write
+// deadline comes first: it also ends a send blocked on a server that has
+// stopped reading, which holds the lock.
 func (c *xmppConn) close() {
-	c.wmu.Lock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	c.wmu.Lock()
 	_, _ = c.conn.Write([]byte("</stream:stream>"))
 	c.wmu.Unlock()
 	_ = c.conn.Close()
