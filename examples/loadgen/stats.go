@@ -82,9 +82,10 @@ type Result struct {
 	DurationS      float64 `json:"duration_s"` // send phase, as it actually lasted
 	SettleS        float64 `json:"settle_s"`   // wait for deliveries, as it actually lasted
 
-	// With XMPP occupants the two paths separately: SSE streams and
-	// XMPP occupants (of the bridge's rooms, or with -prosody-muc of
-	// Prosody's own MUC, when Mode says so). Absent without XMPP.
+	// With XMPP occupants the two paths separately: SSE streams (absent
+	// when there are none) and XMPP occupants (of the bridge's rooms, or
+	// with -prosody-muc of Prosody's own MUC, as Mode says). Absent
+	// without XMPP.
 	Mode string      `json:"mode,omitempty"` // "bridge" or "prosody-muc"
 	SSE  *PathResult `json:"sse,omitempty"`
 	XMPP *PathResult `json:"xmpp,omitempty"`
@@ -186,7 +187,8 @@ func tally(in tallyInput) Result {
 		res.Mode = "bridge"
 		if in.cfg.ProsodyMUC {
 			res.Mode = "prosody-muc"
-		} else {
+		}
+		if len(in.subs) > 0 {
 			res.SSE = sse.result(in.cfg.sseSubs())
 		}
 		res.XMPP = xmpp.result(in.cfg.xmppSubs())
