@@ -40,7 +40,7 @@
 #   PROSODY_MUC=1 bash scripts/loadtest.sh -rooms 100 -subs 20 -rate 2000 -duration 20s
 #
 # Prosody is tuned for the load (see prosody_start): the epoll backend,
-# Nagle off, writes straight from the stanza handler instead of on the
+# Lua's generational garbage collector, Nagle off, writes straight from the stanza handler instead of on the
 # next loop turn, a deep accept queue for the occupants' log-ins, a room
 # cache big enough for every room, logging of warnings only.
 #
@@ -90,6 +90,12 @@ free_port() {
 # and starts it; it sets xmpp_c2s and xmpp_component (host:port). The
 # settings that are not Prosody's defaults, and why:
 #   network_backend "epoll"      the event loop for thousands of sockets
+#   gc generational              Lua 5.4's generational collector: a MUC
+#                                makes a short-lived copy of every stanza
+#                                for every occupant; in side-by-side runs
+#                                on a busy machine Prosody took about half
+#                                the CPU per delivery that it took with its
+#                                default (incremental, pause 105)
 #   nagle = false                stanzas leave at once, not after an ACK
 #   opportunistic_writes = true  a stanza is written from the handler that
 #                                routes it, not on the next loop turn
@@ -120,6 +126,7 @@ data_path = "$dir/data"
 certificates = "$dir/certs"
 log = { warn = "$dir/prosody.log" }
 network_backend = "epoll"
+gc = { mode = "generational" }
 network_settings = { nagle = false; opportunistic_writes = true; tcp_backlog = 1024; read_size = 65536 }
 interfaces = { "127.0.0.1" }
 local_interfaces = { "127.0.0.1" }
