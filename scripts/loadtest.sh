@@ -39,6 +39,10 @@
 #
 #   PROSODY_MUC=1 bash scripts/loadtest.sh -rooms 100 -subs 20 -rate 2000 -duration 20s
 #
+# In both modes the script also prints the cores each part used while the
+# load ran and, with the bridge, the largest backlog on its component
+# connection to Prosody (see watch_xmpp_load), to show where the limit is.
+#
 # Prosody is tuned for the load (see prosody_start): the epoll backend,
 # Lua's generational garbage collector, Nagle off, writes straight from the stanza handler instead of on the
 # next loop turn, a deep accept queue for the occupants' log-ins, a room
@@ -170,13 +174,63 @@ CFG
 	exit 1
 }
 
+# watch_xmpp_load runs beside loadgen (pid $1) in the XMPP modes. From the
+# start of the send phase until loadgen ends it samples, once a second,
+# the bytes the wiki has written to Prosody's component port that Prosody
+# has not read yet, and at the end prints the CPU each part used over that
+# time: where the limit is. A backlog that grows on the component
+# connection while Prosody's CPU is near a full core means Prosody (one
+# Lua thread) is the limit, not the bridge.
+watch_xmpp_load() {
+	local lg=$1 comp_port=${xmpp_component##*:} pids=() names=() t0=() p n i q maxq=0 start end
+	until grep -q 'sending .* msgs/s\|not joined after' "$work/loadgen.log" 2>/dev/null; do
+		kill -0 "$lg" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	pids=("$prosody_pid") names=(prosody)
+	if [ -n "$wiki_pid" ]; then
+		pids+=("$wiki_pid") names+=(wikihost)
+		p=$(pgrep -P "$wiki_pid" | head -1 || true)
+		[ -n "$p" ] && pids+=("$p") names+=(plugin)
+	fi
+	pids+=("$lg") names+=(loadgen)
+	cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+	for i in "${!pids[@]}"; do t0[i]=$(cpu_ticks "${pids[i]}"); done
+	start=$(date +%s%N)
+	local t1=()
+	while kill -0 "$lg" 2>/dev/null; do
+		for i in "${!pids[@]}"; do t1[i]=$(cpu_ticks "${pids[i]}"); done
+		end=$(date +%s%N)
+		if [ -n "$wiki_pid" ]; then
+			q=$(ss -tnH state established "( dport = :$comp_port )" 2>/dev/null | awk '{s += $2} END {print s + 0}')
+			[ "$q" -gt "$maxq" ] && maxq=$q
+		fi
+		sleep 1
+	done
+	local hz secs line=""
+	hz=$(getconf CLK_TCK)
+	secs=$(( (end - start) / 1000000 ))
+	[ "$secs" -gt 0 ] || return 0
+	for i in "${!pids[@]}"; do
+		line+="$(awk -v t=$(( t1[i] - t0[i] )) -v hz="$hz" -v ms="$secs" -v n="${names[i]}" 'BEGIN {printf "%s %.2f, ", n, t / hz / (ms / 1000)}')"
+	done
+	echo "loadtest: cores used from the start of sending to the end: ${line%, }" >&2
+	[ -n "$wiki_pid" ] && echo "loadtest: largest backlog on the bridge's component connection (written by the wiki, not yet read by Prosody): $maxq bytes" >&2
+	return 0
+}
+
 xmpp_wiki_args=()
 xmpp_lg_args=()
 if [ -n "$prosody_muc" ]; then
 	prosody_start
 	xmpp_lg_args=(-prosody-muc -xmpp-server "$xmpp_c2s" -xmpp-muc conference.localhost -xmpp-register)
 	status=0
-	"$work/loadgen" "${xmpp_lg_args[@]}" "$@" >"$work/result.json" 2>"$work/loadgen.log" || status=$?
+	"$work/loadgen" "${xmpp_lg_args[@]}" "$@" >"$work/result.json" 2>"$work/loadgen.log" &
+	lg_pid=$!
+	watch_xmpp_load "$lg_pid" &
+	watch_pid=$!
+	wait "$lg_pid" || status=$?
+	wait "$watch_pid" || true
 	tail -3 "$work/loadgen.log" >&2
 	cat "$work/result.json"
 	exit "$status"
@@ -241,6 +295,11 @@ fi
 
 "$work/loadgen" -url "$url" "${lg_args[@]}" "${xmpp_lg_args[@]}" "$@" >"$work/result.json" 2>"$work/loadgen.log" &
 lg_pid=$!
+watch_pid=
+if [ "$xmpp_share" != 0 ]; then
+	watch_xmpp_load "$lg_pid" &
+	watch_pid=$!
+fi
 
 # wait_for_load returns once loadgen has had a message acknowledged (or
 # has exited), so that kills and restarts land in the send phase.
@@ -288,6 +347,7 @@ if [ "$restarts" -gt 0 ]; then
 fi
 status=0
 wait "$lg_pid" || status=$?
+[ -n "$watch_pid" ] && { wait "$watch_pid" || true; }
 tail -3 "$work/loadgen.log" >&2
 cat "$work/result.json"
 exit "$status"
