@@ -21,6 +21,34 @@
 #   NODES=2 bash scripts/loadtest.sh -rooms 100 -subs 20 -rate 1000 -duration 20s
 #   NODES=2 KILL_NODE=1 bash scripts/loadtest.sh -rooms 20 -subs 10 -rate 200 -duration 20s
 #
+# With XMPP=SHARE (0 < SHARE <= 1) the script also starts its own Prosody
+# (Debian's prosody package; a generated config on free loopback ports in
+# the run's temp dir, never the system service), turns on the wiki's XMPP
+# bridge, and loadgen makes that share of each room's subscribers XMPP
+# occupants: accounts created by in-band registration, each linked to its
+# wiki user through the wiki's API and the code the bridge's bot sends.
+# Senders still POST through the browser API; the result reports the SSE
+# and the XMPP path separately.
+#
+#   XMPP=0.5 bash scripts/loadtest.sh -rooms 100 -subs 20 -rate 2000 -duration 20s
+#
+# With PROSODY_MUC=1 no wiki is started: loadgen drives Prosody's own MUC
+# (Component "conference.localhost" "muc") with the same shape, every
+# subscriber an occupant and the senders occupants posting over XMPP, to
+# compare with the bridge at the same load.
+#
+#   PROSODY_MUC=1 bash scripts/loadtest.sh -rooms 100 -subs 20 -rate 2000 -duration 20s
+#
+# In both modes the script also prints the cores each part used while the
+# load ran and, with the bridge, the largest backlog on its component
+# connection to Prosody (see watch_xmpp_load), to show where the limit is.
+#
+# Prosody is tuned for the load (see prosody_start): the epoll backend,
+# Lua's generational garbage collector, Nagle off, writes straight from
+# the stanza handler instead of on the next loop turn, a deep accept queue
+# for the occupants' log-ins, a room cache big enough for every room,
+# logging of warnings only.
+#
 # With PG_RESTART=N the PostgreSQL server is stopped (fast shutdown) N
 # times under load, PG_RESTART_EVERY (5) seconds apart, left down for
 # PG_DOWN (3) seconds and started again. That needs the private server
@@ -63,8 +91,9 @@ fi
 work=$(mktemp -d /tmp/pcload.XXXXXX)
 wiki_pid=
 wiki_pid_b=
+prosody_pid=
 cleanup() {
-	for pid in $wiki_pid $wiki_pid_b; do
+	for pid in $wiki_pid $wiki_pid_b $prosody_pid; do
 		kill -TERM "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
@@ -74,12 +103,186 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/pagechat-plugin" ./plugin/cmd/pagechat-plugin
-go build -o "$work/wikihost" ./examples/wikihost
+xmpp_share=${XMPP:-0}
+prosody_muc=${PROSODY_MUC:-}
+if [ -z "$prosody_muc" ]; then
+	go build -o "$work/pagechat-plugin" ./plugin/cmd/pagechat-plugin
+	go build -o "$work/wikihost" ./examples/wikihost
+fi
 go build -o "$work/loadgen" ./examples/loadgen
 
 # Each SSE subscriber is one connection on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# free_port prints a random TCP port on loopback that nothing listens on
+# (outside the kernel's range for outgoing connections).
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 12000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+# prosody_start writes a config for a private Prosody under $work/prosody
+# and starts it; it sets xmpp_c2s and xmpp_component (host:port). The
+# settings that are not Prosody's defaults, and why:
+#   network_backend "epoll"      the event loop for thousands of sockets
+#   gc generational              Lua 5.4's generational collector: a MUC
+#                                makes a short-lived copy of every stanza
+#                                for every occupant; in side-by-side runs
+#                                on a busy machine Prosody took about half
+#                                the CPU per delivery that it took with its
+#                                default (incremental, pause 105)
+#   nagle = false                stanzas leave at once, not after an ACK
+#   opportunistic_writes = true  a stanza is written from the handler that
+#                                routes it, not on the next loop turn
+#   tcp_backlog = 1024           room for a burst of occupants' log-ins
+#   network_default_read_size    64 KiB per read instead of 4 KiB: Prosody
+#                                reads a connection once per turn of its
+#                                loop, and 4 KiB a turn held the bridge's
+#                                one component connection (which carries a
+#                                stanza per occupant) to a few thousand
+#                                stanzas a second with Prosody mostly idle
+#   muc_room_cache_size          every room stays live (the default is 100)
+#   muc_room_locking = false     a room exists as soon as its first occupant
+#                                joins (no XEP-0045 configuration step)
+#   allow_registration           in-band registration, on loopback only,
+#                                for loadgen's accounts; no throttle, since
+#                                loopback is on Prosody's allowlist
+#   log warnings only            debug logging costs more than the load
+prosody_start() {
+	command -v prosody >/dev/null && command -v prosodyctl >/dev/null || {
+		echo "loadtest: XMPP and PROSODY_MUC need Prosody: apt-get install prosody" >&2
+		exit 1
+	}
+	local dir=$work/prosody c2s comp
+	mkdir -p "$dir/data" "$dir/certs"
+	c2s=$(free_port)
+	comp=$(free_port)
+	xmpp_secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	printf '%s\n' "$xmpp_secret" >"$work/xmpp-secret"
+	cat >"$dir/prosody.cfg.lua" <<CFG
+run_as_root = true -- a throwaway config in a temp dir; nothing here is the system's
+pidfile = "$dir/prosody.pid"
+data_path = "$dir/data"
+certificates = "$dir/certs"
+log = { warn = "$dir/prosody.log" }
+network_backend = "epoll"
+gc = { mode = "generational" }
+network_settings = { nagle = false; opportunistic_writes = true; tcp_backlog = 1024 }
+network_default_read_size = 65536
+interfaces = { "127.0.0.1" }
+local_interfaces = { "127.0.0.1" }
+c2s_ports = { $c2s }
+component_ports = { $comp }
+component_interface = "127.0.0.1"
+s2s_ports = { }
+c2s_direct_tls_ports = { }
+s2s_direct_tls_ports = { }
+legacy_ssl_ports = { }
+http_ports = { }
+https_ports = { }
+c2s_require_encryption = false
+s2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_plain"
+allow_registration = true
+modules_enabled = { "roster", "saslauth", "disco", "ping", "posix", "register" }
+VirtualHost "localhost"
+Component "chat.localhost"
+  component_secret = "$xmpp_secret"
+Component "conference.localhost" "muc"
+  muc_room_locking = false
+  muc_room_cache_size = 100000
+  muc_tombstones = false
+CFG
+	prosody --config "$dir/prosody.cfg.lua" -F >>"$dir/prosody.out" 2>&1 &
+	prosody_pid=$!
+	for _ in $(seq 1 200); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$c2s") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$comp") 2>/dev/null; then
+			xmpp_c2s=127.0.0.1:$c2s
+			xmpp_component=127.0.0.1:$comp
+			echo "loadtest: Prosody on c2s $xmpp_c2s, components $xmpp_component (config $dir/prosody.cfg.lua)" >&2
+			return 0
+		fi
+		kill -0 "$prosody_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$dir/prosody.out" "$dir/prosody.log" >&2 2>/dev/null || true
+	echo "loadtest: Prosody did not start" >&2
+	exit 1
+}
+
+# watch_xmpp_load runs beside loadgen (pid $1) in the XMPP modes. From the
+# start of the send phase until loadgen ends it samples, once a second,
+# the bytes the wiki has written to Prosody's component port that Prosody
+# has not read yet, and at the end prints the CPU each part used over that
+# time: where the limit is. A backlog that grows on the component
+# connection while Prosody's CPU is near a full core means Prosody (one
+# Lua thread) is the limit, not the bridge.
+watch_xmpp_load() {
+	local lg=$1 comp_port=${xmpp_component##*:} pids=() names=() t0=() p n i q maxq=0 start end
+	until grep -q 'sending .* msgs/s\|not joined after' "$work/loadgen.log" 2>/dev/null; do
+		kill -0 "$lg" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	pids=("$prosody_pid") names=(prosody)
+	if [ -n "$wiki_pid" ]; then
+		pids+=("$wiki_pid") names+=(wikihost)
+		p=$(pgrep -P "$wiki_pid" | head -1 || true)
+		[ -n "$p" ] && pids+=("$p") names+=(plugin)
+	fi
+	pids+=("$lg") names+=(loadgen)
+	cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+	for i in "${!pids[@]}"; do t0[i]=$(cpu_ticks "${pids[i]}"); done
+	start=$(date +%s%N)
+	local t1=()
+	while kill -0 "$lg" 2>/dev/null; do
+		for i in "${!pids[@]}"; do t1[i]=$(cpu_ticks "${pids[i]}"); done
+		end=$(date +%s%N)
+		if [ -n "$wiki_pid" ]; then
+			q=$(ss -tnH state established "( dport = :$comp_port )" 2>/dev/null | awk '{s += $2} END {print s + 0}')
+			[ "$q" -gt "$maxq" ] && maxq=$q
+		fi
+		sleep 1
+	done
+	local hz secs line=""
+	hz=$(getconf CLK_TCK)
+	secs=$(( (end - start) / 1000000 ))
+	[ "$secs" -gt 0 ] || return 0
+	for i in "${!pids[@]}"; do
+		line+="$(awk -v t=$(( t1[i] - t0[i] )) -v hz="$hz" -v ms="$secs" -v n="${names[i]}" 'BEGIN {printf "%s %.2f, ", n, t / hz / (ms / 1000)}')"
+	done
+	echo "loadtest: cores used from the start of sending to the end: ${line%, }" >&2
+	[ -n "$wiki_pid" ] && echo "loadtest: largest backlog on the bridge's component connection (written by the wiki, not yet read by Prosody): $maxq bytes" >&2
+	return 0
+}
+
+xmpp_wiki_args=()
+xmpp_lg_args=()
+if [ -n "$prosody_muc" ]; then
+	prosody_start
+	xmpp_lg_args=(-prosody-muc -xmpp-server "$xmpp_c2s" -xmpp-muc conference.localhost -xmpp-register)
+	status=0
+	"$work/loadgen" "${xmpp_lg_args[@]}" "$@" >"$work/result.json" 2>"$work/loadgen.log" &
+	lg_pid=$!
+	watch_xmpp_load "$lg_pid" &
+	watch_pid=$!
+	wait "$lg_pid" || status=$?
+	wait "$watch_pid" || true
+	tail -3 "$work/loadgen.log" >&2
+	cat "$work/result.json"
+	exit "$status"
+elif [ "$xmpp_share" != 0 ]; then
+	if [ "${NODES:-1}" != 1 ]; then
+		echo "loadtest: XMPP with NODES=2 is not supported (one bridge component per domain)" >&2
+		exit 2
+	fi
+	prosody_start
+	xmpp_wiki_args=(-xmpp-server "$xmpp_component" -xmpp-domain chat.localhost -xmpp-secret-file "$work/xmpp-secret")
+	xmpp_lg_args=(-xmpp-server "$xmpp_c2s" -xmpp-muc chat.localhost -xmpp-share "$xmpp_share" -xmpp-register)
+fi
 
 nodes=${NODES:-1}
 pg_restarts=${PG_RESTART:-0}
@@ -106,7 +309,7 @@ start_wiki() {
 	# for real clients, so they are off here, and its password checks
 	# queue for the cores instead of being refused after 2 s.
 	# In a cluster the nodes share -data (attachments) and the database.
-	"$work/wikihost" -addr "$1" -data "$work/data" -plugin "$work/pagechat-plugin" "${db_args[@]}" \
+	"$work/wikihost" -addr "$1" -data "$work/data" -plugin "$work/pagechat-plugin" "${db_args[@]}" "${xmpp_wiki_args[@]}" \
 		-max-conns-per-ip -1 -pages-per-minute -1 -password-checks 64 >>"$log" 2>&1 &
 	wiki_pid=$!
 	url=
@@ -135,8 +338,13 @@ if [ "$nodes" = 2 ]; then
 	echo "loadtest: node A $url (senders), node B $url_b; subscribers on $sub_url" >&2
 fi
 
-"$work/loadgen" -url "$url" "${lg_args[@]}" "$@" >"$work/result.json" 2>"$work/loadgen.log" &
+"$work/loadgen" -url "$url" "${lg_args[@]}" "${xmpp_lg_args[@]}" "$@" >"$work/result.json" 2>"$work/loadgen.log" &
 lg_pid=$!
+watch_pid=
+if [ "$xmpp_share" != 0 ]; then
+	watch_xmpp_load "$lg_pid" &
+	watch_pid=$!
+fi
 
 # wait_for_load returns once loadgen has had a message acknowledged (or
 # has exited), so that kills and restarts land in the send phase.
@@ -193,6 +401,7 @@ if [ "$pg_restarts" -gt 0 ]; then
 fi
 status=0
 wait "$lg_pid" || status=$?
+[ -n "$watch_pid" ] && { wait "$watch_pid" || true; }
 tail -3 "$work/loadgen.log" >&2
 cat "$work/result.json"
 if [ "$pg_restarts" -gt 0 ]; then

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -25,6 +27,15 @@ type Config struct {
 	Settle         time.Duration // wait for outstanding deliveries after sending stops
 	MsgBytes       int           // minimum message text length in bytes
 	NoFail         bool          // exit 0 even when the delivery check fails
+
+	// XMPP occupants (docs in doc.go, "XMPP").
+	XMPPServer   string  // client-to-server address host:port of the XMPP server; empty: no XMPP
+	XMPPShare    float64 // share of each room's subscribers that are XMPP occupants (0..1)
+	XMPPDomain   string  // the users' domain on the XMPP server
+	XMPPMUC      string  // rooms are <room>@XMPPMUC: the bridge's domain, or Prosody's MUC component
+	XMPPPassword string  // password of the XMPP accounts; empty: Password
+	XMPPRegister bool    // create the XMPP accounts by in-band registration
+	ProsodyMUC   bool    // drive the XMPP server's own MUC instead of the wiki
 
 	// The rest have defaults (see withDefaults) and no flags: they bound
 	// the run rather than shape the load.
@@ -56,6 +67,11 @@ func (c Config) withDefaults() Config {
 	// Setup creates hundreds of users, each a bcrypt hash on the server:
 	// minutes on a small machine, and not part of what is measured.
 	def(&c.SetupTimeout, 5*time.Minute)
+	if c.XMPPServer != "" && (c.XMPPShare > 0 || c.ProsodyMUC) {
+		// Thousands of MUC joins, each a presence to every occupant
+		// already there: set-up, not what is measured.
+		def(&c.ReadyTimeout, time.Minute)
+	}
 	def(&c.ReadyTimeout, 10*time.Second)
 	def(&c.AttemptTimeout, 10*time.Second)
 	def(&c.IdleTimeout, 45*time.Second)
@@ -66,7 +82,43 @@ func (c Config) withDefaults() Config {
 		perRoom := c.Rate / float64(c.Rooms)
 		c.SendersPerRoom = max(1, min(maxSubs, int(math.Ceil(perRoom/senderRate))))
 	}
+	if c.ProsodyMUC {
+		// The senders are occupants of the room (see occupant), so a
+		// room has at most as many as it has occupants.
+		c.XMPPShare = 1
+		c.SendersPerRoom = min(c.SendersPerRoom, max(c.Subs, 1))
+	}
+	if c.XMPPDomain == "" {
+		c.XMPPDomain = "localhost"
+	}
+	if c.XMPPMUC == "" {
+		c.XMPPMUC = "chat.localhost"
+		if c.ProsodyMUC {
+			c.XMPPMUC = "conference.localhost"
+		}
+	}
+	if c.XMPPPassword == "" {
+		c.XMPPPassword = c.Password
+	}
 	return c
+}
+
+// xmppSubs is how many of each room's subscribers are XMPP occupants:
+// -xmpp-share of them, rounded, and at least one when the share is not 0.
+func (c Config) xmppSubs() int {
+	if c.XMPPServer == "" || !(c.XMPPShare > 0) {
+		return 0
+	}
+	return min(c.Subs, max(1, int(math.Round(float64(c.Subs)*c.XMPPShare))))
+}
+
+// sseSubs is how many of each room's subscribers are SSE streams.
+func (c Config) sseSubs() int { return c.Subs - c.xmppSubs() }
+
+// xmppUsers is the number of XMPP users; each has -streams-per-user
+// occupants (resources), as each viewer has that many streams.
+func (c Config) xmppUsers() int {
+	return (c.Rooms*c.xmppSubs() + c.StreamsPerUser - 1) / c.StreamsPerUser
 }
 
 // checkURL reports whether raw is a base URL the tool can use.
@@ -123,6 +175,20 @@ func (c Config) validate() error {
 		return fmt.Errorf("-settle %v: must not be negative", c.Settle)
 	case c.MsgBytes < 0 || c.MsgBytes > maxMsgBytes:
 		return fmt.Errorf("-msg-bytes %d: want 0..%d", c.MsgBytes, maxMsgBytes)
+	case !(c.XMPPShare >= 0 && c.XMPPShare <= 1):
+		return fmt.Errorf("-xmpp-share %g: want 0..1", c.XMPPShare)
+	case (c.XMPPShare > 0 || c.ProsodyMUC) && c.XMPPServer == "":
+		return errors.New("-xmpp-share and -prosody-muc need -xmpp-server (the XMPP server's client port)")
+	}
+	if c.XMPPServer != "" {
+		if _, _, err := net.SplitHostPort(c.XMPPServer); err != nil {
+			return fmt.Errorf("-xmpp-server %q: want host:port: %w", c.XMPPServer, err)
+		}
+		for flag, v := range map[string]string{"-xmpp-domain": c.XMPPDomain, "-xmpp-muc": c.XMPPMUC} {
+			if v == "" || strings.ContainsAny(v, "@/'\"<>& ") {
+				return fmt.Errorf("%s %q: want a domain name", flag, v)
+			}
+		}
 	}
 	return nil
 }
@@ -141,7 +207,7 @@ func (c Config) senders() int { return c.Rooms * c.SendersPerRoom }
 func (c Config) senderUsers() int { return c.SendersPerRoom }
 
 // viewers is the number of subscribing users.
-func (c Config) viewers() int { return (c.Rooms*c.Subs + c.StreamsPerUser - 1) / c.StreamsPerUser }
+func (c Config) viewers() int { return (c.Rooms*c.sseSubs() + c.StreamsPerUser - 1) / c.StreamsPerUser }
 
 // sendInterval spreads Rate evenly over the senders.
 func (c Config) sendInterval() time.Duration {

@@ -7,7 +7,7 @@
 //
 // Point it only at a server you run yourself, normally on loopback: it
 // creates users and pages there and sends as fast as it is told to. It talks
-// to no address other than -url and -sub-url.
+// to no address other than -url, -sub-url and -xmpp-server.
 //
 // # Usage
 //
@@ -40,6 +40,16 @@
 //	-settle D              how long to wait for deliveries afterwards (default 5s)
 //	-msg-bytes N           pad each message text to at least N bytes (default 0)
 //	-no-fail               exit 0 even when messages were lost, repeated or reordered
+//	-xmpp-server HOST:PORT the XMPP server's client port (a test server that allows
+//	                       PLAIN without TLS); needed by the next two
+//	-xmpp-share F          share (0..1) of each room's subscribers that are XMPP
+//	                       occupants of the bridge's rooms instead of SSE streams
+//	-prosody-muc           measure the XMPP server's own MUC instead (no wiki)
+//	-xmpp-domain D         the XMPP users' domain (default localhost)
+//	-xmpp-muc D            the room JIDs' domain (default chat.localhost, the
+//	                       bridge's; with -prosody-muc conference.localhost)
+//	-xmpp-password P       the XMPP accounts' password (default -password)
+//	-xmpp-register         create the XMPP accounts by in-band registration
 //
 // # What it does
 //
@@ -88,6 +98,54 @@
 //	p50_ms p99_ms max_ms send→receive latency over all deliveries
 //	ack_p50_ms ack_p99_ms  first POST attempt → acknowledgement
 //	errors, reconnects, failovers, …  see the Result type
+//
+// # XMPP
+//
+// With -xmpp-share F, round(F × S) of each room's S subscribers (at least
+// one) are XMPP occupants of the room's JID <room id>@<-xmpp-muc> on the
+// wiki's XMPP bridge (docs/xmpp.md), the rest SSE streams. Occupant i
+// (over all rooms) is the resource o<i> of the XMPP user
+// loadgen-xmpp-<i/streams-per-user + 1>@<-xmpp-domain>, one client-to-server
+// connection each, and each XMPP user is also a wiki user of the same
+// name. Before the run every XMPP user, on one short connection of its
+// own, creates its account (-xmpp-register: in-band registration, XEP-0077;
+// an existing account is used as it is), waits until the bridge answers
+// disco#info, and links the address to its wiki user as a person does:
+// PUT /api/me/xmpp, then the code the bridge's bot sends to the address
+// goes to POST /api/me/xmpp/verify (an address already linked is left as it
+// is). Then every occupant logs in and joins with its user's name as nick,
+// asking for up to 500 messages of history. Senders still post through the
+// browser API. An occupant counts each groupchat message of the tool by
+// its stanza-id (the room's sequence), in the same ledger as an SSE stream,
+// with the latency from the start of the POST.
+//
+// With -prosody-muc the wiki is not used at all: every subscriber is an
+// occupant of a room lg-<run>-<N>@<-xmpp-muc> of the XMPP server's own MUC
+// (in Prosody, Component "conference.localhost" "muc"), each with a nick of
+// its own, and the first -senders-per-room occupants of each room (at most
+// all of them) also send, at the same total rate, since only occupants may
+// post. A MUC gives messages no sequence the tool can check, so sender k of
+// K numbers its n-th message (n−1)·K + k + 1 and puts that in the message
+// (in the client id of the body); receivers count by it in the same ledger,
+// and check the order within each sender's messages only. A message counts
+// as acknowledged once written (there is no other answer), so every message
+// written is expected at every occupant, its sender included; the time
+// until the room reflects it to its sender is its ack latency, and a
+// sender sends its next message only after that (at most 10 s), as a POST
+// sender waits for its answer.
+//
+// The result then adds "mode" ("bridge" or "prosody-muc") and, per path,
+// "sse" and "xmpp" objects with subs (per room), delivered, expected, lost,
+// duplicated, out_of_order and p50_ms, p99_ms, max_ms; the top-level
+// figures cover both. Progress lines add the XMPP occupants' own p50, p99
+// and max.
+//
+// The XMPP client is this package's own, not an XML library: it finds
+// each stanza's end and reads the few values it needs from the bytes, so a
+// delivery costs the tool no allocation. It speaks only what a local test server
+// needs (plain TCP, SASL PLAIN), and an occupant whose connection breaks
+// does not reconnect: it is counted in stream_errors and what it misses
+// as lost.
 //
 // # Cluster mode
 //

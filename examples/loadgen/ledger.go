@@ -45,9 +45,15 @@ type subLedger struct {
 	lat []uint32
 	// cross says the stream now being read is on another node than the
 	// senders': what it delivers is marked crossNode.
-	cross      bool
-	last       int64 // highest seq received; the resume position
+	cross bool
+	last  int64 // highest seq received; the resume position
+	// laneLast, when set, is the highest seq received per sender lane:
+	// in Prosody MUC mode the server gives messages no room-wide
+	// sequence, so each sender numbers its own and only the order within
+	// one sender's lane can be checked (seq-1 mod lanes is the lane).
+	laneLast   []int64
 	received   int64 // message events accepted, duplicates included
+	held       int64 // distinct seqs recorded
 	duplicated int64
 	outOfOrder int64
 	rejected   int64
@@ -68,12 +74,19 @@ func (l *subLedger) observe(seq, boundSeq int64, latency time.Duration) verdict 
 		return duplicate
 	}
 	l.mark(seq, latency)
+	l.held++
+	prev := l.last
+	if n := int64(len(l.laneLast)); n > 1 {
+		lane := (seq - 1) % n
+		prev = l.laneLast[lane]
+		l.laneLast[lane] = max(prev, seq)
+	}
 	v := fresh
 	switch {
 	case boundSeq != 0 && boundSeq != seq:
 		l.duplicated++
 		v = duplicate
-	case seq <= l.last:
+	case seq <= prev:
 		l.outOfOrder++
 		v = outOfOrder
 	}
@@ -134,6 +147,7 @@ type room struct {
 	id     string
 
 	maxAcked atomic.Int64 // highest acknowledged seq; subscribers are done when they reach it
+	nAcked   atomic.Int64 // acknowledged messages; lane-ordered occupants are done when they hold as many
 
 	mu    sync.Mutex
 	acked []int64          // seqs acknowledged to senders
@@ -150,6 +164,7 @@ func (r *room) ack(clientID string, seq int64) (consistent bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.acked = append(r.acked, seq)
+	r.nAcked.Add(1)
 	if seq > r.maxAcked.Load() { // writers hold mu, so load-then-store is safe
 		r.maxAcked.Store(seq)
 	}

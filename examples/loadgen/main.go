@@ -46,7 +46,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "loadgen:", err)
 		return exitUsage
 	}
-	for _, u := range append([]string{cfg.URL}, cfg.SubURLs...) {
+	targets := append([]string{cfg.URL}, cfg.SubURLs...)
+	if cfg.ProsodyMUC {
+		targets = nil
+	}
+	if cfg.XMPPServer != "" {
+		targets = append(targets, "xmpp://"+cfg.XMPPServer)
+	}
+	for _, u := range targets {
 		if !isLoopback(u) {
 			fmt.Fprintf(stderr, "loadgen: warning: %s is not a loopback address; only load servers you run\n", u)
 		}
@@ -110,6 +117,13 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to this file (go tool pprof reads it)")
 	fs.IntVar(&c.MsgBytes, "msg-bytes", 0, "pad each message text to at least this many bytes")
 	fs.BoolVar(&c.NoFail, "no-fail", false, "exit 0 even if messages were lost, duplicated or out of order")
+	fs.StringVar(&c.XMPPServer, "xmpp-server", "", "the XMPP server's client-to-server address host:port (a test server allowing PLAIN without TLS); needed for -xmpp-share and -prosody-muc")
+	fs.Float64Var(&c.XMPPShare, "xmpp-share", 0, "share (0..1) of each room's subscribers that are XMPP occupants of the bridge's room instead of SSE streams")
+	fs.StringVar(&c.XMPPDomain, "xmpp-domain", "localhost", "the XMPP users' domain")
+	fs.StringVar(&c.XMPPMUC, "xmpp-muc", "", "domain of the room JIDs: the bridge's (default chat.localhost), or with -prosody-muc the MUC component's (default conference.localhost)")
+	fs.StringVar(&c.XMPPPassword, "xmpp-password", "", "password of the XMPP accounts (default: -password)")
+	fs.BoolVar(&c.XMPPRegister, "xmpp-register", false, "create the XMPP accounts by in-band registration (the server must allow it)")
+	fs.BoolVar(&c.ProsodyMUC, "prosody-muc", false, "measure the XMPP server's own MUC instead of the wiki: every subscriber is an occupant of a room on -xmpp-muc and the senders post over XMPP; -url is not used")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}

@@ -39,6 +39,41 @@ func TestParseFlagsDefaults(t *testing.T) {
 	}
 }
 
+func TestParseFlagsXMPP(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args               []string
+		xmppSubs, sseSubs  int
+		sendersPerRoom     int
+		muc                string
+		xmppUsers, viewers int
+	}{
+		{args: []string{"-rooms", "100", "-subs", "20", "-rate", "2000", "-xmpp-server", "127.0.0.1:5222", "-xmpp-share", "0.5"},
+			xmppSubs: 10, sseSubs: 10, sendersPerRoom: 13, muc: "chat.localhost", xmppUsers: 250, viewers: 250},
+		{args: []string{"-rooms", "2", "-subs", "3", "-xmpp-server", "127.0.0.1:5222", "-xmpp-share", "0.01"},
+			xmppSubs: 1, sseSubs: 2, sendersPerRoom: 32, muc: "chat.localhost", xmppUsers: 1, viewers: 1},
+		{args: []string{"-rooms", "100", "-subs", "20", "-rate", "2000", "-xmpp-server", "127.0.0.1:5222", "-prosody-muc"},
+			xmppSubs: 20, sseSubs: 0, sendersPerRoom: 13, muc: "conference.localhost", xmppUsers: 500, viewers: 0},
+		{args: []string{"-rooms", "5", "-subs", "4", "-rate", "50", "-xmpp-server", "127.0.0.1:5222", "-prosody-muc"},
+			xmppSubs: 4, sseSubs: 0, sendersPerRoom: 4, muc: "conference.localhost", xmppUsers: 5, viewers: 0},
+		{args: []string{"-rooms", "5", "-subs", "4"},
+			xmppSubs: 0, sseSubs: 4, sendersPerRoom: 13, muc: "chat.localhost", xmppUsers: 0, viewers: 5},
+	}
+	for _, tc := range tests {
+		c, err := parseFlags(tc.args, io.Discard)
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if c.xmppSubs() != tc.xmppSubs || c.sseSubs() != tc.sseSubs || c.SendersPerRoom != tc.sendersPerRoom ||
+			c.XMPPMUC != tc.muc || c.xmppUsers() != tc.xmppUsers || c.viewers() != tc.viewers {
+			t.Errorf("%q: xmpp %d sse %d senders %d muc %q xmpp users %d viewers %d, want %d %d %d %q %d %d", tc.args,
+				c.xmppSubs(), c.sseSubs(), c.SendersPerRoom, c.XMPPMUC, c.xmppUsers(), c.viewers(),
+				tc.xmppSubs, tc.sseSubs, tc.sendersPerRoom, tc.muc, tc.xmppUsers, tc.viewers)
+		}
+	}
+}
+
 func TestParseFlagsRejects(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
@@ -57,6 +92,12 @@ func TestParseFlagsRejects(t *testing.T) {
 		{"-sub-url", "127.0.0.1:8081"},
 		{"-sub-url", "http://127.0.0.1:8081,ftp://x"},
 		{"-user", ""},
+		{"-xmpp-share", "0.5"},        // no -xmpp-server
+		{"-prosody-muc"},              // no -xmpp-server
+		{"-xmpp-server", "127.0.0.1"}, // no port
+		{"-xmpp-server", "127.0.0.1:5222", "-xmpp-share", "1.5"},
+		{"-xmpp-server", "127.0.0.1:5222", "-xmpp-share", "NaN"},
+		{"-xmpp-server", "127.0.0.1:5222", "-xmpp-muc", "a'b"},
 		{"-bogus"},
 		{"extra"},
 	} {

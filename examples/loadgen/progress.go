@@ -10,7 +10,7 @@ import (
 
 // startProgress prints one status line to w every interval until the
 // returned stop is called; stop waits for the printer to end.
-func startProgress(w io.Writer, c *counters, every time.Duration, start time.Time) (stop func()) {
+func startProgress(w io.Writer, c *counters, every time.Duration, start time.Time, xmpp bool) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -31,9 +31,14 @@ func startProgress(w io.Writer, c *counters, every time.Duration, start time.Tim
 				// delivered here is every message event received; the
 				// final result counts only acknowledged messages.
 				lat := c.window.drain()
-				fmt.Fprintf(w, "loadgen: %6.1fs sent=%d acked=%d delivered=%d rate=%.1f/s latency p50=%s p99=%s max=%s errors=%d reconnects=%d\n",
+				xlat := ""
+				if xmpp {
+					x := c.xwindow.drain()
+					xlat = " xmpp p50=" + ms(x.p50) + " p99=" + ms(x.p99) + " max=" + ms(x.max)
+				}
+				fmt.Fprintf(w, "loadgen: %6.1fs sent=%d acked=%d delivered=%d rate=%.1f/s latency p50=%s p99=%s max=%s%s errors=%d reconnects=%d\n",
 					now.Sub(start).Seconds(), c.sent.Load(), acked, c.received.Load(), rate,
-					ms(lat.p50), ms(lat.p99), ms(lat.max), c.errors(), c.reconnects.Load())
+					ms(lat.p50), ms(lat.p99), ms(lat.max), xlat, c.errors(), c.reconnects.Load())
 			}
 		}
 	})

@@ -44,64 +44,100 @@ func run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	runID := strings.ToLower(rand.Text()[:8])
 	errs := newErrorLog(log, 20)
 
-	fmt.Fprintf(log, "loadgen: run %s: creating %d rooms, %d sender and %d viewer users on %s\n",
-		runID, cfg.Rooms, cfg.senderUsers(), cfg.viewers(), cfg.URL)
-	if len(cfg.SubURLs) > 0 {
-		fmt.Fprintf(log, "loadgen: senders post to %s; subscribers connect to %s\n", cfg.URL, strings.Join(cfg.SubURLs, ", "))
-	}
-	setupCtx, setupDone := context.WithTimeout(ctx, cfg.SetupTimeout)
-	p, err := setup(setupCtx, api, cfg, runID, log)
-	setupDone()
-	if err != nil {
-		return Result{}, fmt.Errorf("setup: %w", err)
+	var p plan
+	if cfg.ProsodyMUC {
+		p = prosodyPlan(cfg, runID)
+		fmt.Fprintf(log, "loadgen: run %s: Prosody MUC mode: %d rooms on %s, %d occupants each (%d of them sending), %d XMPP users on %s\n",
+			runID, cfg.Rooms, cfg.XMPPMUC, cfg.Subs, cfg.SendersPerRoom, cfg.xmppUsers(), cfg.XMPPServer)
+	} else {
+		fmt.Fprintf(log, "loadgen: run %s: creating %d rooms, %d sender, %d viewer and %d XMPP users on %s\n",
+			runID, cfg.Rooms, cfg.senderUsers(), cfg.viewers(), cfg.xmppUsers(), cfg.URL)
+		if len(cfg.SubURLs) > 0 {
+			fmt.Fprintf(log, "loadgen: senders post to %s; subscribers connect to %s\n", cfg.URL, strings.Join(cfg.SubURLs, ", "))
+		}
+		setupCtx, setupDone := context.WithTimeout(ctx, cfg.SetupTimeout)
+		var err error
+		p, err = setup(setupCtx, api, cfg, runID, log)
+		setupDone()
+		if err != nil {
+			return Result{}, fmt.Errorf("setup: %w", err)
+		}
 	}
 
 	c := &counters{}
 	clk := newClock()
 
+	// XMPP occupants log in before anyone joins, so that joining is all
+	// the servers see while the subscribers come up.
+	var occs []*occupant
+	if cfg.xmppSubs() > 0 {
+		xctx, xdone := context.WithTimeout(ctx, cfg.SetupTimeout)
+		err := prepareXMPP(xctx, api, cfg, p.xmppUsers, log)
+		if err == nil {
+			occs = newOccupants(p, cfg, runID, clk, c, errs)
+			err = connectOccupants(xctx, cfg, occs, log)
+		}
+		xdone()
+		if err != nil {
+			return Result{}, fmt.Errorf("XMPP setup: %w", err)
+		}
+	}
+
 	// Subscribers first, so every message has its audience when sent.
 	streamCtx, stopStreams := context.WithCancel(ctx)
 	defer stopStreams()
 	var subWG sync.WaitGroup
-	subs := make([]*subscriber, 0, cfg.Rooms*cfg.Subs)
+	subs := make([]*subscriber, 0, cfg.Rooms*cfg.sseSubs())
+	var ready []chan struct{}
 	for _, r := range p.rooms {
-		for range cfg.Subs {
+		for range cfg.sseSubs() {
 			viewer := p.viewers[len(subs)/cfg.StreamsPerUser]
 			// Round robin over the subscriber URLs, as a load
 			// balancer without sticky sessions spreads browsers.
 			s := newSubscriber(r, subAPIs, len(subs)%len(subAPIs), api.base, viewer, cfg, clk, c, errs)
 			subs = append(subs, s)
+			ready = append(ready, s.ready)
 			subWG.Go(func() { s.run(streamCtx) })
 		}
 	}
+	for _, o := range occs {
+		ready = append(ready, o.ready)
+		subWG.Go(func() { o.run(streamCtx) })
+	}
 	readyStart := time.Now()
-	if n := waitReady(ctx, subs, cfg.ReadyTimeout); n > 0 {
-		// They asked for everything from seq 0, so they lose nothing
-		// by connecting late; only their first latencies suffer.
-		fmt.Fprintf(log, "loadgen: %d of %d streams not open after %v; sending anyway\n", n, len(subs), cfg.ReadyTimeout)
+	if n := waitReady(ctx, ready, cfg.ReadyTimeout); n > 0 {
+		// They asked for everything from seq 0 (XMPP occupants: up to
+		// 500 messages of history), so they lose nothing by connecting
+		// late; only their first latencies suffer.
+		fmt.Fprintf(log, "loadgen: %d of %d streams and occupants not joined after %v; sending anyway\n", n, len(ready), cfg.ReadyTimeout)
 	} else {
-		fmt.Fprintf(log, "loadgen: %d streams open in %v; sending %g msgs/s for %v\n",
-			len(subs), time.Since(readyStart).Round(time.Millisecond), cfg.Rate, cfg.Duration)
+		fmt.Fprintf(log, "loadgen: %d streams and %d XMPP occupants joined in %v; sending %g msgs/s for %v\n",
+			len(subs), len(occs), time.Since(readyStart).Round(time.Millisecond), cfg.Rate, cfg.Duration)
 	}
 
 	// A person who sends has the popup open: its connection is up and its
 	// history loaded before the first message. Without this every sender
 	// would dial and be checked in the first second of the send phase,
 	// and that second's latencies would measure connection set-up.
-	senders := newSenders(p, cfg, runID, api, clk, c, errs)
+	var senders []*sender
+	if !cfg.ProsodyMUC {
+		senders = newSenders(p, cfg, runID, api, clk, c, errs)
+	}
 	// It is best effort: a sender whose room did not open will dial on
 	// its first send, and its errors are counted there.
-	warmStart := time.Now()
-	var unopened atomic.Int64
-	_ = forEach(ctx, len(senders), len(senders), func(ctx context.Context, i int) error {
-		if err := senders[i].api.loadHistory(ctx, senders[i].cr, senders[i].room.id); err != nil {
-			unopened.Add(1)
-			errs.report(err)
-		}
-		return nil
-	})
-	fmt.Fprintf(log, "loadgen: %d of %d senders opened their rooms in %v\n",
-		int64(len(senders))-unopened.Load(), len(senders), time.Since(warmStart).Round(time.Millisecond))
+	if len(senders) > 0 {
+		warmStart := time.Now()
+		var unopened atomic.Int64
+		_ = forEach(ctx, len(senders), len(senders), func(ctx context.Context, i int) error {
+			if err := senders[i].api.loadHistory(ctx, senders[i].cr, senders[i].room.id); err != nil {
+				unopened.Add(1)
+				errs.report(err)
+			}
+			return nil
+		})
+		fmt.Fprintf(log, "loadgen: %d of %d senders opened their rooms in %v\n",
+			int64(len(senders))-unopened.Load(), len(senders), time.Since(warmStart).Round(time.Millisecond))
+	}
 
 	// Send phase.
 	sendStart := time.Now()
@@ -109,12 +145,24 @@ func run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	defer stopSending()
 	ackCtx, stopAcks := context.WithDeadline(ctx, sendStart.Add(cfg.Duration+cfg.ackGrace()))
 	defer stopAcks()
-	stopProgress := startProgress(log, c, cfg.Progress, sendStart)
+	stopProgress := startProgress(log, c, cfg.Progress, sendStart, len(occs) > 0)
 	var sendWG sync.WaitGroup
 	interval := cfg.sendInterval()
 	for i, sd := range senders {
 		phase := time.Duration(float64(interval) * float64(i) / float64(len(senders))) // float: no overflow at tiny rates
 		sendWG.Go(func() { sd.run(sendCtx, ackCtx, phase) })
+	}
+	if cfg.ProsodyMUC {
+		var xsenders []*occupant
+		for _, o := range occs {
+			if o.lane >= 0 {
+				xsenders = append(xsenders, o)
+			}
+		}
+		for i, o := range xsenders {
+			phase := time.Duration(float64(interval) * float64(i) / float64(len(xsenders)))
+			sendWG.Go(func() { o.send(sendCtx, interval, phase, cfg.MsgBytes) })
+		}
 	}
 	<-sendCtx.Done()
 	sendPhase := time.Since(sendStart)
@@ -127,7 +175,7 @@ func run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	// Settle phase.
 	settleStart := time.Now()
 	settleCtx, settleDone := context.WithTimeout(ctx, cfg.Settle)
-	waitSettled(settleCtx, sendersDone, subs)
+	waitSettled(settleCtx, sendersDone, subs, occs)
 	settleDone()
 	settlePhase := time.Since(settleStart)
 
@@ -142,8 +190,11 @@ func run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	for _, sd := range senders {
 		ackLat = append(ackLat, sd.ackLatency...)
 	}
+	for _, o := range occs {
+		ackLat = append(ackLat, o.ackLatency...)
+	}
 	res := tally(tallyInput{
-		cfg: cfg, counters: c, subs: subs, ackLatency: ackLat,
+		cfg: cfg, counters: c, subs: subs, occs: occs, ackLatency: ackLat,
 		sendPhase: sendPhase, settlePhase: settlePhase,
 	})
 	res.Interrupted = outer.Err() != nil
@@ -172,28 +223,29 @@ func newSenders(p plan, cfg Config, runID string, api *apiClient, clk clock, c *
 	return out
 }
 
-// waitReady waits until every subscriber's first stream is open, timeout
-// passes or ctx ends, and returns how many are not open.
-func waitReady(ctx context.Context, subs []*subscriber, timeout time.Duration) int {
+// waitReady waits until every channel in ready is closed (every
+// subscriber's first stream open, every occupant joined), timeout passes
+// or ctx ends, and returns how many are not.
+func waitReady(ctx context.Context, ready []chan struct{}, timeout time.Duration) int {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	for i, s := range subs {
+	for i, ch := range ready {
 		select {
-		case <-s.ready:
+		case <-ch:
 		case <-t.C:
-			return notReady(subs[i:])
+			return notReady(ready[i:])
 		case <-ctx.Done():
-			return notReady(subs[i:])
+			return notReady(ready[i:])
 		}
 	}
 	return 0
 }
 
-func notReady(subs []*subscriber) int {
+func notReady(ready []chan struct{}) int {
 	n := 0
-	for _, s := range subs {
+	for _, ch := range ready {
 		select {
-		case <-s.ready:
+		case <-ch:
 		default:
 			n++
 		}
@@ -201,9 +253,9 @@ func notReady(subs []*subscriber) int {
 	return n
 }
 
-// waitSettled returns once the senders are done and every subscriber has
-// caught up with its room, or when ctx ends.
-func waitSettled(ctx context.Context, sendersDone <-chan struct{}, subs []*subscriber) {
+// waitSettled returns once the senders are done and every subscriber and
+// occupant has caught up with its room, or when ctx ends.
+func waitSettled(ctx context.Context, sendersDone <-chan struct{}, subs []*subscriber, occs []*occupant) {
 	t := time.NewTicker(settlePoll)
 	defer t.Stop()
 	for {
@@ -217,17 +269,32 @@ func waitSettled(ctx context.Context, sendersDone <-chan struct{}, subs []*subsc
 		default:
 			continue
 		}
-		if allCaughtUp(subs) {
+		if allCaughtUp(subs, occs) {
 			return
 		}
 	}
 }
 
-func allCaughtUp(subs []*subscriber) bool {
+func allCaughtUp(subs []*subscriber, occs []*occupant) bool {
 	for _, s := range subs {
 		if !s.caughtUp() {
 			return false
 		}
 	}
+	for _, o := range occs {
+		if !o.caughtUp() {
+			return false
+		}
+	}
 	return true
+}
+
+// prosodyPlan is the plan of a Prosody MUC run: rooms named after the run
+// on the MUC component, and XMPP users that exist only there.
+func prosodyPlan(cfg Config, runID string) plan {
+	p := plan{rooms: make([]*room, cfg.Rooms), xmppUsers: make([]creds, cfg.xmppUsers())}
+	for i := range p.rooms {
+		p.rooms[i] = newRoom(i, "", fmt.Sprintf("lg-%s-%d", runID, i+1))
+	}
+	return p
 }

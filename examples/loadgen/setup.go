@@ -22,6 +22,11 @@ type plan struct {
 	rooms    []*room
 	senders  []creds // sender k of every room sends as senders[k]
 	viewers  []creds // stream i (over all rooms) is opened by viewers[i / StreamsPerUser]
+	// xmppUsers are the wiki users whose linked XMPP accounts are the
+	// occupants: occupant i (over all rooms) is a resource of
+	// xmppUsers[i / StreamsPerUser]. In Prosody MUC mode they exist
+	// only on the XMPP server and hold no session.
+	xmppUsers []creds
 }
 
 // roomName is the chat macro's room name on the page of room i (from 0).
@@ -44,7 +49,7 @@ func setup(ctx context.Context, api *apiClient, cfg Config, runID string, log io
 	}
 	p := plan{parentID: parent.ID, rooms: make([]*room, cfg.Rooms)}
 
-	if p.senders, p.viewers, err = setupUsers(ctx, api, cfg, parent.ID, log); err != nil {
+	if p.senders, p.viewers, p.xmppUsers, err = setupUsers(ctx, api, cfg, parent.ID, log); err != nil {
 		return plan{}, err
 	}
 
@@ -81,14 +86,17 @@ func setup(ctx context.Context, api *apiClient, cfg Config, runID string, log io
 // that already exists is reused once its password is checked. If -user
 // may not create users, everyone is -user, and those limits may refuse
 // part of the load.
-func setupUsers(ctx context.Context, api *apiClient, cfg Config, probePageID string, log io.Writer) (senders, viewers []creds, err error) {
+func setupUsers(ctx context.Context, api *apiClient, cfg Config, probePageID string, log io.Writer) (senders, viewers, xmppUsers []creds, err error) {
 	admin := creds{user: cfg.User, password: cfg.Password}
-	nSend, nView := cfg.senderUsers(), cfg.viewers()
+	nSend, nView, nXMPP := cfg.senderUsers(), cfg.viewers(), cfg.xmppUsers()
 	user := func(i int) (name, display string) {
-		if i < nSend {
+		switch {
+		case i < nSend:
 			return fmt.Sprintf("loadgen-%d", i+1), fmt.Sprintf("Load Sender %d", i+1)
+		case i < nSend+nView:
+			return fmt.Sprintf("loadgen-view-%d", i-nSend+1), fmt.Sprintf("Load Viewer %d", i-nSend+1)
 		}
-		return fmt.Sprintf("loadgen-view-%d", i-nSend+1), fmt.Sprintf("Load Viewer %d", i-nSend+1)
+		return xmppUserName(i - nSend - nView), fmt.Sprintf("Load XMPP %d", i-nSend-nView+1)
 	}
 
 	// The first user decides whether users can be created at all.
@@ -96,15 +104,18 @@ func setupUsers(ctx context.Context, api *apiClient, cfg Config, probePageID str
 	_, err = api.createUser(ctx, admin, name, cfg.Password, display)
 	if he, ok := errors.AsType[*httpError](err); ok &&
 		(he.Status == http.StatusForbidden || he.Status == http.StatusNotFound || he.Status == http.StatusMethodNotAllowed) {
+		if nXMPP > 0 {
+			return nil, nil, nil, fmt.Errorf("XMPP occupants need their own wiki users, and %s cannot create users: %w", cfg.User, err)
+		}
 		fmt.Fprintf(log, "loadgen: cannot create users (%v); all senders send as %s and all %d streams are %s's, so per-user limits may refuse some\n",
 			err, cfg.User, cfg.Rooms*cfg.Subs, cfg.User)
-		return repeat(admin, nSend), repeat(admin, nView), nil
+		return repeat(admin, nSend), repeat(admin, nView), nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating user %s: %w", name, err)
+		return nil, nil, nil, fmt.Errorf("creating user %s: %w", name, err)
 	}
 
-	all := make([]creds, nSend+nView)
+	all := make([]creds, nSend+nView+nXMPP)
 	var noSession atomic.Int64
 	var firstLoginErr atomic.Pointer[error]
 	err = forEach(ctx, len(all), setupParallel, func(ctx context.Context, i int) error {
@@ -133,12 +144,12 @@ func setupUsers(ctx context.Context, api *apiClient, cfg Config, probePageID str
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if n := noSession.Load(); n > 0 {
 		fmt.Fprintf(log, "loadgen: %d of %d users got no session (%v); they send HTTP Basic auth with every request\n", n, len(all), *firstLoginErr.Load())
 	}
-	return all[:nSend], all[nSend:], nil
+	return all[:nSend], all[nSend : nSend+nView], all[nSend+nView:], nil
 }
 
 func repeat(cr creds, n int) []creds {

@@ -26,7 +26,8 @@ type counters struct {
 	heartbeats   atomic.Int64 // comment lines
 	presence     atomic.Int64 // presence events
 
-	window latencyWindow // delivery latencies since the last progress line
+	window  latencyWindow // delivery latencies since the last progress line
+	xwindow latencyWindow // the same for XMPP occupants only
 }
 
 // errors is the sum shown as "errors".
@@ -88,7 +89,28 @@ type Result struct {
 	DurationS      float64 `json:"duration_s"` // send phase, as it actually lasted
 	SettleS        float64 `json:"settle_s"`   // wait for deliveries, as it actually lasted
 
+	// With XMPP occupants the two paths separately: SSE streams (absent
+	// when there are none) and XMPP occupants (of the bridge's rooms, or
+	// with -prosody-muc of Prosody's own MUC, as Mode says). Absent
+	// without XMPP.
+	Mode string      `json:"mode,omitempty"` // "bridge" or "prosody-muc"
+	SSE  *PathResult `json:"sse,omitempty"`
+	XMPP *PathResult `json:"xmpp,omitempty"`
+
 	Interrupted bool `json:"interrupted,omitempty"` // stopped by a signal: counts are partial
+}
+
+// PathResult is the delivery check and latency of one kind of subscriber.
+type PathResult struct {
+	Subs       int     `json:"subs"` // per room
+	Delivered  int64   `json:"delivered"`
+	Expected   int64   `json:"expected"`
+	Lost       int64   `json:"lost"`
+	Duplicated int64   `json:"duplicated"`
+	OutOfOrder int64   `json:"out_of_order"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	MaxMs      float64 `json:"max_ms"`
 }
 
 // Failed reports whether the run saw lost, duplicated or reordered
@@ -103,6 +125,7 @@ type tallyInput struct {
 	cfg         Config
 	counters    *counters
 	subs        []*subscriber
+	occs        []*occupant
 	ackLatency  []uint32 // µs, all senders
 	sendPhase   time.Duration
 	settlePhase time.Duration
@@ -141,24 +164,44 @@ func tally(in tallyInput) Result {
 	}
 
 	acked := make(map[*room][]int64)
-	var lats, cross []uint32
-	for _, s := range in.subs {
-		seqs, ok := acked[s.room]
+	seqsOf := func(r *room) []int64 {
+		seqs, ok := acked[r]
 		if !ok {
-			seqs = s.room.ackedSeqs()
-			acked[s.room] = seqs
+			seqs = r.ackedSeqs()
+			acked[r] = seqs
 		}
-		var got int64
-		got, lats, cross = s.ledger.reconcile(seqs, lats, cross)
-		res.Expected += int64(len(seqs))
-		res.Delivered += got
-		res.Duplicated += s.ledger.duplicated
-		res.OutOfOrder += s.ledger.outOfOrder
-		res.BadEvents += s.ledger.rejected
-		res.Errors += s.ledger.rejected
+		return seqs
+	}
+	var lats, cross []uint32
+	var sse, xmpp pathTally
+	for _, s := range in.subs {
+		sse.add(&s.ledger, seqsOf(s.room))
+	}
+	for _, o := range in.occs {
+		xmpp.add(&o.ledger, seqsOf(o.room))
+	}
+	for _, p := range []*pathTally{&sse, &xmpp} {
+		res.Expected += p.expected
+		res.Delivered += p.delivered
+		res.Duplicated += p.duplicated
+		res.OutOfOrder += p.outOfOrder
+		res.BadEvents += p.rejected
+		res.Errors += p.rejected
+		lats = append(lats, p.lats...)
+		cross = append(cross, p.cross...)
 	}
 	res.Lost = res.Expected - res.Delivered
 	res.UnavailableMaxMs = round3(float64(c.slowest503.Load()) / 1000)
+	if len(in.occs) > 0 {
+		res.Mode = "bridge"
+		if in.cfg.ProsodyMUC {
+			res.Mode = "prosody-muc"
+		}
+		if len(in.subs) > 0 {
+			res.SSE = sse.result(in.cfg.sseSubs())
+		}
+		res.XMPP = xmpp.result(in.cfg.xmppSubs())
+	}
 
 	slices.Sort(lats)
 	res.P50Ms, res.P99Ms, res.MaxMs = usToMs(percentile(lats, 50)), usToMs(percentile(lats, 99)), usToMs(percentile(lats, 100))
@@ -169,6 +212,32 @@ func tally(in tallyInput) Result {
 	slices.Sort(ackLat)
 	res.AckP50Ms, res.AckP99Ms, res.AckMaxMs = usToMs(percentile(ackLat, 50)), usToMs(percentile(ackLat, 99)), usToMs(percentile(ackLat, 100))
 	return res
+}
+
+// pathTally adds up the ledgers of one kind of subscriber.
+type pathTally struct {
+	delivered, expected, duplicated, outOfOrder, rejected int64
+	lats, cross                                           []uint32
+}
+
+func (p *pathTally) add(l *subLedger, acked []int64) {
+	var got int64
+	got, p.lats, p.cross = l.reconcile(acked, p.lats, p.cross)
+	p.expected += int64(len(acked))
+	p.delivered += got
+	p.duplicated += l.duplicated
+	p.outOfOrder += l.outOfOrder
+	p.rejected += l.rejected
+}
+
+// result sorts the path's latencies and reports it.
+func (p *pathTally) result(subs int) *PathResult {
+	slices.Sort(p.lats)
+	return &PathResult{
+		Subs: subs, Delivered: p.delivered, Expected: p.expected, Lost: p.expected - p.delivered,
+		Duplicated: p.duplicated, OutOfOrder: p.outOfOrder,
+		P50Ms: usToMs(percentile(p.lats, 50)), P99Ms: usToMs(percentile(p.lats, 99)), MaxMs: usToMs(percentile(p.lats, 100)),
+	}
 }
 
 // percentile returns the nearest-rank p-th percentile (0 < p <= 100) of

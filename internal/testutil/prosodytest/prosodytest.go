@@ -44,6 +44,13 @@ type Server struct {
 type Options struct {
 	// Accounts are registered before the start: user name -> password.
 	Accounts map[string]string
+	// MUCDomain, if set, adds Prosody's own multi-user chat on this
+	// component domain, rooms created on first join without the
+	// XEP-0045 configuration step.
+	MUCDomain string
+	// Registration allows in-band registration (XEP-0077) of accounts,
+	// for tests that make many.
+	Registration bool
 }
 
 // Binary returns the prosody executable, skipping t loudly (failing it
@@ -91,7 +98,7 @@ func Start(t testing.TB, opts Options) *Server {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(s.cfgPath, []byte(s.config(ports)), 0o600); err != nil {
+	if err := os.WriteFile(s.cfgPath, []byte(s.config(ports, opts)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for user, pass := range opts.Accounts {
@@ -168,7 +175,7 @@ func (s *Server) stop() {
 // config is a minimal Prosody configuration. run_as_root is set because
 // tests often run as root in containers; it is harmless in a throwaway
 // configuration whose files all live in s.Dir.
-func (s *Server) config(ports []int) string {
+func (s *Server) config(ports []int, opts Options) string {
 	q := strconv.Quote
 	var b strings.Builder
 	fmt.Fprintf(&b, "run_as_root = true\n")
@@ -192,10 +199,14 @@ s2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 network_settings = { nagle = false }
-modules_enabled = { "roster", "saslauth", "disco", "ping", "posix" }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "posix", "register" }
 `)
+	fmt.Fprintf(&b, "allow_registration = %t\n", opts.Registration)
 	fmt.Fprintf(&b, "VirtualHost %s\n", q(s.Domain))
 	fmt.Fprintf(&b, "Component %s\n  component_secret = %s\n", q(s.ComponentDomain), q(s.Secret))
+	if opts.MUCDomain != "" {
+		fmt.Fprintf(&b, "Component %s \"muc\"\n  muc_room_locking = false\n", q(opts.MUCDomain))
+	}
 	return b.String()
 }
 
