@@ -222,3 +222,95 @@ func TestNotificationWakesTheOtherNode(t *testing.T) {
 	}
 	testutil.Eventually(t, 30*time.Second, func() bool { return log.lastSeq("p.n") == 3 }, "the other node delivering the messages")
 }
+
+// A node whose transcript write fails lets the room's lease lapse and sits
+// out one lease term for it, so a node whose host works takes the room
+// over instead of the failing node renewing the lease on every look for as
+// long as its host is broken. If no other node takes it, the failing node
+// gets it back after that term, and two failing nodes take turns.
+func TestFailedTranscriptWriteHandsTheLeaseOver(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	const lease = time.Hour // never runs out by itself during the test
+	open := func(node string) *pgstore.Store {
+		s, err := pgstore.Open(ctx, pgstore.Options{DSN: dsn, Node: node, LeaseTTL: lease,
+			DayOf: func(t time.Time) string { return t.UTC().Format(time.DateOnly) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	a, b := open("a"), open("b")
+	if _, err := a.CreateRoom(ctx, store.Room{ID: "p.t", PageID: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Append(ctx, "p.t", store.NewMessage{ClientID: "c", UserID: "u", Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	// look asks s for the pending days, as its transcript writer does, and
+	// reports whether s holds the room: the day of a room another node
+	// holds (or s must keep out of) comes back due only much later.
+	look := func(s *pgstore.Store) (held bool, date string) {
+		t.Helper()
+		p, err := s.PendingTranscripts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) != 1 {
+			t.Fatalf("%s: %d pending days, want 1", s.Node(), len(p))
+		}
+		return p[0].NextTry.Before(time.Now().Add(lease / 2)), p[0].Date
+	}
+	fail := func(s *pgstore.Store, date string) {
+		t.Helper()
+		if _, err := s.TranscriptFailed(ctx, "p.t", date, time.Now().Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(s *pgstore.Store, want bool, why string) string {
+		t.Helper()
+		held, date := look(s)
+		if held != want {
+			t.Fatalf("%s holds the room: %v, want %v (%s)", s.Node(), held, want, why)
+		}
+		return date
+	}
+
+	date := expect(a, true, "first to look")
+	expect(b, false, "a holds it")
+	fail(a, date)
+	expect(a, false, "a just failed: it must not renew its lease")
+	expect(b, true, "a let its lease lapse")
+	expect(a, false, "b holds it")
+
+	// Both hosts broken: the nodes take turns, each retry counted.
+	fail(b, date)
+	expect(b, false, "b just failed")
+	expect(a, true, "b let its lease lapse")
+
+	// Alone, a failing node gets the room back after sitting out a term.
+	fail(a, date)
+	expect(a, false, "a just failed")
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	if _, err := conn.Exec(ctx, `UPDATE pagechat.transcript_leases SET expires_at = expires_at - make_interval(secs => $1)`, (lease + time.Minute).Seconds()); err != nil {
+		t.Fatal(err)
+	}
+	expect(a, true, "a term has passed and no other node took the room")
+	expect(b, false, "a holds it again")
+}
+
+// The mark of a given-up lease cannot be a node's own id, or that node
+// would renew a lease it gave up.
+func TestNodeIDCannotLookLikeAGivenUpLease(t *testing.T) {
+	t.Parallel()
+	_, err := pgstore.Open(context.Background(), pgstore.Options{DSN: pgtest.DSN(t), Node: "!released:n1"})
+	if !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("Open = %v, want store.ErrInvalid", err)
+	}
+}

@@ -98,7 +98,7 @@ type Options struct {
 	// DefaultLeaseTTL.
 	LeaseTTL time.Duration
 	// Node names this process in leases and presence rows; empty means a
-	// random id.
+	// random id. It must not start with "!released:".
 	Node string
 }
 
@@ -136,6 +136,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if opts.LeaseTTL <= 0 {
 		opts.LeaseTTL = DefaultLeaseTTL
+	}
+	if strings.HasPrefix(opts.Node, releasedPrefix) {
+		return nil, fmt.Errorf("store: node id %q starts with %q, which marks given-up transcript leases: %w", opts.Node, releasedPrefix, store.ErrInvalid)
 	}
 	cfg, err := pgxpool.ParseConfig(opts.DSN)
 	if err != nil {

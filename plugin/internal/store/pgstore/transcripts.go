@@ -19,6 +19,34 @@ import (
 // lease's end: the transcript writer then looks again when a dead node's
 // lease runs out and takes the room over. Lease times are the database's
 // clock, shared by every node, not the store's (test) clock.
+//
+// A node whose write of a room's page fails (its host refuses it, say)
+// must not keep the room: it would renew the lease on every look while
+// each retry fails, and no other node would ever write that room's pages.
+// So TranscriptFailed lets the lease lapse at once and marks it as given
+// up by this node (holder releasedPrefix + node): any other node takes it
+// on its next look, within a second while it has pending days, and retries
+// when the backoff the failure recorded ends. The node that failed may
+// take it back only after sitting out one lease term, so a lone node, or
+// one whose peers all fail too, still retries; nodes that all fail take
+// turns, each failure counted in the shared backoff.
+
+// releasedPrefix marks a lease given up after a failed write. Open
+// refuses node ids that start with it, so a marked holder never equals a
+// live node's id.
+const releasedPrefix = "!released:"
+
+// leaseTakeSQL takes or renews, for node $1 and a lease of $2 µs, the lease
+// of every room with pending days that is free, this node's own, expired
+// (another node's), or given up by this node a full term ago.
+const leaseTakeSQL = `INSERT INTO pagechat.transcript_leases AS l (room_id, holder, expires_at)
+	SELECT room_id, $1, clock_timestamp() + make_interval(secs => $2::double precision / 1e6)
+	FROM (SELECT DISTINCT room_id FROM pagechat.transcript_pending) r
+	ON CONFLICT (room_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+	WHERE CASE l.holder
+		WHEN EXCLUDED.holder THEN true
+		WHEN '` + releasedPrefix + `' || EXCLUDED.holder THEN l.expires_at + make_interval(secs => $2::double precision / 1e6) < clock_timestamp()
+		ELSE l.expires_at < clock_timestamp() END`
 
 // PendingTranscripts returns the room days whose transcript page needs a
 // write, by room id and then date.
@@ -29,17 +57,15 @@ func (s *Store) PendingTranscripts(ctx context.Context) ([]store.PendingTranscri
 	ttl := s.opts.LeaseTTL.Microseconds()
 	var out []store.PendingTranscript
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO pagechat.transcript_leases AS l (room_id, holder, expires_at)
-			SELECT room_id, $1, clock_timestamp() + make_interval(secs => $2::double precision / 1e6)
-			FROM (SELECT DISTINCT room_id FROM pagechat.transcript_pending) r
-			ON CONFLICT (room_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
-			WHERE l.holder = EXCLUDED.holder OR l.expires_at < clock_timestamp()`, s.node, ttl); err != nil {
+		if _, err := tx.Exec(ctx, leaseTakeSQL, s.node, ttl); err != nil {
 			return fmt.Errorf("take transcript leases: %w", err)
 		}
 		rows, _ := tx.Query(ctx, `SELECT p.room_id, p.day, p.first_seq, p.last_seq, p.dirty_since, p.last_activity, p.version,
-				p.attempts, p.next_try, p.finalize_at, CASE WHEN l.holder = $1 THEN NULL ELSE l.expires_at END
+				p.attempts, p.next_try, p.finalize_at, CASE l.holder WHEN $1 THEN NULL
+					WHEN '`+releasedPrefix+`' || $1 THEN l.expires_at + make_interval(secs => $2::double precision / 1e6)
+					ELSE l.expires_at END
 			FROM pagechat.transcript_pending p LEFT JOIN pagechat.transcript_leases l ON l.room_id = p.room_id
-			ORDER BY p.room_id COLLATE "C", p.day COLLATE "C"`, s.node)
+			ORDER BY p.room_id COLLATE "C", p.day COLLATE "C"`, s.node, ttl)
 		var err error
 		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.PendingTranscript, error) {
 			var (
@@ -166,17 +192,28 @@ func resolvePending(ctx context.Context, tx pgx.Tx, w store.TranscriptWrite) err
 	return err
 }
 
-// TranscriptFailed counts a failed write and sets the next try.
+// TranscriptFailed counts a failed write and sets the next try. It also
+// gives up this node's lease of the room, so that another node, whose host
+// may work, writes it; see releasedPrefix.
 func (s *Store) TranscriptFailed(ctx context.Context, roomID, date string, nextTry time.Time) (int, error) {
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
 	var attempts int
-	err := s.pool.QueryRow(ctx, `UPDATE pagechat.transcript_pending SET attempts = attempts + 1, next_try = $3
-		WHERE room_id = $1 AND day = $2 RETURNING attempts`, roomID, date, ts(nextTry)).Scan(&attempts)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE pagechat.transcript_pending SET attempts = attempts + 1, next_try = $3
+			WHERE room_id = $1 AND day = $2 RETURNING attempts`, roomID, date, ts(nextTry)).Scan(&attempts)
+		if errors.Is(err, pgx.ErrNoRows) {
+			attempts = 0
+		} else if err != nil {
+			return err
+		}
+		// Only a lease this node still holds: if it ran out during the
+		// write, another node may hold the room by now.
+		_, err = tx.Exec(ctx, `UPDATE pagechat.transcript_leases SET holder = '`+releasedPrefix+`' || holder, expires_at = clock_timestamp()
+			WHERE room_id = $1 AND holder = $2`, roomID, s.node)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: transcript %s of room %q failed: %w", date, roomID, s.mapErr(err))
 	}
