@@ -22,6 +22,23 @@
 #   NODES=2 KILL_NODE=1 bash scripts/loadtest.sh -rooms 20 -subs 10 -rate 200 -duration 20s
 #
 # Arguments go to loadgen. Everything runs on loopback and stops by itself.
+#
+# At the end loadgen prints the CPU time per acknowledged message of the
+# wiki, the plugin and itself (from the start of the send phase to the end
+# of the settle phase; "cpu" and "server_cpu_ms_per_msg" in its JSON).
+# PROFILE=DIR writes CPU profiles of the wiki and the plugin, taken for
+# PROFILE_SECONDS (default 10) from 3 s into the send phase, to
+# DIR/wiki.pprof and DIR/plugin.pprof (go tool pprof -top DIR/plugin.pprof).
+#
+#   PROFILE=/tmp/prof bash scripts/loadtest.sh -rooms 10 -subs 10 -rate 200 -duration 20s
+#
+# SERVER_BIN=DIR runs the wikihost and pagechat-plugin binaries in DIR
+# instead of building them from this tree (loadgen is always built from
+# it), so that two versions of the server can be measured in turns with
+# the same load tool:
+#
+#   git worktree add /tmp/old main && (cd /tmp/old && go build -o /tmp/bin-old/ ./examples/wikihost ./plugin/cmd/pagechat-plugin)
+#   SERVER_BIN=/tmp/bin-old bash scripts/loadtest.sh -rooms 10 -subs 10 -rate 200 -duration 20s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,8 +58,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/pagechat-plugin" ./plugin/cmd/pagechat-plugin
-go build -o "$work/wikihost" ./examples/wikihost
+if [ -n "${SERVER_BIN:-}" ]; then
+	cp "$SERVER_BIN/pagechat-plugin" "$SERVER_BIN/wikihost" "$work/"
+else
+	go build -o "$work/pagechat-plugin" ./plugin/cmd/pagechat-plugin
+	go build -o "$work/wikihost" ./examples/wikihost
+fi
 go build -o "$work/loadgen" ./examples/loadgen
 
 # Each SSE subscriber is one connection on each side.
@@ -68,7 +89,7 @@ start_wiki() {
 	# for real clients, so they are off here, and its password checks
 	# queue for the cores instead of being refused after 2 s.
 	# In a cluster the nodes share -data (attachments) and the database.
-	"$work/wikihost" -addr "$1" -data "$work/data" -plugin "$work/pagechat-plugin" "${db_args[@]}" \
+	"$work/wikihost" -addr "$1" -data "$work/data" -plugin "$work/pagechat-plugin" "${db_args[@]}" "${debug_args[@]}" \
 		-max-conns-per-ip -1 -pages-per-minute -1 -password-checks 64 >>"$log" 2>&1 &
 	wiki_pid=$!
 	url=
@@ -81,6 +102,11 @@ start_wiki() {
 	echo "loadtest: wikihost did not start" >&2
 	exit 1
 }
+# free_port prints a loopback TCP port that nothing listens on now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+debug_args=()
 lg_args=()
 if [ "$nodes" = 2 ]; then
 	start_wiki 127.0.0.1:0 wiki-b.log
@@ -90,12 +116,30 @@ if [ "$nodes" = 2 ]; then
 		sub_url=$url_b,
 	fi
 fi
+# Profiles are of the node the senders post to.
+if [ -n "${PROFILE:-}" ]; then
+	mkdir -p "$PROFILE"
+	wiki_debug=127.0.0.1:$(free_port)
+	plugin_debug=127.0.0.1:$(free_port)
+	debug_args=(-debug-addr "$wiki_debug" -plugin-debug-addr "$plugin_debug")
+fi
 start_wiki 127.0.0.1:0
 if [ "$nodes" = 2 ]; then
 	[ -n "${KILL_NODE:-}" ] && sub_url=$sub_url$url
 	lg_args=(-sub-url "$sub_url")
 	echo "loadtest: node A $url (senders), node B $url_b; subscribers on $sub_url" >&2
 fi
+# The CPU figures: the senders' node and its plugin (in a cluster, node B
+# and its plugin as well).
+cpu_pids=wiki=$wiki_pid
+plugin_pid=$(pgrep -P "$wiki_pid" -f pagechat-plugin | head -1 || true)
+[ -n "$plugin_pid" ] && cpu_pids=$cpu_pids,plugin=$plugin_pid
+if [ -n "$wiki_pid_b" ]; then
+	cpu_pids=$cpu_pids,wiki-b=$wiki_pid_b
+	plugin_pid_b=$(pgrep -P "$wiki_pid_b" -f pagechat-plugin | head -1 || true)
+	[ -n "$plugin_pid_b" ] && cpu_pids=$cpu_pids,plugin-b=$plugin_pid_b
+fi
+lg_args+=(-cpu-pid "$cpu_pids")
 
 "$work/loadgen" -url "$url" "${lg_args[@]}" "$@" >"$work/result.json" 2>"$work/loadgen.log" &
 lg_pid=$!
@@ -108,6 +152,18 @@ wait_for_load() {
 		sleep 0.2
 	done
 }
+
+if [ -n "${PROFILE:-}" ]; then
+	(
+		wait_for_load
+		sleep 3
+		curl -fsS -o "$PROFILE/wiki.pprof" "http://$wiki_debug/debug/pprof/profile?seconds=${PROFILE_SECONDS:-10}" &
+		curl -fsS -o "$PROFILE/plugin.pprof" "http://$plugin_debug/debug/pprof/profile?seconds=${PROFILE_SECONDS:-10}" &
+		wait
+		echo "loadtest: profiles in $PROFILE/wiki.pprof and $PROFILE/plugin.pprof" >&2
+	) &
+	profile_pid=$!
+fi
 
 kills=${KILLS:-0}
 if [ "$kills" -gt 0 ]; then
@@ -146,6 +202,7 @@ if [ "$restarts" -gt 0 ]; then
 fi
 status=0
 wait "$lg_pid" || status=$?
-tail -3 "$work/loadgen.log" >&2
+[ -n "${profile_pid:-}" ] && wait "$profile_pid"
+tail -4 "$work/loadgen.log" >&2
 cat "$work/result.json"
 exit "$status"

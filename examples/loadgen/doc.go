@@ -40,6 +40,8 @@
 //	-settle D              how long to wait for deliveries afterwards (default 5s)
 //	-msg-bytes N           pad each message text to at least N bytes (default 0)
 //	-no-fail               exit 0 even when messages were lost, repeated or reordered
+//	-cpu-pid NAME=PID,…    report the CPU time per message of these server
+//	                       processes (Linux), e.g. wiki=1234,plugin=1240
 //
 // # What it does
 //
@@ -88,6 +90,10 @@
 //	p50_ms p99_ms max_ms send→receive latency over all deliveries
 //	ack_p50_ms ack_p99_ms  first POST attempt → acknowledgement
 //	errors, reconnects, failovers, …  see the Result type
+//	cpu                  CPU seconds, ms per acked message and cores used by
+//	                     the tool and each -cpu-pid process, from the start of
+//	                     the send phase to the end of the settle phase
+//	server_cpu_ms_per_msg  the -cpu-pid processes' ms per acked message together
 //
 // # Cluster mode
 //

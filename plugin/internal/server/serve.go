@@ -51,6 +51,11 @@ func Serve(cfg ServeConfig) error {
 	if cfg.ParentCheck <= 0 {
 		cfg.ParentCheck = DefaultParentCheckInterval
 	}
+	stopDebug, err := serveDebug(cfg.Logger)
+	if err != nil {
+		return err
+	}
+	defer stopDebug()
 	srv := New(cfg.Logger, cfg.Now, cfg.Version)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
