@@ -102,10 +102,6 @@ start_wiki() {
 	echo "loadtest: wikihost did not start" >&2
 	exit 1
 }
-# free_port prints a loopback TCP port that nothing listens on now.
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 debug_args=()
 lg_args=()
 if [ "$nodes" = 2 ]; then
@@ -119,11 +115,23 @@ fi
 # Profiles are of the node the senders post to.
 if [ -n "${PROFILE:-}" ]; then
 	mkdir -p "$PROFILE"
-	wiki_debug=127.0.0.1:$(free_port)
-	plugin_debug=127.0.0.1:$(free_port)
-	debug_args=(-debug-addr "$wiki_debug" -plugin-debug-addr "$plugin_debug")
+	debug_args=(-debug-addr 127.0.0.1:0 -plugin-debug-addr 127.0.0.1:0)
 fi
 start_wiki 127.0.0.1:0
+if [ -n "${PROFILE:-}" ]; then
+	# Both profilers log where they listen.
+	wiki_debug= plugin_debug=
+	for _ in $(seq 1 100); do
+		wiki_debug=$(grep -v 'plugin profiler' "$work/wiki.log" | sed -n 's/.* profiler listening:.* url=\(http:[^ ]*\/debug\/pprof\/\).*/\1/p' | head -1)
+		plugin_debug=$(sed -n 's/.*plugin profiler listening:.* url=\(http:[^ ]*\/debug\/pprof\/\).*/\1/p' "$work/wiki.log" | head -1)
+		[ -n "$wiki_debug" ] && [ -n "$plugin_debug" ] && break
+		sleep 0.1
+	done
+	if [ -z "$wiki_debug" ] || [ -z "$plugin_debug" ]; then
+		echo "loadtest: PROFILE: the profilers did not start (does this wikihost have -plugin-debug-addr?)" >&2
+		exit 1
+	fi
+fi
 if [ "$nodes" = 2 ]; then
 	[ -n "${KILL_NODE:-}" ] && sub_url=$sub_url$url
 	lg_args=(-sub-url "$sub_url")
@@ -157,8 +165,8 @@ if [ -n "${PROFILE:-}" ]; then
 	(
 		wait_for_load
 		sleep 3
-		curl -fsS -o "$PROFILE/wiki.pprof" "http://$wiki_debug/debug/pprof/profile?seconds=${PROFILE_SECONDS:-10}" &
-		curl -fsS -o "$PROFILE/plugin.pprof" "http://$plugin_debug/debug/pprof/profile?seconds=${PROFILE_SECONDS:-10}" &
+		curl -fsS -o "$PROFILE/wiki.pprof" "${wiki_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
+		curl -fsS -o "$PROFILE/plugin.pprof" "${plugin_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
 		wait
 		echo "loadtest: profiles in $PROFILE/wiki.pprof and $PROFILE/plugin.pprof" >&2
 	) &
