@@ -83,6 +83,10 @@ fi
 # wiki.log) and sets url and wiki_pid once it listens.
 start_wiki() {
 	local log=$work/${2:-wiki.log}
+	# Created here, not by the background job's redirection, which may
+	# run after the first look at the log below (set -e would then end
+	# the script on sed's "can't read").
+	: >>"$log"
 	# The load tool is one client address that opens thousands of streams,
 	# creates every room's page as one user and logs all its users in at
 	# once: the wiki's per-address connection cap and page rate limit are
