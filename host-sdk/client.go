@@ -16,6 +16,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/pagechat/pagechat/internal/grpcopts"
 	"github.com/pagechat/pagechat/internal/handshake"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
@@ -241,6 +242,7 @@ func (c *Client) startFrom(ctx context.Context, path, execDir string) (*instance
 		StartTimeout:     c.cfg.startTimeout,
 		Logger:           c.logger.Named("plugin"),
 		UnixSocketConfig: sockets,
+		GRPCDialOptions:  grpcopts.DialOptions(),
 	})
 	in, err := c.connect(ctx, pc, gp)
 	if err != nil {
@@ -485,7 +487,7 @@ func (p *grpcPlugin) GRPCServer(*goplugin.GRPCBroker, *grpc.Server) error {
 func (p *grpcPlugin) GRPCClient(_ context.Context, broker *goplugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
 	p.hostBrokerID = broker.NextId()
 	go broker.AcceptAndServe(p.hostBrokerID, func(opts []grpc.ServerOption) *grpc.Server {
-		s := grpc.NewServer(opts...)
+		s := grpc.NewServer(append(opts, grpcopts.ServerOptions()...)...)
 		hostv1.RegisterHostAPIServer(s, p.hostServer)
 		return s
 	})

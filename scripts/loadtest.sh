@@ -66,6 +66,23 @@
 #
 #   NODES=2 bash scripts/loadtest.sh 100 20 1000
 #
+# At the end loadgen prints the CPU time per acknowledged message of the
+# wiki, the plugin and itself (from the start of the send phase to the end
+# of the settle phase; "cpu" and "server_cpu_ms_per_msg" in its JSON).
+# PROFILE=DIR writes CPU profiles of the wiki and the plugin, taken for
+# PROFILE_SECONDS (default 10) from 3 s into the send phase, to
+# DIR/wiki.pprof and DIR/plugin.pprof (go tool pprof -top DIR/plugin.pprof).
+#
+#   PROFILE=/tmp/prof bash scripts/loadtest.sh -rooms 10 -subs 10 -rate 200 -duration 20s
+#
+# SERVER_BIN=DIR runs the wikihost and pagechat-plugin binaries in DIR
+# instead of building them from this tree (loadgen is always built from
+# it), so that two versions of the server can be measured in turns with
+# the same load tool:
+#
+#   git worktree add /tmp/old main && (cd /tmp/old && go build -o /tmp/bin-old/ ./examples/wikihost ./plugin/cmd/pagechat-plugin)
+#   SERVER_BIN=/tmp/bin-old bash scripts/loadtest.sh -rooms 10 -subs 10 -rate 200 -duration 20s
+#
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -105,7 +122,11 @@ trap cleanup EXIT
 
 xmpp_share=${XMPP:-0}
 prosody_muc=${PROSODY_MUC:-}
-if [ -z "$prosody_muc" ]; then
+if [ -n "$prosody_muc" ]; then
+	: # no wiki: loadgen drives Prosody's own MUC
+elif [ -n "${SERVER_BIN:-}" ]; then
+	cp "$SERVER_BIN/pagechat-plugin" "$SERVER_BIN/wikihost" "$work/"
+else
 	go build -o "$work/pagechat-plugin" ./plugin/cmd/pagechat-plugin
 	go build -o "$work/wikihost" ./examples/wikihost
 fi
@@ -303,13 +324,17 @@ fi
 # wiki.log) and sets url and wiki_pid once it listens.
 start_wiki() {
 	local log=$work/${2:-wiki.log}
+	# Created here, not by the background job's redirection, which may
+	# run after the first look at the log below (set -e would then end
+	# the script on sed's "can't read").
+	: >>"$log"
 	# The load tool is one client address that opens thousands of streams,
 	# creates every room's page as one user and logs all its users in at
 	# once: the wiki's per-address connection cap and page rate limit are
 	# for real clients, so they are off here, and its password checks
 	# queue for the cores instead of being refused after 2 s.
 	# In a cluster the nodes share -data (attachments) and the database.
-	"$work/wikihost" -addr "$1" -data "$work/data" -plugin "$work/pagechat-plugin" "${db_args[@]}" "${xmpp_wiki_args[@]}" \
+	"$work/wikihost" -addr "$1" -data "$work/data" -plugin "$work/pagechat-plugin" "${db_args[@]}" "${xmpp_wiki_args[@]}" "${debug_args[@]}" \
 		-max-conns-per-ip -1 -pages-per-minute -1 -password-checks 64 >>"$log" 2>&1 &
 	wiki_pid=$!
 	url=
@@ -322,6 +347,7 @@ start_wiki() {
 	echo "loadtest: wikihost did not start" >&2
 	exit 1
 }
+debug_args=()
 lg_args=()
 if [ "$nodes" = 2 ]; then
 	start_wiki 127.0.0.1:0 wiki-b.log
@@ -331,12 +357,42 @@ if [ "$nodes" = 2 ]; then
 		sub_url=$url_b,
 	fi
 fi
+# Profiles are of the node the senders post to.
+if [ -n "${PROFILE:-}" ]; then
+	mkdir -p "$PROFILE"
+	debug_args=(-debug-addr 127.0.0.1:0 -plugin-debug-addr 127.0.0.1:0)
+fi
 start_wiki 127.0.0.1:0
+if [ -n "${PROFILE:-}" ]; then
+	# Both profilers log where they listen.
+	wiki_debug= plugin_debug=
+	for _ in $(seq 1 100); do
+		wiki_debug=$(grep -v 'plugin profiler' "$work/wiki.log" | sed -n 's/.* profiler listening:.* url=\(http:[^ ]*\/debug\/pprof\/\).*/\1/p' | head -1)
+		plugin_debug=$(sed -n 's/.*plugin profiler listening:.* url=\(http:[^ ]*\/debug\/pprof\/\).*/\1/p' "$work/wiki.log" | head -1)
+		[ -n "$wiki_debug" ] && [ -n "$plugin_debug" ] && break
+		sleep 0.1
+	done
+	if [ -z "$wiki_debug" ] || [ -z "$plugin_debug" ]; then
+		echo "loadtest: PROFILE: the profilers did not start (does this wikihost have -plugin-debug-addr?)" >&2
+		exit 1
+	fi
+fi
 if [ "$nodes" = 2 ]; then
 	[ -n "${KILL_NODE:-}" ] && sub_url=$sub_url$url
 	lg_args=(-sub-url "$sub_url")
 	echo "loadtest: node A $url (senders), node B $url_b; subscribers on $sub_url" >&2
 fi
+# The CPU figures: the senders' node and its plugin (in a cluster, node B
+# and its plugin as well).
+cpu_pids=wiki=$wiki_pid
+plugin_pid=$(pgrep -P "$wiki_pid" -f pagechat-plugin | head -1 || true)
+[ -n "$plugin_pid" ] && cpu_pids=$cpu_pids,plugin=$plugin_pid
+if [ -n "$wiki_pid_b" ]; then
+	cpu_pids=$cpu_pids,wiki-b=$wiki_pid_b
+	plugin_pid_b=$(pgrep -P "$wiki_pid_b" -f pagechat-plugin | head -1 || true)
+	[ -n "$plugin_pid_b" ] && cpu_pids=$cpu_pids,plugin-b=$plugin_pid_b
+fi
+lg_args+=(-cpu-pid "$cpu_pids")
 
 "$work/loadgen" -url "$url" "${lg_args[@]}" "${xmpp_lg_args[@]}" "$@" >"$work/result.json" 2>"$work/loadgen.log" &
 lg_pid=$!
@@ -354,6 +410,18 @@ wait_for_load() {
 		sleep 0.2
 	done
 }
+
+if [ -n "${PROFILE:-}" ]; then
+	(
+		wait_for_load
+		sleep 3
+		curl -fsS -o "$PROFILE/wiki.pprof" "${wiki_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
+		curl -fsS -o "$PROFILE/plugin.pprof" "${plugin_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
+		wait
+		echo "loadtest: profiles in $PROFILE/wiki.pprof and $PROFILE/plugin.pprof" >&2
+	) &
+	profile_pid=$!
+fi
 
 kills=${KILLS:-0}
 if [ "$kills" -gt 0 ]; then
@@ -402,7 +470,8 @@ fi
 status=0
 wait "$lg_pid" || status=$?
 [ -n "$watch_pid" ] && { wait "$watch_pid" || true; }
-tail -3 "$work/loadgen.log" >&2
+[ -n "${profile_pid:-}" ] && wait "$profile_pid"
+tail -4 "$work/loadgen.log" >&2
 cat "$work/result.json"
 if [ "$pg_restarts" -gt 0 ]; then
 	unavailable=$(sed -n 's/.*"unavailable":\([0-9]*\).*/\1/p' "$work/result.json")

@@ -21,6 +21,7 @@ type Config struct {
 	Subs           int           // SSE subscribers per room
 	SendersPerRoom int           // sending users per room
 	CPUProfile     string        // file for a CPU profile of the tool, or empty
+	CPUPIDs        []cpuTarget   // server processes whose CPU time per message is reported
 	StreamsPerUser int           // event streams per subscribing user
 	Rate           float64       // target messages per second over all senders
 	Duration       time.Duration // length of the send phase

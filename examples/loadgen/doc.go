@@ -50,6 +50,8 @@
 //	                       bridge's; with -prosody-muc conference.localhost)
 //	-xmpp-password P       the XMPP accounts' password (default -password)
 //	-xmpp-register         create the XMPP accounts by in-band registration
+//	-cpu-pid NAME=PID,…    report the CPU time per message of these server
+//	                       processes (Linux), e.g. wiki=1234,plugin=1240
 //
 // # What it does
 //
@@ -98,6 +100,10 @@
 //	p50_ms p99_ms max_ms send→receive latency over all deliveries
 //	ack_p50_ms ack_p99_ms  first POST attempt → acknowledgement
 //	errors, reconnects, failovers, …  see the Result type
+//	cpu                  CPU seconds, ms per acked message and cores used by
+//	                     the tool and each -cpu-pid process, from the start of
+//	                     the send phase to the end of the settle phase
+//	server_cpu_ms_per_msg  the -cpu-pid processes' ms per acked message together
 //
 // # XMPP
 //

@@ -115,6 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to send")
 	fs.DurationVar(&c.Settle, "settle", 5*time.Second, "how long to wait for outstanding deliveries after sending stops")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to this file (go tool pprof reads it)")
+	cpuPIDs := fs.String("cpu-pid", "", "report the CPU time per message of these server processes (Linux), as NAME=PID[,NAME=PID…], e.g. wiki=1234,plugin=1240")
 	fs.IntVar(&c.MsgBytes, "msg-bytes", 0, "pad each message text to at least this many bytes")
 	fs.BoolVar(&c.NoFail, "no-fail", false, "exit 0 even if messages were lost, duplicated or out of order")
 	fs.StringVar(&c.XMPPServer, "xmpp-server", "", "the XMPP server's client-to-server address host:port (a test server allowing PLAIN without TLS); needed for -xmpp-share and -prosody-muc")
@@ -134,6 +135,10 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		if u = strings.TrimSpace(u); u != "" {
 			c.SubURLs = append(c.SubURLs, u)
 		}
+	}
+	var err error
+	if c.CPUPIDs, err = parseCPUTargets(*cpuPIDs); err != nil {
+		return Config{}, err
 	}
 	c = c.withDefaults()
 	if err := c.validate(); err != nil {

@@ -140,6 +140,8 @@ func run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	}
 
 	// Send phase.
+	meter := newCPUMeter(cfg.CPUPIDs)
+	cpuStart := meter.snapshot()
 	sendStart := time.Now()
 	sendCtx, stopSending := context.WithDeadline(ctx, sendStart.Add(cfg.Duration))
 	defer stopSending()
@@ -178,6 +180,7 @@ func run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	waitSettled(settleCtx, sendersDone, subs, occs)
 	settleDone()
 	settlePhase := time.Since(settleStart)
+	cpuEnd := meter.snapshot()
 
 	// Stop everything and wait for it, so the tally reads finished data.
 	stopAcks()
@@ -197,6 +200,11 @@ func run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 		cfg: cfg, counters: c, subs: subs, occs: occs, ackLatency: ackLat,
 		sendPhase: sendPhase, settlePhase: settlePhase,
 	})
+	res.CPU = meter.result(cpuStart, cpuEnd, res.Acked)
+	if len(cfg.CPUPIDs) > 0 {
+		res.ServerCPUMsPerMsg = serverMsPerMsg(res.CPU)
+	}
+	fmt.Fprintln(log, formatCPU(res.CPU, res.Acked))
 	res.Interrupted = outer.Err() != nil
 	return res, nil
 }

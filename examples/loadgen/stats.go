@@ -97,6 +97,13 @@ type Result struct {
 	SSE  *PathResult `json:"sse,omitempty"`
 	XMPP *PathResult `json:"xmpp,omitempty"`
 
+	// CPU is the CPU time of the tool and of each -cpu-pid process from
+	// the start of the send phase to the end of the settle phase, and
+	// ServerCPUMsPerMsg the sum over the -cpu-pid processes per
+	// acknowledged message: the server's cost of a message.
+	CPU               []ProcCPU `json:"cpu,omitempty"`
+	ServerCPUMsPerMsg float64   `json:"server_cpu_ms_per_msg,omitempty"`
+
 	Interrupted bool `json:"interrupted,omitempty"` // stopped by a signal: counts are partial
 }
 

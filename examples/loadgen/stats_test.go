@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -81,7 +82,7 @@ func TestTally(t *testing.T) {
 		Errors: 4, SendErrors: 2, Unacked: 1, BadEvents: 1,
 		Rooms: 2, Subs: 2, SendersPerRoom: 1, Streams: 4, DurationS: 2, SettleS: 0.5,
 	}
-	if res != want {
+	if !reflect.DeepEqual(res, want) {
 		t.Errorf("tally\n got %+v\nwant %+v", res, want)
 	}
 	if !res.Failed() {

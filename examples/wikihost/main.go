@@ -78,6 +78,8 @@ type config struct {
 	timeZone        string
 	demoPassword    string
 	debugAddr       string
+	// pluginDebugAddr is passed to the plugin, which serves its own profiler there.
+	pluginDebugAddr string
 	logLevel        hclog.Level
 	pagesPerMinute  int
 	passwordChecks  int
@@ -106,6 +108,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&c.timeZone, "tz", "UTC", "IANA time zone whose days the transcripts follow")
 	fs.StringVar(&c.demoPassword, "demo-password", "pagechat-demo", "password of the demo users alice, bob and carol, set when they are first created")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
+	fs.StringVar(&c.pluginDebugAddr, "plugin-debug-addr", "", "if set, the plugin serves Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6061")
 	fs.IntVar(&c.pagesPerMinute, "pages-per-minute", web.DefaultPagesPerMinute, "pages one user may create a minute; -1 turns the limit off")
 	fs.IntVar(&c.passwordChecks, "password-checks", wiki.DefaultMaxPasswordChecks(), "bcrypt password checks running at once; further logins wait up to 2 s, then get 503")
 	fs.IntVar(&c.clientFailures, "client-login-failures", wiki.DefaultClientFreeFailures, "failed logins one client address may have before it is throttled; -1 turns the per-address throttle off")
@@ -128,10 +131,13 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	if c.pluginPath == "" {
 		return config{}, errors.New("-plugin is required: the path of the pagechat-plugin binary (go build ./plugin/cmd/pagechat-plugin)")
 	}
-	if c.debugAddr != "" {
-		host, _, err := net.SplitHostPort(c.debugAddr)
+	for name, addr := range map[string]string{"-debug-addr": c.debugAddr, "-plugin-debug-addr": c.pluginDebugAddr} {
+		if addr == "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(addr)
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			return config{}, fmt.Errorf("-debug-addr %q: the profiler must listen on a loopback address such as 127.0.0.1:6060", c.debugAddr)
+			return config{}, fmt.Errorf("%s %q: the profiler must listen on a loopback address such as 127.0.0.1:6060", name, addr)
 		}
 	}
 	if c.pagesPerMinute == 0 {
@@ -209,6 +215,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		opts = append(opts, hostsdk.WithChecksum(cfg.pluginSHA256))
 	}
 	opts = append(opts, pluginDatabase(cfg.db)...)
+	if cfg.pluginDebugAddr != "" {
+		// The plugin's own profiler (plugin/internal/server/debug.go).
+		opts = append(opts, hostsdk.WithPluginEnv("PAGECHAT_PLUGIN_DEBUG_ADDR="+cfg.pluginDebugAddr))
+	}
 	if cfg.xmppServer != "" {
 		// The macro table and the popup offer the room's XMPP address.
 		opts = append(opts, hostsdk.WithRoomLinks(hostsdk.RoomLink{Label: "Join with XMPP", URL: "xmpp:{room}@" + cfg.xmppDomain + "?join"}))

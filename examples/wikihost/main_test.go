@@ -36,6 +36,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"-plugin", "x", "-read-timeout", "0s"}, "-read-timeout"},
 		{[]string{"-plugin", "x", "-max-conns-per-ip", "0"}, "-max-conns-per-ip"},
 		{[]string{"-plugin", "x", "-edit-window", "-1m"}, "-edit-window"},
+		{[]string{"-plugin", "x", "-debug-addr", "0.0.0.0:6060"}, "-debug-addr"},
+		{[]string{"-plugin", "x", "-plugin-debug-addr", "192.0.2.1:6061"}, "-plugin-debug-addr"},
 	} {
 		_, err := parseFlags(tt.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

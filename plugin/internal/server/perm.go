@@ -42,6 +42,9 @@ const (
 	// call, so under load the number of round trips stays flat while the
 	// batches grow.
 	maxPermBatchesOut = 2
+	// maxRenewDelay bounds how long a background renewal waits for
+	// others to go with it (see renewDelay).
+	maxRenewDelay = 100 * time.Millisecond
 )
 
 // permCache remembers the host's permission answers for a short time. The
@@ -53,7 +56,12 @@ const (
 //
 // Questions that miss the cache are batched: the first one goes to the host
 // at once, and those that arrive while the host is busy answering go
-// together in one CheckPermissions call. A popular room re-checking all of
+// together in one CheckPermissions call. Background renewals, which nobody
+// waits for, are held for up to renewDelay and leave together (or with the
+// next question someone does wait for): at light load every active sender
+// and every open stream renews an answer about once a window, and sent one
+// by one those renewals were a host round trip, with its CPU on both sides,
+// for every few messages. A popular room re-checking all of
 // its viewers, or a thousand senders whose answers expire in the same
 // second, cost a handful of round trips instead of one each.
 type permCache struct {
@@ -71,8 +79,12 @@ type permCache struct {
 	entries map[permKey]permEntry
 	flights map[permKey]*permFlight // asked or queued, not yet answered
 	queue   []*permFlight           // not yet sent
-	out     int                     // batches in flight
-	closed  bool                    // set by close: no new batches
+	// renewals are background renewals not yet queued; renewTimer,
+	// when set, moves them to queue.
+	renewals   []*permFlight
+	renewTimer *time.Timer
+	out        int  // batches in flight
+	closed     bool // set by close: no new batches
 }
 
 // newPermCache makes a cache for the configured permission window. Post
@@ -96,11 +108,27 @@ func (c *permCache) ttl(perm hostv1.Permission) time.Duration {
 	return c.window
 }
 
+// renewDelay is how long a background renewal may wait for company: an
+// eighth of the window, at most maxRenewDelay. Renewals start at half an
+// answer's life (a quarter of the window for view answers), so the answer
+// still has most of that left when the renewal comes back, and nobody ever
+// waits for it.
+func (c *permCache) renewDelay() time.Duration {
+	return min(c.window/8, maxRenewDelay)
+}
+
 // close fails the questions still out and waits for the batch calls to
 // return. It must be called before the host connection closes.
 func (c *permCache) close() {
 	c.mu.Lock()
 	c.closed = true
+	if c.renewTimer != nil {
+		c.renewTimer.Stop()
+		c.renewTimer = nil
+	}
+	c.queue = append(c.queue, c.renewals...)
+	c.renewals = nil
+	c.dispatchLocked() // fails what is queued
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
@@ -136,7 +164,7 @@ func (c *permCache) checkMany(ctx context.Context, keys []permKey) ([]bool, erro
 			// the background: a user who keeps sending then never waits
 			// for the host, and no answer served is older than ttl.
 			if f == nil && !now.Before(e.expires.Add(-c.ttl(k.perm)/2)) {
-				c.enqueueLocked(k)
+				c.renewLocked(k)
 			}
 			continue
 		}
@@ -145,6 +173,11 @@ func (c *permCache) checkMany(ctx context.Context, keys []permKey) ([]bool, erro
 		}
 		waits = append(waits, f)
 		waitIdx = append(waitIdx, i)
+	}
+	if len(waits) > 0 {
+		// Someone waits: held renewals go along now, and one of
+		// them may be the flight a caller joined.
+		c.flushRenewalsLocked()
 	}
 	c.dispatchLocked()
 	c.mu.Unlock()
@@ -169,6 +202,36 @@ func (c *permCache) enqueueLocked(k permKey) *permFlight {
 	c.flights[k] = f
 	c.queue = append(c.queue, f)
 	return f
+}
+
+// renewLocked holds a background renewal of k for up to renewDelay.
+// Called with c.mu held.
+func (c *permCache) renewLocked(k permKey) {
+	if c.closed {
+		return
+	}
+	f := &permFlight{key: k, done: make(chan struct{})}
+	c.flights[k] = f
+	c.renewals = append(c.renewals, f)
+	if c.renewTimer == nil {
+		c.renewTimer = time.AfterFunc(c.renewDelay(), func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.flushRenewalsLocked()
+			c.dispatchLocked()
+		})
+	}
+}
+
+// flushRenewalsLocked moves held renewals to the queue. Called with c.mu
+// held.
+func (c *permCache) flushRenewalsLocked() {
+	if c.renewTimer != nil {
+		c.renewTimer.Stop()
+		c.renewTimer = nil
+	}
+	c.queue = append(c.queue, c.renewals...)
+	c.renewals = nil
 }
 
 // dispatchLocked sends the queue to the host if a batch slot is free.

@@ -429,3 +429,47 @@ func TestPermCacheLifetimes(t *testing.T) {
 		t.Errorf("%d host calls; want view, post, the post renewal and view again", single)
 	}
 }
+
+func TestPermCacheSendsRenewalsDueTogetherInOneCall(t *testing.T) {
+	t.Parallel()
+	host := newPermHost(evenUsers)
+	clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
+	c := newPermCache(newHostClient(host), 2*time.Second, clk.Now)
+	defer c.close()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	keys := make([]permKey, 10)
+	for i := range keys {
+		keys[i] = permKey{fmt.Sprintf("u%d", i), "p1", hostv1.Permission_PERMISSION_POST}
+	}
+	if _, err := c.checkMany(ctx, keys); err != nil {
+		t.Fatal(err)
+	}
+	single0, batches0 := host.calls()
+
+	// Ten senders, one after the other, each in the second half of its
+	// answer's life: each is answered from the cache at once, and the
+	// renewals they set off go to the host together.
+	clk.Advance(1500 * time.Millisecond)
+	for i, k := range keys {
+		ok, err := c.check(ctx, k.user, k.page, k.perm)
+		if err != nil || ok != evenUsers(k.user) {
+			t.Fatalf("check %d: %v, %v", i, ok, err)
+		}
+	}
+	renewed := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, k := range keys {
+			if !c.entries[k].expires.Equal(clk.Now().Add(2 * time.Second)) {
+				return false
+			}
+		}
+		return true
+	}
+	testutil.Eventually(t, testTimeout, renewed, "all ten answers to be renewed")
+	single, batches := host.calls()
+	if single != single0 || !slices.Equal(batches[len(batches0):], []int{10}) {
+		t.Errorf("renewals went as %d single calls and batches %v, want one batch of 10", single-single0, batches[len(batches0):])
+	}
+}

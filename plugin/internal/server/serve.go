@@ -11,6 +11,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/pagechat/pagechat/internal/grpcopts"
 	"github.com/pagechat/pagechat/internal/handshake"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
 )
@@ -51,6 +52,11 @@ func Serve(cfg ServeConfig) error {
 	if cfg.ParentCheck <= 0 {
 		cfg.ParentCheck = DefaultParentCheckInterval
 	}
+	stopDebug, err := serveDebug(cfg.Logger)
+	if err != nil {
+		return err
+	}
+	defer stopDebug()
 	srv := New(cfg.Logger, cfg.Now, cfg.Version)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -64,8 +70,10 @@ func Serve(cfg ServeConfig) error {
 		VersionedPlugins: map[int]goplugin.PluginSet{
 			handshake.ProtocolVersion: {handshake.PluginName: &GRPCPlugin{Chat: srv}},
 		},
-		GRPCServer: goplugin.DefaultGRPCServer,
-		Logger:     cfg.Logger,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, grpcopts.ServerOptions()...)...)
+		},
+		Logger: cfg.Logger,
 	})
 	return srv.Close()
 }
@@ -103,7 +111,9 @@ var _ goplugin.GRPCPlugin = (*GRPCPlugin)(nil)
 // GRPCServer registers the chat service and remembers the broker, through
 // which Configure reaches the host's callback API.
 func (p *GRPCPlugin) GRPCServer(broker *goplugin.GRPCBroker, s *grpc.Server) error {
-	p.Chat.dialHost = broker.Dial
+	p.Chat.dialHost = func(id uint32) (*grpc.ClientConn, error) {
+		return broker.DialWithOptions(id, grpcopts.DialOptions()...)
+	}
 	chatv1.RegisterChatPluginServer(s, p.Chat)
 	return nil
 }

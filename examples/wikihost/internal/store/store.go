@@ -66,6 +66,15 @@ type Bolt struct {
 	pages sync.Map // page id -> cached[Page]
 	users sync.Map // user id -> cached[User]
 
+	// Sessions are read on every chat request and by every open chat
+	// stream each permission window, and written only at login, logout
+	// and purges. They are cached the same way under a generation of
+	// their own, so that a login does not retire the page and user reads.
+	// Only this process writes the file (bbolt locks it), so a logout is
+	// seen by the next request.
+	sessGen  atomic.Uint64
+	sessions sync.Map // token hash -> cached[Session]
+
 	exclusive sync.Mutex // see Exclusive
 }
 
@@ -82,10 +91,26 @@ func (s *Bolt) update(fn func(*bolt.Tx) error) error {
 	return s.db.Update(fn)
 }
 
+// updateSessions runs a write transaction that may change sessions, and
+// then retires every cached session read. It also empties the cache, so
+// that the sessions of past logins do not pile up in it.
+func (s *Bolt) updateSessions(fn func(*bolt.Tx) error) error {
+	defer func() {
+		s.sessGen.Add(1) // after the commit, as in update
+		s.sessions.Clear()
+	}()
+	return s.db.Update(fn)
+}
+
 // cachedRead returns m's entry for id if it is current, or reads it with
 // read and caches the result. Failed reads are not cached.
 func cachedRead[T any](s *Bolt, m *sync.Map, id string, read func() (T, error)) (T, error) {
-	gen := s.gen.Load() // before reading: a write during the read retires the entry
+	return cachedReadGen(&s.gen, m, id, read)
+}
+
+// cachedReadGen is cachedRead under the generation gen.
+func cachedReadGen[T any](genp *atomic.Uint64, m *sync.Map, id string, read func() (T, error)) (T, error) {
+	gen := genp.Load() // before reading: a write during the read retires the entry
 	if e, ok := m.Load(id); ok && e.(cached[T]).gen == gen {
 		return e.(cached[T]).v, nil
 	}

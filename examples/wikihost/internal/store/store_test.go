@@ -444,3 +444,58 @@ func TestOpenMigratesOldTitleIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestCachedSessionsEndAtLogout: sessions are cached, so a logout (and a
+// purge) must still be seen by the very next read, while other readers
+// keep the cache busy.
+func TestCachedSessionsEndAtLogout(t *testing.T) {
+	t.Parallel()
+	s := openT(t, filepath.Join(t.TempDir(), "wiki.db"))
+	later := time.Now().Add(time.Hour)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, _ = s.Session("busy")
+			}
+		})
+	}
+	if err := s.PutSession("busy", Session{UserID: "carol", Expires: later}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		tok := fmt.Sprint("t", i)
+		if err := s.PutSession(tok, Session{UserID: "bob", Expires: later}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Session(tok); err != nil || got.UserID != "bob" {
+			t.Fatalf("session %d after login: %+v, %v", i, got, err)
+		}
+		if err := s.DeleteSession(tok); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Session(tok); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("session %d after logout: %+v, %v; want ErrNotFound", i, got, err)
+		}
+	}
+	if err := s.PutSession("old", Session{UserID: "bob", Expires: time.Now().Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session("old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PurgeSessions(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session("old"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("purged session still read: %v", err)
+	}
+	close(stop)
+	wg.Wait()
+}

@@ -38,16 +38,19 @@ func (s *Bolt) User(id string) (User, error) {
 
 // PutSession stores a session under the hash of its token.
 func (s *Bolt) PutSession(tokenHash string, sess Session) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.updateSessions(func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(bucketSessions), tokenHash, sess)
 	})
 }
 
 // Session returns the session stored under tokenHash, expired or not.
 func (s *Bolt) Session(tokenHash string) (Session, error) {
-	var sess Session
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return getJSON(tx.Bucket(bucketSessions), tokenHash, &sess)
+	sess, err := cachedReadGen(&s.sessGen, &s.sessions, tokenHash, func() (Session, error) {
+		var sess Session
+		err := s.db.View(func(tx *bolt.Tx) error {
+			return getJSON(tx.Bucket(bucketSessions), tokenHash, &sess)
+		})
+		return sess, err
 	})
 	if err != nil {
 		return Session{}, fmt.Errorf("session: %w", err)
@@ -57,7 +60,7 @@ func (s *Bolt) Session(tokenHash string) (Session, error) {
 
 // DeleteSession removes a session; removing a missing one is not an error.
 func (s *Bolt) DeleteSession(tokenHash string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.updateSessions(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSessions).Delete([]byte(tokenHash))
 	})
 }
@@ -66,7 +69,7 @@ func (s *Bolt) DeleteSession(tokenHash string) error {
 // how many it deleted.
 func (s *Bolt) PurgeSessions(now time.Time) (int, error) {
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.updateSessions(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		var expired [][]byte
 		err := b.ForEach(func(k, v []byte) error {
