@@ -21,6 +21,22 @@
 #   NODES=2 bash scripts/loadtest.sh -rooms 100 -subs 20 -rate 1000 -duration 20s
 #   NODES=2 KILL_NODE=1 bash scripts/loadtest.sh -rooms 20 -subs 10 -rate 200 -duration 20s
 #
+# With IDLE=D no message is sent: loadgen opens -rooms × -subs event
+# streams, lets them settle for -settle, then measures the wiki's and the
+# plugin's resident memory (before the streams opened and after) and CPU
+# time over a window of D, and prints per-stream memory and CPU in per
+# cent of one core (the wiki's password checks at set-up take a while):
+#
+#   IDLE=30s bash scripts/loadtest.sh -rooms 1000 -subs 10 -settle 10s
+#
+# With EXTRA_ROOMS=N the plugin's database is first filled with N more
+# rooms of EXTRA_MESSAGES (default 20) messages each (plugin/cmd/
+# pagechat-seed), so the run meets a site with that many rooms; the
+# start-up line (time until the wiki listens, its and the plugin's memory)
+# is printed either way:
+#
+#   EXTRA_ROOMS=9000 bash scripts/loadtest.sh -rooms 1000 -subs 5 -rate 1000 -duration 20s
+#
 # Arguments go to loadgen. Everything runs on loopback and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +60,10 @@ trap cleanup EXIT
 go build -o "$work/pagechat-plugin" ./plugin/cmd/pagechat-plugin
 go build -o "$work/wikihost" ./examples/wikihost
 go build -o "$work/loadgen" ./examples/loadgen
+if [ -n "${EXTRA_ROOMS:-}" ]; then
+	go build -o "$work/pagechat-seed" ./plugin/cmd/pagechat-seed
+	"$work/pagechat-seed" -db "$work/data/chat/pagechat.db" -rooms "$EXTRA_ROOMS" -messages "${EXTRA_MESSAGES:-20}"
+fi
 
 # Each SSE subscriber is one connection on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -71,11 +91,16 @@ start_wiki() {
 	"$work/wikihost" -addr "$1" -data "$work/data" -plugin "$work/pagechat-plugin" "${db_args[@]}" \
 		-max-conns-per-ip -1 -pages-per-minute -1 -password-checks 64 >>"$log" 2>&1 &
 	wiki_pid=$!
+	local began
+	began=$(date +%s%N)
 	url=
-	for _ in $(seq 1 600); do
+	for _ in $(seq 1 6000); do
 		url=$(sed -n 's/.*listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$log" | tail -1)
-		[ -n "$url" ] && return 0
-		sleep 0.1
+		if [ -n "$url" ]; then
+			startup_ms=$((($(date +%s%N) - began) / 1000000))
+			return 0
+		fi
+		sleep 0.01
 	done
 	tail -20 "$log" >&2
 	echo "loadtest: wikihost did not start" >&2
@@ -91,6 +116,17 @@ if [ "$nodes" = 2 ]; then
 	fi
 fi
 start_wiki 127.0.0.1:0
+# rss_kib PID prints a process's resident memory in KiB.
+rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
+plugin_pid=$(pgrep -P "$wiki_pid" -f pagechat-plugin | head -1 || true)
+echo "loadtest: wiki listening after ${startup_ms} ms with ${EXTRA_ROOMS:-0} extra rooms; RSS wiki $(rss_kib "$wiki_pid") KiB, plugin $(rss_kib "${plugin_pid:-0}") KiB" >&2
+if [ -n "${IDLE:-}" ]; then
+	status=0
+	"$work/loadgen" -url "$url" -idle "$IDLE" -watch-pid "$wiki_pid" "$@" >"$work/result.json" 2>"$work/loadgen.log" || status=$?
+	tail -4 "$work/loadgen.log" >&2
+	cat "$work/result.json"
+	exit "$status"
+fi
 if [ "$nodes" = 2 ]; then
 	[ -n "${KILL_NODE:-}" ] && sub_url=$sub_url$url
 	lg_args=(-sub-url "$sub_url")

@@ -63,6 +63,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Idle > 0 {
+		return idleMain(ctx, cfg, stdout, stderr)
+	}
 	res, err := run(ctx, cfg, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
@@ -110,6 +113,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to this file (go tool pprof reads it)")
 	fs.IntVar(&c.MsgBytes, "msg-bytes", 0, "pad each message text to at least this many bytes")
 	fs.BoolVar(&c.NoFail, "no-fail", false, "exit 0 even if messages were lost, duplicated or out of order")
+	fs.DurationVar(&c.Idle, "idle", 0, "idle mode: open the streams, send nothing, and measure the memory and CPU of -watch-pid and its children over this window")
+	fs.IntVar(&c.WatchPID, "watch-pid", 0, "with -idle: the wiki's process id (its children, the plugin, are measured too)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -158,4 +163,23 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// idleMain runs the idle mode and prints its JSON line.
+func idleMain(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
+	res, err := runIdle(ctx, cfg, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
+		return exitFailed
+	}
+	line, err := json.Marshal(res)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen: encoding the result:", err)
+		return exitFailed
+	}
+	fmt.Fprintln(stdout, string(line))
+	return exitOK
 }
