@@ -29,6 +29,10 @@ import (
 // until they are all open.
 const idleReadyTimeout = 5 * time.Minute
 
+// idleSetupTimeout bounds the set-up of an idle run: a thousand or more
+// viewer users, each logged in with a bcrypt check on the server.
+const idleSetupTimeout = 20 * time.Minute
+
 // clockTicks is the unit of utime and stime in /proc/PID/stat. Linux has
 // reported them in USER_HZ = 100 on every architecture for decades;
 // reading it properly needs sysconf, which Go does not expose.
@@ -154,6 +158,9 @@ func sampleAll(pids []int) map[int]procSample {
 func runIdle(ctx context.Context, cfg Config, log io.Writer) (IdleResult, error) {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = idleReadyTimeout
+	}
+	if cfg.SetupTimeout <= 0 {
+		cfg.SetupTimeout = idleSetupTimeout
 	}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {

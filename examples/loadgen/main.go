@@ -126,6 +126,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 			c.SubURLs = append(c.SubURLs, u)
 		}
 	}
+	if c.Idle > 0 {
+		c.SetupTimeout, c.ReadyTimeout = idleSetupTimeout, idleReadyTimeout
+	}
 	c = c.withDefaults()
 	if err := c.validate(); err != nil {
 		return Config{}, err
