@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,9 +18,10 @@ import (
 // every half permission window and ends the streams of users who lost view.
 //
 // Goroutines: each feed runs readLoop (the upstream, reconnected with
-// back-off) and manageLoop (permission re-checks, presence, retirement).
-// Both are counted in Handler.feedWG and end when the feed's context is
-// cancelled, by retirement or by Handler.Close.
+// back-off) and manageLoop (presence, retirement); the Handler's sweeper
+// (sweep.go) runs the feed's permission re-checks. All are counted in
+// Handler.feedWG and end when the feed's context is cancelled, by
+// retirement or by Handler.Close.
 
 const (
 	// feedRetryMin and feedRetryMax space the reconnects of a feed whose
@@ -73,6 +75,9 @@ type viewer struct {
 	// final, with endRemoved, is the event that tells the browser why.
 	reason endReason
 	final  *frame
+	// reauth, if set, re-checks the stream's login; the sweeper runs it
+	// as often as it re-checks view permission.
+	reauth func() endReason
 }
 
 // viewerUser is what a feed tracks per user: open streams and the last
@@ -88,6 +93,9 @@ type roomFeed struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	kick   chan struct{} // wakes manageLoop: viewers came or went
+	// presenceRetry says a Join failed and presence needs another sync;
+	// the sweeper wakes manageLoop for it.
+	presenceRetry atomic.Bool
 
 	mu        sync.Mutex
 	epoch     string
@@ -129,6 +137,7 @@ func (h *Handler) acquireFeed(room Room) (*roomFeed, error) {
 		h.feedWG.Add(2)
 		go f.readLoop()
 		go f.manageLoop()
+		h.startSweeperLocked()
 		h.logger.Debug("room feed started", "room", room.ID, "after", room.LastSeq)
 	}
 	f.refs++
@@ -433,9 +442,9 @@ func (f *roomFeed) terminate(why endReason) {
 	f.poke()
 }
 
-// manageLoop re-checks permissions, keeps the plugin's presence in step
-// with the open streams, and retires the feed once it has had no viewer
-// for the grace period.
+// manageLoop keeps the plugin's presence in step with the open streams,
+// and retires the feed once it has had no viewer for the grace period. It
+// sleeps until viewers come or go, or the sweeper asks it to retry.
 func (f *roomFeed) manageLoop() {
 	defer f.h.feedWG.Done()
 	defer func() {
@@ -446,8 +455,6 @@ func (f *roomFeed) manageLoop() {
 	}()
 	joined := make(map[string]*instance) // user -> plugin process that has their Join
 	defer f.leaveAll(joined)
-	tick := time.NewTicker(recheckInterval(f.h.cfg.permWindow))
-	defer tick.Stop()
 	var grace *time.Timer
 	var graceC <-chan time.Time
 	defer func() {
@@ -459,8 +466,6 @@ func (f *roomFeed) manageLoop() {
 		select {
 		case <-f.ctx.Done():
 			return
-		case <-tick.C:
-			f.recheck()
 		case <-f.kick:
 		case <-graceC:
 			graceC = nil
@@ -612,6 +617,8 @@ func (f *roomFeed) syncPresence(joined map[string]*instance) {
 		}
 	}
 	f.mu.Unlock()
+	failed := false
+	defer func() { f.presenceRetry.Store(failed) }()
 	for u := range want {
 		if _, ok := joined[u]; ok {
 			continue
@@ -627,8 +634,9 @@ func (f *roomFeed) syncPresence(joined map[string]*instance) {
 				// ignored, so undo it in case.
 				f.leaveOwnBudget(u)
 			}
-			// Retried on the next tick; a user who lost view is cut by
-			// recheck meanwhile.
+			// Retried at the sweeper's next tick; a user who lost view
+			// is cut by recheck meanwhile.
+			failed = true
 			if f.ctx.Err() == nil {
 				f.h.logger.Debug("chat join failed", "room", f.roomID, "user", u, "error", err)
 			}

@@ -151,7 +151,8 @@ type Handler struct {
 	running     map[*roomFeed]struct{}  // every feed whose goroutines run, detached ones too
 	userStreams map[string]int          // open event streams per user
 	streams     map[*sseWriter]struct{} // open event streams, for Close
-	feedWG      sync.WaitGroup          // room feed goroutines
+	sweeping    bool                    // the sweeper runs (sweep.go)
+	feedWG      sync.WaitGroup          // room feed goroutines and the sweeper
 	streamWG    sync.WaitGroup          // open event streams
 
 	// Counters for tests and diagnostics.

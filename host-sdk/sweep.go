@@ -1,0 +1,163 @@
+package hostsdk
+
+import (
+	"sync"
+	"time"
+)
+
+// The sweeper is the one clock of a Handler's open event streams. Each
+// stream used to keep two tickers (its heartbeat and its login re-check)
+// and each room feed a third (view permission and presence): with ten
+// thousand idle viewers that was twenty thousand timers and as many
+// goroutine wake-ups every second or so, for streams with nothing to say.
+// Now one goroutine per Handler ticks twice: every half permission window
+// it re-checks view permission (one AuthorizeViewers per room and
+// thousand users, as before) and every stream's login, each room by one
+// of a few workers; every heartbeat it queues the heartbeat comment to
+// every stream, which the stream writes as it writes messages. The
+// guarantees are the ones each stream kept alone: view and login
+// re-checked twice per window, a comment line at least every heartbeat.
+//
+// Goroutines: the sweeper starts with the first room feed and ends when
+// the Handler closes or no feed runs; it and its workers are counted in
+// Handler.feedWG.
+
+// sweepWorkers bounds the rooms re-checked at once. A few in parallel keep
+// one slow host answer from delaying every room; many would only queue on
+// the plugin's single connection.
+const sweepWorkers = 8
+
+// heartbeatFrame is the heartbeat comment as a frame without sequence,
+// queued to every stream alike.
+var heartbeatFrame = &frame{data: heartbeatLine}
+
+// startSweeperLocked starts the sweeper if it is not running; h.mu is held.
+func (h *Handler) startSweeperLocked() {
+	if h.sweeping {
+		return
+	}
+	h.sweeping = true
+	h.feedWG.Add(1)
+	go h.sweep()
+}
+
+// sweep runs the re-checks and heartbeats until the Handler closes or no
+// feed is left.
+func (h *Handler) sweep() {
+	defer h.feedWG.Done()
+	recheck := time.NewTicker(recheckInterval(h.cfg.permWindow))
+	defer recheck.Stop()
+	heartbeat := time.NewTicker(h.cfg.heartbeat)
+	defer heartbeat.Stop()
+	var lastInstance *instance
+	var busy sync.Map // *roomFeed -> struct{}: a re-check still running from an earlier tick
+	for {
+		select {
+		case <-h.closing:
+			return
+		case <-heartbeat.C:
+			for _, f := range h.runningFeeds() {
+				f.queueAll(heartbeatFrame)
+			}
+		case <-recheck.C:
+			feeds := h.runningFeeds()
+			if feeds == nil {
+				h.mu.Lock()
+				if len(h.running) == 0 {
+					h.sweeping = false
+					h.mu.Unlock()
+					return
+				}
+				h.mu.Unlock()
+				continue
+			}
+			// A new plugin process has lost every Join: have every
+			// feed join its users again.
+			cur := h.client.currentInstance()
+			restarted := cur != lastInstance
+			lastInstance = cur
+			work := make(chan *roomFeed)
+			for range min(sweepWorkers, len(feeds)) {
+				// Not waited for here: a slow host must not hold up
+				// the heartbeats. busy keeps a room from being checked
+				// twice at once, and Close waits through feedWG.
+				h.feedWG.Add(1)
+				go func() {
+					defer h.feedWG.Done()
+					for f := range work {
+						f.recheck()
+						f.reauthAll()
+						busy.Delete(f)
+					}
+				}()
+			}
+		send:
+			for _, f := range feeds {
+				if restarted || f.presenceRetry.Load() {
+					f.poke()
+				}
+				if _, running := busy.LoadOrStore(f, struct{}{}); running {
+					continue
+				}
+				select {
+				case work <- f:
+				case <-h.closing:
+					busy.Delete(f)
+					break send
+				}
+			}
+			close(work)
+		}
+	}
+}
+
+// runningFeeds returns the feeds whose goroutines run, or nil.
+func (h *Handler) runningFeeds() []*roomFeed {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.running) == 0 {
+		return nil
+	}
+	out := make([]*roomFeed, 0, len(h.running))
+	for f := range h.running {
+		out = append(out, f)
+	}
+	return out
+}
+
+// queueAll queues an event without sequence (the heartbeat) for every
+// viewer that has room for it. A viewer whose buffer is full is not cut
+// for it: it has events to write, which keep its connection busy anyway.
+func (f *roomFeed) queueAll(fr *frame) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for v := range f.viewers {
+		select {
+		case v.ch <- fr:
+		default:
+		}
+	}
+}
+
+// reauthAll runs every viewer's login re-check and ends the streams whose
+// login has ended.
+func (f *roomFeed) reauthAll() {
+	f.mu.Lock()
+	vs := make([]*viewer, 0, len(f.viewers))
+	for v := range f.viewers {
+		if v.reauth != nil {
+			vs = append(vs, v)
+		}
+	}
+	f.mu.Unlock()
+	for _, v := range vs {
+		if f.ctx.Err() != nil {
+			return
+		}
+		if why := v.reauth(); why != endNone {
+			f.mu.Lock()
+			f.endLocked(v, why)
+			f.mu.Unlock()
+		}
+	}
+}
