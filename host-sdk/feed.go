@@ -496,35 +496,54 @@ func (f *roomFeed) manageLoop() {
 
 // recheck asks the plugin, in one call per thousand users, which of the
 // feed's viewers may still view the room, and ends the streams of the
-// others. If the plugin cannot answer, streams whose permission has gone
-// unconfirmed for two windows are ended too: an unverifiable viewer is not
-// served for long.
+// others (see applyRecheck). The sweeper asks for many rooms at once when
+// the plugin allows it, and uses this only as a fallback.
 func (f *roomFeed) recheck() {
-	f.mu.Lock()
-	users := make([]string, 0, len(f.users))
-	for u := range f.users {
-		users = append(users, u)
-	}
-	f.mu.Unlock()
+	users := f.userList()
 	if len(users) == 0 {
 		return
 	}
 	started := time.Now()
 	allowed := make(map[string]bool, len(users))
+	var err error
 	for chunk := range chunks(users, maxViewersPerAuthorize) {
 		ctx, cancel := context.WithTimeout(f.ctx, rpcTimeout)
-		ok, err := f.h.client.AuthorizeViewers(ctx, f.roomID, chunk)
+		var ok []string
+		ok, err = f.h.client.AuthorizeViewers(ctx, f.roomID, chunk)
 		cancel()
 		if err != nil {
-			if f.ctx.Err() == nil {
-				f.h.logger.Warn("cannot re-check chat viewers' permissions", "room", f.roomID, "error", err)
-				f.cutUnconfirmed(started.Add(-2 * f.h.cfg.permWindow))
-			}
-			return
+			break
 		}
 		for _, u := range ok {
 			allowed[u] = true
 		}
+	}
+	f.applyRecheck(users, allowed, started, err)
+}
+
+// userList returns the users with streams on the feed.
+func (f *roomFeed) userList() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	users := make([]string, 0, len(f.users))
+	for u := range f.users {
+		users = append(users, u)
+	}
+	return users
+}
+
+// applyRecheck acts on a re-check of users, asked at started: it ends the
+// streams of those not allowed and marks the others confirmed. If the
+// check failed (err), streams whose permission has gone unconfirmed for
+// two windows are ended instead: an unverifiable viewer is not served for
+// long.
+func (f *roomFeed) applyRecheck(users []string, allowed map[string]bool, started time.Time, err error) {
+	if err != nil {
+		if f.ctx.Err() == nil {
+			f.h.logger.Warn("cannot re-check chat viewers' permissions", "room", f.roomID, "error", err)
+			f.cutUnconfirmed(started.Add(-2 * f.h.cfg.permWindow))
+		}
+		return
 	}
 	// A user refused because a moderator banned them learns that, not
 	// just that access is gone: the re-check can see a ban before its

@@ -152,8 +152,11 @@ type Handler struct {
 	userStreams map[string]int          // open event streams per user
 	streams     map[*sseWriter]struct{} // open event streams, for Close
 	sweeping    bool                    // the sweeper runs (sweep.go)
-	feedWG      sync.WaitGroup          // room feed goroutines and the sweeper
-	streamWG    sync.WaitGroup          // open event streams
+	// ctx ends with Close; the sweeper's calls run in it.
+	ctx       context.Context
+	cancelCtx context.CancelFunc
+	feedWG    sync.WaitGroup // room feed goroutines and the sweeper
+	streamWG  sync.WaitGroup // open event streams
 
 	// Counters for tests and diagnostics.
 	feedOpens atomic.Int64 // upstream Feed streams opened
@@ -238,6 +241,7 @@ func newHandler(up upstream, pages Directory, cc config, logger hclog.Logger, id
 		userStreams: make(map[string]int),
 		streams:     make(map[*sseWriter]struct{}),
 	}
+	h.ctx, h.cancelCtx = context.WithCancel(context.Background())
 	h.mux = h.routes()
 	return h, nil
 }
@@ -300,6 +304,7 @@ func (h *Handler) Close() error {
 	}
 	h.closed = true
 	close(h.closing)
+	h.cancelCtx()
 	feeds := make([]*roomFeed, 0, len(h.running))
 	for f := range h.running {
 		feeds = append(feeds, f)

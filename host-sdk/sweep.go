@@ -1,8 +1,13 @@
 package hostsdk
 
 import (
+	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/limits"
 )
 
 // The sweeper is the one clock of a Handler's open event streams. Each
@@ -50,7 +55,7 @@ func (h *Handler) sweep() {
 	heartbeat := time.NewTicker(h.cfg.heartbeat)
 	defer heartbeat.Stop()
 	var lastInstance *instance
-	var busy sync.Map // *roomFeed -> struct{}: a re-check still running from an earlier tick
+	var rechecking atomic.Bool // a round is still running from an earlier tick
 	for {
 		select {
 		case <-h.closing:
@@ -76,39 +81,112 @@ func (h *Handler) sweep() {
 			cur := h.client.currentInstance()
 			restarted := cur != lastInstance
 			lastInstance = cur
-			work := make(chan *roomFeed)
-			for range min(sweepWorkers, len(feeds)) {
-				// Not waited for here: a slow host must not hold up
-				// the heartbeats. busy keeps a room from being checked
-				// twice at once, and Close waits through feedWG.
-				h.feedWG.Add(1)
-				go func() {
-					defer h.feedWG.Done()
-					for f := range work {
-						f.recheck()
-						f.reauthAll()
-						busy.Delete(f)
-					}
-				}()
-			}
-		send:
 			for _, f := range feeds {
 				if restarted || f.presenceRetry.Load() {
 					f.poke()
 				}
-				if _, running := busy.LoadOrStore(f, struct{}{}); running {
-					continue
-				}
-				select {
-				case work <- f:
-				case <-h.closing:
-					busy.Delete(f)
-					break send
-				}
 			}
-			close(work)
+			// A round runs beside the sweeper, so that a slow host
+			// delays no heartbeat; a round still running when the next
+			// is due makes that one wait a tick.
+			if !rechecking.CompareAndSwap(false, true) {
+				continue
+			}
+			h.feedWG.Add(1)
+			go func() {
+				defer h.feedWG.Done()
+				defer rechecking.Store(false)
+				h.recheckRound(feeds)
+			}()
 		}
 	}
+}
+
+// roomsAuthorizer is an upstream that checks many rooms in one call (the
+// Client; tests' fakes may not).
+type roomsAuthorizer interface {
+	authorizeRooms(ctx context.Context, rooms []roomUsers) ([]roomAuthorization, error)
+}
+
+// recheckRound re-checks every feed's viewers (one AuthorizeRooms call
+// per ten thousand users, or one AuthorizeViewers per room) and their
+// logins, a few rooms at a time.
+func (h *Handler) recheckRound(feeds []*roomFeed) {
+	type result struct {
+		users   []string
+		allowed map[string]bool
+		err     error
+	}
+	var results map[*roomFeed]*result
+	started := time.Now()
+	if ra, ok := h.client.(roomsAuthorizer); ok {
+		results = make(map[*roomFeed]*result, len(feeds))
+		var (
+			batch []roomUsers
+			owner []*result
+			n     int
+		)
+		flush := func() {
+			if len(batch) == 0 {
+				return
+			}
+			ctx, cancel := context.WithTimeout(h.ctx, rpcTimeout)
+			res, err := ra.authorizeRooms(ctx, batch)
+			cancel()
+			for j, r := range owner {
+				switch {
+				case err != nil:
+					r.err = err
+				case res[j].err != "":
+					r.err = errors.New(res[j].err)
+				default:
+					for _, u := range res[j].allowed {
+						r.allowed[u] = true
+					}
+				}
+			}
+			batch, owner, n = batch[:0], owner[:0], 0
+		}
+		for _, f := range feeds {
+			users := f.userList()
+			if len(users) == 0 {
+				continue
+			}
+			r := &result{users: users, allowed: make(map[string]bool, len(users))}
+			results[f] = r
+			for part := range chunks(users, limits.ViewersPerRoomsCheck) {
+				if n+len(part) > limits.ViewersPerRoomsCheck {
+					flush()
+				}
+				batch = append(batch, roomUsers{roomID: f.roomID, users: part})
+				owner = append(owner, r)
+				n += len(part)
+			}
+		}
+		flush()
+	}
+	work := make(chan *roomFeed)
+	var wg sync.WaitGroup
+	for range min(sweepWorkers, len(feeds)) {
+		wg.Go(func() {
+			for f := range work {
+				if results == nil {
+					f.recheck()
+				} else if r := results[f]; r != nil {
+					f.applyRecheck(r.users, r.allowed, started, r.err)
+				}
+				f.reauthAll()
+			}
+		})
+	}
+	for _, f := range feeds {
+		select {
+		case work <- f:
+		case <-h.closing:
+		}
+	}
+	close(work)
+	wg.Wait()
 }
 
 // runningFeeds returns the feeds whose goroutines run, or nil.

@@ -37,6 +37,9 @@
 #
 #   EXTRA_ROOMS=9000 bash scripts/loadtest.sh -rooms 1000 -subs 5 -rate 1000 -duration 20s
 #
+# WIKI_ARGS adds flags to the wiki, e.g. WIKI_ARGS='-debug-addr 127.0.0.1:6060'
+# to profile it during a run.
+#
 # Arguments go to loadgen. Everything runs on loopback and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,7 +92,7 @@ start_wiki() {
 	# queue for the cores instead of being refused after 2 s.
 	# In a cluster the nodes share -data (attachments) and the database.
 	"$work/wikihost" -addr "$1" -data "$work/data" -plugin "$work/pagechat-plugin" "${db_args[@]}" \
-		-max-conns-per-ip -1 -pages-per-minute -1 -password-checks 64 >>"$log" 2>&1 &
+		-max-conns-per-ip -1 -pages-per-minute -1 -password-checks 64 ${WIKI_ARGS:-} >>"$log" 2>&1 &
 	wiki_pid=$!
 	local began
 	began=$(date +%s%N)
