@@ -37,6 +37,9 @@
 #
 #   EXTRA_ROOMS=9000 bash scripts/loadtest.sh -rooms 1000 -subs 5 -rate 1000 -duration 20s
 #
+# BUILD_FROM=DIR takes the wiki and the plugin from another checkout, e.g.
+# BUILD_FROM=../main for the figures before a change.
+#
 # WIKI_ARGS adds flags to the wiki, e.g. WIKI_ARGS='-debug-addr 127.0.0.1:6060'
 # to profile it during a run.
 #
@@ -60,8 +63,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/pagechat-plugin" ./plugin/cmd/pagechat-plugin
-go build -o "$work/wikihost" ./examples/wikihost
+# BUILD_FROM=DIR builds the wiki and the plugin from another checkout (the
+# code before a change, say) while loadgen and pagechat-seed come from this
+# one, so before and after are measured with the same tools.
+src=${BUILD_FROM:-.}
+(cd "$src" && go build -o "$work/pagechat-plugin" ./plugin/cmd/pagechat-plugin && go build -o "$work/wikihost" ./examples/wikihost)
 go build -o "$work/loadgen" ./examples/loadgen
 if [ -n "${EXTRA_ROOMS:-}" ]; then
 	go build -o "$work/pagechat-seed" ./plugin/cmd/pagechat-seed
