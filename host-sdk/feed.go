@@ -69,7 +69,11 @@ type viewer struct {
 	// the backlog) when it registers; the feed queues only later messages.
 	// Set before registration, read under the feed's lock.
 	after uint64
-	ch    chan *frame   // bounded by the handler's stream buffer
+	// queue holds what the stream has yet to write, at most the
+	// handler's stream buffer; guarded by the feed's lock. It grows only
+	// when events come: an idle stream holds no buffer.
+	queue []*frame
+	wake  chan struct{} // capacity 1: the queue has something
 	done  chan struct{} // closed by the feed when it ends the stream
 	// reason is written under the feed's lock before done is closed;
 	// final, with endRemoved, is the event that tells the browser why.
@@ -421,13 +425,42 @@ func (f *roomFeed) broadcast(fr *frame) {
 }
 
 func (f *roomFeed) queueLocked(v *viewer, fr *frame) {
-	select {
-	case v.ch <- fr:
-	default:
+	if len(v.queue) >= f.h.cfg.streamBuffer {
 		f.h.slowCuts.Add(1)
 		f.h.logger.Info("cut a browser stream that fell behind; it resumes from its last event", "room", f.roomID, "user", v.user)
 		f.endLocked(v, endSlow)
+		return
 	}
+	v.queue = append(v.queue, fr)
+	v.signal()
+}
+
+// idleQueueCap is the most queue a drained stream keeps for next time; a
+// burst's larger buffer is let go.
+const idleQueueCap = 8
+
+// signal wakes the stream's writer.
+func (v *viewer) signal() {
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
+}
+
+// drain moves up to drainBatch queued frames of v to dst and reports
+// whether more remain.
+func (f *roomFeed) drain(v *viewer, dst []*frame) ([]*frame, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := min(len(v.queue), drainBatch)
+	dst = append(dst, v.queue[:n]...)
+	rest := copy(v.queue, v.queue[n:])
+	clear(v.queue[rest:])
+	v.queue = v.queue[:rest]
+	if rest == 0 && cap(v.queue) > idleQueueCap {
+		v.queue = nil
+	}
+	return dst, rest > 0
 }
 
 // terminate ends every stream with why and detaches the feed.
@@ -509,6 +542,7 @@ func (f *roomFeed) recheck() {
 	for chunk := range chunks(users, maxViewersPerAuthorize) {
 		ctx, cancel := context.WithTimeout(f.ctx, rpcTimeout)
 		var ok []string
+		f.h.recheckCalls.Add(1)
 		ok, err = f.h.client.AuthorizeViewers(ctx, f.roomID, chunk)
 		cancel()
 		if err != nil {

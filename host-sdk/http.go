@@ -164,6 +164,9 @@ type Handler struct {
 	// historyFills counts catch-ups served from History because the
 	// feed's memory no longer held the resume position.
 	historyFills atomic.Int64
+	// recheckRounds counts the sweeper's re-check rounds, recheckCalls
+	// the permission calls they made to the plugin.
+	recheckRounds, recheckCalls atomic.Int64
 }
 
 // NewHandler returns the browser API handler for c. identify tells it who

@@ -118,7 +118,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 	}
 	defer h.releaseFeed(f)
 	v := &viewer{
-		user: id.UserID, ch: make(chan *frame, h.cfg.streamBuffer), done: make(chan struct{}),
+		user: id.UserID, wake: make(chan struct{}, 1), done: make(chan struct{}),
 		reauth: func() endReason { return h.reidentify(r, id) },
 	}
 	cursor, ok := h.catchUp(ctx, s, f, v, id.UserID, roomID, after, room.Epoch)
@@ -237,9 +237,13 @@ func endReasonOf(err error) endReason {
 // the browser leaves, the feed ends the stream (it fell behind, lost view
 // permission, or the sweeper's re-check of v.reauth found its login
 // gone), or the handler closes. It keeps no timer of its own: heartbeats
-// arrive through v.ch like events (sweep.go).
+// arrive in v's queue like events (sweep.go). Its buffers start empty and
+// are let go after a burst, so a quiet stream holds next to nothing.
 func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *viewer, cursor uint64) {
-	batch := make([][]byte, 0, drainBatch)
+	var (
+		frames []*frame
+		batch  [][]byte
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -257,11 +261,13 @@ func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *view
 			}
 			h.endStream(s, why, "")
 			return
-		case fr := <-v.ch:
+		case <-v.wake:
 			// Write everything already queued, up to a batch, with one
-			// flush.
+			// flush; more waits its turn in the select.
+			var more bool
+			frames, more = f.drain(v, frames[:0])
 			batch = batch[:0]
-			for fr != nil {
+			for _, fr := range frames {
 				switch {
 				case fr.seq == 0:
 					batch = append(batch, fr.data)
@@ -276,16 +282,18 @@ func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *view
 					_ = s.write(batch...)
 					return
 				}
-				fr = nil
-				if len(batch) < drainBatch {
-					select {
-					case fr = <-v.ch:
-					default:
-					}
+			}
+			if len(batch) > 0 {
+				if err := s.write(batch...); err != nil {
+					return
 				}
 			}
-			if err := s.write(batch...); err != nil {
-				return
+			if more {
+				v.signal()
+			}
+			clear(frames)
+			if cap(frames) > idleQueueCap {
+				frames, batch = nil, nil
 			}
 		}
 	}

@@ -117,6 +117,7 @@ func (h *Handler) recheckRound(feeds []*roomFeed) {
 		allowed map[string]bool
 		err     error
 	}
+	h.recheckRounds.Add(1)
 	var results map[*roomFeed]*result
 	started := time.Now()
 	if ra, ok := h.client.(roomsAuthorizer); ok {
@@ -131,6 +132,7 @@ func (h *Handler) recheckRound(feeds []*roomFeed) {
 				return
 			}
 			ctx, cancel := context.WithTimeout(h.ctx, rpcTimeout)
+			h.recheckCalls.Add(1)
 			res, err := ra.authorizeRooms(ctx, batch)
 			cancel()
 			for j, r := range owner {
@@ -210,9 +212,9 @@ func (f *roomFeed) queueAll(fr *frame) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for v := range f.viewers {
-		select {
-		case v.ch <- fr:
-		default:
+		if len(v.queue) < f.h.cfg.streamBuffer {
+			v.queue = append(v.queue, fr)
+			v.signal()
 		}
 	}
 }
