@@ -125,10 +125,14 @@ if [ "$nodes" = 2 ]; then
 	fi
 fi
 start_wiki 127.0.0.1:0
-# rss_kib PID prints a process's resident memory in KiB.
-rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
+# mem PID prints a process's resident memory in KiB, and how much of it is
+# the process's own (anonymous) and how much mapped files (the plugin's
+# database, which the kernel can take back).
+mem() {
+	awk '/^VmRSS:/ {r=$2} /^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} END {printf "%d KiB (anon %d, file %d)", r, a, f}' "/proc/$1/status" 2>/dev/null || echo "?"
+}
 plugin_pid=$(pgrep -P "$wiki_pid" -f pagechat-plugin | head -1 || true)
-echo "loadtest: wiki listening after ${startup_ms} ms with ${EXTRA_ROOMS:-0} extra rooms; RSS wiki $(rss_kib "$wiki_pid") KiB, plugin $(rss_kib "${plugin_pid:-0}") KiB" >&2
+echo "loadtest: wiki listening after ${startup_ms} ms with ${EXTRA_ROOMS:-0} extra rooms; RSS wiki $(mem "$wiki_pid"), plugin $(mem "${plugin_pid:-0}")" >&2
 if [ -n "${IDLE:-}" ]; then
 	status=0
 	"$work/loadgen" -url "$url" -idle "$IDLE" -watch-pid "$wiki_pid" "$@" >"$work/result.json" 2>"$work/loadgen.log" || status=$?
