@@ -25,6 +25,12 @@ var (
 	// plugin served the call. The plugin is fine and is not restarted: fix
 	// the host. The call may be retried once the host answers again.
 	ErrHostFailed = errors.New("the host's callback failed")
+	// ErrHostUnavailable is for a host to return (wrapped) from its
+	// IdentifyFunc when its own storage cannot be reached for a moment,
+	// such as a cluster's database restarting: the browser then gets 503
+	// "unavailable" with Retry-After, as while the plugin restarts, and
+	// retries, instead of a 500.
+	ErrHostUnavailable = errors.New("the host is unavailable for a moment")
 	// ErrNotPagechatPlugin means the binary did not perform the pagechat
 	// handshake: wrong file, or a plugin for another program.
 	ErrNotPagechatPlugin = errors.New("not a pagechat plugin")

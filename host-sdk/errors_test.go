@@ -79,6 +79,17 @@ func TestStorageFullIs507(t *testing.T) {
 	}
 }
 
+// A host whose storage is down for a moment (a cluster's database
+// restarting) says so from its IdentifyFunc with ErrHostUnavailable: the
+// browser gets 503 unavailable with Retry-After and retries, not a 500.
+func TestHostUnavailableIs503Unavailable(t *testing.T) {
+	t.Parallel()
+	ae := classify(fmt.Errorf("identify request: session: %w: %w", ErrHostUnavailable, errors.New("dial unix: no such file")))
+	if ae.status != http.StatusServiceUnavailable || ae.code != "unavailable" || ae.retryAfter <= 0 || ae.msg == "" {
+		t.Errorf("classify = %d %q %q retry after %d, want 503 \"unavailable\" with a sentence and Retry-After", ae.status, ae.code, ae.msg, ae.retryAfter)
+	}
+}
+
 // A Host says its disk is full by returning an error wrapping ENOSPC; the
 // plugin must hear STORAGE_FULL, not a generic host failure.
 func TestHostENOSPCIsStorageFull(t *testing.T) {

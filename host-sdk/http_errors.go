@@ -96,6 +96,8 @@ func classify(err error) *apiError {
 		// Not expected on the calls the handler makes; a plain
 		// RESOURCE_EXHAUSTED from the plugin means "slow down".
 		return &apiError{status: http.StatusTooManyRequests, code: "rate_limited", msg: "too many requests; try again shortly", retryAfter: retryAfterBusy, cause: err}
+	case errors.Is(err, ErrHostUnavailable):
+		return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: "the site is unavailable for a moment; try again shortly", retryAfter: retryAfterUnavailable, cause: err}
 	case errors.Is(err, ErrHostFailed):
 		// The site's own code failed, not the chat: no restart is coming,
 		// so promise no time; the popup retries on its own back-off.

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pagechat/pagechat/internal/safeurl"
 )
@@ -235,6 +237,10 @@ func (h *Handler) servePopup(w http.ResponseWriter, r *http.Request) {
 		}
 	case http.StatusForbidden:
 		title, msg = "No access", "You do not have permission to view this chat room."
+		if ae.code == "banned" {
+			// The plugin's sentence says why and until when.
+			title, msg = "Banned from this room", sentence(ae.msg)
+		}
 	case http.StatusNotFound:
 		title, msg = "No such room", "This chat room does not exist. Open it from the page that has it."
 	case http.StatusBadRequest:
@@ -276,6 +282,21 @@ func (h *Handler) renderPopup(w http.ResponseWriter, r *http.Request, id Identit
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.Bytes())
 	return nil
+}
+
+// sentence makes a message that starts in lower case, as the plugin's
+// do, read as a sentence on a page of its own.
+func sentence(msg string) string {
+	msg = strings.TrimSpace(msg)
+	if msg == "" {
+		return msg
+	}
+	r, size := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[size:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
 }
 
 // lookupPage asks the host for the room's page, for its title and link.

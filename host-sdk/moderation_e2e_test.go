@@ -3,6 +3,8 @@ package hostsdk
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -310,4 +312,66 @@ func lastError(t *testing.T, c *sseConn) errorJSON {
 	}
 	t.Fatalf("stream ended without an error event: %+v", evs)
 	return errorJSON{}
+}
+
+// TestBannedUserRefusedEverywhere checks every read, stream, post and
+// change endpoint of the browser API, the popup page, OpenRoom and the
+// macro table against a banned user: 403 with code "banned" and the
+// plugin's sentence (reason and end), the popup page saying so rather
+// than "no access", the macro the sentence instead of a table.
+func TestBannedUserRefusedEverywhere(t *testing.T) {
+	t.Parallel()
+	ws := newModeratedWebServer(t)
+	ctx := testCtx(t)
+	api := ws.api(ws.room.ID)
+	first := ws.send(t, "bob", "b1", "hello")
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if _, err := ws.client.Ban(ctx, "alice", ws.room.ID, "bob", "spam", until); err != nil {
+		t.Fatal(err)
+	}
+	seq := strconv.FormatUint(first.Seq, 10)
+	upload, uploadType := multipartBody(t, map[string]string{"client_id": "u1"}, "notes.txt", []byte("notes"))
+	for _, tc := range []struct {
+		method, path, body string
+		hdr                map[string]string
+		raw                io.Reader
+	}{
+		{method: http.MethodGet, path: ""},
+		{method: http.MethodGet, path: "/messages"},
+		{method: http.MethodGet, path: "/events"},
+		{method: http.MethodGet, path: "/mentionable?q=a"},
+		{method: http.MethodPost, path: "/messages", body: `{"text":"let me in","client_id":"b2"}`},
+		{method: http.MethodPost, path: "/files", raw: upload, hdr: map[string]string{"Content-Type": uploadType}},
+		{method: http.MethodPost, path: "/typing", body: `{}`},
+		{method: http.MethodPost, path: "/read", body: `{"seq":` + seq + `}`},
+		{method: http.MethodPut, path: "/watch"},
+		{method: http.MethodPatch, path: "/messages/" + seq, body: `{"text":"edited"}`},
+		{method: http.MethodDelete, path: "/messages/" + seq},
+	} {
+		var resp *http.Response
+		var body []byte
+		if tc.raw != nil {
+			resp, body = ws.do(t, tc.method, api+tc.path, basicUser("bob"), tc.raw, tc.hdr)
+		} else {
+			resp, body = ws.jsonDo(t, tc.method, api+tc.path, basicUser("bob"), tc.body)
+		}
+		wantError(t, resp, body, http.StatusForbidden, "banned")
+		if !strings.Contains(string(body), "spam") || !strings.Contains(string(body), until.Format("2006-01-02")) {
+			t.Errorf("%s %s: the answer does not say why and until when: %s", tc.method, tc.path, body)
+		}
+	}
+
+	// The popup page says bob is banned, why and until when.
+	resp, body := ws.do(t, http.MethodGet, "/chat/rooms/"+ws.room.ID, cookieUser("bob"), nil, nil)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "Banned from this room") ||
+		!strings.Contains(string(body), "You are banned from this room") || !strings.Contains(string(body), "spam") {
+		t.Errorf("banned user's popup: %d\n%s", resp.StatusCode, body)
+	}
+	if _, err := ws.client.OpenRoom(ctx, "bob", "p1", ws.room.Name); !errors.Is(err, ErrBanned) {
+		t.Errorf("OpenRoom for a banned user: %v, want ErrBanned", err)
+	}
+	m, err := ws.client.RenderMacro(ctx, MacroRequest{UserID: "bob", PageID: "p1", Name: ws.room.Name})
+	if err != nil || !strings.Contains(m.HTML, "You are banned from this room") || !strings.Contains(m.HTML, "spam") || strings.Contains(m.HTML, "/chat/rooms/") {
+		t.Errorf("banned user's macro: %v %s", err, m.HTML)
+	}
 }

@@ -43,9 +43,42 @@
 # WIKI_ARGS adds flags to the wiki, e.g. WIKI_ARGS='-debug-addr 127.0.0.1:6060'
 # to profile it during a run.
 #
-# Arguments go to loadgen. Everything runs on loopback and stops by itself.
+# With PG_RESTART=N the PostgreSQL server is stopped (fast shutdown) N
+# times under load, PG_RESTART_EVERY (5) seconds apart, left down for
+# PG_DOWN (3) seconds and started again. That needs the private server
+# this script starts, never a shared one, so PAGECHAT_POSTGRES_DSN must be
+# unset; with NODES=1 the one node then runs on PostgreSQL too. Sends are
+# answered 503 "unavailable" during each outage and retried by loadgen
+# with the same client id (its result counts them in unavailable, and
+# unavailable_max_ms says how fast they failed); streams carry on after,
+# and lost, duplicated and out_of_order must stay 0.
+#
+#   PG_RESTART=1 NODES=2 bash scripts/loadtest.sh -rooms 20 -subs 10 -rate 200 -duration 20s
+#
+# Arguments go to loadgen; ROOMS SUBS RATE [DURATION] first is short for
+# -rooms ROOMS -subs SUBS -rate RATE [-duration DURATION] (default 20s):
+#
+#   NODES=2 bash scripts/loadtest.sh 100 20 1000
+#
+# Everything runs on loopback and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then
+	if [ $# -lt 3 ]; then
+		echo "loadtest: ROOMS SUBS RATE [DURATION] [loadgen flags]" >&2
+		exit 2
+	fi
+	short=(-rooms "$1" -subs "$2" -rate "$3")
+	shift 3
+	if [ $# -gt 0 ] && [[ $1 != -* ]]; then
+		short+=(-duration "$1")
+		shift
+	else
+		short+=(-duration 20s)
+	fi
+	set -- "${short[@]}" "$@"
+fi
 
 # shellcheck source=scripts/pg.sh
 . scripts/pg.sh
@@ -78,8 +111,13 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 nodes=${NODES:-1}
+pg_restarts=${PG_RESTART:-0}
+if [ "$pg_restarts" -gt 0 ] && [ -n "${PAGECHAT_POSTGRES_DSN:-}" ]; then
+	echo "loadtest: PG_RESTART restarts the PostgreSQL server: it needs the private one this script starts; unset PAGECHAT_POSTGRES_DSN (a shared server is never restarted)" >&2
+	exit 2
+fi
 db_args=()
-if [ "$nodes" = 2 ]; then
+if [ "$nodes" = 2 ] || [ "$pg_restarts" -gt 0 ]; then
 	pg_start "$work"
 	db_args=(-db "$dsn")
 elif [ "$nodes" != 1 ]; then
@@ -193,8 +231,26 @@ if [ "$restarts" -gt 0 ]; then
 		start_wiki "$addr"
 	done
 fi
+if [ "$pg_restarts" -gt 0 ]; then
+	wait_for_load
+	for k in $(seq 1 "$pg_restarts"); do
+		sleep "${PG_RESTART_EVERY:-5}"
+		echo "loadtest: stopping PostgreSQL for ${PG_DOWN:-3} s ($k of $pg_restarts)" >&2
+		pg_restart "${PG_DOWN:-3}"
+		echo "loadtest: PostgreSQL is back" >&2
+	done
+fi
 status=0
 wait "$lg_pid" || status=$?
 tail -3 "$work/loadgen.log" >&2
 cat "$work/result.json"
+if [ "$pg_restarts" -gt 0 ]; then
+	unavailable=$(sed -n 's/.*"unavailable":\([0-9]*\).*/\1/p' "$work/result.json")
+	if [ "${unavailable:-0}" = 0 ]; then
+		echo "loadtest: no send was answered 503 unavailable: no outage fell in the send phase (raise -duration or -rate)" >&2
+		[ "$status" = 0 ] && status=1
+	else
+		echo "loadtest: $unavailable send attempts answered 503 unavailable during the outages, slowest $(sed -n 's/.*"unavailable_max_ms":\([0-9.]*\).*/\1/p' "$work/result.json") ms" >&2
+	fi
+fi
 exit "$status"

@@ -4,10 +4,14 @@
 # private server started from Debian's packages in DIR/pg (unix socket
 # only; Debian's postgresql is installed with apt-get first when missing
 # and the script runs as root, unless PAGECHAT_NO_INSTALL is set).
-# pg_stop stops the private server, if one was started.
+# pg_stop stops the private server, if one was started; pg_restart stops
+# and starts it again (loadtest.sh PG_RESTART).
 
 pg_pid=
 pg_dir=
+pg_bin=
+pg_log=
+pg_as=()
 
 pg_start() {
 	local work=$1 bin
@@ -40,23 +44,42 @@ pg_start() {
 	fi
 	"${as[@]}" "$bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >"$work/initdb.log" 2>&1 ||
 		{ cat "$work/initdb.log" >&2; echo "initdb failed" >&2; return 1; }
+	pg_bin=$bin pg_log=$work/postgres.log pg_as=("${as[@]}")
+	pg_launch || return 1
+	"${as[@]}" "$bin/createdb" -h "$pg_dir/sock" -p 5432 -U postgres pagechat
+	dsn="postgres://postgres@localhost/pagechat?host=$pg_dir/sock&port=5432"
+	echo "private PostgreSQL $(basename "$(dirname "$bin")") in $pg_dir (deleted on exit)" >&2
+}
+
+# pg_launch starts the private server on its data directory and waits
+# until it accepts connections.
+pg_launch() {
 	# Durable commits, as in production: fsync stays on.
-	"${as[@]}" "$bin/postgres" -D "$pg_dir/data" -k "$pg_dir/sock" -p 5432 -c listen_addresses= \
-		-c max_connections=200 >"$work/postgres.log" 2>&1 &
+	"${pg_as[@]}" "$pg_bin/postgres" -D "$pg_dir/data" -k "$pg_dir/sock" -p 5432 -c listen_addresses= \
+		-c max_connections=200 >>"$pg_log" 2>&1 &
 	pg_pid=$!
-	for _ in $(seq 1 100); do
-		if "$bin/pg_isready" -q -h "$pg_dir/sock" -p 5432; then
-			"${as[@]}" "$bin/createdb" -h "$pg_dir/sock" -p 5432 -U postgres pagechat
-			dsn="postgres://postgres@localhost/pagechat?host=$pg_dir/sock&port=5432"
-			echo "private PostgreSQL $(basename "$(dirname "$bin")") in $pg_dir (deleted on exit)" >&2
-			return 0
-		fi
+	for _ in $(seq 1 300); do
+		"$pg_bin/pg_isready" -q -h "$pg_dir/sock" -p 5432 && return 0
 		kill -0 "$pg_pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	cat "$work/postgres.log" >&2
+	tail -20 "$pg_log" >&2
 	echo "PostgreSQL did not start" >&2
 	return 1
+}
+
+# pg_restart SECONDS stops the private server (fast shutdown: open
+# connections are cut, as in a crash of the clients' view), leaves it down
+# for SECONDS and starts it again on the same data. It refuses to touch a
+# server it did not start.
+pg_restart() {
+	if [ -z "$pg_pid" ]; then
+		echo "pg_restart: no private PostgreSQL to restart (unset PAGECHAT_POSTGRES_DSN: a shared server is never restarted)" >&2
+		return 1
+	fi
+	pg_stop
+	sleep "$1"
+	pg_launch
 }
 
 pg_stop() {

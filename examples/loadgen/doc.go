@@ -102,6 +102,12 @@
 // whether that lost, repeated or reordered anything. Sessions must be
 // valid on every node, as they are when the nodes share the database.
 //
+// While the cluster's database is down, sends are answered 503 with code
+// "unavailable"; each sender retries with the same client id, as a
+// browser does, until it is acknowledged. unavailable counts those
+// answers and unavailable_max_ms is the slowest of them (a send must fail
+// fast, not hang until the database is back).
+//
 // The exit status is 0 when lost, duplicated and out_of_order are all zero,
 // 1 when any is not (or the run failed; -no-fail turns the former off), 2 for
 // bad flags and 130 when interrupted.

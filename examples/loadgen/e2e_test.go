@@ -105,8 +105,10 @@ func TestRunHealthyServer(t *testing.T) {
 	if res.Sent < 30 || res.MsgsPerS <= 0 || res.DurationS < 0.7 {
 		t.Errorf("sent=%d msgs_per_s=%v duration_s=%v: too little sent", res.Sent, res.MsgsPerS, res.DurationS)
 	}
-	if res.SendErrors == 0 || res.RateLimited == 0 || res.Errors < res.SendErrors {
-		t.Errorf("send_errors=%d rate_limited=%d errors=%d: the injected 503s and 429s are not counted", res.SendErrors, res.RateLimited, res.Errors)
+	if res.SendErrors == 0 || res.RateLimited == 0 || res.Unavailable == 0 || res.Errors < res.SendErrors ||
+		res.SendErrors < res.RateLimited+res.Unavailable || res.UnavailableMaxMs <= 0 {
+		t.Errorf("send_errors=%d rate_limited=%d unavailable=%d (slowest %v ms) errors=%d: the injected 503s and 429s are not counted",
+			res.SendErrors, res.RateLimited, res.Unavailable, res.UnavailableMaxMs, res.Errors)
 	}
 	if res.Heartbeats == 0 || res.Presence == 0 {
 		t.Errorf("heartbeats=%d presence=%d: comments and presence events not seen", res.Heartbeats, res.Presence)

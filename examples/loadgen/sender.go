@@ -58,6 +58,7 @@ func (s *sender) sendOne(ctx context.Context, n int) {
 	backoff := minBackoff
 	for {
 		actx, cancel := context.WithTimeout(ctx, s.attemptTimeout)
+		began := s.clock.Now()
 		seq, err := s.api.send(actx, s.cr, s.room.id, clientID, text)
 		cancel()
 		if err == nil {
@@ -76,8 +77,16 @@ func (s *sender) sendOne(ctx context.Context, n int) {
 			return
 		}
 		s.c.sendErrors.Add(1)
-		if he, ok := errors.AsType[*httpError](err); ok && he.Status == http.StatusTooManyRequests {
-			s.c.rateLimited.Add(1)
+		if he, ok := errors.AsType[*httpError](err); ok {
+			switch {
+			case he.Status == http.StatusTooManyRequests:
+				s.c.rateLimited.Add(1)
+			case he.Status == http.StatusServiceUnavailable && he.Code == "unavailable":
+				s.c.unavailable.Add(1)
+				took := time.Duration(s.clock.Now() - began).Microseconds()
+				for old := s.c.slowest503.Load(); took > old && !s.c.slowest503.CompareAndSwap(old, took); old = s.c.slowest503.Load() {
+				}
+			}
 		}
 		s.errs.report(err)
 		if !retryable(err) {

@@ -15,6 +15,8 @@ type counters struct {
 	received     atomic.Int64 // message events received, duplicates included
 	sendErrors   atomic.Int64 // failed POST attempts, 429 included
 	rateLimited  atomic.Int64 // POST attempts answered 429
+	unavailable  atomic.Int64 // POST attempts answered 503 "unavailable"
+	slowest503   atomic.Int64 // µs of the longest of those, request to answer
 	unacked      atomic.Int64 // messages given up on
 	ackMismatch  atomic.Int64 // acked under another seq than subscribers saw
 	streamErrors atomic.Int64 // failed stream connects and broken streams
@@ -52,15 +54,20 @@ type Result struct {
 	AckP99Ms float64 `json:"ack_p99_ms"`
 	AckMaxMs float64 `json:"ack_max_ms"`
 
-	Errors       int64 `json:"errors"`        // sum of the error counts below
-	SendErrors   int64 `json:"send_errors"`   // failed POST attempts (each retry counts)
-	RateLimited  int64 `json:"rate_limited"`  // of which answered 429
-	Unacked      int64 `json:"unacked"`       // messages never acknowledged
-	AckMismatch  int64 `json:"ack_mismatch"`  // acked seq differs from the delivered one
-	StreamErrors int64 `json:"stream_errors"` // failed or broken event streams
-	BadEvents    int64 `json:"bad_events"`    // unreadable message events
-	Reconnects   int64 `json:"reconnects"`    // streams reopened after ending
-	Failovers    int64 `json:"failovers"`     // streams moved to another -sub-url after theirs failed
+	Errors      int64 `json:"errors"`       // sum of the error counts below
+	SendErrors  int64 `json:"send_errors"`  // failed POST attempts (each retry counts)
+	RateLimited int64 `json:"rate_limited"` // of which answered 429
+	// Of which answered 503 "unavailable" (the plugin restarting, or the
+	// cluster's database down), and the longest such attempt: a send must
+	// fail fast while the database is away, not hang.
+	Unavailable      int64   `json:"unavailable"`
+	UnavailableMaxMs float64 `json:"unavailable_max_ms,omitempty"`
+	Unacked          int64   `json:"unacked"`       // messages never acknowledged
+	AckMismatch      int64   `json:"ack_mismatch"`  // acked seq differs from the delivered one
+	StreamErrors     int64   `json:"stream_errors"` // failed or broken event streams
+	BadEvents        int64   `json:"bad_events"`    // unreadable message events
+	Reconnects       int64   `json:"reconnects"`    // streams reopened after ending
+	Failovers        int64   `json:"failovers"`     // streams moved to another -sub-url after theirs failed
 
 	// Deliveries through another node than the senders' (-sub-url other
 	// than -url): how many, and their send → receive latency. Absent
@@ -111,6 +118,7 @@ func tally(in tallyInput) Result {
 		TargetRate:     in.cfg.Rate,
 		SendErrors:     c.sendErrors.Load(),
 		RateLimited:    c.rateLimited.Load(),
+		Unavailable:    c.unavailable.Load(),
 		Unacked:        c.unacked.Load(),
 		AckMismatch:    c.ackMismatch.Load(),
 		StreamErrors:   c.streamErrors.Load(),
@@ -150,6 +158,7 @@ func tally(in tallyInput) Result {
 		res.Errors += s.ledger.rejected
 	}
 	res.Lost = res.Expected - res.Delivered
+	res.UnavailableMaxMs = round3(float64(c.slowest503.Load()) / 1000)
 
 	slices.Sort(lats)
 	res.P50Ms, res.P99Ms, res.MaxMs = usToMs(percentile(lats, 50)), usToMs(percentile(lats, 99)), usToMs(percentile(lats, 100))

@@ -226,7 +226,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 
 	webCfg := web.Config{Wiki: w, Macros: client, Chat: chat, Logger: logger.Named("web"), PagesPerMinute: cfg.pagesPerMinute}
 	if cfg.xmppServer != "" {
-		stopBridge, err := startXMPP(ctx, cfg, client, logger, &webCfg)
+		stopBridge, err := startXMPP(ctx, cfg, w, client, logger, &webCfg)
 		if err != nil {
 			return err
 		}

@@ -15,13 +15,20 @@ import (
 	"github.com/pagechat/pagechat/host-sdk/xmpp"
 
 	"github.com/pagechat/pagechat/examples/wikihost/internal/web"
+	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
 	"github.com/pagechat/pagechat/examples/wikihost/internal/xmpplink"
+)
+
+// The link store is the bridge's Users and AlertPrefs.
+var (
+	_ xmpp.Users      = (*xmpplink.Links)(nil)
+	_ xmpp.AlertPrefs = (*xmpplink.Links)(nil)
 )
 
 // startXMPP opens the JID links, starts the XMPP bridge component and
 // fills in webCfg's XMPP fields. The returned stop function ends the
 // component and closes the links.
-func startXMPP(ctx context.Context, cfg config, client *hostsdk.Client, logger hclog.Logger, webCfg *web.Config) (func(), error) {
+func startXMPP(ctx context.Context, cfg config, w *wiki.Wiki, client *hostsdk.Client, logger hclog.Logger, webCfg *web.Config) (func(), error) {
 	raw, err := os.ReadFile(cfg.xmppSecretFile)
 	if err != nil {
 		return nil, fmt.Errorf("-xmpp-secret-file: %w", err)
@@ -49,6 +56,9 @@ func startXMPP(ctx context.Context, cfg config, client *hostsdk.Client, logger h
 		return nil, err
 	}
 	links.SetSender(comp, "the pagechat wiki")
+	// Notifications the wiki stores also go to the user's verified JID,
+	// unless they muted them (links is the component's AlertPrefs).
+	w.SetAlerter(comp)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -59,6 +69,7 @@ func startXMPP(ctx context.Context, cfg config, client *hostsdk.Client, logger h
 	webCfg.XMPPBot = comp.BotJID()
 	logger.Info("XMPP bridge on", "server", cfg.xmppServer, "domain", comp.Domain(), "bot", comp.BotJID())
 	return func() {
+		w.SetAlerter(nil)
 		cancel()
 		<-done
 		closeLogged(logger, "XMPP links", links.Close)

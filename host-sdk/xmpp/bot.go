@@ -28,6 +28,7 @@ const botHelp = `Commands:
 help — this text
 rooms — your recently active chat rooms, with their join links
 post <room> <text> — post text to a room (its id or its address)
+mute — stop my alerts (mentions, watched rooms); unmute — send them again
 Sending the code the wiki showed you verifies your XMPP address.`
 
 // handleBot answers 1:1 messages and discovery sent to the bot.
@@ -116,7 +117,10 @@ func (c *Component) botCommand(ctx context.Context, from jid.JID, body string) s
 		}
 		res, err := c.cfg.Chat.Send(ctx, userID, room, clientIDPrefix+"bot-"+newID(), text)
 		if err != nil {
+			var pe *hostsdk.Error
 			switch {
+			case errors.Is(err, hostsdk.ErrBanned) && errors.As(err, &pe):
+				return "Not posted: " + pe.Message + "."
 			case errors.Is(err, hostsdk.ErrPermissionDenied):
 				return "You may not post in " + room + "."
 			case errors.Is(err, hostsdk.ErrRoomNotFound), errors.Is(err, hostsdk.ErrInvalidArgument):
@@ -131,6 +135,8 @@ func (c *Component) botCommand(ctx context.Context, from jid.JID, body string) s
 		}
 		c.recent.touch(userID, room, name)
 		return fmt.Sprintf("Posted to %s as message %d.", name, res.Message.Seq)
+	case "mute", "unmute":
+		return c.setAlerts(ctx, from, strings.EqualFold(word, "unmute"))
 	}
 	ok, err := c.cfg.Users.ConfirmLink(ctx, from.Bare().String(), body)
 	if err != nil {

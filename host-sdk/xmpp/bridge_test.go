@@ -35,12 +35,12 @@ type bridge struct {
 
 var accounts = map[string]string{"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol", "eve": "pw-eve"}
 
-func startBridge(t testing.TB) *bridge {
+func startBridge(t testing.TB, pluginOpts ...hostsdk.Option) *bridge {
 	t.Helper()
 	srv := prosodytest.Start(t, prosodytest.Options{Accounts: accounts})
 	host := newTestHost()
 	dataDir := t.TempDir()
-	chat := loadPlugin(t, host, dataDir)
+	chat := loadPlugin(t, host, dataDir, pluginOpts...)
 	b := &bridge{t: t, srv: srv, host: host, chat: chat, dataDir: dataDir}
 	for _, u := range []string{"alice", "bob", "carol"} {
 		host.link(srv.JID(u), u)
@@ -65,6 +65,7 @@ func (b *bridge) startComponent() {
 		Users:            b.host,
 		LinkHelp:         "Link your XMPP address on your wiki profile page.",
 		PermissionWindow: time.Second,
+		BaseURL:          "http://wiki.test",
 		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{b.t}}),
 	})
 	if err != nil {

@@ -102,6 +102,7 @@ type Component struct {
 
 	recent   recentRooms
 	botSlots chan struct{} // bounds the bot's concurrent commands
+	alerts   alertQueue    // notifications waiting for the bot (alerts.go)
 }
 
 // New checks cfg and returns a component ready to Run.
@@ -214,6 +215,8 @@ func (c *Component) SendChat(ctx context.Context, to, text string) error {
 // back-off whenever the connection fails. It returns ctx's error.
 func (c *Component) Run(ctx context.Context) error {
 	defer c.shutdown()
+	c.roomWG.Add(1)
+	go c.alertLoop()
 	go func() {
 		select {
 		case <-ctx.Done():

@@ -14,10 +14,12 @@
 // Identity comes from the host through Users: only a JID that a user has
 // linked and verified maps to them, and every stanza is judged by that
 // user's page permissions. The bot (bot@<domain>) verifies links, lists a
-// user's recent rooms and posts for them.
+// user's recent rooms and posts for them, and sends users their
+// notifications (Component.Alert) unless they muted them; displayed chat
+// markers (XEP-0333) sent to a room move the sender's read marker.
 //
 // Goroutines: Run owns the connection (a reader and a writer per
 // connection, reconnecting with back-off) and one actor goroutine per room
-// with occupants or pending stanzas (plus its feed reader and bounded
-// sends). All of them end when Run's context ends, and Run waits for them.
+// with occupants or pending stanzas (plus its feed reader, bounded sends
+// and at most one read-marker writer), and one goroutine sending alerts. All of them end when Run's context ends, and Run waits for them.
 package xmpp

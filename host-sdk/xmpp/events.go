@@ -57,11 +57,12 @@ func bodyOf(m hostsdk.Message, base *url.URL) string {
 
 // relay shows one new log entry to the occupants. Plain messages go out as
 // they are; edits, deletes and topic changes become the XMPP equivalents;
-// kicks, bans and unbans are not shown (the permission re-check removes
-// occupants who lost access).
+// a kick or ban removes the user's occupants with the MUC status codes;
+// unbans are not shown.
 func (r *room) relay(m hostsdk.Message) {
 	switch {
 	case isPlain(m):
+		r.remember(m)
 		for _, o := range r.occupants {
 			r.send(r.messageStanza(m, o.full, false))
 		}
@@ -69,19 +70,28 @@ func (r *room) relay(m hostsdk.Message) {
 		if m.Erased {
 			return // a later change superseded it: that one is shown instead
 		}
+		r.remember(m)
 		orig, ok := r.original(m.Target)
 		if !ok {
 			return
 		}
 		nick := r.nickOf(orig)
+		// A correction sent over XMPP keeps its stanza's id and
+		// origin-id, so its sender recognises the reflection.
 		for _, o := range r.occupants {
-			r.send(el("", "message", "from", r.jid.String()+"/"+nick, "to", o.full.String(), "type", "groupchat", "id", "pagechat-"+strconv.FormatUint(m.Seq, 10)).
+			st := el("", "message", "from", r.jid.String()+"/"+nick, "to", o.full.String(), "type", "groupchat", "id", stanzaID(m)).
 				add(el("", "body").text(plainText(m, r.c.baseURL))).
 				add(el(nsCorrect, "replace", "id", stanzaID(orig))).
-				add(el(nsSID, "stanza-id", "by", r.jid.String(), "id", strconv.FormatUint(m.Seq, 10))))
+				add(el(nsSID, "stanza-id", "by", r.jid.String(), "id", strconv.FormatUint(m.Seq, 10)))
+			if id := originID(m); id != "" {
+				st.add(el(nsSID, "origin-id", "id", id))
+			}
+			r.send(st)
 		}
 	case m.Kind == hostsdk.KindDelete:
 		r.relayDelete(m)
+	case m.Kind == hostsdk.KindKick, m.Kind == hostsdk.KindBan:
+		r.removeUser(m)
 	case m.Kind == hostsdk.KindTopic:
 		r.topic = m.Text
 		subject := m.Text

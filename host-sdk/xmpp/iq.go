@@ -48,6 +48,10 @@ func (r *room) iq(s stanzaIn) {
 		r.mam(s)
 	case typ == "get" && e.child(nsMAM, "metadata") != nil:
 		r.mamMetadata(s)
+	case typ == "set" && (e.child(nsModerate, "moderate") != nil || e.child(nsFasten, "apply-to").child(nsModerate0, "moderate") != nil):
+		r.moderate(s)
+	case e.child(nsMUCAdmin, "query") != nil:
+		r.admin(s)
 	default:
 		r.c.reply(stanzaError(e, "cancel", "service-unavailable", ""))
 	}
@@ -92,6 +96,9 @@ func (r *room) discoInfo(s stanzaIn) {
 		el("", "feature", "var", "muc_unsecured"),
 		el("", "feature", "var", nsMAM),
 		el("", "feature", "var", nsSID),
+		el("", "feature", "var", nsMarkers),
+		el("", "feature", "var", nsRetract),
+		el("", "feature", "var", nsModerate),
 		el("", "feature", "var", nsPing),
 		el("", "feature", "var", nsDiscoInfo),
 	)

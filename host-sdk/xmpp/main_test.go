@@ -70,6 +70,12 @@ type testHost struct {
 	links  map[string]string // bare JID -> user id (verified)
 	codes  map[string]string // bare JID -> pending code
 	pages  map[string]hostsdk.Page
+	// Alerts (alerts_test.go): users who muted them, alert addresses a
+	// misbehaving host gives instead of the linked JID, and where
+	// notifications from the plugin go.
+	muted   map[string]bool
+	alertTo map[string]string
+	notify  func(hostsdk.Notification)
 }
 
 func newTestHost() *testHost {
@@ -152,17 +158,31 @@ func (h *testHost) ConfirmLink(_ context.Context, bare, code string) (bool, erro
 	return true, nil
 }
 
-// loadPlugin starts the real plugin binary for host.
-func loadPlugin(t testing.TB, host hostsdk.Host, dataDir string) *hostsdk.Client {
+// UserJID implements xmpp.UserJIDs: the address userID linked.
+func (h *testHost) UserJID(_ context.Context, userID string) (string, bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for j, u := range h.links {
+		if u == userID {
+			return j, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// loadPlugin starts the real plugin binary for host; extra options come
+// after the tests' defaults.
+func loadPlugin(t testing.TB, host hostsdk.Host, dataDir string, extra ...hostsdk.Option) *hostsdk.Client {
 	t.Helper()
 	bin := pluginBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := hostsdk.Load(ctx, bin, dataDir, host,
+	opts := append([]hostsdk.Option{
 		hostsdk.WithSocketDir(binDir),
 		hostsdk.WithRestartBackoff(10*time.Millisecond, 200*time.Millisecond),
 		hostsdk.WithMessagesPerMinute(-1),
-		hostsdk.WithPermissionCache(time.Second))
+		hostsdk.WithPermissionCache(time.Second)}, extra...)
+	c, err := hostsdk.Load(ctx, bin, dataDir, host, opts...)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}

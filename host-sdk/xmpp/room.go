@@ -79,11 +79,21 @@ type room struct {
 	unjoined  map[string]bool      // users whose plugin Join a restart lost, to redo
 	sentNick  map[string]string    // user+client id -> nick, recent sends
 	sentOrder []string
-	stopFeed  context.CancelFunc
-	feedDone  chan struct{}
+	// moderators are the users with occupants whose moderate permission
+	// the join found: their presence shows role moderator, affiliation
+	// admin, so clients offer them their moderation tools.
+	moderators map[string]bool
+	// seqOf maps user+client id to the sequence of recent messages sent
+	// through the bridge, so a correction or retraction naming the
+	// client's own id finds the message without a history scan.
+	seqOf    map[string]uint64
+	seqOrder []string
+	stopFeed context.CancelFunc
+	feedDone chan struct{}
 
 	sends sync.WaitGroup
 	slots chan struct{}
+	marks markers // XEP-0333 read markers (markers.go)
 }
 
 func newRoom(c *Component, id string) *room {
@@ -101,6 +111,9 @@ func newRoom(c *Component, id string) *room {
 		unjoined:  make(map[string]bool),
 		sentNick:  make(map[string]string),
 		slots:     make(chan struct{}, maxSendsInFlight),
+
+		moderators: make(map[string]bool),
+		seqOf:      make(map[string]uint64),
 	}
 }
 
@@ -197,11 +210,29 @@ func (r *room) handle(s stanzaIn) {
 	}
 }
 
-// errorFor maps a plugin error to an XMPP error type and condition.
+// errorFor maps a plugin error to an XMPP error type and condition, with
+// a sentence for the user. Refusals the plugin explains (a ban with its
+// reason and end, an edit window that passed, a message that is not
+// theirs) carry the plugin's own sentence.
 func (r *room) errorFor(err error, action string) (typ, cond, text string) {
+	var pe *hostsdk.Error
+	explained := errors.As(err, &pe) && pe.Message != ""
 	switch {
+	case errors.Is(err, hostsdk.ErrBanned):
+		// XEP-0045 §7.2.8: a banned user's join gets auth/forbidden.
+		if explained {
+			return "auth", "forbidden", pe.Message
+		}
+		return "auth", "forbidden", "you are banned from this room"
 	case errors.Is(err, hostsdk.ErrPermissionDenied):
+		if explained && pe.Reason != "" {
+			return "auth", "forbidden", pe.Message
+		}
 		return "auth", "forbidden", "you may not " + action + " in this room"
+	case errors.Is(err, hostsdk.ErrMessageNotFound):
+		return "cancel", "item-not-found", "there is no such message in this room"
+	case errors.Is(err, hostsdk.ErrMessageDeleted):
+		return "cancel", "item-not-found", "that message was deleted"
 	case errors.Is(err, hostsdk.ErrRoomNotFound):
 		return "cancel", "item-not-found", "no such chat room"
 	case errors.Is(err, hostsdk.ErrRateLimited):
@@ -212,22 +243,26 @@ func (r *room) errorFor(err error, action string) (typ, cond, text string) {
 		if action == "join" {
 			return "cancel", "item-not-found", "no such chat room"
 		}
-		return "modify", "bad-request", "message refused: " + err.Error()
+		if explained {
+			return "modify", "bad-request", action + " refused: " + pe.Message
+		}
+		return "modify", "bad-request", action + " refused: " + err.Error()
 	case errors.Is(err, hostsdk.ErrStorageFull):
 		return "wait", "resource-constraint", "the chat's storage is full"
 	}
 	return "wait", "internal-server-error", "the chat is unavailable right now; try again"
 }
 
-// load fetches the room's metadata for a user who may view it and starts
-// the feed with the first occupant.
+// load fetches the room's metadata for a user who may view it (and whether
+// they moderate it) and starts the feed with the first occupant.
 func (r *room) load(userID string) error {
 	ctx, cancel := context.WithTimeout(r.c.ctx, rpcTimeout)
 	defer cancel()
-	info, err := r.c.cfg.Chat.RoomInfo(ctx, userID, r.id)
+	info, rights, err := r.c.cfg.Chat.RoomWithRights(ctx, userID, r.id)
 	if err != nil {
 		return err
 	}
+	r.moderators[userID] = rights.CanModerate
 	if !r.loaded {
 		r.loaded = true
 		r.epoch = info.Epoch
@@ -342,7 +377,7 @@ func (r *room) onFeed(ev roomEvent) {
 		// across it. Remove everyone; clients rejoin.
 		r.c.log.Warn("room log changed under the XMPP bridge; removing occupants", "room", r.id, "error", ev.err)
 		for _, o := range r.occupants {
-			r.kick(o, "332")
+			r.kick(o, removal{codes: []string{"332"}})
 		}
 		r.stopFeed() // its reader has returned already
 		<-r.feedDone
@@ -354,6 +389,7 @@ func (r *room) onFeed(ev roomEvent) {
 			return
 		}
 		r.head = m.Seq
+		r.rememberOrigin(*m)
 		r.relay(*m)
 	case ev.ev.Presence != nil:
 		r.onPresence(*ev.ev.Presence)
@@ -442,6 +478,7 @@ func (r *room) messageStanza(m hostsdk.Message, to jid.JID, delayed bool) *elem 
 	if id != "" {
 		st.add(el(nsSID, "origin-id", "id", id))
 	}
+	st.add(el(nsMarkers, "markable"))
 	if delayed {
 		st.add(el(nsDelay, "delay", "from", r.jid.String(), "stamp", m.SentAt.UTC().Format(time.RFC3339Nano)))
 	}
@@ -454,7 +491,7 @@ func (r *room) presence(nick, userID, full string, to jid.JID, gone bool, codes 
 	if gone {
 		p.setAttr("type", "unavailable")
 	}
-	role, aff := "participant", "member"
+	role, aff := r.roleOf(userID)
 	if gone {
 		role = "none"
 	}
@@ -643,6 +680,7 @@ func (r *room) drop(o *occupant) {
 	r.users[o.userID]--
 	if r.users[o.userID] <= 0 {
 		delete(r.users, o.userID)
+		delete(r.moderators, o.userID)
 		r.leavePlugin(o.userID)
 	}
 }
@@ -655,10 +693,44 @@ func (r *room) leavePlugin(userID string) {
 	}
 }
 
-// kick removes an occupant with a status code (307 kicked, 321 lost
-// membership, 332 room gone).
-func (r *room) kick(o *occupant, codes ...string) {
-	r.send(r.presence(o.nick, o.userID, o.full.String(), o.full, true, append([]string{"110"}, codes...)...))
+// removal says why an occupant is removed: the status codes (307 kicked,
+// 301 banned, 321 lost membership, 332 room gone) and, for a moderator's
+// kick or ban, who did it and why.
+type removal struct {
+	codes  []string
+	banned bool   // the item's affiliation is outcast
+	actor  string // the moderator's nick, if known
+	reason string
+}
+
+// unavailable builds the presence that shows nick leaving for rm, as sent
+// to to; self adds status 110 for the removed occupant's own resource.
+func (r *room) unavailable(nick, full string, to jid.JID, self bool, rm removal) *elem {
+	aff := "member"
+	if rm.banned {
+		aff = "outcast"
+	}
+	item := el("", "item", "affiliation", aff, "role", "none", "jid", full)
+	if rm.actor != "" {
+		item.add(el("", "actor", "nick", rm.actor))
+	}
+	if rm.reason != "" {
+		item.add(el("", "reason").text(rm.reason))
+	}
+	x := el(nsMUCUser, "x").add(item)
+	if self {
+		x.add(el("", "status", "code", "110"))
+	}
+	for _, c := range rm.codes {
+		x.add(el("", "status", "code", c))
+	}
+	return el("", "presence", "from", r.jid.String()+"/"+nick, "to", to.String(), "type", "unavailable").add(x)
+}
+
+// kick removes an occupant for rm: it tells the occupant (110 and the
+// codes), and the others once the nick's last resource is gone.
+func (r *room) kick(o *occupant, rm removal) {
+	r.send(r.unavailable(o.nick, o.full.String(), o.full, true, rm))
 	delete(r.occupants, o.full.String())
 	nickLeft := true
 	for _, x := range r.occupants {
@@ -669,12 +741,13 @@ func (r *room) kick(o *occupant, codes ...string) {
 	if nickLeft {
 		delete(r.nicks, o.nick)
 		for _, x := range r.occupants {
-			r.send(r.presence(o.nick, o.userID, o.full.String(), x.full, true, codes...))
+			r.send(r.unavailable(o.nick, o.full.String(), x.full, false, rm))
 		}
 	}
 	r.users[o.userID]--
 	if r.users[o.userID] <= 0 {
 		delete(r.users, o.userID)
+		delete(r.moderators, o.userID)
 		r.leavePlugin(o.userID)
 	}
 }
@@ -701,16 +774,38 @@ func (r *room) recheck() {
 	for _, u := range allowed {
 		ok[u] = true
 	}
+	why := make(map[string]removal)
 	for _, o := range r.occupants {
-		if !ok[o.userID] {
-			r.c.log.Info("XMPP occupant removed: view permission revoked", "room", r.id, "user", o.userID, "jid", o.full.String())
-			r.kick(o, "307", "321")
+		if ok[o.userID] {
+			continue
 		}
+		rm, known := why[o.userID]
+		if !known {
+			rm = r.lostAccess(o.userID)
+			why[o.userID] = rm
+		}
+		r.c.log.Info("XMPP occupant removed: no longer allowed in the room", "room", r.id, "user", o.userID, "jid", o.full.String(), "banned", rm.banned)
+		r.kick(o, rm)
 	}
 	// Browser users who lost view: stop showing them.
 	if len(r.web) > 0 && len(r.occupants) > 0 {
 		r.refreshWeb()
 	}
+}
+
+// lostAccess tells why a user the re-check refused may no longer be in
+// the room: a ban (which AuthorizeViewers counts too) is shown as one, 301
+// with the plugin's sentence as the reason, should the re-check see it
+// before the ban's event; anything else is lost view permission.
+func (r *room) lostAccess(userID string) removal {
+	ctx, cancel := context.WithTimeout(r.c.ctx, rpcTimeout)
+	defer cancel()
+	_, err := r.c.cfg.Chat.RoomInfo(ctx, userID, r.id)
+	var pe *hostsdk.Error
+	if errors.Is(err, hostsdk.ErrBanned) && errors.As(err, &pe) {
+		return removal{codes: []string{"301"}, banned: true, reason: pe.Message}
+	}
+	return removal{codes: []string{"307", "321"}}
 }
 
 // refreshWeb is a no-op hook kept for symmetry: browser presence arrives
@@ -729,12 +824,23 @@ func (r *room) groupchat(s stanzaIn) {
 		r.c.reply(stanzaError(e, "modify", "bad-request", "send group messages to the room's address"))
 		return
 	}
+	r.displayed(o, e) // a XEP-0333 read marker (markers.go)
+	// A retraction carries a fallback body for old clients: it is
+	// recognised before the body is taken as a message.
+	if id, ok := retractionOf(e); ok {
+		r.retractOwn(s, o, id)
+		return
+	}
 	body, hasBody := childTextOK(e, "", "body")
 	if !hasBody {
-		if e.child("", "subject") != nil {
-			r.c.reply(stanzaError(e, "auth", "forbidden", "the subject is the room's name on the wiki"))
+		if subject, ok := childTextOK(e, "", "subject"); ok {
+			r.setSubject(s, o, subject)
 		}
 		return // chat states and receipts: nothing to store
+	}
+	if rep := e.child(nsCorrect, "replace"); rep != nil {
+		r.correct(s, o, rep.attr("id"), body)
+		return
 	}
 	id := e.child(nsSID, "origin-id").attr("id")
 	if id == "" {

@@ -14,7 +14,10 @@ import (
 	"fmt"
 	"html/template"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pagechat/pagechat/internal/humansize"
 	"github.com/pagechat/pagechat/internal/joinlink"
@@ -172,6 +175,28 @@ func RenderError(msg string) string {
 
 // RenderDenied renders what a viewer without view permission sees.
 func RenderDenied() string { return deniedHTML }
+
+var bannedTemplate = template.Must(template.New("banned").Parse(
+	`<div class="pagechat-denied pagechat-banned" role="status">{{.}}</div>`))
+
+// RenderBanned renders what a viewer banned from the room sees instead of
+// the table: the plugin's sentence saying so, with the reason and end
+// (no other room data).
+func RenderBanned(sentence string) string {
+	sentence = strings.TrimSpace(sentence)
+	if sentence != "" {
+		r, size := utf8.DecodeRuneInString(sentence)
+		sentence = string(unicode.ToUpper(r)) + sentence[size:]
+		if !strings.HasSuffix(sentence, ".") {
+			sentence += "."
+		}
+	}
+	var b bytes.Buffer
+	if err := bannedTemplate.Execute(&b, sentence); err != nil {
+		return `<div class="pagechat-denied pagechat-banned" role="status">You are banned from this chat room.</div>`
+	}
+	return b.String()
+}
 
 // Relative describes how long before now t was, the way chat tools do.
 func Relative(now, t time.Time) string {

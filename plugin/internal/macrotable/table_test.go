@@ -196,3 +196,18 @@ func TestRenderTableTopic(t *testing.T) {
 		t.Errorf("a room without a topic shows a topic row:\n%s", none)
 	}
 }
+
+func TestRenderBanned(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ sentence, want string }{
+		{"you are banned from this room with no end date", ">You are banned from this room with no end date.</div>"},
+		{"you are banned from this room (reason: <b>spam</b>).", ">You are banned from this room (reason: &lt;b&gt;spam&lt;/b&gt;).</div>"},
+		{"", "></div>"},
+	}
+	for _, tc := range tests {
+		got := RenderBanned(tc.sentence)
+		if !strings.HasPrefix(got, `<div class="pagechat-denied pagechat-banned" role="status">`) || !strings.HasSuffix(got, tc.want) {
+			t.Errorf("RenderBanned(%q) = %s, want it to end %s", tc.sentence, got, tc.want)
+		}
+	}
+}

@@ -64,7 +64,7 @@ type runtime struct {
 }
 
 // openRoom creates the room for a macro on a page, or returns the existing
-// one.
+// one; a user banned from it is refused (the room is still created).
 func (rt *runtime) openRoom(ctx context.Context, userID, pageID, name string) (store.Room, error) {
 	if err := checkUserID(userID); err != nil {
 		return store.Room{}, err
@@ -80,12 +80,21 @@ func (rt *runtime) openRoom(ctx context.Context, userID, pageID, name string) (s
 	if err := rt.authorize(ctx, userID, pageID, hostv1.Permission_PERMISSION_VIEW); err != nil {
 		return store.Room{}, err
 	}
-	if legacy, ok, err := rt.legacyRoom(ctx, roomID, pageID, name); err != nil || ok {
-		return legacy, err
-	}
-	room, err := rt.store.CreateRoom(ctx, store.Room{ID: roomID, PageID: pageID, Name: name, Slug: macro.Slug(name)})
+	legacy, ok, err := rt.legacyRoom(ctx, roomID, pageID, name)
 	if err != nil {
-		return store.Room{}, storeErr(err, roomID)
+		return store.Room{}, err
+	}
+	room := legacy
+	if !ok {
+		room, err = rt.store.CreateRoom(ctx, store.Room{ID: roomID, PageID: pageID, Name: name, Slug: macro.Slug(name)})
+		if err != nil {
+			return store.Room{}, storeErr(err, roomID)
+		}
+	}
+	// A ban holds where the page lets the user view: the room exists
+	// (a ban names an existing room), but it is not theirs to open.
+	if err := rt.checkBan(ctx, room.ID, userID); err != nil {
+		return store.Room{}, err
 	}
 	return room, nil
 }

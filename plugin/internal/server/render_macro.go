@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/pagechat/pagechat/internal/handshake"
 	"github.com/pagechat/pagechat/macro"
 	"github.com/pagechat/pagechat/plugin/internal/macrotable"
 	"github.com/pagechat/pagechat/plugin/internal/store"
@@ -32,6 +33,10 @@ func (s *Server) RenderMacro(ctx context.Context, req *chatv1.RenderMacroRequest
 	room, err := rt.previewRoom(ctx, req.GetUserId(), req.GetPageId(), name)
 	switch {
 	case err == nil:
+	case isBan(err):
+		// A banned viewer sees why and until when instead of a table
+		// whose Join Chat would only be refused.
+		return &chatv1.RenderMacroResponse{Html: macrotable.RenderBanned(err.Error())}, nil
 	case errors.Is(err, errDenied):
 		return &chatv1.RenderMacroResponse{Html: macrotable.RenderDenied()}, nil
 	case errors.Is(err, errInvalid), errors.Is(err, store.ErrTooManyRooms):
@@ -85,6 +90,11 @@ func (rt *runtime) previewRoom(ctx context.Context, userID, pageID, name string)
 			if err != nil {
 				return store.Preview{}, storeErr(err, roomID)
 			}
+			// As in openRoom: a ban holds where the page lets the user
+			// view.
+			if err := rt.checkBan(ctx, roomID, userID); err != nil {
+				return store.Preview{}, err
+			}
 			return p, nil
 		}
 	}
@@ -97,6 +107,12 @@ func (rt *runtime) previewRoom(ctx context.Context, userID, pageID, name string)
 		return store.Preview{}, storeErr(err, room.ID)
 	}
 	return p, nil
+}
+
+// isBan reports whether err is checkBan's refusal.
+func isBan(err error) bool {
+	var re *reasonedError
+	return errors.As(err, &re) && re.reason == handshake.ReasonBanned
 }
 
 // table gathers what the macro table shows about room.

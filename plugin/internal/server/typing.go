@@ -26,6 +26,9 @@ func (rt *runtime) typing(ctx context.Context, userID, roomID string) error {
 	if err := rt.authorize(ctx, userID, pageID, hostv1.Permission_PERMISSION_POST); err != nil {
 		return err
 	}
+	if err := rt.checkBan(ctx, roomID, userID); err != nil {
+		return err
+	}
 	if ok, wait := rt.typingLimit.allow(userID, roomID); !ok {
 		return &rateLimitedError{
 			msg:  fmt.Sprintf("user %q signals typing in room %q too often; retry in %v", userID, roomID, wait.Round(time.Second)),

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/pagechat/pagechat/plugin/internal/store/groupcommit"
 )
 
 type opKind uint8
@@ -48,64 +50,16 @@ func (b *Bolt) submit(ctx context.Context, r *request) (result, error) {
 	}
 	r.ctx = ctx
 	r.done = make(chan result, 1)
-	// The channel is unbuffered, so once Close has stopped the writer no
-	// send can succeed and nothing can be stranded in a buffer: every
-	// request is either taken (and answered) or rejected here.
-	select {
-	case b.reqs <- r:
-	case <-b.closing:
-		return result{}, ErrClosed
-	case <-ctx.Done():
-		return result{}, ctx.Err()
-	}
-	select {
-	case res := <-r.done:
-		return res, nil
-	case <-ctx.Done():
-		// Prefer a result that raced with the cancellation: the caller
-		// then learns the seq instead of having to retry.
-		select {
-		case res := <-r.done:
-			return res, nil
-		default:
-			return result{}, ctx.Err()
-		}
-	}
+	return groupcommit.Submit(ctx, b.reqs, b.closing, ErrClosed, r, r.done)
 }
 
 // writer is the single goroutine that performs Append, TouchParticipant and
-// SetReadMarker.
-// It commits whatever is queued as soon as the previous commit returns,
-// instead of waiting for more work like DB.Batch does.
+// SetReadMarker. It commits whatever is queued as soon as the previous
+// commit returns (package groupcommit), instead of waiting for more work
+// like DB.Batch does.
 func (b *Bolt) writer() {
 	defer close(b.stopped)
-	batch := make([]*request, 0, maxBatch)
-	for {
-		// Checked first so that a steady stream of senders cannot keep
-		// the writer busy after Close.
-		select {
-		case <-b.closing:
-			return
-		default:
-		}
-		select {
-		case r := <-b.reqs:
-			batch = append(batch[:0], r)
-		case <-b.closing:
-			return
-		}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-b.reqs:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		b.commit(batch)
-		clear(batch) // drop references to finished requests
-	}
+	groupcommit.Run(b.reqs, b.closing, maxBatch, b.commit)
 }
 
 // roomState is a room's record and the participants the current batch

@@ -69,6 +69,12 @@ func (a *authenticator) chatIdentity(r *http.Request) (hostsdk.Identity, error) 
 		// the host failing its part of the request is the closest.
 		return hostsdk.Identity{}, fmt.Errorf("%w: %w", hostsdk.ErrHostFailed, err)
 	}
+	if errors.Is(err, wiki.ErrUnavailable) {
+		// The wiki's database is down for a moment (a cluster's
+		// PostgreSQL restarting): the chat answers 503 unavailable, and
+		// the browser retries.
+		return hostsdk.Identity{}, fmt.Errorf("%w: %w", hostsdk.ErrHostUnavailable, err)
+	}
 	if err != nil {
 		return hostsdk.Identity{}, err
 	}

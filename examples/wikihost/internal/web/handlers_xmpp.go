@@ -18,6 +18,7 @@ const maxXMPPFormBytes = 8 << 10
 type apiXMPPLink struct {
 	JID      string `json:"jid"`
 	Verified bool   `json:"verified"`
+	Alerts   bool   `json:"alerts"`
 }
 
 // xmppError maps the link store's errors onto HTTP answers.
@@ -29,6 +30,8 @@ func xmppError(err error) error {
 		return &httpError{http.StatusConflict, "conflict", err.Error()}
 	case errors.Is(err, xmpplink.ErrNoPending):
 		return &httpError{http.StatusConflict, "no_pending_link", err.Error()}
+	case errors.Is(err, xmpplink.ErrNoLink):
+		return &httpError{http.StatusConflict, "no_link", err.Error()}
 	case errors.Is(err, xmpplink.ErrWrongCode):
 		return &httpError{http.StatusBadRequest, "wrong_code", err.Error()}
 	case errors.Is(err, xmpplink.ErrTooSoon):
@@ -104,6 +107,33 @@ func (s *Server) apiVerifyXMPP(w http.ResponseWriter, r *http.Request, u store.U
 	return nil
 }
 
+// apiPutXMPPAlerts turns the user's alerts over XMPP on or off:
+// PUT /api/me/xmpp/alerts {"enabled": bool} → {"jid","verified","alerts"}.
+func (s *Server) apiPutXMPPAlerts(w http.ResponseWriter, r *http.Request, u store.User) error {
+	l, err := s.links()
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Enabled *bool `json:"enabled"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	if in.Enabled == nil {
+		return badRequest(`"enabled" (true or false) is required`)
+	}
+	if err := l.SetAlerts(r.Context(), u.ID, *in.Enabled); err != nil {
+		return xmppError(err)
+	}
+	link, _, err := l.Get(u.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apiXMPPLink(link))
+	return nil
+}
+
 func (s *Server) apiDeleteXMPP(w http.ResponseWriter, r *http.Request, u store.User) error {
 	l, err := s.links()
 	if err != nil {
@@ -149,8 +179,8 @@ func (s *Server) handleXMPPPage(w http.ResponseWriter, r *http.Request, u store.
 	return nil
 }
 
-// handleXMPPForm handles the settings page's three forms (action=link,
-// verify or unlink) and shows the page again with the outcome.
+// handleXMPPForm handles the settings page's forms (action=link, verify,
+// alerts or unlink) and shows the page again with the outcome.
 func (s *Server) handleXMPPForm(w http.ResponseWriter, r *http.Request, u store.User) error {
 	l, err := s.links()
 	if err != nil {
@@ -168,6 +198,14 @@ func (s *Server) handleXMPPForm(w http.ResponseWriter, r *http.Request, u store.
 	case "verify":
 		_, err = l.Verify(r.Context(), u.ID, r.PostForm.Get("code"))
 		notice = "Your XMPP address is verified: you can join this wiki's chat rooms from your XMPP client."
+	case "alerts":
+		// A checkbox sends its value only when checked.
+		on := r.PostForm.Get("alerts") == "on"
+		err = l.SetAlerts(r.Context(), u.ID, on)
+		notice = "Alerts over XMPP are off: your notifications stay in the wiki's list only."
+		if on {
+			notice = "Alerts over XMPP are on: the bot sends you your notifications."
+		}
 	case "unlink":
 		err = l.Delete(u.ID)
 		notice = "Your XMPP address is no longer linked."

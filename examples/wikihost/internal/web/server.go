@@ -195,6 +195,7 @@ func (s *Server) routes(chat http.Handler) (*http.ServeMux, error) {
 	mux.HandleFunc("PUT /api/me/xmpp", s.api(s.apiPutXMPP))
 	mux.HandleFunc("DELETE /api/me/xmpp", s.api(s.apiDeleteXMPP))
 	mux.HandleFunc("POST /api/me/xmpp/verify", s.api(s.apiVerifyXMPP))
+	mux.HandleFunc("PUT /api/me/xmpp/alerts", s.api(s.apiPutXMPPAlerts))
 	mux.HandleFunc("GET /me/xmpp", s.html(s.handleXMPPPage))
 	mux.HandleFunc("POST /me/xmpp", s.html(s.handleXMPPForm))
 	s.notificationRoutes(mux)

@@ -27,11 +27,36 @@ var (
 	_ hostsdk.UserSearcher = (*Host)(nil)
 )
 
+// Alerter delivers a notification the wiki has stored through another
+// channel: the XMPP bridge's bot (xmpp.Component.Alert). It must not block.
+type Alerter interface {
+	Alert(n hostsdk.Notification) bool
+}
+
+// SetAlerter makes Notify hand every notification it stores to a as well;
+// nil stops that.
+func (w *Wiki) SetAlerter(a Alerter) {
+	w.alertMu.Lock()
+	defer w.alertMu.Unlock()
+	w.alerter = a
+}
+
+func (w *Wiki) currentAlerter() Alerter {
+	w.alertMu.Lock()
+	defer w.alertMu.Unlock()
+	return w.alerter
+}
+
 // Notify stores a notification in the user's list (the bell in the
 // header). The plugin checked view permission when it decided and again
 // before it sent; the wiki checks a third time, since the notification
 // names a room of a page: a user who cannot view the page gets nothing.
 // A repeated n.ID (after a plugin crash) is kept once.
+//
+// A notification stored for the first time also goes to the Alerter (the
+// bot sends it to the user's XMPP address, if they linked one and did
+// not mute alerts). That never blocks or fails Notify: the list has it
+// whatever happens to the alert.
 func (h *Host) Notify(_ context.Context, n hostsdk.Notification) error {
 	if n.UserID == "" {
 		return fmt.Errorf("notification without a user: %w", hostsdk.ErrNotFound)
@@ -49,14 +74,23 @@ func (h *Host) Notify(_ context.Context, n hostsdk.Notification) error {
 			return nil // dropped: delivered as far as the plugin is concerned
 		}
 	}
-	_, err := h.w.store.AddNotification(n.UserID, store.Notification{
+	stored := store.Notification{
 		Source:  n.ID,
 		Subject: clip(n.Subject, maxNotifySubject),
 		Body:    clip(n.Body, maxNotifyBody),
 		URL:     safeNotifyURL(n.URL),
 		Created: time.Now().UTC(),
-	})
-	return err
+	}
+	added, err := h.w.store.AddNotification(n.UserID, stored)
+	if err != nil || !added {
+		return err
+	}
+	if a := h.w.currentAlerter(); a != nil {
+		// What the list shows, not what the plugin sent.
+		n.Subject, n.Body, n.URL = stored.Subject, stored.Body, stored.URL
+		a.Alert(n)
+	}
+	return nil
 }
 
 // safeNotifyURL keeps only a path on this site: the link is shown to the

@@ -121,6 +121,9 @@ type Wiki struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	alertMu sync.Mutex
+	alerter Alerter // notifications also go here (notify.go); nil: none
 }
 
 // Open opens the wiki whose data lives in dir: the database dir/wiki.db,

@@ -51,6 +51,8 @@ var (
 	ErrTooSoon = errors.New("a code was sent moments ago; wait a little before asking for another")
 	// ErrBridgeOff is linking while the XMPP bridge is not running.
 	ErrBridgeOff = errors.New("the XMPP bridge is not enabled on this wiki")
+	// ErrNoLink is an alert setting for a user without a link.
+	ErrNoLink = errors.New("no XMPP address is linked; link one first")
 )
 
 // Sender delivers a chat message to a JID: the bridge's bot.
@@ -62,11 +64,17 @@ type Sender interface {
 type Link struct {
 	JID      string `json:"jid"`
 	Verified bool   `json:"verified"`
+	// Alerts says the bot sends the user's notifications to the JID once
+	// it is verified (on unless the user turned it off).
+	Alerts bool `json:"alerts"`
 }
 
 type record struct {
-	JID      string    `json:"jid"`
-	Verified bool      `json:"verified"`
+	JID      string `json:"jid"`
+	Verified bool   `json:"verified"`
+	// Muted turns the user's alerts off. Records written before alerts
+	// existed lack it, so they read as alerts on, the default.
+	Muted    bool      `json:"muted,omitempty"`
 	CodeHash string    `json:"code,omitempty"`
 	Expires  time.Time `json:"expires,omitzero"`
 	Attempts int       `json:"attempts,omitempty"`
@@ -152,8 +160,13 @@ func (l *Links) Get(userID string) (Link, bool, error) {
 	if err != nil {
 		return Link{}, false, fmt.Errorf("read XMPP link: %w", err)
 	}
-	return Link{JID: rec.JID, Verified: rec.Verified}, ok, nil
+	if !ok {
+		return Link{}, false, nil
+	}
+	return rec.link(), true, nil
 }
+
+func (r record) link() Link { return Link{JID: r.JID, Verified: r.Verified, Alerts: !r.Muted} }
 
 // Start links userID to address, unverified, and has the bot send a code
 // there. A user has one link: starting another replaces it.
@@ -179,6 +192,7 @@ func (l *Links) Start(ctx context.Context, userID, address string) (Link, error)
 			return ErrTaken
 		}
 		var old record
+		var muted bool
 		if v := users.Get([]byte(userID)); v != nil {
 			if err := json.Unmarshal(v, &old); err != nil {
 				return err
@@ -189,13 +203,14 @@ func (l *Links) Start(ctx context.Context, userID, address string) (Link, error)
 			if old.Verified && old.JID == bare {
 				return nil // already verified: nothing to do
 			}
+			muted = old.Muted // the alert setting is the user's, not the address's
 			if old.Verified {
 				if err := jids.Delete([]byte(old.JID)); err != nil {
 					return err
 				}
 			}
 		}
-		rec := record{JID: bare, CodeHash: hashCode(bare, code), Expires: now.Add(CodeTTL), SentAt: now}
+		rec := record{JID: bare, Muted: muted, CodeHash: hashCode(bare, code), Expires: now.Add(CodeTTL), SentAt: now}
 		return put(users, userID, rec)
 	})
 	if err != nil {
@@ -231,7 +246,7 @@ func (l *Links) Verify(_ context.Context, userID, code string) (Link, error) {
 			return err
 		}
 		if rec.Verified {
-			out = Link{JID: rec.JID, Verified: true}
+			out = rec.link()
 			return nil
 		}
 		if rec.CodeHash == "" {
@@ -242,7 +257,7 @@ func (l *Links) Verify(_ context.Context, userID, code string) (Link, error) {
 			return err
 		}
 		wrong = !ok
-		out = Link{JID: rec.JID, Verified: rec.Verified}
+		out = rec.link()
 		return nil
 	})
 	if err != nil {
@@ -302,6 +317,53 @@ func (l *Links) Delete(userID string) error {
 	})
 }
 
+// SetAlerts turns the user's alerts over XMPP on or off (the bridge's
+// AlertPrefs, the bot's mute and unmute, and the wiki's setting). The
+// user must have a link, verified or not; the setting survives linking
+// another address and ends with Delete.
+func (l *Links) SetAlerts(_ context.Context, userID string, on bool) error {
+	return l.db.Update(func(tx *bolt.Tx) error {
+		users := tx.Bucket(bucketUsers)
+		v := users.Get([]byte(userID))
+		if v == nil {
+			return ErrNoLink
+		}
+		var rec record
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("read XMPP link: %w", err)
+		}
+		rec.Muted = !on
+		return put(users, userID, rec)
+	})
+}
+
+// AlertJID returns the JID the user's alerts go to (the bridge's
+// AlertPrefs): their verified JID, unless they turned alerts off. An
+// unverified link gets nothing.
+func (l *Links) AlertJID(_ context.Context, userID string) (string, bool, error) {
+	var to string
+	err := l.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketUsers).Get([]byte(userID))
+		if v == nil {
+			return nil
+		}
+		var rec record
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return err
+		}
+		// The JID index must agree: it is what maps the address back to
+		// this user for everything else the bridge does.
+		if rec.Verified && !rec.Muted && string(tx.Bucket(bucketJIDs).Get([]byte(rec.JID))) == userID {
+			to = rec.JID
+		}
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("read XMPP link: %w", err)
+	}
+	return to, to != "", nil
+}
+
 // LinkedUser returns the user who verified bareJID (the bridge's Users).
 func (l *Links) LinkedUser(_ context.Context, bareJID string) (string, bool, error) {
 	bare, err := NormalizeJID(bareJID)
@@ -317,6 +379,16 @@ func (l *Links) LinkedUser(_ context.Context, bareJID string) (string, bool, err
 		return "", false, fmt.Errorf("read XMPP link: %w", err)
 	}
 	return user, user != "", nil
+}
+
+// UserJID returns the address userID verified (the bridge's optional
+// UserJIDs, which names banned users in the ban list XMPP moderators see).
+func (l *Links) UserJID(_ context.Context, userID string) (string, bool, error) {
+	link, ok, err := l.Get(userID)
+	if err != nil || !ok || !link.Verified {
+		return "", false, err
+	}
+	return link.JID, true, nil
 }
 
 // ConfirmLink verifies a pending link of bareJID with a code its owner

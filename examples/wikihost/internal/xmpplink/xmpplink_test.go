@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/pagechat/pagechat/internal/testutil"
 )
 
@@ -61,6 +63,9 @@ func TestLinkVerifyInWikiAndByBot(t *testing.T) {
 	if u, ok, _ := l.LinkedUser(ctx, "alice@example.org"); ok {
 		t.Fatalf("unverified link maps to %s", u)
 	}
+	if j, ok, _ := l.UserJID(ctx, "alice"); ok {
+		t.Fatalf("unverified link names the address %s", j)
+	}
 	if _, err := l.Verify(ctx, "alice", "000000x"); !errors.Is(err, ErrWrongCode) {
 		t.Fatalf("wrong code: %v", err)
 	}
@@ -70,6 +75,9 @@ func TestLinkVerifyInWikiAndByBot(t *testing.T) {
 	}
 	if u, ok, _ := l.LinkedUser(ctx, "alice@example.org/other"); !ok || u != "alice" {
 		t.Fatalf("LinkedUser after verify: %q %v", u, ok)
+	}
+	if j, ok, err := l.UserJID(ctx, "alice"); !ok || err != nil || j != "alice@example.org" {
+		t.Fatalf("UserJID after verify: %q %v %v", j, ok, err)
 	}
 	// Another user cannot take a verified JID.
 	if _, err := l.Start(ctx, "mallory", "alice@example.org"); !errors.Is(err, ErrTaken) {
@@ -94,6 +102,9 @@ func TestLinkVerifyInWikiAndByBot(t *testing.T) {
 	}
 	if _, ok, _ := l.LinkedUser(ctx, "bob@example.org"); ok {
 		t.Fatal("still linked after delete")
+	}
+	if _, ok, _ := l.UserJID(ctx, "bob"); ok {
+		t.Fatal("still names bob's address after delete")
 	}
 	// Codes expire, and too many wrong codes end the attempt.
 	clock.Advance(time.Minute)
@@ -148,5 +159,89 @@ func TestLinkingOffWithoutBridge(t *testing.T) {
 	l.SetSender(nil, "")
 	if _, err := l.Start(context.Background(), "alice", "alice@example.org"); !errors.Is(err, ErrBridgeOff) {
 		t.Fatalf("Start without the bridge: %v", err)
+	}
+}
+
+func TestAlertSetting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, box, clock := open(t)
+	alertTo := func(user string) string {
+		t.Helper()
+		to, ok, err := l.AlertJID(ctx, user)
+		if err != nil || ok != (to != "") {
+			t.Fatalf("AlertJID(%s) = %q, %v, %v", user, to, ok, err)
+		}
+		return to
+	}
+	if err := l.SetAlerts(ctx, "alice", false); !errors.Is(err, ErrNoLink) {
+		t.Fatalf("SetAlerts without a link: %v", err)
+	}
+	if _, err := l.Start(ctx, "alice", "alice@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if link, _, _ := l.Get("alice"); !link.Alerts {
+		t.Errorf("a new link has alerts off: %+v", link)
+	}
+	if to := alertTo("alice"); to != "" {
+		t.Errorf("alerts go to an unverified JID %q", to)
+	}
+	if _, err := l.Verify(ctx, "alice", box.code(t, "alice@example.org")); err != nil {
+		t.Fatal(err)
+	}
+	if to := alertTo("alice"); to != "alice@example.org" {
+		t.Errorf("verified link: alerts go to %q", to)
+	}
+	if err := l.SetAlerts(ctx, "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	if link, _, _ := l.Get("alice"); link.Alerts || !link.Verified {
+		t.Errorf("after muting: %+v", link)
+	}
+	if to := alertTo("alice"); to != "" {
+		t.Errorf("muted: alerts go to %q", to)
+	}
+	// The setting is the user's: linking another address keeps it.
+	clock.Advance(time.Minute)
+	if _, err := l.Start(ctx, "alice", "alice@other.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if link, err := l.Verify(ctx, "alice", box.code(t, "alice@other.example.org")); err != nil || link.Alerts {
+		t.Errorf("after relinking: %+v, %v; want alerts still off", link, err)
+	}
+	if err := l.SetAlerts(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if to := alertTo("alice"); to != "alice@other.example.org" {
+		t.Errorf("unmuted: alerts go to %q", to)
+	}
+	// Unlinked: nothing.
+	if err := l.Delete("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if to := alertTo("alice"); to != "" {
+		t.Errorf("unlinked: alerts go to %q", to)
+	}
+}
+
+// TestRecordsWithoutAlertSetting reads a record written before alerts
+// existed: it has alerts on.
+func TestRecordsWithoutAlertSetting(t *testing.T) {
+	t.Parallel()
+	l, _, _ := open(t)
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketUsers).Put([]byte("bob"), []byte(`{"jid":"bob@example.org","verified":true}`)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketJIDs).Put([]byte("bob@example.org"), []byte("bob"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if link, ok, err := l.Get("bob"); err != nil || !ok || !link.Alerts || !link.Verified {
+		t.Errorf("old record: %+v %v %v", link, ok, err)
+	}
+	if to, ok, err := l.AlertJID(context.Background(), "bob"); err != nil || !ok || to != "bob@example.org" {
+		t.Errorf("old record's alerts: %q %v %v", to, ok, err)
 	}
 }

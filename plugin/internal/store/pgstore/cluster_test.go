@@ -179,3 +179,46 @@ func TestOpenFailsClearly(t *testing.T) {
 		})
 	}
 }
+
+// A node hears of another node's commit by its notification, not only by
+// the slow poll: with the poll an hour away, the message still arrives.
+// The notification is sent after the commit, outside its transaction, so
+// this is what checks that it is sent at all.
+func TestNotificationWakesTheOtherNode(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	open := func(onCommit store.CommitFunc) *pgstore.Store {
+		s, err := pgstore.Open(ctx, pgstore.Options{DSN: dsn, OnCommit: onCommit, PollInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	a := open(nil)
+	if _, err := a.CreateRoom(ctx, store.Room{ID: "p.n", PageID: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	log := newSeqLog(t)
+	open(log.onCommit)
+	// Both followers listen before the send; a listener's first act after
+	// connecting is one poll, which must not be what finds the message.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		var n int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN pagechat' AND state = 'idle'`).Scan(&n)
+		return err == nil && n == 2
+	}, "both nodes listening")
+	time.Sleep(100 * time.Millisecond) // the listeners' first poll, done
+	for i := range 3 {
+		if _, _, err := a.Append(ctx, "p.n", store.NewMessage{ClientID: fmt.Sprint("c", i), UserID: "u", Text: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool { return log.lastSeq("p.n") == 3 }, "the other node delivering the messages")
+}

@@ -711,7 +711,7 @@ func (s *Store) ByClientID(ctx context.Context, roomID, userID, clientID string)
 	if clientID == "" || checkText("client id", userID, clientID) != nil {
 		return store.Message{}, false, nil // never recorded
 	}
-	m, err := scanMessage(s.pool.QueryRow(ctx, `SELECT `+msgCols+` FROM pagechat.messages WHERE room_id = $1 AND user_id = $2 AND client_id = $3`,
+	m, err := scanMessage(s.pool.QueryRow(ctx, `SELECT `+msgCols+` FROM pagechat.messages WHERE room_id = $1 AND user_id = $2 AND client_id = $3 AND client_id <> ''`,
 		roomID, userID, clientID))
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):

@@ -10,8 +10,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pagechat/pagechat/plugin/internal/store"
+	"github.com/pagechat/pagechat/plugin/internal/store/groupcommit"
 )
 
 type opKind uint8
@@ -108,55 +110,14 @@ func (s *Store) submit(ctx context.Context, r *request) (result, error) {
 	}
 	r.ctx = ctx
 	r.done = make(chan result, 1)
-	select {
-	case s.reqs <- r:
-	case <-s.closing:
-		return result{}, store.ErrClosed
-	case <-ctx.Done():
-		return result{}, ctx.Err()
-	}
-	select {
-	case res := <-r.done:
-		return res, nil
-	case <-ctx.Done():
-		select {
-		case res := <-r.done:
-			return res, nil
-		default:
-			return result{}, ctx.Err()
-		}
-	}
+	return groupcommit.Submit(ctx, s.reqs, s.closing, store.ErrClosed, r, r.done)
 }
 
 // writer commits whatever is queued as soon as the previous commit
-// returns.
+// returns (package groupcommit).
 func (s *Store) writer() {
 	defer close(s.stopped)
-	batch := make([]*request, 0, maxBatch)
-	for {
-		select {
-		case <-s.closing:
-			return
-		default:
-		}
-		select {
-		case r := <-s.reqs:
-			batch = append(batch[:0], r)
-		case <-s.closing:
-			return
-		}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		s.commit(batch)
-		clear(batch)
-	}
+	groupcommit.Run(s.reqs, s.closing, maxBatch, s.commit)
 }
 
 // commitTimeout bounds one batch transaction, so that a database that
@@ -309,8 +270,7 @@ func (b *batchState) run(ctx context.Context) error {
 		return err
 	})
 	if len(cr) > 0 {
-		q.Queue(`SELECT `+msgCols+` FROM pagechat.messages m
-			JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(r, u, c) ON m.room_id = k.r AND m.user_id = k.u AND m.client_id = k.c`, cr, cu, cc).
+		q.Queue(clientLookupSQL, cr, cu, cc).
 			Query(func(rows pgx.Rows) error {
 				msgs, err := collectMessages(rows)
 				for _, m := range msgs {
@@ -320,8 +280,7 @@ func (b *batchState) run(ctx context.Context) error {
 			})
 	}
 	if len(tr) > 0 {
-		q.Queue(`SELECT `+msgCols+` FROM pagechat.messages m
-			JOIN unnest($1::text[], $2::bigint[]) AS k(r, s) ON m.room_id = k.r AND m.seq = k.s`, tr, tseq).
+		q.Queue(targetLookupSQL, tr, tseq).
 			Query(func(rows pgx.Rows) error {
 				msgs, err := collectMessages(rows)
 				for _, m := range msgs {
@@ -369,6 +328,21 @@ func (b *batchState) run(ctx context.Context) error {
 	}
 	return b.write(ctx, conn.Conn())
 }
+
+// The batch's lookups by client id and by seq are one index probe per
+// key, written as LATERAL … LIMIT 1 so that the plan stays so whatever the
+// table's statistics: a plain join of the table with unnest, prepared
+// while the table is small or not yet analyzed, keeps a hash join over a
+// scan of every message for the life of the connection (each commit then
+// costs time in proportion to the whole log). Saying that the client id
+// is not empty lets the partial unique index serve.
+const (
+	clientLookupSQL = `SELECT ` + msgCols + ` FROM unnest($1::text[], $2::text[], $3::text[]) AS k(r, u, c)
+		CROSS JOIN LATERAL (SELECT * FROM pagechat.messages m
+			WHERE m.room_id = k.r AND m.user_id = k.u AND m.client_id = k.c AND m.client_id <> '' LIMIT 1) m`
+	targetLookupSQL = `SELECT ` + msgCols + ` FROM unnest($1::text[], $2::bigint[]) AS k(r, s)
+		CROSS JOIN LATERAL (SELECT * FROM pagechat.messages m WHERE m.room_id = k.r AND m.seq = k.s LIMIT 1) m`
+)
 
 // validate refuses a request that the database would refuse, before the
 // batch starts, so it fails alone.
@@ -603,7 +577,8 @@ const markNeighboursSQL = `INSERT INTO pagechat.transcript_pending AS p (room_id
 		(SELECT * FROM pagechat.transcript_days WHERE room_id = $1 AND day > $2 ORDER BY day LIMIT 1)
 	) n WHERE true`
 
-// write sends the batch's changes and COMMIT in one pipeline.
+// write sends the batch's changes, COMMIT and the notification in one
+// pipeline.
 func (b *batchState) write(ctx context.Context, conn *pgx.Conn) error {
 	q := &pgx.Batch{}
 	if n := len(b.order); n > 0 {
@@ -707,18 +682,48 @@ func (b *batchState) write(ctx context.Context, conn *pgx.Conn) error {
 			ON CONFLICT (room_id, user_id) DO UPDATE SET seq = GREATEST(pagechat.read_markers.seq, EXCLUDED.seq)`, mk.RoomID, mk.UserID, int64(seq))
 	}
 	b.trackTranscripts(q)
+	var (
+		dirty, notes []string
+		lastSeqs     []int64
+	)
 	for id, room := range b.rooms {
 		if room.topicSet {
 			q.Queue(`UPDATE pagechat.rooms SET topic = $2, topic_by = $3, topic_at = $4 WHERE id = $1`, id, room.topic, room.topicBy, room.topicAt)
 		}
 		if room.dirty {
-			q.Queue(`UPDATE pagechat.rooms SET last_seq = $2, last_activity = $3 WHERE id = $1`, id, int64(room.lastSeq), b.now)
-			// Delivered at commit, to every node's follower.
-			q.Queue(`SELECT pg_notify('pagechat', $1)`, notifyPayload(id, room.lastSeq))
+			dirty, lastSeqs = append(dirty, id), append(lastSeqs, int64(room.lastSeq))
+			notes = append(notes, notifyPayload(id, room.lastSeq))
 		}
 	}
-	q.Queue(`COMMIT`)
-	return conn.SendBatch(ctx, q).Close()
+	if len(dirty) > 0 {
+		q.Queue(`UPDATE pagechat.rooms AS r SET last_seq = x.s, last_activity = $3
+			FROM unnest($1::text[], $2::bigint[]) AS x(id, s) WHERE r.id = x.id`, dirty, lastSeqs, b.now)
+	}
+	committed := false
+	q.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error {
+		committed = ct.String() == "COMMIT"
+		return nil
+	})
+	if len(notes) > 0 {
+		// The wake-up for the other nodes' followers goes right after the
+		// commit, in a transaction of its own that does not wait for its
+		// WAL flush. Not inside the batch's transaction: PostgreSQL holds
+		// one server-wide lock from a notifying transaction's pre-commit
+		// until its commit is flushed, so every notifying commit of every
+		// node would take turns, each paying its own flush. A wake-up lost
+		// here (a crash between the two) costs the followers one poll.
+		q.Queue(`BEGIN`)
+		q.Queue(`SET LOCAL synchronous_commit = off`)
+		q.Queue(`SELECT pg_notify('pagechat', p) FROM unnest($1::text[]) AS p`, notes)
+		q.Queue(`COMMIT`)
+	}
+	err := conn.SendBatch(ctx, q).Close()
+	if err != nil && committed {
+		// Only the wake-up failed: the batch is stored, and the senders
+		// must hear so.
+		return nil
+	}
+	return err
 }
 
 // trackTranscripts queues the bookkeeping of the days of the batch's

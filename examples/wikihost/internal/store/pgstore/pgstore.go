@@ -660,10 +660,19 @@ func (s *Store) Files(page string) ([]store.File, error) {
 // dbErr marks an error that is not the database's answer to a statement
 // (a refused or broken connection, a timeout) as store.ErrUnavailable: the
 // database is down or unreachable, and the same request may work shortly.
+// Of the server's own answers, those of a server shutting down or
+// starting (57P01-57P03, "the database system is starting up" while a
+// restarted PostgreSQL recovers), a connection failure (class 08) and too
+// many connections (53300) mean the same.
 func dbErr(err error) error {
 	var pe *pgconn.PgError
-	if err == nil || errors.As(err, &pe) || errors.Is(err, store.ErrUnavailable) {
+	switch {
+	case err == nil, errors.Is(err, store.ErrUnavailable):
 		return err
+	case errors.As(err, &pe):
+		if !strings.HasPrefix(pe.Code, "08") && !strings.HasPrefix(pe.Code, "57P") && pe.Code != "53300" {
+			return err
+		}
 	}
 	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 }
