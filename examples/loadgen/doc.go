@@ -40,6 +40,10 @@
 //	-settle D              how long to wait for deliveries afterwards (default 5s)
 //	-msg-bytes N           pad each message text to at least N bytes (default 0)
 //	-no-fail               exit 0 even when messages were lost, repeated or reordered
+//	-idle D -watch-pid PID idle mode: open the streams, send nothing, and print the
+//	                       resident memory per stream and the CPU over a window of D
+//	                       of process PID (the wiki) and its children (the plugin),
+//	                       as one JSON line (see idle.go)
 //
 // # What it does
 //
