@@ -197,6 +197,48 @@ func (c *Client) Typing(ctx context.Context, userID, roomID string) error {
 	return err
 }
 
+// roomUsers names users of one room, for authorizeRooms.
+type roomUsers struct {
+	roomID string
+	users  []string
+}
+
+// roomAuthorization is one room's answer from authorizeRooms.
+type roomAuthorization struct {
+	allowed []string
+	// err, if set, says why the room could not be checked; its users are
+	// then unconfirmed, not refused.
+	err string
+}
+
+func authorizeRoomsFromProto(r *chatv1.AuthorizeRoomsResponse) []roomAuthorization {
+	out := make([]roomAuthorization, len(r.GetRooms()))
+	for i, a := range r.GetRooms() {
+		out[i] = roomAuthorization{allowed: a.GetAllowedUserIds(), err: a.GetError()}
+	}
+	return out
+}
+
+// authorizeRooms is AuthorizeViewers for many rooms in one call (at most
+// limits.ViewersPerRoomsCheck users in all); it answers rooms in order.
+func (c *Client) authorizeRooms(ctx context.Context, rooms []roomUsers) ([]roomAuthorization, error) {
+	req := &chatv1.AuthorizeRoomsRequest{Rooms: make([]*chatv1.AuthorizeViewersRequest, len(rooms))}
+	for i, r := range rooms {
+		req.Rooms[i] = &chatv1.AuthorizeViewersRequest{RoomId: r.roomID, UserIds: r.users}
+	}
+	resp, err := call(ctx, c, func(ctx context.Context, p chatv1.ChatPluginClient) (*chatv1.AuthorizeRoomsResponse, error) {
+		return p.AuthorizeRooms(ctx, req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := authorizeRoomsFromProto(resp)
+	if len(out) != len(rooms) {
+		return nil, fmt.Errorf("plugin answered %d rooms of %d: %w", len(out), len(rooms), ErrPluginUnavailable)
+	}
+	return out, nil
+}
+
 // AuthorizeViewers returns those of userIDs (at most 1000) who may view
 // roomID, as the plugin decides with the host.
 func (c *Client) AuthorizeViewers(ctx context.Context, roomID string, userIDs []string) ([]string, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,9 +18,10 @@ import (
 // every half permission window and ends the streams of users who lost view.
 //
 // Goroutines: each feed runs readLoop (the upstream, reconnected with
-// back-off) and manageLoop (permission re-checks, presence, retirement).
-// Both are counted in Handler.feedWG and end when the feed's context is
-// cancelled, by retirement or by Handler.Close.
+// back-off) and manageLoop (presence, retirement); the Handler's sweeper
+// (sweep.go) runs the feed's permission re-checks. All are counted in
+// Handler.feedWG and end when the feed's context is cancelled, by
+// retirement or by Handler.Close.
 
 const (
 	// feedRetryMin and feedRetryMax space the reconnects of a feed whose
@@ -67,12 +69,19 @@ type viewer struct {
 	// the backlog) when it registers; the feed queues only later messages.
 	// Set before registration, read under the feed's lock.
 	after uint64
-	ch    chan *frame   // bounded by the handler's stream buffer
+	// queue holds what the stream has yet to write, at most the
+	// handler's stream buffer; guarded by the feed's lock. It grows only
+	// when events come: an idle stream holds no buffer.
+	queue []*frame
+	wake  chan struct{} // capacity 1: the queue has something
 	done  chan struct{} // closed by the feed when it ends the stream
 	// reason is written under the feed's lock before done is closed;
 	// final, with endRemoved, is the event that tells the browser why.
 	reason endReason
 	final  *frame
+	// reauth, if set, re-checks the stream's login; the sweeper runs it
+	// as often as it re-checks view permission.
+	reauth func() endReason
 }
 
 // viewerUser is what a feed tracks per user: open streams and the last
@@ -88,6 +97,9 @@ type roomFeed struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	kick   chan struct{} // wakes manageLoop: viewers came or went
+	// presenceRetry says a Join failed and presence needs another sync;
+	// the sweeper wakes manageLoop for it.
+	presenceRetry atomic.Bool
 
 	mu        sync.Mutex
 	epoch     string
@@ -129,6 +141,7 @@ func (h *Handler) acquireFeed(room Room) (*roomFeed, error) {
 		h.feedWG.Add(2)
 		go f.readLoop()
 		go f.manageLoop()
+		h.startSweeperLocked()
 		h.logger.Debug("room feed started", "room", room.ID, "after", room.LastSeq)
 	}
 	f.refs++
@@ -412,13 +425,42 @@ func (f *roomFeed) broadcast(fr *frame) {
 }
 
 func (f *roomFeed) queueLocked(v *viewer, fr *frame) {
-	select {
-	case v.ch <- fr:
-	default:
+	if len(v.queue) >= f.h.cfg.streamBuffer {
 		f.h.slowCuts.Add(1)
 		f.h.logger.Info("cut a browser stream that fell behind; it resumes from its last event", "room", f.roomID, "user", v.user)
 		f.endLocked(v, endSlow)
+		return
 	}
+	v.queue = append(v.queue, fr)
+	v.signal()
+}
+
+// idleQueueCap is the most queue a drained stream keeps for next time; a
+// burst's larger buffer is let go.
+const idleQueueCap = 8
+
+// signal wakes the stream's writer.
+func (v *viewer) signal() {
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
+}
+
+// drain moves up to drainBatch queued frames of v to dst and reports
+// whether more remain.
+func (f *roomFeed) drain(v *viewer, dst []*frame) ([]*frame, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := min(len(v.queue), drainBatch)
+	dst = append(dst, v.queue[:n]...)
+	rest := copy(v.queue, v.queue[n:])
+	clear(v.queue[rest:])
+	v.queue = v.queue[:rest]
+	if rest == 0 && cap(v.queue) > idleQueueCap {
+		v.queue = nil
+	}
+	return dst, rest > 0
 }
 
 // terminate ends every stream with why and detaches the feed.
@@ -433,9 +475,9 @@ func (f *roomFeed) terminate(why endReason) {
 	f.poke()
 }
 
-// manageLoop re-checks permissions, keeps the plugin's presence in step
-// with the open streams, and retires the feed once it has had no viewer
-// for the grace period.
+// manageLoop keeps the plugin's presence in step with the open streams,
+// and retires the feed once it has had no viewer for the grace period. It
+// sleeps until viewers come or go, or the sweeper asks it to retry.
 func (f *roomFeed) manageLoop() {
 	defer f.h.feedWG.Done()
 	defer func() {
@@ -446,8 +488,6 @@ func (f *roomFeed) manageLoop() {
 	}()
 	joined := make(map[string]*instance) // user -> plugin process that has their Join
 	defer f.leaveAll(joined)
-	tick := time.NewTicker(recheckInterval(f.h.cfg.permWindow))
-	defer tick.Stop()
 	var grace *time.Timer
 	var graceC <-chan time.Time
 	defer func() {
@@ -459,8 +499,6 @@ func (f *roomFeed) manageLoop() {
 		select {
 		case <-f.ctx.Done():
 			return
-		case <-tick.C:
-			f.recheck()
 		case <-f.kick:
 		case <-graceC:
 			graceC = nil
@@ -491,35 +529,55 @@ func (f *roomFeed) manageLoop() {
 
 // recheck asks the plugin, in one call per thousand users, which of the
 // feed's viewers may still view the room, and ends the streams of the
-// others. If the plugin cannot answer, streams whose permission has gone
-// unconfirmed for two windows are ended too: an unverifiable viewer is not
-// served for long.
+// others (see applyRecheck). The sweeper asks for many rooms at once when
+// the plugin allows it, and uses this only as a fallback.
 func (f *roomFeed) recheck() {
-	f.mu.Lock()
-	users := make([]string, 0, len(f.users))
-	for u := range f.users {
-		users = append(users, u)
-	}
-	f.mu.Unlock()
+	users := f.userList()
 	if len(users) == 0 {
 		return
 	}
 	started := time.Now()
 	allowed := make(map[string]bool, len(users))
+	var err error
 	for chunk := range chunks(users, maxViewersPerAuthorize) {
 		ctx, cancel := context.WithTimeout(f.ctx, rpcTimeout)
-		ok, err := f.h.client.AuthorizeViewers(ctx, f.roomID, chunk)
+		var ok []string
+		f.h.recheckCalls.Add(1)
+		ok, err = f.h.client.AuthorizeViewers(ctx, f.roomID, chunk)
 		cancel()
 		if err != nil {
-			if f.ctx.Err() == nil {
-				f.h.logger.Warn("cannot re-check chat viewers' permissions", "room", f.roomID, "error", err)
-				f.cutUnconfirmed(started.Add(-2 * f.h.cfg.permWindow))
-			}
-			return
+			break
 		}
 		for _, u := range ok {
 			allowed[u] = true
 		}
+	}
+	f.applyRecheck(users, allowed, started, err)
+}
+
+// userList returns the users with streams on the feed.
+func (f *roomFeed) userList() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	users := make([]string, 0, len(f.users))
+	for u := range f.users {
+		users = append(users, u)
+	}
+	return users
+}
+
+// applyRecheck acts on a re-check of users, asked at started: it ends the
+// streams of those not allowed and marks the others confirmed. If the
+// check failed (err), streams whose permission has gone unconfirmed for
+// two windows are ended instead: an unverifiable viewer is not served for
+// long.
+func (f *roomFeed) applyRecheck(users []string, allowed map[string]bool, started time.Time, err error) {
+	if err != nil {
+		if f.ctx.Err() == nil {
+			f.h.logger.Warn("cannot re-check chat viewers' permissions", "room", f.roomID, "error", err)
+			f.cutUnconfirmed(started.Add(-2 * f.h.cfg.permWindow))
+		}
+		return
 	}
 	// A user refused because a moderator banned them learns that, not
 	// just that access is gone: the re-check can see a ban before its
@@ -612,6 +670,8 @@ func (f *roomFeed) syncPresence(joined map[string]*instance) {
 		}
 	}
 	f.mu.Unlock()
+	failed := false
+	defer func() { f.presenceRetry.Store(failed) }()
 	for u := range want {
 		if _, ok := joined[u]; ok {
 			continue
@@ -627,8 +687,9 @@ func (f *roomFeed) syncPresence(joined map[string]*instance) {
 				// ignored, so undo it in case.
 				f.leaveOwnBudget(u)
 			}
-			// Retried on the next tick; a user who lost view is cut by
-			// recheck meanwhile.
+			// Retried at the sweeper's next tick; a user who lost view
+			// is cut by recheck meanwhile.
+			failed = true
 			if f.ctx.Err() == nil {
 				f.h.logger.Debug("chat join failed", "room", f.roomID, "user", u, "error", err)
 			}

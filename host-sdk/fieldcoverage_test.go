@@ -131,6 +131,13 @@ var conversions = map[protoreflect.FullName]func(proto.Message) any{
 		return participantsFromProto(r.GetParticipants())
 	}),
 	"pagechat.chat.v1.LeaveResponse": nil,
+	"pagechat.chat.v1.AuthorizeRoomsResponse": as(func(r *chatv1.AuthorizeRoomsResponse) []any {
+		var out []any
+		for _, a := range authorizeRoomsFromProto(r) {
+			out = append(out, a.allowed, a.err)
+		}
+		return out
+	}),
 	"pagechat.chat.v1.PresenceResponse": as(func(r *chatv1.PresenceResponse) []Participant {
 		return participantsFromProto(r.GetParticipants())
 	}),

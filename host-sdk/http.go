@@ -151,8 +151,12 @@ type Handler struct {
 	running     map[*roomFeed]struct{}  // every feed whose goroutines run, detached ones too
 	userStreams map[string]int          // open event streams per user
 	streams     map[*sseWriter]struct{} // open event streams, for Close
-	feedWG      sync.WaitGroup          // room feed goroutines
-	streamWG    sync.WaitGroup          // open event streams
+	sweeping    bool                    // the sweeper runs (sweep.go)
+	// ctx ends with Close; the sweeper's calls run in it.
+	ctx       context.Context
+	cancelCtx context.CancelFunc
+	feedWG    sync.WaitGroup // room feed goroutines and the sweeper
+	streamWG  sync.WaitGroup // open event streams
 
 	// Counters for tests and diagnostics.
 	feedOpens atomic.Int64 // upstream Feed streams opened
@@ -160,6 +164,9 @@ type Handler struct {
 	// historyFills counts catch-ups served from History because the
 	// feed's memory no longer held the resume position.
 	historyFills atomic.Int64
+	// recheckRounds counts the sweeper's re-check rounds, recheckCalls
+	// the permission calls they made to the plugin.
+	recheckRounds, recheckCalls atomic.Int64
 }
 
 // NewHandler returns the browser API handler for c. identify tells it who
@@ -237,6 +244,7 @@ func newHandler(up upstream, pages Directory, cc config, logger hclog.Logger, id
 		userStreams: make(map[string]int),
 		streams:     make(map[*sseWriter]struct{}),
 	}
+	h.ctx, h.cancelCtx = context.WithCancel(context.Background())
 	h.mux = h.routes()
 	return h, nil
 }
@@ -299,6 +307,7 @@ func (h *Handler) Close() error {
 	}
 	h.closed = true
 	close(h.closing)
+	h.cancelCtx()
 	feeds := make([]*roomFeed, 0, len(h.running))
 	for f := range h.running {
 		feeds = append(feeds, f)

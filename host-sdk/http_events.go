@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/pagechat/pagechat/internal/limits"
 )
@@ -118,13 +117,16 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 		return nil // shutting down; the browser reconnects elsewhere or later
 	}
 	defer h.releaseFeed(f)
-	v := &viewer{user: id.UserID, ch: make(chan *frame, h.cfg.streamBuffer), done: make(chan struct{})}
+	v := &viewer{
+		user: id.UserID, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		reauth: func() endReason { return h.reidentify(r, id) },
+	}
 	cursor, ok := h.catchUp(ctx, s, f, v, id.UserID, roomID, after, room.Epoch)
 	if !ok {
 		return nil
 	}
 	defer f.unregister(v)
-	h.follow(ctx, s, f, v, cursor, func() endReason { return h.reidentify(r, id) })
+	h.follow(ctx, s, f, v, cursor)
 	return nil
 }
 
@@ -232,15 +234,16 @@ func endReasonOf(err error) endReason {
 }
 
 // follow writes the feed's events to the browser until the stream ends:
-// the browser leaves, the feed ends the stream, the handler closes, or
-// reauth (run as often as the feed re-checks view permission) says the
-// stream's login is gone.
-func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *viewer, cursor uint64, reauth func() endReason) {
-	heartbeat := time.NewTicker(h.cfg.heartbeat)
-	defer heartbeat.Stop()
-	session := time.NewTicker(recheckInterval(h.cfg.permWindow))
-	defer session.Stop()
-	batch := make([][]byte, 0, drainBatch)
+// the browser leaves, the feed ends the stream (it fell behind, lost view
+// permission, or the sweeper's re-check of v.reauth found its login
+// gone), or the handler closes. It keeps no timer of its own: heartbeats
+// arrive in v's queue like events (sweep.go). Its buffers start empty and
+// are let go after a burst, so a quiet stream holds next to nothing.
+func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *viewer, cursor uint64) {
+	var (
+		frames []*frame
+		batch  [][]byte
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -258,20 +261,13 @@ func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *view
 			}
 			h.endStream(s, why, "")
 			return
-		case <-heartbeat.C:
-			if err := s.write(heartbeatLine); err != nil {
-				return
-			}
-		case <-session.C:
-			if why := reauth(); why != endNone {
-				h.endStream(s, why, "")
-				return
-			}
-		case fr := <-v.ch:
+		case <-v.wake:
 			// Write everything already queued, up to a batch, with one
-			// flush.
+			// flush; more waits its turn in the select.
+			var more bool
+			frames, more = f.drain(v, frames[:0])
 			batch = batch[:0]
-			for fr != nil {
+			for _, fr := range frames {
 				switch {
 				case fr.seq == 0:
 					batch = append(batch, fr.data)
@@ -286,16 +282,18 @@ func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *view
 					_ = s.write(batch...)
 					return
 				}
-				fr = nil
-				if len(batch) < drainBatch {
-					select {
-					case fr = <-v.ch:
-					default:
-					}
+			}
+			if len(batch) > 0 {
+				if err := s.write(batch...); err != nil {
+					return
 				}
 			}
-			if err := s.write(batch...); err != nil {
-				return
+			if more {
+				v.signal()
+			}
+			clear(frames)
+			if cap(frames) > idleQueueCap {
+				frames, batch = nil, nil
 			}
 		}
 	}

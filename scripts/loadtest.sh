@@ -49,6 +49,28 @@
 # for the occupants' log-ins, a room cache big enough for every room,
 # logging of warnings only.
 #
+# With IDLE=D no message is sent: loadgen opens -rooms × -subs event
+# streams, lets them settle for -settle, then measures the wiki's and the
+# plugin's resident memory (before the streams opened and after) and CPU
+# time over a window of D, and prints per-stream memory and CPU in per
+# cent of one core (the wiki's password checks at set-up take a while):
+#
+#   IDLE=30s bash scripts/loadtest.sh -rooms 1000 -subs 10 -settle 10s
+#
+# With EXTRA_ROOMS=N the plugin's database is first filled with N more
+# rooms of EXTRA_MESSAGES (default 20) messages each (plugin/cmd/
+# pagechat-seed), so the run meets a site with that many rooms; the
+# start-up line (time until the wiki listens, its and the plugin's memory)
+# is printed either way:
+#
+#   EXTRA_ROOMS=9000 bash scripts/loadtest.sh -rooms 1000 -subs 5 -rate 1000 -duration 20s
+#
+# BUILD_FROM=DIR takes the wiki and the plugin from another checkout, e.g.
+# BUILD_FROM=../main for the figures before a change.
+#
+# WIKI_ARGS adds flags to the wiki, e.g. WIKI_ARGS='-debug-addr 127.0.0.1:6060'
+# to profile it during a run.
+#
 # With PG_RESTART=N the PostgreSQL server is stopped (fast shutdown) N
 # times under load, PG_RESTART_EVERY (5) seconds apart, left down for
 # PG_DOWN (3) seconds and started again. That needs the private server
@@ -122,15 +144,23 @@ trap cleanup EXIT
 
 xmpp_share=${XMPP:-0}
 prosody_muc=${PROSODY_MUC:-}
+# SERVER_BIN=DIR runs prebuilt servers; BUILD_FROM=DIR builds the wiki and
+# the plugin from another checkout (the code before a change, say) while
+# loadgen and pagechat-seed come from this one, so before and after are
+# measured with the same tools.
 if [ -n "$prosody_muc" ]; then
 	: # no wiki: loadgen drives Prosody's own MUC
 elif [ -n "${SERVER_BIN:-}" ]; then
 	cp "$SERVER_BIN/pagechat-plugin" "$SERVER_BIN/wikihost" "$work/"
 else
-	go build -o "$work/pagechat-plugin" ./plugin/cmd/pagechat-plugin
-	go build -o "$work/wikihost" ./examples/wikihost
+	src=${BUILD_FROM:-.}
+	(cd "$src" && go build -o "$work/pagechat-plugin" ./plugin/cmd/pagechat-plugin && go build -o "$work/wikihost" ./examples/wikihost)
 fi
 go build -o "$work/loadgen" ./examples/loadgen
+if [ -n "${EXTRA_ROOMS:-}" ]; then
+	go build -o "$work/pagechat-seed" ./plugin/cmd/pagechat-seed
+	"$work/pagechat-seed" -db "$work/data/chat/pagechat.db" -rooms "$EXTRA_ROOMS" -messages "${EXTRA_MESSAGES:-20}"
+fi
 
 # Each SSE subscriber is one connection on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -335,13 +365,18 @@ start_wiki() {
 	# queue for the cores instead of being refused after 2 s.
 	# In a cluster the nodes share -data (attachments) and the database.
 	"$work/wikihost" -addr "$1" -data "$work/data" -plugin "$work/pagechat-plugin" "${db_args[@]}" "${xmpp_wiki_args[@]}" "${debug_args[@]}" \
-		-max-conns-per-ip -1 -pages-per-minute -1 -password-checks 64 >>"$log" 2>&1 &
+		-max-conns-per-ip -1 -pages-per-minute -1 -password-checks 64 ${WIKI_ARGS:-} >>"$log" 2>&1 &
 	wiki_pid=$!
+	local began
+	began=$(date +%s%N)
 	url=
-	for _ in $(seq 1 600); do
+	for _ in $(seq 1 6000); do
 		url=$(sed -n 's/.*listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$log" | tail -1)
-		[ -n "$url" ] && return 0
-		sleep 0.1
+		if [ -n "$url" ]; then
+			startup_ms=$((($(date +%s%N) - began) / 1000000))
+			return 0
+		fi
+		sleep 0.01
 	done
 	tail -20 "$log" >&2
 	echo "loadtest: wikihost did not start" >&2
@@ -376,6 +411,21 @@ if [ -n "${PROFILE:-}" ]; then
 		echo "loadtest: PROFILE: the profilers did not start (does this wikihost have -plugin-debug-addr?)" >&2
 		exit 1
 	fi
+fi
+# mem PID prints a process's resident memory in KiB, and how much of it is
+# the process's own (anonymous) and how much mapped files (the plugin's
+# database, which the kernel can take back).
+mem() {
+	awk '/^VmRSS:/ {r=$2} /^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} END {printf "%d KiB (anon %d, file %d)", r, a, f}' "/proc/$1/status" 2>/dev/null || echo "?"
+}
+plugin_pid=$(pgrep -P "$wiki_pid" -f pagechat-plugin | head -1 || true)
+echo "loadtest: wiki listening after ${startup_ms} ms with ${EXTRA_ROOMS:-0} extra rooms; RSS wiki $(mem "$wiki_pid"), plugin $(mem "${plugin_pid:-0}")" >&2
+if [ -n "${IDLE:-}" ]; then
+	status=0
+	"$work/loadgen" -url "$url" -idle "$IDLE" -watch-pid "$wiki_pid" "$@" >"$work/result.json" 2>"$work/loadgen.log" || status=$?
+	tail -4 "$work/loadgen.log" >&2
+	cat "$work/result.json"
+	exit "$status"
 fi
 if [ "$nodes" = 2 ]; then
 	[ -n "${KILL_NODE:-}" ] && sub_url=$sub_url$url

@@ -28,6 +28,8 @@ type Config struct {
 	Settle         time.Duration // wait for outstanding deliveries after sending stops
 	MsgBytes       int           // minimum message text length in bytes
 	NoFail         bool          // exit 0 even when the delivery check fails
+	Idle           time.Duration // if set: send nothing, measure the watched processes over this window (idle.go)
+	WatchPID       int           // the wiki's process id, for -idle: it and its children (the plugin) are measured
 
 	// XMPP occupants (docs in doc.go, "XMPP").
 	XMPPServer   string  // client-to-server address host:port of the XMPP server; empty: no XMPP
@@ -174,6 +176,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("-duration %v: must be positive", c.Duration)
 	case c.Settle < 0:
 		return fmt.Errorf("-settle %v: must not be negative", c.Settle)
+	case c.Idle < 0:
+		return fmt.Errorf("-idle %v: must not be negative", c.Idle)
 	case c.MsgBytes < 0 || c.MsgBytes > maxMsgBytes:
 		return fmt.Errorf("-msg-bytes %d: want 0..%d", c.MsgBytes, maxMsgBytes)
 	case !(c.XMPPShare >= 0 && c.XMPPShare <= 1):

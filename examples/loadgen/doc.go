@@ -52,6 +52,10 @@
 //	-xmpp-register         create the XMPP accounts by in-band registration
 //	-cpu-pid NAME=PID,…    report the CPU time per message of these server
 //	                       processes (Linux), e.g. wiki=1234,plugin=1240
+//	-idle D -watch-pid PID idle mode: open the streams, send nothing, and print the
+//	                       resident memory per stream and the CPU over a window of D
+//	                       of process PID (the wiki) and its children (the plugin),
+//	                       as one JSON line (see idle.go)
 //
 // # What it does
 //

@@ -70,6 +70,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Idle > 0 {
+		return idleMain(ctx, cfg, stdout, stderr)
+	}
 	res, err := run(ctx, cfg, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
@@ -125,6 +128,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.XMPPPassword, "xmpp-password", "", "password of the XMPP accounts (default: -password)")
 	fs.BoolVar(&c.XMPPRegister, "xmpp-register", false, "create the XMPP accounts by in-band registration (the server must allow it)")
 	fs.BoolVar(&c.ProsodyMUC, "prosody-muc", false, "measure the XMPP server's own MUC instead of the wiki: every subscriber is an occupant of a room on -xmpp-muc and the senders post over XMPP; -url is not used")
+	fs.DurationVar(&c.Idle, "idle", 0, "idle mode: open the streams, send nothing, and measure the memory and CPU of -watch-pid and its children over this window")
+	fs.IntVar(&c.WatchPID, "watch-pid", 0, "with -idle: the wiki's process id (its children, the plugin, are measured too)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -139,6 +144,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	var err error
 	if c.CPUPIDs, err = parseCPUTargets(*cpuPIDs); err != nil {
 		return Config{}, err
+	}
+	if c.Idle > 0 {
+		c.SetupTimeout, c.ReadyTimeout = idleSetupTimeout, idleReadyTimeout
 	}
 	c = c.withDefaults()
 	if err := c.validate(); err != nil {
@@ -177,4 +185,23 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// idleMain runs the idle mode and prints its JSON line.
+func idleMain(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
+	res, err := runIdle(ctx, cfg, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
+		return exitFailed
+	}
+	line, err := json.Marshal(res)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen: encoding the result:", err)
+		return exitFailed
+	}
+	fmt.Fprintln(stdout, string(line))
+	return exitOK
 }

@@ -47,6 +47,9 @@ const (
 	// queue thousands of host permission questions; it is also the most
 	// checks the host answers in one CheckPermissions call.
 	ViewersPerCheck = 1000
+	// ViewersPerRoomsCheck bounds one AuthorizeRooms call, all its rooms
+	// together: ten thousand open streams' users fit in one.
+	ViewersPerRoomsCheck = 10 * ViewersPerCheck
 )
 
 // Permissions.

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -26,6 +27,21 @@ import (
 // before folding the rest away: a week of links keeps the table short on a
 // page whose room has been busy for years.
 const DefaultVisibleTranscripts = 7
+
+// The table lists at most these many participants, files and transcripts;
+// the rest are counted ("and 1,950 more"). A room used for years has
+// thousands of each, and every view of its page renders the table: its
+// cost, and its length on the page, must not grow with the room's age.
+// The room's files stay in the chat, and every transcript is a child page
+// of the page, found by the wiki's own lists and search.
+const (
+	MaxParticipants = 30
+	MaxFiles        = 10
+	MaxTranscripts  = 30
+	// MaxUnread is where the unread and mention counts stop counting:
+	// from it on they read "99+".
+	MaxUnread = 100
+)
 
 // Table is what the macro table shows for one room and one viewer.
 type Table struct {
@@ -48,6 +64,9 @@ type Table struct {
 	// VisibleTranscripts is how many transcripts show before the rest fold
 	// away; 0 means DefaultVisibleTranscripts.
 	VisibleTranscripts int
+	// MoreParticipants, MoreFiles and MoreTranscripts count the entries
+	// of each list that are not in it.
+	MoreParticipants, MoreFiles, MoreTranscripts int
 	// Unread and Mentions are the viewer's unread messages and the unread
 	// ones that mention them ("3 new", "1 mention" next to Join Chat).
 	Unread, Mentions int
@@ -79,7 +98,8 @@ type Transcript struct {
 }
 
 var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
-	"size": humansize.Format,
+	"size":  humansize.Format,
+	"count": thousands,
 }).Parse(`<table class="pagechat-room" data-room="{{.RoomID}}">
 <caption>Chat room: <span class="pagechat-name">{{.RoomName}}</span></caption>
 <tbody>
@@ -87,9 +107,9 @@ var tableTemplate = template.Must(template.New("table").Funcs(template.FuncMap{
 <tr><th scope="row">Topic</th><td class="pagechat-topic">{{.Topic}}</td></tr>
 {{- end}}
 <tr><th scope="row">Last activity</th><td class="pagechat-last">{{if .LastActivity.IsZero}}No messages yet{{else}}{{.Relative}} (<time datetime="{{.LastActivityISO}}">{{.LastActivityText}}</time>){{end}}</td></tr>
-<tr><th scope="row">Participants</th><td class="pagechat-participants">{{range $i, $p := .Participants}}{{if $i}}, {{end}}<span class="pagechat-participant{{if $p.Online}} online{{end}}">{{$p.Name}}{{if $p.Online}} (online){{end}}</span>{{else}}Nobody yet{{end}}</td></tr>
-<tr><th scope="row">Files</th><td class="pagechat-files">{{if .Files}}<ul>{{range .Files}}<li><a href="{{.URL}}">{{.Name}}</a> ({{size .Size}})</li>{{end}}</ul>{{else}}None{{end}}</td></tr>
-<tr><th scope="row">Transcripts</th><td class="pagechat-transcripts">{{if .Shown}}<ul>{{range .Shown}}<li><a href="{{.URL}}">{{.Date}}</a></li>{{end}}</ul>{{if .Folded}}<details><summary>{{len .Folded}} older</summary><ul>{{range .Folded}}<li><a href="{{.URL}}">{{.Date}}</a></li>{{end}}</ul></details>{{end}}{{else}}None yet{{end}}</td></tr>
+<tr><th scope="row">Participants</th><td class="pagechat-participants">{{range $i, $p := .Participants}}{{if $i}}, {{end}}<span class="pagechat-participant{{if $p.Online}} online{{end}}">{{$p.Name}}{{if $p.Online}} (online){{end}}</span>{{else}}Nobody yet{{end}}{{if .MoreParticipants}} <span class="pagechat-more">and {{count .MoreParticipants}} more</span>{{end}}</td></tr>
+<tr><th scope="row">Files</th><td class="pagechat-files">{{if .Files}}{{if .MoreFiles}}<p class="pagechat-more">{{count .MoreFiles}} earlier {{if eq .MoreFiles 1}}file{{else}}files{{end}} in the chat; the newest:</p>{{end}}<ul>{{range .Files}}<li><a href="{{.URL}}">{{.Name}}</a> ({{size .Size}})</li>{{end}}</ul>{{else}}None{{end}}</td></tr>
+<tr><th scope="row">Transcripts</th><td class="pagechat-transcripts">{{if .Shown}}<ul>{{range .Shown}}<li><a href="{{.URL}}">{{.Date}}</a></li>{{end}}</ul>{{if .Folded}}<details><summary>{{count .OlderCount}} older</summary><ul>{{range .Folded}}<li><a href="{{.URL}}">{{.Date}}</a></li>{{end}}</ul>{{if .MoreTranscripts}}<p class="pagechat-more">and {{count .MoreTranscripts}} earlier days, among this page's child pages</p>{{end}}</details>{{end}}{{else}}None yet{{end}}</td></tr>
 </tbody>
 </table>
 <p class="pagechat-join"><a class="pagechat-join-link" href="{{.JoinURL}}" target="pagechat-{{.RoomID}}" onclick="{{.OnClick}}">Join chat</a>{{if .Unread}} <span class="pagechat-unread">{{.UnreadText}}</span>{{end}}{{if .Mentions}} <span class="pagechat-mentions">{{.MentionsText}}</span>{{end}}{{range .Links}} <a class="pagechat-room-link" href="{{.URL}}">{{.Label}}</a>{{end}}</p>
@@ -121,6 +141,7 @@ func Render(t Table) string {
 		Table
 		Relative, LastActivityISO, LastActivityText string
 		Shown, Folded                               []Transcript
+		OlderCount                                  int
 		OnClick                                     template.JS
 		UnreadText, MentionsText                    string
 	}{
@@ -132,6 +153,7 @@ func Render(t Table) string {
 		LastActivityText: t.LastActivity.In(loc).Format("2006-01-02 15:04 MST"),
 		Shown:            shown,
 		Folded:           folded,
+		OlderCount:       len(folded) + t.MoreTranscripts,
 		OnClick:          joinlink.OnClick,
 	}
 	var b bytes.Buffer
@@ -199,15 +221,28 @@ func plural(n int, unit string) string {
 	return fmt.Sprintf("%d %ss", n, unit)
 }
 
-// countText says "3 new" or "1 mention"; counts at the scan cap read as
-// "999+".
+// countText says "3 new" or "1 mention"; counts at MaxUnread or above
+// read as "99+".
 func countText(n int, one, many string) string {
 	num := fmt.Sprint(n)
-	if n >= 1000 {
-		num = "999+"
+	if n >= MaxUnread {
+		num = fmt.Sprint(MaxUnread-1, "+")
 	}
 	if n == 1 {
 		return num + " " + one
 	}
 	return num + " " + many
+}
+
+// thousands writes n with thousands separators, as the table's other
+// counts are read: "1,950".
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return s
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

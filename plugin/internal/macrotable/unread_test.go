@@ -17,7 +17,9 @@ func TestRenderUnreadCounts(t *testing.T) {
 		{0, 0, nil, []string{"pagechat-unread", "pagechat-mentions"}},
 		{3, 0, []string{`<span class="pagechat-unread">3 new</span>`}, []string{"pagechat-mentions"}},
 		{1, 1, []string{`<span class="pagechat-unread">1 new</span>`, `<span class="pagechat-mentions">1 mention</span>`}, nil},
-		{1000, 2, []string{`>999&#43; new<`, `>2 mentions<`}, nil},
+		{99, 0, []string{`>99 new<`}, nil},
+		{100, 2, []string{`>99&#43; new<`, `>2 mentions<`}, nil},
+		{1000, 100, []string{`>99&#43; new<`, `>99&#43; mentions<`}, nil},
 	}
 	for _, tc := range tests {
 		tb := base

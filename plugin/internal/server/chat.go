@@ -358,6 +358,74 @@ func (rt *runtime) authorizeViewers(ctx context.Context, roomID string, userIDs 
 	return out, nil
 }
 
+// roomViewers is one room of an authorizeRooms call: the users to check,
+// and the answer.
+type roomViewers struct {
+	roomID  string
+	users   []string
+	allowed []string
+	err     error // this room could not be checked
+}
+
+// authorizeRooms is authorizeViewers for many rooms, with every answer the
+// cache lacks asked of the host together. A room that cannot be checked
+// (a malformed id, a store error reading its bans) gets its own err; the
+// call fails only when the host cannot answer, which concerns them all.
+func (rt *runtime) authorizeRooms(ctx context.Context, rooms []roomViewers) error {
+	n := 0
+	for _, r := range rooms {
+		n += len(r.users)
+	}
+	if n > limits.ViewersPerRoomsCheck {
+		return failf(errInvalid, "%d user ids; at most %d per call", n, limits.ViewersPerRoomsCheck)
+	}
+	keys := make([]permKey, 0, n)
+	for i := range rooms {
+		r := &rooms[i]
+		pageID, _, err := macro.SplitRoomID(r.roomID)
+		if err != nil {
+			r.err = failf(errInvalid, "%v", err)
+			continue
+		}
+		for _, userID := range r.users {
+			if err := checkUserID(userID); err != nil {
+				r.err = err
+				break
+			}
+		}
+		if r.err != nil {
+			continue
+		}
+		for _, userID := range r.users {
+			keys = append(keys, permKey{userID, pageID, hostv1.Permission_PERMISSION_VIEW})
+		}
+	}
+	allowed, err := rt.perms.checkMany(ctx, keys)
+	if err != nil {
+		return rt.permCheckFailed(err, "rooms", len(rooms), "viewers", len(keys))
+	}
+	k := 0
+	for i := range rooms {
+		r := &rooms[i]
+		if r.err != nil {
+			continue
+		}
+		ok := allowed[k : k+len(r.users)]
+		k += len(r.users)
+		banned, err := rt.bannedAmong(ctx, r.roomID)
+		if err != nil && !errors.Is(err, errNotFound) {
+			r.err = err
+			continue
+		}
+		for j, yes := range ok {
+			if yes && !banned[r.users[j]] {
+				r.allowed = append(r.allowed, r.users[j])
+			}
+		}
+	}
+	return nil
+}
+
 // authorize asks the host (through the cache) whether userID has perm on
 // pageID.
 func (rt *runtime) authorize(ctx context.Context, userID, pageID string, perm hostv1.Permission) error {

@@ -131,6 +131,22 @@ func (c *clusterPresence) online(roomID, userID string) bool {
 	return c.local.online(roomID, userID) || c.remoteOnline(roomID, userID)
 }
 
+func (c *clusterPresence) onlineIn(roomID string) []string {
+	out := c.local.onlineIn(roomID)
+	here := make(map[string]bool, len(out))
+	for _, u := range out {
+		here[u] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.remote {
+		if k.room == roomID && !here[k.user] {
+			out = append(out, k.user)
+		}
+	}
+	return out
+}
+
 // run is the heartbeat, until stop.
 func (c *clusterPresence) run() {
 	defer close(c.done)

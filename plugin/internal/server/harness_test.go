@@ -213,7 +213,7 @@ func (h *fakeHost) attachedFiles() int {
 
 // harness is one plugin Server and one fake host, both served over gRPC.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	host *fakeHost
 	srv  *Server
 	lis  *bufconn.Listener
@@ -226,7 +226,7 @@ type harness struct {
 
 // newHarness starts an unconfigured plugin and a fake host. Everything is
 // stopped in t.Cleanup.
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{t: t, host: newFakeHost(), srv: New(nil, nil, testVersion)}
 
@@ -271,7 +271,7 @@ func newHarness(t *testing.T) *harness {
 //	bob    "Bob Builder"    view on p1
 //	carol  "Carol"          nothing
 //	ghost  (unknown)        view+post on p1
-func newConfigured(t *testing.T, edit func(*chatv1.ConfigureRequest)) *harness {
+func newConfigured(t testing.TB, edit func(*chatv1.ConfigureRequest)) *harness {
 	t.Helper()
 	h := newHarness(t)
 	h.host.addUser("alice", "Alice Liddell")
@@ -332,7 +332,7 @@ func (h *harness) rt() *runtime {
 }
 
 // testCtx returns a context that ends with the test (or after testTimeout).
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 	return c

@@ -54,6 +54,18 @@ func (p *presence) online(roomID, userID string) bool {
 	return p.rooms[roomID][userID] > 0
 }
 
+// onlineIn returns the users present in the room.
+func (p *presence) onlineIn(roomID string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	users := p.rooms[roomID]
+	out := make([]string, 0, len(users))
+	for u := range users {
+		out = append(out, u)
+	}
+	return out
+}
+
 // presenceKey is a user online in a room.
 type presenceKey struct{ room, user string }
 
@@ -80,6 +92,8 @@ type presenceCounter interface {
 	dec(roomID, userID string) bool
 	// online reports whether the user is present in the room.
 	online(roomID, userID string) bool
+	// onlineIn returns the users present in the room, in no order.
+	onlineIn(roomID string) []string
 }
 
 var _ presenceCounter = (*presence)(nil)

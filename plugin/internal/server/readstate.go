@@ -28,22 +28,32 @@ func (r readState) proto() *chatv1.ReadState {
 // messages after the marker, and those of them that mention the user or
 // the room. It reads at most unreadScanCap messages.
 func (rt *runtime) readState(ctx context.Context, room store.Room, userID string) (readState, error) {
+	st, err := rt.unreadCounts(ctx, room, userID, unreadScanCap)
+	if err != nil {
+		return st, err
+	}
+	if st.watching, err = rt.watching(ctx, room, userID); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// unreadCounts is readState without the watch state, reading at most
+// scanCap messages: a count at the cap means at least that many.
+func (rt *runtime) unreadCounts(ctx context.Context, room store.Room, userID string, scanCap uint64) (readState, error) {
 	var st readState
 	var err error
 	if st.lastRead, err = rt.notify.markers.get(ctx, room.ID, userID); err != nil {
 		return st, storeErr(err, room.ID)
 	}
-	if st.watching, err = rt.watching(ctx, room, userID); err != nil {
-		return st, err
-	}
 	if room.LastSeq <= st.lastRead {
 		return st, nil
 	}
 	after := st.lastRead
-	if room.LastSeq-after > unreadScanCap {
-		after = room.LastSeq - unreadScanCap
+	if room.LastSeq-after > scanCap {
+		after = room.LastSeq - scanCap
 	}
-	msgs, err := rt.store.After(ctx, room.ID, after, unreadScanCap)
+	msgs, err := rt.store.After(ctx, room.ID, after, int(scanCap))
 	if err != nil {
 		return st, storeErr(err, room.ID)
 	}

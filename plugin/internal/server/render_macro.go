@@ -5,12 +5,14 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pagechat/pagechat/internal/handshake"
 	"github.com/pagechat/pagechat/macro"
 	"github.com/pagechat/pagechat/plugin/internal/macrotable"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 	chatv1 "github.com/pagechat/pagechat/proto/gen/pagechat/chat/v1"
+	hostv1 "github.com/pagechat/pagechat/proto/gen/pagechat/host/v1"
 )
 
 // RenderMacro renders a macro as its room table. Errors a page author can
@@ -28,7 +30,7 @@ func (s *Server) RenderMacro(ctx context.Context, req *chatv1.RenderMacroRequest
 	if err := macro.CheckParams(req.GetParams()); err != nil {
 		return &chatv1.RenderMacroResponse{Html: macrotable.RenderError(err.Error())}, nil
 	}
-	room, err := rt.openRoom(ctx, req.GetUserId(), req.GetPageId(), name)
+	room, err := rt.previewRoom(ctx, req.GetUserId(), req.GetPageId(), name)
 	switch {
 	case err == nil:
 	case isBan(err):
@@ -51,12 +53,60 @@ func (s *Server) RenderMacro(ctx context.Context, req *chatv1.RenderMacroRequest
 		joinURL += "?sound=on"
 	}
 	t := rt.table(room, joinURL)
-	rs, err := rt.readState(ctx, room, req.GetUserId())
+	// The table needs no watch state, and shows counts from
+	// macrotable.MaxUnread on as "99+": reading up to a thousand
+	// messages at every page view would cost more than the rest of the
+	// table.
+	rs, err := rt.unreadCounts(ctx, room.Room, req.GetUserId(), macrotable.MaxUnread)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	t.Unread, t.Mentions = rs.unread, rs.mentions
 	return &chatv1.RenderMacroResponse{Html: macrotable.Render(t), RoomId: room.ID}, nil
+}
+
+// previewRoom is openRoom for the macro table: the room with only as much
+// of its lists as the table shows. A page render makes one per macro, so
+// its cost must not grow with the room's age; only a room that does not
+// exist yet goes through openRoom to be created.
+func (rt *runtime) previewRoom(ctx context.Context, userID, pageID, name string) (store.Preview, error) {
+	lim := func(roomID string) store.PreviewLimits {
+		return store.PreviewLimits{
+			Participants: macrotable.MaxParticipants,
+			Online:       rt.presence.onlineIn(roomID),
+			Files:        macrotable.MaxFiles,
+			Transcripts:  macrotable.MaxTranscripts,
+		}
+	}
+	if err := checkUserID(userID); err != nil {
+		return store.Preview{}, err
+	}
+	if roomID, err := macro.RoomID(pageID, strings.TrimSpace(name)); err == nil && utf8.ValidString(pageID) && utf8.ValidString(name) {
+		if err := rt.authorize(ctx, userID, pageID, hostv1.Permission_PERMISSION_VIEW); err != nil {
+			return store.Preview{}, err
+		}
+		p, err := rt.store.RoomPreview(ctx, roomID, lim(roomID))
+		if !errors.Is(err, store.ErrRoomNotFound) {
+			if err != nil {
+				return store.Preview{}, storeErr(err, roomID)
+			}
+			// As in openRoom: a ban holds where the page lets the user
+			// view.
+			if err := rt.checkBan(ctx, roomID, userID); err != nil {
+				return store.Preview{}, err
+			}
+			return p, nil
+		}
+	}
+	room, err := rt.openRoom(ctx, userID, pageID, name)
+	if err != nil {
+		return store.Preview{}, err
+	}
+	p, err := rt.store.RoomPreview(ctx, room.ID, lim(room.ID))
+	if err != nil {
+		return store.Preview{}, storeErr(err, room.ID)
+	}
+	return p, nil
 }
 
 // isBan reports whether err is checkBan's refusal.
@@ -66,23 +116,30 @@ func isBan(err error) bool {
 }
 
 // table gathers what the macro table shows about room.
-func (rt *runtime) table(room store.Room, joinURL string) macrotable.Table {
+func (rt *runtime) table(room store.Preview, joinURL string) macrotable.Table {
 	t := macrotable.Table{
-		RoomID:       room.ID,
-		RoomName:     room.Name,
-		Topic:        room.Topic,
-		JoinURL:      joinURL,
-		Links:        rt.tableLinks(room.ID),
-		LastActivity: room.LastActivity,
-		Now:          rt.now(),
-		Location:     rt.location,
+		RoomID:           room.ID,
+		RoomName:         room.Name,
+		Topic:            room.Topic,
+		JoinURL:          joinURL,
+		Links:            rt.tableLinks(room.ID),
+		LastActivity:     room.LastActivity,
+		Now:              rt.now(),
+		Location:         rt.location,
+		MoreParticipants: room.TotalParticipants - len(room.Participants),
+		MoreFiles:        room.TotalFiles - len(room.Files),
+		MoreTranscripts:  room.TotalTranscripts - len(room.Transcripts),
+	}
+	online := make(map[string]bool)
+	for _, u := range rt.presence.onlineIn(room.ID) {
+		online[u] = true
 	}
 	for _, p := range room.Participants {
-		t.Participants = append(t.Participants, macrotable.Participant{Name: p.DisplayName, Online: rt.presence.online(room.ID, p.UserID)})
+		t.Participants = append(t.Participants, macrotable.Participant{Name: p.DisplayName, Online: online[p.UserID]})
 	}
 	for _, f := range room.Files {
 		t.Files = append(t.Files, macrotable.File{Name: f.Name, URL: f.URL, Size: f.Size})
 	}
-	t.Transcripts = rt.tableTranscripts(room)
+	t.Transcripts = rt.tableTranscripts(room.Room)
 	return t
 }

@@ -246,6 +246,30 @@ func (s *Server) AuthorizeViewers(ctx context.Context, req *chatv1.AuthorizeView
 	return &chatv1.AuthorizeViewersResponse{AllowedUserIds: allowed}, nil
 }
 
+// AuthorizeRooms checks view permission for the viewers of several rooms.
+func (s *Server) AuthorizeRooms(ctx context.Context, req *chatv1.AuthorizeRoomsRequest) (*chatv1.AuthorizeRoomsResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	rooms := make([]roomViewers, len(req.GetRooms()))
+	for i, r := range req.GetRooms() {
+		rooms[i] = roomViewers{roomID: r.GetRoomId(), users: r.GetUserIds()}
+	}
+	if err := rt.authorizeRooms(ctx, rooms); err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &chatv1.AuthorizeRoomsResponse{Rooms: make([]*chatv1.AuthorizeRoomsResult, len(rooms))}
+	for i, r := range rooms {
+		res := &chatv1.AuthorizeRoomsResult{AllowedUserIds: r.allowed}
+		if r.err != nil {
+			res.Error = r.err.Error()
+		}
+		resp.Rooms[i] = res
+	}
+	return resp, nil
+}
+
 // Join marks a user present and records them as a participant.
 func (s *Server) Join(ctx context.Context, req *chatv1.JoinRequest) (*chatv1.JoinResponse, error) {
 	rt, err := s.runtime()

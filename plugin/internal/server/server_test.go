@@ -90,6 +90,10 @@ func roomCalls(room string) []rpcCall {
 			_, err := c.AuthorizeViewers(ctx, &chatv1.AuthorizeViewersRequest{RoomId: room, UserIds: []string{"alice"}})
 			return err
 		}},
+		{"AuthorizeRooms", func(ctx context.Context, c chatv1.ChatPluginClient) error {
+			_, err := c.AuthorizeRooms(ctx, &chatv1.AuthorizeRoomsRequest{Rooms: []*chatv1.AuthorizeViewersRequest{{RoomId: room, UserIds: []string{"alice"}}}})
+			return err
+		}},
 		{"Typing", func(ctx context.Context, c chatv1.ChatPluginClient) error {
 			_, err := c.Typing(ctx, &chatv1.TypingRequest{UserId: "alice", RoomId: room})
 			return err

@@ -211,7 +211,24 @@ func (b *Bolt) CreateRoom(ctx context.Context, r Room) (Room, error) {
 		return Room{}, fmt.Errorf("store: create room: %w", err)
 	}
 	var out Room
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	// Nearly every call finds the room (each render of a page with a
+	// macro makes one): a read transaction answers those without the
+	// write transaction's commit and fsync.
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(roomsBucket).Get([]byte(r.ID)) == nil {
+			return ErrRoomNotFound
+		}
+		var err error
+		out, err = loadRoom(tx, r.ID)
+		return err
+	})
+	if err == nil {
+		return out, nil
+	}
+	if !errors.Is(err, ErrRoomNotFound) {
+		return Room{}, fmt.Errorf("store: create room %q: %w", r.ID, err)
+	}
+	err = b.db.Update(func(tx *bolt.Tx) error {
 		rooms := tx.Bucket(roomsBucket)
 		if rooms.Get([]byte(r.ID)) != nil {
 			var err error

@@ -302,8 +302,37 @@ type Rooms interface {
 	CreateRoom(ctx context.Context, r Room) (Room, error)
 	// Room returns a room's metadata and lists, or ErrRoomNotFound.
 	Room(ctx context.Context, roomID string) (Room, error)
+	// RoomPreview returns a room's metadata with no more of its lists
+	// than lim asks for, and the lists' full lengths, or ErrRoomNotFound.
+	// It is what a page showing the room needs, at a cost that does not
+	// grow with the room's age.
+	RoomPreview(ctx context.Context, roomID string, lim PreviewLimits) (Preview, error)
 	// RoomCount returns the number of rooms.
 	RoomCount(ctx context.Context) (int, error)
+}
+
+// PreviewLimits bounds the lists of a RoomPreview. A limit of 0 returns
+// none of that list (its length is still counted).
+type PreviewLimits struct {
+	// Participants is how many participants to return. When the room
+	// has no more, they come in first-seen order as in Room; when it has
+	// more, the participants among Online come first, then the rest, each
+	// part in first-seen order.
+	Participants int
+	Online       []string
+	// Files is how many of the newest files to return, oldest of them
+	// first as in Room.
+	Files int
+	// Transcripts is how many of the newest transcripts to return, newest
+	// first as in Room.
+	Transcripts int
+}
+
+// Preview is a room with the first entries of its lists (see
+// PreviewLimits) and how long each list really is.
+type Preview struct {
+	Room
+	TotalParticipants, TotalFiles, TotalTranscripts int
 }
 
 // Messages appends to and reads a room's log. Files are kept here too: a

@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -462,21 +463,10 @@ func (s *Store) Room(ctx context.Context, roomID string) (store.Room, error) {
 	}
 	var out store.Room
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var (
-			lastSeq int64
-			lastAct *time.Time
-			topicAt *time.Time
-		)
-		err := tx.QueryRow(ctx, `SELECT page_id, name, slug, epoch, created_at, last_seq, last_activity, topic, topic_by, topic_at FROM pagechat.rooms WHERE id = $1`, roomID).
-			Scan(&out.PageID, &out.Name, &out.Slug, &out.Epoch, &out.CreatedAt, &lastSeq, &lastAct, &out.Topic, &out.TopicBy, &topicAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("room %q: %w", roomID, store.ErrRoomNotFound)
-		}
+		err := readRoomRecord(ctx, tx, roomID, &out)
 		if err != nil {
 			return err
 		}
-		out.ID, out.LastSeq, out.LastActivity, out.CreatedAt = roomID, uint64(lastSeq), fromTS(lastAct), out.CreatedAt.UTC()
-		out.TopicAt = fromTS(topicAt)
 
 		rows, _ := tx.Query(ctx, `SELECT user_id, display_name, last_seen FROM pagechat.participants WHERE room_id = $1 ORDER BY rank`, roomID)
 		out.Participants, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Participant, error) {
@@ -520,6 +510,98 @@ func (s *Store) Room(ctx context.Context, roomID string) (store.Room, error) {
 	})
 	if err != nil {
 		return store.Room{}, fmt.Errorf("store: %w", s.mapErr(err))
+	}
+	return out, nil
+}
+
+// readRoomRecord reads roomID's row (not its lists) into out.
+func readRoomRecord(ctx context.Context, tx pgx.Tx, roomID string, out *store.Room) error {
+	var (
+		lastSeq int64
+		lastAct *time.Time
+		topicAt *time.Time
+	)
+	err := tx.QueryRow(ctx, `SELECT page_id, name, slug, epoch, created_at, last_seq, last_activity, topic, topic_by, topic_at FROM pagechat.rooms WHERE id = $1`, roomID).
+		Scan(&out.PageID, &out.Name, &out.Slug, &out.Epoch, &out.CreatedAt, &lastSeq, &lastAct, &out.Topic, &out.TopicBy, &topicAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("room %q: %w", roomID, store.ErrRoomNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	out.ID, out.LastSeq, out.LastActivity, out.CreatedAt = roomID, uint64(lastSeq), fromTS(lastAct), out.CreatedAt.UTC()
+	out.TopicAt = fromTS(topicAt)
+	return nil
+}
+
+// RoomPreview returns roomID with the head of its lists, each read with a
+// LIMIT and counted by the database.
+func (s *Store) RoomPreview(ctx context.Context, roomID string, lim store.PreviewLimits) (store.Preview, error) {
+	if err := s.begin(ctx); err != nil {
+		return store.Preview{}, err
+	}
+	var out store.Preview
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := readRoomRecord(ctx, tx, roomID, &out.Room); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM pagechat.participants WHERE room_id = $1),
+			(SELECT count(*) FROM pagechat.files WHERE room_id = $1),
+			(SELECT count(*) FROM pagechat.transcripts WHERE room_id = $1)`, roomID).
+			Scan(&out.TotalParticipants, &out.TotalFiles, &out.TotalTranscripts); err != nil {
+			return err
+		}
+		online := lim.Online
+		if out.TotalParticipants <= lim.Participants || online == nil {
+			online = []string{} // every one fits: first-seen order alone
+		}
+		rows, _ := tx.Query(ctx, `SELECT user_id, display_name, last_seen FROM pagechat.participants WHERE room_id = $1
+			ORDER BY (user_id = ANY($2)) DESC, rank LIMIT $3`, roomID, online, max(lim.Participants, 0))
+		var err error
+		out.Participants, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Participant, error) {
+			var p store.Participant
+			err := row.Scan(&p.UserID, &p.DisplayName, &p.LastSeen)
+			p.LastSeen = p.LastSeen.UTC()
+			return p, err
+		})
+		if err != nil {
+			return err
+		}
+		rows, _ = tx.Query(ctx, `SELECT id, name, url, content_type, size, user_id, uploaded_at, seq FROM pagechat.files WHERE room_id = $1
+			ORDER BY seq DESC LIMIT $2`, roomID, max(lim.Files, 0))
+		out.Files, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.File, error) {
+			var (
+				f   store.File
+				seq int64
+			)
+			err := row.Scan(&f.ID, &f.Name, &f.URL, &f.ContentType, &f.Size, &f.UserID, &f.UploadedAt, &seq)
+			f.Seq, f.UploadedAt = uint64(seq), f.UploadedAt.UTC()
+			return f, err
+		})
+		if err != nil {
+			return err
+		}
+		slices.Reverse(out.Files)
+		rows, _ = tx.Query(ctx, `SELECT date, title, url FROM pagechat.transcripts WHERE room_id = $1 ORDER BY date DESC LIMIT $2`, roomID, max(lim.Transcripts, 0))
+		out.Transcripts, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Transcript, error) {
+			var t store.Transcript
+			err := row.Scan(&t.Date, &t.Title, &t.URL)
+			return t, err
+		})
+		if len(out.Participants) == 0 {
+			out.Participants = nil
+		}
+		if len(out.Files) == 0 {
+			out.Files = nil
+		}
+		if len(out.Transcripts) == 0 {
+			out.Transcripts = nil
+		}
+		return err
+	})
+	if err != nil {
+		return store.Preview{}, fmt.Errorf("store: %w", s.mapErr(err))
 	}
 	return out, nil
 }

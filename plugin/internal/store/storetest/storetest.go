@@ -75,6 +75,7 @@ func Run(t *testing.T, newDB func(t *testing.T) Opener) {
 		fn   func(t *testing.T, db Opener)
 	}{
 		{"CreateRoom", testCreateRoom},
+		{"RoomPreview", testRoomPreview},
 		{"RoomCountEmpty", testRoomCountEmpty},
 		{"RoomsPerPage", testRoomsPerPage},
 		{"AppendBasics", testAppendBasics},

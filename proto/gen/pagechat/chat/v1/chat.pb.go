@@ -2928,6 +2928,154 @@ func (x *AuthorizeViewersResponse) GetAllowedUserIds() []string {
 	return nil
 }
 
+// AuthorizeRoomsRequest asks about the viewers of several rooms.
+type AuthorizeRoomsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rooms are the rooms and their users, at most 10,000 users in all.
+	Rooms         []*AuthorizeViewersRequest `protobuf:"bytes,1,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizeRoomsRequest) Reset() {
+	*x = AuthorizeRoomsRequest{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeRoomsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeRoomsRequest) ProtoMessage() {}
+
+func (x *AuthorizeRoomsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeRoomsRequest.ProtoReflect.Descriptor instead.
+func (*AuthorizeRoomsRequest) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *AuthorizeRoomsRequest) GetRooms() []*AuthorizeViewersRequest {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+// AuthorizeRoomsResponse answers each room of the request, in its order.
+type AuthorizeRoomsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rooms has one entry per requested room.
+	Rooms         []*AuthorizeRoomsResult `protobuf:"bytes,1,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizeRoomsResponse) Reset() {
+	*x = AuthorizeRoomsResponse{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeRoomsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeRoomsResponse) ProtoMessage() {}
+
+func (x *AuthorizeRoomsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeRoomsResponse.ProtoReflect.Descriptor instead.
+func (*AuthorizeRoomsResponse) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *AuthorizeRoomsResponse) GetRooms() []*AuthorizeRoomsResult {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+// AuthorizeRoomsResult is the answer for one room.
+type AuthorizeRoomsResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// allowed_user_ids are the room's users with view permission.
+	AllowedUserIds []string `protobuf:"bytes,1,rep,name=allowed_user_ids,json=allowedUserIds,proto3" json:"allowed_user_ids,omitempty"`
+	// error, if set, says why this room could not be checked (it no longer
+	// exists, say); its users are then unconfirmed, not refused.
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizeRoomsResult) Reset() {
+	*x = AuthorizeRoomsResult{}
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeRoomsResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeRoomsResult) ProtoMessage() {}
+
+func (x *AuthorizeRoomsResult) ProtoReflect() protoreflect.Message {
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeRoomsResult.ProtoReflect.Descriptor instead.
+func (*AuthorizeRoomsResult) Descriptor() ([]byte, []int) {
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *AuthorizeRoomsResult) GetAllowedUserIds() []string {
+	if x != nil {
+		return x.AllowedUserIds
+	}
+	return nil
+}
+
+func (x *AuthorizeRoomsResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // EditMessageRequest edits a message.
 type EditMessageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2947,7 +3095,7 @@ type EditMessageRequest struct {
 
 func (x *EditMessageRequest) Reset() {
 	*x = EditMessageRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2959,7 +3107,7 @@ func (x *EditMessageRequest) String() string {
 func (*EditMessageRequest) ProtoMessage() {}
 
 func (x *EditMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[38]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2972,7 +3120,7 @@ func (x *EditMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditMessageRequest.ProtoReflect.Descriptor instead.
 func (*EditMessageRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *EditMessageRequest) GetUserId() string {
@@ -3023,7 +3171,7 @@ type EditMessageResponse struct {
 
 func (x *EditMessageResponse) Reset() {
 	*x = EditMessageResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3035,7 +3183,7 @@ func (x *EditMessageResponse) String() string {
 func (*EditMessageResponse) ProtoMessage() {}
 
 func (x *EditMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[39]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3048,7 +3196,7 @@ func (x *EditMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditMessageResponse.ProtoReflect.Descriptor instead.
 func (*EditMessageResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{39}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *EditMessageResponse) GetEdit() *Message {
@@ -3083,7 +3231,7 @@ type DeleteMessageRequest struct {
 
 func (x *DeleteMessageRequest) Reset() {
 	*x = DeleteMessageRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[40]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3095,7 +3243,7 @@ func (x *DeleteMessageRequest) String() string {
 func (*DeleteMessageRequest) ProtoMessage() {}
 
 func (x *DeleteMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[40]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3108,7 +3256,7 @@ func (x *DeleteMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessageRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMessageRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{40}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeleteMessageRequest) GetUserId() string {
@@ -3152,7 +3300,7 @@ type DeleteMessageResponse struct {
 
 func (x *DeleteMessageResponse) Reset() {
 	*x = DeleteMessageResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[41]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3164,7 +3312,7 @@ func (x *DeleteMessageResponse) String() string {
 func (*DeleteMessageResponse) ProtoMessage() {}
 
 func (x *DeleteMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[41]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3177,7 +3325,7 @@ func (x *DeleteMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessageResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMessageResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{41}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DeleteMessageResponse) GetDelete() *Message {
@@ -3209,7 +3357,7 @@ type SetTopicRequest struct {
 
 func (x *SetTopicRequest) Reset() {
 	*x = SetTopicRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[42]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3221,7 +3369,7 @@ func (x *SetTopicRequest) String() string {
 func (*SetTopicRequest) ProtoMessage() {}
 
 func (x *SetTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[42]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3234,7 +3382,7 @@ func (x *SetTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopicRequest.ProtoReflect.Descriptor instead.
 func (*SetTopicRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{42}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SetTopicRequest) GetUserId() string {
@@ -3269,7 +3417,7 @@ type SetTopicResponse struct {
 
 func (x *SetTopicResponse) Reset() {
 	*x = SetTopicResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[43]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3281,7 +3429,7 @@ func (x *SetTopicResponse) String() string {
 func (*SetTopicResponse) ProtoMessage() {}
 
 func (x *SetTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[43]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3294,7 +3442,7 @@ func (x *SetTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopicResponse.ProtoReflect.Descriptor instead.
 func (*SetTopicResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{43}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SetTopicResponse) GetEvent() *Message {
@@ -3321,7 +3469,7 @@ type KickRequest struct {
 
 func (x *KickRequest) Reset() {
 	*x = KickRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[44]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3333,7 +3481,7 @@ func (x *KickRequest) String() string {
 func (*KickRequest) ProtoMessage() {}
 
 func (x *KickRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[44]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3346,7 +3494,7 @@ func (x *KickRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KickRequest.ProtoReflect.Descriptor instead.
 func (*KickRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{44}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *KickRequest) GetUserId() string {
@@ -3388,7 +3536,7 @@ type KickResponse struct {
 
 func (x *KickResponse) Reset() {
 	*x = KickResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[45]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3400,7 +3548,7 @@ func (x *KickResponse) String() string {
 func (*KickResponse) ProtoMessage() {}
 
 func (x *KickResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[45]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3413,7 +3561,7 @@ func (x *KickResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KickResponse.ProtoReflect.Descriptor instead.
 func (*KickResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{45}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *KickResponse) GetEvent() *Message {
@@ -3442,7 +3590,7 @@ type Ban struct {
 
 func (x *Ban) Reset() {
 	*x = Ban{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[46]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +3602,7 @@ func (x *Ban) String() string {
 func (*Ban) ProtoMessage() {}
 
 func (x *Ban) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[46]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +3615,7 @@ func (x *Ban) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ban.ProtoReflect.Descriptor instead.
 func (*Ban) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{46}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Ban) GetUserId() string {
@@ -3524,7 +3672,7 @@ type BanRequest struct {
 
 func (x *BanRequest) Reset() {
 	*x = BanRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[47]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3536,7 +3684,7 @@ func (x *BanRequest) String() string {
 func (*BanRequest) ProtoMessage() {}
 
 func (x *BanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[47]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3549,7 +3697,7 @@ func (x *BanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BanRequest.ProtoReflect.Descriptor instead.
 func (*BanRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{47}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *BanRequest) GetUserId() string {
@@ -3600,7 +3748,7 @@ type BanResponse struct {
 
 func (x *BanResponse) Reset() {
 	*x = BanResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[48]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3612,7 +3760,7 @@ func (x *BanResponse) String() string {
 func (*BanResponse) ProtoMessage() {}
 
 func (x *BanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[48]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3625,7 +3773,7 @@ func (x *BanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BanResponse.ProtoReflect.Descriptor instead.
 func (*BanResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{48}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *BanResponse) GetBan() *Ban {
@@ -3657,7 +3805,7 @@ type UnbanRequest struct {
 
 func (x *UnbanRequest) Reset() {
 	*x = UnbanRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[49]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3669,7 +3817,7 @@ func (x *UnbanRequest) String() string {
 func (*UnbanRequest) ProtoMessage() {}
 
 func (x *UnbanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[49]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3682,7 +3830,7 @@ func (x *UnbanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanRequest.ProtoReflect.Descriptor instead.
 func (*UnbanRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{49}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *UnbanRequest) GetUserId() string {
@@ -3718,7 +3866,7 @@ type UnbanResponse struct {
 
 func (x *UnbanResponse) Reset() {
 	*x = UnbanResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[50]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3730,7 +3878,7 @@ func (x *UnbanResponse) String() string {
 func (*UnbanResponse) ProtoMessage() {}
 
 func (x *UnbanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[50]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3743,7 +3891,7 @@ func (x *UnbanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanResponse.ProtoReflect.Descriptor instead.
 func (*UnbanResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{50}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *UnbanResponse) GetEvent() *Message {
@@ -3766,7 +3914,7 @@ type ListBansRequest struct {
 
 func (x *ListBansRequest) Reset() {
 	*x = ListBansRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[51]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3778,7 +3926,7 @@ func (x *ListBansRequest) String() string {
 func (*ListBansRequest) ProtoMessage() {}
 
 func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[51]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3791,7 +3939,7 @@ func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansRequest.ProtoReflect.Descriptor instead.
 func (*ListBansRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{51}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListBansRequest) GetUserId() string {
@@ -3821,7 +3969,7 @@ type TypingRequest struct {
 
 func (x *TypingRequest) Reset() {
 	*x = TypingRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[52]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3833,7 +3981,7 @@ func (x *TypingRequest) String() string {
 func (*TypingRequest) ProtoMessage() {}
 
 func (x *TypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[52]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3846,7 +3994,7 @@ func (x *TypingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingRequest.ProtoReflect.Descriptor instead.
 func (*TypingRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{52}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *TypingRequest) GetUserId() string {
@@ -3872,7 +4020,7 @@ type TypingResponse struct {
 
 func (x *TypingResponse) Reset() {
 	*x = TypingResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[53]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3884,7 +4032,7 @@ func (x *TypingResponse) String() string {
 func (*TypingResponse) ProtoMessage() {}
 
 func (x *TypingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[53]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3897,7 +4045,7 @@ func (x *TypingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingResponse.ProtoReflect.Descriptor instead.
 func (*TypingResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{53}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{56}
 }
 
 // TypingNotice is a typing signal as a room stream carries it.
@@ -3915,7 +4063,7 @@ type TypingNotice struct {
 
 func (x *TypingNotice) Reset() {
 	*x = TypingNotice{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[54]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3927,7 +4075,7 @@ func (x *TypingNotice) String() string {
 func (*TypingNotice) ProtoMessage() {}
 
 func (x *TypingNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[54]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3940,7 +4088,7 @@ func (x *TypingNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingNotice.ProtoReflect.Descriptor instead.
 func (*TypingNotice) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{54}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *TypingNotice) GetUserId() string {
@@ -3978,7 +4126,7 @@ type RoomLink struct {
 
 func (x *RoomLink) Reset() {
 	*x = RoomLink{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[55]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3990,7 +4138,7 @@ func (x *RoomLink) String() string {
 func (*RoomLink) ProtoMessage() {}
 
 func (x *RoomLink) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[55]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4003,7 +4151,7 @@ func (x *RoomLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomLink.ProtoReflect.Descriptor instead.
 func (*RoomLink) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{55}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *RoomLink) GetLabel() string {
@@ -4031,7 +4179,7 @@ type ListBansResponse struct {
 
 func (x *ListBansResponse) Reset() {
 	*x = ListBansResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[56]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4043,7 +4191,7 @@ func (x *ListBansResponse) String() string {
 func (*ListBansResponse) ProtoMessage() {}
 
 func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[56]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4056,7 +4204,7 @@ func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansResponse.ProtoReflect.Descriptor instead.
 func (*ListBansResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{56}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListBansResponse) GetBans() []*Ban {
@@ -4083,7 +4231,7 @@ type MarkReadRequest struct {
 
 func (x *MarkReadRequest) Reset() {
 	*x = MarkReadRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[57]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4095,7 +4243,7 @@ func (x *MarkReadRequest) String() string {
 func (*MarkReadRequest) ProtoMessage() {}
 
 func (x *MarkReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[57]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4108,7 +4256,7 @@ func (x *MarkReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkReadRequest.ProtoReflect.Descriptor instead.
 func (*MarkReadRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{57}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *MarkReadRequest) GetUserId() string {
@@ -4143,7 +4291,7 @@ type MarkReadResponse struct {
 
 func (x *MarkReadResponse) Reset() {
 	*x = MarkReadResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[58]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4155,7 +4303,7 @@ func (x *MarkReadResponse) String() string {
 func (*MarkReadResponse) ProtoMessage() {}
 
 func (x *MarkReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[58]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4168,7 +4316,7 @@ func (x *MarkReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkReadResponse.ProtoReflect.Descriptor instead.
 func (*MarkReadResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{58}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *MarkReadResponse) GetReadState() *ReadState {
@@ -4193,7 +4341,7 @@ type SetWatchRequest struct {
 
 func (x *SetWatchRequest) Reset() {
 	*x = SetWatchRequest{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[59]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4205,7 +4353,7 @@ func (x *SetWatchRequest) String() string {
 func (*SetWatchRequest) ProtoMessage() {}
 
 func (x *SetWatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[59]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4218,7 +4366,7 @@ func (x *SetWatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetWatchRequest.ProtoReflect.Descriptor instead.
 func (*SetWatchRequest) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{59}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SetWatchRequest) GetUserId() string {
@@ -4253,7 +4401,7 @@ type SetWatchResponse struct {
 
 func (x *SetWatchResponse) Reset() {
 	*x = SetWatchResponse{}
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[60]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4265,7 +4413,7 @@ func (x *SetWatchResponse) String() string {
 func (*SetWatchResponse) ProtoMessage() {}
 
 func (x *SetWatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[60]
+	mi := &file_pagechat_chat_v1_chat_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4278,7 +4426,7 @@ func (x *SetWatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetWatchResponse.ProtoReflect.Descriptor instead.
 func (*SetWatchResponse) Descriptor() ([]byte, []int) {
-	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{60}
+	return file_pagechat_chat_v1_chat_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SetWatchResponse) GetWatching() bool {
@@ -4491,7 +4639,14 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x19\n" +
 	"\buser_ids\x18\x02 \x03(\tR\auserIds\"D\n" +
 	"\x18AuthorizeViewersResponse\x12(\n" +
-	"\x10allowed_user_ids\x18\x01 \x03(\tR\x0eallowedUserIds\"\x89\x01\n" +
+	"\x10allowed_user_ids\x18\x01 \x03(\tR\x0eallowedUserIds\"X\n" +
+	"\x15AuthorizeRoomsRequest\x12?\n" +
+	"\x05rooms\x18\x01 \x03(\v2).pagechat.chat.v1.AuthorizeViewersRequestR\x05rooms\"V\n" +
+	"\x16AuthorizeRoomsResponse\x12<\n" +
+	"\x05rooms\x18\x01 \x03(\v2&.pagechat.chat.v1.AuthorizeRoomsResultR\x05rooms\"V\n" +
+	"\x14AuthorizeRoomsResult\x12(\n" +
+	"\x10allowed_user_ids\x18\x01 \x03(\tR\x0eallowedUserIds\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\x89\x01\n" +
 	"\x12EditMessageRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x10\n" +
@@ -4582,7 +4737,7 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\x12MESSAGE_KIND_TOPIC\x10\x03\x12\x15\n" +
 	"\x11MESSAGE_KIND_KICK\x10\x04\x12\x14\n" +
 	"\x10MESSAGE_KIND_BAN\x10\x05\x12\x16\n" +
-	"\x12MESSAGE_KIND_UNBAN\x10\x062\xfb\x0f\n" +
+	"\x12MESSAGE_KIND_UNBAN\x10\x062\xe0\x10\n" +
 	"\n" +
 	"ChatPlugin\x12T\n" +
 	"\tConfigure\x12\".pagechat.chat.v1.ConfigureRequest\x1a#.pagechat.chat.v1.ConfigureResponse\x12K\n" +
@@ -4599,7 +4754,8 @@ const file_pagechat_chat_v1_chat_proto_rawDesc = "" +
 	"\bPresence\x12!.pagechat.chat.v1.PresenceRequest\x1a\".pagechat.chat.v1.PresenceResponse\x12M\n" +
 	"\x06Upload\x12\x1f.pagechat.chat.v1.UploadRequest\x1a .pagechat.chat.v1.UploadResponse(\x01\x12D\n" +
 	"\x04Feed\x12\x1d.pagechat.chat.v1.FeedRequest\x1a\x1b.pagechat.chat.v1.RoomEvent0\x01\x12i\n" +
-	"\x10AuthorizeViewers\x12).pagechat.chat.v1.AuthorizeViewersRequest\x1a*.pagechat.chat.v1.AuthorizeViewersResponse\x12K\n" +
+	"\x10AuthorizeViewers\x12).pagechat.chat.v1.AuthorizeViewersRequest\x1a*.pagechat.chat.v1.AuthorizeViewersResponse\x12c\n" +
+	"\x0eAuthorizeRooms\x12'.pagechat.chat.v1.AuthorizeRoomsRequest\x1a(.pagechat.chat.v1.AuthorizeRoomsResponse\x12K\n" +
 	"\x06Typing\x12\x1f.pagechat.chat.v1.TypingRequest\x1a .pagechat.chat.v1.TypingResponse\x12Z\n" +
 	"\vEditMessage\x12$.pagechat.chat.v1.EditMessageRequest\x1a%.pagechat.chat.v1.EditMessageResponse\x12`\n" +
 	"\rDeleteMessage\x12&.pagechat.chat.v1.DeleteMessageRequest\x1a'.pagechat.chat.v1.DeleteMessageResponse\x12Q\n" +
@@ -4624,7 +4780,7 @@ func file_pagechat_chat_v1_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_pagechat_chat_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_pagechat_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(MessageKind)(0),                 // 0: pagechat.chat.v1.MessageKind
 	(*ConfigureRequest)(nil),         // 1: pagechat.chat.v1.ConfigureRequest
@@ -4665,56 +4821,59 @@ var file_pagechat_chat_v1_chat_proto_goTypes = []any{
 	(*FeedRequest)(nil),              // 36: pagechat.chat.v1.FeedRequest
 	(*AuthorizeViewersRequest)(nil),  // 37: pagechat.chat.v1.AuthorizeViewersRequest
 	(*AuthorizeViewersResponse)(nil), // 38: pagechat.chat.v1.AuthorizeViewersResponse
-	(*EditMessageRequest)(nil),       // 39: pagechat.chat.v1.EditMessageRequest
-	(*EditMessageResponse)(nil),      // 40: pagechat.chat.v1.EditMessageResponse
-	(*DeleteMessageRequest)(nil),     // 41: pagechat.chat.v1.DeleteMessageRequest
-	(*DeleteMessageResponse)(nil),    // 42: pagechat.chat.v1.DeleteMessageResponse
-	(*SetTopicRequest)(nil),          // 43: pagechat.chat.v1.SetTopicRequest
-	(*SetTopicResponse)(nil),         // 44: pagechat.chat.v1.SetTopicResponse
-	(*KickRequest)(nil),              // 45: pagechat.chat.v1.KickRequest
-	(*KickResponse)(nil),             // 46: pagechat.chat.v1.KickResponse
-	(*Ban)(nil),                      // 47: pagechat.chat.v1.Ban
-	(*BanRequest)(nil),               // 48: pagechat.chat.v1.BanRequest
-	(*BanResponse)(nil),              // 49: pagechat.chat.v1.BanResponse
-	(*UnbanRequest)(nil),             // 50: pagechat.chat.v1.UnbanRequest
-	(*UnbanResponse)(nil),            // 51: pagechat.chat.v1.UnbanResponse
-	(*ListBansRequest)(nil),          // 52: pagechat.chat.v1.ListBansRequest
-	(*TypingRequest)(nil),            // 53: pagechat.chat.v1.TypingRequest
-	(*TypingResponse)(nil),           // 54: pagechat.chat.v1.TypingResponse
-	(*TypingNotice)(nil),             // 55: pagechat.chat.v1.TypingNotice
-	(*RoomLink)(nil),                 // 56: pagechat.chat.v1.RoomLink
-	(*ListBansResponse)(nil),         // 57: pagechat.chat.v1.ListBansResponse
-	(*MarkReadRequest)(nil),          // 58: pagechat.chat.v1.MarkReadRequest
-	(*MarkReadResponse)(nil),         // 59: pagechat.chat.v1.MarkReadResponse
-	(*SetWatchRequest)(nil),          // 60: pagechat.chat.v1.SetWatchRequest
-	(*SetWatchResponse)(nil),         // 61: pagechat.chat.v1.SetWatchResponse
-	nil,                              // 62: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
-	(*timestamppb.Timestamp)(nil),    // 63: google.protobuf.Timestamp
+	(*AuthorizeRoomsRequest)(nil),    // 39: pagechat.chat.v1.AuthorizeRoomsRequest
+	(*AuthorizeRoomsResponse)(nil),   // 40: pagechat.chat.v1.AuthorizeRoomsResponse
+	(*AuthorizeRoomsResult)(nil),     // 41: pagechat.chat.v1.AuthorizeRoomsResult
+	(*EditMessageRequest)(nil),       // 42: pagechat.chat.v1.EditMessageRequest
+	(*EditMessageResponse)(nil),      // 43: pagechat.chat.v1.EditMessageResponse
+	(*DeleteMessageRequest)(nil),     // 44: pagechat.chat.v1.DeleteMessageRequest
+	(*DeleteMessageResponse)(nil),    // 45: pagechat.chat.v1.DeleteMessageResponse
+	(*SetTopicRequest)(nil),          // 46: pagechat.chat.v1.SetTopicRequest
+	(*SetTopicResponse)(nil),         // 47: pagechat.chat.v1.SetTopicResponse
+	(*KickRequest)(nil),              // 48: pagechat.chat.v1.KickRequest
+	(*KickResponse)(nil),             // 49: pagechat.chat.v1.KickResponse
+	(*Ban)(nil),                      // 50: pagechat.chat.v1.Ban
+	(*BanRequest)(nil),               // 51: pagechat.chat.v1.BanRequest
+	(*BanResponse)(nil),              // 52: pagechat.chat.v1.BanResponse
+	(*UnbanRequest)(nil),             // 53: pagechat.chat.v1.UnbanRequest
+	(*UnbanResponse)(nil),            // 54: pagechat.chat.v1.UnbanResponse
+	(*ListBansRequest)(nil),          // 55: pagechat.chat.v1.ListBansRequest
+	(*TypingRequest)(nil),            // 56: pagechat.chat.v1.TypingRequest
+	(*TypingResponse)(nil),           // 57: pagechat.chat.v1.TypingResponse
+	(*TypingNotice)(nil),             // 58: pagechat.chat.v1.TypingNotice
+	(*RoomLink)(nil),                 // 59: pagechat.chat.v1.RoomLink
+	(*ListBansResponse)(nil),         // 60: pagechat.chat.v1.ListBansResponse
+	(*MarkReadRequest)(nil),          // 61: pagechat.chat.v1.MarkReadRequest
+	(*MarkReadResponse)(nil),         // 62: pagechat.chat.v1.MarkReadResponse
+	(*SetWatchRequest)(nil),          // 63: pagechat.chat.v1.SetWatchRequest
+	(*SetWatchResponse)(nil),         // 64: pagechat.chat.v1.SetWatchResponse
+	nil,                              // 65: pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	(*timestamppb.Timestamp)(nil),    // 66: google.protobuf.Timestamp
 }
 var file_pagechat_chat_v1_chat_proto_depIdxs = []int32{
-	56, // 0: pagechat.chat.v1.ConfigureRequest.room_links:type_name -> pagechat.chat.v1.RoomLink
-	63, // 1: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	63, // 2: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
+	59, // 0: pagechat.chat.v1.ConfigureRequest.room_links:type_name -> pagechat.chat.v1.RoomLink
+	66, // 1: pagechat.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	66, // 2: pagechat.chat.v1.Room.last_activity:type_name -> google.protobuf.Timestamp
 	10, // 3: pagechat.chat.v1.Room.participants:type_name -> pagechat.chat.v1.Participant
 	8,  // 4: pagechat.chat.v1.Room.files:type_name -> pagechat.chat.v1.File
 	9,  // 5: pagechat.chat.v1.Room.transcripts:type_name -> pagechat.chat.v1.Transcript
-	63, // 6: pagechat.chat.v1.Room.topic_at:type_name -> google.protobuf.Timestamp
-	63, // 7: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
-	63, // 8: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
-	63, // 9: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
+	66, // 6: pagechat.chat.v1.Room.topic_at:type_name -> google.protobuf.Timestamp
+	66, // 7: pagechat.chat.v1.File.uploaded_at:type_name -> google.protobuf.Timestamp
+	66, // 8: pagechat.chat.v1.Participant.last_seen:type_name -> google.protobuf.Timestamp
+	66, // 9: pagechat.chat.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
 	8,  // 10: pagechat.chat.v1.Message.file:type_name -> pagechat.chat.v1.File
 	0,  // 11: pagechat.chat.v1.Message.kind:type_name -> pagechat.chat.v1.MessageKind
-	63, // 12: pagechat.chat.v1.Message.edited_at:type_name -> google.protobuf.Timestamp
-	63, // 13: pagechat.chat.v1.Message.until:type_name -> google.protobuf.Timestamp
+	66, // 12: pagechat.chat.v1.Message.edited_at:type_name -> google.protobuf.Timestamp
+	66, // 13: pagechat.chat.v1.Message.until:type_name -> google.protobuf.Timestamp
 	7,  // 14: pagechat.chat.v1.OpenRoomResponse.room:type_name -> pagechat.chat.v1.Room
-	62, // 15: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
+	65, // 15: pagechat.chat.v1.RenderMacroRequest.params:type_name -> pagechat.chat.v1.RenderMacroRequest.ParamsEntry
 	7,  // 16: pagechat.chat.v1.RoomInfoResponse.room:type_name -> pagechat.chat.v1.Room
 	18, // 17: pagechat.chat.v1.RoomInfoResponse.rights:type_name -> pagechat.chat.v1.Rights
 	19, // 18: pagechat.chat.v1.RoomInfoResponse.read_state:type_name -> pagechat.chat.v1.ReadState
 	11, // 19: pagechat.chat.v1.SendResponse.message:type_name -> pagechat.chat.v1.Message
 	11, // 20: pagechat.chat.v1.RoomEvent.message:type_name -> pagechat.chat.v1.Message
 	24, // 21: pagechat.chat.v1.RoomEvent.presence:type_name -> pagechat.chat.v1.PresenceChange
-	55, // 22: pagechat.chat.v1.RoomEvent.typing:type_name -> pagechat.chat.v1.TypingNotice
+	58, // 22: pagechat.chat.v1.RoomEvent.typing:type_name -> pagechat.chat.v1.TypingNotice
 	10, // 23: pagechat.chat.v1.PresenceChange.participant:type_name -> pagechat.chat.v1.Participant
 	11, // 24: pagechat.chat.v1.HistoryResponse.messages:type_name -> pagechat.chat.v1.Message
 	10, // 25: pagechat.chat.v1.JoinResponse.participants:type_name -> pagechat.chat.v1.Participant
@@ -4722,74 +4881,78 @@ var file_pagechat_chat_v1_chat_proto_depIdxs = []int32{
 	34, // 27: pagechat.chat.v1.UploadRequest.header:type_name -> pagechat.chat.v1.UploadHeader
 	11, // 28: pagechat.chat.v1.UploadResponse.message:type_name -> pagechat.chat.v1.Message
 	8,  // 29: pagechat.chat.v1.UploadResponse.file:type_name -> pagechat.chat.v1.File
-	11, // 30: pagechat.chat.v1.EditMessageResponse.edit:type_name -> pagechat.chat.v1.Message
-	11, // 31: pagechat.chat.v1.DeleteMessageResponse.delete:type_name -> pagechat.chat.v1.Message
-	11, // 32: pagechat.chat.v1.SetTopicResponse.event:type_name -> pagechat.chat.v1.Message
-	11, // 33: pagechat.chat.v1.KickResponse.event:type_name -> pagechat.chat.v1.Message
-	63, // 34: pagechat.chat.v1.Ban.banned_at:type_name -> google.protobuf.Timestamp
-	63, // 35: pagechat.chat.v1.Ban.expires_at:type_name -> google.protobuf.Timestamp
-	63, // 36: pagechat.chat.v1.BanRequest.expires_at:type_name -> google.protobuf.Timestamp
-	47, // 37: pagechat.chat.v1.BanResponse.ban:type_name -> pagechat.chat.v1.Ban
-	11, // 38: pagechat.chat.v1.BanResponse.event:type_name -> pagechat.chat.v1.Message
-	11, // 39: pagechat.chat.v1.UnbanResponse.event:type_name -> pagechat.chat.v1.Message
-	63, // 40: pagechat.chat.v1.TypingNotice.at:type_name -> google.protobuf.Timestamp
-	47, // 41: pagechat.chat.v1.ListBansResponse.bans:type_name -> pagechat.chat.v1.Ban
-	19, // 42: pagechat.chat.v1.MarkReadResponse.read_state:type_name -> pagechat.chat.v1.ReadState
-	1,  // 43: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
-	3,  // 44: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
-	5,  // 45: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
-	12, // 46: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
-	14, // 47: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
-	16, // 48: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
-	20, // 49: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
-	22, // 50: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
-	25, // 51: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
-	27, // 52: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
-	29, // 53: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
-	31, // 54: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
-	33, // 55: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
-	36, // 56: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
-	37, // 57: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
-	53, // 58: pagechat.chat.v1.ChatPlugin.Typing:input_type -> pagechat.chat.v1.TypingRequest
-	39, // 59: pagechat.chat.v1.ChatPlugin.EditMessage:input_type -> pagechat.chat.v1.EditMessageRequest
-	41, // 60: pagechat.chat.v1.ChatPlugin.DeleteMessage:input_type -> pagechat.chat.v1.DeleteMessageRequest
-	43, // 61: pagechat.chat.v1.ChatPlugin.SetTopic:input_type -> pagechat.chat.v1.SetTopicRequest
-	45, // 62: pagechat.chat.v1.ChatPlugin.Kick:input_type -> pagechat.chat.v1.KickRequest
-	48, // 63: pagechat.chat.v1.ChatPlugin.Ban:input_type -> pagechat.chat.v1.BanRequest
-	50, // 64: pagechat.chat.v1.ChatPlugin.Unban:input_type -> pagechat.chat.v1.UnbanRequest
-	52, // 65: pagechat.chat.v1.ChatPlugin.ListBans:input_type -> pagechat.chat.v1.ListBansRequest
-	58, // 66: pagechat.chat.v1.ChatPlugin.MarkRead:input_type -> pagechat.chat.v1.MarkReadRequest
-	60, // 67: pagechat.chat.v1.ChatPlugin.SetWatch:input_type -> pagechat.chat.v1.SetWatchRequest
-	2,  // 68: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
-	4,  // 69: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
-	6,  // 70: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
-	13, // 71: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
-	15, // 72: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
-	17, // 73: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
-	21, // 74: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
-	23, // 75: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
-	26, // 76: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
-	28, // 77: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
-	30, // 78: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
-	32, // 79: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
-	35, // 80: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
-	23, // 81: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
-	38, // 82: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
-	54, // 83: pagechat.chat.v1.ChatPlugin.Typing:output_type -> pagechat.chat.v1.TypingResponse
-	40, // 84: pagechat.chat.v1.ChatPlugin.EditMessage:output_type -> pagechat.chat.v1.EditMessageResponse
-	42, // 85: pagechat.chat.v1.ChatPlugin.DeleteMessage:output_type -> pagechat.chat.v1.DeleteMessageResponse
-	44, // 86: pagechat.chat.v1.ChatPlugin.SetTopic:output_type -> pagechat.chat.v1.SetTopicResponse
-	46, // 87: pagechat.chat.v1.ChatPlugin.Kick:output_type -> pagechat.chat.v1.KickResponse
-	49, // 88: pagechat.chat.v1.ChatPlugin.Ban:output_type -> pagechat.chat.v1.BanResponse
-	51, // 89: pagechat.chat.v1.ChatPlugin.Unban:output_type -> pagechat.chat.v1.UnbanResponse
-	57, // 90: pagechat.chat.v1.ChatPlugin.ListBans:output_type -> pagechat.chat.v1.ListBansResponse
-	59, // 91: pagechat.chat.v1.ChatPlugin.MarkRead:output_type -> pagechat.chat.v1.MarkReadResponse
-	61, // 92: pagechat.chat.v1.ChatPlugin.SetWatch:output_type -> pagechat.chat.v1.SetWatchResponse
-	68, // [68:93] is the sub-list for method output_type
-	43, // [43:68] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	37, // 30: pagechat.chat.v1.AuthorizeRoomsRequest.rooms:type_name -> pagechat.chat.v1.AuthorizeViewersRequest
+	41, // 31: pagechat.chat.v1.AuthorizeRoomsResponse.rooms:type_name -> pagechat.chat.v1.AuthorizeRoomsResult
+	11, // 32: pagechat.chat.v1.EditMessageResponse.edit:type_name -> pagechat.chat.v1.Message
+	11, // 33: pagechat.chat.v1.DeleteMessageResponse.delete:type_name -> pagechat.chat.v1.Message
+	11, // 34: pagechat.chat.v1.SetTopicResponse.event:type_name -> pagechat.chat.v1.Message
+	11, // 35: pagechat.chat.v1.KickResponse.event:type_name -> pagechat.chat.v1.Message
+	66, // 36: pagechat.chat.v1.Ban.banned_at:type_name -> google.protobuf.Timestamp
+	66, // 37: pagechat.chat.v1.Ban.expires_at:type_name -> google.protobuf.Timestamp
+	66, // 38: pagechat.chat.v1.BanRequest.expires_at:type_name -> google.protobuf.Timestamp
+	50, // 39: pagechat.chat.v1.BanResponse.ban:type_name -> pagechat.chat.v1.Ban
+	11, // 40: pagechat.chat.v1.BanResponse.event:type_name -> pagechat.chat.v1.Message
+	11, // 41: pagechat.chat.v1.UnbanResponse.event:type_name -> pagechat.chat.v1.Message
+	66, // 42: pagechat.chat.v1.TypingNotice.at:type_name -> google.protobuf.Timestamp
+	50, // 43: pagechat.chat.v1.ListBansResponse.bans:type_name -> pagechat.chat.v1.Ban
+	19, // 44: pagechat.chat.v1.MarkReadResponse.read_state:type_name -> pagechat.chat.v1.ReadState
+	1,  // 45: pagechat.chat.v1.ChatPlugin.Configure:input_type -> pagechat.chat.v1.ConfigureRequest
+	3,  // 46: pagechat.chat.v1.ChatPlugin.Health:input_type -> pagechat.chat.v1.HealthRequest
+	5,  // 47: pagechat.chat.v1.ChatPlugin.Shutdown:input_type -> pagechat.chat.v1.ShutdownRequest
+	12, // 48: pagechat.chat.v1.ChatPlugin.OpenRoom:input_type -> pagechat.chat.v1.OpenRoomRequest
+	14, // 49: pagechat.chat.v1.ChatPlugin.RenderMacro:input_type -> pagechat.chat.v1.RenderMacroRequest
+	16, // 50: pagechat.chat.v1.ChatPlugin.RoomInfo:input_type -> pagechat.chat.v1.RoomInfoRequest
+	20, // 51: pagechat.chat.v1.ChatPlugin.Send:input_type -> pagechat.chat.v1.SendRequest
+	22, // 52: pagechat.chat.v1.ChatPlugin.Subscribe:input_type -> pagechat.chat.v1.SubscribeRequest
+	25, // 53: pagechat.chat.v1.ChatPlugin.History:input_type -> pagechat.chat.v1.HistoryRequest
+	27, // 54: pagechat.chat.v1.ChatPlugin.Join:input_type -> pagechat.chat.v1.JoinRequest
+	29, // 55: pagechat.chat.v1.ChatPlugin.Leave:input_type -> pagechat.chat.v1.LeaveRequest
+	31, // 56: pagechat.chat.v1.ChatPlugin.Presence:input_type -> pagechat.chat.v1.PresenceRequest
+	33, // 57: pagechat.chat.v1.ChatPlugin.Upload:input_type -> pagechat.chat.v1.UploadRequest
+	36, // 58: pagechat.chat.v1.ChatPlugin.Feed:input_type -> pagechat.chat.v1.FeedRequest
+	37, // 59: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:input_type -> pagechat.chat.v1.AuthorizeViewersRequest
+	39, // 60: pagechat.chat.v1.ChatPlugin.AuthorizeRooms:input_type -> pagechat.chat.v1.AuthorizeRoomsRequest
+	56, // 61: pagechat.chat.v1.ChatPlugin.Typing:input_type -> pagechat.chat.v1.TypingRequest
+	42, // 62: pagechat.chat.v1.ChatPlugin.EditMessage:input_type -> pagechat.chat.v1.EditMessageRequest
+	44, // 63: pagechat.chat.v1.ChatPlugin.DeleteMessage:input_type -> pagechat.chat.v1.DeleteMessageRequest
+	46, // 64: pagechat.chat.v1.ChatPlugin.SetTopic:input_type -> pagechat.chat.v1.SetTopicRequest
+	48, // 65: pagechat.chat.v1.ChatPlugin.Kick:input_type -> pagechat.chat.v1.KickRequest
+	51, // 66: pagechat.chat.v1.ChatPlugin.Ban:input_type -> pagechat.chat.v1.BanRequest
+	53, // 67: pagechat.chat.v1.ChatPlugin.Unban:input_type -> pagechat.chat.v1.UnbanRequest
+	55, // 68: pagechat.chat.v1.ChatPlugin.ListBans:input_type -> pagechat.chat.v1.ListBansRequest
+	61, // 69: pagechat.chat.v1.ChatPlugin.MarkRead:input_type -> pagechat.chat.v1.MarkReadRequest
+	63, // 70: pagechat.chat.v1.ChatPlugin.SetWatch:input_type -> pagechat.chat.v1.SetWatchRequest
+	2,  // 71: pagechat.chat.v1.ChatPlugin.Configure:output_type -> pagechat.chat.v1.ConfigureResponse
+	4,  // 72: pagechat.chat.v1.ChatPlugin.Health:output_type -> pagechat.chat.v1.HealthResponse
+	6,  // 73: pagechat.chat.v1.ChatPlugin.Shutdown:output_type -> pagechat.chat.v1.ShutdownResponse
+	13, // 74: pagechat.chat.v1.ChatPlugin.OpenRoom:output_type -> pagechat.chat.v1.OpenRoomResponse
+	15, // 75: pagechat.chat.v1.ChatPlugin.RenderMacro:output_type -> pagechat.chat.v1.RenderMacroResponse
+	17, // 76: pagechat.chat.v1.ChatPlugin.RoomInfo:output_type -> pagechat.chat.v1.RoomInfoResponse
+	21, // 77: pagechat.chat.v1.ChatPlugin.Send:output_type -> pagechat.chat.v1.SendResponse
+	23, // 78: pagechat.chat.v1.ChatPlugin.Subscribe:output_type -> pagechat.chat.v1.RoomEvent
+	26, // 79: pagechat.chat.v1.ChatPlugin.History:output_type -> pagechat.chat.v1.HistoryResponse
+	28, // 80: pagechat.chat.v1.ChatPlugin.Join:output_type -> pagechat.chat.v1.JoinResponse
+	30, // 81: pagechat.chat.v1.ChatPlugin.Leave:output_type -> pagechat.chat.v1.LeaveResponse
+	32, // 82: pagechat.chat.v1.ChatPlugin.Presence:output_type -> pagechat.chat.v1.PresenceResponse
+	35, // 83: pagechat.chat.v1.ChatPlugin.Upload:output_type -> pagechat.chat.v1.UploadResponse
+	23, // 84: pagechat.chat.v1.ChatPlugin.Feed:output_type -> pagechat.chat.v1.RoomEvent
+	38, // 85: pagechat.chat.v1.ChatPlugin.AuthorizeViewers:output_type -> pagechat.chat.v1.AuthorizeViewersResponse
+	40, // 86: pagechat.chat.v1.ChatPlugin.AuthorizeRooms:output_type -> pagechat.chat.v1.AuthorizeRoomsResponse
+	57, // 87: pagechat.chat.v1.ChatPlugin.Typing:output_type -> pagechat.chat.v1.TypingResponse
+	43, // 88: pagechat.chat.v1.ChatPlugin.EditMessage:output_type -> pagechat.chat.v1.EditMessageResponse
+	45, // 89: pagechat.chat.v1.ChatPlugin.DeleteMessage:output_type -> pagechat.chat.v1.DeleteMessageResponse
+	47, // 90: pagechat.chat.v1.ChatPlugin.SetTopic:output_type -> pagechat.chat.v1.SetTopicResponse
+	49, // 91: pagechat.chat.v1.ChatPlugin.Kick:output_type -> pagechat.chat.v1.KickResponse
+	52, // 92: pagechat.chat.v1.ChatPlugin.Ban:output_type -> pagechat.chat.v1.BanResponse
+	54, // 93: pagechat.chat.v1.ChatPlugin.Unban:output_type -> pagechat.chat.v1.UnbanResponse
+	60, // 94: pagechat.chat.v1.ChatPlugin.ListBans:output_type -> pagechat.chat.v1.ListBansResponse
+	62, // 95: pagechat.chat.v1.ChatPlugin.MarkRead:output_type -> pagechat.chat.v1.MarkReadResponse
+	64, // 96: pagechat.chat.v1.ChatPlugin.SetWatch:output_type -> pagechat.chat.v1.SetWatchResponse
+	71, // [71:97] is the sub-list for method output_type
+	45, // [45:71] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_pagechat_chat_v1_chat_proto_init() }
@@ -4813,7 +4976,7 @@ func file_pagechat_chat_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pagechat_chat_v1_chat_proto_rawDesc), len(file_pagechat_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   62,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,7 @@ const (
 	ChatPlugin_Upload_FullMethodName           = "/pagechat.chat.v1.ChatPlugin/Upload"
 	ChatPlugin_Feed_FullMethodName             = "/pagechat.chat.v1.ChatPlugin/Feed"
 	ChatPlugin_AuthorizeViewers_FullMethodName = "/pagechat.chat.v1.ChatPlugin/AuthorizeViewers"
+	ChatPlugin_AuthorizeRooms_FullMethodName   = "/pagechat.chat.v1.ChatPlugin/AuthorizeRooms"
 	ChatPlugin_Typing_FullMethodName           = "/pagechat.chat.v1.ChatPlugin/Typing"
 	ChatPlugin_EditMessage_FullMethodName      = "/pagechat.chat.v1.ChatPlugin/EditMessage"
 	ChatPlugin_DeleteMessage_FullMethodName    = "/pagechat.chat.v1.ChatPlugin/DeleteMessage"
@@ -146,6 +147,11 @@ type ChatPluginClient interface {
 	// AuthorizeViewers tells which of the given users may view a room, asking
 	// the host (through the permission cache) for each.
 	AuthorizeViewers(ctx context.Context, in *AuthorizeViewersRequest, opts ...grpc.CallOption) (*AuthorizeViewersResponse, error)
+	// AuthorizeRooms is AuthorizeViewers for many rooms in one call, with one
+	// question to the host for every answer the cache lacks: a host that
+	// re-checks the viewers of a thousand rooms twice per permission window
+	// asks once, not a thousand times.
+	AuthorizeRooms(ctx context.Context, in *AuthorizeRoomsRequest, opts ...grpc.CallOption) (*AuthorizeRoomsResponse, error)
 	// Typing tells the room's streams that a user is typing. It is never
 	// stored and has no sequence: streams carry it as a RoomEvent.typing to
 	// whoever is connected now, and clients forget it after a few seconds.
@@ -363,6 +369,16 @@ func (c *chatPluginClient) AuthorizeViewers(ctx context.Context, in *AuthorizeVi
 	return out, nil
 }
 
+func (c *chatPluginClient) AuthorizeRooms(ctx context.Context, in *AuthorizeRoomsRequest, opts ...grpc.CallOption) (*AuthorizeRoomsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuthorizeRoomsResponse)
+	err := c.cc.Invoke(ctx, ChatPlugin_AuthorizeRooms_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *chatPluginClient) Typing(ctx context.Context, in *TypingRequest, opts ...grpc.CallOption) (*TypingResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(TypingResponse)
@@ -563,6 +579,11 @@ type ChatPluginServer interface {
 	// AuthorizeViewers tells which of the given users may view a room, asking
 	// the host (through the permission cache) for each.
 	AuthorizeViewers(context.Context, *AuthorizeViewersRequest) (*AuthorizeViewersResponse, error)
+	// AuthorizeRooms is AuthorizeViewers for many rooms in one call, with one
+	// question to the host for every answer the cache lacks: a host that
+	// re-checks the viewers of a thousand rooms twice per permission window
+	// asks once, not a thousand times.
+	AuthorizeRooms(context.Context, *AuthorizeRoomsRequest) (*AuthorizeRoomsResponse, error)
 	// Typing tells the room's streams that a user is typing. It is never
 	// stored and has no sequence: streams carry it as a RoomEvent.typing to
 	// whoever is connected now, and clients forget it after a few seconds.
@@ -653,6 +674,9 @@ func (UnimplementedChatPluginServer) Feed(*FeedRequest, grpc.ServerStreamingServ
 }
 func (UnimplementedChatPluginServer) AuthorizeViewers(context.Context, *AuthorizeViewersRequest) (*AuthorizeViewersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AuthorizeViewers not implemented")
+}
+func (UnimplementedChatPluginServer) AuthorizeRooms(context.Context, *AuthorizeRoomsRequest) (*AuthorizeRoomsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AuthorizeRooms not implemented")
 }
 func (UnimplementedChatPluginServer) Typing(context.Context, *TypingRequest) (*TypingResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Typing not implemented")
@@ -950,6 +974,24 @@ func _ChatPlugin_AuthorizeViewers_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChatPlugin_AuthorizeRooms_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthorizeRoomsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatPluginServer).AuthorizeRooms(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatPlugin_AuthorizeRooms_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatPluginServer).AuthorizeRooms(ctx, req.(*AuthorizeRoomsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ChatPlugin_Typing_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(TypingRequest)
 	if err := dec(in); err != nil {
@@ -1184,6 +1226,10 @@ var ChatPlugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AuthorizeViewers",
 			Handler:    _ChatPlugin_AuthorizeViewers_Handler,
+		},
+		{
+			MethodName: "AuthorizeRooms",
+			Handler:    _ChatPlugin_AuthorizeRooms_Handler,
 		},
 		{
 			MethodName: "Typing",

@@ -1,0 +1,207 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// RoomPreview returns roomID with the head of its lists (see
+// PreviewLimits). Its cost grows with the limits, not with the room's age:
+// files and transcripts are read from the end of their buckets, and of
+// the participants only the keys and ranks are scanned (no record is
+// decoded beyond those returned), so a room of thousands renders its
+// table in well under a millisecond of store time.
+func (b *Bolt) RoomPreview(ctx context.Context, roomID string, lim PreviewLimits) (Preview, error) {
+	var out Preview
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(roomsBucket).Get([]byte(roomID))
+		if v == nil {
+			return fmt.Errorf("store: room %q: %w", roomID, ErrRoomNotFound)
+		}
+		r, err := decodeRoom(roomID, v)
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		rb, err := roomBuckets(tx, roomID)
+		if err != nil {
+			return err
+		}
+		out.Room = r
+		if out.Participants, out.TotalParticipants, err = previewMembers(rb.members, lim.Participants, lim.Online); err != nil {
+			return fmt.Errorf("store: participants of room %q: %w", roomID, err)
+		}
+		if out.Files, out.TotalFiles, err = previewFiles(rb.files, lim.Files); err != nil {
+			return fmt.Errorf("store: files of room %q: %w", roomID, err)
+		}
+		if out.Transcripts, out.TotalTranscripts, err = previewTranscripts(rb.transcripts, lim.Transcripts); err != nil {
+			return fmt.Errorf("store: transcripts of room %q: %w", roomID, err)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// rankField is how encoding/json writes memberRecord.Rank, its last field.
+// Inside a JSON string a quote is always escaped, so these bytes can only
+// be the field itself.
+var rankField = []byte(`"rank":`)
+
+// memberRank reads a member record's rank without decoding the record:
+// at thousands of participants the decoder was nearly all of a table
+// render. The rank is the record's last field, so it is read from the end;
+// a record without it has rank 0, as when decoded.
+func memberRank(v []byte) (uint64, error) {
+	end := len(v)
+	for end > 0 && (v[end-1] == '}' || v[end-1] == ' ' || v[end-1] == '\n') {
+		end--
+	}
+	start := end
+	for start > 0 && v[start-1] >= '0' && v[start-1] <= '9' {
+		start--
+	}
+	if !bytes.HasSuffix(v[:start], rankField) {
+		// Not where encoding/json puts it: look for it anywhere.
+		i := bytes.LastIndex(v, rankField)
+		if i < 0 {
+			return 0, nil
+		}
+		start = i + len(rankField)
+		for start < len(v) && v[start] == ' ' {
+			start++
+		}
+		for end = start; end < len(v) && v[end] >= '0' && v[end] <= '9'; end++ {
+		}
+	}
+	rank, err := strconv.ParseUint(string(v[start:end]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("member rank in %q: %w", v, err)
+	}
+	return rank, nil
+}
+
+// memberCand is a participant record that may be returned.
+type memberCand struct {
+	rank       uint64
+	pos        int    // place in key order, for readMembers' stable order
+	key, value []byte // valid for the transaction
+}
+
+func (a memberCand) less(b memberCand) bool {
+	return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos)
+}
+
+// keepBest inserts c into best, kept sorted and at most limit long.
+// Records come in key order, unrelated to rank, so after the first few
+// most are rejected at once.
+func keepBest(best []memberCand, c memberCand, limit int) []memberCand {
+	if len(best) == limit && !c.less(best[len(best)-1]) {
+		return best
+	}
+	i, _ := slices.BinarySearchFunc(best, c, func(e, t memberCand) int {
+		if e.less(t) {
+			return -1
+		}
+		return 1
+	})
+	if len(best) == limit {
+		best = best[:limit-1]
+	}
+	return slices.Insert(best, i, c)
+}
+
+// previewMembers returns up to limit participants: every one in
+// first-seen order when they fit, else those in online first. It keeps
+// only the limit earliest of each kind while scanning, and decodes only
+// the records it returns.
+func previewMembers(b *bolt.Bucket, limit int, online []string) ([]Participant, int, error) {
+	on := make(map[string]bool, len(online))
+	for _, u := range online {
+		on[u] = true
+	}
+	var onBest, offBest []memberCand
+	total := 0
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		total++
+		if limit <= 0 {
+			continue
+		}
+		rank, err := memberRank(v)
+		if err != nil {
+			return nil, 0, err
+		}
+		mc := memberCand{rank: rank, pos: total, key: k, value: v}
+		if on[string(k)] {
+			onBest = keepBest(onBest, mc, limit)
+		} else {
+			offBest = keepBest(offBest, mc, limit)
+		}
+	}
+	var chosen []memberCand
+	if total <= limit {
+		// Everyone fits: first-seen order, online or not.
+		chosen = append(onBest, offBest...)
+		slices.SortFunc(chosen, func(a, b memberCand) int {
+			if a.less(b) {
+				return -1
+			}
+			return 1
+		})
+	} else {
+		chosen = append(onBest, offBest...)[:limit]
+	}
+	out := make([]Participant, len(chosen))
+	for j, mc := range chosen {
+		var m memberRecord
+		if err := json.Unmarshal(mc.value, &m); err != nil {
+			return nil, 0, fmt.Errorf("decode participant %q: %w", mc.key, err)
+		}
+		out[j] = Participant{UserID: string(mc.key), DisplayName: m.DisplayName, LastSeen: m.LastSeen}
+	}
+	return out, total, nil
+}
+
+// previewFiles returns the newest limit files, oldest of them first.
+func previewFiles(b *bolt.Bucket, limit int) ([]File, int, error) {
+	var out []File
+	total := 0
+	c := b.Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		total++
+		if len(out) >= limit {
+			continue
+		}
+		var f fileRecord
+		if err := json.Unmarshal(v, &f); err != nil {
+			return nil, 0, fmt.Errorf("decode file %x: %w", k, err)
+		}
+		out = append(out, File(f))
+	}
+	slices.Reverse(out)
+	return out, total, nil
+}
+
+// previewTranscripts returns the newest limit transcripts, newest first.
+func previewTranscripts(b *bolt.Bucket, limit int) ([]Transcript, int, error) {
+	var out []Transcript
+	total := 0
+	c := b.Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		total++
+		if len(out) >= limit {
+			continue
+		}
+		var t transcriptRecord
+		if err := json.Unmarshal(v, &t); err != nil {
+			return nil, 0, fmt.Errorf("decode transcript %s: %w", k, err)
+		}
+		out = append(out, Transcript(t))
+	}
+	return out, total, nil
+}
