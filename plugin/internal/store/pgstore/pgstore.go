@@ -492,26 +492,30 @@ func (s *Store) Room(ctx context.Context, roomID string) (store.Room, error) {
 			return err
 		}
 		rows, _ = tx.Query(ctx, `SELECT date, title, url FROM pagechat.transcripts WHERE room_id = $1 ORDER BY date DESC`, roomID)
-		out.Transcripts, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Transcript, error) {
-			var t store.Transcript
-			err := row.Scan(&t.Date, &t.Title, &t.URL)
-			return t, err
-		})
-		if len(out.Participants) == 0 {
-			out.Participants = nil
-		}
-		if len(out.Files) == 0 {
-			out.Files = nil
-		}
-		if len(out.Transcripts) == 0 {
-			out.Transcripts = nil
-		}
+		out.Transcripts, err = pgx.CollectRows(rows, scanTranscript)
+		out.Participants, out.Files, out.Transcripts = nilIfEmpty(out.Participants), nilIfEmpty(out.Files), nilIfEmpty(out.Transcripts)
 		return err
 	})
 	if err != nil {
 		return store.Room{}, fmt.Errorf("store: %w", s.mapErr(err))
 	}
 	return out, nil
+}
+
+// scanTranscript reads a row of date, title and url.
+func scanTranscript(row pgx.CollectableRow) (store.Transcript, error) {
+	var t store.Transcript
+	err := row.Scan(&t.Date, &t.Title, &t.URL)
+	return t, err
+}
+
+// nilIfEmpty gives an empty list as nil, as the bbolt store gives it, so
+// both stores answer alike.
+func nilIfEmpty[T any](list []T) []T {
+	if len(list) == 0 {
+		return nil
+	}
+	return list
 }
 
 // readRoomRecord reads roomID's row (not its lists) into out.
@@ -584,20 +588,8 @@ func (s *Store) RoomPreview(ctx context.Context, roomID string, lim store.Previe
 		}
 		slices.Reverse(out.Files)
 		rows, _ = tx.Query(ctx, `SELECT date, title, url FROM pagechat.transcripts WHERE room_id = $1 ORDER BY date DESC LIMIT $2`, roomID, max(lim.Transcripts, 0))
-		out.Transcripts, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Transcript, error) {
-			var t store.Transcript
-			err := row.Scan(&t.Date, &t.Title, &t.URL)
-			return t, err
-		})
-		if len(out.Participants) == 0 {
-			out.Participants = nil
-		}
-		if len(out.Files) == 0 {
-			out.Files = nil
-		}
-		if len(out.Transcripts) == 0 {
-			out.Transcripts = nil
-		}
+		out.Transcripts, err = pgx.CollectRows(rows, scanTranscript)
+		out.Participants, out.Files, out.Transcripts = nilIfEmpty(out.Participants), nilIfEmpty(out.Files), nilIfEmpty(out.Transcripts)
 		return err
 	})
 	if err != nil {
