@@ -195,6 +195,15 @@ free_port() {
 #                                one component connection (which carries a
 #                                stanza per occupant) to a few thousand
 #                                stanzas a second with Prosody mostly idle
+#   min_wait = 0.00001           after a read that leaves data in its
+#                                buffer, Prosody pauses the connection for
+#                                a timer, and its loop sleeps at least
+#                                min_wait (1 ms by default) before timers
+#                                run: the bridge's connection was read once
+#                                a millisecond while Prosody sat half idle;
+#                                with 10 µs, at 100 × 20 × 1,000 msgs/s
+#                                half on XMPP, Prosody went from 0.44 to
+#                                0.73 of a core and delivered everything
 #   muc_room_cache_size          every room stays live (the default is 100)
 #   muc_room_locking = false     a room exists as soon as its first occupant
 #                                joins (no XEP-0045 configuration step)
@@ -221,7 +230,7 @@ certificates = "$dir/certs"
 log = { warn = "$dir/prosody.log" }
 network_backend = "epoll"
 gc = { mode = "generational" }
-network_settings = { nagle = false; opportunistic_writes = true; tcp_backlog = 1024 }
+network_settings = { nagle = false; opportunistic_writes = true; tcp_backlog = 1024; min_wait = 0.00001 }
 network_default_read_size = 65536
 interfaces = { "127.0.0.1" }
 local_interfaces = { "127.0.0.1" }
