@@ -1,11 +1,13 @@
 package browsertest
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -103,18 +105,42 @@ func TestNotificationsInTheBrowser(t *testing.T) {
 
 	t.Log("6. mark all as read empties the bell")
 	bob.main.do(t, "open the notifications", chromedp.Navigate(wh.base+"/notifications"), chromedp.WaitVisible(chromedp.CSS("form.notify-all button")))
-	// The form posts and the wiki redirects back; the old page is still
-	// shown until then, so wait for the wiki to have it, then look again.
+	// The form posts and the wiki redirects back to the page. The old
+	// page stays shown until the new one has loaded, and a navigation of
+	// the test's own started before then would cut the redirect short
+	// (ERR_ABORTED), so mark the old page and wait for its successor.
+	eval[bool](t, bob.main, "mark the page before the post", `(window.beforeMarkAll = true)`)
 	bob.main.do(t, "mark all read", chromedp.Click(chromedp.CSS("form.notify-all button")))
 	wh.eventually(t, "all of bob's notifications read", func() bool {
 		_, body := wh.api(t, http.MethodGet, "/api/notifications", "bob", nil)
 		return strings.Contains(body, `"unread":0`)
 	})
+	waitLoaded(t, bob.main, "the notifications page after the post", `window.beforeMarkAll === undefined && location.pathname === "/notifications"`)
 	bob.main.do(t, "reload the notifications", chromedp.Navigate(wh.base+"/notifications"), chromedp.WaitVisible(chromedp.CSS("a.bell")))
 	if got := run(t, bob.main, "read the bell", chromedp.Text(chromedp.CSS("a.bell .bell-count"))); got != "" {
 		t.Errorf("bell shows %q after mark all read, want nothing", got)
 	}
 	if n := eval[int](t, bob.main, "count unread entries", `document.querySelectorAll("li.notification.unread").length`); n != 0 {
 		t.Errorf("%d notifications still shown unread", n)
+	}
+}
+
+// waitLoaded waits until cond (a JavaScript expression) holds in a page
+// that has finished loading. Unlike waitFor it carries on through the
+// errors of a page being replaced (its context destroyed mid-evaluation).
+func waitLoaded(t *testing.T, tb *tab, what, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, pollInterval*10)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && (`+cond+`)`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: wait for %s: not after %v (last error: %v)\n%s", tb.label, what, waitTimeout, err, tb.snapshot())
+		}
+		time.Sleep(pollInterval)
 	}
 }
