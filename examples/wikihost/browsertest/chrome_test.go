@@ -182,6 +182,26 @@ func waitFor[T any](t *testing.T, tb *tab, what, fn string, args ...any) T {
 		chromedp.WithPollingArgs(args...)))
 }
 
+// waitLoaded waits until cond (a JavaScript expression) holds in a page
+// that has finished loading. Unlike waitFor it carries on through the
+// errors of a page being replaced (its context destroyed mid-evaluation).
+func waitLoaded(t *testing.T, tb *tab, what, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, pollInterval*10)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && (`+cond+`)`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: wait for %s: not after %v (last error: %v)\n%s", tb.label, what, waitTimeout, err, tb.snapshot())
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
 // pressEnter presses Enter the way a keyboard does: one keyDown that carries
 // the text "\r", then keyUp. chromedp.KeyEvent("\r") sends a separate char
 // event after the keyDown, which Chromium turns into a newline even when

@@ -1,13 +1,11 @@
 package browsertest
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -122,25 +120,5 @@ func TestNotificationsInTheBrowser(t *testing.T) {
 	}
 	if n := eval[int](t, bob.main, "count unread entries", `document.querySelectorAll("li.notification.unread").length`); n != 0 {
 		t.Errorf("%d notifications still shown unread", n)
-	}
-}
-
-// waitLoaded waits until cond (a JavaScript expression) holds in a page
-// that has finished loading. Unlike waitFor it carries on through the
-// errors of a page being replaced (its context destroyed mid-evaluation).
-func waitLoaded(t *testing.T, tb *tab, what, cond string) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		ctx, cancel := context.WithTimeout(tb.ctx, pollInterval*10)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && (`+cond+`)`))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: wait for %s: not after %v (last error: %v)\n%s", tb.label, what, waitTimeout, err, tb.snapshot())
-		}
-		time.Sleep(pollInterval)
 	}
 }
