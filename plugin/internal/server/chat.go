@@ -57,6 +57,7 @@ type runtime struct {
 
 	transcripts *transcripts // daily transcript pages; see transcripts.go
 	notify      *notifier    // mentions, watched rooms, read markers; see notify.go
+	unread      unreadCache  // recent unread counts; see unreadKey
 	// roomMentions limits @room for non-moderators (nil: no rate set).
 	roomMentions *tokenBuckets
 	// stopCluster, in cluster mode, stops the presence heartbeat.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/pagechat/pagechat/plugin/internal/mention"
 	"github.com/pagechat/pagechat/plugin/internal/store"
@@ -49,6 +50,10 @@ func (rt *runtime) unreadCounts(ctx context.Context, room store.Room, userID str
 	if room.LastSeq <= st.lastRead {
 		return st, nil
 	}
+	key := unreadKey{room: room.ID, epoch: room.Epoch, user: userID, lastRead: st.lastRead, lastSeq: room.LastSeq, scanCap: scanCap}
+	if c, ok := rt.unread.get(key); ok {
+		return c, nil
+	}
 	after := st.lastRead
 	if room.LastSeq-after > scanCap {
 		after = room.LastSeq - scanCap
@@ -66,7 +71,50 @@ func (rt *runtime) unreadCounts(ctx context.Context, room store.Room, userID str
 			st.mentions++
 		}
 	}
+	rt.unread.put(key, st)
 	return st, nil
+}
+
+// unreadKey is everything an unread count depends on. Every change to a
+// room's messages (a send, an edit, a delete erasing an earlier one)
+// appends to its log and so moves lastSeq, and a new log has a new epoch:
+// a count stored under a key stays true for as long as nobody asks with
+// another key.
+type unreadKey struct {
+	room, epoch, user string
+	lastRead, lastSeq uint64
+	scanCap           uint64
+}
+
+// maxUnreadCounts bounds the counts kept: one per viewer and room for the
+// rooms being looked at. A page render decodes up to
+// macrotable.MaxUnread messages to count them, which is most of the
+// render's cost for a reader who is behind; the same viewer seeing the
+// same page again, with nothing said since, is the common case.
+const maxUnreadCounts = 4096
+
+// unreadCache keeps recent unread counts. It forgets everything when it
+// is full, which keeps it bounded without tracking use; the rooms in use
+// are counted again at their next render.
+type unreadCache struct {
+	mu     sync.Mutex
+	counts map[unreadKey]readState
+}
+
+func (c *unreadCache) get(k unreadKey) (readState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.counts[k]
+	return st, ok
+}
+
+func (c *unreadCache) put(k unreadKey, st readState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts == nil || len(c.counts) >= maxUnreadCounts {
+		c.counts = make(map[unreadKey]readState)
+	}
+	c.counts[k] = st
 }
 
 // watching reports whether userID gets watch alerts for room.
