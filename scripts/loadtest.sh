@@ -431,7 +431,22 @@ plugin_pid=$(pgrep -P "$wiki_pid" -f pagechat-plugin | head -1 || true)
 echo "loadtest: wiki listening after ${startup_ms} ms with ${EXTRA_ROOMS:-0} extra rooms; RSS wiki $(mem "$wiki_pid"), plugin $(mem "${plugin_pid:-0}")" >&2
 if [ -n "${IDLE:-}" ]; then
 	status=0
+	if [ -n "${PROFILE:-}" ]; then
+		# The profiles cover the measured window: they start once
+		# every stream is open and has settled.
+		(
+			until grep -q 'settling for' "$work/loadgen.log" 2>/dev/null; do sleep 0.2; done
+			settle=$(sed -n 's/.*settling for \([0-9.]*\)s.*/\1/p' "$work/loadgen.log" | head -1)
+			sleep "${settle:-0}"
+			curl -fsS -o "$PROFILE/wiki.pprof" "${wiki_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
+			curl -fsS -o "$PROFILE/plugin.pprof" "${plugin_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
+			wait
+			echo "loadtest: profiles in $PROFILE/wiki.pprof and $PROFILE/plugin.pprof" >&2
+		) &
+		prof_pid=$!
+	fi
 	"$work/loadgen" -url "$url" -idle "$IDLE" -watch-pid "$wiki_pid" "$@" >"$work/result.json" 2>"$work/loadgen.log" || status=$?
+	[ -n "${prof_pid:-}" ] && wait "$prof_pid"
 	tail -4 "$work/loadgen.log" >&2
 	cat "$work/result.json"
 	exit "$status"

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -40,6 +43,7 @@ func (b *Bolt) PutBan(ctx context.Context, ban Ban) (Ban, error) {
 		}
 		return putJSON(rb.bans, ban.UserID, &rec)
 	})
+	b.forgetBans(ban.RoomID)
 	if err != nil {
 		return Ban{}, fmt.Errorf("store: ban %q in room %q: %w", ban.UserID, ban.RoomID, err)
 	}
@@ -58,6 +62,7 @@ func (b *Bolt) DeleteBan(ctx context.Context, roomID, userID string) error {
 		}
 		return rb.bans.Delete([]byte(userID))
 	})
+	b.forgetBans(roomID)
 	if err != nil {
 		return fmt.Errorf("store: lift ban of %q in room %q: %w", userID, roomID, err)
 	}
@@ -66,42 +71,66 @@ func (b *Bolt) DeleteBan(ctx context.Context, roomID, userID string) error {
 
 // Ban returns the ban in force on userID in roomID.
 func (b *Bolt) Ban(ctx context.Context, roomID, userID string) (Ban, error) {
-	now := b.opts.Now()
-	var (
-		out   Ban
-		found bool
-	)
-	err := b.view(ctx, func(tx *bolt.Tx) error {
-		rb, err := roomBuckets(tx, roomID)
-		if err != nil {
-			return err
-		}
-		v := rb.bans.Get([]byte(userID))
-		if v == nil {
-			return nil
-		}
-		out, err = decodeBan(roomID, userID, v)
-		if err != nil {
-			return err
-		}
-		found = inForce(out, now)
-		return nil
-	})
+	all, err := b.roomBans(ctx, roomID)
 	if err != nil {
 		return Ban{}, err
 	}
-	if !found {
+	ban, ok := all[userID]
+	if !ok || !inForce(ban, b.opts.Now()) {
 		return Ban{}, fmt.Errorf("store: user %q in room %q: %w", userID, roomID, ErrBanNotFound)
 	}
+	return ban, nil
+}
+
+// Bans lists the bans in force in roomID, by user id. Expired ones stay
+// stored until they are lifted or replaced; there are few, and reading
+// past them is cheaper than a sweeper.
+func (b *Bolt) Bans(ctx context.Context, roomID string) ([]Ban, error) {
+	all, err := b.roomBans(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	now := b.opts.Now()
+	var out []Ban
+	for _, ban := range all {
+		if inForce(ban, now) {
+			out = append(out, ban)
+		}
+	}
+	slices.SortFunc(out, func(x, y Ban) int { return strings.Compare(x.UserID, y.UserID) })
 	return out, nil
 }
 
-// Bans lists the bans in force in roomID. Expired ones stay stored until
-// they are lifted or replaced; there are few, and reading past them is
-// cheaper than a sweeper.
-func (b *Bolt) Bans(ctx context.Context, roomID string) ([]Ban, error) {
-	now := b.opts.Now()
-	var out []Ban
+// banCache holds the stored bans (expired ones too) of the rooms asked
+// about, by room and user. This process is the database's only writer
+// and bans change only through PutBan and DeleteBan, which drop the
+// room's entry after their commit; gen makes a read that began before
+// such a commit keep its result to itself. A room costs one small map,
+// and only rooms that are used are read.
+type banCache struct {
+	mu    sync.Mutex
+	gen   uint64
+	rooms map[string]map[string]Ban
+}
+
+// roomBans returns every stored ban of roomID. The map is shared: callers
+// must not change it.
+func (b *Bolt) roomBans(ctx context.Context, roomID string) (map[string]Ban, error) {
+	if b.isClosed() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c := &b.bans
+	c.mu.Lock()
+	if all, ok := c.rooms[roomID]; ok {
+		c.mu.Unlock()
+		return all, nil
+	}
+	gen := c.gen
+	c.mu.Unlock()
+	all := make(map[string]Ban)
 	err := b.view(ctx, func(tx *bolt.Tx) error {
 		rb, err := roomBuckets(tx, roomID)
 		if err != nil {
@@ -112,16 +141,32 @@ func (b *Bolt) Bans(ctx context.Context, roomID string) ([]Ban, error) {
 			if err != nil {
 				return err
 			}
-			if inForce(ban, now) {
-				out = append(out, ban)
-			}
+			all[ban.UserID] = ban
 			return nil
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	c.mu.Lock()
+	if c.gen == gen {
+		if c.rooms == nil {
+			c.rooms = make(map[string]map[string]Ban)
+		}
+		c.rooms[roomID] = all
+	}
+	c.mu.Unlock()
+	return all, nil
+}
+
+// forgetBans drops roomID's cached bans after a change to them was
+// committed (or failed: the next read finds out which).
+func (b *Bolt) forgetBans(roomID string) {
+	c := &b.bans
+	c.mu.Lock()
+	c.gen++
+	delete(c.rooms, roomID)
+	c.mu.Unlock()
 }
 
 func inForce(b Ban, now time.Time) bool {

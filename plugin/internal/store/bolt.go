@@ -97,6 +97,10 @@ type Bolt struct {
 	// writer goroutine (and Open, before it starts) uses it.
 	scrubPending bool
 
+	// bans keeps every room's bans in memory once read: a send, an
+	// upload and every viewer re-check ask for them.
+	bans banCache
+
 	closeOnce sync.Once
 	closeErr  error
 }
