@@ -137,6 +137,9 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 // session expiry it no longer is, and the stream must not keep delivering
 // messages. It returns endNone while the request still names id's user.
 func (h *Handler) reidentify(r *http.Request, id Identity) endReason {
+	if id.Recheck != nil {
+		return h.recheckLogin(id)
+	}
 	now, err := h.identify(r)
 	switch {
 	case errors.Is(err, ErrUnauthenticated):
@@ -151,6 +154,20 @@ func (h *Handler) reidentify(r *http.Request, id Identity) endReason {
 	case now.UserID != id.UserID:
 		h.logger.Info("chat stream closed: its session now belongs to another user", "user", id.UserID)
 		return endUnauthenticated
+	}
+	return endNone
+}
+
+// recheckLogin is reidentify with the host's own re-check of the login.
+func (h *Handler) recheckLogin(id Identity) endReason {
+	err := id.Recheck()
+	switch {
+	case errors.Is(err, ErrUnauthenticated):
+		h.logger.Info("chat stream closed: session no longer valid", "user", id.UserID)
+		return endUnauthenticated
+	case err != nil:
+		h.logger.Warn("chat stream closed: cannot re-check its session", "user", id.UserID, "error", err)
+		return endUnavailable
 	}
 	return endNone
 }

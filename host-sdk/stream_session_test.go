@@ -17,6 +17,9 @@ type sessionStore struct {
 	mu       sync.Mutex
 	sessions map[string]string // session id -> user
 	failing  error             // if set, every lookup fails with it
+	// identified and rechecked count successful identifies and Recheck
+	// calls.
+	identified, rechecked int
 }
 
 func (s *sessionStore) set(sid, user string) {
@@ -51,7 +54,39 @@ func (s *sessionStore) identify(r *http.Request) (Identity, error) {
 	if !ok {
 		return Identity{}, fmt.Errorf("session expired or logged out: %w", ErrUnauthenticated)
 	}
+	s.identified++
 	return Identity{UserID: u, CookieSession: true}, nil
+}
+
+// identifyWithRecheck is identify for a host that gives each Identity a
+// Recheck of the session it found.
+func (s *sessionStore) identifyWithRecheck(r *http.Request) (Identity, error) {
+	id, err := s.identify(r)
+	if err != nil {
+		return id, err
+	}
+	c, _ := r.Cookie("sid")
+	sid, user := c.Value, id.UserID
+	id.Recheck = func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.rechecked++
+		if s.failing != nil {
+			return s.failing
+		}
+		if s.sessions[sid] != user {
+			return fmt.Errorf("session logged out or taken over: %w", ErrUnauthenticated)
+		}
+		return nil
+	}
+	return id, nil
+}
+
+// counts returns how often identify and a Recheck ran.
+func (s *sessionStore) counts() (identified, rechecked int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.identified, s.rechecked
 }
 
 func withSession(sid string) who {
@@ -75,42 +110,57 @@ func TestStreamEndsWhenItsSessionEnds(t *testing.T) {
 		{"session store failing", func(s *sessionStore) { s.fail(errors.New("session database down")) }, "unavailable"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			p := newFakePlugin()
-			store := &sessionStore{sessions: map[string]string{"alice-1": "alice", "bob-1": "bob"}}
-			h, err := newHandler(p, newTestHost(), config{}, hclog.NewNullLogger(), store.identify, WithPermissionWindow(window))
-			if err != nil {
-				t.Fatalf("newHandler: %v", err)
-			}
-			ws := &webServer{h: h, room: p.room}
-			ws.serve(t)
-			alice := ws.openEvents(t, withSession("alice-1"), "", nil)
-			bob := ws.openEvents(t, withSession("bob-1"), "", nil)
-			p.post(1)
-			alice.wantMessages(t, 1, 1)
-			bob.wantMessages(t, 1, 1)
+		for _, recheck := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/recheck=%v", tt.name, recheck), func(t *testing.T) {
+				t.Parallel()
+				p := newFakePlugin()
+				store := &sessionStore{sessions: map[string]string{"alice-1": "alice", "bob-1": "bob"}}
+				identify := store.identify
+				if recheck {
+					identify = store.identifyWithRecheck
+				}
+				h, err := newHandler(p, newTestHost(), config{}, hclog.NewNullLogger(), identify, WithPermissionWindow(window))
+				if err != nil {
+					t.Fatalf("newHandler: %v", err)
+				}
+				ws := &webServer{h: h, room: p.room}
+				ws.serve(t)
+				alice := ws.openEvents(t, withSession("alice-1"), "", nil)
+				bob := ws.openEvents(t, withSession("bob-1"), "", nil)
+				p.post(1)
+				alice.wantMessages(t, 1, 1)
+				bob.wantMessages(t, 1, 1)
 
-			ended := time.Now()
-			tt.end(store)
-			if ev := bob.nextTerminal(t); ev.Event != "error" || !jsonHasCode(ev.Data, tt.wantCode) {
-				t.Fatalf("bob's stream got %+v, want an error event with code %s", ev, tt.wantCode)
-			}
-			bob.waitEnd(t)
-			// Within the window, with a wide margin for a busy machine;
-			// before the fix the stream never ended.
-			if d := time.Since(ended); d > 20*window {
-				t.Fatalf("bob's stream ended %v after the session did, want within about %v", d, window)
-			}
-			if tt.wantCode == "unavailable" {
-				return // alice's session cannot be verified either
-			}
-			p.post(1)
-			alice.wantMessages(t, 2, 2)
-			if tt.name == "logout" {
-				resp, body := ws.do(t, http.MethodGet, ws.api(p.room.ID)+"/events", withSession("bob-1"), nil, nil)
-				wantError(t, resp, body, http.StatusUnauthorized, "unauthenticated")
-			}
-		})
+				ended := time.Now()
+				tt.end(store)
+				if ev := bob.nextTerminal(t); ev.Event != "error" || !jsonHasCode(ev.Data, tt.wantCode) {
+					t.Fatalf("bob's stream got %+v, want an error event with code %s", ev, tt.wantCode)
+				}
+				bob.waitEnd(t)
+				// Within the window, with a wide margin for a busy machine;
+				// before the fix the stream never ended.
+				if d := time.Since(ended); d > 20*window {
+					t.Fatalf("bob's stream ended %v after the session did, want within about %v", d, window)
+				}
+				// With a Recheck the streams' re-checks use it, and the
+				// host's identify runs only for the requests.
+				identified, rechecked := store.counts()
+				if recheck && (rechecked == 0 || identified > 2) {
+					t.Errorf("with Recheck: %d identifies and %d rechecks, want 2 identifies (the two requests) and some rechecks", identified, rechecked)
+				}
+				if !recheck && rechecked != 0 {
+					t.Errorf("%d rechecks without Recheck", rechecked)
+				}
+				if tt.wantCode == "unavailable" {
+					return // alice's session cannot be verified either
+				}
+				p.post(1)
+				alice.wantMessages(t, 2, 2)
+				if tt.name == "logout" {
+					resp, body := ws.do(t, http.MethodGet, ws.api(p.room.ID)+"/events", withSession("bob-1"), nil, nil)
+					wantError(t, resp, body, http.StatusUnauthorized, "unauthenticated")
+				}
+			})
+		}
 	}
 }

@@ -59,30 +59,63 @@ func clientAddr(r *http.Request) string {
 // chatIdentity is the hostsdk.IdentifyFunc of the chat handler.
 func (a *authenticator) chatIdentity(r *http.Request) (hostsdk.Identity, error) {
 	u, cookie, err := a.identify(r)
-	// The chat answers a throttled login as any failed one (401): it has
-	// no status of its own for it, and the wiki's login form says more.
-	if errors.Is(err, errNoLogin) || errors.Is(err, wiki.ErrBadCredentials) || errors.Is(err, wiki.ErrTooManyAttempts) {
-		return hostsdk.Identity{}, fmt.Errorf("%w: %w", hostsdk.ErrUnauthenticated, err)
-	}
-	if errors.Is(err, wiki.ErrBusy) {
-		// The chat has no status of its own for an overloaded login;
-		// the host failing its part of the request is the closest.
-		return hostsdk.Identity{}, fmt.Errorf("%w: %w", hostsdk.ErrHostFailed, err)
-	}
-	if errors.Is(err, wiki.ErrUnavailable) {
-		// The wiki's database is down for a moment (a cluster's
-		// PostgreSQL restarting): the chat answers 503 unavailable, and
-		// the browser retries.
-		return hostsdk.Identity{}, fmt.Errorf("%w: %w", hostsdk.ErrHostUnavailable, err)
-	}
 	if err != nil {
-		return hostsdk.Identity{}, err
+		return hostsdk.Identity{}, chatError(err)
 	}
 	// A browser may have cached Basic credentials and resend them on its
 	// own, just like a cookie; only browsers send Sec-Fetch-Site, so treat
 	// such requests as cookie sessions and let the handler check CSRF.
 	browser := r.Header.Get("Sec-Fetch-Site") != ""
-	return hostsdk.Identity{UserID: u.ID, CookieSession: cookie || browser}, nil
+	return hostsdk.Identity{UserID: u.ID, CookieSession: cookie || browser, Recheck: a.chatRecheck(r, u, cookie)}, nil
+}
+
+// chatRecheck is the re-check of an open event stream's login: the
+// session the request came with, found again by its hash, or for a
+// password the account unchanged. It answers what chatIdentity on the
+// same request would, without parsing it again.
+func (a *authenticator) chatRecheck(r *http.Request, u store.User, cookie bool) func() error {
+	if !cookie {
+		check := a.wiki.PasswordRecheck(u)
+		return func() error { return chatError(check()) }
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil // identify found it; without a Recheck the handler asks chatIdentity
+	}
+	check := a.wiki.SessionRecheck(c.Value)
+	return func() error {
+		now, err := check()
+		if err != nil {
+			return chatError(err)
+		}
+		if now.ID != u.ID {
+			return fmt.Errorf("%w: the session now belongs to another user", hostsdk.ErrUnauthenticated)
+		}
+		return nil
+	}
+}
+
+// chatError says what a failed login means to the chat handler.
+func chatError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errNoLogin), errors.Is(err, wiki.ErrBadCredentials), errors.Is(err, wiki.ErrTooManyAttempts):
+		// The chat answers a throttled login as any failed one (401): it
+		// has no status of its own for it, and the wiki's login form says
+		// more.
+		return fmt.Errorf("%w: %w", hostsdk.ErrUnauthenticated, err)
+	case errors.Is(err, wiki.ErrBusy):
+		// The chat has no status of its own for an overloaded login;
+		// the host failing its part of the request is the closest.
+		return fmt.Errorf("%w: %w", hostsdk.ErrHostFailed, err)
+	case errors.Is(err, wiki.ErrUnavailable):
+		// The wiki's database is down for a moment (a cluster's
+		// PostgreSQL restarting): the chat answers 503 unavailable, and
+		// the browser retries.
+		return fmt.Errorf("%w: %w", hostsdk.ErrHostUnavailable, err)
+	}
+	return err
 }
 
 // setSession gives the browser its session cookie.

@@ -418,9 +418,42 @@ func TestChatIdentity(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || id != tt.want {
+		if err != nil || id.UserID != tt.want.UserID || id.CookieSession != tt.want.CookieSession {
 			t.Errorf("%s: %+v, %v; want %+v", tt.name, id, err, tt.want)
+			continue
 		}
+		if id.Recheck == nil {
+			t.Errorf("%s: no Recheck", tt.name)
+		} else if err := id.Recheck(); err != nil {
+			t.Errorf("%s: Recheck right after identifying: %v", tt.name, err)
+		}
+	}
+}
+
+// An event stream's login re-check ends with the session it came with:
+// after a logout it says unauthenticated, and another session of the
+// same browser does not revive it.
+func TestChatRecheckEndsWithTheSession(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	token, _, err := ts.wiki.NewSession("carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/chat/rooms/x", nil)
+	r.AddCookie(&http.Cookie{Name: sessionCookie, Value: token})
+	id, err := ts.srv.auth.chatIdentity(r)
+	if err != nil || id.Recheck == nil {
+		t.Fatalf("chatIdentity = %+v, %v", id, err)
+	}
+	if _, _, err := ts.wiki.NewSession("carol"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.wiki.EndSession(token); err != nil {
+		t.Fatal(err)
+	}
+	if err := id.Recheck(); !errors.Is(err, hostsdk.ErrUnauthenticated) {
+		t.Errorf("Recheck after logout = %v, want ErrUnauthenticated", err)
 	}
 }
 

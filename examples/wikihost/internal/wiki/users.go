@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -309,7 +310,22 @@ func (w *Wiki) SessionUser(token string) (store.User, error) {
 	if len(token) != base64.RawURLEncoding.EncodedLen(sessionTokenBytes) {
 		return store.User{}, ErrBadCredentials
 	}
+	return w.sessionUser(tokenHash(token))
+}
+
+// SessionRecheck returns SessionUser(token) as a function to call again
+// and again, for an open event stream: the token is checked and hashed
+// once, and each call looks the session up as SessionUser does.
+func (w *Wiki) SessionRecheck(token string) func() (store.User, error) {
+	if len(token) != base64.RawURLEncoding.EncodedLen(sessionTokenBytes) {
+		return func() (store.User, error) { return store.User{}, ErrBadCredentials }
+	}
 	h := tokenHash(token)
+	return func() (store.User, error) { return w.sessionUser(h) }
+}
+
+// sessionUser is SessionUser by the token's hash.
+func (w *Wiki) sessionUser(h string) (store.User, error) {
 	sess, err := w.store.Session(h)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, ErrBadCredentials
@@ -328,6 +344,26 @@ func (w *Wiki) SessionUser(token string) (store.User, error) {
 		return store.User{}, ErrBadCredentials
 	}
 	return u, err
+}
+
+// PasswordRecheck returns a check, for an event stream opened with u's
+// password, that u's account still exists and its password has not
+// changed since: what checking the password again would find, without
+// a bcrypt comparison (and its throttle) for every check.
+func (w *Wiki) PasswordRecheck(u store.User) func() error {
+	return func() error {
+		now, err := w.store.User(u.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrBadCredentials
+		}
+		if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare(now.PasswordHash, u.PasswordHash) != 1 {
+			return ErrBadCredentials
+		}
+		return nil
+	}
 }
 
 // EndSession ends the session of token (logout).
