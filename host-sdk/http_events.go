@@ -80,7 +80,15 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 	if err != nil {
 		return err
 	}
-	defer release()
+	// A stream on a taken-over connection outlives this call: its
+	// goroutine releases it instead.
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.close()
+			release()
+		}
+	}()
 	ctx := r.Context()
 	// RoomInfo authorises the viewer (view permission, as the plugin asks
 	// the host) and gives the epoch and last sequence to check the resume
@@ -98,7 +106,10 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
+	hijacked, err := s.start(w, r, hdr)
+	if err != nil {
+		return nil // the browser is gone
+	}
 	// Suggest a quick reconnect: after a cut the browser comes back with
 	// its Last-Event-ID and resumes.
 	if err := s.write([]byte("retry: " + strconv.FormatInt(h.cfg.retryHint.Milliseconds(), 10) + "\n\n")); err != nil {
@@ -116,11 +127,38 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 	if err != nil {
 		return nil // shutting down; the browser reconnects elsewhere or later
 	}
-	defer h.releaseFeed(f)
-	v := &viewer{
-		user: id.UserID, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		reauth: func() endReason { return h.reidentify(r, id) },
+	v := &viewer{user: id.UserID, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if id.Recheck != nil {
+		// Holds on to nothing of the request.
+		v.reauth = func() endReason { return h.recheckLogin(id) }
+	} else {
+		v.reauth = func() endReason { return h.reidentify(r, id) }
 	}
+	if hijacked {
+		// The request's context no longer ends when the browser leaves;
+		// the stream's own does. It holds on to nothing of the request.
+		ctx, cancel := context.WithCancel(h.ctx)
+		s.watchClose(cancel)
+		cursor, ok := h.catchUp(ctx, s, f, v, id.UserID, roomID, after, room.Epoch)
+		if !ok {
+			cancel()
+			h.releaseFeed(f)
+			return nil
+		}
+		// The stream goes on in a goroutine of its own, and this one,
+		// with the stack it grew and net/http's buffers, ends.
+		handedOff = true
+		go func() {
+			defer release()
+			defer s.close()
+			defer cancel()
+			defer h.releaseFeed(f)
+			defer f.unregister(v)
+			h.follow(ctx, s, f, v, cursor)
+		}()
+		return nil
+	}
+	defer h.releaseFeed(f)
 	cursor, ok := h.catchUp(ctx, s, f, v, id.UserID, roomID, after, room.Epoch)
 	if !ok {
 		return nil

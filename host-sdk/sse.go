@@ -1,12 +1,15 @@
 package hostsdk
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -17,6 +20,17 @@ var heartbeatLine = []byte(": heartbeat\n\n")
 // sseWriter writes server-sent events to one browser, flushing after each
 // batch and bounding each write with a deadline so that a browser that
 // stops reading cannot hold the stream forever.
+//
+// On an HTTP/1.x connection the stream takes the connection over
+// (hijack): it writes the response head itself and then the events
+// straight to the socket, one writev per batch, and the stream's handler
+// returns. net/http would otherwise keep, for every open stream, the
+// handler's goroutine with the stack it grew while setting the stream up,
+// a second goroutine watching the connection, and a read and a write
+// buffer: most of what an idle stream costs. Where the connection cannot
+// be taken over (HTTP/2, a middleware's wrapping ResponseWriter that does
+// not implement http.Hijacker itself) the stream is written through the
+// ResponseWriter.
 type sseWriter struct {
 	w       io.Writer
 	rc      *http.ResponseController
@@ -26,6 +40,12 @@ type sseWriter struct {
 	deadlines bool
 	// deadline is the write deadline last set by write.
 	deadline time.Time
+	// conn is the taken-over connection, or nil. start sets it (and
+	// deadlines) under mu, which interrupt takes, as it runs on another
+	// goroutine; the stream's own goroutines read them freely.
+	mu   sync.Mutex
+	conn net.Conn
+	bufs net.Buffers
 }
 
 func newSSEWriter(w http.ResponseWriter, timeout time.Duration) *sseWriter {
@@ -33,6 +53,75 @@ func newSSEWriter(w http.ResponseWriter, timeout time.Duration) *sseWriter {
 	// Clearing the deadline is harmless and tells whether there is one.
 	supported := !errors.Is(rc.SetWriteDeadline(time.Time{}), http.ErrNotSupported)
 	return &sseWriter{w: w, rc: rc, timeout: timeout, deadlines: supported}
+}
+
+// start sends the 200 response head with hdr (the ResponseWriter's
+// header, which middleware may have added to), taking the connection over
+// where it can. It reports whether it did.
+func (s *sseWriter) start(w http.ResponseWriter, r *http.Request, hdr http.Header) (bool, error) {
+	if r.ProtoMajor != 1 {
+		w.WriteHeader(http.StatusOK)
+		return false, nil
+	}
+	// Only a ResponseWriter that offers the connection itself: a
+	// middleware's wrapper that merely unwraps wants to see the writes
+	// (to count, log or compress them), and gets them.
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		w.WriteHeader(http.StatusOK)
+		return false, nil
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		w.WriteHeader(http.StatusOK)
+		return false, nil
+	}
+	// The buffered reader holds nothing a GET's stream needs, and the
+	// writer nothing yet: both are dropped.
+	_ = rw
+	// Nothing of the ResponseWriter is kept: through it net/http's
+	// request, buffers and connection state would stay in memory for as
+	// long as the stream runs.
+	s.mu.Lock()
+	s.conn, s.w, s.rc, s.deadlines = conn, conn, nil, true
+	s.mu.Unlock()
+	// The server's read deadline for the request (its ReadTimeout) must
+	// not cut the stream: the connection is only read to see it close.
+	_ = conn.SetReadDeadline(time.Time{})
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	h := hdr.Clone()
+	h.Del("Content-Length")
+	h.Del("Transfer-Encoding")
+	// The body ends when the connection does: no chunked framing, and
+	// the connection is not reused.
+	h.Set("Connection", "close")
+	if h.Get("Date") == "" {
+		h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	}
+	if err := h.Write(&head); err != nil {
+		return true, err
+	}
+	head.WriteString("\r\n")
+	return true, s.write(head.Bytes())
+}
+
+// watchClose calls gone once the browser has closed a taken-over
+// connection (or sent something, which a stream's browser never does).
+// Its goroutine ends then, or when close closes the connection.
+func (s *sseWriter) watchClose(gone func()) {
+	go func() {
+		var b [1]byte
+		_, _ = s.conn.Read(b[:])
+		gone()
+	}()
+}
+
+// close closes a taken-over connection.
+func (s *sseWriter) close() {
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
 }
 
 // write sends chunks and flushes them. Each write gets between half the
@@ -43,8 +132,21 @@ func (s *sseWriter) write(chunks ...[]byte) error {
 	if s.deadlines {
 		if now := time.Now(); s.deadline.Sub(now) < s.timeout/2 {
 			s.deadline = now.Add(s.timeout)
-			_ = s.rc.SetWriteDeadline(s.deadline)
+			if s.conn != nil {
+				_ = s.conn.SetWriteDeadline(s.deadline)
+			} else {
+				_ = s.rc.SetWriteDeadline(s.deadline)
+			}
 		}
+	}
+	if s.conn != nil {
+		// One writev for the batch; Buffers consumes its slice, so it
+		// is rebuilt in the writer's own backing array each time.
+		s.bufs = append(s.bufs[:0], chunks...)
+		b := s.bufs
+		_, err := b.WriteTo(s.conn)
+		clear(s.bufs)
+		return err
 	}
 	for _, c := range chunks {
 		if _, err := s.w.Write(c); err != nil {
@@ -55,19 +157,25 @@ func (s *sseWriter) write(chunks ...[]byte) error {
 }
 
 // clearDeadline removes the write deadline, so that the connection, which
-// HTTP/1.1 reuses for the next request, does not inherit it.
+// HTTP/1.1 reuses for the next request, does not inherit it. A taken-over
+// connection is not reused.
 func (s *sseWriter) clearDeadline() {
-	if s.deadlines {
+	if s.deadlines && s.conn == nil {
 		s.deadline = time.Time{}
 		_ = s.rc.SetWriteDeadline(time.Time{})
 	}
 }
 
 // interrupt makes a blocked write fail now. It may be called from another
-// goroutine while the stream's handler is still running (Close does, under
-// Handler.mu, which the stream takes before returning).
+// goroutine while the stream runs (Close does, under Handler.mu, which the
+// stream takes before it ends).
 func (s *sseWriter) interrupt() {
-	if s.deadlines {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.conn != nil:
+		_ = s.conn.SetWriteDeadline(time.Now())
+	case s.deadlines:
 		_ = s.rc.SetWriteDeadline(time.Now())
 	}
 }
