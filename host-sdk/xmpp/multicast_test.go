@@ -1,15 +1,145 @@
 package xmpp_test
 
 import (
+	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pagechat/pagechat/host-sdk/xmpp"
+	"github.com/pagechat/pagechat/internal/testutil"
 	"github.com/pagechat/pagechat/internal/testutil/prosodytest"
 	"github.com/pagechat/pagechat/internal/testutil/xmpptest"
 )
 
 const nsAddress = "http://jabber.org/protocol/address"
+
+// groupchatBodies is every groupchat message with a body c received, in
+// order.
+func groupchatBodies(c *xmpptest.Client) []*xmpptest.Stanza {
+	return c.All(func(s *xmpptest.Stanza) bool {
+		return s.XMLName.Local == "message" && s.Attr("type") == "groupchat" && s.Child("", "body") != nil
+	})
+}
+
+// TestMulticastFanOut: with the server's multicast module, browser and
+// XMPP messages and presence reach every occupant's every resource once,
+// in order, as they did one stanza each, while the component sent one
+// multicast per fan-out (two when the batch is smaller than the room).
+func TestMulticastFanOut(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		batch int
+		per   int64 // multicast stanzas per fan-out to the four resources
+	}{
+		{"one batch", 0, 1},
+		{"batches of three", 3, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := startBridgeWith(t, bridgeSetup{
+				prosody:   prosodytest.Options{Multicast: true},
+				multicast: true,
+				configure: func(c *xmpp.Config) { c.MulticastBatch = tc.batch },
+			})
+			ctx := context.Background()
+			laptop := b.client("alice", "laptop")
+			b.join(laptop, "Alice", "maxstanzas='0'")
+			phone := b.client("alice", "phone")
+			b.join(phone, "Alice", "maxstanzas='0'")
+			bob := b.client("bob", "r")
+			b.join(bob, "Bob", "maxstanzas='0'")
+			before := b.comp.Multicasts()
+			carol := b.client("carol", "r")
+			b.join(carol, "Carol", "maxstanzas='0'")
+			// Carol's arrival, one presence for the three resources
+			// already there.
+			for _, c := range []*xmpptest.Client{laptop, phone, bob} {
+				c.Expect(wait, "carol's arrival", func(s *xmpptest.Stanza) bool {
+					return s.XMLName.Local == "presence" && s.Attr("from") == b.room+"/Carol" && s.Attr("type") == ""
+				})
+			}
+			// Three resources: one stanza in either batch size.
+			if got := b.comp.Multicasts() - before; got != 1 {
+				t.Errorf("carol's arrival took %d multicast stanzas, want 1", got)
+			}
+
+			before = b.comp.Multicasts()
+			const web, fromXMPP = 5, 3
+			for i := 1; i <= web; i++ {
+				if _, err := b.chat.Send(ctx, "carol", b.roomID, fmt.Sprint("w", i), fmt.Sprint("web ", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, c := range []*xmpptest.Client{laptop, phone, bob, carol} {
+				c.Expect(wait, "the last browser message", groupchatWithBody(fmt.Sprint("web ", web)))
+			}
+			// One at a time: sends run concurrently, so only waiting for
+			// each reflection fixes the room's order.
+			for i := 1; i <= fromXMPP; i++ {
+				bob.Send(`<message to='%s' type='groupchat' id='x%d'><body>xmpp %d</body><origin-id xmlns='urn:xmpp:sid:0' id='o%d'/></message>`, b.room, i, i, i)
+				bob.Expect(wait, "the reflection", groupchatWithBody(fmt.Sprint("xmpp ", i)))
+			}
+			for _, c := range []*xmpptest.Client{laptop, phone, carol} {
+				c.Expect(wait, "the last XMPP message", groupchatWithBody(fmt.Sprint("xmpp ", fromXMPP)))
+			}
+			if got, want := b.comp.Multicasts()-before, (web+fromXMPP)*tc.per; got != want {
+				t.Errorf("%d messages took %d multicast stanzas, want %d", web+fromXMPP, got, want)
+			}
+
+			for _, c := range []*xmpptest.Client{laptop, phone, bob, carol} {
+				got := groupchatBodies(c)
+				if len(got) != web+fromXMPP {
+					t.Fatalf("%s got %d messages, want %d:\n%s", c.JID, len(got), web+fromXMPP, c.Dump())
+				}
+				for i, s := range got {
+					want := fmt.Sprint("web ", i+1)
+					if i >= web {
+						want = fmt.Sprint("xmpp ", i-web+1)
+					}
+					if body := s.Child("", "body").Text; body != want {
+						t.Errorf("%s message %d is %q, want %q (order or duplicates)", c.JID, i, body, want)
+					}
+					if sid := s.Child("urn:xmpp:sid:0", "stanza-id"); sid == nil || sid.Attr("id") != strconv.Itoa(i+1) || sid.Attr("by") != b.room {
+						t.Errorf("%s message %d stanza-id: %s", c.JID, i, s.Raw)
+					}
+					oid := s.Child("urn:xmpp:sid:0", "origin-id")
+					if i >= web && (oid == nil || oid.Attr("id") != fmt.Sprint("o", i-web+1)) {
+						t.Errorf("%s message %d lacks its origin-id: %s", c.JID, i, s.Raw)
+					}
+					if i < web && oid != nil {
+						t.Errorf("%s browser message %d has an origin-id: %s", c.JID, i, s.Raw)
+					}
+					if s.Attr("to") != c.JID.String() {
+						t.Errorf("%s message %d addressed to %q", c.JID, i, s.Attr("to"))
+					}
+					if s.Child(nsAddress, "addresses") != nil {
+						t.Errorf("%s message %d still carries the address list: %s", c.JID, i, s.Raw)
+					}
+				}
+			}
+
+			// Bob leaves: later messages reach the others only.
+			bob.Send(`<presence to='%s/Bob' type='unavailable'/>`, b.room)
+			laptop.Expect(wait, "bob's leave", func(s *xmpptest.Stanza) bool {
+				return s.Attr("from") == b.room+"/Bob" && s.Attr("type") == "unavailable"
+			})
+			if _, err := b.chat.Send(ctx, "carol", b.roomID, "after", "after bob left"); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []*xmpptest.Client{laptop, phone, carol} {
+				c.Expect(wait, "the message after bob left", groupchatWithBody("after bob left"))
+			}
+			time.Sleep(200 * time.Millisecond)
+			if n := len(bob.All(groupchatWithBody("after bob left"))); n != 0 {
+				t.Errorf("bob got a message after he left:\n%s", bob.Dump())
+			}
+		})
+	}
+}
 
 // TestMulticastRefusedToOthers: the module offers XEP-0033 but multicasts
 // only for the senders it lists; a user's multicast is refused and
@@ -46,4 +176,59 @@ func TestMulticastRefusedToOthers(t *testing.T) {
 	}); len(got) != 0 {
 		t.Errorf("a refused multicast was delivered:\n%s", alice.Dump())
 	}
+}
+
+// TestMulticastFallsBack: a component the module does not list, or one
+// whose batches exceed the module's cap, sends one stanza per occupant
+// and loses nothing after it noticed.
+func TestMulticastFallsBack(t *testing.T) {
+	t.Parallel()
+	t.Run("not an allowed sender", func(t *testing.T) {
+		t.Parallel()
+		b := startBridgeWith(t, bridgeSetup{prosody: prosodytest.Options{Multicast: true, MulticastSenders: []string{"other.localhost"}}})
+		testutil.Eventually(t, wait, func() bool {
+			return strings.Contains(b.srv.Log(), "Refused a multicast from "+b.srv.ComponentDomain)
+		}, "the component's probe refused")
+		alice := b.client("alice", "r")
+		b.join(alice, "Alice", "maxstanzas='0'")
+		bob := b.client("bob", "r")
+		b.join(bob, "Bob", "maxstanzas='0'")
+		if _, err := b.chat.Send(context.Background(), "carol", b.roomID, "w", "per occupant"); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*xmpptest.Client{alice, bob} {
+			c.Expect(wait, "the message", groupchatWithBody("per occupant"))
+		}
+		if svc, n := b.comp.MulticastService(), b.comp.Multicasts(); svc != "" || n != 0 {
+			t.Errorf("multicast through %q (%d stanzas) though the server refuses it", svc, n)
+		}
+	})
+	t.Run("over the cap", func(t *testing.T) {
+		t.Parallel()
+		b := startBridgeWith(t, bridgeSetup{prosody: prosodytest.Options{Multicast: true, MulticastMax: 2}, multicast: true})
+		ctx := context.Background()
+		var clients []*xmpptest.Client
+		for _, u := range []string{"alice", "bob", "carol"} {
+			c := b.client(u, "r")
+			b.join(c, strings.ToUpper(u[:1])+u[1:], "maxstanzas='0'")
+			clients = append(clients, c)
+		}
+		// Three addresses where the module takes two: refused, and the
+		// component goes back to one stanza per occupant.
+		if _, err := b.chat.Send(ctx, "carol", b.roomID, "w1", "refused"); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, wait, func() bool { return b.comp.MulticastService() == "" }, "multicast given up")
+		if _, err := b.chat.Send(ctx, "carol", b.roomID, "w2", "after the refusal"); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range clients {
+			c.Expect(wait, "the message after the refusal", groupchatWithBody("after the refusal"))
+		}
+		// A new connection tries again.
+		connects := b.comp.Connects()
+		b.comp.DropConnection()
+		testutil.Eventually(t, wait, func() bool { return b.comp.Connects() > connects }, "reconnected")
+		b.waitMulticast()
+	})
 }
