@@ -232,3 +232,74 @@ func TestMulticastFallsBack(t *testing.T) {
 		b.waitMulticast()
 	})
 }
+
+// TestMulticastModuleDelivers drives the module from a client it allows
+// (its domain listed): one copy per distinct address, without the address
+// list, in order; bounces go back to the sender; the cap and a malformed
+// address refuse the whole stanza.
+func TestMulticastModuleDelivers(t *testing.T) {
+	t.Parallel()
+	srv := prosodytest.Start(t, prosodytest.Options{Accounts: accounts, Multicast: true, MulticastSenders: []string{"localhost"}, MulticastMax: 3})
+	alice := xmpptest.Dial(t, srv.C2SAddr, srv.JID("alice")+"/r", accounts["alice"])
+	bob := xmpptest.Dial(t, srv.C2SAddr, srv.JID("bob")+"/r", accounts["bob"])
+	eve := xmpptest.Dial(t, srv.C2SAddr, srv.JID("eve")+"/r", accounts["eve"])
+	address := func(typ, j string) string { return fmt.Sprintf(`<address type='%s' jid='%s'/>`, typ, j) }
+	send := func(id, body string, addrs ...string) {
+		eve.Send(`<message to='%s' id='%s' type='chat'><body>%s</body><addresses xmlns='%s'>%s</addresses></message>`,
+			srv.Domain, id, body, nsAddress, strings.Join(addrs, ""))
+	}
+	chatWithBody := func(body string) func(*xmpptest.Stanza) bool {
+		return func(s *xmpptest.Stanza) bool {
+			return s.XMLName.Local == "message" && s.Child("", "body") != nil && s.Child("", "body").Text == body
+		}
+	}
+
+	// alice twice (to and bcc), bob as cc, a replyto that is not a
+	// recipient, and a user who does not exist.
+	for i := 1; i <= 3; i++ {
+		send(fmt.Sprint("m", i), fmt.Sprint("copy ", i),
+			address("to", alice.JID.String()), address("cc", bob.JID.String()),
+			address("bcc", alice.JID.String()), address("replyto", srv.JID("carol")),
+			address("bcc", "nobody@"+srv.Domain+"/x"))
+	}
+	for _, c := range []*xmpptest.Client{alice, bob} {
+		c.Expect(wait, "the last copy", chatWithBody("copy 3"))
+		got := c.All(func(s *xmpptest.Stanza) bool { return strings.HasPrefix(s.Attr("from"), srv.JID("eve")) })
+		if len(got) != 3 {
+			t.Fatalf("%s got %d copies, want 3:\n%s", c.JID, len(got), c.Dump())
+		}
+		for i, s := range got {
+			if body := s.Child("", "body").Text; body != fmt.Sprint("copy ", i+1) {
+				t.Errorf("%s copy %d is %q (order)", c.JID, i, body)
+			}
+			if s.Attr("to") != c.JID.String() || s.Child(nsAddress, "addresses") != nil || s.Attr("id") != fmt.Sprint("m", i+1) {
+				t.Errorf("%s copy %d: %s", c.JID, i, s.Raw)
+			}
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		bounce := eve.Expect(wait, "the bounce from the missing user", func(s *xmpptest.Stanza) bool {
+			return s.Attr("id") == fmt.Sprint("m", i) && s.Attr("type") == "error"
+		})
+		if bounce.Attr("from") != "nobody@"+srv.Domain+"/x" {
+			t.Errorf("bounce from %q, want the missing recipient", bounce.Attr("from"))
+		}
+	}
+
+	// Over the cap of three, and a malformed address: refused whole.
+	send("big", "too many", address("bcc", alice.JID.String()), address("bcc", bob.JID.String()),
+		address("bcc", srv.JID("carol")+"/r"), address("bcc", srv.JID("eve")+"/x"))
+	if s := eve.Expect(wait, "the refusal over the cap", func(s *xmpptest.Stanza) bool { return s.Attr("id") == "big" }); !isError("not-acceptable")(s) {
+		t.Errorf("over the cap: %s", s.Raw)
+	}
+	send("bad", "malformed", address("bcc", alice.JID.String()), address("bcc", "a@b@c"))
+	if s := eve.Expect(wait, "the refusal of a malformed address", func(s *xmpptest.Stanza) bool { return s.Attr("id") == "bad" }); !isError("jid-malformed")(s) {
+		t.Errorf("malformed address: %s", s.Raw)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, body := range []string{"too many", "malformed"} {
+		if n := len(alice.All(chatWithBody(body))) + len(bob.All(chatWithBody(body))); n != 0 {
+			t.Errorf("a refused multicast (%s) was delivered %d times", body, n)
+		}
+	}
+}
