@@ -32,6 +32,13 @@
 #
 #   XMPP=0.5 bash scripts/loadtest.sh -rooms 100 -subs 20 -rate 2000 -duration 20s
 #
+# Prosody loads the repository's XEP-0033 multicast module
+# (host-sdk/xmpp/prosody), so the bridge sends each fan-out once; with
+# MULTICAST=0 it does not, and the bridge sends one stanza per occupant,
+# for comparison:
+#
+#   XMPP=0.5 MULTICAST=0 bash scripts/loadtest.sh -rooms 100 -subs 20 -rate 1000 -duration 20s
+#
 # With PROSODY_MUC=1 no wiki is started: loadgen drives Prosody's own MUC
 # (Component "conference.localhost" "muc") with the same shape, every
 # subscriber an occupant and the senders occupants posting over XMPP, to
@@ -211,6 +218,9 @@ free_port() {
 #                                for loadgen's accounts; no throttle, since
 #                                loopback is on Prosody's allowlist
 #   log warnings only            debug logging costs more than the load
+#   pagechat_multicast           the bridge's fan-outs as one stanza each
+#                                (unless MULTICAST=0), allowed for the
+#                                bridge's domain only
 prosody_start() {
 	command -v prosody >/dev/null && command -v prosodyctl >/dev/null || {
 		echo "loadtest: XMPP and PROSODY_MUC need Prosody: apt-get install prosody" >&2
@@ -222,6 +232,12 @@ prosody_start() {
 	comp=$(free_port)
 	xmpp_secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	printf '%s\n' "$xmpp_secret" >"$work/xmpp-secret"
+	local modules='"roster", "saslauth", "disco", "ping", "posix", "register"' multicast_cfg=
+	if [ "${MULTICAST:-1}" != 0 ]; then
+		modules+=', "pagechat_multicast"'
+		multicast_cfg="plugin_paths = { \"$PWD/host-sdk/xmpp/prosody\" }
+pagechat_multicast_senders = { \"chat.localhost\" }"
+	fi
 	cat >"$dir/prosody.cfg.lua" <<CFG
 run_as_root = true -- a throwaway config in a temp dir; nothing here is the system's
 pidfile = "$dir/prosody.pid"
@@ -248,7 +264,8 @@ s2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 allow_registration = true
-modules_enabled = { "roster", "saslauth", "disco", "ping", "posix", "register" }
+modules_enabled = { $modules }
+$multicast_cfg
 VirtualHost "localhost"
 Component "chat.localhost"
   component_secret = "$xmpp_secret"

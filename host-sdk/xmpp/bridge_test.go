@@ -31,17 +31,47 @@ type bridge struct {
 	roomID  string
 	room    string // the room's JID
 	stop    func()
+	// multicast says Prosody runs the XEP-0033 module and the component
+	// must be using it before the test goes on.
+	multicast bool
+	configure func(*xmpp.Config)
 }
 
 var accounts = map[string]string{"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol", "eve": "pw-eve"}
 
+// multicastByDefault runs every bridge test with the multicast module
+// (PAGECHAT_XMPP_MULTICAST=1), for checking the whole suite in that mode.
+var multicastByDefault = os.Getenv("PAGECHAT_XMPP_MULTICAST") == "1"
+
 func startBridge(t testing.TB, pluginOpts ...hostsdk.Option) *bridge {
 	t.Helper()
-	srv := prosodytest.Start(t, prosodytest.Options{Accounts: accounts})
+	return startBridgeMode(t, multicastByDefault, pluginOpts...)
+}
+
+// startBridgeMode starts a bridge whose Prosody offers XEP-0033 multicast
+// to the component, or not.
+func startBridgeMode(t testing.TB, multicast bool, pluginOpts ...hostsdk.Option) *bridge {
+	t.Helper()
+	return startBridgeWith(t, bridgeSetup{prosody: prosodytest.Options{Multicast: multicast}, multicast: multicast}, pluginOpts...)
+}
+
+// bridgeSetup is what a test changes in the bridge it starts.
+type bridgeSetup struct {
+	prosody prosodytest.Options // Accounts is filled in
+	// multicast makes the start wait until the component multicasts.
+	multicast bool
+	// configure adjusts the component's configuration.
+	configure func(*xmpp.Config)
+}
+
+func startBridgeWith(t testing.TB, setup bridgeSetup, pluginOpts ...hostsdk.Option) *bridge {
+	t.Helper()
+	setup.prosody.Accounts = accounts
+	srv := prosodytest.Start(t, setup.prosody)
 	host := newTestHost()
 	dataDir := t.TempDir()
 	chat := loadPlugin(t, host, dataDir, pluginOpts...)
-	b := &bridge{t: t, srv: srv, host: host, chat: chat, dataDir: dataDir}
+	b := &bridge{t: t, srv: srv, host: host, chat: chat, dataDir: dataDir, multicast: setup.multicast, configure: setup.configure}
 	for _, u := range []string{"alice", "bob", "carol"} {
 		host.link(srv.JID(u), u)
 	}
@@ -57,7 +87,7 @@ func startBridge(t testing.TB, pluginOpts ...hostsdk.Option) *bridge {
 
 func (b *bridge) startComponent() {
 	b.t.Helper()
-	comp, err := xmpp.New(xmpp.Config{
+	cfg := xmpp.Config{
 		Server:           b.srv.ComponentAddr,
 		Domain:           b.srv.ComponentDomain,
 		Secret:           b.srv.Secret,
@@ -67,7 +97,11 @@ func (b *bridge) startComponent() {
 		PermissionWindow: time.Second,
 		BaseURL:          "http://wiki.test",
 		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{b.t}}),
-	})
+	}
+	if b.configure != nil {
+		b.configure(&cfg)
+	}
+	comp, err := xmpp.New(cfg)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -89,6 +123,31 @@ func (b *bridge) startComponent() {
 			b.t.Fatalf("component did not connect:\n%s", b.srv.Log())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if b.multicast {
+		b.waitMulticast()
+	}
+}
+
+// waitMulticast waits until the component's connection fans out through
+// the server's multicast service.
+func (b *bridge) waitMulticast() {
+	b.t.Helper()
+	testutil.Eventually(b.t, wait, func() bool { return b.comp.MulticastService() == b.srv.Domain }, "component using the server's multicast service")
+}
+
+// bothModes runs a bridge test against a Prosody without the multicast
+// module and against one with it: the bridge must behave alike.
+func bothModes(t *testing.T, test func(t *testing.T, b *bridge)) {
+	t.Parallel()
+	for _, mode := range []struct {
+		name      string
+		multicast bool
+	}{{"per-occupant", false}, {"multicast", true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, startBridgeMode(t, mode.multicast))
+		})
 	}
 }
 
@@ -129,9 +188,9 @@ func groupchatWithBody(body string) func(*xmpptest.Stanza) bool {
 	}
 }
 
-func TestJoinSendAndReceiveLive(t *testing.T) {
-	t.Parallel()
-	b := startBridge(t)
+func TestJoinSendAndReceiveLive(t *testing.T) { bothModes(t, testJoinSendAndReceiveLive) }
+
+func testJoinSendAndReceiveLive(t *testing.T, b *bridge) {
 	ctx := context.Background()
 	// One message before anyone joins: it must come as history.
 	if _, err := b.chat.Send(ctx, "bob", b.roomID, "web-1", "hello from the browser"); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -76,6 +77,22 @@ type Config struct {
 	BaseURL string
 	// Logger receives the component's logs; nil discards them.
 	Logger hclog.Logger
+
+	// ServerDomain is the XMPP server's own domain, where the component
+	// looks for a XEP-0033 multicast service on every connection; by
+	// default Domain without its first label (chat.example.org ->
+	// example.org).
+	ServerDomain string
+	// MulticastService names the multicast service to use instead of
+	// discovering one. It is still tried once per connection, and not
+	// used if it refuses.
+	MulticastService string
+	// DisableMulticast sends every occupant its own stanza even where the
+	// server offers multicast.
+	DisableMulticast bool
+	// MulticastBatch is the most addresses one multicast stanza carries
+	// (default 1000); it must not exceed the service's own cap.
+	MulticastBatch int
 }
 
 // Component is a running XEP-0114 external component that serves every
@@ -99,6 +116,12 @@ type Component struct {
 	connected bool
 	connects  int // successful handshakes, for tests and logs
 	conn      net.Conn
+
+	// mcast is the multicast service of the current connection, nil
+	// while fan-outs go per occupant (multicast.go).
+	mcast     atomic.Pointer[jid.JID]
+	mcastSent atomic.Int64
+	pending   map[string]*pendingReply // requests waiting for their answer, by id
 
 	recent   recentRooms
 	botSlots chan struct{} // bounds the bot's concurrent commands
@@ -126,6 +149,19 @@ func New(cfg Config) (*Component, error) {
 	bot, err := jid.New(cfg.BotName, d.Domainpart(), "")
 	if err != nil {
 		return nil, fmt.Errorf("xmpp: bot name %q: %w", cfg.BotName, err)
+	}
+	if cfg.MulticastBatch <= 0 {
+		cfg.MulticastBatch = defaultMulticastBatch
+	}
+	if cfg.ServerDomain != "" {
+		if s, err := jid.Parse(cfg.ServerDomain); err != nil || s.Localpart() != "" || s.Resourcepart() != "" {
+			return nil, fmt.Errorf("xmpp: server domain %q is not a domain", cfg.ServerDomain)
+		}
+	}
+	if cfg.MulticastService != "" {
+		if _, err := jid.Parse(cfg.MulticastService); err != nil {
+			return nil, fmt.Errorf("xmpp: multicast service %q: %w", cfg.MulticastService, err)
+		}
 	}
 	if cfg.PermissionWindow <= 0 {
 		cfg.PermissionWindow = 2 * time.Second
@@ -277,6 +313,7 @@ func (c *Component) serveConn(ctx context.Context) error {
 	c.mu.Unlock()
 	c.log.Info("XMPP component connected", "server", c.cfg.Server, "domain", c.domain.String())
 	defer func() {
+		c.mcast.Store(nil) // the next connection finds its own
 		c.mu.Lock()
 		c.connected = false
 		c.conn = nil
@@ -290,9 +327,15 @@ func (c *Component) serveConn(ctx context.Context) error {
 		writeErr <- c.writeLoop(cctx, sess, conn)
 		_ = conn.Close() // unblocks the reader
 	}()
+	mcastDone := make(chan struct{})
+	go func() {
+		defer close(mcastDone)
+		c.setupMulticast(cctx)
+	}()
 	readErr := c.readLoop(sess)
 	stop()
 	_ = conn.Close()
+	<-mcastDone
 	if werr := <-writeErr; werr != nil && !errors.Is(werr, context.Canceled) && readErr == nil {
 		readErr = werr
 	}
@@ -387,6 +430,9 @@ func (c *Component) dispatch(e *elem) {
 	switch e.Name.Local {
 	case "message", "presence", "iq":
 	default:
+		return
+	}
+	if c.answered(e) || c.multicastError(e) {
 		return
 	}
 	typ := e.attr("type")

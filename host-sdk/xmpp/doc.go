@@ -18,8 +18,13 @@
 // notifications (Component.Alert) unless they muted them; displayed chat
 // markers (XEP-0333) sent to a room move the sender's read marker.
 //
-// Goroutines: Run owns the connection (a reader and a writer per
-// connection, reconnecting with back-off) and one actor goroutine per room
+// Where the server offers XEP-0033 multicast to the component (the Prosody
+// module in the prosody directory does), each stanza that goes alike to
+// several occupants is sent once, with the occupants as bcc addresses;
+// otherwise every occupant gets its own copy (multicast.go).
+//
+// Goroutines: Run owns the connection (a reader, a writer and a short-lived
+// multicast discovery per connection, reconnecting with back-off) and one actor goroutine per room
 // with occupants or pending stanzas (plus its feed reader, bounded sends
 // and at most one read-marker writer), and one goroutine sending alerts. All of them end when Run's context ends, and Run waits for them.
 package xmpp

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"mellium.im/xmpp/jid"
+
 	hostsdk "github.com/pagechat/pagechat/host-sdk"
 )
 
@@ -63,9 +65,7 @@ func (r *room) relay(m hostsdk.Message) {
 	switch {
 	case isPlain(m):
 		r.remember(m)
-		for _, o := range r.occupants {
-			r.send(r.messageStanza(m, o.full, false))
-		}
+		r.broadcast(r.messageStanza(m, jid.JID{}, false), r.everyone())
 	case m.Kind == hostsdk.KindEdit:
 		if m.Erased {
 			return // a later change superseded it: that one is shown instead
@@ -78,16 +78,14 @@ func (r *room) relay(m hostsdk.Message) {
 		nick := r.nickOf(orig)
 		// A correction sent over XMPP keeps its stanza's id and
 		// origin-id, so its sender recognises the reflection.
-		for _, o := range r.occupants {
-			st := el("", "message", "from", r.jid.String()+"/"+nick, "to", o.full.String(), "type", "groupchat", "id", stanzaID(m)).
-				add(el("", "body").text(plainText(m, r.c.baseURL))).
-				add(el(nsCorrect, "replace", "id", stanzaID(orig))).
-				add(el(nsSID, "stanza-id", "by", r.jid.String(), "id", strconv.FormatUint(m.Seq, 10)))
-			if id := originID(m); id != "" {
-				st.add(el(nsSID, "origin-id", "id", id))
-			}
-			r.send(st)
+		st := el("", "message", "from", r.jid.String()+"/"+nick, "type", "groupchat", "id", stanzaID(m)).
+			add(el("", "body").text(plainText(m, r.c.baseURL))).
+			add(el(nsCorrect, "replace", "id", stanzaID(orig))).
+			add(el(nsSID, "stanza-id", "by", r.jid.String(), "id", strconv.FormatUint(m.Seq, 10)))
+		if id := originID(m); id != "" {
+			st.add(el(nsSID, "origin-id", "id", id))
 		}
+		r.broadcast(st, r.everyone())
 	case m.Kind == hostsdk.KindDelete:
 		r.relayDelete(m)
 	case m.Kind == hostsdk.KindKick, m.Kind == hostsdk.KindBan:
@@ -99,10 +97,8 @@ func (r *room) relay(m hostsdk.Message) {
 			subject = r.name
 		}
 		nick := r.nickOf(m)
-		for _, o := range r.occupants {
-			r.send(el("", "message", "from", r.jid.String()+"/"+nick, "to", o.full.String(), "type", "groupchat", "id", "pagechat-"+strconv.FormatUint(m.Seq, 10)).
-				add(el("", "subject").text(subject)))
-		}
+		r.broadcast(el("", "message", "from", r.jid.String()+"/"+nick, "type", "groupchat", "id", "pagechat-"+strconv.FormatUint(m.Seq, 10)).
+			add(el("", "subject").text(subject)), r.everyone())
 	}
 }
 
@@ -115,24 +111,25 @@ func (r *room) relayDelete(m hostsdk.Message) {
 	id := "pagechat-" + strconv.FormatUint(m.Seq, 10)
 	orig, ok := r.original(m.Target)
 	byAuthor := ok && orig.UserID == m.UserID
-	for _, o := range r.occupants {
-		var st *elem
-		if byAuthor {
-			st = el("", "message", "from", r.jid.String()+"/"+r.nickOf(orig), "to", o.full.String(), "type", "groupchat", "id", id).
-				add(el(nsRetract, "retract", "id", target))
-		} else {
-			ret := el(nsRetract, "retract", "id", target).
-				add(el(nsModerate, "moderated", "by", r.jid.String()+"/"+r.nickOf(m)))
-			if m.Reason != "" {
-				ret.add(el("", "reason").text(m.Reason))
-			}
-			st = el("", "message", "from", r.jid.String(), "to", o.full.String(), "type", "groupchat", "id", id).add(ret)
-		}
-		st.add(el(nsFallback, "fallback", "for", nsRetract)).
-			add(el("", "body").text(retractedText)).
-			add(el(nsSID, "stanza-id", "by", r.jid.String(), "id", strconv.FormatUint(m.Seq, 10)))
-		r.send(st)
+	if len(r.occupants) == 0 {
+		return
 	}
+	var st *elem
+	if byAuthor {
+		st = el("", "message", "from", r.jid.String()+"/"+r.nickOf(orig), "type", "groupchat", "id", id).
+			add(el(nsRetract, "retract", "id", target))
+	} else {
+		ret := el(nsRetract, "retract", "id", target).
+			add(el(nsModerate, "moderated", "by", r.jid.String()+"/"+r.nickOf(m)))
+		if m.Reason != "" {
+			ret.add(el("", "reason").text(m.Reason))
+		}
+		st = el("", "message", "from", r.jid.String(), "type", "groupchat", "id", id).add(ret)
+	}
+	st.add(el(nsFallback, "fallback", "for", nsRetract)).
+		add(el("", "body").text(retractedText)).
+		add(el(nsSID, "stanza-id", "by", r.jid.String(), "id", strconv.FormatUint(m.Seq, 10)))
+	r.broadcast(st, r.everyone())
 }
 
 // original fetches the plain message at seq, as one of the occupants

@@ -132,8 +132,10 @@ func iqAnswer(id string) func(*xmpptest.Stanza) bool {
 // and the other occupants see each; and every refusal is an error stanza
 // with a sentence.
 func TestCorrectionsRetractionsAndSubjectFromXMPP(t *testing.T) {
-	t.Parallel()
-	b := startBridge(t)
+	bothModes(t, testCorrectionsRetractionsAndSubjectFromXMPP)
+}
+
+func testCorrectionsRetractionsAndSubjectFromXMPP(t *testing.T, b *bridge) {
 	ctx := context.Background()
 	b.host.deny("bob", "1", hostsdk.PermissionModerate, true)
 	b.host.deny("carol", "1", hostsdk.PermissionModerate, true)
@@ -312,9 +314,9 @@ func removedPresence(room, nick, code string, self bool) func(*xmpptest.Stanza) 
 // kicks, bans, the ban list and unbans from an XMPP moderator reaching the
 // plugin and the browser side, a banned user's join refused with the
 // ban's sentence, and a participant refused.
-func TestKickAndBanBothWays(t *testing.T) {
-	t.Parallel()
-	b := startBridge(t)
+func TestKickAndBanBothWays(t *testing.T) { bothModes(t, testKickAndBanBothWays) }
+
+func testKickAndBanBothWays(t *testing.T, b *bridge) {
 	ctx := context.Background()
 	b.host.deny("bob", "1", hostsdk.PermissionModerate, true)
 	b.host.deny("carol", "1", hostsdk.PermissionModerate, true)

@@ -492,8 +492,6 @@ func (r *room) removeUser(m hostsdk.Message) {
 	}
 	if nick, ok := r.web[m.Subject]; ok {
 		delete(r.web, m.Subject)
-		for _, o := range r.occupants {
-			r.send(r.unavailable(nick, "", o.full, false, rm))
-		}
+		r.broadcast(r.unavailable(nick, "", jid.JID{}, false, rm), r.everyone())
 	}
 }

@@ -12,9 +12,9 @@ import (
 // made in the browser reach an XMPP occupant as corrections, retractions
 // and subject changes, never as extra plain messages, and that kicks are
 // not shown at all.
-func TestModerationEventsRelayed(t *testing.T) {
-	t.Parallel()
-	b := startBridge(t)
+func TestModerationEventsRelayed(t *testing.T) { bothModes(t, testModerationEventsRelayed) }
+
+func testModerationEventsRelayed(t *testing.T, b *bridge) {
 	ctx := context.Background()
 	alice := b.client("alice", "laptop")
 	if self := b.join(alice, "Alice", "maxstanzas='0'"); self.Attr("type") == "error" {

@@ -103,8 +103,10 @@ func TestPermissionsAndIdentity(t *testing.T) {
 }
 
 func TestOccupantsNicksResourcesAndLeave(t *testing.T) {
-	t.Parallel()
-	b := startBridge(t)
+	bothModes(t, testOccupantsNicksResourcesAndLeave)
+}
+
+func testOccupantsNicksResourcesAndLeave(t *testing.T, b *bridge) {
 	alice1 := b.client("alice", "one")
 	b.join(alice1, "Alice", "")
 	// Another user may not take the nick.

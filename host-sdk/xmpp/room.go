@@ -435,14 +435,10 @@ func (r *room) onPresence(p hostsdk.Participant) {
 	case p.Online && !shown:
 		nick = r.webNick(p)
 		r.web[p.UserID] = nick
-		for _, o := range r.occupants {
-			r.send(r.presence(nick, p.UserID, "", o.full, false))
-		}
+		r.broadcast(r.presence(nick, p.UserID, "", jid.JID{}, false), r.everyone())
 	case !p.Online && shown:
 		delete(r.web, p.UserID)
-		for _, o := range r.occupants {
-			r.send(r.presence(nick, p.UserID, "", o.full, true))
-		}
+		r.broadcast(r.presence(nick, p.UserID, "", jid.JID{}, true), r.everyone())
 	}
 }
 
@@ -586,9 +582,7 @@ func (r *room) join(s stanzaIn) {
 	_, nickShown := r.nicks[nick]
 	if !nickShown {
 		delete(r.web, userID)
-		for _, x := range r.occupants {
-			r.send(r.presence(nick, userID, o.full.String(), x.full, false))
-		}
+		r.broadcast(r.presence(nick, userID, o.full.String(), jid.JID{}, false), r.everyone())
 	}
 	r.occupants[key] = o
 	r.nicks[nick] = userID
@@ -673,9 +667,7 @@ func (r *room) drop(o *occupant) {
 	}
 	if nickLeft {
 		delete(r.nicks, o.nick)
-		for _, x := range r.occupants {
-			r.send(r.presence(o.nick, o.userID, o.full.String(), x.full, true))
-		}
+		r.broadcast(r.presence(o.nick, o.userID, o.full.String(), jid.JID{}, true), r.everyone())
 	}
 	r.users[o.userID]--
 	if r.users[o.userID] <= 0 {
@@ -740,9 +732,7 @@ func (r *room) kick(o *occupant, rm removal) {
 	}
 	if nickLeft {
 		delete(r.nicks, o.nick)
-		for _, x := range r.occupants {
-			r.send(r.unavailable(o.nick, o.full.String(), x.full, false, rm))
-		}
+		r.broadcast(r.unavailable(o.nick, o.full.String(), jid.JID{}, false, rm), r.everyone())
 	}
 	r.users[o.userID]--
 	if r.users[o.userID] <= 0 {

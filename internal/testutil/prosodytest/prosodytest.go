@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,6 +52,25 @@ type Options struct {
 	// Registration allows in-band registration (XEP-0077) of accounts,
 	// for tests that make many.
 	Registration bool
+	// Multicast loads the repository's XEP-0033 module
+	// (host-sdk/xmpp/prosody/mod_pagechat_multicast.lua) on the users'
+	// host, allowing MulticastSenders (by default the component's
+	// domain) to multicast, at most MulticastMax addresses per stanza
+	// (0: the module's default).
+	Multicast        bool
+	MulticastSenders []string
+	MulticastMax     int
+}
+
+// ModuleDir is the directory holding the repository's Prosody modules,
+// found from this file's place in the source tree, so tests in any package
+// load the module they are built with.
+func ModuleDir() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "host-sdk", "xmpp", "prosody")
 }
 
 // Binary returns the prosody executable, skipping t loudly (failing it
@@ -199,8 +219,25 @@ s2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 network_settings = { nagle = false }
-modules_enabled = { "roster", "saslauth", "disco", "ping", "posix", "register" }
 `)
+	modules := `"roster", "saslauth", "disco", "ping", "posix", "register"`
+	if opts.Multicast {
+		modules += `, "pagechat_multicast"`
+		fmt.Fprintf(&b, "plugin_paths = { %s }\n", q(ModuleDir()))
+		senders := opts.MulticastSenders
+		if senders == nil {
+			senders = []string{s.ComponentDomain}
+		}
+		quoted := make([]string, len(senders))
+		for i, d := range senders {
+			quoted[i] = q(d)
+		}
+		fmt.Fprintf(&b, "pagechat_multicast_senders = { %s }\n", strings.Join(quoted, ", "))
+		if opts.MulticastMax > 0 {
+			fmt.Fprintf(&b, "pagechat_multicast_max_addresses = %d\n", opts.MulticastMax)
+		}
+	}
+	fmt.Fprintf(&b, "modules_enabled = { %s }\n", modules)
 	fmt.Fprintf(&b, "allow_registration = %t\n", opts.Registration)
 	fmt.Fprintf(&b, "VirtualHost %s\n", q(s.Domain))
 	fmt.Fprintf(&b, "Component %s\n  component_secret = %s\n", q(s.ComponentDomain), q(s.Secret))
