@@ -75,10 +75,20 @@ func New(buffer int) *Hub {
 type Subscription struct {
 	hub    *Hub
 	roomID string
-	events chan Event
-	done   chan struct{}
-	err    error // set before done is closed
+	// queue holds the events not taken yet, from head on. It grows as
+	// events come and is let go once taken: a channel of the whole buffer
+	// cost every open room its full size (24 KiB) while idle.
+	mu    sync.Mutex
+	queue []Event
+	head  int
+	ready chan struct{} // one slot: signalled when an event is queued
+	done  chan struct{}
+	err   error // set before done is closed
 }
+
+// idleQueueCap is the queue capacity a subscription keeps once drained;
+// a burst's larger array is let go.
+const idleQueueCap = 16
 
 // Subscribe starts receiving roomID's events. Events published before the
 // call are not delivered; callers replay those from storage after
@@ -87,7 +97,7 @@ func (h *Hub) Subscribe(roomID string) *Subscription {
 	s := &Subscription{
 		hub:    h,
 		roomID: roomID,
-		events: make(chan Event, h.buffer),
+		ready:  make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
 	h.mu.Lock()
@@ -106,8 +116,30 @@ func (h *Hub) Subscribe(roomID string) *Subscription {
 	return s
 }
 
-// Events delivers the subscription's events in publication order.
-func (s *Subscription) Events() <-chan Event { return s.events }
+// Ready is signalled when events are waiting; Next then takes them one by
+// one, in publication order, until it reports none.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// Next takes the oldest waiting event, or reports false if none waits.
+func (s *Subscription) Next() (Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.head == len(s.queue) {
+		return Event{}, false
+	}
+	ev := s.queue[s.head]
+	s.queue[s.head] = Event{} // let the message go
+	s.head++
+	if s.head == len(s.queue) {
+		s.head = 0
+		if cap(s.queue) > idleQueueCap {
+			s.queue = nil
+		} else {
+			s.queue = s.queue[:0]
+		}
+	}
+	return ev, true
+}
 
 // Done is closed when the subscription ends; Err then says why.
 func (s *Subscription) Done() <-chan struct{} { return s.done }
@@ -168,10 +200,19 @@ func (h *Hub) PublishMessages(msgs []store.Message) {
 
 func (h *Hub) publishLocked(roomID string, ev Event) {
 	for s := range h.rooms[roomID] {
-		select {
-		case s.events <- ev:
-		default:
+		s.mu.Lock()
+		full := len(s.queue)-s.head >= h.buffer
+		if !full {
+			s.queue = append(s.queue, ev)
+		}
+		s.mu.Unlock()
+		if full {
 			h.endLocked(s, ErrSlowConsumer)
+			continue
+		}
+		select {
+		case s.ready <- struct{}{}:
+		default: // already signalled
 		}
 	}
 }

@@ -46,9 +46,12 @@ func drain(t *testing.T, s *Subscription, n int) []string {
 	out := make([]string, 0, n)
 	timeout := time.After(waitTimeout)
 	for len(out) < n {
-		select {
-		case ev := <-s.Events():
+		if ev, ok := s.Next(); ok {
 			out = append(out, describe(ev))
+			continue
+		}
+		select {
+		case <-s.Ready():
 		case <-timeout:
 			t.Fatalf("got %d of %d events before timeout: %v", len(out), n, out)
 		}
@@ -60,12 +63,11 @@ func drain(t *testing.T, s *Subscription, n int) []string {
 func pending(s *Subscription) []string {
 	var out []string
 	for {
-		select {
-		case ev := <-s.Events():
-			out = append(out, describe(ev))
-		default:
+		ev, ok := s.Next()
+		if !ok {
 			return out
 		}
+		out = append(out, describe(ev))
 	}
 }
 
@@ -198,13 +200,16 @@ func TestPublishOrderConcurrentReader(t *testing.T) {
 	go func() {
 		next := uint64(1)
 		for next <= n {
-			select {
-			case ev := <-s.Events():
+			if ev, ok := s.Next(); ok {
 				if ev.Message == nil || ev.Message.Seq != next {
 					done <- fmt.Errorf("want seq %d, got %s", next, describe(ev))
 					return
 				}
 				next++
+				continue
+			}
+			select {
+			case <-s.Ready():
 			case <-s.Done():
 				done <- fmt.Errorf("subscription ended at seq %d: %v", next, s.Err())
 				return
@@ -230,8 +235,8 @@ func TestPublishMessagesKeepsDistinctPointers(t *testing.T) {
 	batch := msgs("r", 1, 3)
 	h.PublishMessages(batch)
 	for want := uint64(1); want <= 3; want++ {
-		ev := <-s.Events()
-		if ev.Message == nil || ev.Message.Seq != want {
+		ev, ok := s.Next()
+		if !ok || ev.Message == nil || ev.Message.Seq != want {
 			t.Fatalf("want seq %d, got %s", want, describe(ev))
 		}
 		if ev.Message != &batch[want-1] {
@@ -491,8 +496,13 @@ func TestCloseConcurrentWithPublish(t *testing.T) {
 		if i%2 == 0 {
 			wg.Go(func() {
 				for {
+					for {
+						if _, ok := s.Next(); !ok {
+							break
+						}
+					}
 					select {
-					case <-s.Events():
+					case <-s.Ready():
 					case <-s.Done():
 						return
 					}
@@ -621,5 +631,29 @@ func TestHubCloseConcurrent(t *testing.T) {
 	}
 	if s := h.Subscribe("r0"); !isDone(s) || !errors.Is(s.Err(), ErrClosed) {
 		t.Fatalf("Subscribe after concurrent Close: done=%v err=%v", isDone(s), s.Err())
+	}
+}
+
+// A subscription's queue grows with a burst and is let go once drained:
+// an open room that is quiet holds no buffer of the hub's full size.
+func TestDrainedQueueIsLetGo(t *testing.T) {
+	t.Parallel()
+	h := New(1024)
+	s := h.Subscribe("r")
+	if c := cap(s.queue); c != 0 {
+		t.Fatalf("new subscription holds %d slots", c)
+	}
+	h.PublishMessages(msgs("r", 1, 500))
+	if got := drain(t, s, 500); len(got) != 500 {
+		t.Fatalf("drained %d events", len(got))
+	}
+	s.mu.Lock()
+	c := cap(s.queue)
+	s.mu.Unlock()
+	if c > idleQueueCap {
+		t.Errorf("drained subscription keeps %d slots, want at most %d", c, idleQueueCap)
+	}
+	if err := s.Err(); err != nil {
+		t.Errorf("subscription ended: %v", err)
 	}
 }

@@ -109,24 +109,13 @@ func (rt *runtime) streamRoom(ctx context.Context, room store.Room, after uint64
 		defer t.Stop()
 		recheck = t.C
 	}
-	stopping := failf(errStopping, "plugin is shutting down; resume after the restart")
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-rt.done:
-			return stopping
-		case <-sub.Done():
-			if errors.Is(sub.Err(), hub.ErrSlowConsumer) {
-				rt.logger.Warn("cut slow subscriber", "room", room.ID, "subscriber", opts.who, "last_seq", last)
-				return failf(errSlowSubscriber, "subscriber fell too far behind; resume after sequence %d", last)
+	// take handles every event waiting on sub, in order.
+	take := func() error {
+		for {
+			ev, ok := sub.Next()
+			if !ok {
+				return nil
 			}
-			return stopping
-		case <-recheck:
-			if err := opts.recheck(ctx); err != nil {
-				return err
-			}
-		case ev := <-sub.Events():
 			switch {
 			case ev.Message != nil:
 				m := *ev.Message
@@ -155,6 +144,29 @@ func (rt *runtime) streamRoom(ctx context.Context, room store.Room, after uint64
 				if err := sink.typing(*ev.Typing); err != nil {
 					return err
 				}
+			}
+		}
+	}
+	stopping := failf(errStopping, "plugin is shutting down; resume after the restart")
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-rt.done:
+			return stopping
+		case <-sub.Done():
+			if errors.Is(sub.Err(), hub.ErrSlowConsumer) {
+				rt.logger.Warn("cut slow subscriber", "room", room.ID, "subscriber", opts.who, "last_seq", last)
+				return failf(errSlowSubscriber, "subscriber fell too far behind; resume after sequence %d", last)
+			}
+			return stopping
+		case <-recheck:
+			if err := opts.recheck(ctx); err != nil {
+				return err
+			}
+		case <-sub.Ready():
+			if err := take(); err != nil {
+				return err
 			}
 		}
 	}
