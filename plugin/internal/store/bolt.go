@@ -100,6 +100,8 @@ type Bolt struct {
 	// bans keeps every room's bans in memory once read: a send, an
 	// upload and every viewer re-check ask for them.
 	bans banCache
+	// previews keeps recent room tables' data; see previewCache.
+	previews previewCache
 
 	closeOnce sync.Once
 	closeErr  error
@@ -232,6 +234,7 @@ func (b *Bolt) CreateRoom(ctx context.Context, r Room) (Room, error) {
 	if !errors.Is(err, ErrRoomNotFound) {
 		return Room{}, fmt.Errorf("store: create room %q: %w", r.ID, err)
 	}
+	defer b.previews.changed(r.ID) // a table read before it was created must not stay
 	err = b.db.Update(func(tx *bolt.Tx) error {
 		rooms := tx.Bucket(roomsBucket)
 		if rooms.Get([]byte(r.ID)) != nil {

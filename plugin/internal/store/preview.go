@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -18,6 +20,26 @@ import (
 // decoded beyond those returned), so a room of thousands renders its
 // table in well under a millisecond of store time.
 func (b *Bolt) RoomPreview(ctx context.Context, roomID string, lim PreviewLimits) (Preview, error) {
+	if b.isClosed() {
+		return Preview{}, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return Preview{}, err
+	}
+	key := previewKeyOf(roomID, lim)
+	p, gen, ok := b.previews.get(key)
+	if ok {
+		return p, nil
+	}
+	p, err := b.readPreview(ctx, roomID, lim)
+	if err == nil {
+		b.previews.put(key, gen, p)
+	}
+	return p, err
+}
+
+// readPreview is RoomPreview from the database.
+func (b *Bolt) readPreview(ctx context.Context, roomID string, lim PreviewLimits) (Preview, error) {
 	var out Preview
 	err := b.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket(roomsBucket).Get([]byte(roomID))
@@ -204,4 +226,100 @@ func previewTranscripts(b *bolt.Bucket, limit int) ([]Transcript, int, error) {
 		out = append(out, Transcript(t))
 	}
 	return out, total, nil
+}
+
+// previewCache keeps the room tables' data most recently read. A page
+// view renders the table of each room on the page, and reading an old
+// room's lists (thousands of participants to rank, files, transcripts)
+// costs more than the rest of the render; on most sites most views are
+// of rooms where nothing happened since the last one. The writes that
+// change what a preview shows (the writer's commits, room creation,
+// transcript bookkeeping) call changed for their rooms after they
+// commit and before they return; a read that began before such a change
+// keeps its result to itself, as a room's generation has moved on.
+type previewCache struct {
+	mu sync.Mutex
+	// gens counts each room's changes; a room never changed is at 0. It
+	// holds a number for every room written since the store opened.
+	gens    map[string]uint64
+	entries map[previewKey]previewEntry
+}
+
+// maxPreviews bounds the cache, a few KiB per table; it starts over when
+// full.
+const maxPreviews = 1024
+
+// previewKey is a room and what was asked of it. The online users are
+// part of it (sorted, joined), since they decide who is listed first.
+type previewKey struct {
+	room                             string
+	participants, files, transcripts int
+	online                           string
+}
+
+type previewEntry struct {
+	gen uint64
+	p   Preview
+}
+
+func previewKeyOf(roomID string, lim PreviewLimits) previewKey {
+	online := slices.Clone(lim.Online)
+	slices.Sort(online)
+	return previewKey{
+		room: roomID, participants: lim.Participants, files: lim.Files, transcripts: lim.Transcripts,
+		online: strings.Join(online, "\x00"),
+	}
+}
+
+// get returns the cached preview of k if it is current, else the room's
+// generation for put.
+func (c *previewCache) get(k previewKey) (Preview, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gen := c.gens[k.room]
+	e, ok := c.entries[k]
+	if !ok || e.gen != gen {
+		return Preview{}, gen, false
+	}
+	return e.p.clone(), gen, true
+}
+
+// put keeps p for k if the room has not changed since gen was read.
+func (c *previewCache) put(k previewKey, gen uint64, p Preview) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gens[k.room] != gen {
+		return
+	}
+	if c.entries == nil || len(c.entries) >= maxPreviews {
+		// The generations stay: a read that began before the reset
+		// must still find out that its room changed since.
+		c.entries = make(map[previewKey]previewEntry)
+	}
+	c.entries[k] = previewEntry{gen: gen, p: p.clone()}
+}
+
+// changed moves the given rooms' generations on, retiring their cached
+// previews.
+func (c *previewCache) changed(roomIDs ...string) {
+	if len(roomIDs) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gens == nil {
+		c.gens = make(map[string]uint64)
+	}
+	for _, id := range roomIDs {
+		c.gens[id]++
+	}
+}
+
+// clone copies p's lists, so that the cache and its callers share nothing
+// a caller could change.
+func (p Preview) clone() Preview {
+	p.Participants = slices.Clone(p.Participants)
+	p.Files = slices.Clone(p.Files)
+	p.Transcripts = slices.Clone(p.Transcripts)
+	return p
 }

@@ -318,6 +318,7 @@ func (b *Bolt) TranscriptWritten(ctx context.Context, w TranscriptWrite) error {
 		return err
 	}
 	now := b.opts.Now().UTC()
+	defer b.previews.changed(w.RoomID)
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		rb, err := roomBuckets(tx, w.RoomID)
 		if err != nil {
@@ -407,6 +408,7 @@ func (b *Bolt) TranscriptFailed(ctx context.Context, roomID, date string, nextTr
 		return 0, err
 	}
 	attempts := 0
+	defer b.previews.changed(roomID)
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		pending := nestedBucketRO(tx, transcriptPendingBucket, roomID)
 		if pending == nil {

@@ -129,6 +129,7 @@ func (b *Bolt) commit(batch []*request) {
 	var added, changed []Message
 	now := b.opts.Now().UTC()
 
+	var touched []string // the rooms this commit may have changed
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		rooms := tx.Bucket(roomsBucket)
 		states := make(map[string]*roomState)
@@ -153,6 +154,7 @@ func (b *Bolt) commit(batch []*request) {
 			s := &roomState{roomBucketSet: rb, room: room}
 			states[id] = s
 			order = append(order, s)
+			touched = append(touched, id)
 			return s, nil
 		}
 
@@ -226,6 +228,9 @@ func (b *Bolt) commit(batch []*request) {
 		}
 		return nil
 	})
+	// Before anyone hears of the commit: a table rendered after an
+	// Append returned must show it.
+	b.previews.changed(touched...)
 	if err != nil {
 		err = fmt.Errorf("store: commit: %w", mapErr(err))
 		for i := range results {
