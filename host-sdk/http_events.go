@@ -130,7 +130,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 	v := &viewer{user: id.UserID, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	if id.Recheck != nil {
 		// Holds on to nothing of the request.
-		v.reauth = func() endReason { return h.recheckLogin(id) }
+		v.reauth = func() endReason { return h.loginEnded(id, id.Recheck()) }
 	} else {
 		v.reauth = func() endReason { return h.reidentify(r, id) }
 	}
@@ -176,9 +176,19 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 // messages. It returns endNone while the request still names id's user.
 func (h *Handler) reidentify(r *http.Request, id Identity) endReason {
 	if id.Recheck != nil {
-		return h.recheckLogin(id)
+		return h.loginEnded(id, id.Recheck())
 	}
 	now, err := h.identify(r)
+	if err == nil && now.UserID != id.UserID {
+		h.logger.Info("chat stream closed: its session now belongs to another user", "user", id.UserID)
+		return endUnauthenticated
+	}
+	return h.loginEnded(id, err)
+}
+
+// loginEnded says how a stream ends whose login re-check failed with err,
+// or endNone for no error.
+func (h *Handler) loginEnded(id Identity, err error) endReason {
 	switch {
 	case errors.Is(err, ErrUnauthenticated):
 		h.logger.Info("chat stream closed: session no longer valid", "user", id.UserID)
@@ -187,23 +197,6 @@ func (h *Handler) reidentify(r *http.Request, id Identity) endReason {
 		// The host cannot say who this is right now: the stream is not
 		// served unverified, and the browser reconnects (and is asked to
 		// log in if its session is really gone).
-		h.logger.Warn("chat stream closed: cannot re-check its session", "user", id.UserID, "error", err)
-		return endUnavailable
-	case now.UserID != id.UserID:
-		h.logger.Info("chat stream closed: its session now belongs to another user", "user", id.UserID)
-		return endUnauthenticated
-	}
-	return endNone
-}
-
-// recheckLogin is reidentify with the host's own re-check of the login.
-func (h *Handler) recheckLogin(id Identity) endReason {
-	err := id.Recheck()
-	switch {
-	case errors.Is(err, ErrUnauthenticated):
-		h.logger.Info("chat stream closed: session no longer valid", "user", id.UserID)
-		return endUnauthenticated
-	case err != nil:
 		h.logger.Warn("chat stream closed: cannot re-check its session", "user", id.UserID, "error", err)
 		return endUnavailable
 	}

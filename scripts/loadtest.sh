@@ -444,6 +444,14 @@ fi
 mem() {
 	awk '/^VmRSS:/ {r=$2} /^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} END {printf "%d KiB (anon %d, file %d)", r, a, f}' "/proc/$1/status" 2>/dev/null || echo "?"
 }
+# take_profiles takes the CPU profiles of the wiki and the plugin, both
+# over the same PROFILE_SECONDS.
+take_profiles() {
+	curl -fsS -o "$PROFILE/wiki.pprof" "${wiki_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
+	curl -fsS -o "$PROFILE/plugin.pprof" "${plugin_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
+	wait
+	echo "loadtest: profiles in $PROFILE/wiki.pprof and $PROFILE/plugin.pprof" >&2
+}
 plugin_pid=$(pgrep -P "$wiki_pid" -f pagechat-plugin | head -1 || true)
 echo "loadtest: wiki listening after ${startup_ms} ms with ${EXTRA_ROOMS:-0} extra rooms; RSS wiki $(mem "$wiki_pid"), plugin $(mem "${plugin_pid:-0}")" >&2
 if [ -n "${IDLE:-}" ]; then
@@ -455,10 +463,7 @@ if [ -n "${IDLE:-}" ]; then
 			until grep -q 'settling for' "$work/loadgen.log" 2>/dev/null; do sleep 0.2; done
 			settle=$(sed -n 's/.*settling for \([0-9.]*\)s.*/\1/p' "$work/loadgen.log" | head -1)
 			sleep "${settle:-0}"
-			curl -fsS -o "$PROFILE/wiki.pprof" "${wiki_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
-			curl -fsS -o "$PROFILE/plugin.pprof" "${plugin_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
-			wait
-			echo "loadtest: profiles in $PROFILE/wiki.pprof and $PROFILE/plugin.pprof" >&2
+			take_profiles
 		) &
 		prof_pid=$!
 	fi
@@ -506,10 +511,7 @@ if [ -n "${PROFILE:-}" ]; then
 	(
 		wait_for_load
 		sleep 3
-		curl -fsS -o "$PROFILE/wiki.pprof" "${wiki_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
-		curl -fsS -o "$PROFILE/plugin.pprof" "${plugin_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
-		wait
-		echo "loadtest: profiles in $PROFILE/wiki.pprof and $PROFILE/plugin.pprof" >&2
+		take_profiles
 	) &
 	profile_pid=$!
 fi
