@@ -99,6 +99,8 @@ type Client struct {
 	t    testing.TB
 	JID  jid.JID
 	sess *xmpp.Session
+	// ctx is the context of every Send, done when the test ends.
+	ctx context.Context
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -115,8 +117,14 @@ func Dial(t testing.TB, addr, address, password string) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// mellium watches a call's context in a goroutine that, should the
+	// context be done by the time it looks, sets the connection's
+	// deadline to the past and back: cancelling a context right after a
+	// call returns can race with the next write and fail it with an i/o
+	// timeout. So each context here ends with the test, not the call;
+	// the login still gives up after 20 s.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
@@ -133,7 +141,9 @@ func Dial(t testing.TB, addr, address, password string) *Client {
 		_ = conn.Close()
 		t.Fatalf("log in %s: %v", address, err)
 	}
-	c := &Client{t: t, JID: sess.LocalAddr(), sess: sess}
+	life, end := context.WithCancel(context.Background())
+	t.Cleanup(end)
+	c := &Client{t: t, JID: sess.LocalAddr(), sess: sess, ctx: life}
 	c.cond = sync.NewCond(&c.mu)
 	done := make(chan struct{})
 	go func() {
@@ -203,10 +213,9 @@ func (c *Client) Send(format string, args ...any) {
 	if len(args) > 0 {
 		raw = fmt.Sprintf(format, args...)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	// Not cancelled when Send returns; see Dial.
 	d := xml.NewDecoder(strings.NewReader(raw))
-	if err := c.sess.Send(ctx, d); err != nil {
+	if err := c.sess.Send(c.ctx, d); err != nil {
 		c.t.Fatalf("%s: send %s: %v", c.JID, raw, err)
 	}
 }
