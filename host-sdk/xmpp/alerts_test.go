@@ -146,6 +146,9 @@ func TestAlerts(t *testing.T) {
 	if !b.comp.Alert(dup) || b.comp.Alert(dup) {
 		t.Error("a repeated notification id was queued again")
 	}
+	// Before muting: an alert still queued when the mute lands is muted
+	// too, rightly.
+	alice.Expect(wait, "the repeated notification", fromBot("dup alert"))
 
 	// Muted: the notification is made, nothing reaches the client.
 	alice.Send(`<message to='%s' type='chat' id='mu'><body>mute</body></message>`, bot)
