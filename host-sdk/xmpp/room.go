@@ -853,18 +853,20 @@ func (r *room) groupchat(s stanzaIn) {
 		return
 	}
 	r.sends.Add(1)
+	// The room's fields belong to its goroutine: the send takes copies.
+	userID, roomID, roomName := o.userID, r.id, r.name
 	go func() {
 		defer r.sends.Done()
 		defer func() { <-r.slots }()
 		ctx, cancel := context.WithTimeout(r.c.ctx, rpcTimeout)
 		defer cancel()
-		_, err := r.c.cfg.Chat.Send(ctx, o.userID, r.id, clientID, body)
+		_, err := r.c.cfg.Chat.Send(ctx, userID, roomID, clientID, body)
 		if err != nil {
 			typ, cond, text := r.errorFor(err, "post")
 			_ = r.c.enqueue(r.c.ctx, stanzaError(e, typ, cond, text))
 			return
 		}
-		r.c.recent.touch(o.userID, r.id, r.name)
+		r.c.recent.touch(userID, roomID, roomName)
 	}()
 }
 
