@@ -191,27 +191,22 @@ func previewMembers(b *bolt.Bucket, limit int, online []string) ([]Participant, 
 
 // previewFiles returns the newest limit files, oldest of them first.
 func previewFiles(b *bolt.Bucket, limit int) ([]File, int, error) {
-	var out []File
-	total := 0
-	c := b.Cursor()
-	for k, v := c.Last(); k != nil; k, v = c.Prev() {
-		total++
-		if len(out) >= limit {
-			continue
-		}
-		var f fileRecord
-		if err := json.Unmarshal(v, &f); err != nil {
-			return nil, 0, fmt.Errorf("decode file %x: %w", k, err)
-		}
-		out = append(out, File(f))
-	}
+	out, total, err := newestRecords(b, limit, func(f fileRecord) File { return File(f) },
+		func(k []byte) string { return fmt.Sprintf("file %x", k) })
 	slices.Reverse(out)
-	return out, total, nil
+	return out, total, err
 }
 
 // previewTranscripts returns the newest limit transcripts, newest first.
 func previewTranscripts(b *bolt.Bucket, limit int) ([]Transcript, int, error) {
-	var out []Transcript
+	return newestRecords(b, limit, func(t transcriptRecord) Transcript { return Transcript(t) },
+		func(k []byte) string { return fmt.Sprintf("transcript %s", k) })
+}
+
+// newestRecords decodes the newest limit JSON records of b, newest first,
+// and counts all of them; name says which record failed to decode.
+func newestRecords[R, T any](b *bolt.Bucket, limit int, convert func(R) T, name func([]byte) string) ([]T, int, error) {
+	var out []T
 	total := 0
 	c := b.Cursor()
 	for k, v := c.Last(); k != nil; k, v = c.Prev() {
@@ -219,11 +214,11 @@ func previewTranscripts(b *bolt.Bucket, limit int) ([]Transcript, int, error) {
 		if len(out) >= limit {
 			continue
 		}
-		var t transcriptRecord
-		if err := json.Unmarshal(v, &t); err != nil {
-			return nil, 0, fmt.Errorf("decode transcript %s: %w", k, err)
+		var rec R
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return nil, 0, fmt.Errorf("decode %s: %w", name(k), err)
 		}
-		out = append(out, Transcript(t))
+		out = append(out, convert(rec))
 	}
 	return out, total, nil
 }
