@@ -468,26 +468,13 @@ func (s *Store) Room(ctx context.Context, roomID string) (store.Room, error) {
 			return err
 		}
 
-		rows, _ := tx.Query(ctx, `SELECT user_id, display_name, last_seen FROM pagechat.participants WHERE room_id = $1 ORDER BY rank`, roomID)
-		out.Participants, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Participant, error) {
-			var p store.Participant
-			err := row.Scan(&p.UserID, &p.DisplayName, &p.LastSeen)
-			p.LastSeen = p.LastSeen.UTC()
-			return p, err
-		})
+		rows, _ := tx.Query(ctx, `SELECT `+participantCols+` FROM pagechat.participants WHERE room_id = $1 ORDER BY rank`, roomID)
+		out.Participants, err = pgx.CollectRows(rows, scanParticipant)
 		if err != nil {
 			return err
 		}
-		rows, _ = tx.Query(ctx, `SELECT id, name, url, content_type, size, user_id, uploaded_at, seq FROM pagechat.files WHERE room_id = $1 ORDER BY seq`, roomID)
-		out.Files, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.File, error) {
-			var (
-				f   store.File
-				seq int64
-			)
-			err := row.Scan(&f.ID, &f.Name, &f.URL, &f.ContentType, &f.Size, &f.UserID, &f.UploadedAt, &seq)
-			f.Seq, f.UploadedAt = uint64(seq), f.UploadedAt.UTC()
-			return f, err
-		})
+		rows, _ = tx.Query(ctx, `SELECT `+fileCols+` FROM pagechat.files WHERE room_id = $1 ORDER BY seq`, roomID)
+		out.Files, err = pgx.CollectRows(rows, scanFile)
 		if err != nil {
 			return err
 		}
@@ -503,6 +490,29 @@ func (s *Store) Room(ctx context.Context, roomID string) (store.Room, error) {
 }
 
 // scanTranscript reads a row of date, title and url.
+// participantCols are the columns scanParticipant reads, in its order.
+const participantCols = `user_id, display_name, last_seen`
+
+func scanParticipant(row pgx.CollectableRow) (store.Participant, error) {
+	var p store.Participant
+	err := row.Scan(&p.UserID, &p.DisplayName, &p.LastSeen)
+	p.LastSeen = p.LastSeen.UTC()
+	return p, err
+}
+
+// fileCols are the columns scanFile reads, in its order.
+const fileCols = `id, name, url, content_type, size, user_id, uploaded_at, seq`
+
+func scanFile(row pgx.CollectableRow) (store.File, error) {
+	var (
+		f   store.File
+		seq int64
+	)
+	err := row.Scan(&f.ID, &f.Name, &f.URL, &f.ContentType, &f.Size, &f.UserID, &f.UploadedAt, &seq)
+	f.Seq, f.UploadedAt = uint64(seq), f.UploadedAt.UTC()
+	return f, err
+}
+
 func scanTranscript(row pgx.CollectableRow) (store.Transcript, error) {
 	var t store.Transcript
 	err := row.Scan(&t.Date, &t.Title, &t.URL)
@@ -560,29 +570,16 @@ func (s *Store) RoomPreview(ctx context.Context, roomID string, lim store.Previe
 		if out.TotalParticipants <= lim.Participants || online == nil {
 			online = []string{} // every one fits: first-seen order alone
 		}
-		rows, _ := tx.Query(ctx, `SELECT user_id, display_name, last_seen FROM pagechat.participants WHERE room_id = $1
+		rows, _ := tx.Query(ctx, `SELECT `+participantCols+` FROM pagechat.participants WHERE room_id = $1
 			ORDER BY (user_id = ANY($2)) DESC, rank LIMIT $3`, roomID, online, max(lim.Participants, 0))
 		var err error
-		out.Participants, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Participant, error) {
-			var p store.Participant
-			err := row.Scan(&p.UserID, &p.DisplayName, &p.LastSeen)
-			p.LastSeen = p.LastSeen.UTC()
-			return p, err
-		})
+		out.Participants, err = pgx.CollectRows(rows, scanParticipant)
 		if err != nil {
 			return err
 		}
-		rows, _ = tx.Query(ctx, `SELECT id, name, url, content_type, size, user_id, uploaded_at, seq FROM pagechat.files WHERE room_id = $1
+		rows, _ = tx.Query(ctx, `SELECT `+fileCols+` FROM pagechat.files WHERE room_id = $1
 			ORDER BY seq DESC LIMIT $2`, roomID, max(lim.Files, 0))
-		out.Files, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.File, error) {
-			var (
-				f   store.File
-				seq int64
-			)
-			err := row.Scan(&f.ID, &f.Name, &f.URL, &f.ContentType, &f.Size, &f.UserID, &f.UploadedAt, &seq)
-			f.Seq, f.UploadedAt = uint64(seq), f.UploadedAt.UTC()
-			return f, err
-		})
+		out.Files, err = pgx.CollectRows(rows, scanFile)
 		if err != nil {
 			return err
 		}
