@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -13,16 +12,10 @@ import (
 // began before the change must not put the old bans back in memory.
 func TestBanCacheReadsItsWrites(t *testing.T) {
 	t.Parallel()
-	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, _ := openTemp(t, Options{})
+	mustCreate(t, s, "p.r")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := s.CreateRoom(ctx, Room{ID: "p.r", PageID: "p", Name: "R", Slug: "r"}); err != nil {
-		t.Fatal(err)
-	}
 	var readers sync.WaitGroup
 	for range 4 {
 		readers.Go(func() {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,11 +14,7 @@ import (
 // change what the cache holds.
 func TestPreviewCacheFollowsWrites(t *testing.T) {
 	t.Parallel()
-	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, _ := openTemp(t, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const room = "p.r"
@@ -35,9 +30,7 @@ func TestPreviewCacheFollowsWrites(t *testing.T) {
 	if _, err := s.RoomPreview(ctx, room, lim); err == nil {
 		t.Fatal("preview of a room not created yet")
 	}
-	if _, err := s.CreateRoom(ctx, Room{ID: room, PageID: "p", Name: "R", Slug: "r"}); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, s, room)
 	var readers sync.WaitGroup
 	for range 3 {
 		readers.Go(func() {
