@@ -74,19 +74,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return idleMain(ctx, cfg, stdout, stderr)
 	}
 	res, err := run(ctx, cfg, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "loadgen:", err)
-		if ctx.Err() != nil {
-			return exitInterrupted
-		}
-		return exitFailed
+	if code, ok := printResult(ctx, stdout, stderr, res, err); !ok {
+		return code
 	}
-	line, err := json.Marshal(res)
-	if err != nil {
-		fmt.Fprintln(stderr, "loadgen: encoding the result:", err)
-		return exitFailed
-	}
-	fmt.Fprintln(stdout, string(line))
 
 	switch {
 	case res.Interrupted:
@@ -190,18 +180,27 @@ func startCPUProfile(path string) (stop func(), err error) {
 // idleMain runs the idle mode and prints its JSON line.
 func idleMain(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 	res, err := runIdle(ctx, cfg, stderr)
+	if code, ok := printResult(ctx, stdout, stderr, res, err); !ok {
+		return code
+	}
+	return exitOK
+}
+
+// printResult prints a run's result as its JSON line, or why the run
+// failed. When it reports false the run is over with code.
+func printResult(ctx context.Context, stdout, stderr io.Writer, res any, err error) (code int, ok bool) {
 	if err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
 		if ctx.Err() != nil {
-			return exitInterrupted
+			return exitInterrupted, false
 		}
-		return exitFailed
+		return exitFailed, false
 	}
 	line, err := json.Marshal(res)
 	if err != nil {
 		fmt.Fprintln(stderr, "loadgen: encoding the result:", err)
-		return exitFailed
+		return exitFailed, false
 	}
 	fmt.Fprintln(stdout, string(line))
-	return exitOK
+	return 0, true
 }
