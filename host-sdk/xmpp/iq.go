@@ -60,13 +60,8 @@ func (r *room) iq(s stanzaIn) {
 // authorize maps the sender to a user who may view the room, answering
 // with an error if not. It loads the room's name on the way.
 func (r *room) authorize(s stanzaIn) (string, bool) {
-	userID, ok, err := r.c.lookupUser(r.c.ctx, s.from)
-	if err != nil {
-		r.c.reply(stanzaError(s.e, "wait", "internal-server-error", "cannot look up your account right now"))
-		return "", false
-	}
+	userID, ok := r.linkedUser(r.c.ctx, s)
 	if !ok {
-		r.c.reply(stanzaError(s.e, "auth", "forbidden", r.c.cfg.LinkHelp))
 		return "", false
 	}
 	ctx, cancel := context.WithTimeout(r.c.ctx, rpcTimeout)
@@ -272,4 +267,19 @@ func dropAttr(as []xml.Attr, name string) []xml.Attr {
 		}
 	}
 	return out
+}
+
+// linkedUser maps an IQ's sender to the wiki user its JID is linked to,
+// answering with an error stanza if it cannot or the JID is not linked.
+func (r *room) linkedUser(ctx context.Context, s stanzaIn) (string, bool) {
+	userID, ok, err := r.c.lookupUser(ctx, s.from)
+	if err != nil {
+		r.c.reply(stanzaError(s.e, "wait", "internal-server-error", "cannot look up your account right now"))
+		return "", false
+	}
+	if !ok {
+		r.c.reply(stanzaError(s.e, "auth", "forbidden", r.c.cfg.LinkHelp))
+		return "", false
+	}
+	return userID, true
 }

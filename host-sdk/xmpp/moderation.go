@@ -268,13 +268,8 @@ func (r *room) setSubject(s stanzaIn, o *occupant, subject string) {
 // moderator maps an IQ's sender to a user who moderates the room,
 // answering with an error if they are not one.
 func (r *room) moderator(ctx context.Context, s stanzaIn) (string, bool) {
-	userID, ok, err := r.c.lookupUser(ctx, s.from)
-	if err != nil {
-		r.c.reply(stanzaError(s.e, "wait", "internal-server-error", "cannot look up your account right now"))
-		return "", false
-	}
+	userID, ok := r.linkedUser(ctx, s)
 	if !ok {
-		r.c.reply(stanzaError(s.e, "auth", "forbidden", r.c.cfg.LinkHelp))
 		return "", false
 	}
 	info, rights, err := r.c.cfg.Chat.RoomWithRights(ctx, userID, r.id)
