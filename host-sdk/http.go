@@ -165,6 +165,10 @@ type Handler struct {
 	userStreams map[string]int          // open event streams per user
 	streams     map[*sseWriter]struct{} // open event streams, for Close
 	sweeping    bool                    // the sweeper runs (sweep.go)
+	// watcher notices browsers leaving taken-over streams (nil until the
+	// first one, or where it cannot be made); Close stops it.
+	watcher       *closeWatcher
+	watcherFailed bool
 	// ctx ends with Close; the sweeper's calls run in it.
 	ctx       context.Context
 	cancelCtx context.CancelFunc
@@ -333,6 +337,11 @@ func (h *Handler) Close() error {
 	for s := range h.streams {
 		s.interrupt()
 	}
+	if w := h.watcher; w != nil {
+		// After the streams, which unwatch their connections as they
+		// end (or, past closeWait, never mind).
+		defer w.stop()
+	}
 	h.mu.Unlock()
 
 	for _, f := range feeds {
@@ -355,6 +364,27 @@ func (h *Handler) Close() error {
 		// nothing but the WaitGroup.
 		return fmt.Errorf("hostsdk: Handler.Close: event streams still writing after %v (a ResponseWriter without write deadlines?)", closeWait)
 	}
+}
+
+// closeWatcher returns the watcher that notices browsers leaving
+// taken-over streams, starting it on first use, or nil where there is none
+// (each stream then watches its connection itself).
+func (h *Handler) closeWatcher() *closeWatcher {
+	if !closeWatchSupported {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.watcher == nil && !h.watcherFailed && !h.closed {
+		w, err := newCloseWatcher()
+		if err != nil {
+			h.watcherFailed = true
+			h.logger.Warn("chat streams watch their connections one goroutine each", "error", err)
+			return nil
+		}
+		h.watcher = w
+	}
+	return h.watcher
 }
 
 func (h *Handler) isClosed() bool {

@@ -138,7 +138,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 		// The request's context no longer ends when the browser leaves;
 		// the stream's own does. It holds on to nothing of the request.
 		ctx, cancel := context.WithCancel(h.ctx)
-		s.watchClose(cancel)
+		s.watchClose(h.closeWatcher(), cancel)
 		cursor, ok := h.catchUp(ctx, s, f, v, id.UserID, roomID, after, room.Epoch)
 		if !ok {
 			cancel()

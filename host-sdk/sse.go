@@ -46,6 +46,9 @@ type sseWriter struct {
 	mu   sync.Mutex
 	conn net.Conn
 	bufs net.Buffers
+	// unwatch takes conn out of the handler's close watcher, if it is
+	// in it.
+	unwatch func()
 }
 
 func newSSEWriter(w http.ResponseWriter, timeout time.Duration) *sseWriter {
@@ -108,8 +111,16 @@ func (s *sseWriter) start(w http.ResponseWriter, r *http.Request, hdr http.Heade
 
 // watchClose calls gone once the browser has closed a taken-over
 // connection (or sent something, which a stream's browser never does).
-// Its goroutine ends then, or when close closes the connection.
-func (s *sseWriter) watchClose(gone func()) {
+// The shared watcher w does the watching where it can (nil means there is
+// none); otherwise a goroutine of the stream's own waits in a one-byte
+// read, and ends then or when close closes the connection.
+func (s *sseWriter) watchClose(w *closeWatcher, gone func()) {
+	if w != nil {
+		if unwatch, err := w.watch(s.conn, gone); err == nil {
+			s.unwatch = unwatch
+			return
+		}
+	}
 	go func() {
 		var b [1]byte
 		_, _ = s.conn.Read(b[:])
@@ -119,6 +130,9 @@ func (s *sseWriter) watchClose(gone func()) {
 
 // close closes a taken-over connection.
 func (s *sseWriter) close() {
+	if s.unwatch != nil {
+		s.unwatch()
+	}
 	if s.conn != nil {
 		_ = s.conn.Close()
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +104,60 @@ func TestEventStreamTakesOverItsConnection(t *testing.T) {
 	if n := streams(); n != 0 {
 		t.Errorf("%d streams open after Close", n)
 	}
+}
+
+// An idle stream on a taken-over connection costs one goroutine, the one
+// that writes its events: the browser leaving is noticed by the handler's
+// one close watcher, not by a goroutine per stream waiting in a read.
+// Not parallel: it counts the process's goroutines.
+func TestIdleStreamsNeedOneGoroutineEach(t *testing.T) {
+	if !closeWatchSupported {
+		t.Skip("no shared close watcher on this platform")
+	}
+	p := newFakePlugin()
+	h, err := newHandler(p, newTestHost(), config{}, hclog.NewNullLogger(), webIdentify, WithMaxStreamsPerUser(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = h.Close() })
+	streams := func() int {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.streams)
+	}
+	open := func() net.Conn {
+		t.Helper()
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		fmt.Fprintf(conn, "GET /chat/api/rooms/%s/events?after=0 HTTP/1.1\r\nHost: test\r\nX-Test-User: alice\r\n\r\n", p.room.ID)
+		return conn
+	}
+	// The first stream starts the room's feed, the sweeper and the
+	// watcher: the fixed cost, measured from there.
+	open()
+	testutil.Eventually(t, 10*time.Second, func() bool { return streams() == 1 }, "the first stream to open")
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	const n = 40
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i] = open()
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return streams() == n+1 }, "every stream to open")
+	// Let net/http's connection goroutines, which hand over, end.
+	var grown int
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		grown = runtime.NumGoroutine() - before
+		return grown <= n+2
+	}, "the idle streams to settle at one goroutine each")
+	// And they still notice their browsers leaving.
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return streams() == 1 }, "the streams to end after their browsers left")
 }

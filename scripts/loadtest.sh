@@ -101,6 +101,8 @@
 # PROFILE=DIR writes CPU profiles of the wiki and the plugin, taken for
 # PROFILE_SECONDS (default 10) from 3 s into the send phase, to
 # DIR/wiki.pprof and DIR/plugin.pprof (go tool pprof -top DIR/plugin.pprof).
+# With IDLE the profiles cover the idle window, and right after them the heap
+# profiles, memory statistics and goroutine lists of both are saved too.
 #
 #   PROFILE=/tmp/prof bash scripts/loadtest.sh -rooms 10 -subs 10 -rate 200 -duration 20s
 #
@@ -452,6 +454,19 @@ take_profiles() {
 	wait
 	echo "loadtest: profiles in $PROFILE/wiki.pprof and $PROFILE/plugin.pprof" >&2
 }
+# take_heaps saves both processes' heap profiles and memory statistics
+# (the runtime's MemStats, at the end of the debug=1 text): for idle runs,
+# where the question is what each open stream holds.
+take_heaps() {
+	curl -fsS -o "$PROFILE/wiki.heap" "${wiki_debug}heap" &
+	curl -fsS -o "$PROFILE/plugin.heap" "${plugin_debug}heap" &
+	curl -fsS -o "$PROFILE/wiki.memstats" "${wiki_debug}heap?debug=1" &
+	curl -fsS -o "$PROFILE/plugin.memstats" "${plugin_debug}heap?debug=1" &
+	curl -fsS -o "$PROFILE/wiki.goroutines" "${wiki_debug}goroutine?debug=1" &
+	curl -fsS -o "$PROFILE/plugin.goroutines" "${plugin_debug}goroutine?debug=1" &
+	wait
+	echo "loadtest: heap profiles, memory statistics and goroutines in $PROFILE/{wiki,plugin}.{heap,memstats,goroutines}" >&2
+}
 plugin_pid=$(pgrep -P "$wiki_pid" -f pagechat-plugin | head -1 || true)
 echo "loadtest: wiki listening after ${startup_ms} ms with ${EXTRA_ROOMS:-0} extra rooms; RSS wiki $(mem "$wiki_pid"), plugin $(mem "${plugin_pid:-0}")" >&2
 if [ -n "${IDLE:-}" ]; then
@@ -464,6 +479,7 @@ if [ -n "${IDLE:-}" ]; then
 			settle=$(sed -n 's/.*settling for \([0-9.]*\)s.*/\1/p' "$work/loadgen.log" | head -1)
 			sleep "${settle:-0}"
 			take_profiles
+			take_heaps
 		) &
 		prof_pid=$!
 	fi
