@@ -73,8 +73,10 @@ type viewer struct {
 	// handler's stream buffer; guarded by the feed's lock. It grows only
 	// when events come: an idle stream holds no buffer.
 	queue []*frame
-	wake  chan struct{} // capacity 1: the queue has something
-	done  chan struct{} // closed by the feed when it ends the stream
+	// notify tells the stream that its queue has something, or that
+	// done was closed; the feed calls it under its lock.
+	notify func()
+	done   chan struct{} // closed by the feed when it ends the stream
 	// reason is written under the feed's lock before done is closed;
 	// final, with endRemoved, is the event that tells the browser why.
 	reason endReason
@@ -260,6 +262,7 @@ func (f *roomFeed) endLocked(v *viewer, why endReason) {
 	delete(f.viewers, v)
 	v.reason = why
 	close(v.done)
+	v.signal()
 }
 
 // readLoop follows the room upstream, from the last sequence it has, until
@@ -441,9 +444,8 @@ const idleQueueCap = 8
 
 // signal wakes the stream's writer.
 func (v *viewer) signal() {
-	select {
-	case v.wake <- struct{}{}:
-	default:
+	if v.notify != nil {
+		v.notify()
 	}
 }
 

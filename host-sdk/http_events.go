@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/pagechat/pagechat/internal/limits"
 )
@@ -127,7 +128,21 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 	if err != nil {
 		return nil // shutting down; the browser reconnects elsewhere or later
 	}
-	v := &viewer{user: id.UserID, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	// The stream's context: on a taken-over connection the request's no
+	// longer ends when the browser leaves, so the stream has its own,
+	// which holds on to nothing of the request; otherwise the request's,
+	// ended by Close as well.
+	base := ctx
+	if hijacked {
+		base = h.ctx
+	}
+	sctx, cancel := context.WithCancel(base)
+	if !hijacked {
+		defer context.AfterFunc(h.ctx, cancel)()
+	}
+	e := &browserStream{h: h, ctx: sctx, s: s, f: f, running: true, ended: make(chan struct{})}
+	v := &viewer{user: id.UserID, notify: e.wake, done: make(chan struct{})}
+	e.v = v
 	if id.Recheck != nil {
 		// Holds on to nothing of the request.
 		v.reauth = func() endReason { return h.loginEnded(id, id.Recheck()) }
@@ -135,36 +150,40 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 		v.reauth = func() endReason { return h.reidentify(r, id) }
 	}
 	if hijacked {
-		// The request's context no longer ends when the browser leaves;
-		// the stream's own does. It holds on to nothing of the request.
-		ctx, cancel := context.WithCancel(h.ctx)
 		s.watchClose(h.closeWatcher(), cancel)
-		cursor, ok := h.catchUp(ctx, s, f, v, id.UserID, roomID, after, room.Epoch)
-		if !ok {
-			cancel()
-			h.releaseFeed(f)
-			return nil
-		}
-		// The stream goes on in a goroutine of its own, and this one,
-		// with the stack it grew and net/http's buffers, ends.
-		handedOff = true
-		go func() {
-			defer release()
-			defer s.close()
-			defer cancel()
-			defer h.releaseFeed(f)
-			defer f.unregister(v)
-			h.follow(ctx, s, f, v, cursor)
-		}()
-		return nil
 	}
-	defer h.releaseFeed(f)
-	cursor, ok := h.catchUp(ctx, s, f, v, id.UserID, roomID, after, room.Epoch)
+	// While catchUp writes, e is marked running, so the feed's signals
+	// only leave it work for later.
+	cursor, ok := h.catchUp(sctx, s, f, v, id.UserID, roomID, after, room.Epoch)
 	if !ok {
+		cancel()
+		h.releaseFeed(f)
 		return nil
 	}
-	defer f.unregister(v)
-	h.follow(ctx, s, f, v, cursor)
+	e.cursor = cursor
+	context.AfterFunc(sctx, e.wake)
+	if hijacked {
+		// The stream goes on without a goroutine of its own, and this
+		// one, with the stack it grew and net/http's buffers, ends.
+		handedOff = true
+		e.finish = func() {
+			f.unregister(v)
+			h.releaseFeed(f)
+			cancel()
+			s.close()
+			release()
+		}
+		go e.run()
+		return nil
+	}
+	e.finish = func() {
+		f.unregister(v)
+		h.releaseFeed(f)
+		cancel()
+	}
+	go e.run()
+	// net/http ends the response when its handler returns.
+	<-e.ended
 	return nil
 }
 
@@ -281,70 +300,136 @@ func endReasonOf(err error) endReason {
 	return endUnavailable
 }
 
-// follow writes the feed's events to the browser until the stream ends:
-// the browser leaves, the feed ends the stream (it fell behind, lost view
-// permission, or the sweeper's re-check of v.reauth found its login
-// gone), or the handler closes. It keeps no timer of its own: heartbeats
-// arrive in v's queue like events (sweep.go). Its buffers start empty and
-// are let go after a burst, so a quiet stream holds next to nothing.
-func (h *Handler) follow(ctx context.Context, s *sseWriter, f *roomFeed, v *viewer, cursor uint64) {
-	var (
-		frames []*frame
-		batch  [][]byte
-	)
+// browserStream writes a registered viewer's events to its browser until
+// the stream ends: the browser leaves, the feed ends the stream (it fell
+// behind, lost view permission, or the sweeper's re-check of the viewer's
+// login found it gone), or the handler closes.
+//
+// It keeps no goroutine while there is nothing to write. The feed's
+// signal (wake) starts one that writes what is queued, a batch per write,
+// and ends when the queue is empty; at most one runs at a time. An open,
+// quiet stream therefore holds its state and no stack, which at thousands
+// of idle viewers is most of what each would cost. Heartbeats arrive in
+// the viewer's queue like events (sweep.go), so there is no timer either.
+type browserStream struct {
+	h      *Handler
+	ctx    context.Context // ends the stream when done
+	s      *sseWriter
+	f      *roomFeed
+	v      *viewer
+	cursor uint64 // last sequence written
+	// finish releases the stream; the goroutine that ends the stream runs
+	// it, once, and then closes ended.
+	finish func()
+	ended  chan struct{}
+
+	// Buffers of the running goroutine, kept between runs unless a burst
+	// grew them.
+	frames []*frame
+	batch  [][]byte
+
+	mu      sync.Mutex
+	running bool // a goroutine writes, or catchUp still does
+	again   bool // a signal came while running: look at the queue again
+	over    bool // finished: signals are ignored
+}
+
+// wake makes sure a goroutine looks at the stream's queue and state. The
+// feed calls it under its lock, so it never blocks.
+func (e *browserStream) wake() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.over:
+	case e.running:
+		e.again = true
+	default:
+		e.running = true
+		go e.run()
+	}
+}
+
+// run writes until the queue is empty, or ends the stream. e.running is
+// set by whoever started it.
+func (e *browserStream) run() {
 	for {
-		select {
-		case <-ctx.Done():
+		if !e.step() {
+			e.mu.Lock()
+			e.over = true
+			e.mu.Unlock()
+			e.finish()
+			close(e.ended)
 			return
-		case <-h.closing:
+		}
+		e.mu.Lock()
+		if !e.again {
+			e.running = false
+			e.mu.Unlock()
 			return
-		case <-v.done:
-			// Read under the feed's lock before done was closed.
-			f.mu.Lock()
-			why, final := v.reason, v.final
-			f.mu.Unlock()
-			if final != nil {
-				_ = s.write(final.data)
-				return
-			}
-			h.endStream(s, why, "")
-			return
-		case <-v.wake:
-			// Write everything already queued, up to a batch, with one
-			// flush; more waits its turn in the select.
-			var more bool
-			frames, more = f.drain(v, frames[:0])
-			batch = batch[:0]
-			for _, fr := range frames {
-				switch {
-				case fr.seq == 0:
-					batch = append(batch, fr.data)
-				case fr.seq <= cursor:
-					// Already written; the feed queues only later
-					// messages, so this is defensive.
-				case fr.seq == cursor+1:
-					batch = append(batch, fr.data)
-					cursor = fr.seq
-				default:
-					h.logger.Error("chat stream would skip messages; ending it so the browser resumes", "room", f.roomID, "after", cursor, "got", fr.seq)
-					_ = s.write(batch...)
-					return
-				}
-			}
-			if len(batch) > 0 {
-				if err := s.write(batch...); err != nil {
-					return
-				}
-			}
-			if more {
-				v.signal()
-			}
-			clear(frames)
-			if cap(frames) > idleQueueCap {
-				frames, batch = nil, nil
-			}
+		}
+		e.again = false
+		e.mu.Unlock()
+	}
+}
+
+// step writes up to a batch of what is queued, with one flush, and
+// reports whether the stream goes on.
+func (e *browserStream) step() bool {
+	h, s, f, v := e.h, e.s, e.f, e.v
+	if e.ctx.Err() != nil {
+		return false
+	}
+	select {
+	case <-v.done:
+		// Read under the feed's lock before done was closed.
+		f.mu.Lock()
+		why, final := v.reason, v.final
+		f.mu.Unlock()
+		if final != nil {
+			_ = s.write(final.data)
+			return false
+		}
+		h.endStream(s, why, "")
+		return false
+	default:
+	}
+	frames, more := f.drain(v, e.frames[:0])
+	batch := e.batch[:0]
+	defer func() {
+		clear(frames)
+		clear(batch)
+		e.frames, e.batch = frames[:0], batch[:0]
+		if cap(frames) > idleQueueCap {
+			e.frames, e.batch = nil, nil
+		}
+	}()
+	for _, fr := range frames {
+		switch {
+		case fr.seq == 0:
+			batch = append(batch, fr.data)
+		case fr.seq <= e.cursor:
+			// Already written; the feed queues only later messages, so
+			// this is defensive.
+		case fr.seq == e.cursor+1:
+			batch = append(batch, fr.data)
+			e.cursor = fr.seq
+		default:
+			h.logger.Error("chat stream would skip messages; ending it so the browser resumes", "room", f.roomID, "after", e.cursor, "got", fr.seq)
+			_ = s.write(batch...)
+			return false
 		}
 	}
+	if len(batch) > 0 {
+		if err := s.write(batch...); err != nil {
+			return false
+		}
+	}
+	if more {
+		e.mu.Lock()
+		e.again = true
+		e.mu.Unlock()
+	}
+	return true
 }
 
 // endStream writes the event that tells the browser why its stream ends.
