@@ -18,9 +18,12 @@ import (
 
 // formatted is a message using every formatting construct chat users type,
 // plus an image in Markdown syntax with a javascript: URL, which must show
-// neither as an image nor as a link.
+// neither as an image nor as a link, and raw HTML, which must show as the
+// text typed.
 const formatted = "**Bold words** and _italic ones_, `code <b>` and [Welcome to pagechat]; see [the docs](https://example.com/docs).\n" +
 	"![a cat](javascript:alert(1))\n" +
+	"\n" +
+	"<b>raw</b> HTML <img src=x onerror=alert(1)> stays text\n" +
 	"\n" +
 	"> a quoted line\n" +
 	"\n" +
@@ -45,6 +48,7 @@ type formatCheck struct {
 	Imgs       int      `json:"imgs"`
 	Hrefs      []string `json:"hrefs"`
 	CatShownAs string   `json:"catShownAs"`
+	RawHTML    string   `json:"rawHTML"`
 }
 
 // readFormat is a JavaScript function of the message body element that
@@ -60,6 +64,8 @@ const readFormat = `(body) => {
 		pre: text("pre code"), imgs: body.querySelectorAll("img").length,
 		hrefs: Array.from(body.querySelectorAll("a[href]"), (a) => a.getAttribute("href")),
 		catShownAs: cat.tagName,
+		rawHTML: (Array.from(body.querySelectorAll("p"), (p) => p.textContent).find((t) => t.includes("stays text")) || "") +
+			(body.querySelector("b") ? " (a <b> element)" : ""),
 	};
 }`
 
@@ -83,6 +89,9 @@ func checkFormat(t *testing.T, where string, got formatCheck, demoPage string) {
 		if strings.Contains(strings.ToLower(h), "javascript") {
 			t.Errorf("%s: a link to %q", where, h)
 		}
+	}
+	if raw := "<b>raw</b> HTML <img src=x onerror=alert(1)> stays text"; got.RawHTML != raw {
+		t.Errorf("%s: raw HTML shows as %q, want the text typed, %q", where, got.RawHTML, raw)
 	}
 	if got.CatShownAs == "A" || got.CatShownAs == "IMG" {
 		t.Errorf("%s: the javascript: image's alt text is shown as <%s>", where, got.CatShownAs)

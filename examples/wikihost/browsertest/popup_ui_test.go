@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
@@ -359,6 +360,98 @@ func TestPopupUI(t *testing.T) {
 		}
 	})
 
+	t.Run("NewMessagesAnnouncedPolitely", func(t *testing.T) {
+		s.post(t, "alice", "Heard by a screen reader")
+		s.post(t, "bob", "Not read back to its sender")
+		waitMessage(t, s.bobPopup, "Not read back to its sender", "")
+		got := waitFor[struct {
+			Live     string   `json:"live"`
+			Hidden   bool     `json:"hidden"`
+			Lines    []string `json:"lines"`
+			ListLive string   `json:"listLive"`
+		}](t, s.bobPopup, "alice's message in the live region", `() => {
+			const a = document.getElementById("announcer");
+			if (!a) return {live: "", hidden: true, lines: [], listLive: ""};
+			const lines = Array.from(a.children, (p) => p.textContent);
+			if (!lines.some((l) => l.includes("Heard by a screen reader"))) return null;
+			return {live: a.getAttribute("aria-live"), hidden: a.hidden || getComputedStyle(a).display === "none",
+				lines, listLive: document.getElementById("messages").getAttribute("aria-live") || ""};
+		}`)
+		if got.Live != "polite" || got.Hidden {
+			t.Errorf("the announcer: aria-live %q, hidden %v; want a polite live region screen readers hear", got.Live, got.Hidden)
+		}
+		if last := got.Lines[len(got.Lines)-1]; last != "Alice: Heard by a screen reader" {
+			t.Errorf("the last announcement %q, want who wrote what", last)
+		}
+		for _, l := range got.Lines {
+			if strings.Contains(l, "Not read back") {
+				t.Errorf("bob's own message announced to him: %q", l)
+			}
+		}
+		// The list itself stays quiet, or every message would be read twice.
+		if got.ListLive != "off" {
+			t.Errorf("the message list has aria-live %q; want off, the announcer speaks for it", got.ListLive)
+		}
+	})
+
+	t.Run("OtherDaysAndA24HourClock", func(t *testing.T) {
+		// A tab of bob's in British English whose clock runs days ahead:
+		// today's messages are then yesterday's, or older, and times show
+		// on a 24-hour clock.
+		ua := eval[string](t, s.bobPopup, "read the user agent", `navigator.userAgent`)
+		open := func(days int) *tab {
+			p := s.bob.newTab(t, fmt.Sprintf("bob's popup %d days ahead", days))
+			shift := fmt.Sprintf(`(() => {
+				const Real = Date, off = %d * 86400000;
+				class Shifted extends Real {
+					constructor(...a) { if (a.length === 0) super(Real.now() + off); else super(...a); }
+					static now() { return Real.now() + off; }
+				}
+				globalThis.Date = Shifted;
+			})();`, days)
+			p.do(t, "speak British English, days ahead", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				if _, err := cdp.Call(ctx, tg, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: "en-GB"}); err != nil {
+					return err
+				}
+				if _, err := cdp.Call(ctx, tg, emulation.SetLocaleOverride, emulation.SetLocaleOverrideParams{Locale: "en_GB"}); err != nil {
+					return err
+				}
+				_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: shift})
+				return err
+			}), chromedp.Navigate(s.joinURL))
+			waitPopupReady(t, p)
+			waitMessage(t, p, "The first message of the day", "")
+			return p
+		}
+		type first struct {
+			Sep  string `json:"sep"`
+			Time string `json:"time"`
+			Want string `json:"want"`
+			Seps int    `json:"seps"`
+		}
+		const read = `(() => {
+			const li = document.querySelector("#message-list > li.msg");
+			const d = new Date(Number(li.dataset.at));
+			return {
+				sep: (li.querySelector(".day-sep") || {}).textContent || "",
+				time: li.querySelector(".msg-time").textContent,
+				want: new Intl.DateTimeFormat("en-GB", {weekday: "long", month: "long", day: "numeric"}).format(d),
+				seps: document.querySelectorAll("#message-list .day-sep").length,
+			};
+		})()`
+		y := eval[first](t, open(1), "read the first message", read)
+		if y.Sep != "Yesterday" || y.Seps != 1 {
+			t.Errorf("a day later: the first message's separator %q (%d in all); want one, Yesterday", y.Sep, y.Seps)
+		}
+		if !regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`).MatchString(y.Time) {
+			t.Errorf("in en-GB the message time shows %q; want the 24-hour clock (HH:MM)", y.Time)
+		}
+		d := eval[first](t, open(10), "read the first message", read)
+		if !strings.HasPrefix(d.Sep, d.Want) {
+			t.Errorf("ten days later: the first message's separator %q; want its date, %q", d.Sep, d.Want)
+		}
+	})
+
 	t.Run("LongMessageShowMore", func(t *testing.T) {
 		long := "A long report\n" + strings.Repeat("line of the report\n", 60) + "the end"
 		s.post(t, "alice", long)
@@ -380,6 +473,66 @@ func TestPopupUI(t *testing.T) {
 			t.Errorf("after Show more the message is %vpx high; want it whole", h)
 		}
 		s.bobPopup.do(t, "click Show less", chromedp.Click(chromedp.CSS(`#message-list li.msg:last-child button.show-more`)))
+	})
+
+	t.Run("KeyboardReachesEverythingWithVisibleFocus", func(t *testing.T) {
+		// Every visible control, Tab after Tab, each with a focus ring;
+		// then Show more works from the keyboard.
+		n := eval[int](t, s.bobPopup, "mark the controls", `(() => {
+			// A control taken out of the Tab order (tabindex -1) counts as
+			// missed; only the file input, which Upload file… stands for, is
+			// meant to be out of it.
+			const all = document.querySelectorAll('a[href], button:not([disabled]), textarea:not([disabled]), input:not([disabled]):not([aria-hidden="true"]), [tabindex]:not([tabindex="-1"])');
+			let n = 0;
+			for (const e of all) {
+				delete e.dataset.kb;
+				if (e.getClientRects().length === 0 || e.closest("[hidden], [inert]")) continue;
+				const r = e.getBoundingClientRect();
+				if (r.width < 2 || r.height < 2) continue; // the skip link, off screen until focused, is counted when reached
+				e.dataset.kb = String(n++);
+			}
+			document.activeElement && document.activeElement.blur();
+			return n;
+		})()`)
+		if n < 8 {
+			t.Fatalf("only %d visible controls found", n)
+		}
+		type focused struct {
+			KB   string `json:"kb"`
+			Desc string `json:"desc"`
+			Ring bool   `json:"ring"`
+		}
+		seen := map[string]bool{}
+		for i := 0; i < n+10 && len(seen) < n; i++ {
+			s.bobPopup.do(t, "press Tab", chromedp.KeyEvent("\t"))
+			f := eval[focused](t, s.bobPopup, "read the focus", `(() => {
+				const a = document.activeElement;
+				if (!a || a === document.body) return {kb: "", desc: "body", ring: true};
+				const cs = getComputedStyle(a);
+				const ring = (cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) >= 1) || cs.boxShadow !== "none";
+				return {kb: a.dataset.kb || "", desc: a.tagName + "#" + a.id + "." + a.className + " " + (a.textContent || "").trim().slice(0, 30), ring};
+			})()`)
+			if !f.Ring {
+				t.Errorf("Tab %d: %s has focus but no visible focus ring", i+1, f.Desc)
+			}
+			if f.KB != "" {
+				seen[f.KB] = true
+			}
+		}
+		t.Logf("Tab reached %d of %d visible controls", len(seen), n)
+		if len(seen) < n {
+			missed := eval[[]string](t, s.bobPopup, "list the controls Tab missed", `((seen) => Array.from(document.querySelectorAll("[data-kb]"))
+				.filter((e) => !seen.includes(e.dataset.kb)).map((e) => e.tagName + "#" + e.id + " " + (e.textContent || "").trim().slice(0, 30)))(`+jsString(strings.Join(keys(seen), ","))+`.split(","))`)
+			t.Errorf("Tab reached %d of %d visible controls; missed %q", len(seen), n, missed)
+		}
+		s.bobPopup.do(t, "Show more with the keyboard", chromedp.Focus(chromedp.CSS(`#message-list li.msg:last-child button.show-more`)), pressEnter())
+		if h := eval[float64](t, s.bobPopup, "measure", `document.querySelector("#message-list li.msg:last-child .msg-body").clientHeight`); h < 600 {
+			t.Errorf("after Enter on Show more the message is %vpx high; want it whole", h)
+		}
+		s.bobPopup.do(t, "Show less with the keyboard", chromedp.Focus(chromedp.CSS(`#message-list li.msg:last-child button.show-more`)), pressEnter())
+		if h := eval[float64](t, s.bobPopup, "measure", `document.querySelector("#message-list li.msg:last-child .msg-body").clientHeight`); h > 300 {
+			t.Errorf("after Enter on Show less the message is %vpx high; want it folded", h)
+		}
 	})
 
 	t.Run("NewMessagesPillCountsAndCoversNothing", func(t *testing.T) {
@@ -626,10 +779,13 @@ func TestPopupUI(t *testing.T) {
 		waitOnline(t, s.alicePopup, "Carol", false)
 		waitOnline(t, s.bobPopup, "Carol", false)
 		if got := eval[string](t, s.alicePopup, "read carol's status", `(() => {
-			for (const li of document.querySelectorAll("#participants li")) if (li.textContent.includes("Carol")) return li.querySelector(".person-status").textContent;
+			for (const li of document.querySelectorAll("#participants li")) if (li.textContent.includes("Carol")) {
+				const st = li.querySelector(".person-status"), r = st.getBoundingClientRect();
+				return r.height > 0 && r.width > 2 ? st.textContent : "(hidden) " + st.textContent;
+			}
 			return "";
 		})()`); !strings.HasPrefix(got, "last seen") {
-			t.Errorf("carol's status in alice's popup: %q, want last seen …", got)
+			t.Errorf("carol's status in alice's popup: %q, want last seen …, shown in the list", got)
 		}
 	})
 }
@@ -730,4 +886,13 @@ func setOffline(offline bool) chromedp.Action[chromedp.Void] {
 		})
 		return err
 	})
+}
+
+// keys returns m's keys.
+func keys(m map[string]bool) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
 }
