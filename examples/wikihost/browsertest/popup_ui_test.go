@@ -358,6 +358,23 @@ func TestPopupUI(t *testing.T) {
 		if first.Sep != "" && one.Sep != "" {
 			t.Errorf("a second date separator on the same day: %q", one.Sep)
 		}
+		// A message of bob's that starts a day: its edit and delete
+		// tools sit under the separator, not on it. The separator is
+		// the page's own, moved onto bob's message (whichever message
+		// starts the day depends on the subtests before).
+		overlap := eval[string](t, s.bobPopup, "compare the tools with the separator", `(() => {
+			const li = Array.from(document.querySelectorAll("#message-list > li.msg")).find(li => li.textContent.includes("Bob answers"));
+			const tools = li.querySelector(".msg-tools"), sep = document.querySelector("#message-list .day-sep");
+			if (!tools || !sep) return "no tools or no separator";
+			li.prepend(sep.cloneNode(true));
+			const a = tools.getBoundingClientRect(), b = li.querySelector(":scope > .day-sep").getBoundingClientRect();
+			const hit = a.top < b.bottom && b.top < a.bottom;
+			li.querySelector(":scope > .day-sep").remove();
+			return hit ? "tools " + JSON.stringify(a) + " on separator " + JSON.stringify(b) : "";
+		})()`)
+		if overlap != "" {
+			t.Errorf("edit/delete tools overlap the date separator: %s", overlap)
+		}
 	})
 
 	t.Run("NewMessagesAnnouncedPolitely", func(t *testing.T) {
