@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"syscall"
 
 	"github.com/pagechat/pagechat/internal/handshake"
 )
@@ -79,9 +80,11 @@ func classify(err error) *apiError {
 		return &apiError{status: http.StatusConflict, code: "epoch_changed", msg: "the room's history was reset; reload it", cause: err}
 	case errors.Is(err, ErrTooLarge):
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: detail("too large"), cause: err}
-	case errors.Is(err, ErrStorageFull):
+	case errors.Is(err, ErrStorageFull), errors.Is(err, syscall.ENOSPC):
 		// 507, not 500 or 503: nothing is broken and a quick retry
 		// will not help; the site's administrator has to free space.
+		// ENOSPC here is the handler's own write: an upload spooled to
+		// a temporary file on a full disk.
 		return &apiError{status: http.StatusInsufficientStorage, code: "storage_full", msg: "the chat's storage is full, so this was not saved; try again once the site's administrator has freed space", cause: err}
 	case errors.Is(err, ErrRateLimited):
 		wait := retryAfterBusy

@@ -110,3 +110,54 @@ func TestForbiddenUploadIsRefusedBeforeItsBodyIsRead(t *testing.T) {
 		})
 	}
 }
+
+// An upload whose declared length is over the limit is refused with 413
+// before its body is read, even from a user who may post (finding #12:
+// "check permission and declared size before reading the body").
+func TestOversizedUploadIsRefusedBeforeItsBodyIsRead(t *testing.T) {
+	t.Parallel()
+	const (
+		limit   = 2 << 20
+		prefix  = 1 << 20  // what the client writes before it stalls
+		maxRead = 64 << 10 // what the handler may read before refusing
+	)
+	ws := newWebServer(t, nil, WithUploadLimit(limit))
+	var read atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = countingBody{ReadCloser: r.Body, n: &read}
+		ws.h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	var head bytes.Buffer
+	mw := multipart.NewWriter(&head)
+	if _, err := mw.CreateFormFile("file", "big.bin"); err != nil {
+		t.Fatal(err)
+	}
+	head.Write(make([]byte, prefix))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	gate := make(chan struct{})
+	defer close(gate)
+	body := &gatedBody{head: bytes.NewReader(head.Bytes()), gate: gate, ctx: ctx}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+ws.api(ws.room.ID)+"/files", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 2 * limit
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	basicUser("alice")(req)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("no answer while the client was still writing its body: %v (the handler read %d bytes)", err, read.Load())
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, resp, b, http.StatusRequestEntityTooLarge, "too_large")
+	if n := read.Load(); n > maxRead {
+		t.Fatalf("the handler read %d bytes of an upload declared too large, want at most %d", n, maxRead)
+	}
+}

@@ -32,6 +32,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	hostsdk "github.com/pagechat/pagechat/host-sdk"
+	"github.com/pagechat/pagechat/internal/limits"
 
 	"github.com/pagechat/pagechat/examples/wikihost/internal/web"
 	"github.com/pagechat/pagechat/examples/wikihost/internal/wiki"
@@ -91,6 +92,9 @@ type config struct {
 	xmppDomain      string
 	xmppSecretFile  string
 	editWindow      time.Duration
+	// Chat limits per user and room.
+	messagesPerMinute  int
+	uploadBytesPerHour int64
 	// Notifications.
 	watchQuiet   time.Duration
 	roomMentions int64
@@ -118,6 +122,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&c.xmppServer, "xmpp-server", "", "the XMPP server's component port, HOST:PORT; without it the XMPP bridge is off")
 	fs.StringVar(&c.xmppDomain, "xmpp-domain", "", "the XMPP bridge component's domain, e.g. chat.example.org (rooms are <roomID>@DOMAIN)")
 	fs.StringVar(&c.xmppSecretFile, "xmpp-secret-file", "", "file holding the shared component secret configured on the XMPP server")
+	fs.IntVar(&c.messagesPerMinute, "messages-per-minute", limits.DefaultMessagesPerMinute, "chat messages one user may send to one room a minute; uploads count too; -1 turns the limit off")
+	fs.Int64Var(&c.uploadBytesPerHour, "upload-bytes-per-hour", limits.DefaultUploadBytesPerHour, "bytes one user may upload to one chat room an hour, refilled evenly; -1 turns the quota off")
 	fs.DurationVar(&c.editWindow, "edit-window", 15*time.Minute, "how long after sending chat authors may edit or delete their own messages; 0 turns that off (moderators delete any message at any time)")
 	fs.DurationVar(&c.watchQuiet, "watch-quiet-period", 10*time.Minute, "least time between two notifications to one user about new activity in one watched chat room")
 	fs.Int64Var(&c.roomMentions, "room-mentions-per-hour", 0, "@room mentions a user who is not a moderator may send per room and hour; 0 allows them to moderators only, -1 to everyone who may post")
@@ -154,6 +160,12 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 	if c.maxConnsPerIP == 0 {
 		return config{}, errors.New("-max-conns-per-ip 0 would refuse every connection; use -1 to turn the limit off")
+	}
+	if c.messagesPerMinute == 0 || c.messagesPerMinute < -1 {
+		return config{}, fmt.Errorf("-messages-per-minute %d: want a positive limit, or -1 to turn it off", c.messagesPerMinute)
+	}
+	if c.uploadBytesPerHour == 0 || c.uploadBytesPerHour < -1 {
+		return config{}, fmt.Errorf("-upload-bytes-per-hour %d: want a positive limit, or -1 to turn the quota off", c.uploadBytesPerHour)
 	}
 	if c.xmppServer != "" && (c.xmppDomain == "" || c.xmppSecretFile == "") {
 		return config{}, errors.New("-xmpp-server needs -xmpp-domain and -xmpp-secret-file too")
@@ -207,6 +219,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		hostsdk.WithTimeZone(cfg.timeZone),
 		hostsdk.WithEditWindow(cfg.editWindow),
 		hostsdk.WithWatchQuietPeriod(cfg.watchQuiet),
+		hostsdk.WithMessagesPerMinute(cfg.messagesPerMinute),
+		hostsdk.WithUploadBytesPerHour(cfg.uploadBytesPerHour),
 	}
 	if cfg.roomMentions != 0 {
 		opts = append(opts, hostsdk.WithRoomMentionsPerHour(cfg.roomMentions))

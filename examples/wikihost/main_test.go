@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,6 +37,9 @@ func TestFlags(t *testing.T) {
 		{[]string{"-plugin", "x", "-read-timeout", "0s"}, "-read-timeout"},
 		{[]string{"-plugin", "x", "-max-conns-per-ip", "0"}, "-max-conns-per-ip"},
 		{[]string{"-plugin", "x", "-edit-window", "-1m"}, "-edit-window"},
+		{[]string{"-plugin", "x", "-messages-per-minute", "0"}, "-messages-per-minute"},
+		{[]string{"-plugin", "x", "-upload-bytes-per-hour", "0"}, "-upload-bytes-per-hour"},
+		{[]string{"-plugin", "x", "-upload-bytes-per-hour", "-2"}, "-upload-bytes-per-hour"},
 		{[]string{"-plugin", "x", "-debug-addr", "0.0.0.0:6060"}, "-debug-addr"},
 		{[]string{"-plugin", "x", "-plugin-debug-addr", "192.0.2.1:6061"}, "-plugin-debug-addr"},
 	} {
@@ -51,8 +55,60 @@ func TestFlags(t *testing.T) {
 	if err != nil || c.addr != "127.0.0.1:8080" || c.dataDir != "./wikihost-data" || c.transcriptDelay != time.Minute ||
 		c.timeZone != "UTC" || c.demoPassword != demoPassword || c.logLevel.String() != "info" ||
 		c.pagesPerMinute != 30 || c.clientFailures != 20 || c.readTimeout != time.Minute || c.maxConnsPerIP != 64 || c.passwordChecks < 1 ||
-		c.editWindow != 15*time.Minute {
+		c.editWindow != 15*time.Minute || c.messagesPerMinute != 120 || c.uploadBytesPerHour != 100<<20 {
 		t.Errorf("defaults: %+v, %v", c, err)
+	}
+}
+
+// An admin of the example wiki can change the chat's message rate and
+// upload quota per user and room (issue 10, finding #2: "defaults an admin
+// can change"), and uploads count against the message rate.
+func TestChatLimitFlags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the plugin binary")
+	}
+	t.Parallel()
+	plugin := buildPlugin(t)
+	wh := start(t, []string{"-addr", "127.0.0.1:0", "-data", t.TempDir(), "-plugin", plugin,
+		"-messages-per-minute", "3", "-upload-bytes-per-hour", "1000"})
+	wh.do("GET", "/pages/1", "bob", nil, http.StatusOK) // opens the demo's room
+	room := "/chat/api/rooms/1.team-room"
+	upload := func(user, cid string, size int) (int, string) {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		_ = mw.WriteField("client_id", cid)
+		fw, err := mw.CreateFormFile("file", "notes.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = fw.Write(bytes.Repeat([]byte("x"), size))
+		_ = mw.Close()
+		req, err := http.NewRequest("POST", wh.base+room+"/files", &body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(user, demoPassword)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+	// carol: the byte quota.
+	if code, body := upload("carol", "u1", 2000); code != http.StatusTooManyRequests || !strings.Contains(body, `"limit_exceeded"`) {
+		t.Errorf("upload over the 1000-byte quota: %d %s, want 429 limit_exceeded", code, body)
+	}
+	// bob: the message rate, which his upload counts against.
+	if code, body := upload("bob", "u2", 600); code != http.StatusOK {
+		t.Errorf("upload within the quota: %d %s", code, body)
+	}
+	wh.do("POST", room+"/messages", "bob", map[string]string{"text": "one", "client_id": "m1"}, http.StatusOK)
+	wh.do("POST", room+"/messages", "bob", map[string]string{"text": "two", "client_id": "m2"}, http.StatusOK)
+	if code, body := wh.request("POST", room+"/messages", "bob", map[string]string{"text": "three", "client_id": "m3"}); code != http.StatusTooManyRequests || !strings.Contains(body, `"rate_limited"`) {
+		t.Errorf("fourth message (the upload was the first) within a minute: %d %s, want 429 rate_limited", code, body)
 	}
 }
 

@@ -52,3 +52,34 @@ func TestSendOnAFullDiskIsStorageFull(t *testing.T) {
 		t.Errorf("last seq %d, want %d", got, acked+1)
 	}
 }
+
+// An upload whose message cannot be stored for lack of space answers
+// STORAGE_FULL and takes its file off the page again: the README promises
+// that such an upload "stores nothing", and a file no message points at
+// is the orphan finding #6 of issue 10 asked to avoid.
+func TestUploadOnAFullDiskLeavesNoFile(t *testing.T) {
+	dir := testutil.SmallFS(t)
+	h := newConfigured(t, func(r *chatv1.ConfigureRequest) { r.DataDir = filepath.Join(dir, "chat") })
+	h.host.mu.Lock()
+	h.host.removesFiles = true
+	h.host.mu.Unlock()
+	room := h.openRoom("alice", "p1", "Lobby").GetId()
+	testutil.FillDisk(t, filepath.Join(dir, "filler"))
+	// Use up the free pages the database file still has.
+	text := strings.Repeat("x", 8<<10)
+	for i := 0; i < 4096; i++ {
+		if _, err := h.c.Send(testCtx(t), &chatv1.SendRequest{UserId: "alice", RoomId: room, ClientId: fmt.Sprint("c", i), Text: text}); err != nil {
+			break
+		}
+	}
+	_, err := h.upload("alice", room, "up-1", "notes.txt", 1000)
+	if status.Code(err) != codes.ResourceExhausted || reasonOf(err) != handshake.ReasonStorageFull {
+		t.Fatalf("upload on a full disk = %v (reason %q), want ResourceExhausted with %s", err, reasonOf(err), handshake.ReasonStorageFull)
+	}
+	if n := h.host.attachedFiles(); n != 1 {
+		t.Fatalf("host stored %d files, want the 1 attached before the message failed", n)
+	}
+	if got := h.host.removedFiles(); len(got) != 1 || !strings.HasPrefix(got[0], "p1/f1 ") {
+		t.Errorf("files removed after the failed upload: %q, want p1/f1", got)
+	}
+}

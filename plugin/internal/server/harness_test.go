@@ -67,6 +67,11 @@ type fakeHost struct {
 	// host without it); removed records its calls.
 	removesFiles bool
 	removed      []string
+	// attachArrived, when set, receives once per AttachFile that has
+	// read its file, which then waits for attachHold to close before it
+	// answers: so a test can hold uploads between attach and append.
+	attachArrived chan struct{}
+	attachHold    chan struct{}
 	// notifyState is what notify_test.go's Notify, GetPage and
 	// SearchUsers keep.
 	notifyState
@@ -197,7 +202,12 @@ func (h *fakeHost) AttachFile(stream grpc.ClientStreamingServer[hostv1.AttachFil
 	h.attached++
 	n := h.attached
 	h.lastSum = sum.Sum(nil)
+	arrived, hold := h.attachArrived, h.attachHold
 	h.mu.Unlock()
+	if arrived != nil {
+		arrived <- struct{}{}
+		<-hold
+	}
 	return stream.SendAndClose(&hostv1.AttachFileResponse{
 		FileId: fmt.Sprintf("f%d", n),
 		Url:    fmt.Sprintf("/files/%d/%s", n, hdr.GetFileName()),

@@ -3,11 +3,13 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -216,12 +218,19 @@ func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Rea
 		File:     file,
 	})
 	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			// The store's batch failed as a whole, so no message
+			// announces the file: take it off the page again, so an
+			// upload on a full disk stores nothing. (Not on other
+			// errors: a cancelled send may still be committed.)
+			rt.dropOrphan(ctx, pageID, req.roomID, att.GetFileId(), req.userID, "the disk is full, so its message could not be stored")
+		}
 		return store.Message{}, "", false, storeErr(err, req.roomID)
 	}
 	if duplicate {
 		// Two uploads with the same client id raced past the check above;
-		// the host now has a copy no message points at.
-		rt.logger.Warn("upload stored twice by a concurrent retry", "room", req.roomID, "user", req.userID, "file", att.GetFileId())
+		// the earlier message points at its own copy, so this one goes.
+		rt.dropOrphan(ctx, pageID, req.roomID, att.GetFileId(), req.userID, "a concurrent retry stored the upload first")
 	}
 	epoch, err = rt.epoch(ctx, req.roomID)
 	if err != nil {
@@ -229,6 +238,22 @@ func (rt *runtime) upload(ctx context.Context, req uploadRequest, content io.Rea
 	}
 	rt.logger.Info("file uploaded", "room", req.roomID, "user", req.userID, "file", name, "bytes", req.size, "type", ctype)
 	return msg, epoch, duplicate, nil
+}
+
+// dropOrphan asks the host to remove a file it stored for an upload that no
+// message announces, so no page keeps a file the chat never shows. The
+// upload's own context may be ending, so the removal does not end with it
+// (deleteFile bounds it with the host call timeout).
+func (rt *runtime) dropOrphan(ctx context.Context, pageID, roomID, fileID, userID, why string) {
+	err := rt.host.deleteFile(context.WithoutCancel(ctx), pageID, fileID, userID)
+	switch {
+	case err == nil:
+		rt.logger.Info("removed an uploaded file no message announces", "room", roomID, "page", pageID, "file", fileID, "why", why)
+	case errors.Is(err, errHostUnimplemented):
+		rt.logger.Warn("an uploaded file no message announces stays on the page: the host cannot remove files", "room", roomID, "page", pageID, "file", fileID, "why", why)
+	default:
+		rt.logger.Warn("removing an uploaded file no message announces failed", "room", roomID, "page", pageID, "file", fileID, "why", why, "error", err)
+	}
 }
 
 // takeUploadQuota spends size bytes of the user's upload quota in the

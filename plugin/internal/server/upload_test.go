@@ -254,3 +254,53 @@ func hasDetail[D any](err error) bool {
 	}
 	return false
 }
+
+// Two uploads with the same client id that both pass the duplicate check
+// before either is stored (a retry racing the original) store one
+// message, and the second copy of the file is taken off the page again
+// instead of staying there with no message (finding #6).
+func TestConcurrentRetriedUploadLeavesNoOrphan(t *testing.T) {
+	t.Parallel()
+	h := newConfigured(t, nil)
+	arrived, hold := make(chan struct{}), make(chan struct{})
+	h.host.mu.Lock()
+	h.host.removesFiles = true
+	h.host.attachArrived, h.host.attachHold = arrived, hold
+	h.host.mu.Unlock()
+	room := h.openRoom("alice", "p1", "Files").GetId()
+
+	type result struct {
+		resp *chatv1.UploadResponse
+		err  error
+	}
+	results := make(chan result, 2)
+	for range 2 {
+		go func() {
+			resp, err := h.upload("alice", room, "up-1", "notes.txt", 1000)
+			results <- result{resp, err}
+		}()
+	}
+	<-arrived
+	<-arrived // both have attached their copy before either is stored
+	close(hold)
+	var dups int
+	var kept string
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("upload: %v", r.err)
+		}
+		if r.resp.GetDuplicate() {
+			dups++
+		} else {
+			kept = r.resp.GetFile().GetId()
+		}
+	}
+	if dups != 1 || kept == "" {
+		t.Fatalf("%d duplicates, kept file %q; want one stored upload and one duplicate", dups, kept)
+	}
+	removed := h.host.removedFiles()
+	if len(removed) != 1 || strings.HasPrefix(removed[0], "p1/"+kept+" ") {
+		t.Errorf("files removed: %q; want the one copy that is not %s", removed, kept)
+	}
+}
