@@ -22,7 +22,7 @@ const (
 )
 
 // maxEventLine bounds one SSE line. A message event's data line carries a
-// whole message (up to 1 MiB of text, more once JSON-escaped).
+// whole message (up to 512 KiB of text, more once JSON-escaped).
 const maxEventLine = 8 << 20
 
 // wireMessage is the part of a message event's JSON this tool reads.

@@ -18,10 +18,13 @@ const (
 	// paste of code or a log excerpt while keeping a room's history cheap
 	// to replay into a browser.
 	DefaultMessageBytes = 16 << 10
-	// MaxMessageBytes caps what an admin may configure: a message travels
-	// in one gRPC message, whose default size limit is 4 MiB, next to its
-	// rendered HTML, which can be several times the text.
-	MaxMessageBytes = 1 << 20
+	// MaxMessageBytes caps what an admin may configure. A message's
+	// rendered HTML can be five times its text plus 16 KiB (render's
+	// bound), and the largest message must still fit, as one row, in a
+	// transcript page of 3 MiB less its chrome: no message may be left
+	// out of a transcript, and so of search. 512 KiB renders to at most
+	// about 2.5 MiB.
+	MaxMessageBytes = 512 << 10
 	// ClientIDBytes bounds a send's idempotency key, which is stored with
 	// every message and indexed per room. 128 bytes holds any UUID or
 	// ULID with a prefix.

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/limits"
+	"github.com/pagechat/pagechat/plugin/internal/render"
+	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
 // partOf maps every message id on the parts of date to the part it is on,
@@ -152,5 +156,39 @@ func TestPartKeyAndTitle(t *testing.T) {
 	}
 	if got := PartTitle("Team", "2026-03-01", 2); got != "Team chat transcript 2026-03-01 (part 2)" {
 		t.Errorf("part 2 title %q", got)
+	}
+}
+
+// The largest message an admin may allow, at its largest rendering (a
+// text of double quotes, each escaped to five bytes), still fits in one
+// transcript part: no setting can make a message too big for the
+// transcript, and so for search.
+func TestLargestMessageFitsAPart(t *testing.T) {
+	t.Parallel()
+	const date = "2026-03-01"
+	e := newEnv(t, time.Minute, at(1, 10, 0))
+	text := strings.Repeat(`"`, limits.MaxMessageBytes)
+	html, err := (&render.Renderer{}).Render(context.Background(), "p1", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(html) < 4*len(text) {
+		t.Fatalf("the worst case renders to %d bytes, not near the bound %d", len(html), render.MaxHTMLBytes(len(text)))
+	}
+	e.change(store.NewMessage{UserID: "alice", UserName: strings.Repeat("A", 256), Text: text, HTML: string(html)})
+	e.send("after it")
+	e.clock.Advance(time.Minute)
+	e.flush()
+	for n := 1; ; n++ {
+		p, ok := e.pages.get(PartKey(roomID, date, n))
+		if !ok {
+			if n == 1 {
+				t.Fatal("no transcript")
+			}
+			break
+		}
+		if strings.Contains(p.body, "do not fit") {
+			t.Errorf("part %d leaves a message out (%d bytes)", n, len(p.body))
+		}
 	}
 }
