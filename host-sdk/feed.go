@@ -99,6 +99,8 @@ type roomFeed struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	kick   chan struct{} // wakes manageLoop: viewers came or went
+	// slot spreads the feeds' heartbeats over the interval (sweep.go).
+	slot int
 	// presenceRetry says a Join failed and presence needs another sync;
 	// the sweeper wakes manageLoop for it.
 	presenceRetry atomic.Bool
@@ -137,7 +139,9 @@ func (h *Handler) acquireFeed(room Room) (*roomFeed, error) {
 			head:    room.LastSeq,
 			viewers: make(map[*viewer]struct{}),
 			users:   make(map[string]*viewerUser),
+			slot:    h.feedsStarted,
 		}
+		h.feedsStarted++
 		h.feeds[room.ID] = f
 		h.running[f] = struct{}{}
 		h.feedWG.Add(2)

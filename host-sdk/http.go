@@ -165,6 +165,9 @@ type Handler struct {
 	userStreams map[string]int          // open event streams per user
 	streams     map[*sseWriter]struct{} // open event streams, for Close
 	sweeping    bool                    // the sweeper runs (sweep.go)
+	// feedsStarted counts the feeds ever started, numbering their
+	// heartbeat slots.
+	feedsStarted int
 	// watcher notices browsers leaving taken-over streams (nil until the
 	// first one, or where it cannot be made); Close stops it.
 	watcher       *closeWatcher

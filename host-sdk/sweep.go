@@ -46,14 +46,26 @@ func (h *Handler) startSweeperLocked() {
 	go h.sweep()
 }
 
+// heartbeatSlots is how many parts the feeds' heartbeats are spread over:
+// a part a second, at most 20.
+func heartbeatSlots(interval time.Duration) int {
+	return int(min(max(interval/time.Second, 1), 20))
+}
+
 // sweep runs the re-checks and heartbeats until the Handler closes or no
 // feed is left.
 func (h *Handler) sweep() {
 	defer h.feedWG.Done()
 	recheck := time.NewTicker(recheckInterval(h.cfg.permWindow))
 	defer recheck.Stop()
-	heartbeat := time.NewTicker(h.cfg.heartbeat)
+	// Each tick beats for one slot of feeds in turn, so that every
+	// stream gets its heartbeat once per interval but not all at once: a
+	// stream writes from a goroutine started for the write, and ten
+	// thousand of them at the same moment would each want a stack.
+	slots := heartbeatSlots(h.cfg.heartbeat)
+	heartbeat := time.NewTicker(h.cfg.heartbeat / time.Duration(slots))
 	defer heartbeat.Stop()
+	slot := 0
 	var lastInstance *instance
 	var rechecking atomic.Bool // a round is still running from an earlier tick
 	for {
@@ -62,8 +74,11 @@ func (h *Handler) sweep() {
 			return
 		case <-heartbeat.C:
 			for _, f := range h.runningFeeds() {
-				f.queueAll(heartbeatFrame)
+				if f.slot%slots == slot {
+					f.queueAll(heartbeatFrame)
+				}
 			}
+			slot = (slot + 1) % slots
 		case <-recheck.C:
 			feeds := h.runningFeeds()
 			if feeds == nil {

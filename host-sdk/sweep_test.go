@@ -40,3 +40,24 @@ func TestOneRecheckRoundAsksForEveryRoomAtOnce(t *testing.T) {
 		t.Errorf("%d permission calls in %d rounds over 3 rooms; want one per round", calls, rounds)
 	}
 }
+
+// Heartbeats are spread over a part a second of their interval, so that
+// ten thousand idle streams do not all write (and each start a goroutine)
+// at the same moment; a short interval beats everyone at once.
+func TestHeartbeatSlots(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		interval time.Duration
+		want     int
+	}{
+		{10 * time.Millisecond, 1},
+		{1500 * time.Millisecond, 1},
+		{2 * time.Second, 2},
+		{DefaultHeartbeat, 20},
+		{time.Hour, 20},
+	} {
+		if got := heartbeatSlots(tc.interval); got != tc.want {
+			t.Errorf("heartbeatSlots(%v) = %d, want %d", tc.interval, got, tc.want)
+		}
+	}
+}
