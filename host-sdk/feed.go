@@ -84,6 +84,9 @@ type viewer struct {
 	// reauth, if set, re-checks the stream's login; the sweeper runs it
 	// as often as it re-checks view permission.
 	reauth func() endReason
+	// reauthKey, if not empty, names the login reauth checks: viewers
+	// with the same key share one check per round.
+	reauthKey string
 }
 
 // viewerUser is what a feed tracks per user: open streams and the last

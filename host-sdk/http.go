@@ -70,6 +70,13 @@ type Identity struct {
 	// IdentifyFunc would. It is called from the handler's own goroutines
 	// and should return quickly.
 	Recheck func() error
+	// RecheckKey, if not empty, names the login Recheck checks, such as
+	// a hash of the session's token. The streams of one user with the
+	// same key share one Recheck call per re-check round: a user with
+	// several chat windows open on one session costs one check, not one
+	// per window. Leave it empty when no two Identities' Rechecks can be
+	// told to check the same thing.
+	RecheckKey string
 }
 
 // IdentifyFunc tells the handler who made a request. It returns an error

@@ -146,6 +146,9 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 	if id.Recheck != nil {
 		// Holds on to nothing of the request.
 		v.reauth = func() endReason { return h.loginEnded(id, id.Recheck()) }
+		if id.RecheckKey != "" {
+			v.reauthKey = id.UserID + "\x00" + id.RecheckKey
+		}
 	} else {
 		v.reauth = func() endReason { return h.reidentify(r, id) }
 	}

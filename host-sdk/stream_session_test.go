@@ -20,6 +20,10 @@ type sessionStore struct {
 	// identified and rechecked count successful identifies and Recheck
 	// calls.
 	identified, rechecked int
+	// keyed makes identifyWithRecheck name each session in RecheckKey;
+	// perSession counts Recheck calls by session id.
+	keyed      bool
+	perSession map[string]int
 }
 
 func (s *sessionStore) set(sid, user string) {
@@ -67,10 +71,17 @@ func (s *sessionStore) identifyWithRecheck(r *http.Request) (Identity, error) {
 	}
 	c, _ := r.Cookie("sid")
 	sid, user := c.Value, id.UserID
+	if s.keyed {
+		id.RecheckKey = sid
+	}
 	id.Recheck = func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.rechecked++
+		if s.perSession == nil {
+			s.perSession = make(map[string]int)
+		}
+		s.perSession[sid]++
 		if s.failing != nil {
 			return s.failing
 		}
@@ -162,5 +173,57 @@ func TestStreamEndsWhenItsSessionEnds(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The streams of one login, named by RecheckKey, are re-checked with one
+// call per round, and all end together when the login does; without a
+// key each stream is re-checked on its own.
+func TestStreamsOfOneLoginShareTheirRecheck(t *testing.T) {
+	t.Parallel()
+	const window = 100 * time.Millisecond
+	for _, keyed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("keyed=%v", keyed), func(t *testing.T) {
+			t.Parallel()
+			p := newFakePlugin()
+			store := &sessionStore{sessions: map[string]string{"alice-1": "alice", "bob-1": "bob"}, keyed: keyed}
+			h, err := newHandler(p, newTestHost(), config{}, hclog.NewNullLogger(), store.identifyWithRecheck, WithPermissionWindow(window))
+			if err != nil {
+				t.Fatalf("newHandler: %v", err)
+			}
+			ws := &webServer{h: h, room: p.room}
+			ws.serve(t)
+			alice := ws.openEvents(t, withSession("alice-1"), "", nil)
+			bobs := []*sseConn{
+				ws.openEvents(t, withSession("bob-1"), "", nil),
+				ws.openEvents(t, withSession("bob-1"), "", nil),
+				ws.openEvents(t, withSession("bob-1"), "", nil),
+			}
+			p.post(1)
+			alice.wantMessages(t, 1, 1)
+			for _, b := range bobs {
+				b.wantMessages(t, 1, 1)
+			}
+			time.Sleep(10 * window)
+			store.mu.Lock()
+			a, b := store.perSession["alice-1"], store.perSession["bob-1"]
+			store.mu.Unlock()
+			if a < 3 {
+				t.Fatalf("alice's session was re-checked %d times in %v, want several", a, 10*window)
+			}
+			// A round checks alice's one stream and bob's three; the
+			// counts are read between rounds or during one.
+			if shared := b <= a+2; shared != keyed {
+				t.Errorf("keyed=%v: bob's three streams were re-checked %d times while alice's one was %d times", keyed, b, a)
+			}
+			store.logout("bob-1")
+			for i, b := range bobs {
+				if ev := b.nextTerminal(t); ev.Event != "error" || !jsonHasCode(ev.Data, "unauthenticated") {
+					t.Fatalf("bob's stream %d got %+v, want an error event with code unauthenticated", i, ev)
+				}
+			}
+			p.post(1)
+			alice.wantMessages(t, 2, 2)
+		})
 	}
 }

@@ -182,6 +182,7 @@ func (h *Handler) recheckRound(feeds []*roomFeed) {
 		}
 		flush()
 	}
+	logins := &loginChecks{done: make(map[string]endReason)}
 	work := make(chan *roomFeed)
 	var wg sync.WaitGroup
 	for range min(sweepWorkers, len(feeds)) {
@@ -192,7 +193,7 @@ func (h *Handler) recheckRound(feeds []*roomFeed) {
 				} else if r := results[f]; r != nil {
 					f.applyRecheck(r.users, r.allowed, started, r.err)
 				}
-				f.reauthAll()
+				f.reauthAll(logins)
 			}
 		})
 	}
@@ -234,9 +235,37 @@ func (f *roomFeed) queueAll(fr *frame) {
 	}
 }
 
+// loginChecks holds the answers of one round's login re-checks by key,
+// so that the streams of one login are checked once per round.
+type loginChecks struct {
+	mu   sync.Mutex
+	done map[string]endReason
+}
+
+// check returns v's login re-check, from an earlier stream of the same
+// login in this round when there was one.
+func (c *loginChecks) check(v *viewer) endReason {
+	if v.reauthKey == "" {
+		return v.reauth()
+	}
+	c.mu.Lock()
+	why, ok := c.done[v.reauthKey]
+	c.mu.Unlock()
+	if ok {
+		return why
+	}
+	// Two workers may both check a login they meet at the same time;
+	// each gets a true answer.
+	why = v.reauth()
+	c.mu.Lock()
+	c.done[v.reauthKey] = why
+	c.mu.Unlock()
+	return why
+}
+
 // reauthAll runs every viewer's login re-check and ends the streams whose
 // login has ended.
-func (f *roomFeed) reauthAll() {
+func (f *roomFeed) reauthAll(logins *loginChecks) {
 	f.mu.Lock()
 	vs := make([]*viewer, 0, len(f.viewers))
 	for v := range f.viewers {
@@ -249,7 +278,7 @@ func (f *roomFeed) reauthAll() {
 		if f.ctx.Err() != nil {
 			return
 		}
-		if why := v.reauth(); why != endNone {
+		if why := logins.check(v); why != endNone {
 			f.mu.Lock()
 			f.endLocked(v, why)
 			f.mu.Unlock()

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -66,23 +68,33 @@ func (a *authenticator) chatIdentity(r *http.Request) (hostsdk.Identity, error) 
 	// own, just like a cookie; only browsers send Sec-Fetch-Site, so treat
 	// such requests as cookie sessions and let the handler check CSRF.
 	browser := r.Header.Get("Sec-Fetch-Site") != ""
-	return hostsdk.Identity{UserID: u.ID, CookieSession: cookie || browser, Recheck: a.chatRecheck(r, u, cookie)}, nil
+	id := hostsdk.Identity{UserID: u.ID, CookieSession: cookie || browser}
+	id.Recheck, id.RecheckKey = a.chatRecheck(r, u, cookie)
+	return id, nil
 }
 
 // chatRecheck is the re-check of an open event stream's login: the
 // session the request came with, found again by its hash, or for a
 // password the account unchanged. It answers what chatIdentity on the
-// same request would, without parsing it again.
-func (a *authenticator) chatRecheck(r *http.Request, u store.User, cookie bool) func() error {
+// same request would, without parsing it again. key names what it checks
+// (the session, or the account's password), so that the streams of one
+// login share a check.
+func (a *authenticator) chatRecheck(r *http.Request, u store.User, cookie bool) (recheck func() error, key string) {
 	if !cookie {
 		check := a.wiki.PasswordRecheck(u)
-		return func() error { return chatError(check()) }
+		// The password streams of u opened under the same password
+		// check the same thing: that it is still u's.
+		sum := sha256.Sum256(u.PasswordHash)
+		return func() error { return chatError(check()) }, "password:" + hex.EncodeToString(sum[:])
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return nil // identify found it; without a Recheck the handler asks chatIdentity
+		return nil, "" // identify found it; without a Recheck the handler asks chatIdentity
 	}
-	check := a.wiki.SessionRecheck(c.Value)
+	check, key := a.wiki.SessionRecheck(c.Value)
+	if key != "" {
+		key = "session:" + key
+	}
 	return func() error {
 		now, err := check()
 		if err != nil {
@@ -92,7 +104,7 @@ func (a *authenticator) chatRecheck(r *http.Request, u store.User, cookie bool) 
 			return fmt.Errorf("%w: the session now belongs to another user", hostsdk.ErrUnauthenticated)
 		}
 		return nil
-	}
+	}, key
 }
 
 // chatError says what a failed login means to the chat handler.

@@ -457,6 +457,48 @@ func TestChatRecheckEndsWithTheSession(t *testing.T) {
 	}
 }
 
+// The chat's streams of one login share a re-check: requests with the
+// same session, or with the same user's same password, name the same
+// RecheckKey; another session, or another user, names another.
+func TestChatRecheckKeys(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	key := func(cookie string, basicUser string) string {
+		t.Helper()
+		r := httptest.NewRequest("GET", "/chat/rooms/x", nil)
+		if cookie != "" {
+			r.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+		} else {
+			r.SetBasicAuth(basicUser, testPassword)
+		}
+		id, err := ts.srv.auth.chatIdentity(r)
+		if err != nil || id.Recheck == nil || id.RecheckKey == "" {
+			t.Fatalf("chatIdentity = %+v, %v; want a Recheck with a key", id, err)
+		}
+		return id.RecheckKey
+	}
+	first, _, err := ts.wiki.NewSession("carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := ts.wiki.NewSession("carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := key(first, ""), key(first, ""); a != b {
+		t.Errorf("one session, two keys: %q and %q", a, b)
+	}
+	if a, b := key(first, ""), key(second, ""); a == b {
+		t.Errorf("two sessions of carol share the key %q", a)
+	}
+	if a, b := key("", "bob"), key("", "bob"); a != b {
+		t.Errorf("bob's password, two keys: %q and %q", a, b)
+	}
+	if a, b := key("", "bob"), key(first, ""); a == b {
+		t.Errorf("a password and a session share the key %q", a)
+	}
+}
+
 func TestLocalPath(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{

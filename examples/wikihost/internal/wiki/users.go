@@ -315,13 +315,15 @@ func (w *Wiki) SessionUser(token string) (store.User, error) {
 
 // SessionRecheck returns SessionUser(token) as a function to call again
 // and again, for an open event stream: the token is checked and hashed
-// once, and each call looks the session up as SessionUser does.
-func (w *Wiki) SessionRecheck(token string) func() (store.User, error) {
+// once, and each call looks the session up as SessionUser does. key names
+// the session (its token's hash, as stored), so that the streams of one
+// session can share a check; it is empty for a malformed token.
+func (w *Wiki) SessionRecheck(token string) (check func() (store.User, error), key string) {
 	if len(token) != base64.RawURLEncoding.EncodedLen(sessionTokenBytes) {
-		return func() (store.User, error) { return store.User{}, ErrBadCredentials }
+		return func() (store.User, error) { return store.User{}, ErrBadCredentials }, ""
 	}
 	h := tokenHash(token)
-	return func() (store.User, error) { return w.sessionUser(h) }
+	return func() (store.User, error) { return w.sessionUser(h) }, h
 }
 
 // sessionUser is SessionUser by the token's hash.
