@@ -48,6 +48,42 @@ func (c countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// stalledUpload posts an upload to url as user that writes prefix bytes
+// of its file and then stalls until the test ends, declaring
+// contentLength (0: chunked). It returns the answer and its body, failing
+// the test when no answer comes while the client is still writing.
+func stalledUpload(t *testing.T, client *http.Client, url, user string, prefix int, contentLength int64, read *atomic.Int64) (*http.Response, []byte) {
+	t.Helper()
+	var head bytes.Buffer
+	mw := multipart.NewWriter(&head)
+	if _, err := mw.CreateFormFile("file", "big.bin"); err != nil {
+		t.Fatal(err)
+	}
+	head.Write(make([]byte, prefix))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	gate := make(chan struct{})
+	t.Cleanup(func() { close(gate) })
+	body := &gatedBody{head: bytes.NewReader(head.Bytes()), gate: gate, ctx: ctx}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = contentLength
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	basicUser(user)(req)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("no answer while the client was still writing its body: %v (the handler read %d bytes)", err, read.Load())
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
 // TestForbiddenUploadIsRefusedBeforeItsBodyIsRead checks security finding
 // #12: a user without post permission gets 403 without the server reading
 // the upload, whether or not the body declares its length.
@@ -76,33 +112,7 @@ func TestForbiddenUploadIsRefusedBeforeItsBodyIsRead(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			read.Store(0)
-			var head bytes.Buffer
-			mw := multipart.NewWriter(&head)
-			if _, err := mw.CreateFormFile("file", "big.bin"); err != nil {
-				t.Fatal(err)
-			}
-			head.Write(make([]byte, prefix))
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			gate := make(chan struct{})
-			defer close(gate)
-			body := &gatedBody{head: bytes.NewReader(head.Bytes()), gate: gate, ctx: ctx}
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+ws.api(ws.room.ID)+"/files", body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.ContentLength = tc.contentLength
-			req.Header.Set("Content-Type", mw.FormDataContentType())
-			basicUser("mallory")(req)
-			resp, err := srv.Client().Do(req)
-			if err != nil {
-				t.Fatalf("no answer while the client was still writing its body: %v (the handler read %d bytes)", err, read.Load())
-			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp, b := stalledUpload(t, srv.Client(), srv.URL+ws.api(ws.room.ID)+"/files", "mallory", prefix, tc.contentLength, &read)
 			wantError(t, resp, b, http.StatusForbidden, "forbidden")
 			if n := read.Load(); n > maxRead {
 				t.Fatalf("the handler read %d bytes of a forbidden upload, want at most %d", n, maxRead)
@@ -129,33 +139,7 @@ func TestOversizedUploadIsRefusedBeforeItsBodyIsRead(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	var head bytes.Buffer
-	mw := multipart.NewWriter(&head)
-	if _, err := mw.CreateFormFile("file", "big.bin"); err != nil {
-		t.Fatal(err)
-	}
-	head.Write(make([]byte, prefix))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	gate := make(chan struct{})
-	defer close(gate)
-	body := &gatedBody{head: bytes.NewReader(head.Bytes()), gate: gate, ctx: ctx}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+ws.api(ws.room.ID)+"/files", body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.ContentLength = 2 * limit
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	basicUser("alice")(req)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatalf("no answer while the client was still writing its body: %v (the handler read %d bytes)", err, read.Load())
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := stalledUpload(t, srv.Client(), srv.URL+ws.api(ws.room.ID)+"/files", "alice", prefix, 2*limit, &read)
 	wantError(t, resp, b, http.StatusRequestEntityTooLarge, "too_large")
 	if n := read.Load(); n > maxRead {
 		t.Fatalf("the handler read %d bytes of an upload declared too large, want at most %d", n, maxRead)
