@@ -6,12 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"html"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -326,4 +330,43 @@ func (wh *wikihost) decode(s string, v any) {
 func (wh *wikihost) eventually(what string, cond func() bool) {
 	wh.t.Helper()
 	testutil.Eventually(wh.t, 20*time.Second, cond, "%s", what)
+}
+
+// Rooms named outside a–z and 0–9 work through the browser API: each
+// name keeps its own room (names differing only in non-ASCII letters do
+// not collapse into one), and a message posted to one is in its history
+// only.
+func TestUnicodeRoomsThroughTheBrowserAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the plugin binary")
+	}
+	t.Parallel()
+	wh := start(t, []string{"-addr", "127.0.0.1:0", "-data", t.TempDir(), "-plugin", buildPlugin(t)})
+	var created struct{ ID, URL string }
+	wh.decode(wh.do("POST", "/api/pages", "bob", map[string]string{"title": "Unicode rooms", "body": "{chat:日本語}\n\n{chat:Привет}\n\n{chat:Δ Room}\n\n{chat:Ω Room}"}, http.StatusCreated), &created)
+	page := wh.do("GET", created.URL, "bob", nil, http.StatusOK)
+	rooms := regexp.MustCompile(`data-room="([^"]+)"`).FindAllStringSubmatch(page, -1)
+	if len(rooms) != 4 {
+		t.Fatalf("the page shows %d rooms, want 4:\n%s", len(rooms), page)
+	}
+	seen := map[string]bool{}
+	// The slugs keep the letters, case-folded.
+	slugs := []string{"日本語", "привет", "δ-room", "ω-room"}
+	for i, m := range rooms {
+		room := html.UnescapeString(m[1])
+		if !strings.HasSuffix(room, "."+slugs[i]) {
+			t.Errorf("room %d has id %q, want one ending in .%s", i, room, slugs[i])
+		}
+		if seen[room] {
+			t.Fatalf("two macros share the room %q", room)
+		}
+		seen[room] = true
+		msgs := "/chat/api/rooms/" + url.PathEscape(room) + "/messages"
+		text := fmt.Sprintf("message %d for %s", i, room)
+		wh.do("POST", msgs, "bob", map[string]string{"text": text, "client_id": fmt.Sprint("u-", i)}, http.StatusOK)
+		history := wh.do("GET", msgs, "carol", nil, http.StatusOK)
+		if !strings.Contains(history, text) || strings.Count(history, `"seq":`) != 1 {
+			t.Errorf("history of %q: %s", room, history)
+		}
+	}
 }
