@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -156,6 +158,11 @@ func Start(t testing.TB, opts Options) *Server {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	// A port another process took first is only logged by Prosody, and
+	// something else answered the check above.
+	if log := s.Log(); strings.Contains(log, "Failed to open server port") {
+		t.Fatalf("prosody could not listen on its ports (%s, %s):\n%s", s.C2SAddr, s.ComponentAddr, log)
+	}
 	return s
 }
 
@@ -247,20 +254,72 @@ network_settings = { nagle = false }
 	return b.String()
 }
 
+// freePorts returns n ports that were free a moment ago. They come from
+// below the kernel's ephemeral range where it can tell, so that between
+// here and Prosody's bind no listener on port 0 and no outgoing
+// connection of another test can take one: Prosody would then fail to
+// bind it, log it and run on, and the start-up check would reach the
+// other test's socket instead.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	lo := ephemeralLow()
 	ports := make([]int, 0, n)
 	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	for tries := 0; len(ports) < n; tries++ {
+		addr := "127.0.0.1:0"
+		if lo > minPort+1000 && tries < 1000 {
+			p := minPort + rand.IntN(lo-minPort)
+			if handedOut[p] {
+				continue
+			}
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
+			if addr != "127.0.0.1:0" {
+				continue // taken; try another
+			}
 			t.Fatal(err)
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		_ = l.Close()
+		p := l.Addr().(*net.TCPAddr).Port
+		handedOut[p] = true
+		ports = append(ports, p)
 	}
 	return ports
+}
+
+// minPort is the lowest port freePorts picks, above the well-known and
+// commonly configured ones.
+const minPort = 20000
+
+var (
+	portsMu sync.Mutex
+	// handedOut holds the ports this process gave out, never given twice.
+	handedOut = map[int]bool{}
+)
+
+// ephemeralLow is the lowest port the kernel picks for port 0 and for
+// outgoing connections, or 0 where that cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return lo
 }
