@@ -489,10 +489,10 @@ func (s *Store) Room(ctx context.Context, roomID string) (store.Room, error) {
 	return out, nil
 }
 
-// scanTranscript reads a row of date, title and url.
 // participantCols are the columns scanParticipant reads, in its order.
 const participantCols = `user_id, display_name, last_seen`
 
+// scanParticipant reads a row of participantCols.
 func scanParticipant(row pgx.CollectableRow) (store.Participant, error) {
 	var p store.Participant
 	err := row.Scan(&p.UserID, &p.DisplayName, &p.LastSeen)
@@ -503,6 +503,7 @@ func scanParticipant(row pgx.CollectableRow) (store.Participant, error) {
 // fileCols are the columns scanFile reads, in its order.
 const fileCols = `id, name, url, content_type, size, user_id, uploaded_at, seq`
 
+// scanFile reads a row of fileCols.
 func scanFile(row pgx.CollectableRow) (store.File, error) {
 	var (
 		f   store.File
@@ -513,6 +514,7 @@ func scanFile(row pgx.CollectableRow) (store.File, error) {
 	return f, err
 }
 
+// scanTranscript reads a row of date, title and url.
 func scanTranscript(row pgx.CollectableRow) (store.Transcript, error) {
 	var t store.Transcript
 	err := row.Scan(&t.Date, &t.Title, &t.URL)
