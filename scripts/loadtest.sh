@@ -90,6 +90,9 @@
 #
 #   PG_RESTART=1 NODES=2 bash scripts/loadtest.sh -rooms 20 -subs 10 -rate 200 -duration 20s
 #
+# PG_ARGS adds settings to the private PostgreSQL server (scripts/pg.sh),
+# e.g. PG_ARGS='-c shared_preload_libraries=pg_stat_statements'.
+#
 # Arguments go to loadgen; ROOMS SUBS RATE [DURATION] first is short for
 # -rooms ROOMS -subs SUBS -rate RATE [-duration DURATION] (default 20s):
 #

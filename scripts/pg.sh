@@ -5,7 +5,10 @@
 # only; Debian's postgresql is installed with apt-get first when missing
 # and the script runs as root, unless PAGECHAT_NO_INSTALL is set).
 # pg_stop stops the private server, if one was started; pg_restart stops
-# and starts it again (loadtest.sh PG_RESTART).
+# and starts it again (loadtest.sh PG_RESTART). PG_ARGS adds server
+# settings to the private server, e.g. PG_ARGS='-c
+# shared_preload_libraries=pg_stat_statements' to count the statements a
+# load run makes.
 
 pg_pid=
 pg_dir=
@@ -56,7 +59,7 @@ pg_start() {
 pg_launch() {
 	# Durable commits, as in production: fsync stays on.
 	"${pg_as[@]}" "$pg_bin/postgres" -D "$pg_dir/data" -k "$pg_dir/sock" -p 5432 -c listen_addresses= \
-		-c max_connections=200 >>"$pg_log" 2>&1 &
+		-c max_connections=200 ${PG_ARGS:-} >>"$pg_log" 2>&1 &
 	pg_pid=$!
 	for _ in $(seq 1 300); do
 		"$pg_bin/pg_isready" -q -h "$pg_dir/sock" -p 5432 && return 0

@@ -56,6 +56,10 @@ type Store struct {
 	// that they hold at most one pooled connection while waiting for the
 	// advisory lock, and fn always finds a connection free.
 	exclusive sync.Mutex
+
+	cache      *readCache // users, sessions and page metadata (cache.go)
+	stopListen context.CancelFunc
+	listening  chan struct{} // closed when the cache's listener has stopped
 }
 
 var _ store.Store = (*Store)(nil)
@@ -82,15 +86,23 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	st := &Store{pool: pool, searchText: opts.SearchText}
+	st := &Store{pool: pool, searchText: opts.SearchText, cache: newReadCache(), listening: make(chan struct{})}
 	if st.searchText == nil {
 		st.searchText = func(p store.Page) string { return p.Body }
 	}
+	lctx, stop := context.WithCancel(context.Background())
+	st.stopListen = stop
+	go func() {
+		defer close(st.listening)
+		st.listen(lctx)
+	}()
 	return st, nil
 }
 
-// Close closes the connections.
+// Close stops the cache's listener and closes the connections.
 func (s *Store) Close() error {
+	s.stopListen()
+	<-s.listening
 	s.pool.Close()
 	return nil
 }
@@ -216,6 +228,10 @@ func (s *Store) CreateUser(u store.User) error {
 
 // User returns the user with id.
 func (s *Store) User(id string) (store.User, error) {
+	return cached(s.cache, userKey(id), cloneUser, func() (store.User, error) { return s.readUser(id) })
+}
+
+func (s *Store) readUser(id string) (store.User, error) {
 	ctx, cancel := opContext()
 	defer cancel()
 	u := store.User{ID: id}
@@ -235,9 +251,13 @@ func (s *Store) User(id string) (store.User, error) {
 func (s *Store) PutSession(tokenHash string, sess store.Session) error {
 	ctx, cancel := opContext()
 	defer cancel()
-	_, err := s.pool.Exec(ctx, `INSERT INTO wiki_sessions (token_hash, user_id, expires) VALUES ($1, $2, $3)
-		ON CONFLICT (token_hash) DO UPDATE SET user_id = EXCLUDED.user_id, expires = EXCLUDED.expires`,
-		tokenHash, sess.UserID, sess.Expires)
+	// One statement, so one transaction: the notification goes out
+	// when, and only if, the session is stored.
+	_, err := s.pool.Exec(ctx, `WITH w AS (INSERT INTO wiki_sessions (token_hash, user_id, expires) VALUES ($1, $2, $3)
+			ON CONFLICT (token_hash) DO UPDATE SET user_id = EXCLUDED.user_id, expires = EXCLUDED.expires RETURNING 1)
+		SELECT pg_notify('`+cacheChannel+`', $4) FROM w`,
+		tokenHash, sess.UserID, sess.Expires, sessionKey(tokenHash))
+	s.changed(sessionKey(tokenHash))
 	if err != nil {
 		return fmt.Errorf("store session: %w", dbErr(err))
 	}
@@ -246,6 +266,10 @@ func (s *Store) PutSession(tokenHash string, sess store.Session) error {
 
 // Session returns the session stored under tokenHash, expired or not.
 func (s *Store) Session(tokenHash string) (store.Session, error) {
+	return cached(s.cache, sessionKey(tokenHash), cloneSession, func() (store.Session, error) { return s.readSession(tokenHash) })
+}
+
+func (s *Store) readSession(tokenHash string) (store.Session, error) {
 	ctx, cancel := opContext()
 	defer cancel()
 	var sess store.Session
@@ -265,7 +289,12 @@ func (s *Store) Session(tokenHash string) (store.Session, error) {
 func (s *Store) DeleteSession(tokenHash string) error {
 	ctx, cancel := opContext()
 	defer cancel()
-	if _, err := s.pool.Exec(ctx, `DELETE FROM wiki_sessions WHERE token_hash = $1`, tokenHash); err != nil {
+	_, err := s.pool.Exec(ctx, `WITH d AS (DELETE FROM wiki_sessions WHERE token_hash = $1 RETURNING 1)
+		SELECT pg_notify('`+cacheChannel+`', $2) FROM d`, tokenHash, sessionKey(tokenHash))
+	// Forgotten here even if the outcome is unknown: a read then asks
+	// the database.
+	s.changed(sessionKey(tokenHash))
+	if err != nil {
 		return fmt.Errorf("delete session: %w", dbErr(err))
 	}
 	return nil
@@ -276,11 +305,19 @@ func (s *Store) DeleteSession(tokenHash string) error {
 func (s *Store) PurgeSessions(now time.Time) (int, error) {
 	ctx, cancel := opContext()
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `DELETE FROM wiki_sessions WHERE expires < $1`, now)
+	// Every node forgets everything it cached when any session went:
+	// purges are rare, and this keeps the notification one message.
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH d AS (DELETE FROM wiki_sessions WHERE expires < $1 RETURNING 1), c AS (SELECT count(*) AS n FROM d)
+		SELECT n, CASE WHEN n > 0 THEN pg_notify('`+cacheChannel+`', '`+forgetAll+`') END IS NULL FROM c`, now).Scan(&n, nil)
 	if err != nil {
+		s.changed(forgetAll)
 		return 0, fmt.Errorf("purge sessions: %w", dbErr(err))
 	}
-	return int(tag.RowsAffected()), nil
+	if n > 0 {
+		s.changed(forgetAll)
+	}
+	return n, nil
 }
 
 // Meta returns a stored setting, or "" if it was never set.
@@ -391,11 +428,15 @@ func (s *Store) Page(id string) (store.Page, error) {
 	return s.readPage(id, true)
 }
 
-// PageMeta returns the page with id without its body. It reads the
-// database every time: another node may have changed the page's
-// permissions a moment ago (the chat plugin caches the answers it needs).
+// PageMeta returns the page with id without its body. It is served from
+// the cache (cache.go): a permission change on another node is seen here
+// once its notification arrives.
 func (s *Store) PageMeta(id string) (store.Page, error) {
-	return s.readPage(id, false)
+	n, ok := pageID(id)
+	if !ok {
+		return store.Page{}, fmt.Errorf("page %q: %w", id, store.ErrNotFound)
+	}
+	return cached(s.cache, pageKey(n), clonePage, func() (store.Page, error) { return s.readPage(id, false) })
 }
 
 func (s *Store) readPage(id string, withBody bool) (store.Page, error) {
@@ -506,11 +547,15 @@ func (s *Store) UpdatePage(id string, fn func(*store.Page) error) (store.Page, e
 		if err != nil {
 			return pageWriteErr(err, p)
 		}
+		if _, err := tx.Exec(ctx, notifySQL, pageKey(n)); err != nil {
+			return fmt.Errorf("page %q: %w", id, dbErr(err))
+		}
 		p.Updated = p.Updated.UTC()
 		p.View, p.Edit = noEmpty(p.View), noEmpty(p.Edit)
 		out = p
 		return nil
 	})
+	s.changed(pageKey(n))
 	if err != nil {
 		return store.Page{}, err
 	}
@@ -530,18 +575,35 @@ func (s *Store) UpsertChild(p store.Page) (store.Page, bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pageWriteTimeout)
 	defer cancel()
-	var created bool
-	got, err := scanPage(s.pool.QueryRow(ctx, `INSERT INTO wiki_pages
+	var (
+		created bool
+		got     store.Page
+	)
+	// The notification (of an update's new title) commits with the
+	// upsert, so a transaction holds both.
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		got, err = scanPage(tx.QueryRow(ctx, `INSERT INTO wiki_pages
 		(parent_id, child_key, title, title_key, format, author, created, updated, view_users, edit_users, body, search_text)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (parent_id, child_key) WHERE child_key IS NOT NULL DO UPDATE SET
 			title = EXCLUDED.title, title_key = EXCLUDED.title_key, updated = EXCLUDED.updated,
 			body = EXCLUDED.body, search_text = EXCLUDED.search_text
 		RETURNING `+metaColumns+`, xmax = 0`,
-		nullableID(p.ParentID), p.ChildKey, p.Title, store.TitleKey(p.Title), string(p.Format), p.Author, p.Created, p.Updated,
-		orEmpty(p.View), orEmpty(p.Edit), p.Body, s.searchTextOf(p)), &created)
+			nullableID(p.ParentID), p.ChildKey, p.Title, store.TitleKey(p.Title), string(p.Format), p.Author, p.Created, p.Updated,
+			orEmpty(p.View), orEmpty(p.Edit), p.Body, s.searchTextOf(p)), &created)
+		if err != nil {
+			return err
+		}
+		n, _ := pageID(got.ID)
+		_, err = tx.Exec(ctx, notifySQL, pageKey(n))
+		return err
+	})
 	if err != nil {
 		return store.Page{}, false, pageWriteErr(err, p)
+	}
+	if n, ok := pageID(got.ID); ok {
+		s.changed(pageKey(n))
 	}
 	return got, created, nil
 }

@@ -37,9 +37,10 @@ func TestPostgresConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.DSN(t)) })
 }
 
-// TestTwoNodesShareOneDatabase: what one node writes, the other reads at
-// once, without a restart or a cache to expire, and concurrent upserts of
-// one transcript from both nodes make one page.
+// TestTwoNodesShareOneDatabase: what one node writes, the other reads as
+// soon as the write's notification reaches it, without a restart or a
+// cache to expire, and concurrent upserts of one transcript from both
+// nodes make one page.
 func TestTwoNodesShareOneDatabase(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.DSN(t)
@@ -57,9 +58,10 @@ func TestTwoNodesShareOneDatabase(t *testing.T) {
 	if _, err := a.UpdatePage(p.ID, func(q *store.Page) error { q.View = nil; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := b.PageMeta(p.ID); len(got.View) != 0 {
-		t.Errorf("node b still sees the old view list %v", got.View)
-	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		got, _ := b.PageMeta(p.ID)
+		return len(got.View) == 0
+	}, "node b to see the new view list")
 	same, err := b.CreatePage(store.Page{Title: "SHARED", Format: store.FormatWiki})
 	if err != nil {
 		t.Fatal(err)
@@ -73,9 +75,10 @@ func TestTwoNodesShareOneDatabase(t *testing.T) {
 	if err := b.DeleteSession("h"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Session("h"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("a log-out on node b left the session on node a: %v", err)
-	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		_, err := a.Session("h")
+		return errors.Is(err, store.ErrNotFound)
+	}, "a log-out on node b to end the session on node a")
 
 	var wg sync.WaitGroup
 	ids := make([]string, 20)
@@ -252,4 +255,92 @@ func TestDatabaseOutageIsUnavailableThenRecovers(t *testing.T) {
 	if _, err := s.CreatePage(store.Page{Title: "After", Format: store.FormatWiki}); err != nil {
 		t.Errorf("write after the restart: %v", err)
 	}
+}
+
+// TestCacheServesUntilTold: a node serves sessions and page permissions
+// it read from memory (a change made behind the store's back is not seen),
+// forgets them when another node changes them, and stops serving from
+// memory when its notification connection is lost, so that no change it
+// could not hear about is hidden from it.
+func TestCacheServesUntilTold(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	a, b := open(t, dsn), open(t, dsn)
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	raw, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close(ctx)
+	p, err := a.CreatePage(store.Page{Title: "Cached", Format: store.FormatWiki, View: []string{"v0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setView := func(v string) {
+		t.Helper()
+		if _, err := raw.Exec(ctx, `UPDATE wiki_pages SET view_users = $2 WHERE id = $1`, p.ID, []string{v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	view := func(s *pgstore.Store) string {
+		t.Helper()
+		got, err := s.PageMeta(p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got.View, ",")
+	}
+	// cachedOn reports whether b serves the page from memory: it reads
+	// the page, changes it behind every store's back, and reads again.
+	n := 0
+	cachedOn := func(s *pgstore.Store) bool {
+		n++
+		want := view(s)
+		setView(fmt.Sprint("raw", n))
+		return view(s) == want
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return cachedOn(b) }, "node b to cache page permissions")
+
+	// A change through the other node is seen once its notification
+	// arrives; through the same node, at once.
+	if _, err := a.UpdatePage(p.ID, func(q *store.Page) error { q.View = []string{"from-a"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// Well within the 5 s after which an entry would expire anyway.
+	testutil.Eventually(t, 2*time.Second, func() bool { return view(b) == "from-a" }, "node b to hear of node a's change")
+	if _, err := b.UpdatePage(p.ID, func(q *store.Page) error { q.View = []string{"from-b"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := view(b); got != "from-b" {
+		t.Errorf("node b reads %q right after its own change, want from-b", got)
+	}
+
+	// Sessions too: a log-in elsewhere replaces the cached one.
+	if err := b.PutSession("tok", store.Session{UserID: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Session("tok"); err != nil || got.UserID != "alice" {
+		t.Fatalf("session: %+v, %v", got, err)
+	}
+	if err := a.PutSession("tok", store.Session{UserID: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool {
+		got, err := b.Session("tok")
+		return err == nil && got.UserID == "bob"
+	}, "node b to hear of the session's new user")
+
+	// Cut the nodes' notification connections: what node b kept is
+	// dropped with it, long before it would expire (after 5 s), so the
+	// change it holds back now shows.
+	testutil.Eventually(t, 10*time.Second, func() bool { return cachedOn(b) }, "node b to cache again")
+	stale := view(b)
+	if _, err := raw.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE application_name = 'pagechat-wiki-cache' AND datname = current_database()`); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return view(b) != stale }, "node b to drop what it cached with its notification connection")
+	testutil.Eventually(t, 10*time.Second, func() bool { return cachedOn(b) }, "node b to cache again once it listens again")
 }
