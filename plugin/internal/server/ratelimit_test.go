@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 )
@@ -76,5 +78,84 @@ func TestUploadQuota(t *testing.T) {
 	}
 	if ok, _ := newUploadQuota(-1, time.Hour, time.Now).take("u", "r", 1<<40); !ok {
 		t.Error("a disabled quota refused")
+	}
+}
+
+// sharedBuckets is an in-memory stand-in for the cluster's buckets in
+// PostgreSQL, counting the calls that would be round trips.
+type sharedBuckets struct {
+	clusterDB
+	now    func() time.Time
+	mu     sync.Mutex
+	calls  int
+	levels map[string]*bucket
+}
+
+func (s *sharedBuckets) SpendBucket(_ context.Context, key string, capacity, perSecond, n float64) (bool, time.Duration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	now := s.now()
+	b := s.levels[key]
+	if b == nil {
+		b = &bucket{tokens: capacity, at: now}
+		s.levels[key] = b
+	}
+	b.tokens = min(capacity, b.tokens+now.Sub(b.at).Seconds()*perSecond)
+	b.at = now
+	if b.tokens < n {
+		return false, time.Duration((n - b.tokens) / perSecond * float64(time.Second)), nil
+	}
+	b.tokens -= n
+	return true, 0, nil
+}
+
+// TestSharedLimitLeasesTokens: on a cluster a node asks the shared bucket
+// once for many sends, and two nodes together still get no more than the
+// bucket's capacity.
+func TestSharedLimitLeasesTokens(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	db := &sharedBuckets{now: clock, levels: map[string]*bucket{}}
+	node := func() *tokenBuckets {
+		l := newRateLimiter(120, clock)
+		l.shared, l.kind = db, "msg"
+		return l
+	}
+	a, b := node(), node()
+
+	sent := 0
+	for range 60 {
+		if ok, _ := a.allow("u", "r"); ok {
+			sent++
+		}
+	}
+	if sent != 60 || db.calls > 5 {
+		t.Fatalf("60 sends on one node: %d allowed with %d calls to the database; want 60 with at most 5", sent, db.calls)
+	}
+	for range 200 {
+		for _, l := range []*tokenBuckets{b, a} {
+			if ok, wait := l.allow("u", "r"); ok {
+				sent++
+			} else if wait < time.Second {
+				t.Fatalf("refused with a retry hint of %v", wait)
+			}
+		}
+	}
+	if sent != 120 {
+		t.Errorf("two nodes sent %d from one bucket of 120 with no time passing; want exactly 120", sent)
+	}
+	// A stale lease is dropped rather than spent: after a quiet minute
+	// the user has the whole bucket again, no more.
+	now = now.Add(time.Minute)
+	sent = 0
+	for range 200 {
+		if ok, _ := b.allow("u", "r"); ok {
+			sent++
+		}
+	}
+	if sent != 120 {
+		t.Errorf("after a quiet minute node b sent %d; want 120", sent)
 	}
 }
