@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
+	"github.com/pagechat/pagechat/internal/pgcache"
 )
 
 // Limits, each with its reason.
@@ -57,7 +58,7 @@ type Store struct {
 	// advisory lock, and fn always finds a connection free.
 	exclusive sync.Mutex
 
-	cache      *readCache // users, sessions and page metadata (cache.go)
+	cache      *pgcache.Cache[any] // users, sessions and page metadata (cache.go)
 	stopListen context.CancelFunc
 	listening  chan struct{} // closed when the cache's listener has stopped
 }
@@ -86,7 +87,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	st := &Store{pool: pool, searchText: opts.SearchText, cache: newReadCache(), listening: make(chan struct{})}
+	st := &Store{pool: pool, searchText: opts.SearchText, cache: pgcache.New[any](), listening: make(chan struct{})}
 	if st.searchText == nil {
 		st.searchText = func(p store.Page) string { return p.Body }
 	}
@@ -228,7 +229,7 @@ func (s *Store) CreateUser(u store.User) error {
 
 // User returns the user with id.
 func (s *Store) User(id string) (store.User, error) {
-	return cached(s.cache, userKey(id), cloneUser, func() (store.User, error) { return s.readUser(id) })
+	return cached(s, userKey(id), func() (store.User, error) { return s.readUser(id) })
 }
 
 func (s *Store) readUser(id string) (store.User, error) {
@@ -266,7 +267,7 @@ func (s *Store) PutSession(tokenHash string, sess store.Session) error {
 
 // Session returns the session stored under tokenHash, expired or not.
 func (s *Store) Session(tokenHash string) (store.Session, error) {
-	return cached(s.cache, sessionKey(tokenHash), cloneSession, func() (store.Session, error) { return s.readSession(tokenHash) })
+	return cached(s, sessionKey(tokenHash), func() (store.Session, error) { return s.readSession(tokenHash) })
 }
 
 func (s *Store) readSession(tokenHash string) (store.Session, error) {
@@ -436,7 +437,7 @@ func (s *Store) PageMeta(id string) (store.Page, error) {
 	if !ok {
 		return store.Page{}, fmt.Errorf("page %q: %w", id, store.ErrNotFound)
 	}
-	return cached(s.cache, pageKey(n), clonePage, func() (store.Page, error) { return s.readPage(id, false) })
+	return cached(s, pageKey(n), func() (store.Page, error) { return s.readPage(id, false) })
 }
 
 func (s *Store) readPage(id string, withBody bool) (store.Page, error) {
