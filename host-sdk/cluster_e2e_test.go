@@ -129,9 +129,9 @@ func TestClusterLostListenConnectionCostsLatencyNotMessages(t *testing.T) {
 	sendAll(t, a, room.ID, "before", 1, 5)
 	collect(t, sub, 0, 5)
 
-	const listeners = `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN pagechat'`
+	const listeners = `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pagechat-listen'`
 	testutil.Eventually(t, waitTimeout, func() bool {
-		return sqlExec(t, dsn, `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN pagechat'`) == 2
+		return sqlExec(t, dsn, `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pagechat-listen'`) == 2
 	},
 		"both nodes listening")
 	if n := sqlExec(t, dsn, listeners); n != 2 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -96,7 +97,7 @@ func TestNodesSeeEachOthersMessagesOnceInOrder(t *testing.T) {
 		}
 		defer func() { _ = conn.Close(ctx) }()
 		for range 5 {
-			if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN pagechat'`); err != nil {
+			if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pagechat-listen'`); err != nil {
 				t.Error(err)
 			}
 			time.Sleep(30 * time.Millisecond)
@@ -211,7 +212,7 @@ func TestNotificationWakesTheOtherNode(t *testing.T) {
 	defer func() { _ = conn.Close(ctx) }()
 	testutil.Eventually(t, 30*time.Second, func() bool {
 		var n int
-		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN pagechat' AND state = 'idle'`).Scan(&n)
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pagechat-listen' AND state = 'idle'`).Scan(&n)
 		return err == nil && n == 2
 	}, "both nodes listening")
 	time.Sleep(100 * time.Millisecond) // the listeners' first poll, done
@@ -312,5 +313,75 @@ func TestNodeIDCannotLookLikeAGivenUpLease(t *testing.T) {
 	_, err := pgstore.Open(context.Background(), pgstore.Options{DSN: pgtest.DSN(t), Node: "!released:n1"})
 	if !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("Open = %v, want store.ErrInvalid", err)
+	}
+}
+
+// TestBansHeardAcrossNodes: each node keeps the bans it read, a ban or
+// its lifting on one node holds on the other as soon as its notification
+// arrives (well before a cached entry would expire, after 5 s), and a node
+// that loses its LISTEN connection stops serving what it kept.
+func TestBansHeardAcrossNodes(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	a, b := openNode(t, dsn, nil), openNode(t, dsn, nil)
+	ctx := context.Background()
+	if _, err := a.CreateRoom(ctx, store.Room{ID: "p.bans", PageID: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = raw.Close(ctx) }()
+	banned := func(s *pgstore.Store, user string) bool {
+		t.Helper()
+		_, err := s.Ban(ctx, "p.bans", user)
+		if err != nil && !errors.Is(err, store.ErrBanNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	// cachedOn reports whether node a answers from memory: a ban
+	// written behind every store's back is not seen.
+	n := 0
+	cachedOn := func() bool {
+		n++
+		user := fmt.Sprint("raw-", n)
+		banned(a, user)
+		if _, err := raw.Exec(ctx, `INSERT INTO pagechat.bans (room_id, user_id, reason, banned_by, banned_at) VALUES ('p.bans', $1, '', 'test', now())`, user); err != nil {
+			t.Fatal(err)
+		}
+		return !banned(a, user)
+	}
+	testutil.Eventually(t, 10*time.Second, cachedOn, "node a to keep the room's bans")
+
+	if _, err := b.PutBan(ctx, store.Ban{RoomID: "p.bans", UserID: "mallory", Reason: "spam", BannedBy: "mod"}); err != nil {
+		t.Fatal(err)
+	}
+	if !banned(b, "mallory") {
+		t.Error("node b does not see its own ban at once")
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return banned(a, "mallory") }, "node a to hear of node b's ban")
+	if bans, err := a.Bans(ctx, "p.bans"); err != nil || !slices.ContainsFunc(bans, func(x store.Ban) bool { return x.UserID == "mallory" && x.Reason == "spam" }) {
+		t.Errorf("node a lists %+v, %v; want mallory's ban among them", bans, err)
+	}
+	if err := a.DeleteBan(ctx, "p.bans", "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	if banned(a, "mallory") {
+		t.Error("node a still sees the ban it lifted")
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return !banned(b, "mallory") }, "node b to hear the ban lifted")
+
+	// Without its notifications node a drops what it kept at once,
+	// long before it would expire.
+	testutil.Eventually(t, 10*time.Second, cachedOn, "node a to keep the room's bans again")
+	hidden := fmt.Sprint("raw-", n)
+	if _, err := raw.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pagechat-listen'`); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return banned(a, hidden) }, "node a to stop serving bans it can no longer hear about")
+	if _, err := a.Ban(ctx, "p.nowhere", "u"); !errors.Is(err, store.ErrRoomNotFound) {
+		t.Errorf("ban in an unknown room: %v, want ErrRoomNotFound", err)
 	}
 }

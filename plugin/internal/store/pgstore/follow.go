@@ -35,6 +35,10 @@ const (
 	wakeBuffer = 256
 )
 
+// ListenerName is the application_name of a node's LISTEN connection in
+// pg_stat_activity.
+const ListenerName = "pagechat-listen"
+
 // pollAll is the wake-up that asks for a look at every room.
 const pollAll = ""
 
@@ -109,18 +113,28 @@ func (s *Store) listen(ctx context.Context, wake chan<- string) {
 		}
 	}
 	for ctx.Err() == nil {
-		conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+		cfg := s.pool.Config().ConnConfig.Copy()
+		// Named, so an admin (and the tests, to cut it) can tell it
+		// from the pool's connections.
+		cfg.RuntimeParams["application_name"] = ListenerName
+		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err == nil {
-			if _, err = conn.Exec(ctx, `LISTEN pagechat`); err == nil {
+			if _, err = conn.Exec(ctx, `LISTEN pagechat; LISTEN `+banChannel); err == nil {
 				backoff = 100 * time.Millisecond
+				s.bans.SetLive(true)
 				forward(pollAll) // what was missed while not listening
 				for {
 					n, werr := conn.WaitForNotification(ctx)
 					if werr != nil {
 						break
 					}
+					if n.Channel == banChannel {
+						s.bans.Forget(n.Payload)
+						continue
+					}
 					forward(n.Payload)
 				}
+				s.bans.SetLive(false)
 			}
 			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = conn.Close(closeCtx)

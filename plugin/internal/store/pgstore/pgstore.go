@@ -47,6 +47,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pagechat/pagechat/internal/pgcache"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
@@ -119,6 +120,8 @@ type Store struct {
 	deliverMu sync.Mutex
 	delivered map[string]uint64
 
+	bans *pgcache.Cache[[]store.Ban] // per room (rooms.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -184,6 +187,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		stopped:   make(chan struct{}),
 		follows:   make(chan struct{}),
 		delivered: make(map[string]uint64),
+		bans:      pgcache.New[[]store.Ban](),
 	}
 	// The follower starts from the rooms' current ends: what was
 	// committed before Open is history, read by streams from the table.

@@ -2,12 +2,14 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pagechat/pagechat/internal/pgcache"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
@@ -76,8 +78,13 @@ func (s *Store) PutBan(ctx context.Context, ban store.Ban) (store.Ban, error) {
 			ON CONFLICT (room_id, user_id) DO UPDATE SET reason = EXCLUDED.reason, banned_by = EXCLUDED.banned_by,
 				banned_at = EXCLUDED.banned_at, expires_at = EXCLUDED.expires_at`,
 			ban.RoomID, ban.UserID, ban.Reason, ban.BannedBy, ban.BannedAt, ts(ban.ExpiresAt))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, banNotifySQL, ban.RoomID)
 		return err
 	})
+	s.bans.Forget(ban.RoomID)
 	if err != nil {
 		return store.Ban{}, fmt.Errorf("store: ban %q in room %q: %w", ban.UserID, ban.RoomID, s.mapErr(err))
 	}
@@ -97,8 +104,13 @@ func (s *Store) DeleteBan(ctx context.Context, roomID, userID string) error {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM pagechat.bans WHERE room_id = $1 AND user_id = $2`, roomID, userID)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, banNotifySQL, roomID)
 		return err
 	})
+	s.bans.Forget(roomID)
 	if err != nil {
 		return fmt.Errorf("store: lift ban of %q in room %q: %w", userID, roomID, s.mapErr(err))
 	}
@@ -117,32 +129,65 @@ func scanBan(roomID string, row pgx.Row) (store.Ban, error) {
 	return b, nil
 }
 
+// Every send asks for the sender's ban, and the notifier for a room's
+// bans on every pass, so each node keeps every room's bans it read
+// (package pgcache: served only while the follower's LISTEN connection is
+// open, forgotten on a notification that PutBan and DeleteBan send on
+// their transaction, at once on the node that made the change). A ban
+// made on another node holds here once its notification arrives, normally
+// within milliseconds.
+
+// banChannel is the NOTIFY channel of ban changes; the payload is the
+// room id.
+const banChannel = "pagechat_bans"
+
+const banNotifySQL = `SELECT pg_notify('` + banChannel + `', $1)`
+
+// roomBans returns every ban stored for roomID, expired ones included, in
+// user id order; an unknown room is store.ErrRoomNotFound.
+func (s *Store) roomBans(ctx context.Context, roomID string) ([]store.Ban, error) {
+	return pgcache.Read(s.bans, roomID, slices.Clone, func() ([]store.Ban, error) {
+		rows, _ := s.pool.Query(ctx, `SELECT b.user_id, b.reason, b.banned_by, b.banned_at, b.expires_at
+			FROM pagechat.rooms r LEFT JOIN pagechat.bans b ON b.room_id = r.id WHERE r.id = $1`, roomID)
+		var (
+			out           = []store.Ban{}
+			seen          bool
+			user, rsn, by *string
+			at, exp       *time.Time
+		)
+		_, err := pgx.ForEachRow(rows, []any{&user, &rsn, &by, &at, &exp}, func() error {
+			seen = true
+			if user != nil { // else the room's row alone: no ban
+				out = append(out, store.Ban{RoomID: roomID, UserID: *user, Reason: *rsn, BannedBy: *by, BannedAt: at.UTC(), ExpiresAt: fromTS(exp)})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: bans of room %q: %w", roomID, s.mapErr(err))
+		}
+		if !seen {
+			return nil, fmt.Errorf("store: room %q: %w", roomID, store.ErrRoomNotFound)
+		}
+		// Byte order, as the bbolt store lists them, whatever the
+		// database's collation.
+		slices.SortFunc(out, func(a, b store.Ban) int { return strings.Compare(a.UserID, b.UserID) })
+		return out, nil
+	})
+}
+
 // Ban returns the ban in force on userID in roomID. Expiry is judged by the
-// store's clock, so every node agrees with its tests' clock. Every send
-// asks, so the room's existence and the ban come in one round trip: no
-// row is an unknown room, a row without a ban none.
+// store's clock, so every node agrees with its tests' clock.
 func (s *Store) Ban(ctx context.Context, roomID, userID string) (store.Ban, error) {
 	if err := s.begin(ctx); err != nil {
 		return store.Ban{}, err
 	}
-	now := s.now()
-	var (
-		reason, by *string
-		at, exp    *time.Time
-	)
-	err := s.pool.QueryRow(ctx, `SELECT b.reason, b.banned_by, b.banned_at, b.expires_at
-FROM pagechat.rooms r LEFT JOIN pagechat.bans b ON b.room_id = r.id AND b.user_id = $2
-WHERE r.id = $1`, roomID, userID).Scan(&reason, &by, &at, &exp)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return store.Ban{}, fmt.Errorf("store: room %q: %w", roomID, store.ErrRoomNotFound)
-	case err != nil:
-		return store.Ban{}, fmt.Errorf("store: ban of %q in room %q: %w", userID, roomID, s.mapErr(err))
-	case at != nil:
-		ban := store.Ban{RoomID: roomID, UserID: userID, Reason: *reason, BannedBy: *by, BannedAt: at.UTC(), ExpiresAt: fromTS(exp)}
-		if inForce(ban, now) {
-			return ban, nil
-		}
+	bans, err := s.roomBans(ctx, roomID)
+	if err != nil {
+		return store.Ban{}, err
+	}
+	i, found := slices.BinarySearchFunc(bans, userID, func(b store.Ban, u string) int { return strings.Compare(b.UserID, u) })
+	if found && inForce(bans[i], s.now()) {
+		return bans[i], nil
 	}
 	return store.Ban{}, fmt.Errorf("store: user %q in room %q: %w", userID, roomID, store.ErrBanNotFound)
 }
@@ -152,15 +197,11 @@ func (s *Store) Bans(ctx context.Context, roomID string) ([]store.Ban, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.roomExists(ctx, s.pool, roomID); err != nil {
-		return nil, fmt.Errorf("store: %w", s.mapErr(err))
+	all, err := s.roomBans(ctx, roomID)
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
-	rows, _ := s.pool.Query(ctx, `SELECT `+banCols+` FROM pagechat.bans WHERE room_id = $1 ORDER BY user_id`, roomID)
-	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Ban, error) { return scanBan(roomID, row) })
-	if err != nil {
-		return nil, fmt.Errorf("store: bans of room %q: %w", roomID, s.mapErr(err))
-	}
 	var out []store.Ban
 	for _, b := range all {
 		if inForce(b, now) {
