@@ -148,7 +148,8 @@ func (s *Server) configure(set settings) (*runtime, error) {
 	h := hub.New(set.subscriberBuf)
 	tr := newTranscripts(s.logger)
 	nt := newNotifier(s.logger, s.now, set.notify, set.transcripts.chatPrefix)
-	st, db, err := s.openStore(set, nt.onCommit(tr.onCommit(h.PublishMessages)))
+	publish := tr.onCommit(h.PublishMessages)
+	st, db, err := s.openStore(set, nt.onCommit(publish), nt.onFollow(publish))
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -206,8 +207,9 @@ func (s *Server) configure(set settings) (*runtime, error) {
 
 // openStore opens the store the settings ask for: PostgreSQL in cluster
 // mode, else bbolt in the data dir. db names it for logs, without any
-// password.
-func (s *Server) openStore(set settings, onCommit store.CommitFunc) (st store.Store, db string, err error) {
+// password. onCommit gets this node's commits; onFollow, in cluster mode,
+// the other nodes'.
+func (s *Server) openStore(set settings, onCommit, onFollow store.CommitFunc) (st store.Store, db string, err error) {
 	dayOf := transcript.DayFunc(set.location)
 	if set.postgresDSN != "" {
 		db = pgstore.Describe(set.postgresDSN)
@@ -216,6 +218,7 @@ func (s *Server) openStore(set settings, onCommit store.CommitFunc) (st store.St
 		pg, err := pgstore.Open(ctx, pgstore.Options{
 			DSN:             set.postgresDSN,
 			OnCommit:        onCommit,
+			OnFollow:        onFollow,
 			Now:             s.now,
 			DayOf:           dayOf,
 			MaxRoomsPerPage: set.maxRooms,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,11 @@ const (
 	// one commit writes them all. A crash loses at most this much reading
 	// progress, which the next report restores.
 	markerFlushEvery = time.Second
+	// remoteGrace is how long another node has to judge the messages it
+	// committed before this one looks whether it did (cluster mode): a
+	// node judges its own commits, and the others take over only the
+	// rooms of a node that died before judging.
+	remoteGrace = 5 * time.Second
 	// judgePerPass bounds the messages of one room judged in one pass, so
 	// one busy room cannot starve the others or grow a transaction without
 	// bound; the rest is judged in the next pass.
@@ -147,6 +153,9 @@ type notifier struct {
 
 	mu    sync.Mutex
 	dirty map[string]struct{}
+	// remote holds, per room, the newest seq other nodes committed and
+	// when this node first saw it unjudged (cluster mode).
+	remote map[string]remoteMark
 
 	// Used by the notifier goroutine only.
 	judged map[string]uint64
@@ -161,6 +170,11 @@ type notifier struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+type remoteMark struct {
+	seq   uint64
+	since time.Time
 }
 
 type authorEntry struct {
@@ -179,6 +193,7 @@ func newNotifier(logger hclog.Logger, now func() time.Time, set notifySettings, 
 		poll:       notifyPoll,
 		wake:       make(chan struct{}, 1),
 		dirty:      make(map[string]struct{}),
+		remote:     make(map[string]remoteMark),
 		judged:     make(map[string]uint64),
 		names:      make(map[string]string),
 		authors:    make(map[string]authorEntry),
@@ -197,6 +212,63 @@ func (n *notifier) onCommit(next store.CommitFunc) store.CommitFunc {
 		n.mu.Unlock()
 		n.poke()
 	}
+}
+
+// onFollow wraps the commit callback of other nodes' messages (cluster
+// mode): their rooms are judged by the node that committed them, so here
+// they are only noted, for the check after remoteGrace (dueRemote).
+func (n *notifier) onFollow(next store.CommitFunc) store.CommitFunc {
+	return func(added []store.Message) {
+		next(added)
+		now := n.now()
+		n.mu.Lock()
+		for i := range added {
+			m := &added[i]
+			r, ok := n.remote[m.RoomID]
+			if !ok {
+				r.since = now
+			}
+			r.seq = max(r.seq, m.Seq)
+			n.remote[m.RoomID] = r
+		}
+		n.mu.Unlock()
+	}
+}
+
+// dueRemote returns the rooms whose other nodes' messages are older than
+// remoteGrace and still unjudged, to be judged here; rooms that were
+// judged meanwhile are forgotten.
+func (n *notifier) dueRemote(ctx context.Context) []string {
+	now := n.now()
+	n.mu.Lock()
+	var due []string
+	marks := make(map[string]uint64)
+	for id, r := range n.remote {
+		if now.Sub(r.since) >= remoteGrace || now.Before(r.since) {
+			due = append(due, id)
+			marks[id] = r.seq
+			delete(n.remote, id)
+		}
+	}
+	n.mu.Unlock()
+	var out []string
+	for _, id := range due {
+		judged, err := n.store.JudgedSeq(ctx, id)
+		if err != nil {
+			// Looked at again after the next grace.
+			n.mu.Lock()
+			if _, ok := n.remote[id]; !ok {
+				n.remote[id] = remoteMark{seq: marks[id], since: now}
+			}
+			n.mu.Unlock()
+			continue
+		}
+		if judged < marks[id] {
+			n.judged[id] = judged
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func (n *notifier) poke() {
@@ -278,6 +350,14 @@ func (n *notifier) pass(ctx context.Context) {
 	}
 	clear(n.dirty)
 	n.mu.Unlock()
+	for _, id := range n.dueRemote(ctx) {
+		if !slices.Contains(rooms, id) {
+			rooms = append(rooms, id)
+		}
+	}
+	// In id order, so the judgements of two nodes that overlap take
+	// their rows in the same order instead of deadlocking.
+	slices.Sort(rooms)
 
 	var batches []store.NotifyBatch
 	for _, id := range rooms {

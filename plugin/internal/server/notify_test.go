@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -424,5 +425,62 @@ func TestRoomMention(t *testing.T) {
 				t.Errorf("kind = %q, want %q", got[0].GetKind(), wantKind)
 			}
 		})
+	}
+}
+
+// TestOtherNodesRoomsAreJudgedOnlyIfTheirNodeDoesNot: in cluster mode a
+// node leaves the judgement of other nodes' messages to the node that
+// committed them, and takes a room over only when, after remoteGrace,
+// that node has not judged it (it died first).
+func TestOtherNodesRoomsAreJudgedOnlyIfTheirNodeDoesNot(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	st, err := store.Open(t.TempDir()+"/chat.db", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, id := range []string{"p.judged", "p.orphaned"} {
+		if _, err := st.CreateRoom(ctx, store.Room{ID: id, PageID: "p"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var followed []store.Message
+	for _, id := range []string{"p.judged", "p.orphaned"} {
+		for range 3 {
+			m, _, err := st.Append(ctx, id, store.NewMessage{UserID: "u", Text: "x"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			followed = append(followed, m)
+		}
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	n := newNotifier(hclog.NewNullLogger(), func() time.Time { return now }, notifySettings{}, "/chat/")
+	n.store = st
+	published := 0
+	n.onFollow(func(m []store.Message) { published += len(m) })(followed)
+	if published != len(followed) {
+		t.Fatalf("the fan-out got %d of %d followed messages", published, len(followed))
+	}
+	n.mu.Lock()
+	dirty := len(n.dirty)
+	n.mu.Unlock()
+	if dirty != 0 {
+		t.Errorf("other nodes' messages made %d rooms dirty here; their nodes judge them", dirty)
+	}
+	if due := n.dueRemote(ctx); len(due) != 0 {
+		t.Errorf("rooms %v taken over before their node had remoteGrace to judge them", due)
+	}
+	// The node that committed p.judged judged it; p.orphaned's died.
+	if err := st.CommitNotifications(ctx, []store.NotifyBatch{{RoomID: "p.judged", JudgedSeq: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(remoteGrace)
+	if due := n.dueRemote(ctx); !slices.Equal(due, []string{"p.orphaned"}) {
+		t.Errorf("taken over after the grace: %v, want only the room its node left unjudged", due)
+	}
+	if due := n.dueRemote(ctx); len(due) != 0 {
+		t.Errorf("taken over twice: %v", due)
 	}
 }

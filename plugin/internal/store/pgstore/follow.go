@@ -1,8 +1,11 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,6 +36,8 @@ const (
 	// wakeBuffer is how many notifications wait for the follower; when
 	// it is full the follower polls every room instead.
 	wakeBuffer = 256
+	// followRooms is how many rooms one catch-up read covers.
+	followRooms = 64
 )
 
 // ListenerName is the application_name of a node's LISTEN connection in
@@ -91,7 +96,19 @@ func (s *Store) follow() {
 			room = pollAll
 		case room = <-wake:
 		}
-		if err := s.catchUp(ctx, room); err != nil && !s.isClosed() {
+		// Whatever else is queued by now is read in the same round
+		// trip: another node's commit notifies once per room it wrote.
+		wakes := []string{room}
+	drain:
+		for len(wakes) < wakeBuffer {
+			select {
+			case r := <-wake:
+				wakes = append(wakes, r)
+			default:
+				break drain
+			}
+		}
+		if err := s.catchUp(ctx, wakes); err != nil && !s.isClosed() {
 			// The next poll tries again; nothing is lost meanwhile.
 			continue
 		}
@@ -149,19 +166,26 @@ func (s *Store) listen(ctx context.Context, wake chan<- string) {
 	}
 }
 
-// catchUp delivers what other nodes committed in room, or in every room
-// whose last_seq is ahead of what this node delivered.
-func (s *Store) catchUp(ctx context.Context, room string) error {
+// catchUp delivers what other nodes committed in the rooms the wake-ups
+// name, or, if one of them is pollAll or unreadable, in every room whose
+// last_seq is ahead of what this node delivered.
+func (s *Store) catchUp(ctx context.Context, wakes []string) error {
 	var rooms []string
-	if id, seq, ok := parsePayload(room); ok {
-		s.deliverMu.Lock()
-		done := seq <= s.delivered[id]
-		s.deliverMu.Unlock()
-		if done {
-			return nil // this node's own commit, or read already
+	all := false
+	s.deliverMu.Lock()
+	for _, w := range wakes {
+		id, seq, ok := parsePayload(w)
+		if !ok {
+			all = true
+			break
 		}
-		rooms = []string{id}
-	} else {
+		if seq > s.delivered[id] && !slices.Contains(rooms, id) { // else this node's own commit, or read already
+			rooms = append(rooms, id)
+		}
+	}
+	s.deliverMu.Unlock()
+	if all {
+		rooms = rooms[:0]
 		rows, _ := s.pool.Query(ctx, `SELECT id, last_seq FROM pagechat.rooms`)
 		var (
 			id  string
@@ -179,8 +203,66 @@ func (s *Store) catchUp(ctx context.Context, room string) error {
 			return err
 		}
 	}
-	for _, id := range rooms {
-		if err := s.catchUpRoom(ctx, id, 0); err != nil {
+	for len(rooms) > 0 {
+		n := min(len(rooms), followRooms)
+		if err := s.catchUpRooms(ctx, rooms[:n]); err != nil {
+			return err
+		}
+		rooms = rooms[n:]
+	}
+	return nil
+}
+
+// followManySQL reads, for each room k.r, up to $3 messages after k.s.
+// The LATERAL form keeps each room an index range scan, whatever the
+// table's statistics (see clientLookupSQL).
+const followManySQL = `SELECT ` + msgCols + ` FROM unnest($1::text[], $2::bigint[]) AS k(r, s)
+	CROSS JOIN LATERAL (SELECT * FROM pagechat.messages m WHERE m.room_id = k.r AND m.seq > k.s ORDER BY m.seq LIMIT $3) m`
+
+// catchUpRooms delivers the rooms' messages after the last delivered ones
+// with one read for all of them (a page each; a room with more goes on
+// alone), holding deliverMu as catchUpRoom does.
+func (s *Store) catchUpRooms(ctx context.Context, rooms []string) error {
+	if len(rooms) == 1 {
+		return s.catchUpRoom(ctx, rooms[0], 0)
+	}
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	from := make([]int64, len(rooms))
+	for i, r := range rooms {
+		from[i] = int64(s.delivered[r])
+	}
+	rows, err := s.pool.Query(ctx, followManySQL, rooms, from, followPage)
+	if err != nil {
+		return fmt.Errorf("store: read rooms: %w", s.mapErr(err))
+	}
+	msgs, err := collectMessages(rows)
+	if err != nil {
+		return fmt.Errorf("store: read rooms: %w", s.mapErr(err))
+	}
+	slices.SortStableFunc(msgs, func(a, b store.Message) int {
+		if c := strings.Compare(a.RoomID, b.RoomID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+	var full []string
+	count := 0
+	for i, m := range msgs {
+		s.delivered[m.RoomID] = m.Seq
+		count++
+		if i+1 == len(msgs) || msgs[i+1].RoomID != m.RoomID {
+			if count == followPage {
+				full = append(full, m.RoomID)
+			}
+			count = 0
+		}
+	}
+	if len(msgs) > 0 {
+		s.followed(msgs)
+	}
+	for _, r := range full {
+		if err := s.fillLocked(ctx, r, 0, 0); err != nil {
 			return err
 		}
 	}
@@ -221,13 +303,21 @@ func (s *Store) fillLocked(ctx context.Context, room string, upTo uint64, limit 
 			return nil
 		}
 		s.delivered[room] = msgs[len(msgs)-1].Seq
-		if s.opts.OnCommit != nil {
-			s.opts.OnCommit(msgs)
-		}
+		s.followed(msgs)
 		n += len(msgs)
 		if len(msgs) < followPage || (limit > 0 && n >= limit) {
 			return nil
 		}
+	}
+}
+
+// followed hands other nodes' messages on: to OnFollow, else OnCommit.
+func (s *Store) followed(msgs []store.Message) {
+	switch {
+	case s.opts.OnFollow != nil:
+		s.opts.OnFollow(msgs)
+	case s.opts.OnCommit != nil:
+		s.opts.OnCommit(msgs)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pagechat/pagechat/plugin/internal/store"
 )
@@ -173,48 +174,63 @@ func (s *Store) CommitNotifications(ctx context.Context, batches []store.NotifyB
 			}
 		}
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, nb := range batches {
-			if nb.JudgedSeq != 0 {
-				if nb.JudgedSeq >= 1<<63 {
-					return fmt.Errorf("room %q: judged seq %d out of range: %w", nb.RoomID, nb.JudgedSeq, store.ErrInvalid)
-				}
-				// Moves only forward; the upsert waits for a concurrent
-				// judgement of the same room and then sees its result.
-				tag, err := tx.Exec(ctx, `INSERT INTO pagechat.judged AS j (room_id, seq) VALUES ($1, $2)
-					ON CONFLICT (room_id) DO UPDATE SET seq = EXCLUDED.seq WHERE j.seq < EXCLUDED.seq`, nb.RoomID, int64(nb.JudgedSeq))
-				if err != nil {
-					return err
-				}
-				if tag.RowsAffected() == 0 {
-					return fmt.Errorf("room %q already judged to %d or beyond: %w", nb.RoomID, nb.JudgedSeq, store.ErrStaleJudgement)
-				}
+	// Two pipelined round trips for the whole transaction, as the
+	// writer's: the judged sequences first, checked here, then the rest
+	// and COMMIT. A pass judges every busy room at once, and a statement
+	// each took a round trip each while the judged rows stayed locked.
+	claim, rest := &pgx.Batch{}, &pgx.Batch{}
+	claim.Queue(`BEGIN`)
+	var stale error
+	for _, nb := range batches {
+		if nb.JudgedSeq != 0 {
+			if nb.JudgedSeq >= 1<<63 {
+				return fmt.Errorf("store: commit notifications: room %q: judged seq %d out of range: %w", nb.RoomID, nb.JudgedSeq, store.ErrInvalid)
 			}
-			for _, d := range nb.Digests {
-				var alerted *time.Time
-				if !d.LastAlert.IsZero() {
-					a := d.LastAlert.UTC()
-					alerted = &a
-				}
-				if _, err := tx.Exec(ctx, `INSERT INTO pagechat.digests (room_id, user_id, first_seq, last_seq, count, senders, last_alert)
-					VALUES ($1, $2, $3, $4, $5, $6, $7)
-					ON CONFLICT (room_id, user_id) DO UPDATE SET first_seq = EXCLUDED.first_seq, last_seq = EXCLUDED.last_seq,
-						count = EXCLUDED.count, senders = EXCLUDED.senders, last_alert = EXCLUDED.last_alert`,
-					nb.RoomID, d.UserID, int64(d.FirstSeq), int64(d.LastSeq), int32(d.Count), nonNil(d.Senders), alerted); err != nil {
-					return err
-				}
-			}
-			for _, a := range nb.Alerts {
-				// The id makes a repeated alert the same alert.
-				if _, err := tx.Exec(ctx, `INSERT INTO pagechat.outbox (id, room_id, user_id, kind, seq, subject, body, url, created, tries, next_try)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
-					a.ID, nb.RoomID, a.UserID, a.Kind, int64(a.Seq), a.Subject, a.Body, a.URL, a.Created.UTC(), a.Tries, ts(a.NextTry)); err != nil {
-					return err
-				}
-			}
+			// Moves only forward; the upsert waits for a concurrent
+			// judgement of the same room and then sees its result.
+			claim.Queue(`INSERT INTO pagechat.judged AS j (room_id, seq) VALUES ($1, $2)
+				ON CONFLICT (room_id) DO UPDATE SET seq = EXCLUDED.seq WHERE j.seq < EXCLUDED.seq`, nb.RoomID, int64(nb.JudgedSeq)).
+				Exec(func(tag pgconn.CommandTag) error {
+					if tag.RowsAffected() == 0 && stale == nil {
+						stale = fmt.Errorf("store: commit notifications: room %q already judged to %d or beyond: %w", nb.RoomID, nb.JudgedSeq, store.ErrStaleJudgement)
+					}
+					return nil
+				})
 		}
-		return nil
-	})
+		for _, d := range nb.Digests {
+			var alerted *time.Time
+			if !d.LastAlert.IsZero() {
+				a := d.LastAlert.UTC()
+				alerted = &a
+			}
+			rest.Queue(`INSERT INTO pagechat.digests (room_id, user_id, first_seq, last_seq, count, senders, last_alert)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)
+				ON CONFLICT (room_id, user_id) DO UPDATE SET first_seq = EXCLUDED.first_seq, last_seq = EXCLUDED.last_seq,
+					count = EXCLUDED.count, senders = EXCLUDED.senders, last_alert = EXCLUDED.last_alert`,
+				nb.RoomID, d.UserID, int64(d.FirstSeq), int64(d.LastSeq), int32(d.Count), nonNil(d.Senders), alerted)
+		}
+		for _, a := range nb.Alerts {
+			// The id makes a repeated alert the same alert.
+			rest.Queue(`INSERT INTO pagechat.outbox (id, room_id, user_id, kind, seq, subject, body, url, created, tries, next_try)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
+				a.ID, nb.RoomID, a.UserID, a.Kind, int64(a.Seq), a.Subject, a.Body, a.URL, a.Created.UTC(), a.Tries, ts(a.NextTry))
+		}
+	}
+	rest.Queue(`COMMIT`)
+	conn, err := s.pool.Acquire(ctx)
+	if err == nil {
+		// A failure, or a stale judgement, leaves the connection inside
+		// the transaction, and the pool discards such a connection on
+		// release, which rolls it back.
+		if err = conn.SendBatch(ctx, claim).Close(); err == nil {
+			if stale != nil {
+				conn.Release()
+				return stale
+			}
+			err = conn.SendBatch(ctx, rest).Close()
+		}
+		conn.Release()
+	}
 	if err != nil {
 		return fmt.Errorf("store: commit notifications: %w", s.mapErr(err))
 	}

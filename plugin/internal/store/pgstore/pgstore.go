@@ -87,6 +87,12 @@ type Options struct {
 	// through the follower, other nodes'; see store.CommitFunc. It must
 	// not call Append, TouchParticipant, SetReadMarker or Close.
 	OnCommit store.CommitFunc
+	// OnFollow, if set, receives other nodes' messages instead of
+	// OnCommit, which then gets this node's commits only (the
+	// notifier judges promptly only what its own node committed). The
+	// two are never called at once, and together they see each room
+	// gapless and in order.
+	OnFollow store.CommitFunc
 	// Now replaces time.Now. Times are stored with microsecond precision.
 	Now func() time.Time
 	// DayOf turns on transcript bookkeeping; see store.Options.
