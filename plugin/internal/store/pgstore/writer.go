@@ -712,10 +712,9 @@ func (b *batchState) write(ctx context.Context, conn *pgx.Conn) error {
 		// until its commit is flushed, so every notifying commit of every
 		// node would take turns, each paying its own flush. A wake-up lost
 		// here (a crash between the two) costs the followers one poll.
-		q.Queue(`BEGIN`)
-		q.Queue(`SET LOCAL synchronous_commit = off`)
-		q.Queue(`SELECT pg_notify('pagechat', p) FROM unnest($1::text[]) AS p`, notes)
-		q.Queue(`COMMIT`)
+		// One statement: it runs in a transaction of its own, which
+		// set_config(…, true) makes not wait for its flush.
+		q.Queue(`SELECT set_config('synchronous_commit', 'off', true), pg_notify('pagechat', p) FROM unnest($1::text[]) AS p`, notes)
 	}
 	err := conn.SendBatch(ctx, q).Close()
 	if err != nil && committed {
