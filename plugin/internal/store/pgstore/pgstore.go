@@ -128,6 +128,10 @@ type Store struct {
 
 	bans *pgcache.Cache[[]store.Ban] // per room (rooms.go)
 
+	// knownDays are room days this node's writer has stored rows for;
+	// used by the writer goroutine only.
+	knownDays map[[2]string]struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -194,6 +198,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		follows:   make(chan struct{}),
 		delivered: make(map[string]uint64),
 		bans:      pgcache.New[[]store.Ban](),
+		knownDays: make(map[[2]string]struct{}),
 	}
 	// The follower starts from the rooms' current ends: what was
 	// committed before Open is history, read by streams from the table.

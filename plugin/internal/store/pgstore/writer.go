@@ -120,6 +120,10 @@ func (s *Store) writer() {
 	groupcommit.Run(s.reqs, s.closing, maxBatch, s.commit)
 }
 
+// maxKnownDays bounds the room days the writer remembers as written (see
+// trackTranscripts); past it, it starts over.
+const maxKnownDays = 100_000
+
 // commitTimeout bounds one batch transaction, so that a database that
 // stops answering fails the senders instead of holding them.
 const commitTimeout = 30 * time.Second
@@ -138,6 +142,14 @@ func (s *Store) commit(batch []*request) {
 			results[i] = result{err: err}
 		}
 		b.added = nil
+	}
+	if err == nil {
+		if len(s.knownDays)+len(b.days) > maxKnownDays {
+			clear(s.knownDays)
+		}
+		for _, d := range b.days {
+			s.knownDays[d] = struct{}{}
+		}
 	}
 	if len(b.added) > 0 {
 		s.deliverLocal(b.added)
@@ -193,6 +205,7 @@ type batchState struct {
 	marks   []store.ReadMarker // markers of batches (SetReadMarkers) in known rooms
 	changed []store.Message
 	added   []store.Message
+	days    [][2]string // room days whose rows the batch writes
 }
 
 // run commits the batch in two pipelined round trips: BEGIN, the room
@@ -760,9 +773,14 @@ func (b *batchState) trackTranscripts(q *pgx.Batch) {
 		}
 		sp := spans[k]
 		// A day's first message changes its neighbours' links; the
-		// check runs before the day's row exists.
-		q.Queue(markNeighboursSQL+` AND NOT EXISTS (SELECT 1 FROM pagechat.transcript_days WHERE room_id = $1 AND day = $2)`+pendingUpsert,
-			k.room, k.day, b.now)
+		// check runs before the day's row exists. Days are never
+		// deleted, so a day this node has written needs no check.
+		day := [2]string{k.room, k.day}
+		if _, known := b.s.knownDays[day]; !known {
+			q.Queue(markNeighboursSQL+` AND NOT EXISTS (SELECT 1 FROM pagechat.transcript_days WHERE room_id = $1 AND day = $2)`+pendingUpsert,
+				k.room, k.day, b.now)
+		}
+		b.days = append(b.days, day)
 		q.Queue(`WITH d AS (
 				INSERT INTO pagechat.transcript_days AS d (room_id, day, first_seq, last_seq) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (room_id, day) DO UPDATE SET first_seq = LEAST(d.first_seq, EXCLUDED.first_seq), last_seq = GREATEST(d.last_seq, EXCLUDED.last_seq)
