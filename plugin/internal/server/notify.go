@@ -30,8 +30,7 @@ const (
 	// Each pass judges everything committed since the last one and costs
 	// one commit, so under load the notifier adds at most a few commits a
 	// second next to the writer's, while a mention still arrives within a
-	// fraction of a second (within a second when many rooms are busy at
-	// once; see paceFor).
+	// fraction of a second.
 	notifyPace = 250 * time.Millisecond
 	// notifyPoll is how often an idle notifier looks whether a digest's
 	// quiet period ended or a failed delivery is due again.
@@ -320,7 +319,7 @@ func (n *notifier) run(ctx context.Context) {
 	defer poll.Stop()
 	lastMarkers := n.now()
 	for {
-		judged := n.pass(ctx)
+		n.pass(ctx)
 		if d := n.now().Sub(lastMarkers); d >= markerFlushEvery || d < 0 {
 			if err := n.markers.flush(ctx); err != nil && ctx.Err() == nil {
 				n.logger.Warn("cannot write read markers; kept for the next try", "error", err)
@@ -331,7 +330,7 @@ func (n *notifier) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(paceFor(n.pace, judged)):
+		case <-time.After(n.pace):
 		}
 		select {
 		case <-ctx.Done():
@@ -342,21 +341,8 @@ func (n *notifier) run(ctx context.Context) {
 	}
 }
 
-// paceFor is the pause after a pass that judged rooms: pace, stretched up
-// to four times when a pass judges many rooms at once. Each judged room
-// costs the store a few reads and writes per pass however few messages it
-// holds, so on a busy site with many active rooms passes judge more per
-// pass instead of more often; an alert then waits up to a second.
-func paceFor(pace time.Duration, rooms int) time.Duration {
-	return pace * time.Duration(min(max(rooms/busyPassRooms, 1), 4))
-}
-
-// busyPassRooms is how many judged rooms make a pass count as busy.
-const busyPassRooms = 25
-
-// pass judges dirty rooms, flushes due digests and delivers the outbox,
-// and returns how many rooms it judged.
-func (n *notifier) pass(ctx context.Context) int {
+// pass judges dirty rooms, flushes due digests and delivers the outbox.
+func (n *notifier) pass(ctx context.Context) {
 	n.mu.Lock()
 	rooms := make([]string, 0, len(n.dirty))
 	for id := range n.dirty {
@@ -417,7 +403,6 @@ func (n *notifier) pass(ctx context.Context) int {
 		n.logger.Warn("cannot deliver notifications", "error", err)
 	}
 	n.passes.Add(1)
-	return len(rooms)
 }
 
 func (n *notifier) markDirty(roomID string) {

@@ -484,21 +484,3 @@ func TestOtherNodesRoomsAreJudgedOnlyIfTheirNodeDoesNot(t *testing.T) {
 		t.Errorf("taken over twice: %v", due)
 	}
 }
-
-func TestPaceStretchesForBusyPasses(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		rooms int
-		want  time.Duration
-	}{
-		{0, notifyPace},
-		{24, notifyPace},
-		{50, 2 * notifyPace},
-		{100, 4 * notifyPace},
-		{10_000, 4 * notifyPace},
-	} {
-		if got := paceFor(notifyPace, tc.rooms); got != tc.want {
-			t.Errorf("paceFor(%d rooms) = %v, want %v", tc.rooms, got, tc.want)
-		}
-	}
-}
