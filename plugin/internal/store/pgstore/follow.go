@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pagechat/pagechat/internal/pgcache"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
@@ -118,7 +120,6 @@ func (s *Store) follow() {
 // listen keeps a LISTEN connection open and forwards notifications until
 // ctx ends, reconnecting with backoff.
 func (s *Store) listen(ctx context.Context, wake chan<- string) {
-	backoff := 100 * time.Millisecond
 	forward := func(room string) {
 		select {
 		case wake <- room:
@@ -129,41 +130,24 @@ func (s *Store) listen(ctx context.Context, wake chan<- string) {
 			}
 		}
 	}
-	for ctx.Err() == nil {
-		cfg := s.pool.Config().ConnConfig.Copy()
-		// Named, so an admin (and the tests, to cut it) can tell it
-		// from the pool's connections.
-		cfg.RuntimeParams["application_name"] = ListenerName
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err == nil {
-			if _, err = conn.Exec(ctx, `LISTEN pagechat; LISTEN `+banChannel); err == nil {
-				backoff = 100 * time.Millisecond
-				s.bans.SetLive(true)
-				forward(pollAll) // what was missed while not listening
-				for {
-					n, werr := conn.WaitForNotification(ctx)
-					if werr != nil {
-						break
-					}
-					if n.Channel == banChannel {
-						s.bans.Forget(n.Payload)
-						continue
-					}
-					forward(n.Payload)
-				}
-				s.bans.SetLive(false)
+	pgcache.Listen(ctx, pgcache.Listener{
+		Config:   s.pool.Config().ConnConfig,
+		Name:     ListenerName,
+		Channels: []string{"pagechat", banChannel},
+		Up: func() {
+			s.bans.SetLive(true)
+			forward(pollAll) // what was missed while not listening
+		},
+		Down: func() { s.bans.SetLive(false) },
+		Note: func(n *pgconn.Notification) {
+			if n.Channel == banChannel {
+				s.bans.Forget(n.Payload)
+				return
 			}
-			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = conn.Close(closeCtx)
-			cancel()
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, listenBackoffMax)
-	}
+			forward(n.Payload)
+		},
+		MaxBackoff: listenBackoffMax,
+	})
 }
 
 // catchUp delivers what other nodes committed in the rooms the wake-ups

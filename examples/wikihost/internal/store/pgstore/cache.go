@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pagechat/pagechat/examples/wikihost/internal/store"
 	"github.com/pagechat/pagechat/internal/pgcache"
@@ -82,35 +82,17 @@ func (s *Store) changed(key string) {
 // listen keeps the LISTEN connection of the cache open until ctx ends,
 // reconnecting with backoff; the cache serves only while it is open.
 func (s *Store) listen(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		cfg := s.pool.Config().ConnConfig.Copy()
-		cfg.RuntimeParams["application_name"] = "pagechat-wiki-cache"
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err == nil {
-			if _, err = conn.Exec(ctx, `LISTEN `+cacheChannel); err == nil {
-				backoff = 100 * time.Millisecond
-				s.cache.SetLive(true)
-				for {
-					n, werr := conn.WaitForNotification(ctx)
-					if werr != nil {
-						break
-					}
-					if isCacheKey(n.Payload) {
-						s.changed(n.Payload)
-					}
-				}
-				s.cache.SetLive(false)
+	pgcache.Listen(ctx, pgcache.Listener{
+		Config:   s.pool.Config().ConnConfig,
+		Name:     "pagechat-wiki-cache",
+		Channels: []string{cacheChannel},
+		Up:       func() { s.cache.SetLive(true) },
+		Down:     func() { s.cache.SetLive(false) },
+		Note: func(n *pgconn.Notification) {
+			if isCacheKey(n.Payload) {
+				s.changed(n.Payload)
 			}
-			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = conn.Close(closeCtx)
-			cancel()
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, listenRetryMax)
-	}
+		},
+		MaxBackoff: listenRetryMax,
+	})
 }
