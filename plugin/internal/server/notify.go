@@ -153,8 +153,9 @@ type notifier struct {
 
 	mu    sync.Mutex
 	dirty map[string]struct{}
-	// remote holds, per room, the newest seq other nodes committed and
-	// when this node first saw it unjudged (cluster mode).
+	// remote holds, per room, when this node first saw other nodes'
+	// messages that may be unjudged, and the newest seq it saw then
+	// (cluster mode).
 	remote map[string]remoteMark
 
 	// Used by the notifier goroutine only.
@@ -222,13 +223,24 @@ func (n *notifier) onFollow(next store.CommitFunc) store.CommitFunc {
 		next(added)
 		now := n.now()
 		n.mu.Lock()
+		// A mark keeps the newest seq of the delivery that made it, not of
+		// later ones: after remoteGrace those messages are that old, and
+		// a node that is alive has judged them, while it may well not have
+		// judged what arrived a moment ago.
+		var fresh map[string]bool
 		for i := range added {
 			m := &added[i]
 			r, ok := n.remote[m.RoomID]
 			if !ok {
-				r.since = now
+				r = remoteMark{since: now}
+				if fresh == nil {
+					fresh = make(map[string]bool)
+				}
+				fresh[m.RoomID] = true
 			}
-			r.seq = max(r.seq, m.Seq)
+			if fresh[m.RoomID] {
+				r.seq = max(r.seq, m.Seq)
+			}
 			n.remote[m.RoomID] = r
 		}
 		n.mu.Unlock()

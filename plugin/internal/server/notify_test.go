@@ -476,7 +476,15 @@ func TestOtherNodesRoomsAreJudgedOnlyIfTheirNodeDoesNot(t *testing.T) {
 	if err := st.CommitNotifications(ctx, []store.NotifyBatch{{RoomID: "p.judged", JudgedSeq: 3}}); err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(remoteGrace)
+	// A message that arrives just before the look is not yet due: its
+	// node is alive and judges it in its next pass.
+	now = now.Add(remoteGrace - time.Millisecond)
+	late, _, err := st.Append(ctx, "p.judged", store.NewMessage{UserID: "u", Text: "late"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.onFollow(func([]store.Message) {})([]store.Message{late})
+	now = now.Add(time.Millisecond)
 	if due := n.dueRemote(ctx); !slices.Equal(due, []string{"p.orphaned"}) {
 		t.Errorf("taken over after the grace: %v, want only the room its node left unjudged", due)
 	}
