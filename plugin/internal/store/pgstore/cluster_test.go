@@ -385,3 +385,53 @@ func TestBansHeardAcrossNodes(t *testing.T) {
 		t.Errorf("ban in an unknown room: %v, want ErrRoomNotFound", err)
 	}
 }
+
+// TestWatchesHeardAcrossNodes: like bans, each node keeps the rooms'
+// watches it read, and a change on one node reaches the other's as soon
+// as its notification arrives (well before an entry would expire).
+func TestWatchesHeardAcrossNodes(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	a, b := openNode(t, dsn, nil), openNode(t, dsn, nil)
+	ctx := context.Background()
+	if _, err := a.CreateRoom(ctx, store.Room{ID: "p.watch", PageID: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = raw.Close(ctx) }()
+	state := func(s *pgstore.Store, user string) store.WatchState {
+		t.Helper()
+		w, err := s.Watches(ctx, "p.watch")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w[user]
+	}
+	// Node a answers from memory once it listens: a watch written
+	// behind every store's back is not seen.
+	n := 0
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		n++
+		user := fmt.Sprint("raw-", n)
+		state(a, user)
+		if _, err := raw.Exec(ctx, `INSERT INTO pagechat.watches (room_id, user_id, state) VALUES ('p.watch', $1, $2)`, user, int16(store.WatchOn)); err != nil {
+			t.Fatal(err)
+		}
+		return state(a, user) != store.WatchOn
+	}, "node a to keep the room's watches")
+
+	if err := b.SetWatch(ctx, "p.watch", "carol", store.WatchOn); err != nil {
+		t.Fatal(err)
+	}
+	if state(b, "carol") != store.WatchOn {
+		t.Error("node b does not see its own watch at once")
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return state(a, "carol") == store.WatchOn }, "node a to hear of node b's watch")
+	if err := a.SetWatch(ctx, "p.watch", "carol", store.WatchOff); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return state(b, "carol") == store.WatchOff }, "node b to hear carol stopped watching")
+}

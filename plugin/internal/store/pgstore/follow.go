@@ -133,18 +133,25 @@ func (s *Store) listen(ctx context.Context, wake chan<- string) {
 	pgcache.Listen(ctx, pgcache.Listener{
 		Config:   s.pool.Config().ConnConfig,
 		Name:     ListenerName,
-		Channels: []string{"pagechat", banChannel},
+		Channels: []string{"pagechat", banChannel, watchChannel},
 		Up: func() {
 			s.bans.SetLive(true)
+			s.watches.SetLive(true)
 			forward(pollAll) // what was missed while not listening
 		},
-		Down: func() { s.bans.SetLive(false) },
+		Down: func() {
+			s.bans.SetLive(false)
+			s.watches.SetLive(false)
+		},
 		Note: func(n *pgconn.Notification) {
-			if n.Channel == banChannel {
+			switch n.Channel {
+			case banChannel:
 				s.bans.Forget(n.Payload)
-				return
+			case watchChannel:
+				s.watches.Forget(n.Payload)
+			default:
+				forward(n.Payload)
 			}
-			forward(n.Payload)
 		},
 		MaxBackoff: listenBackoffMax,
 	})

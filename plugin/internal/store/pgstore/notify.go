@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pagechat/pagechat/internal/pgcache"
 	"github.com/pagechat/pagechat/plugin/internal/store"
 )
 
@@ -35,29 +37,51 @@ func (s *Store) SetWatch(ctx context.Context, roomID, userID string, state store
 		if err := s.roomExists(ctx, tx, roomID); err != nil {
 			return err
 		}
+		var err error
 		if state == store.WatchDefault {
-			_, err := tx.Exec(ctx, `DELETE FROM pagechat.watches WHERE room_id = $1 AND user_id = $2`, roomID, userID)
+			_, err = tx.Exec(ctx, `DELETE FROM pagechat.watches WHERE room_id = $1 AND user_id = $2`, roomID, userID)
+		} else {
+			_, err = tx.Exec(ctx, `INSERT INTO pagechat.watches (room_id, user_id, state) VALUES ($1, $2, $3)
+				ON CONFLICT (room_id, user_id) DO UPDATE SET state = EXCLUDED.state`, roomID, userID, int16(state))
+		}
+		if err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO pagechat.watches (room_id, user_id, state) VALUES ($1, $2, $3)
-			ON CONFLICT (room_id, user_id) DO UPDATE SET state = EXCLUDED.state`, roomID, userID, int16(state))
+		_, err = tx.Exec(ctx, watchNotifySQL, roomID)
 		return err
 	})
+	s.watches.Forget(roomID)
 	if err != nil {
 		return fmt.Errorf("store: watch of %q in room %q: %w", userID, roomID, s.mapErr(err))
 	}
 	return nil
 }
 
+// The notifier asks for a room's watches on every pass that judges it, so
+// each node keeps them as it keeps bans (rooms.go): forgotten on the
+// notification SetWatch sends on its transaction.
+
+// watchChannel is the NOTIFY channel of watch changes; the payload is
+// the room id.
+const watchChannel = "pagechat_watches"
+
+const watchNotifySQL = `SELECT pg_notify('` + watchChannel + `', $1)`
+
 // Watches returns roomID's explicit watch choices by user id.
 func (s *Store) Watches(ctx context.Context, roomID string) (map[string]store.WatchState, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	out := make(map[string]store.WatchState)
 	if checkText("", roomID) != nil {
-		return out, nil
+		return make(map[string]store.WatchState), nil
 	}
+	return pgcache.Read(s.watches, roomID, maps.Clone, func() (map[string]store.WatchState, error) {
+		return s.readWatches(ctx, roomID)
+	})
+}
+
+func (s *Store) readWatches(ctx context.Context, roomID string) (map[string]store.WatchState, error) {
+	out := make(map[string]store.WatchState)
 	rows, _ := s.pool.Query(ctx, `SELECT user_id, state FROM pagechat.watches WHERE room_id = $1`, roomID)
 	var (
 		user  string

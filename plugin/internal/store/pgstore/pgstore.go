@@ -126,7 +126,8 @@ type Store struct {
 	deliverMu sync.Mutex
 	delivered map[string]uint64
 
-	bans *pgcache.Cache[[]store.Ban] // per room (rooms.go)
+	bans    *pgcache.Cache[[]store.Ban]                 // per room (rooms.go)
+	watches *pgcache.Cache[map[string]store.WatchState] // per room (notify.go)
 
 	// knownDays are room days this node's writer has stored rows for;
 	// used by the writer goroutine only.
@@ -198,6 +199,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		follows:   make(chan struct{}),
 		delivered: make(map[string]uint64),
 		bans:      pgcache.New[[]store.Ban](),
+		watches:   pgcache.New[map[string]store.WatchState](),
 		knownDays: make(map[[2]string]struct{}),
 	}
 	// The follower starts from the rooms' current ends: what was
