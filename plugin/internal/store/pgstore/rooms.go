@@ -117,18 +117,6 @@ func (s *Store) DeleteBan(ctx context.Context, roomID, userID string) error {
 	return nil
 }
 
-const banCols = `user_id, reason, banned_by, banned_at, expires_at`
-
-func scanBan(roomID string, row pgx.Row) (store.Ban, error) {
-	b := store.Ban{RoomID: roomID}
-	var exp *time.Time
-	if err := row.Scan(&b.UserID, &b.Reason, &b.BannedBy, &b.BannedAt, &exp); err != nil {
-		return store.Ban{}, err
-	}
-	b.BannedAt, b.ExpiresAt = b.BannedAt.UTC(), fromTS(exp)
-	return b, nil
-}
-
 // Every send asks for the sender's ban, and the notifier for a room's
 // bans on every pass, so each node keeps every room's bans it read
 // (package pgcache: served only while the follower's LISTEN connection is
