@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -530,4 +531,52 @@ func TestClusterDatabaseDownIsA503ForBrowsers(t *testing.T) {
 		resp, _ := post("during") // the browser's retry, same client id
 		return resp.StatusCode == http.StatusOK
 	}, "sending again after PostgreSQL is back")
+}
+
+// TestClusterMentionsAlertOnce: mentions sent through node A in several
+// rooms at once (a notifier pass that reads its rooms together) each reach
+// the mentioned user exactly once, whichever node's host delivered them
+// (every node delivers the shared outbox; a host keeps one notification
+// per id).
+func TestClusterMentionsAlertOnce(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	hostA, hostB := newTestHost(), newTestHost()
+	a := loadNode(t, hostA, dsn)
+	loadNode(t, hostB, dsn)
+	ctx := testCtx(t)
+	rooms := []Room{openRoom(t, a, "Mentions One"), openRoom(t, a, "Mentions Two"), openRoom(t, a, "Mentions Three")}
+	const perRoom = 4
+	for i := range perRoom {
+		for _, r := range rooms {
+			if _, err := a.Send(ctx, "alice", r.ID, fmt.Sprint(r.ID, i), fmt.Sprintf("@bob look %d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := map[string]bool{}
+	for _, r := range rooms {
+		for seq := 1; seq <= perRoom; seq++ {
+			want[fmt.Sprintf("/chat/rooms/%s#m-%d", r.ID, seq)] = true
+		}
+	}
+	kept := func() map[string]Notification {
+		both, _ := hostA.kept("bob")
+		fromB, _ := hostB.kept("bob")
+		maps.Copy(both, fromB)
+		return both
+	}
+	testutil.Eventually(t, waitTimeout, func() bool { return len(kept()) >= len(want) }, "every mention alerted")
+	got := map[string]int{}
+	for _, n := range kept() {
+		got[n.URL]++
+	}
+	for url := range want {
+		if got[url] != 1 {
+			t.Errorf("%s alerted under %d ids, want 1", url, got[url])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("alerts for %d messages, want %d: %v", len(got), len(want), got)
+	}
 }

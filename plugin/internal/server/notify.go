@@ -371,9 +371,10 @@ func (n *notifier) pass(ctx context.Context) {
 	// their rows in the same order instead of deadlocking.
 	slices.Sort(rooms)
 
+	pre := n.prefetch(ctx, rooms)
 	var batches []store.NotifyBatch
 	for _, id := range rooms {
-		b, more, err := n.judgeRoom(ctx, id)
+		b, more, err := n.judgeRoom(ctx, id, pre)
 		if err != nil {
 			if ctx.Err() == nil {
 				n.logger.Warn("cannot judge room; retrying", "room", id, "error", err)
@@ -423,21 +424,84 @@ func (n *notifier) markDirty(roomID string) {
 	n.mu.Unlock()
 }
 
-// judgeRoom decides what a room's new messages notify. It writes nothing:
-// the batch it returns is committed with the others.
-func (n *notifier) judgeRoom(ctx context.Context, roomID string) (store.NotifyBatch, bool, error) {
-	batch := store.NotifyBatch{RoomID: roomID}
+// roomsReader is what a store may offer to read a pass's rooms at once
+// (the PostgreSQL store: a round trip per room and pass was the largest
+// share of a busy cluster node's queries).
+type roomsReader interface {
+	AfterRooms(ctx context.Context, rooms []string, after []uint64, limit int) (map[string][]store.Message, error)
+	DigestsOfRooms(ctx context.Context, rooms []string) (map[string][]store.Digest, error)
+}
+
+// passReads are the new messages and the digests of a pass's rooms, read
+// together; nil when the store reads room by room.
+type passReads struct {
+	after   map[string][]store.Message
+	digests map[string][]store.Digest
+}
+
+// prefetch reads the rooms' new messages and digests in two queries, if
+// the store can; on any failure judgeRoom reads room by room.
+func (n *notifier) prefetch(ctx context.Context, rooms []string) *passReads {
+	rr, ok := n.store.(roomsReader)
+	if !ok || len(rooms) < 2 {
+		return nil
+	}
+	after := make([]uint64, len(rooms))
+	for i, id := range rooms {
+		judged, err := n.judgedSeq(ctx, id)
+		if err != nil {
+			return nil
+		}
+		after[i] = judged
+	}
+	msgs, err := rr.AfterRooms(ctx, rooms, after, judgePerPass)
+	if err != nil {
+		return nil
+	}
+	digests, err := rr.DigestsOfRooms(ctx, rooms)
+	if err != nil {
+		return nil
+	}
+	return &passReads{after: msgs, digests: digests}
+}
+
+func (p *passReads) digestsOf(roomID string) []store.Digest {
+	if p == nil {
+		return nil
+	}
+	return p.digests[roomID]
+}
+
+// judgedSeq is how far roomID is judged, as this notifier last knew.
+func (n *notifier) judgedSeq(ctx context.Context, roomID string) (uint64, error) {
 	judged, ok := n.judged[roomID]
 	if !ok {
 		var err error
 		if judged, err = n.store.JudgedSeq(ctx, roomID); err != nil {
-			return batch, false, err
+			return 0, err
 		}
 		n.judged[roomID] = judged
 	}
-	msgs, err := n.store.After(ctx, roomID, judged, judgePerPass)
-	if err != nil || len(msgs) == 0 {
+	return judged, nil
+}
+
+// judgeRoom decides what a room's new messages notify. It writes nothing:
+// the batch it returns is committed with the others. pre, if not nil,
+// holds the room's new messages and digests.
+func (n *notifier) judgeRoom(ctx context.Context, roomID string, pre *passReads) (store.NotifyBatch, bool, error) {
+	batch := store.NotifyBatch{RoomID: roomID}
+	judged, err := n.judgedSeq(ctx, roomID)
+	if err != nil {
 		return batch, false, err
+	}
+	var msgs []store.Message
+	if pre != nil {
+		msgs = pre.after[roomID]
+	} else if msgs, err = n.store.After(ctx, roomID, judged, judgePerPass); err != nil {
+		return batch, false, err
+	}
+	if len(msgs) == 0 {
+		return batch, false, nil
 	}
 	more := len(msgs) == judgePerPass
 	batch.JudgedSeq = msgs[len(msgs)-1].Seq
@@ -477,9 +541,11 @@ func (n *notifier) judgeRoom(ctx context.Context, roomID string) (store.NotifyBa
 	}
 	digests := make(map[string]*store.Digest)
 	if len(watchers) > 0 {
-		stored, err := n.store.Digests(ctx, roomID)
-		if err != nil {
-			return batch, false, err
+		stored := pre.digestsOf(roomID)
+		if pre == nil {
+			if stored, err = n.store.Digests(ctx, roomID); err != nil {
+				return batch, false, err
+			}
 		}
 		for i := range stored {
 			digests[stored[i].UserID] = &stored[i]

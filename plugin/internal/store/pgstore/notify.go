@@ -1,10 +1,12 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -161,6 +163,64 @@ func (s *Store) Digests(ctx context.Context, roomID string) ([]store.Digest, err
 			d.Senders = nil
 		}
 		out = append(out, d)
+		d = store.Digest{}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("store: digests: %w", s.mapErr(err))
+	}
+	return out, nil
+}
+
+// AfterRooms reads, for each rooms[i], up to limit messages after
+// after[i], in one query: the notifier's pass reads every busy room's new
+// messages so instead of a round trip per room.
+func (s *Store) AfterRooms(ctx context.Context, rooms []string, after []uint64, limit int) (map[string][]store.Message, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	from := make([]int64, len(after))
+	for i, a := range after {
+		from[i] = int64(min(a, 1<<63-1))
+	}
+	rows, err := s.pool.Query(ctx, followManySQL, rooms, from, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: read rooms: %w", s.mapErr(err))
+	}
+	msgs, err := collectMessages(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: read rooms: %w", s.mapErr(err))
+	}
+	out := make(map[string][]store.Message, len(rooms))
+	for _, m := range msgs {
+		out[m.RoomID] = append(out[m.RoomID], m)
+	}
+	for _, ms := range out {
+		slices.SortFunc(ms, func(a, b store.Message) int { return cmp.Compare(a.Seq, b.Seq) })
+	}
+	return out, nil
+}
+
+// DigestsOfRooms returns the digests of each of rooms, in one query, by
+// room and in user id order.
+func (s *Store) DigestsOfRooms(ctx context.Context, rooms []string) (map[string][]store.Digest, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT room_id, user_id, first_seq, last_seq, count, senders, last_alert FROM pagechat.digests
+		WHERE room_id = ANY($1) ORDER BY room_id COLLATE "C", user_id COLLATE "C"`, rooms)
+	out := make(map[string][]store.Digest, len(rooms))
+	var (
+		d           store.Digest
+		first, last int64
+		count       int32
+		alerted     *time.Time
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&d.RoomID, &d.UserID, &first, &last, &count, &d.Senders, &alerted}, func() error {
+		d.FirstSeq, d.LastSeq, d.Count, d.LastAlert = uint64(first), uint64(last), int(count), fromTS(alerted)
+		if len(d.Senders) == 0 {
+			d.Senders = nil
+		}
+		out[d.RoomID] = append(out[d.RoomID], d)
 		d = store.Digest{}
 		return nil
 	}); err != nil {
