@@ -435,3 +435,57 @@ func TestWatchesHeardAcrossNodes(t *testing.T) {
 	}
 	testutil.Eventually(t, 2*time.Second, func() bool { return state(b, "carol") == store.WatchOff }, "node b to hear carol stopped watching")
 }
+
+// TestBatchedDaysBookkeeping: appends to many rooms at once (commits of
+// several rooms, each day written in one statement for the batch) leave
+// every room's day and pending transcript spanning exactly its messages.
+func TestBatchedDaysBookkeeping(t *testing.T) {
+	t.Parallel()
+	s, err := pgstore.Open(context.Background(), pgstore.Options{DSN: pgtest.DSN(t),
+		DayOf: func(t time.Time) string { return t.UTC().Format(time.DateOnly) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const rooms, perRoom = 8, 25
+	for r := range rooms {
+		if _, err := s.CreateRoom(ctx, store.Room{ID: fmt.Sprint("p.days", r), PageID: "p"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for r := range rooms {
+		for g := range 5 {
+			wg.Go(func() {
+				for i := range perRoom / 5 {
+					if _, _, err := s.Append(ctx, fmt.Sprint("p.days", r), store.NewMessage{ClientID: fmt.Sprint(g, i), UserID: "u", Text: "x"}); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	pending, err := s.PendingTranscripts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, p := range pending {
+		if p.FirstSeq != 1 || p.LastSeq != perRoom {
+			t.Errorf("pending %s %s spans %d..%d, want 1..%d", p.RoomID, p.Date, p.FirstSeq, p.LastSeq, perRoom)
+		}
+		seen[p.RoomID] = true
+	}
+	for r := range rooms {
+		id := fmt.Sprint("p.days", r)
+		days, err := s.TranscriptDays(ctx, id)
+		if err != nil || len(days) != 1 || days[0].FirstSeq != 1 || days[0].LastSeq != perRoom {
+			t.Errorf("room %s days %+v, %v; want one day 1..%d", id, days, err, perRoom)
+		}
+		if !seen[id] {
+			t.Errorf("room %s has no pending transcript", id)
+		}
+	}
+}
