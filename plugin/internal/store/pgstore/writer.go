@@ -767,20 +767,6 @@ func (b *batchState) trackTranscripts(q *pgx.Batch) {
 		spans[k] = &span{m.Seq, m.Seq}
 		order = append(order, k)
 	}
-	// Usually every room of a batch has one day in it; then the days'
-	// rows go in one statement. A room with two (a batch across
-	// midnight) takes them one by one, so that the second day's
-	// neighbour check sees the first day's row.
-	rooms := make(map[string]bool, len(order))
-	oneDayEach := true
-	for _, k := range order {
-		if rooms[k.room] {
-			oneDayEach = false
-		}
-		rooms[k.room] = true
-	}
-	var dr, dd []string
-	var df, dl []int64
 	for _, k := range order {
 		if k.day == "" {
 			continue
@@ -795,28 +781,14 @@ func (b *batchState) trackTranscripts(q *pgx.Batch) {
 				k.room, k.day, b.now)
 		}
 		b.days = append(b.days, day)
-		dr, dd, df, dl = append(dr, k.room), append(dd, k.day), append(df, int64(sp.first)), append(dl, int64(sp.last))
-		if !oneDayEach {
-			queueDays(q, dr, dd, df, dl, b.now)
-			dr, dd, df, dl = dr[:0], dd[:0], df[:0], dl[:0]
-		}
+		q.Queue(`WITH d AS (
+				INSERT INTO pagechat.transcript_days AS d (room_id, day, first_seq, last_seq) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (room_id, day) DO UPDATE SET first_seq = LEAST(d.first_seq, EXCLUDED.first_seq), last_seq = GREATEST(d.last_seq, EXCLUDED.last_seq)
+				RETURNING first_seq, last_seq)
+			INSERT INTO pagechat.transcript_pending AS p (room_id, day, dirty_since, last_activity, first_seq, last_seq, version)
+			SELECT $1, $2, $5, $5, first_seq, last_seq, nextval('pagechat.transcript_version') FROM d`+pendingUpsert,
+			k.room, k.day, int64(sp.first), int64(sp.last), b.now)
 	}
-	if len(dr) > 0 {
-		queueDays(q, dr, dd, df, dl, b.now)
-	}
-}
-
-// queueDays records that room days (rooms[i], days[i]) hold messages
-// firsts[i] to lasts[i], and marks their transcripts as needing a write.
-func queueDays(q *pgx.Batch, rooms, days []string, firsts, lasts []int64, now time.Time) {
-	q.Queue(`WITH d AS (
-			INSERT INTO pagechat.transcript_days AS d (room_id, day, first_seq, last_seq)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
-			ON CONFLICT (room_id, day) DO UPDATE SET first_seq = LEAST(d.first_seq, EXCLUDED.first_seq), last_seq = GREATEST(d.last_seq, EXCLUDED.last_seq)
-			RETURNING room_id, day, first_seq, last_seq)
-		INSERT INTO pagechat.transcript_pending AS p (room_id, day, dirty_since, last_activity, first_seq, last_seq, version)
-		SELECT room_id, day, $5, $5, first_seq, last_seq, nextval('pagechat.transcript_version') FROM d`+pendingUpsert,
-		slices.Clone(rooms), slices.Clone(days), slices.Clone(firsts), slices.Clone(lasts), now)
 }
 
 // notifyPayload is the NOTIFY payload for a room's commit: its newest seq
