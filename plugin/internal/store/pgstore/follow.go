@@ -210,6 +210,30 @@ func (s *Store) catchUp(ctx context.Context, wakes []string) error {
 const followManySQL = `SELECT ` + msgCols + ` FROM unnest($1::text[], $2::bigint[]) AS k(r, s)
 	CROSS JOIN LATERAL (SELECT * FROM pagechat.messages m WHERE m.room_id = k.r AND m.seq > k.s ORDER BY m.seq LIMIT $3) m`
 
+// afterMany reads, for each rooms[i], up to limit messages after
+// from[i], with one query, in room and then seq order.
+func (s *Store) afterMany(ctx context.Context, rooms []string, from []uint64, limit int) ([]store.Message, error) {
+	after := make([]int64, len(from))
+	for i, f := range from {
+		after[i] = int64(min(f, 1<<63-1))
+	}
+	rows, err := s.pool.Query(ctx, followManySQL, rooms, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: read rooms: %w", s.mapErr(err))
+	}
+	msgs, err := collectMessages(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: read rooms: %w", s.mapErr(err))
+	}
+	slices.SortStableFunc(msgs, func(a, b store.Message) int {
+		if c := strings.Compare(a.RoomID, b.RoomID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+	return msgs, nil
+}
+
 // catchUpRooms delivers the rooms' messages after the last delivered ones
 // with one read for all of them (a page each; a room with more goes on
 // alone), holding deliverMu as catchUpRoom does.
@@ -219,24 +243,14 @@ func (s *Store) catchUpRooms(ctx context.Context, rooms []string) error {
 	}
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
-	from := make([]int64, len(rooms))
+	from := make([]uint64, len(rooms))
 	for i, r := range rooms {
-		from[i] = int64(s.delivered[r])
+		from[i] = s.delivered[r]
 	}
-	rows, err := s.pool.Query(ctx, followManySQL, rooms, from, followPage)
+	msgs, err := s.afterMany(ctx, rooms, from, followPage)
 	if err != nil {
-		return fmt.Errorf("store: read rooms: %w", s.mapErr(err))
+		return err
 	}
-	msgs, err := collectMessages(rows)
-	if err != nil {
-		return fmt.Errorf("store: read rooms: %w", s.mapErr(err))
-	}
-	slices.SortStableFunc(msgs, func(a, b store.Message) int {
-		if c := strings.Compare(a.RoomID, b.RoomID); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Seq, b.Seq)
-	})
 	var full []string
 	count := 0
 	for i, m := range msgs {

@@ -1,12 +1,10 @@
 package pgstore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -140,16 +138,22 @@ func (s *Store) Digests(ctx context.Context, roomID string) ([]store.Digest, err
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	const cols = `SELECT room_id, user_id, first_seq, last_seq, count, senders, last_alert FROM pagechat.digests `
 	var rows pgx.Rows
 	if roomID == "" {
-		rows, _ = s.pool.Query(ctx, cols+`WHERE count > 0 ORDER BY room_id COLLATE "C", user_id COLLATE "C"`)
+		rows, _ = s.pool.Query(ctx, digestSelect+`WHERE count > 0 ORDER BY room_id COLLATE "C", user_id COLLATE "C"`)
 	} else {
 		if checkText("", roomID) != nil {
 			return nil, nil
 		}
-		rows, _ = s.pool.Query(ctx, cols+`WHERE room_id = $1 ORDER BY user_id COLLATE "C"`, roomID)
+		rows, _ = s.pool.Query(ctx, digestSelect+`WHERE room_id = $1 ORDER BY user_id COLLATE "C"`, roomID)
 	}
+	return s.collectDigests(rows)
+}
+
+const digestSelect = `SELECT room_id, user_id, first_seq, last_seq, count, senders, last_alert FROM pagechat.digests `
+
+// collectDigests reads the rows of a digestSelect query.
+func (s *Store) collectDigests(rows pgx.Rows) ([]store.Digest, error) {
 	var (
 		out         []store.Digest
 		d           store.Digest
@@ -178,24 +182,13 @@ func (s *Store) AfterRooms(ctx context.Context, rooms []string, after []uint64, 
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	from := make([]int64, len(after))
-	for i, a := range after {
-		from[i] = int64(min(a, 1<<63-1))
-	}
-	rows, err := s.pool.Query(ctx, followManySQL, rooms, from, limit)
+	msgs, err := s.afterMany(ctx, rooms, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: read rooms: %w", s.mapErr(err))
-	}
-	msgs, err := collectMessages(rows)
-	if err != nil {
-		return nil, fmt.Errorf("store: read rooms: %w", s.mapErr(err))
+		return nil, err
 	}
 	out := make(map[string][]store.Message, len(rooms))
 	for _, m := range msgs {
 		out[m.RoomID] = append(out[m.RoomID], m)
-	}
-	for _, ms := range out {
-		slices.SortFunc(ms, func(a, b store.Message) int { return cmp.Compare(a.Seq, b.Seq) })
 	}
 	return out, nil
 }
@@ -206,25 +199,14 @@ func (s *Store) DigestsOfRooms(ctx context.Context, rooms []string) (map[string]
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT room_id, user_id, first_seq, last_seq, count, senders, last_alert FROM pagechat.digests
-		WHERE room_id = ANY($1) ORDER BY room_id COLLATE "C", user_id COLLATE "C"`, rooms)
+	rows, _ := s.pool.Query(ctx, digestSelect+`WHERE room_id = ANY($1) ORDER BY room_id COLLATE "C", user_id COLLATE "C"`, rooms)
+	all, err := s.collectDigests(rows)
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[string][]store.Digest, len(rooms))
-	var (
-		d           store.Digest
-		first, last int64
-		count       int32
-		alerted     *time.Time
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&d.RoomID, &d.UserID, &first, &last, &count, &d.Senders, &alerted}, func() error {
-		d.FirstSeq, d.LastSeq, d.Count, d.LastAlert = uint64(first), uint64(last), int(count), fromTS(alerted)
-		if len(d.Senders) == 0 {
-			d.Senders = nil
-		}
+	for _, d := range all {
 		out[d.RoomID] = append(out[d.RoomID], d)
-		d = store.Digest{}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("store: digests: %w", s.mapErr(err))
 	}
 	return out, nil
 }
