@@ -109,6 +109,10 @@
 #
 #   PROFILE=/tmp/prof bash scripts/loadtest.sh -rooms 10 -subs 10 -rate 200 -duration 20s
 #
+# With TRACE=1 as well, Go execution traces take the CPU profiles' place
+# (DIR/wiki.trace, DIR/plugin.trace): they show where a send waits rather
+# than where the cores go (go tool trace -pprof=sync DIR/plugin.trace).
+#
 # SERVER_BIN=DIR runs the wikihost and pagechat-plugin binaries in DIR
 # instead of building them from this tree (loadgen is always built from
 # it), so that two versions of the server can be measured in turns with
@@ -452,6 +456,13 @@ mem() {
 # take_profiles takes the CPU profiles of the wiki and the plugin, both
 # over the same PROFILE_SECONDS.
 take_profiles() {
+	if [ -n "${TRACE:-}" ]; then
+		curl -fsS -o "$PROFILE/wiki.trace" "${wiki_debug}trace?seconds=${PROFILE_SECONDS:-10}" &
+		curl -fsS -o "$PROFILE/plugin.trace" "${plugin_debug}trace?seconds=${PROFILE_SECONDS:-10}" &
+		wait
+		echo "loadtest: execution traces in $PROFILE/wiki.trace and $PROFILE/plugin.trace" >&2
+		return
+	fi
 	curl -fsS -o "$PROFILE/wiki.pprof" "${wiki_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
 	curl -fsS -o "$PROFILE/plugin.pprof" "${plugin_debug}profile?seconds=${PROFILE_SECONDS:-10}" &
 	wait
