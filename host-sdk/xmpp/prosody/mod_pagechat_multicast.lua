@@ -32,6 +32,22 @@ module:add_feature(xmlns_address);
 -- ofrom, ...) only inform the recipient.
 local delivered_types = { to = true, cc = true, bcc = true };
 
+-- A room's occupants are addressed again in each of its fan-outs, and
+-- stringprep is a good part of a copy's cost here: prepared addresses are
+-- kept, up to prep_cache_max of them (then the cache starts over).
+local prep_cache, prep_cached, prep_cache_max = {}, 0, 10000;
+local function prep(address)
+	local prepped = prep_cache[address];
+	if prepped == nil then
+		prepped = jid.prep(address) or false;
+		if prep_cached >= prep_cache_max then
+			prep_cache, prep_cached = {}, 0;
+		end
+		prep_cache[address], prep_cached = prepped, prep_cached + 1;
+	end
+	return prepped or nil;
+end
+
 local function handle(event)
 	local origin, stanza = event.origin, event.stanza;
 	local addresses = stanza:get_child("addresses", xmlns_address);
@@ -52,7 +68,7 @@ local function handle(event)
 	for address in addresses:childtags("address", xmlns_address) do
 		local attr = address.attr;
 		if delivered_types[attr.type] and attr.delivered ~= "true" and attr.jid then
-			local to = jid.prep(attr.jid);
+			local to = prep(attr.jid);
 			if not to then
 				origin.send(st.error_reply(stanza, "modify", "jid-malformed", "An address is not a valid JID"));
 				return true;
@@ -69,16 +85,17 @@ local function handle(event)
 		return true;
 	end
 
-	-- One template without the address list, then a fresh copy per
-	-- recipient: handlers further on may modify or keep the stanza they get.
-	local template = st.clone(stanza);
-	template:remove_children("addresses", xmlns_address);
+	-- The stanza itself, without its address list, is routed once per
+	-- recipient with only its to changed, as Prosody's MUC routes a room
+	-- message to each occupant (room_mt:route_to_occupant): a handler that
+	-- keeps a routed stanza clones it. A clone per copy cost about as much
+	-- as serialising it.
+	stanza:remove_children("addresses", xmlns_address);
 	for i = 1, #recipients do
-		local copy = st.clone(template);
-		copy.attr.to = recipients[i];
+		stanza.attr.to = recipients[i];
 		-- Routed as if the sender had sent it to the recipient itself, so
 		-- bounces go back to the sender, in the order the copies were made.
-		core_post_stanza(origin, copy);
+		core_post_stanza(origin, stanza);
 	end
 	return true;
 end
