@@ -3,12 +3,25 @@ package hostsdk
 import (
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// benchPluginOptions has the benchmark's plugin serve Go's profiler when
+// PAGECHAT_BENCH_PLUGIN_DEBUG_ADDR names a loopback address, so that a
+// profile or an execution trace of the plugin can be taken while a
+// benchmark runs (curl ADDR/debug/pprof/trace?seconds=3 > plugin.trace).
+func benchPluginOptions() []Option {
+	addr := os.Getenv("PAGECHAT_BENCH_PLUGIN_DEBUG_ADDR")
+	if addr == "" {
+		return nil
+	}
+	return []Option{WithPluginEnv("PAGECHAT_PLUGIN_DEBUG_ADDR=" + addr)}
+}
 
 // BenchmarkSendParallel measures durable sends through the real plugin
 // binary: host-sdk → go-plugin gRPC (unix socket, mTLS) → permission check
@@ -18,7 +31,7 @@ import (
 func BenchmarkSendParallel(b *testing.B) {
 	for _, senders := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
-			c := loadPlugin(b, newTestHost(), b.TempDir())
+			c := loadPlugin(b, newTestHost(), b.TempDir(), benchPluginOptions()...)
 			ctx := testCtx(b)
 			room, err := c.OpenRoom(ctx, "alice", "p1", "Bench")
 			if err != nil {

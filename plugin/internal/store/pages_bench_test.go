@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // BenchmarkAppendPagesPerCommit is a lone sender in a room with thirteen
@@ -13,8 +14,23 @@ import (
 // pages each commit writes (bbolt writes each with its own pwrite before
 // the first of its two fdatasyncs), the figure that says how much of a
 // commit is the store's own layout rather than the disk.
+// The plugin keeps transcript bookkeeping on (a DayOf); "transcripts=off"
+// is the store alone, as this benchmark measured before it had cases.
 func BenchmarkAppendPagesPerCommit(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "chat.db"), Options{})
+	utcDay := func(t time.Time) string { return t.UTC().Format("2006-01-02") }
+	for _, bc := range []struct {
+		name  string
+		dayOf func(time.Time) string
+	}{
+		{"transcripts=off", nil},
+		{"transcripts=on", utcDay},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchAppendPages(b, Options{DayOf: bc.dayOf}) })
+	}
+}
+
+func benchAppendPages(b *testing.B, opts Options) {
+	s, err := Open(filepath.Join(b.TempDir(), "chat.db"), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
