@@ -453,8 +453,8 @@ fi
 mem() {
 	awk '/^VmRSS:/ {r=$2} /^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} END {printf "%d KiB (anon %d, file %d)", r, a, f}' "/proc/$1/status" 2>/dev/null || echo "?"
 }
-# take_profiles takes the CPU profiles of the wiki and the plugin, both
-# over the same PROFILE_SECONDS.
+# take_profiles takes the CPU profiles (with TRACE, the execution traces)
+# of the wiki and the plugin, both over the same PROFILE_SECONDS.
 take_profiles() {
 	if [ -n "${TRACE:-}" ]; then
 		curl -fsS -o "$PROFILE/wiki.trace" "${wiki_debug}trace?seconds=${PROFILE_SECONDS:-10}" &

@@ -14,6 +14,7 @@ import (
 // pages each commit writes (bbolt writes each with its own pwrite before
 // the first of its two fdatasyncs), the figure that says how much of a
 // commit is the store's own layout rather than the disk.
+//
 // The plugin keeps transcript bookkeeping on (a DayOf); "transcripts=off"
 // is the store alone, as this benchmark measured before it had cases.
 func BenchmarkAppendPagesPerCommit(b *testing.B) {
