@@ -82,11 +82,10 @@ type viewer struct {
 	reason endReason
 	final  *frame
 	// reauth, if set, re-checks the stream's login; the sweeper runs it
-	// as often as it re-checks view permission.
+	// as often as it re-checks view permission. A stream whose login has
+	// a RecheckKey has none: its login is re-checked once for all of its
+	// streams (logins.go).
 	reauth func() endReason
-	// reauthKey, if not empty, names the login reauth checks: viewers
-	// with the same key share one check per round.
-	reauthKey string
 }
 
 // viewerUser is what a feed tracks per user: open streams and the last

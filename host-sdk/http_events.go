@@ -143,13 +143,14 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 	e := &browserStream{h: h, ctx: sctx, s: s, f: f, running: true, ended: make(chan struct{})}
 	v := &viewer{user: id.UserID, notify: e.wake, done: make(chan struct{})}
 	e.v = v
-	if id.Recheck != nil {
+	var shared func() endReason // the check of a login with a RecheckKey
+	switch {
+	case id.Recheck != nil && id.RecheckKey != "":
 		// Holds on to nothing of the request.
+		shared = func() endReason { return h.loginEnded(id, id.Recheck()) }
+	case id.Recheck != nil:
 		v.reauth = func() endReason { return h.loginEnded(id, id.Recheck()) }
-		if id.RecheckKey != "" {
-			v.reauthKey = id.UserID + "\x00" + id.RecheckKey
-		}
-	} else {
+	default:
 		v.reauth = func() endReason { return h.reidentify(r, id) }
 	}
 	if hijacked {
@@ -164,6 +165,11 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 		return nil
 	}
 	e.cursor = cursor
+	leaveLogin := func() {}
+	if shared != nil {
+		l := h.joinLogin(id.UserID+"\x00"+id.RecheckKey, shared, v, f)
+		leaveLogin = func() { h.leaveLogin(l, v) }
+	}
 	context.AfterFunc(sctx, e.wake)
 	if hijacked {
 		// The stream goes on without a goroutine of its own, and this
@@ -171,6 +177,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 		handedOff = true
 		e.finish = func() {
 			f.unregister(v)
+			leaveLogin()
 			h.releaseFeed(f)
 			cancel()
 			s.close()
@@ -181,6 +188,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, id Identit
 	}
 	e.finish = func() {
 		f.unregister(v)
+		leaveLogin()
 		h.releaseFeed(f)
 		cancel()
 	}

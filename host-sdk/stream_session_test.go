@@ -224,6 +224,18 @@ func TestStreamsOfOneLoginShareTheirRecheck(t *testing.T) {
 			}
 			p.post(1)
 			alice.wantMessages(t, 2, 2)
+			// Ended streams leave their login: bob's is forgotten, and
+			// only alice's is re-checked from now on.
+			want := 0
+			if keyed {
+				want = 1
+			}
+			for deadline := time.Now().Add(10 * time.Second); len(h.loginList()) != want; {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d logins kept after bob's streams ended, want %d", len(h.loginList()), want)
+				}
+				time.Sleep(window / 10)
+			}
 		})
 	}
 }

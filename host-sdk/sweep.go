@@ -3,6 +3,7 @@ package hostsdk
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,28 +183,42 @@ func (h *Handler) recheckRound(feeds []*roomFeed) {
 		}
 		flush()
 	}
-	logins := &loginChecks{done: make(map[string]endReason)}
-	work := make(chan *roomFeed)
+	// The rooms' viewers, then the logins, each spread over a few
+	// workers in contiguous parts: a slow host answer holds up one part,
+	// and no item costs a hand-off between goroutines.
+	parallel(feeds, func(f *roomFeed) {
+		if results == nil {
+			f.recheck()
+		} else if r := results[f]; r != nil {
+			f.applyRecheck(r.users, r.allowed, started, r.err)
+		}
+		f.reauthAll()
+	}, h.closing)
+	parallel(h.loginList(), (*login).recheck, h.closing)
+}
+
+// parallel calls do for every item, in up to sweepWorkers goroutines that
+// each take a contiguous part, and returns when all have ended. Once
+// stop is closed the rest is skipped.
+func parallel[T any](items []T, do func(T), stop <-chan struct{}) {
+	workers := min(sweepWorkers, len(items))
+	if workers == 0 {
+		return
+	}
 	var wg sync.WaitGroup
-	for range min(sweepWorkers, len(feeds)) {
+	per := (len(items) + workers - 1) / workers
+	for part := range slices.Chunk(items, per) {
 		wg.Go(func() {
-			for f := range work {
-				if results == nil {
-					f.recheck()
-				} else if r := results[f]; r != nil {
-					f.applyRecheck(r.users, r.allowed, started, r.err)
+			for _, it := range part {
+				select {
+				case <-stop:
+					return
+				default:
 				}
-				f.reauthAll(logins)
+				do(it)
 			}
 		})
 	}
-	for _, f := range feeds {
-		select {
-		case work <- f:
-		case <-h.closing:
-		}
-	}
-	close(work)
 	wg.Wait()
 }
 
@@ -235,37 +250,9 @@ func (f *roomFeed) queueAll(fr *frame) {
 	}
 }
 
-// loginChecks holds the answers of one round's login re-checks by key,
-// so that the streams of one login are checked once per round.
-type loginChecks struct {
-	mu   sync.Mutex
-	done map[string]endReason
-}
-
-// check returns v's login re-check, from an earlier stream of the same
-// login in this round when there was one.
-func (c *loginChecks) check(v *viewer) endReason {
-	if v.reauthKey == "" {
-		return v.reauth()
-	}
-	c.mu.Lock()
-	why, ok := c.done[v.reauthKey]
-	c.mu.Unlock()
-	if ok {
-		return why
-	}
-	// Two workers may both check a login they meet at the same time;
-	// each gets a true answer.
-	why = v.reauth()
-	c.mu.Lock()
-	c.done[v.reauthKey] = why
-	c.mu.Unlock()
-	return why
-}
-
-// reauthAll runs every viewer's login re-check and ends the streams whose
-// login has ended.
-func (f *roomFeed) reauthAll(logins *loginChecks) {
+// reauthAll runs the login re-check of every viewer that has its own
+// (one without a RecheckKey) and ends the streams whose login has ended.
+func (f *roomFeed) reauthAll() {
 	f.mu.Lock()
 	vs := make([]*viewer, 0, len(f.viewers))
 	for v := range f.viewers {
@@ -278,7 +265,7 @@ func (f *roomFeed) reauthAll(logins *loginChecks) {
 		if f.ctx.Err() != nil {
 			return
 		}
-		if why := logins.check(v); why != endNone {
+		if why := v.reauth(); why != endNone {
 			f.mu.Lock()
 			f.endLocked(v, why)
 			f.mu.Unlock()
