@@ -99,3 +99,13 @@ type Store interface {
 }
 
 var _ Store = (*Bolt)(nil)
+
+// Versioned is a Store that can say cheaply whether anything it holds
+// about users, sessions and pages may have changed: Version returns a
+// different value after every such write. Something worked out from reads
+// made while Version held a value is still true while it holds it. Only a
+// store with one writing process (a bbolt file) can promise that; a
+// database shared by a cluster's nodes does not implement it.
+type Versioned interface {
+	Version() uint64
+}

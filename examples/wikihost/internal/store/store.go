@@ -78,6 +78,12 @@ type Bolt struct {
 	exclusive sync.Mutex // see Exclusive
 }
 
+// Version implements Versioned: every write to pages, users or sessions
+// bumps one of the two generations, which only grow.
+func (s *Bolt) Version() uint64 {
+	return s.gen.Load() + s.sessGen.Load()
+}
+
 // cached is a read made while gen held the value in gen.
 type cached[T any] struct {
 	gen uint64

@@ -323,29 +323,71 @@ func (w *Wiki) SessionRecheck(token string) (check func() (store.User, error), k
 		return func() (store.User, error) { return store.User{}, ErrBadCredentials }, ""
 	}
 	h := tokenHash(token)
-	return func() (store.User, error) { return w.sessionUser(h) }, h
+	vs, ok := w.store.(store.Versioned)
+	if !ok {
+		return func() (store.User, error) { return w.sessionUser(h) }, h
+	}
+	// An open stream checks its session every second while sessions and
+	// users rarely change: the last answer stands while the store's
+	// version does and the session has not expired, without looking
+	// either up again.
+	var (
+		mu   sync.Mutex
+		last *sessionAnswer
+	)
+	return func() (store.User, error) {
+		version := vs.Version() // before reading, so a write meanwhile retires the answer
+		mu.Lock()
+		a := last
+		mu.Unlock()
+		if a != nil && a.version == version && w.now().Before(a.expires) {
+			return a.user, nil
+		}
+		u, expires, err := w.sessionLookup(h)
+		if err != nil {
+			return u, err
+		}
+		mu.Lock()
+		last = &sessionAnswer{version: version, user: u, expires: expires}
+		mu.Unlock()
+		return u, nil
+	}, h
+}
+
+// sessionAnswer is a session re-check's last answer, current while the
+// store's version holds and until the session expires.
+type sessionAnswer struct {
+	version uint64
+	user    store.User
+	expires time.Time
 }
 
 // sessionUser is SessionUser by the token's hash.
 func (w *Wiki) sessionUser(h string) (store.User, error) {
+	u, _, err := w.sessionLookup(h)
+	return u, err
+}
+
+// sessionLookup is sessionUser, with the session's expiry.
+func (w *Wiki) sessionLookup(h string) (store.User, time.Time, error) {
 	sess, err := w.store.Session(h)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, ErrBadCredentials
+		return store.User{}, time.Time{}, ErrBadCredentials
 	}
 	if err != nil {
-		return store.User{}, err
+		return store.User{}, time.Time{}, err
 	}
 	if !w.now().Before(sess.Expires) {
 		if err := w.store.DeleteSession(h); err != nil {
 			w.log.Warn("could not delete expired session", "error", err)
 		}
-		return store.User{}, ErrBadCredentials
+		return store.User{}, time.Time{}, ErrBadCredentials
 	}
 	u, err := w.store.User(sess.UserID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, ErrBadCredentials
+		return store.User{}, time.Time{}, ErrBadCredentials
 	}
-	return u, err
+	return u, sess.Expires, err
 }
 
 // PasswordRecheck returns a check, for an event stream opened with u's

@@ -282,3 +282,53 @@ func TestSearchFindsMacroRoomNames(t *testing.T) {
 		t.Errorf("search for a room name: %+v, %v", hits, err)
 	}
 }
+
+// A stream's session re-check keeps its last answer only while nothing
+// it rests on has changed: a logout or the session's expiry is seen by
+// the next check, and other sessions coming and going change nothing.
+func TestSessionRecheckSeesLogoutAndExpiry(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		end  func(w *Wiki, token string, expires time.Time)
+	}{
+		{"logout", func(w *Wiki, token string, _ time.Time) {
+			if err := w.EndSession(token); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"expiry", func(w *Wiki, _ string, expires time.Time) {
+			w.now = func() time.Time { return expires.Add(time.Second) }
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, _ := openT(t)
+			token, expires, err := w.NewSession("carol")
+			if err != nil {
+				t.Fatal(err)
+			}
+			check, key := w.SessionRecheck(token)
+			if key == "" {
+				t.Fatal("no key for a well-formed token")
+			}
+			for i := range 3 {
+				if u, err := check(); err != nil || u.ID != "carol" {
+					t.Fatalf("check %d: %+v, %v", i, u, err)
+				}
+				// Another user's login and logout change the store.
+				other, _, err := w.NewSession("bob")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := w.EndSession(other); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tt.end(w, token, expires)
+			if u, err := check(); !errors.Is(err, ErrBadCredentials) {
+				t.Fatalf("after %s: %+v, %v; want ErrBadCredentials", tt.name, u, err)
+			}
+		})
+	}
+}
