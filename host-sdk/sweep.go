@@ -254,7 +254,7 @@ func (f *roomFeed) queueAll(fr *frame) {
 // (one without a RecheckKey) and ends the streams whose login has ended.
 func (f *roomFeed) reauthAll() {
 	f.mu.Lock()
-	vs := make([]*viewer, 0, len(f.viewers))
+	var vs []*viewer // most streams share their login's check and need none here
 	for v := range f.viewers {
 		if v.reauth != nil {
 			vs = append(vs, v)
