@@ -74,8 +74,12 @@ type Identity struct {
 	// a hash of the session's token. The streams of one user with the
 	// same key share one Recheck call per re-check round: a user with
 	// several chat windows open on one session costs one check, not one
-	// per window. Leave it empty when no two Identities' Rechecks can be
-	// told to check the same thing.
+	// per window. The handler keeps the Recheck of the first stream it
+	// sees with a key for as long as any stream with that key is open,
+	// so a host's Rechecks with one key must be interchangeable, and may
+	// keep an answer between calls while nothing it rests on changed.
+	// Leave it empty when no two Identities' Rechecks can be told to
+	// check the same thing.
 	RecheckKey string
 }
 
