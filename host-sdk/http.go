@@ -187,12 +187,12 @@ type Handler struct {
 	ctx       context.Context
 	cancelCtx context.CancelFunc
 	feedWG    sync.WaitGroup // room feed goroutines and the sweeper
+	streamWG  sync.WaitGroup // open event streams
 
 	// logins holds the logins of open streams that have a
 	// RecheckKey, by user and key (logins.go).
 	loginsMu sync.Mutex
 	logins   map[string]*login
-	streamWG sync.WaitGroup // open event streams
 
 	// Counters for tests and diagnostics.
 	feedOpens atomic.Int64 // upstream Feed streams opened
