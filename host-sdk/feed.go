@@ -598,10 +598,8 @@ func (f *roomFeed) applyRecheck(users []string, allowed map[string]bool, started
 		ctx, cancel := context.WithTimeout(f.ctx, rpcTimeout)
 		_, err := f.h.client.RoomInfo(ctx, u, f.roomID)
 		cancel()
-		if e := (*Error)(nil); errors.As(err, &e) && errors.Is(err, ErrBanned) {
-			if fr, ferr := eventFrame("error", errorJSON{Error: e.Message, Code: "banned"}); ferr == nil {
-				bans[u] = fr
-			}
+		if fr := bannedFrame(err); fr != nil {
+			bans[u] = fr
 		}
 	}
 	f.mu.Lock()

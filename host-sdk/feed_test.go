@@ -48,6 +48,8 @@ type fakePlugin struct {
 	gen     int               // streams opened in an older generation end with endErr
 	endErr  error
 	inst    *instance
+	// onHistory, if set, runs at the start of every History call.
+	onHistory func(userID string)
 }
 
 var _ upstream = (*fakePlugin)(nil)
@@ -144,6 +146,9 @@ func (p *fakePlugin) RoomInfo(_ context.Context, userID, roomID string) (Room, e
 }
 
 func (p *fakePlugin) History(_ context.Context, userID, roomID string, beforeSeq uint64, limit int) (HistoryPage, error) {
+	if p.onHistory != nil {
+		p.onHistory(userID)
+	}
 	if err := p.check(userID, roomID); err != nil {
 		return HistoryPage{}, err
 	}
@@ -385,6 +390,30 @@ func TestFeedRecheckTellsABannedViewerWhy(t *testing.T) {
 	bob.waitEnd(t)
 	p.post(1)
 	alice.wantMessages(t, 2, 2)
+}
+
+// A ban that lands while a new stream catches up from history is told
+// as a ban, with the plugin's sentence, as it is to a live stream: not as
+// a lost permission.
+func TestCatchUpTellsABannedViewerWhy(t *testing.T) {
+	t.Parallel()
+	p := newFakePlugin()
+	p.post(3) // before any feed: a new one starts at 3 and holds none of them
+	const sentence = "you are banned from this room with no end date (reason: spam)"
+	p.onHistory = func(user string) {
+		if user == "bob" {
+			p.ban("bob", sentence)
+		}
+	}
+	ws := newFakeWebServer(t, p)
+	bob := ws.openEvents(t, cookieUser("bob"), "after=0", nil)
+	ev := bob.nextTerminal(t)
+	if ev.Event != "error" || !jsonHasCode(ev.Data, "banned") || !strings.Contains(ev.Data, "reason: spam") {
+		t.Fatalf("bob got %+v, want an error event with code banned and the plugin's sentence", ev)
+	}
+	if n := ws.h.historyFills.Load(); n == 0 {
+		t.Fatal("the stream did not catch up from history; the test did not test that path")
+	}
 }
 
 func TestFeedResumesFromItsLastSequenceWhenItsUpstreamEnds(t *testing.T) {

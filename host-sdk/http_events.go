@@ -263,7 +263,13 @@ func (h *Handler) catchUp(ctx context.Context, s *sseWriter, f *roomFeed, v *vie
 			n := min(reg.historyTo-cursor, limits.MaxHistoryPage)
 			page, err := h.client.History(ctx, user, roomID, cursor+n+1, int(n))
 			if err != nil {
-				h.endStream(s, endReasonOf(err), "")
+				// A ban that lands while the stream catches up is told
+				// as a ban, as it is to a stream already live.
+				if fr := bannedFrame(err); fr != nil {
+					_ = s.write(fr.data)
+				} else {
+					h.endStream(s, endReasonOf(err), "")
+				}
 				return 0, false
 			}
 			if page.Epoch != epoch {
@@ -296,6 +302,20 @@ func (h *Handler) catchUp(ctx context.Context, s *sseWriter, f *roomFeed, v *vie
 			}
 		}
 	}
+}
+
+// bannedFrame is the error event that tells a user the plugin refused
+// with err that they are banned, and why; nil if err is no ban.
+func bannedFrame(err error) *frame {
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrBanned) {
+		return nil
+	}
+	fr, ferr := eventFrame("error", errorJSON{Error: e.Message, Code: "banned"})
+	if ferr != nil {
+		return nil
+	}
+	return fr
 }
 
 // endReasonOf maps an error met mid-stream to how the stream ends.
