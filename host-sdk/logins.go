@@ -1,6 +1,9 @@
 package hostsdk
 
-import "sync"
+import (
+	"maps"
+	"sync"
+)
 
 // A login is what the open event streams of one user on one session (or
 // one password) have in common: one Identity.RecheckKey. The sweeper
@@ -68,11 +71,10 @@ func (l *login) recheck() {
 	if why == endNone {
 		return
 	}
+	// Ending a stream takes its feed's lock, which is not taken under
+	// l.mu: copy the streams first.
 	l.mu.Lock()
-	ended := make(map[*viewer]*roomFeed, len(l.streams))
-	for v, f := range l.streams {
-		ended[v] = f
-	}
+	ended := maps.Clone(l.streams)
 	l.mu.Unlock()
 	for v, f := range ended {
 		f.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -331,25 +332,17 @@ func (w *Wiki) SessionRecheck(token string) (check func() (store.User, error), k
 	// users rarely change: the last answer stands while the store's
 	// version does and the session has not expired, without looking
 	// either up again.
-	var (
-		mu   sync.Mutex
-		last *sessionAnswer
-	)
+	var last atomic.Pointer[sessionAnswer]
 	return func() (store.User, error) {
 		version := vs.Version() // before reading, so a write meanwhile retires the answer
-		mu.Lock()
-		a := last
-		mu.Unlock()
-		if a != nil && a.version == version && w.now().Before(a.expires) {
+		if a := last.Load(); a != nil && a.version == version && w.now().Before(a.expires) {
 			return a.user, nil
 		}
 		u, expires, err := w.sessionLookup(h)
 		if err != nil {
 			return u, err
 		}
-		mu.Lock()
-		last = &sessionAnswer{version: version, user: u, expires: expires}
-		mu.Unlock()
+		last.Store(&sessionAnswer{version: version, user: u, expires: expires})
 		return u, nil
 	}, h
 }
