@@ -121,6 +121,91 @@ func TestNodesSeeEachOthersMessagesOnceInOrder(t *testing.T) {
 	}
 }
 
+// With OnFollow set, a node's OnCommit gets exactly its own messages and
+// OnFollow exactly the other node's, even when the follower reads a
+// node's own commit before its writer hands it on (the wake-up of its own
+// commit comes back at once): the notifier judges promptly only what
+// reaches OnCommit, so a message of its own sent to OnFollow waited for
+// another node's grace.
+func TestOnFollowGetsOnlyOtherNodesMessages(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	type origin struct {
+		mu                sync.Mutex
+		own, other, wrong int
+	}
+	var origins [2]origin
+	logs := []*seqLog{newSeqLog(t), newSeqLog(t)}
+	nodes := make([]*pgstore.Store, 2)
+	for i := range nodes {
+		o, l := &origins[i], logs[i]
+		mine := fmt.Sprintf("n%d-", i)
+		tally := func(follow bool) store.CommitFunc {
+			return func(added []store.Message) {
+				l.onCommit(added)
+				o.mu.Lock()
+				defer o.mu.Unlock()
+				for _, m := range added {
+					switch ownMsg := strings.HasPrefix(m.ClientID, mine); {
+					case ownMsg && !follow:
+						o.own++
+					case !ownMsg && follow:
+						o.other++
+					default:
+						o.wrong++
+						if o.wrong <= 3 {
+							t.Errorf("node %d: %s seq %d (client id %s) came through OnFollow=%v", i, m.RoomID, m.Seq, m.ClientID, follow)
+						}
+					}
+				}
+			}
+		}
+		s, err := pgstore.Open(ctx, pgstore.Options{DSN: dsn, OnCommit: tally(false), OnFollow: tally(true), PollInterval: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		nodes[i] = s
+	}
+	rooms := []string{"p.a", "p.b"}
+	for _, r := range rooms {
+		if _, err := nodes[0].CreateRoom(ctx, store.Room{ID: r, PageID: "p"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const perSender = 40
+	var wg sync.WaitGroup
+	for n, node := range nodes {
+		for g := range 2 {
+			wg.Go(func() {
+				for i := range perSender {
+					room := rooms[(g+i)%len(rooms)]
+					if _, _, err := node.Append(ctx, room, store.NewMessage{ClientID: fmt.Sprintf("n%d-%d-%d", n, g, i), UserID: "u", Text: "x"}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	const each = 2 * perSender
+	for i := range nodes {
+		o := &origins[i]
+		testutil.Eventually(t, 30*time.Second, func() bool {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			return o.own+o.other+o.wrong == 2*each
+		}, "node %d hearing every message", i)
+		o.mu.Lock()
+		if o.own != each || o.other != each {
+			t.Errorf("node %d: OnCommit got %d of its %d messages, OnFollow %d of the other's %d", i, o.own, each, o.other, each)
+		}
+		o.mu.Unlock()
+	}
+}
+
 // Nodes starting together on an empty database create the schema once,
 // under the migration lock, and all start.
 func TestNodesStartingTogetherMigrateOnce(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -316,23 +317,64 @@ func (s *Store) fillLocked(ctx context.Context, room string, upTo uint64, limit 
 	}
 }
 
-// followed hands other nodes' messages on: to OnFollow, else OnCommit.
+// seqSpan is the seqs first through last of one room.
+type seqSpan struct{ first, last uint64 }
+
+// followed hands on messages the follower read: other nodes' to OnFollow,
+// else OnCommit, and this node's to OnCommit. The follower reads this
+// node's own messages when it gets to a room after the writer's commit
+// but before the writer has handed them on (its own wake-up comes back at
+// once); they are still this node's to judge. deliverMu is held.
 func (s *Store) followed(msgs []store.Message) {
-	switch {
-	case s.opts.OnFollow != nil:
-		s.opts.OnFollow(msgs)
-	case s.opts.OnCommit != nil:
-		s.opts.OnCommit(msgs)
+	if s.opts.OnFollow == nil {
+		if s.opts.OnCommit != nil {
+			s.opts.OnCommit(msgs)
+		}
+		return
 	}
+	// Runs of the same origin, handed on in order.
+	for len(msgs) > 0 {
+		own := s.ownLocked(msgs[0])
+		n := 1
+		for n < len(msgs) && s.ownLocked(msgs[n]) == own {
+			n++
+		}
+		switch {
+		case !own:
+			s.opts.OnFollow(msgs[:n])
+		case s.opts.OnCommit != nil:
+			s.opts.OnCommit(msgs[:n])
+		}
+		msgs = msgs[n:]
+	}
+}
+
+// ownLocked says whether m is of the writer's commit in flight.
+func (s *Store) ownLocked(m store.Message) bool {
+	w, ok := s.writing[m.RoomID]
+	return ok && m.Seq >= w.first && m.Seq <= w.last
+}
+
+// startWriting records the seqs of a commit about to be sent, before it
+// is, so that the follower knows them as this node's.
+func (s *Store) startWriting(spans map[string]seqSpan) {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	maps.Copy(s.writing, spans)
 }
 
 // deliverLocal hands this node's commit to OnCommit. Messages the follower
 // delivered already are skipped; other nodes' messages before them that
 // it has not delivered yet are read and delivered first, so OnCommit sees
-// every room gapless and in order.
+// every room gapless and in order. The writer calls it after every
+// commit, stored or not, as the end of the commit's seqs in flight.
 func (s *Store) deliverLocal(msgs []store.Message) {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
+	clear(s.writing)
+	if len(msgs) == 0 {
+		return
+	}
 	out := msgs[:0:0]
 	for _, m := range msgs {
 		last := s.delivered[m.RoomID]

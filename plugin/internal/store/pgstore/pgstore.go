@@ -123,8 +123,12 @@ type Store struct {
 
 	// deliverMu serialises OnCommit calls from the writer and the
 	// follower; delivered is, per room, the newest seq handed to it.
+	// writing is, per room, the seqs of the writer's commit in flight:
+	// the follower may read them before the writer hands them on, and
+	// they are still this node's (OnCommit's, not OnFollow's).
 	deliverMu sync.Mutex
 	delivered map[string]uint64
+	writing   map[string]seqSpan
 
 	bans    *pgcache.Cache[[]store.Ban]                 // per room (rooms.go)
 	watches *pgcache.Cache[map[string]store.WatchState] // per room (notify.go)
@@ -198,6 +202,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		stopped:   make(chan struct{}),
 		follows:   make(chan struct{}),
 		delivered: make(map[string]uint64),
+		writing:   make(map[string]seqSpan),
 		bans:      pgcache.New[[]store.Ban](),
 		watches:   pgcache.New[map[string]store.WatchState](),
 		knownDays: make(map[[2]string]struct{}),

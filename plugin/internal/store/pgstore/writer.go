@@ -151,9 +151,7 @@ func (s *Store) commit(batch []*request) {
 			s.knownDays[d] = struct{}{}
 		}
 	}
-	if len(b.added) > 0 {
-		s.deliverLocal(b.added)
-	}
+	s.deliverLocal(b.added)
 	for i, r := range batch {
 		r.done <- results[i]
 	}
@@ -728,6 +726,18 @@ func (b *batchState) write(ctx context.Context, conn *pgx.Conn) error {
 		// One statement: it runs in a transaction of its own, which
 		// set_config(…, true) makes not wait for its flush.
 		q.Queue(`SELECT set_config('synchronous_commit', 'off', true), pg_notify('pagechat', p) FROM unnest($1::text[]) AS p`, notes)
+	}
+	if len(b.order) > 0 {
+		spans := make(map[string]seqSpan)
+		for _, m := range b.order {
+			sp, ok := spans[m.RoomID]
+			if !ok {
+				sp.first = m.Seq
+			}
+			sp.last = m.Seq
+			spans[m.RoomID] = sp
+		}
+		b.s.startWriting(spans)
 	}
 	err := conn.SendBatch(ctx, q).Close()
 	if err != nil && committed {
