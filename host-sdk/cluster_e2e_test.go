@@ -1,11 +1,13 @@
 package hostsdk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pagechat/pagechat/internal/testutil"
@@ -22,11 +25,46 @@ import (
 // Cluster mode end to end: two real plugin processes, each behind its own
 // Client as on two wiki nodes, sharing one PostgreSQL database.
 
-// loadNode starts a plugin on dsn as one node of a cluster.
+// loadNode starts a plugin on dsn as one node of a cluster. What the node
+// logs is shown if the test fails: a cluster failure seen once in CI is
+// otherwise hard to explain.
 func loadNode(t *testing.T, host Host, dsn string, opts ...Option) *Client {
 	t.Helper()
-	return loadPlugin(t, host, t.TempDir(), append([]Option{WithPostgres(dsn)}, opts...)...)
+	node := fmt.Sprintf("node-%d", nodeCount.Add(1))
+	return loadPlugin(t, host, t.TempDir(), append([]Option{WithPostgres(dsn), WithLogger(logOnFailure(t, node))}, opts...)...)
 }
+
+var nodeCount atomic.Int64
+
+// logOnFailure returns a logger that keeps everything at debug level and
+// hands it to t.Log when t has failed by its end.
+func logOnFailure(t *testing.T, name string) hclog.Logger {
+	var (
+		mu  sync.Mutex
+		buf bytes.Buffer
+	)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("%s logged:\n%s", name, buf.String())
+	})
+	return hclog.New(&hclog.LoggerOptions{
+		Name:  name,
+		Level: hclog.Debug,
+		Output: writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return buf.Write(p)
+		}),
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // sqlExec runs one statement on dsn, for tests that reach behind the
 // plugin's back.
@@ -566,6 +604,23 @@ func TestClusterMentionsAlertOnce(t *testing.T) {
 		maps.Copy(both, fromB)
 		return both
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		seen := map[string]bool{}
+		for _, n := range kept() {
+			seen[n.URL] = true
+		}
+		var missing []string
+		for url := range want {
+			if !seen[url] {
+				missing = append(missing, url)
+			}
+		}
+		slices.Sort(missing)
+		t.Logf("not alerted: %v", missing)
+	})
 	testutil.Eventually(t, waitTimeout, func() bool { return len(kept()) >= len(want) }, "every mention alerted")
 	got := map[string]int{}
 	for _, n := range kept() {

@@ -173,9 +173,12 @@ type notifier struct {
 	done   chan struct{}
 }
 
+// remoteMark is what a node keeps of a room's messages from other nodes
+// until it has checked that they were judged.
 type remoteMark struct {
-	seq   uint64
-	since time.Time
+	seq    uint64    // newest seq of the delivery that made the mark
+	since  time.Time // when that delivery came
+	latest uint64    // newest seq delivered since, checked by a later mark
 }
 
 type authorEntry struct {
@@ -223,10 +226,11 @@ func (n *notifier) onFollow(next store.CommitFunc) store.CommitFunc {
 		next(added)
 		now := n.now()
 		n.mu.Lock()
-		// A mark keeps the newest seq of the delivery that made it, not of
-		// later ones: after remoteGrace those messages are that old, and
-		// a node that is alive has judged them, while it may well not have
-		// judged what arrived a moment ago.
+		// A mark is checked against the newest seq of the delivery that
+		// made it, not of later ones: after remoteGrace those messages are
+		// that old, and a node that is alive has judged them, while it may
+		// well not have judged what arrived a moment ago. The later ones
+		// are kept in latest, for the mark that follows (dueRemote).
 		var fresh map[string]bool
 		for i := range added {
 			m := &added[i]
@@ -241,6 +245,7 @@ func (n *notifier) onFollow(next store.CommitFunc) store.CommitFunc {
 			if fresh[m.RoomID] {
 				r.seq = max(r.seq, m.Seq)
 			}
+			r.latest = max(r.latest, m.Seq)
 			n.remote[m.RoomID] = r
 		}
 		n.mu.Unlock()
@@ -248,37 +253,48 @@ func (n *notifier) onFollow(next store.CommitFunc) store.CommitFunc {
 }
 
 // dueRemote returns the rooms whose other nodes' messages are older than
-// remoteGrace and still unjudged, to be judged here; rooms that were
-// judged meanwhile are forgotten.
+// remoteGrace and still unjudged, to be judged here. A room whose marked
+// messages were judged meanwhile is forgotten, unless later messages came
+// that are not judged yet: those get a mark of their own, due a grace
+// from now, so none is left unjudged if their node dies.
 func (n *notifier) dueRemote(ctx context.Context) []string {
 	now := n.now()
 	n.mu.Lock()
 	var due []string
-	marks := make(map[string]uint64)
+	marks := make(map[string]remoteMark)
 	for id, r := range n.remote {
 		if now.Sub(r.since) >= remoteGrace || now.Before(r.since) {
 			due = append(due, id)
-			marks[id] = r.seq
+			marks[id] = r
 			delete(n.remote, id)
 		}
 	}
 	n.mu.Unlock()
 	var out []string
 	for _, id := range due {
+		mark := marks[id]
 		judged, err := n.store.JudgedSeq(ctx, id)
-		if err != nil {
+		var next *remoteMark
+		switch {
+		case err != nil:
 			// Looked at again after the next grace.
-			n.mu.Lock()
-			if _, ok := n.remote[id]; !ok {
-				n.remote[id] = remoteMark{seq: marks[id], since: now}
-			}
-			n.mu.Unlock()
-			continue
-		}
-		if judged < marks[id] {
+			next = &remoteMark{seq: mark.latest, since: now, latest: mark.latest}
+		case judged < mark.seq:
 			n.judged[id] = judged
 			out = append(out, id)
+		case judged < mark.latest:
+			next = &remoteMark{seq: mark.latest, since: now, latest: mark.latest}
 		}
+		if next == nil {
+			continue
+		}
+		n.mu.Lock()
+		if r, ok := n.remote[id]; ok {
+			// Delivered meanwhile, so about now too.
+			next.seq, next.latest = max(next.seq, r.seq), max(next.latest, r.latest)
+		}
+		n.remote[id] = *next
+		n.mu.Unlock()
 	}
 	return out
 }

@@ -491,4 +491,24 @@ func TestOtherNodesRoomsAreJudgedOnlyIfTheirNodeDoesNot(t *testing.T) {
 	if due := n.dueRemote(ctx); len(due) != 0 {
 		t.Errorf("taken over twice: %v", due)
 	}
+	// The late message is not forgotten: when its node dies before
+	// judging it, it is taken over a grace later.
+	now = now.Add(remoteGrace)
+	if due := n.dueRemote(ctx); !slices.Equal(due, []string{"p.judged"}) {
+		t.Errorf("a grace after the late message: taken over %v, want p.judged", due)
+	}
+	// Once judged, nothing is left to watch.
+	if err := st.CommitNotifications(ctx, []store.NotifyBatch{{RoomID: "p.judged", JudgedSeq: late.Seq}, {RoomID: "p.orphaned", JudgedSeq: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(remoteGrace)
+	if due := n.dueRemote(ctx); len(due) != 0 {
+		t.Errorf("judged rooms taken over: %v", due)
+	}
+	n.mu.Lock()
+	left := len(n.remote)
+	n.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d rooms still watched after every message was judged", left)
+	}
 }
