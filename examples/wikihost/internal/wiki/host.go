@@ -44,16 +44,20 @@ func notFound(err error) error {
 // CheckPermission maps the plugin's permissions onto the wiki's: view is
 // the page's view permission, post is edit permission, and moderate is for
 // admins who may view the page. Unknown users and pages get false.
+// Answers are kept while the store's version holds (permmemo.go).
 func (h *Host) CheckPermission(_ context.Context, userID, pageID string, perm hostsdk.Permission) (bool, error) {
+	var work func(userID, pageID string) (bool, error)
 	switch perm {
 	case hostsdk.PermissionView:
-		return h.w.CanView(userID, pageID)
+		work = h.w.CanView
 	case hostsdk.PermissionPost:
-		return h.w.CanEdit(userID, pageID)
+		work = h.w.CanEdit
 	case hostsdk.PermissionModerate:
-		return h.w.CanModerate(userID, pageID)
+		work = h.w.CanModerate
+	default:
+		return false, nil
 	}
-	return false, nil
+	return h.w.perms.answer(h.w.store, permQuestion{userID, pageID, perm}, work)
 }
 
 // GetPage returns a page's title, URL and parent.

@@ -66,6 +66,53 @@ func TestCheckPermissionMapping(t *testing.T) {
 	}
 }
 
+// The plugin's permission questions are answered from a memo while the
+// store is unchanged; a change to a page's lists, a new page or a new user
+// must be seen by the very next question.
+func TestCheckPermissionSeesChangesAtOnce(t *testing.T) {
+	t.Parallel()
+	w, _ := openT(t)
+	h := w.Host()
+	ctx := context.Background()
+	parent := mustCreate(t, w, "bob", PageInput{Title: "Parent"})
+	page := mustCreate(t, w, "bob", PageInput{Title: "Room page", ParentID: parent})
+	ask := func(step, user string, perm hostsdk.Permission, want bool) {
+		t.Helper()
+		for range 2 { // the second answer comes from the memo
+			got, err := h.CheckPermission(ctx, user, page, perm)
+			if err != nil || got != want {
+				t.Fatalf("%s: CheckPermission(%q, %v) = %v, %v; want %v", step, user, perm, got, err, want)
+			}
+		}
+	}
+	ask("open page", "carol", hostsdk.PermissionView, true)
+	if _, err := w.SetPermissions("bob", page, []string{"bob"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ask("page's view list narrowed", "carol", hostsdk.PermissionView, false)
+	if _, err := w.SetPermissions("bob", page, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	ask("page opened again", "carol", hostsdk.PermissionView, true)
+	if _, err := w.SetPermissions("bob", parent, []string{"bob"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ask("parent narrowed", "carol", hostsdk.PermissionView, false)
+	ask("parent narrowed", "bob", hostsdk.PermissionPost, true)
+	if _, err := w.SetPermissions("bob", page, nil, []string{"alice"}); err != nil {
+		t.Fatal(err)
+	}
+	ask("edit list narrowed", "bob", hostsdk.PermissionPost, false)
+	ask("unknown user", "dave", hostsdk.PermissionView, false)
+	if _, err := w.CreateUser(NewUser{Name: "dave", Password: "dave-password-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.SetPermissions("bob", parent, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	ask("user created", "dave", hostsdk.PermissionView, true)
+}
+
 // TestResolveLinkAsUser covers finding #10: a wiki link is resolved as the
 // user who wrote it, and a page that user may not view is answered exactly
 // like a page that does not exist.

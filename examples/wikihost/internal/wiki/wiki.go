@@ -124,6 +124,8 @@ type Wiki struct {
 
 	alertMu sync.Mutex
 	alerter Alerter // notifications also go here (notify.go); nil: none
+
+	perms permMemo // the plugin's permission questions answered (permmemo.go)
 }
 
 // Open opens the wiki whose data lives in dir: the database dir/wiki.db,
