@@ -1,7 +1,6 @@
 package hostsdk
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,32 +38,14 @@ var nodeCount atomic.Int64
 // logOnFailure returns a logger that keeps everything at debug level and
 // hands it to t.Log when t has failed by its end.
 func logOnFailure(t *testing.T, name string) hclog.Logger {
-	var (
-		mu  sync.Mutex
-		buf bytes.Buffer
-	)
+	logs := &testutil.SyncBuffer{}
 	t.Cleanup(func() {
-		if !t.Failed() {
-			return
+		if t.Failed() {
+			t.Logf("%s logged:\n%s", name, logs.String())
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		t.Logf("%s logged:\n%s", name, buf.String())
 	})
-	return hclog.New(&hclog.LoggerOptions{
-		Name:  name,
-		Level: hclog.Debug,
-		Output: writerFunc(func(p []byte) (int, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			return buf.Write(p)
-		}),
-	})
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Debug, Output: logs})
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // sqlExec runs one statement on dsn, for tests that reach behind the
 // plugin's back.

@@ -66,23 +66,6 @@ func (f *fakeIndex) Search(_ context.Context, q string, _ int, _ func(string) bo
 	return hits, nil
 }
 
-// syncBuffer is a log sink safe for the rebuild goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A search index that fails or panics on an update (as bleve does once a
 // full disk broke a write) must not take the wiki down: the panic is
@@ -93,7 +76,7 @@ func TestFailingSearchIndexIsRebuilt(t *testing.T) {
 	for _, mode := range []string{"error", "panic"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			var logs syncBuffer
+			var logs testutil.SyncBuffer
 			var builds atomic.Int32
 			var buildOK atomic.Bool
 			first := &fakeIndex{titles: map[string]string{}, fail: mode}
