@@ -274,27 +274,21 @@ func (n *notifier) dueRemote(ctx context.Context) []string {
 	for _, id := range due {
 		mark := marks[id]
 		judged, err := n.store.JudgedSeq(ctx, id)
-		var next *remoteMark
 		switch {
-		case err != nil:
-			// Looked at again after the next grace.
-			next = &remoteMark{seq: mark.latest, since: now, latest: mark.latest}
-		case judged < mark.seq:
+		case err == nil && judged < mark.seq:
 			n.judged[id] = judged
 			out = append(out, id)
-		case judged < mark.latest:
-			next = &remoteMark{seq: mark.latest, since: now, latest: mark.latest}
+		case err != nil || judged < mark.latest:
+			// Looked at again after the next grace.
+			next := remoteMark{seq: mark.latest, since: now, latest: mark.latest}
+			n.mu.Lock()
+			if r, ok := n.remote[id]; ok {
+				// Delivered meanwhile, so about now too.
+				next.seq, next.latest = max(next.seq, r.seq), max(next.latest, r.latest)
+			}
+			n.remote[id] = next
+			n.mu.Unlock()
 		}
-		if next == nil {
-			continue
-		}
-		n.mu.Lock()
-		if r, ok := n.remote[id]; ok {
-			// Delivered meanwhile, so about now too.
-			next.seq, next.latest = max(next.seq, r.seq), max(next.latest, r.latest)
-		}
-		n.remote[id] = *next
-		n.mu.Unlock()
 	}
 	return out
 }
