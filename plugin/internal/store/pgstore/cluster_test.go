@@ -59,6 +59,36 @@ func openNode(t *testing.T, dsn string, onCommit store.CommitFunc) *pgstore.Stor
 	return s
 }
 
+// createRooms creates rooms on page "p" through node and returns their ids.
+func createRooms(t *testing.T, node *pgstore.Store, ids ...string) []string {
+	t.Helper()
+	for _, id := range ids {
+		if _, err := node.CreateRoom(context.Background(), store.Room{ID: id, PageID: "p"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// sendFromEveryNode starts, on wg, senders goroutines per node that each
+// append perSender messages to rooms in turn. A message's client id is
+// "n<node>-<sender>-<i>", so a test can tell which node sent it.
+func sendFromEveryNode(ctx context.Context, t *testing.T, wg *sync.WaitGroup, nodes []*pgstore.Store, rooms []string, senders, perSender int) {
+	for n, node := range nodes {
+		for g := range senders {
+			wg.Go(func() {
+				for i := range perSender {
+					room := rooms[(g+i)%len(rooms)]
+					if _, _, err := node.Append(ctx, room, store.NewMessage{ClientID: fmt.Sprintf("n%d-%d-%d", n, g, i), UserID: "u", Text: "x"}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+	}
+}
+
 // Two nodes append to the same rooms at once; each node's OnCommit sees
 // every message of every room, its own and the other's, once and in
 // order, even while the LISTEN connections are being killed.
@@ -68,27 +98,10 @@ func TestNodesSeeEachOthersMessagesOnceInOrder(t *testing.T) {
 	logs := []*seqLog{newSeqLog(t), newSeqLog(t)}
 	nodes := []*pgstore.Store{openNode(t, dsn, logs[0].onCommit), openNode(t, dsn, logs[1].onCommit)}
 	ctx := context.Background()
-	rooms := []string{"p.a", "p.b"}
-	for _, r := range rooms {
-		if _, err := nodes[0].CreateRoom(ctx, store.Room{ID: r, PageID: "p"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rooms := createRooms(t, nodes[0], "p.a", "p.b")
 	const perSender = 60
 	var wg sync.WaitGroup
-	for n, node := range nodes {
-		for g := range 4 {
-			wg.Go(func() {
-				for i := range perSender {
-					room := rooms[(g+i)%len(rooms)]
-					if _, _, err := node.Append(ctx, room, store.NewMessage{ClientID: fmt.Sprint(n, g, i), UserID: "u", Text: "x"}); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			})
-		}
-	}
+	sendFromEveryNode(ctx, t, &wg, nodes, rooms, 4, perSender)
 	wg.Go(func() {
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
@@ -168,27 +181,10 @@ func TestOnFollowGetsOnlyOtherNodesMessages(t *testing.T) {
 		t.Cleanup(func() { _ = s.Close() })
 		nodes[i] = s
 	}
-	rooms := []string{"p.a", "p.b"}
-	for _, r := range rooms {
-		if _, err := nodes[0].CreateRoom(ctx, store.Room{ID: r, PageID: "p"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rooms := createRooms(t, nodes[0], "p.a", "p.b")
 	const perSender = 40
 	var wg sync.WaitGroup
-	for n, node := range nodes {
-		for g := range 2 {
-			wg.Go(func() {
-				for i := range perSender {
-					room := rooms[(g+i)%len(rooms)]
-					if _, _, err := node.Append(ctx, room, store.NewMessage{ClientID: fmt.Sprintf("n%d-%d-%d", n, g, i), UserID: "u", Text: "x"}); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			})
-		}
-	}
+	sendFromEveryNode(ctx, t, &wg, nodes, rooms, 2, perSender)
 	wg.Wait()
 	const each = 2 * perSender
 	for i := range nodes {
