@@ -66,7 +66,6 @@ func (f *fakeIndex) Search(_ context.Context, q string, _ int, _ func(string) bo
 	return hits, nil
 }
 
-
 // A search index that fails or panics on an update (as bleve does once a
 // full disk broke a write) must not take the wiki down: the panic is
 // recovered, search says it is unavailable, and the index is rebuilt once
