@@ -53,7 +53,11 @@ var ErrNameTooLong = fmt.Errorf("room name is longer than %d bytes", MaxNameByte
 // within MaxNameBytes stays a few KiB at worst, far below bbolt's 32 KiB key
 // limit.
 func Slug(name string) string {
-	folded := norm.NFKC.String(strings.ToLower(norm.NFKC.String(name)))
+	// Bytes that are not UTF-8 become U+FFFD (a separator) first: NFKC
+	// leaves the runes right after such a byte unnormalized, and the
+	// second pass could then turn one of them upper case (ϒ to Υ).
+	valid := strings.ToValidUTF8(name, "\uFFFD")
+	folded := norm.NFKC.String(strings.ToLower(norm.NFKC.String(valid)))
 	var b strings.Builder
 	b.Grow(len(folded))
 	pendingDash := false

@@ -37,7 +37,9 @@ func TestSlug(t *testing.T) {
 		{"a/b?c#d%e", "a-b-c-d-e"},
 		{"already-a-slug", "already-a-slug"},
 		{"\xffx\xfe", "x"},
-		{"\u212a", "k"}, // Kelvin sign is K under NFKC
+		{"00000000\xf6\u03d2", "00000000-υ"}, // ϒ after a bad byte is folded as anywhere else
+		{"\u03d2", "υ"},                      // ϒ: NFKC gives Υ, lower-cased
+		{"\u212a", "k"},                      // Kelvin sign is K under NFKC
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
