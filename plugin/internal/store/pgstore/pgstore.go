@@ -12,9 +12,9 @@
 //   - A unique index on (room, sender, client id) backs the idempotent
 //     send; the lookup runs under the room lock, so a retry landing on
 //     another node finds the first send.
-//   - One writer goroutine per node commits everything queued in one
-//     transaction as soon as the previous commit returns (group commit),
-//     as the bbolt store does.
+//   - One writer per node (a groupcommit.Committer) commits everything
+//     queued in one transaction as soon as the previous commit returns
+//     (group commit), as the bbolt store does.
 //   - After each commit it sends NOTIFY with the room and newest sequence.
 //     That is only a wake-up: every node's follower reads new messages by
 //     sequence range from the table and hands them to the CommitFunc, so a
@@ -49,6 +49,7 @@ import (
 
 	"github.com/pagechat/pagechat/internal/pgcache"
 	"github.com/pagechat/pagechat/plugin/internal/store"
+	"github.com/pagechat/pagechat/plugin/internal/store/groupcommit"
 )
 
 // Defaults of Options.
@@ -116,9 +117,8 @@ type Store struct {
 	opts Options
 	node string
 
-	reqs    chan *request // unbuffered, as in the bbolt store
+	writes  *groupcommit.Committer[*request]
 	closing chan struct{}
-	stopped chan struct{} // writer exited
 	follows chan struct{} // follower exited
 
 	// deliverMu serialises OnCommit calls from the writer and the
@@ -134,7 +134,7 @@ type Store struct {
 	watches *pgcache.Cache[map[string]store.WatchState] // per room (notify.go)
 
 	// knownDays are room days this node's writer has stored rows for;
-	// used by the writer goroutine only.
+	// used inside the writer's commits only.
 	knownDays map[[2]string]struct{}
 
 	closeOnce sync.Once
@@ -197,9 +197,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		pool:      pool,
 		opts:      opts,
 		node:      node,
-		reqs:      make(chan *request),
 		closing:   make(chan struct{}),
-		stopped:   make(chan struct{}),
 		follows:   make(chan struct{}),
 		delivered: make(map[string]uint64),
 		writing:   make(map[string]seqSpan),
@@ -213,7 +211,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	go s.writer()
+	s.writes = groupcommit.New(maxBatch, s.commit)
 	go s.follow()
 	return s, nil
 }
@@ -221,13 +219,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // Node returns the id this store uses in leases and presence rows.
 func (s *Store) Node() string { return s.node }
 
-// Close stops accepting writes, lets the commit in flight finish, fails
-// waiting senders with store.ErrClosed, stops the follower and closes the
+// Close stops accepting writes, lets the writes already waiting commit
+// and answer their senders, stops the follower and closes the
 // connections. Calling it again returns the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
-		<-s.stopped
+		s.writes.Close()
 		<-s.follows
 		// Hand this node's transcript rooms over at once rather than
 		// after their leases expire.
