@@ -634,6 +634,18 @@ func (f *roomFeed) applyRecheck(users []string, allowed map[string]bool, started
 	}
 }
 
+// confirmAll marks every viewer confirmed as of at, for a round the
+// host's permission version vouched for.
+func (f *roomFeed) confirmAll(at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.users {
+		if at.After(u.confirmed) {
+			u.confirmed = at
+		}
+	}
+}
+
 // cutUnconfirmed ends the streams of users last confirmed before cutoff.
 func (f *roomFeed) cutUnconfirmed(cutoff time.Time) {
 	f.mu.Lock()

@@ -202,6 +202,30 @@ type UserSearcher interface {
 	SearchUsers(ctx context.Context, pageID, prefix string, limit int) ([]User, error)
 }
 
+// PermissionVersioner is an optional capability of a Host: it lets a
+// Handler stop asking about the viewers of open chat streams while none of
+// the host's permission answers can have changed.
+//
+// Without it, every open stream's viewer is re-checked with the plugin
+// twice per permission window, which on a site with thousands of open
+// chat windows and nothing happening is most of what they cost. With it,
+// once a version has held for a whole window and a round has confirmed
+// every viewer under it, later rounds confirm them without asking for as
+// long as the version holds (and at least every QuietRecheckLimit). A new
+// version means asking again, for a window, so that no answer the plugin
+// cached from before the change is trusted.
+type PermissionVersioner interface {
+	// PermissionVersion returns a value that changes whenever any answer
+	// of the host's CheckPermission may change: every write to users,
+	// groups, pages and their permissions, and anything else those
+	// answers depend on. It should move as soon as the write is visible
+	// to CheckPermission: a round that reads the old version after that
+	// confirms viewers one round late. ok false means the host cannot
+	// tell now (a store shared by several nodes, say); every round then
+	// asks. It is called once per round and should be cheap.
+	PermissionVersion() (version uint64, ok bool)
+}
+
 // Host is everything the plugin asks of every host. It is made of small
 // interfaces so that a host can assemble it from separate parts and tests
 // can fake one part at a time.
@@ -209,7 +233,7 @@ type UserSearcher interface {
 // Some capabilities are optional: a Host that also implements Notifier
 // gets notifications delivered; one that does not simply has none, and
 // the plugin is told so (the callback answers Unimplemented). FileRemover
-// is optional the same way.
+// is optional the same way, and so is PermissionVersioner.
 type Host interface {
 	Authorizer
 	Directory

@@ -201,8 +201,13 @@ type Handler struct {
 	// feed's memory no longer held the resume position.
 	historyFills atomic.Int64
 	// recheckRounds counts the sweeper's re-check rounds, recheckCalls
-	// the permission calls they made to the plugin.
-	recheckRounds, recheckCalls atomic.Int64
+	// the permission calls they made to the plugin, recheckQuiet the
+	// rounds that needed none.
+	recheckRounds, recheckCalls, recheckQuiet atomic.Int64
+
+	// quiet decides which re-check rounds need not ask the plugin; only
+	// the running round uses it, and rounds never overlap.
+	quiet quietRounds
 }
 
 // NewHandler returns the browser API handler for c. identify tells it who
@@ -265,9 +270,16 @@ func newHandler(up upstream, pages Directory, cc config, logger hclog.Logger, id
 	if maxMsg <= 0 {
 		maxMsg = limits.DefaultMessageBytes
 	}
+	// The plugin keeps permission answers for the Client's window; a
+	// quiet round trusts none from before a version change (quiet.go).
+	pluginTTL := limits.DefaultPermissionCache
+	if cc.permissionCache > 0 {
+		pluginTTL = cc.permissionCache
+	}
 	h := &Handler{
 		client:      up,
 		pages:       pages,
+		quiet:       quietRounds{ttl: max(pluginTTL, cfg.permWindow)},
 		identify:    identify,
 		cfg:         cfg,
 		logger:      logger.Named("http"),
@@ -280,6 +292,8 @@ func newHandler(up upstream, pages Directory, cc config, logger hclog.Logger, id
 		userStreams: make(map[string]int),
 		streams:     make(map[*sseWriter]struct{}),
 	}
+	// pages is the Host itself when NewHandler made the Handler.
+	h.quiet.versions, _ = pages.(PermissionVersioner)
 	h.ctx, h.cancelCtx = context.WithCancel(context.Background())
 	h.mux = h.routes()
 	return h, nil

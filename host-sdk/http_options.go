@@ -61,6 +61,11 @@ const (
 	// MaxPermissionWindow is the longest WithPermissionWindow accepts, the
 	// plugin's cap on its permission cache.
 	MaxPermissionWindow = limits.MaxPermissionCache
+	// QuietRecheckLimit is the longest a Handler confirms open streams'
+	// viewers on the word of the host's PermissionVersioner alone before
+	// it asks the plugin again, so that a change the version missed is
+	// still caught.
+	QuietRecheckLimit = 30 * time.Second
 )
 
 // HandlerOption configures NewHandler. Options validate their values, so

@@ -126,7 +126,8 @@ type roomsAuthorizer interface {
 
 // recheckRound re-checks every feed's viewers (one AuthorizeRooms call
 // per ten thousand users, or one AuthorizeViewers per room) and their
-// logins, a few rooms at a time.
+// logins, a few rooms at a time. While the host's permission version
+// vouches for the viewers (quiet.go), it re-checks only the logins.
 func (h *Handler) recheckRound(feeds []*roomFeed) {
 	type result struct {
 		users   []string
@@ -134,9 +135,20 @@ func (h *Handler) recheckRound(feeds []*roomFeed) {
 		err     error
 	}
 	h.recheckRounds.Add(1)
-	var results map[*roomFeed]*result
 	started := time.Now()
+	if h.quiet.begin(started, h.client.currentInstance()) {
+		h.recheckQuiet.Add(1)
+		parallel(feeds, func(f *roomFeed) {
+			f.confirmAll(started)
+			f.reauthAll()
+		}, h.closing)
+		parallel(h.loginList(), (*login).recheck, h.closing)
+		return
+	}
+	var results map[*roomFeed]*result
+	complete := false // every room asked about and answered
 	if ra, ok := h.client.(roomsAuthorizer); ok {
+		complete = true
 		results = make(map[*roomFeed]*result, len(feeds))
 		var (
 			batch []roomUsers
@@ -151,12 +163,14 @@ func (h *Handler) recheckRound(feeds []*roomFeed) {
 			h.recheckCalls.Add(1)
 			res, err := ra.authorizeRooms(ctx, batch)
 			cancel()
+			complete = complete && err == nil
 			for j, r := range owner {
 				switch {
 				case err != nil:
 					r.err = err
 				case res[j].err != "":
 					r.err = errors.New(res[j].err)
+					complete = false
 				default:
 					for _, u := range res[j].allowed {
 						r.allowed[u] = true
@@ -195,6 +209,9 @@ func (h *Handler) recheckRound(feeds []*roomFeed) {
 		f.reauthAll()
 	}, h.closing)
 	parallel(h.loginList(), (*login).recheck, h.closing)
+	if complete {
+		h.quiet.answered(started)
+	}
 }
 
 // parallel calls do for every item, in up to sweepWorkers goroutines that

@@ -25,8 +25,9 @@ type Host struct {
 }
 
 var (
-	_ hostsdk.Host        = (*Host)(nil)
-	_ hostsdk.FileRemover = (*Host)(nil)
+	_ hostsdk.Host                = (*Host)(nil)
+	_ hostsdk.FileRemover         = (*Host)(nil)
+	_ hostsdk.PermissionVersioner = (*Host)(nil)
 )
 
 // Host returns the hostsdk.Host to pass to hostsdk.Load.
@@ -58,6 +59,18 @@ func (h *Host) CheckPermission(_ context.Context, userID, pageID string, perm ho
 		return false, nil
 	}
 	return h.w.perms.answer(h.w.store, permQuestion{userID, pageID, perm}, work)
+}
+
+// PermissionVersion is the store's version, which every write to users,
+// sessions or pages moves, so that open chat streams are not re-checked
+// while nothing changed. A store that several nodes share has none: a
+// write on another node would not move it, and every re-check asks.
+func (h *Host) PermissionVersion() (uint64, bool) {
+	vs, ok := h.w.store.(store.Versioned)
+	if !ok {
+		return 0, false
+	}
+	return vs.Version(), true
 }
 
 // GetPage returns a page's title, URL and parent.

@@ -76,6 +76,20 @@ func TestCheckPermissionSeesChangesAtOnce(t *testing.T) {
 	ctx := context.Background()
 	parent := mustCreate(t, w, "bob", PageInput{Title: "Parent"})
 	page := mustCreate(t, w, "bob", PageInput{Title: "Room page", ParentID: parent})
+	// Every change below also moves the permission version, which open
+	// streams' re-checks rely on to skip asking.
+	version, ok := h.PermissionVersion()
+	if !ok {
+		t.Fatal("a single-node wiki has no permission version")
+	}
+	moved := func(step string) {
+		t.Helper()
+		v, _ := h.PermissionVersion()
+		if v == version {
+			t.Errorf("%s: the permission version did not move", step)
+		}
+		version = v
+	}
 	ask := func(step, user string, perm hostsdk.Permission, want bool) {
 		t.Helper()
 		for range 2 { // the second answer comes from the memo
@@ -89,27 +103,33 @@ func TestCheckPermissionSeesChangesAtOnce(t *testing.T) {
 	if _, err := w.SetPermissions("bob", page, []string{"bob"}, nil); err != nil {
 		t.Fatal(err)
 	}
+	moved("page's view list narrowed")
 	ask("page's view list narrowed", "carol", hostsdk.PermissionView, false)
 	if _, err := w.SetPermissions("bob", page, nil, nil); err != nil {
 		t.Fatal(err)
 	}
+	moved("page opened again")
 	ask("page opened again", "carol", hostsdk.PermissionView, true)
 	if _, err := w.SetPermissions("bob", parent, []string{"bob"}, nil); err != nil {
 		t.Fatal(err)
 	}
+	moved("parent narrowed")
 	ask("parent narrowed", "carol", hostsdk.PermissionView, false)
 	ask("parent narrowed", "bob", hostsdk.PermissionPost, true)
 	if _, err := w.SetPermissions("bob", page, nil, []string{"alice"}); err != nil {
 		t.Fatal(err)
 	}
+	moved("edit list narrowed")
 	ask("edit list narrowed", "bob", hostsdk.PermissionPost, false)
 	ask("unknown user", "dave", hostsdk.PermissionView, false)
 	if _, err := w.CreateUser(NewUser{Name: "dave", Password: "dave-password-1"}); err != nil {
 		t.Fatal(err)
 	}
+	moved("user created")
 	if _, err := w.SetPermissions("bob", parent, nil, nil); err != nil {
 		t.Fatal(err)
 	}
+	moved("parent opened again")
 	ask("user created", "dave", hostsdk.PermissionView, true)
 }
 
