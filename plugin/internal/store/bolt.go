@@ -16,8 +16,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
-
-	"github.com/pagechat/pagechat/plugin/internal/store/groupcommit"
 )
 
 // DefaultLockTimeout is how long Open waits for the database file lock when
@@ -62,10 +60,9 @@ type Options struct {
 	LockTimeout time.Duration
 	// OnCommit, if set, receives the messages each commit added; see
 	// CommitFunc for the ordering guarantees the fan-out hub relies on.
-	// It runs inside the writer's commit (on the goroutine of whichever
-	// caller or the writer itself runs it), so it may read from the store
-	// but must not call Append, TouchParticipant or Close, which would
-	// wait for that commit and deadlock.
+	// It runs on the writer goroutine, so it may read from the store but
+	// must not call Append, TouchParticipant or Close, which would wait
+	// for the writer and deadlock.
 	OnCommit CommitFunc
 	// Now replaces time.Now so tests get deterministic timestamps.
 	Now func() time.Time
@@ -80,25 +77,24 @@ type Options struct {
 }
 
 // Bolt is the embedded Store on a single bbolt file. All writes that can
-// come in bursts (Append and TouchParticipant) go through one writer (a
-// groupcommit.Committer) that commits everything queued in one transaction
-// as soon as the previous commit returns: one fsync then serves many
-// senders, without the fixed delay that bbolt's DB.Batch adds to every
-// lone write. A write that finds the writer idle is committed on its own
-// goroutine.
+// come in bursts (Append and TouchParticipant) go through one writer
+// goroutine that commits everything queued in one transaction as soon as
+// the previous commit returns: one fsync then serves many senders, without
+// the fixed delay that bbolt's DB.Batch adds to every lone write.
 type Bolt struct {
 	db   *bolt.DB
 	path string
 	opts Options
 
-	writes  *groupcommit.Committer[*request]
-	closing chan struct{} // closed by Close; rejects new work
+	reqs    chan *request // unbuffered: a request is either taken by the writer or never seen
+	closing chan struct{} // closed by Close; stops the writer and rejects new work
+	stopped chan struct{} // closed by the writer when it has exited
 
 	// readers is held shared by every read transaction and exclusively
 	// by scrub while it begins its write transaction.
 	readers sync.RWMutex
 	// scrubPending says free pages may still hold erased text; only the
-	// writer's commits (and Open, before they start) use it.
+	// writer goroutine (and Open, before it starts) uses it.
 	scrubPending bool
 
 	// bans keeps every room's bans in memory once read: a send, an
@@ -157,7 +153,9 @@ func Open(path string, opts Options) (*Bolt, error) {
 		db:      db,
 		path:    path,
 		opts:    opts,
+		reqs:    make(chan *request),
 		closing: make(chan struct{}),
+		stopped: make(chan struct{}),
 	}
 	// An erase whose scrub a crash interrupted is finished before anyone
 	// can read the file through this store.
@@ -168,17 +166,18 @@ func Open(path string, opts Options) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	b.writes = groupcommit.New(maxBatch, b.commit)
+	go b.writer()
 	return b, nil
 }
 
-// Close stops accepting writes, lets the writes already waiting commit
-// and answer their senders, and closes the file so another process can open it. Calling it
+// Close stops accepting writes, lets the batch being committed finish and
+// answer its senders, fails senders still waiting to be taken with
+// ErrClosed, and closes the file so another process can open it. Calling it
 // again returns the first call's result.
 func (b *Bolt) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.closing)
-		b.writes.Close()
+		<-b.stopped
 		if err := b.db.Close(); err != nil {
 			b.closeErr = fmt.Errorf("store: close %s: %w", b.path, err)
 		}
@@ -392,14 +391,12 @@ func (b *Bolt) Before(ctx context.Context, roomID string, beforeSeq uint64, limi
 	return out, more, nil
 }
 
-// Append hands m to the writer and waits for the commit.
+// Append hands m to the writer goroutine and waits for the commit.
 //
-// If ctx ends before a commit took the request, nothing was stored. If it
-// ends while the commit is in flight, Append returns ctx.Err() (or, when
-// the commit runs on its caller's goroutine because the writer was idle,
-// the outcome once the commit ends), and the message may have been stored
-// (and delivered through OnCommit); retrying with the same ClientID is
-// safe because the retry is deduplicated.
+// If ctx ends before the writer took the request, nothing was stored. If it
+// ends while the commit is in flight, Append returns ctx.Err() but the
+// message may still have been stored (and delivered through OnCommit);
+// retrying with the same ClientID is safe because the retry is deduplicated.
 func (b *Bolt) Append(ctx context.Context, roomID string, m NewMessage) (Message, bool, error) {
 	r, err := b.submit(ctx, &request{kind: opAppend, roomID: roomID, msg: m})
 	if err != nil {

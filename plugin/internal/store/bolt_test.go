@@ -264,7 +264,7 @@ func TestCloseStopsWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-s.writes.Stopped():
+	case <-s.stopped:
 	case <-time.After(5 * time.Second):
 		t.Fatal("writer goroutine still running after Close")
 	}

@@ -50,8 +50,8 @@ func scrubRecorded(db *bolt.DB) (bool, error) {
 }
 
 // scrub zeroes the free pages of the file and then clears the scrub mark.
-// It runs inside one of the writer's commits (or in Open before they
-// start), so no other commit runs alongside it.
+// It runs on the writer goroutine (or in Open before that starts), so no
+// commit of the writer's runs alongside it.
 func (b *Bolt) scrub() (err error) {
 	b.readers.Lock()
 	tx, err := b.db.Begin(true)

@@ -19,7 +19,7 @@ const (
 	opMarkers
 )
 
-// request is one write waiting for its commit.
+// request is one write waiting for the writer goroutine.
 type request struct {
 	ctx    context.Context
 	kind   opKind
@@ -28,7 +28,7 @@ type request struct {
 	part   Participant  // opTouch; opMarker uses its UserID
 	seq    uint64       // opMarker
 	marks  []ReadMarker // opMarkers
-	done   chan result  // buffered (1) so a commit never blocks on a sender that gave up
+	done   chan result  // buffered (1) so the writer never blocks on a sender that gave up
 }
 
 type result struct {
@@ -40,8 +40,7 @@ type result struct {
 	changed *Message
 }
 
-// submit commits r, alone or with the writes that arrive meanwhile
-// (package groupcommit), and waits for the outcome.
+// submit queues r for the writer and waits for its commit.
 func (b *Bolt) submit(ctx context.Context, r *request) (result, error) {
 	if b.isClosed() {
 		return result{}, ErrClosed
@@ -51,7 +50,16 @@ func (b *Bolt) submit(ctx context.Context, r *request) (result, error) {
 	}
 	r.ctx = ctx
 	r.done = make(chan result, 1)
-	return groupcommit.Submit(ctx, b.writes, ErrClosed, r, r.done)
+	return groupcommit.Submit(ctx, b.reqs, b.closing, ErrClosed, r, r.done)
+}
+
+// writer is the single goroutine that performs Append, TouchParticipant and
+// SetReadMarker. It commits whatever is queued as soon as the previous
+// commit returns (package groupcommit), instead of waiting for more work
+// like DB.Batch does.
+func (b *Bolt) writer() {
+	defer close(b.stopped)
+	groupcommit.Run(b.reqs, b.closing, maxBatch, b.commit)
 }
 
 // roomState is a room's record and the participants the current batch

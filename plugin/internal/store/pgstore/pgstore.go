@@ -12,9 +12,9 @@
 //   - A unique index on (room, sender, client id) backs the idempotent
 //     send; the lookup runs under the room lock, so a retry landing on
 //     another node finds the first send.
-//   - One writer per node (a groupcommit.Committer) commits everything
-//     queued in one transaction as soon as the previous commit returns
-//     (group commit), as the bbolt store does.
+//   - One writer goroutine per node commits everything queued in one
+//     transaction as soon as the previous commit returns (group commit),
+//     as the bbolt store does.
 //   - After each commit it sends NOTIFY with the room and newest sequence.
 //     That is only a wake-up: every node's follower reads new messages by
 //     sequence range from the table and hands them to the CommitFunc, so a
@@ -49,7 +49,6 @@ import (
 
 	"github.com/pagechat/pagechat/internal/pgcache"
 	"github.com/pagechat/pagechat/plugin/internal/store"
-	"github.com/pagechat/pagechat/plugin/internal/store/groupcommit"
 )
 
 // Defaults of Options.
@@ -117,8 +116,9 @@ type Store struct {
 	opts Options
 	node string
 
-	writes  *groupcommit.Committer[*request]
+	reqs    chan *request // unbuffered, as in the bbolt store
 	closing chan struct{}
+	stopped chan struct{} // writer exited
 	follows chan struct{} // follower exited
 
 	// deliverMu serialises OnCommit calls from the writer and the
@@ -134,7 +134,7 @@ type Store struct {
 	watches *pgcache.Cache[map[string]store.WatchState] // per room (notify.go)
 
 	// knownDays are room days this node's writer has stored rows for;
-	// used inside the writer's commits only.
+	// used by the writer goroutine only.
 	knownDays map[[2]string]struct{}
 
 	closeOnce sync.Once
@@ -197,7 +197,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		pool:      pool,
 		opts:      opts,
 		node:      node,
+		reqs:      make(chan *request),
 		closing:   make(chan struct{}),
+		stopped:   make(chan struct{}),
 		follows:   make(chan struct{}),
 		delivered: make(map[string]uint64),
 		writing:   make(map[string]seqSpan),
@@ -211,7 +213,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s.writes = groupcommit.New(maxBatch, s.commit)
+	go s.writer()
 	go s.follow()
 	return s, nil
 }
@@ -219,13 +221,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // Node returns the id this store uses in leases and presence rows.
 func (s *Store) Node() string { return s.node }
 
-// Close stops accepting writes, lets the writes already waiting commit
-// and answer their senders, stops the follower and closes the
+// Close stops accepting writes, lets the commit in flight finish, fails
+// waiting senders with store.ErrClosed, stops the follower and closes the
 // connections. Calling it again returns the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
-		s.writes.Close()
+		<-s.stopped
 		<-s.follows
 		// Hand this node's transcript rooms over at once rather than
 		// after their leases expire.

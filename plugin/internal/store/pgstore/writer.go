@@ -25,7 +25,7 @@ const (
 	opMarkers
 )
 
-// request is one write waiting for its commit.
+// request is one write waiting for the writer goroutine.
 type request struct {
 	ctx    context.Context
 	kind   opKind
@@ -34,7 +34,7 @@ type request struct {
 	part   store.Participant  // opTouch; opMarker uses its UserID
 	seq    uint64             // opMarker
 	marks  []store.ReadMarker // opMarkers
-	done   chan result        // buffered (1): a commit never blocks on a sender that gave up
+	done   chan result        // buffered (1): the writer never blocks on a sender that gave up
 }
 
 type result struct {
@@ -103,15 +103,21 @@ func (s *Store) SetReadMarkers(ctx context.Context, markers []store.ReadMarker) 
 	return r.err
 }
 
-// submit commits r, alone or with the writes that arrive meanwhile
-// (package groupcommit), and waits for the outcome.
+// submit queues r for the writer and waits for its commit.
 func (s *Store) submit(ctx context.Context, r *request) (result, error) {
 	if err := s.begin(ctx); err != nil {
 		return result{}, err
 	}
 	r.ctx = ctx
 	r.done = make(chan result, 1)
-	return groupcommit.Submit(ctx, s.writes, store.ErrClosed, r, r.done)
+	return groupcommit.Submit(ctx, s.reqs, s.closing, store.ErrClosed, r, r.done)
+}
+
+// writer commits whatever is queued as soon as the previous commit
+// returns (package groupcommit).
+func (s *Store) writer() {
+	defer close(s.stopped)
+	groupcommit.Run(s.reqs, s.closing, maxBatch, s.commit)
 }
 
 // maxKnownDays bounds the room days the writer remembers as written (see
