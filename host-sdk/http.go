@@ -245,6 +245,10 @@ func newHandler(up upstream, pages Directory, cc config, logger hclog.Logger, id
 	if cc.permissionCache > 0 {
 		cfg.permWindow = cc.permissionCache
 	}
+	// The plugin keeps permission answers for this long (the Client's
+	// window); a quiet round trusts none from before a version change
+	// (quiet.go), whatever window the options below set for the rounds.
+	pluginTTL := cfg.permWindow
 	if cc.chatPrefix != "" {
 		cfg.prefix = cc.chatPrefix
 	}
@@ -269,12 +273,6 @@ func newHandler(up upstream, pages Directory, cc config, logger hclog.Logger, id
 	maxMsg := cc.maxMessageBytes
 	if maxMsg <= 0 {
 		maxMsg = limits.DefaultMessageBytes
-	}
-	// The plugin keeps permission answers for the Client's window; a
-	// quiet round trusts none from before a version change (quiet.go).
-	pluginTTL := limits.DefaultPermissionCache
-	if cc.permissionCache > 0 {
-		pluginTTL = cc.permissionCache
 	}
 	h := &Handler{
 		client:      up,

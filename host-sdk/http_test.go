@@ -64,13 +64,20 @@ type webServer struct {
 func newWebServer(t *testing.T, clientOpts []Option, opts ...HandlerOption) *webServer {
 	t.Helper()
 	host := newTestHost()
+	return newWebServerOn(t, host, host, clientOpts, opts...)
+}
+
+// newWebServerOn is newWebServer with host as the plugin's Host; base is
+// the testHost inside it, which ws.host gives tests.
+func newWebServerOn(t *testing.T, host Host, base *testHost, clientOpts []Option, opts ...HandlerOption) *webServer {
+	t.Helper()
 	dataDir := t.TempDir()
 	c := loadPlugin(t, host, dataDir, clientOpts...)
 	h, err := NewHandler(c, webIdentify, opts...)
 	if err != nil {
 		t.Fatalf("NewHandler: %v", err)
 	}
-	ws := &webServer{host: host, client: c, h: h, dataDir: dataDir}
+	ws := &webServer{host: base, client: c, h: h, dataDir: dataDir}
 	ws.serve(t)
 	ws.room = openRoom(t, c, "Web Room")
 	return ws
@@ -575,6 +582,24 @@ func TestNoViewPermissionIsRefusedEverywhere(t *testing.T) {
 	wantError(t, resp, body, http.StatusNotFound, "not_found")
 }
 
+// wantCutForbidden checks that s, whose user lost view permission at
+// revoked, ends with an error event with code forbidden, soon.
+func wantCutForbidden(t *testing.T, s *sseConn, revoked time.Time) {
+	t.Helper()
+	ev := s.nextTerminal(t)
+	var e errorJSON
+	if ev.Event != "error" || json.Unmarshal([]byte(ev.Data), &e) != nil || e.Code != "forbidden" {
+		t.Fatalf("got %+v, want an error event with code forbidden", ev)
+	}
+	s.waitEnd(t)
+	// The bound is the permission window plus the plugin's cache; the
+	// slack is for a loaded CI machine. This checks the re-check cuts the
+	// stream, not its speed.
+	if waited := time.Since(revoked); waited > 5*time.Second {
+		t.Errorf("stream cut %v after revocation", waited)
+	}
+}
+
 func TestRevokedViewerStreamIsCut(t *testing.T) {
 	t.Parallel()
 	window := 200 * time.Millisecond
@@ -587,18 +612,7 @@ func TestRevokedViewerStreamIsCut(t *testing.T) {
 
 	revoked := time.Now()
 	ws.host.deny("bob", "p1", PermissionView)
-	ev := bob.nextTerminal(t)
-	var e errorJSON
-	if ev.Event != "error" || json.Unmarshal([]byte(ev.Data), &e) != nil || e.Code != "forbidden" {
-		t.Fatalf("bob got %+v, want an error event with code forbidden", ev)
-	}
-	bob.waitEnd(t)
-	// The bound is the permission window plus the plugin's cache; the
-	// slack is for a loaded CI machine. This checks the re-check cuts the
-	// stream, not its speed.
-	if waited := time.Since(revoked); waited > 5*time.Second {
-		t.Errorf("stream cut %v after revocation", waited)
-	}
+	wantCutForbidden(t, bob, revoked)
 	// Alice is unaffected and the room goes on.
 	ws.send(t, "alice", "2", "after")
 	alice.wantMessages(t, 2, 2)

@@ -1,11 +1,12 @@
 package hostsdk
 
 import (
-	"encoding/json"
 	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
 
 // versionedHost is the test host with a permission version that every
@@ -31,27 +32,8 @@ var _ PermissionVersioner = (*versionedHost)(nil)
 func newVersionedWebServer(t *testing.T, window time.Duration) (*webServer, *versionedHost) {
 	t.Helper()
 	host := &versionedHost{testHost: newTestHost()}
-	dataDir := t.TempDir()
-	c := loadPlugin(t, host, dataDir, WithPermissionCache(window))
-	h, err := NewHandler(c, webIdentify, WithPermissionWindow(window))
-	if err != nil {
-		t.Fatalf("NewHandler: %v", err)
-	}
-	ws := &webServer{host: host.testHost, client: c, h: h, dataDir: dataDir}
-	ws.serve(t)
-	ws.room = openRoom(t, c, "Quiet Room")
+	ws := newWebServerOn(t, host, host.testHost, []Option{WithPermissionCache(window)}, WithPermissionWindow(window))
 	return ws, host
-}
-
-// waitFor polls cond; the deadline bounds a hang, it times nothing.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // While the host's permission version holds, re-check rounds stop asking
@@ -67,9 +49,9 @@ func TestQuietRoundsAskNothingUntilTheVersionMoves(t *testing.T) {
 	alice.wantMessages(t, 1, 1)
 	bob.wantMessages(t, 1, 1)
 
-	waitFor(t, "a quiet round", func() bool { return ws.h.recheckQuiet.Load() > 0 })
+	testutil.Eventually(t, 30*time.Second, func() bool { return ws.h.recheckQuiet.Load() > 0 }, "a quiet round")
 	calls, rounds := ws.h.recheckCalls.Load(), ws.h.recheckRounds.Load()
-	waitFor(t, "five more rounds", func() bool { return ws.h.recheckRounds.Load() >= rounds+5 })
+	testutil.Eventually(t, 30*time.Second, func() bool { return ws.h.recheckRounds.Load() >= rounds+5 }, "five more rounds")
 	if got := ws.h.recheckCalls.Load(); got != calls {
 		t.Errorf("%d permission calls to the plugin in five rounds while the version held; want none", got-calls)
 	}
@@ -81,15 +63,7 @@ func TestQuietRoundsAskNothingUntilTheVersionMoves(t *testing.T) {
 	}
 	revoked := time.Now()
 	host.deny("bob", "p1", PermissionView)
-	ev := bob.nextTerminal(t)
-	var e errorJSON
-	if ev.Event != "error" || json.Unmarshal([]byte(ev.Data), &e) != nil || e.Code != "forbidden" {
-		t.Fatalf("bob got %+v, want an error event with code forbidden", ev)
-	}
-	bob.waitEnd(t)
-	if waited := time.Since(revoked); waited > 5*time.Second {
-		t.Errorf("stream cut %v after revocation", waited)
-	}
+	wantCutForbidden(t, bob, revoked)
 	if ws.h.recheckCalls.Load() == calls {
 		t.Error("the version moved but no round asked the plugin")
 	}
@@ -107,7 +81,7 @@ func TestRoundsAskWhenTheHostCannotTell(t *testing.T) {
 	ws.send(t, "alice", "1", "hello")
 	alice.wantMessages(t, 1, 1)
 	rounds := ws.h.recheckRounds.Load()
-	waitFor(t, "ten rounds", func() bool { return ws.h.recheckRounds.Load() >= rounds+10 })
+	testutil.Eventually(t, 30*time.Second, func() bool { return ws.h.recheckRounds.Load() >= rounds+10 }, "ten rounds")
 	if q := ws.h.recheckQuiet.Load(); q != 0 {
 		t.Errorf("%d quiet rounds for a host that cannot tell its version", q)
 	}
