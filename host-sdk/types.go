@@ -54,7 +54,8 @@ type Participant struct {
 	UserID      string
 	DisplayName string
 	Online      bool
-	LastSeen    time.Time
+	// LastSeen is when the user last joined or posted, to within a minute.
+	LastSeen time.Time
 }
 
 // Typing is a user typing in a room, as a room stream reports it.

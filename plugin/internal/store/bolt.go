@@ -505,11 +505,12 @@ func seqKey(seq uint64) []byte {
 // repeat the room id and seq that its bucket and key already carry.
 
 type roomRecord struct {
-	PageID       string    `json:"page"`
-	Name         string    `json:"name"`
-	Slug         string    `json:"slug"`
-	Epoch        string    `json:"epoch"`
-	CreatedAt    time.Time `json:"created"`
+	PageID    string    `json:"page"`
+	Name      string    `json:"name"`
+	Slug      string    `json:"slug"`
+	Epoch     string    `json:"epoch"`
+	CreatedAt time.Time `json:"created"`
+	// Up to date only in layouts before 5; see readHead.
 	LastSeq      uint64    `json:"last_seq,omitempty"`
 	LastActivity time.Time `json:"last_at,omitzero"`
 	Topic        string    `json:"topic,omitempty"`
@@ -563,20 +564,19 @@ type messageRecord struct {
 	MentionsRoom bool        `json:"mentions_room,omitempty"`
 }
 
-// encodeRoom encodes the room record, which leaves out the room's lists:
-// they have buckets of their own (roomdata.go).
+// encodeRoom encodes the room record, which leaves out the room's lists
+// (they have buckets of their own, roomdata.go) and its last sequence and
+// activity (its log has them, readHead).
 func encodeRoom(r *Room) ([]byte, error) {
 	rec := roomRecord{
-		PageID:       r.PageID,
-		Name:         r.Name,
-		Slug:         r.Slug,
-		Epoch:        r.Epoch,
-		CreatedAt:    r.CreatedAt,
-		LastSeq:      r.LastSeq,
-		LastActivity: r.LastActivity,
-		Topic:        r.Topic,
-		TopicBy:      r.TopicBy,
-		TopicAt:      r.TopicAt,
+		PageID:    r.PageID,
+		Name:      r.Name,
+		Slug:      r.Slug,
+		Epoch:     r.Epoch,
+		CreatedAt: r.CreatedAt,
+		Topic:     r.Topic,
+		TopicBy:   r.TopicBy,
+		TopicAt:   r.TopicAt,
 	}
 	v, err := json.Marshal(&rec)
 	if err != nil {
@@ -585,7 +585,9 @@ func encodeRoom(r *Room) ([]byte, error) {
 	return v, nil
 }
 
-// decodeRoom decodes a room record; loadRoom adds the lists.
+// decodeRoom decodes a room record. Its LastSeq and LastActivity are what
+// the record held, current only in files older than layout 5; readHead
+// sets them from the log, and loadRoom adds the lists.
 func decodeRoom(id string, v []byte) (Room, error) {
 	var rec roomRecord
 	if err := json.Unmarshal(v, &rec); err != nil {
@@ -637,6 +639,41 @@ func encodeMessage(m *Message) ([]byte, error) {
 		return nil, fmt.Errorf("encode message %d in room %q: %w", m.Seq, m.RoomID, err)
 	}
 	return v, nil
+}
+
+// readHead sets r's LastSeq and LastActivity from the last entry of its
+// log. They are not kept in the room record because every message would
+// then rewrite the rooms bucket, and with it the pages above it, in its
+// commit; the room's own bucket, which holds the log, is rewritten by that
+// commit anyway. A log's keys run from 1 without gaps and nothing is ever
+// removed from one, so its last key is the room's last sequence.
+//
+// An entry too damaged to read leaves LastActivity as the record had it:
+// a stale time on the room table is better than a room no one can use.
+func readHead(log *bolt.Bucket, r *Room) {
+	k, v := log.Cursor().Last()
+	if len(k) != 8 {
+		r.LastSeq = 0
+		return
+	}
+	r.LastSeq = binary.BigEndian.Uint64(k)
+	var rec struct {
+		SentAt time.Time `json:"at"`
+	}
+	if json.Unmarshal(v, &rec) == nil {
+		r.LastActivity = rec.SentAt
+	}
+}
+
+// lastSeqOf is roomID's last sequence (readHead).
+func lastSeqOf(tx *bolt.Tx, roomID string) (uint64, error) {
+	rb, err := roomBuckets(tx, roomID)
+	if err != nil {
+		return 0, err
+	}
+	var r Room
+	readHead(rb.log, &r)
+	return r.LastSeq, nil
 }
 
 func decodeMessage(roomID string, k, v []byte) (Message, error) {

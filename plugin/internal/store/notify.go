@@ -210,15 +210,12 @@ func baselineNotify(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(roomsBucket).ForEach(func(k, v []byte) error {
-		room, err := decodeRoom(string(k), v)
-		if err != nil {
+	return tx.Bucket(roomsBucket).ForEach(func(k, _ []byte) error {
+		last, err := lastSeqOf(tx, string(k))
+		if err != nil || last == 0 {
 			return err
 		}
-		if room.LastSeq == 0 {
-			return nil
-		}
-		return judged.Put(k, seqKey(room.LastSeq))
+		return judged.Put(k, seqKey(last))
 	})
 }
 
@@ -282,8 +279,8 @@ func (b *Bolt) Unjudged(ctx context.Context) ([]string, error) {
 	var out []string
 	err := b.view(ctx, func(tx *bolt.Tx) error {
 		j, _ := notifyBuckets(tx, judgedBucket)
-		return tx.Bucket(roomsBucket).ForEach(func(k, v []byte) error {
-			room, err := decodeRoom(string(k), v)
+		return tx.Bucket(roomsBucket).ForEach(func(k, _ []byte) error {
+			last, err := lastSeqOf(tx, string(k))
 			if err != nil {
 				return err
 			}
@@ -293,8 +290,8 @@ func (b *Bolt) Unjudged(ctx context.Context) ([]string, error) {
 					judged = binary.BigEndian.Uint64(jv)
 				}
 			}
-			if room.LastSeq > judged {
-				out = append(out, room.ID)
+			if last > judged {
+				out = append(out, string(k))
 			}
 			return nil
 		})

@@ -20,26 +20,38 @@ import (
 // cpu_us/commit is the CPU time a commit costs, the kernel's for writing
 // and flushing its pages included (BenchmarkDiskFlush has that part
 // alone).
+//
+// rooms=100 is the same in a file that holds 99 more rooms, as a site's
+// does: the rooms bucket then has pages of its own, which a commit that
+// rewrites a room record also writes.
 func BenchmarkAppendPagesPerCommit(b *testing.B) {
 	utcDay := func(t time.Time) string { return t.UTC().Format("2006-01-02") }
 	for _, bc := range []struct {
 		name  string
 		dayOf func(time.Time) string
+		rooms int
 	}{
-		{"transcripts=off", nil},
-		{"transcripts=on", utcDay},
+		{"transcripts=off", nil, 1},
+		{"transcripts=on", utcDay, 1},
+		{"transcripts=on/rooms=100", utcDay, 100},
 	} {
-		b.Run(bc.name, func(b *testing.B) { benchAppendPages(b, Options{DayOf: bc.dayOf}) })
+		b.Run(bc.name, func(b *testing.B) { benchAppendPages(b, Options{DayOf: bc.dayOf}, bc.rooms) })
 	}
 }
 
-func benchAppendPages(b *testing.B, opts Options) {
+func benchAppendPages(b *testing.B, opts Options, rooms int) {
 	s, err := Open(filepath.Join(b.TempDir(), "chat.db"), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
 	ctx := context.Background()
+	for i := 1; i < rooms; i++ {
+		slug := fmt.Sprint("other", i)
+		if _, err := s.CreateRoom(ctx, Room{ID: "p2:" + slug, PageID: "p2", Name: slug, Slug: slug}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	r, err := s.CreateRoom(ctx, Room{ID: "p1:r", PageID: "p1", Name: "r", Slug: "r"})
 	if err != nil {
 		b.Fatal(err)

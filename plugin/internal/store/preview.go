@@ -54,6 +54,7 @@ func (b *Bolt) readPreview(ctx context.Context, roomID string, lim PreviewLimits
 		if err != nil {
 			return err
 		}
+		readHead(rb.log, &r)
 		out.Room = r
 		if out.Participants, out.TotalParticipants, err = previewMembers(rb.members, lim.Participants, lim.Online); err != nil {
 			return fmt.Errorf("store: participants of room %q: %w", roomID, err)

@@ -62,6 +62,7 @@ func loadRoom(tx *bolt.Tx, roomID string) (Room, error) {
 	if err != nil {
 		return Room{}, err
 	}
+	readHead(rb.log, &r)
 	if r.Participants, err = readMembers(rb.members); err != nil {
 		return Room{}, fmt.Errorf("store: participants of room %q: %w", roomID, err)
 	}

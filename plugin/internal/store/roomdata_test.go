@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/pagechat/pagechat/internal/testutil"
 )
 
 // rawRoomRecord reads a room's record straight from the closed file at path.
@@ -85,6 +89,158 @@ func TestRoomRecordDoesNotGrowWithItsLists(t *testing.T) {
 	if layout != strconv.Itoa(currentLayout) {
 		t.Errorf("layout = %q, want %d", layout, currentLayout)
 	}
+}
+
+// A plain message leaves the rooms bucket alone, so that its commit does
+// not write that bucket's pages; the room's last sequence and activity
+// still show everywhere they are read, before and after a reopen, and a
+// topic, which the record holds, still reaches it.
+func TestMessagesLeaveTheRoomRecord(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	path := filepath.Join(t.TempDir(), "chat.db")
+	s := openAt(t, path, Options{Now: clock.Now})
+	ctx := context.Background()
+	// Enough rooms for the bucket to have a page of its own, which moves
+	// (bbolt copies on write) whenever anything in it is written.
+	for i := range 40 {
+		mustCreate(t, s, fmt.Sprint("other-room-", i))
+	}
+	mustCreate(t, s, "r")
+	mustAppend(t, s, "r", "c1", "first")
+	before, page := rawRecordOpen(t, s, "r")
+	if page == 0 {
+		t.Fatal("the rooms bucket is inline; the test needs more rooms")
+	}
+	last := mustAppend(t, s, "r", "c2", "second")
+	if after, moved := rawRecordOpen(t, s, "r"); moved != page || !bytes.Equal(after, before) {
+		t.Errorf("a plain message rewrote the rooms bucket (root page %d, then %d)", page, moved)
+	}
+
+	check := func(when string, s *Bolt, wantSeq uint64, wantAt time.Time) {
+		t.Helper()
+		room, err := s.Room(ctx, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if room.LastSeq != wantSeq || !room.LastActivity.Equal(wantAt) {
+			t.Errorf("%s: Room has last seq %d at %v, want %d at %v", when, room.LastSeq, room.LastActivity, wantSeq, wantAt)
+		}
+		p, err := s.RoomPreview(ctx, "r", PreviewLimits{Participants: 5, Files: 5, Transcripts: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Room.LastSeq != wantSeq || !p.Room.LastActivity.Equal(wantAt) {
+			t.Errorf("%s: the room table has last seq %d at %v, want %d at %v", when, p.Room.LastSeq, p.Room.LastActivity, wantSeq, wantAt)
+		}
+	}
+	check("after two messages", s, last.Seq, last.SentAt)
+
+	topic, _, err := s.Append(ctx, "r", NewMessage{ClientID: "t", UserID: "mod", Kind: KindTopic, Text: "Plans"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := rawRecordOpen(t, s, "r"); bytes.Equal(rec, before) {
+		t.Error("a topic left the room record unchanged")
+	}
+	check("after a topic", s, topic.Seq, topic.SentAt)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openAt(t, path, Options{Now: clock.Now})
+	check("after a reopen", s, topic.Seq, topic.SentAt)
+	if m := mustAppend(t, s, "r", "c3", "third"); m.Seq != topic.Seq+1 {
+		t.Errorf("the next message after a reopen got seq %d, want %d", m.Seq, topic.Seq+1)
+	}
+	if room := roomOf(t, s, "r"); room.Topic != "Plans" || room.TopicBy != "mod" {
+		t.Errorf("topic after a reopen = %q by %q", room.Topic, room.TopicBy)
+	}
+}
+
+// A layout-4 file kept the room's last sequence and activity in its record
+// too. Open takes them from the log from then on, and a last entry too
+// damaged to read leaves the record's time in place instead of making the
+// room unusable.
+func TestOpenReadsLayout4Heads(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "chat.db")
+	s := openAt(t, path, Options{Now: newFakeClock().Now})
+	mustCreate(t, s, "r")
+	mustAppend(t, s, "r", "c1", "first")
+	second := mustAppend(t, s, "r", "c2", "second")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recordAt := second.SentAt.Add(-time.Hour)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		rooms := tx.Bucket(roomsBucket)
+		var rec roomRecord
+		if err := json.Unmarshal(rooms.Get([]byte("r")), &rec); err != nil {
+			return err
+		}
+		rec.LastSeq, rec.LastActivity = second.Seq, recordAt
+		v, err := json.Marshal(&rec)
+		if err != nil {
+			return err
+		}
+		if err := rooms.Put([]byte("r"), v); err != nil {
+			return err
+		}
+		log := tx.Bucket(logsBucket).Bucket([]byte("r")).Bucket(logBucket)
+		if err := log.Put(seqKey(second.Seq), []byte("{damaged")); err != nil {
+			return err
+		}
+		return tx.Bucket(metaBucket).Put(layoutKey, []byte("4"))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = openAt(t, path, Options{Now: newFakeClock().Now})
+	room := roomOf(t, s, "r")
+	if room.LastSeq != second.Seq || !room.LastActivity.Equal(recordAt) {
+		t.Errorf("room = last seq %d at %v, want %d at the record's %v", room.LastSeq, room.LastActivity, second.Seq, recordAt)
+	}
+	if m := mustAppend(t, s, "r", "c3", "third"); m.Seq != second.Seq+1 {
+		t.Errorf("the next message got seq %d, want %d", m.Seq, second.Seq+1)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, layout := rawRoomRecord(t, path, "r"); layout != strconv.Itoa(currentLayout) {
+		t.Errorf("layout = %q, want %d", layout, currentLayout)
+	}
+}
+
+// rawRecordOpen is the stored room record, read through the open store,
+// and the root page of the rooms bucket (0 while the bucket is inline).
+func rawRecordOpen(t *testing.T, s *Bolt, roomID string) (rec []byte, root uint64) {
+	t.Helper()
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		rooms := tx.Bucket(roomsBucket)
+		rec, root = slices.Clone(rooms.Get([]byte(roomID))), uint64(rooms.Root())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return rec, root
+}
+
+func roomOf(t *testing.T, s *Bolt, roomID string) Room {
+	t.Helper()
+	room, err := s.Room(context.Background(), roomID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return room
 }
 
 // A database written before the room's lists had buckets of their own
@@ -196,5 +352,43 @@ func TestOpenMovesListsOutOfOldRoomRecords(t *testing.T) {
 	}
 	if !roomsEqual(again, room) {
 		t.Errorf("room after second open = %+v, want %+v", again, room)
+	}
+}
+
+// A participant's last-seen time moves when it is a minute old, or with a
+// new name, not with every message: that keeps the members bucket out of
+// most commits. The room shows the time to the minute.
+func TestLastSeenMovesByTheMinute(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	clock := testutil.NewClock(start)
+	s, _ := openTemp(t, Options{Now: clock.Now})
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	send := func(name string) {
+		t.Helper()
+		if _, _, err := s.Append(ctx, "r", NewMessage{UserID: "u1", UserName: name, Text: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		after    time.Duration // since start
+		name     string
+		wantSeen time.Duration // since start
+		wantName string
+	}{
+		{0, "Ann", 0, "Ann"},
+		{30 * time.Second, "Ann", 0, "Ann"},
+		{59 * time.Second, "", 0, "Ann"},
+		{61 * time.Second, "Ann", 61 * time.Second, "Ann"},
+		{62 * time.Second, "Annie", 62 * time.Second, "Annie"},
+		{90 * time.Second, "Annie", 62 * time.Second, "Annie"},
+	} {
+		clock.Set(start.Add(step.after))
+		send(step.name)
+		p := roomOf(t, s, "r").Participants
+		if len(p) != 1 || !p[0].LastSeen.Equal(start.Add(step.wantSeen)) || p[0].DisplayName != step.wantName {
+			t.Errorf("after a message at +%v as %q: participants %+v, want %q last seen at +%v", step.after, step.name, p, step.wantName, step.wantSeen)
+		}
 	}
 }

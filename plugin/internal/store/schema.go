@@ -25,14 +25,24 @@ var (
 //	3  read markers and bans; edit and delete events in the log, which a
 //	   layout-2 reader would show as plain messages
 //	4  dedupe entries keyed by sender and client id, not client id alone
-const currentLayout = 4
+//	5  a room's last sequence and activity read from its log (readHead);
+//	   the record's copies stop moving, and a layout-4 reader trusting
+//	   them would hand out sequence numbers already taken
+const currentLayout = 5
 
 // migrations[v] brings layout v to layout v+1, inside Open's transaction.
 var migrations = map[int]func(*bolt.Tx) error{
 	1: migrateRoomLists,
 	2: addRoomBuckets,
 	3: migrateDedupeKeys,
+	4: readHeadsFromLogs,
 }
+
+// readHeadsFromLogs moves nothing: every log already ends at its room's
+// last sequence, which the record also held until now. Only the version
+// changes, so that a release still reading the record refuses the file
+// once the record's copies fall behind.
+func readHeadsFromLogs(*bolt.Tx) error { return nil }
 
 // migrate runs in Open's first transaction: it creates the top-level
 // buckets of a new file, refuses a layout it does not know, and applies the

@@ -140,7 +140,9 @@ type File struct {
 type Participant struct {
 	UserID      string
 	DisplayName string
-	LastSeen    time.Time
+	// LastSeen is when the user last joined or posted. A store may keep it
+	// up to a minute behind, so that not every message has to rewrite it.
+	LastSeen time.Time
 }
 
 // MessageKind tells plain messages from the events that change them.

@@ -67,11 +67,17 @@ func (b *Bolt) writer() {
 // room got. The room's lists are not loaded: a commit only adds to them.
 type roomState struct {
 	roomBucketSet
-	room    Room                     // without its lists
+	room    Room                     // without its lists; LastSeq from the log (readHead)
 	touched map[string]*memberRecord // participants changed in this batch, by user id
 	order   []*memberRecord          // touched in first-touch order, so new ones rank in that order
-	dirty   bool
+	dirty   bool                     // the record changed: only a new topic does that
 }
+
+// lastSeenStep is how far a participant's stored last-seen time may fall
+// behind before a message or join rewrites it. Rewriting it on every
+// message would add the members bucket's page to nearly every commit, for
+// a time the room shows to the minute.
+const lastSeenStep = time.Minute
 
 // touch records that userID was seen, under name unless name is empty.
 func (s *roomState) touch(userID, name string, seen time.Time) {
@@ -84,6 +90,11 @@ func (s *roomState) touch(userID, name string, seen time.Time) {
 		rec, err := getMember(s.members, userID)
 		if err != nil {
 			rec = memberRecord{}
+		}
+		known := err == nil && !rec.LastSeen.IsZero()
+		if known && (name == "" || name == rec.DisplayName) &&
+			!seen.Before(rec.LastSeen) && seen.Sub(rec.LastSeen) < lastSeenStep {
+			return // recent enough; a later touch in the batch reads it again
 		}
 		rec.UserID = userID
 		m = &rec
@@ -151,6 +162,7 @@ func (b *Bolt) commit(batch []*request) {
 			if err != nil {
 				return nil, err
 			}
+			readHead(rb.log, &room)
 			s := &roomState{roomBucketSet: rb, room: room}
 			states[id] = s
 			order = append(order, s)
@@ -352,11 +364,11 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 	}
 	if msg.Kind == KindTopic {
 		s.room.Topic, s.room.TopicBy, s.room.TopicAt = msg.Text, msg.UserID, now
+		s.dirty = true // the record holds the topic; the new seq is in the log
 	}
 	if m.UserID != "" {
 		s.touch(m.UserID, m.UserName, now)
 	}
-	s.dirty = true
 	return result{msg: msg, changed: target}, nil
 }
 

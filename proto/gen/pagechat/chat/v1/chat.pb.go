@@ -892,7 +892,8 @@ type Participant struct {
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// online is true while the user has the room open.
 	Online bool `protobuf:"varint,3,opt,name=online,proto3" json:"online,omitempty"`
-	// last_seen is when the user was last present in or posted to the room.
+	// last_seen is when the user was last present in or posted to the room,
+	// to within a minute.
 	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
