@@ -25,9 +25,11 @@ var (
 //	3  read markers and bans; edit and delete events in the log, which a
 //	   layout-2 reader would show as plain messages
 //	4  dedupe entries keyed by sender and client id, not client id alone
-//	5  a room's last sequence and activity read from its log (readHead);
-//	   the record's copies stop moving, and a layout-4 reader trusting
-//	   them would hand out sequence numbers already taken
+//	5  a room's last sequence and activity read from its log (readHead),
+//	   and a day's span from its pending transcript entry while it has
+//	   one; the copies in the room and day records stop moving, and a
+//	   layout-4 reader trusting them would hand out sequence numbers
+//	   already taken
 const currentLayout = 5
 
 // migrations[v] brings layout v to layout v+1, inside Open's transaction.

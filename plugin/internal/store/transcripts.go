@@ -14,8 +14,10 @@ import (
 // needs, updated in the same transaction as the messages so that no commit
 // can be lost between "message stored" and "its day's page is out of date":
 //
-//	transcript-days/<roomID>/<day>     JSON dayRecord: the day's first and last seq
-//	transcript-pending/<roomID>/<day>  JSON pendingRecord: the day's page needs a write
+//	transcript-days/<roomID>/<day>     JSON dayRecord: the day's first and last seq, the
+//	                                   last as of its first message or last page write
+//	transcript-pending/<roomID>/<day>  JSON pendingRecord: the day's page needs a write,
+//	                                   and the day's span so far
 //
 // Days are the strings Options.DayOf returns ("YYYY-MM-DD"), so byte order
 // is date order. Both buckets nest per room so that room ids of any length
@@ -137,8 +139,15 @@ func (b *Bolt) trackTranscripts(tx *bolt.Tx, added, changed []Message, now time.
 		if !isNew {
 			sp.FirstSeq, sp.LastSeq = min(sp.FirstSeq, old.FirstSeq), max(sp.LastSeq, old.LastSeq)
 		}
-		if err := putJSON(days, k.day, sp); err != nil {
-			return err
+		// The day's record is written when the day begins (or begins
+		// earlier, after a clock went back), not with each of its
+		// messages: the pending entry below holds the span as it grows,
+		// until resolvePending folds it in. That keeps this bucket out of
+		// nearly every commit.
+		if isNew || sp.FirstSeq < old.FirstSeq {
+			if err := putJSON(days, k.day, sp); err != nil {
+				return err
+			}
 		}
 		if err := markPending(tx, k.room, k.day, *sp, now); err != nil {
 			return err
@@ -291,10 +300,18 @@ func (b *Bolt) TranscriptDays(ctx context.Context, roomID string) ([]TranscriptD
 		if days == nil {
 			return nil
 		}
+		pending := nestedBucketRO(tx, transcriptPendingBucket, roomID)
 		return days.ForEach(func(k, v []byte) error {
-			if rec, bad := decodeDay(v); !bad {
-				out = append(out, TranscriptDay{Date: string(k), FirstSeq: rec.FirstSeq, LastSeq: rec.LastSeq})
+			rec, bad := decodeDay(v)
+			if bad {
+				return nil
 			}
+			if pending != nil {
+				// A day with unwritten activity has its span so far
+				// there (trackTranscripts).
+				rec = rec.with(pendingSpan(pending.Get(k)))
+			}
+			out = append(out, TranscriptDay{Date: string(k), FirstSeq: rec.FirstSeq, LastSeq: rec.LastSeq})
 			return nil
 		})
 	})
@@ -373,6 +390,11 @@ func resolvePending(tx *bolt.Tx, w TranscriptWrite, now time.Time) error {
 	var rec pendingRecord
 	if json.Unmarshal(v, &rec) != nil {
 		rec = pendingRecord{Version: w.Version, LastActivity: now}
+	}
+	// The entry may be about to go, and the day's record has only the
+	// span its first message gave it.
+	if err := foldSpan(tx, w.RoomID, w.Date, dayRecord{FirstSeq: rec.FirstSeq, LastSeq: rec.LastSeq}); err != nil {
+		return err
 	}
 	rec.Attempts, rec.NextTry, rec.FinalizeAt = 0, time.Time{}, w.FinalizeAt
 	switch {
@@ -463,6 +485,42 @@ func nestedBucketRO(tx *bolt.Tx, parent []byte, name string) *bolt.Bucket {
 		return nil
 	}
 	return top.Bucket([]byte(name))
+}
+
+// foldSpan widens roomID's record of day to cover span.
+func foldSpan(tx *bolt.Tx, roomID, day string, span dayRecord) error {
+	days := nestedBucketRO(tx, transcriptDaysBucket, roomID)
+	if days == nil || span.FirstSeq == 0 {
+		return nil
+	}
+	old, bad := decodeDay(days.Get([]byte(day)))
+	folded := old.with(span)
+	if !bad && folded == old {
+		return nil
+	}
+	return putJSON(days, day, &folded)
+}
+
+// with is d widened to cover span; a zero span changes nothing.
+func (d dayRecord) with(span dayRecord) dayRecord {
+	if span.FirstSeq == 0 {
+		return d
+	}
+	if d.FirstSeq == 0 || span.FirstSeq < d.FirstSeq {
+		d.FirstSeq = span.FirstSeq
+	}
+	d.LastSeq = max(d.LastSeq, span.LastSeq)
+	return d
+}
+
+// pendingSpan is the span a pending entry holds, zero if v is missing or
+// unreadable.
+func pendingSpan(v []byte) dayRecord {
+	var rec pendingRecord
+	if v == nil || json.Unmarshal(v, &rec) != nil {
+		return dayRecord{}
+	}
+	return dayRecord{FirstSeq: rec.FirstSeq, LastSeq: rec.LastSeq}
 }
 
 // decodeDay decodes a day record; bad is true for a missing or unreadable

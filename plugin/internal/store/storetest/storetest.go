@@ -92,6 +92,7 @@ func Run(t *testing.T, newDB func(t *testing.T) Opener) {
 		{"Files", testFiles},
 		{"TranscriptTrackingOffWithoutDayOf", testTranscriptTrackingOffWithoutDayOf},
 		{"TranscriptPendingFollowsMessagesAcrossDays", testTranscriptPendingFollowsMessagesAcrossDays},
+		{"TranscriptDaySpanAcrossWrites", testTranscriptDaySpanAcrossWrites},
 		{"TranscriptWrittenResolvesOnlyTheVersionItRead", testTranscriptWrittenResolvesOnlyTheVersionItRead},
 		{"TranscriptFailedCountsAttemptsAndSurvivesReopen", testTranscriptFailedCountsAttemptsAndSurvivesReopen},
 		{"TranscriptNewURLMarksNeighbours", testTranscriptNewURLMarksNeighbours},

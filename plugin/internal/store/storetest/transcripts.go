@@ -28,6 +28,50 @@ func pendingByDate(t *testing.T, s store.Store) map[string]store.PendingTranscri
 	return out
 }
 
+// A day's span covers all of its messages whether its page was written
+// since or not, across a reopen, and grows again with later messages.
+func testTranscriptDaySpanAcrossWrites(t *testing.T, db Opener) {
+	clock := testutil.NewClock(day(1, 10))
+	s := open(t, db, Config{Now: clock.Now, DayOf: utcDay})
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	span := func(when string, first, last uint64) {
+		t.Helper()
+		days, err := s.TranscriptDays(ctx, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (store.TranscriptDay{Date: "2026-03-01", FirstSeq: first, LastSeq: last}); len(days) != 1 || days[0] != want {
+			t.Errorf("%s: TranscriptDays = %+v, want [%+v]", when, days, want)
+		}
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		mustAppend(t, s, "r", id, "morning")
+	}
+	write := func() {
+		t.Helper()
+		p := pendingByDate(t, s)["r 2026-03-01"]
+		if err := s.TranscriptWritten(ctx, store.TranscriptWrite{RoomID: "r", Date: "2026-03-01", Version: p.Version,
+			Page: &store.Transcript{Title: "March 1", URL: "/t/1"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, still := pendingByDate(t, s)["r 2026-03-01"]; still {
+			t.Fatal("the write did not resolve the pending entry")
+		}
+	}
+	write()
+	span("after the page was written", 1, 3)
+
+	s = reopen(t, s, db, Config{Now: clock.Now, DayOf: utcDay})
+	span("after a reopen", 1, 3)
+	clock.Set(day(1, 15))
+	mustAppend(t, s, "r", "d", "afternoon")
+	mustAppend(t, s, "r", "e", "afternoon")
+	span("with the afternoon's messages pending", 1, 5)
+	write()
+	span("after the second write", 1, 5)
+}
+
 func testTranscriptTrackingOffWithoutDayOf(t *testing.T, db Opener) {
 	s := open(t, db, Config{})
 	mustCreate(t, s, "r")
