@@ -20,6 +20,7 @@ import (
 //	logs/<roomID>/transcripts/<date>    JSON transcriptRecord
 //	logs/<roomID>/markers/<userID>      8-byte big-endian seq the user has read to (markers.go)
 //	logs/<roomID>/bans/<userID>         JSON banRecord (bans.go)
+//	logs/<roomID>/pending/<day>         JSON pendingRecord (transcripts.go)
 //
 // Databases written before this layout (layout 1) kept the lists inside the
 // room record; Open moves them out once (see migrateRoomLists).
@@ -32,7 +33,7 @@ var (
 )
 
 // roomSubBuckets are the buckets every room has under logs/<roomID>.
-var roomSubBuckets = [][]byte{logBucket, dedupeBucket, membersBucket, filesBucket, transcriptsBucket, markersBucket, bansBucket}
+var roomSubBuckets = [][]byte{logBucket, dedupeBucket, membersBucket, filesBucket, transcriptsBucket, markersBucket, bansBucket, pendingBucket}
 
 // createRoomBuckets creates logs/<roomID> and its sub-buckets as needed.
 func createRoomBuckets(tx *bolt.Tx, roomID string) (*bolt.Bucket, error) {

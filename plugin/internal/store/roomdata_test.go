@@ -392,3 +392,112 @@ func TestLastSeenMovesByTheMinute(t *testing.T) {
 		}
 	}
 }
+
+// A layout-5 file kept every room's pending transcript entries in one
+// shared bucket. Open moves them into the rooms' own buckets: the pending
+// list, a page write against an entry's old version and the next version
+// handed out all carry on as before.
+func TestOpenMovesPendingTranscriptsIntoRooms(t *testing.T) {
+	t.Parallel()
+	utcDay := func(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	clock := testutil.NewClock(start)
+	path := filepath.Join(t.TempDir(), "chat.db")
+	s := openAt(t, path, Options{Now: clock.Now, DayOf: utcDay})
+	mustCreate(t, s, "r")
+	mustCreate(t, s, "quiet")
+	mustAppend(t, s, "r", "c1", "one")
+	mustAppend(t, s, "r", "c2", "two")
+	ctx := context.Background()
+	before, err := s.PendingTranscripts(ctx)
+	if err != nil || len(before) != 1 {
+		t.Fatalf("pending before = %+v, %v", before, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Put the file back the way layout 5 had it.
+	const sharedSeq = 500
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		legacy, err := tx.CreateBucket(legacyPendingBucket)
+		if err != nil {
+			return err
+		}
+		if err := legacy.SetSequence(sharedSeq); err != nil {
+			return err
+		}
+		for _, id := range []string{"r", "quiet"} {
+			rb := tx.Bucket(logsBucket).Bucket([]byte(id))
+			if id == "r" {
+				dst, err := legacy.CreateBucket([]byte(id))
+				if err != nil {
+					return err
+				}
+				if err := rb.Bucket(pendingBucket).ForEach(dst.Put); err != nil {
+					return err
+				}
+			}
+			if err := rb.DeleteBucket(pendingBucket); err != nil {
+				return err
+			}
+		}
+		if err := tx.DeleteBucket(pendingRoomsBucket); err != nil {
+			return err
+		}
+		return tx.Bucket(metaBucket).Put(layoutKey, []byte("5"))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = openAt(t, path, Options{Now: clock.Now, DayOf: utcDay})
+	after, err := s.PendingTranscripts(ctx)
+	if err != nil || len(after) != 1 || after[0] != before[0] {
+		t.Fatalf("pending after the move = %+v, %v; want %+v", after, err, before)
+	}
+	// The next change gets a version above every one handed out before.
+	mustAppend(t, s, "r", "c3", "three")
+	p, err := s.PendingTranscripts(ctx)
+	if err != nil || len(p) != 1 || p[0].Version <= sharedSeq || p[0].LastSeq != 3 {
+		t.Fatalf("pending after another message = %+v, %v; want last seq 3 and a version above %d", p, err, sharedSeq)
+	}
+	if err := s.TranscriptWritten(ctx, TranscriptWrite{RoomID: "r", Date: "2026-03-01", Version: p[0].Version,
+		Page: &Transcript{Title: "March 1", URL: "/t/1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.PendingTranscripts(ctx); err != nil || len(p) != 0 {
+		t.Errorf("pending after the page write = %+v, %v; want none", p, err)
+	}
+	// A quiet room's first message is pending like any other.
+	mustAppend(t, s, "quiet", "q1", "hello")
+	if p, err := s.PendingTranscripts(ctx); err != nil || len(p) != 1 || p[0].RoomID != "quiet" || p[0].Version <= sharedSeq {
+		t.Errorf("pending after the quiet room's message = %+v, %v", p, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(legacyPendingBucket) != nil {
+			t.Error("the shared pending bucket is still there")
+		}
+		if got := string(tx.Bucket(metaBucket).Get(layoutKey)); got != strconv.Itoa(currentLayout) {
+			t.Errorf("layout = %q, want %d", got, currentLayout)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -30,7 +30,8 @@ var (
 //	   one; the copies in the room and day records stop moving, and a
 //	   layout-4 reader trusting them would hand out sequence numbers
 //	   already taken
-const currentLayout = 5
+//	6  pending transcript entries in each room's bucket (transcripts.go)
+const currentLayout = 6
 
 // migrations[v] brings layout v to layout v+1, inside Open's transaction.
 var migrations = map[int]func(*bolt.Tx) error{
@@ -38,6 +39,7 @@ var migrations = map[int]func(*bolt.Tx) error{
 	2: addRoomBuckets,
 	3: migrateDedupeKeys,
 	4: readHeadsFromLogs,
+	5: movePendingIntoRooms,
 }
 
 // readHeadsFromLogs moves nothing: every log already ends at its room's

@@ -14,17 +14,27 @@ import (
 // needs, updated in the same transaction as the messages so that no commit
 // can be lost between "message stored" and "its day's page is out of date":
 //
-//	transcript-days/<roomID>/<day>     JSON dayRecord: the day's first and last seq, the
-//	                                   last as of its first message or last page write
-//	transcript-pending/<roomID>/<day>  JSON pendingRecord: the day's page needs a write,
-//	                                   and the day's span so far
+//	transcript-days/<roomID>/<day>  JSON dayRecord: the day's first and last seq, the
+//	                                last as of its first message or last page write
+//	logs/<roomID>/pending/<day>     JSON pendingRecord: the day's page needs a write,
+//	                                and the day's span so far
+//	transcript-pending-rooms/<roomID>  empty: the room has pending entries
 //
 // Days are the strings Options.DayOf returns ("YYYY-MM-DD"), so byte order
-// is date order. Both buckets nest per room so that room ids of any length
+// is date order. Day records nest per room so that room ids of any length
 // and content stay valid keys, and a room's days are one cursor walk.
+//
+// Every message changes its day's pending entry. The entries live in the
+// room's own bucket, which the message's commit rewrites anyway, and
+// while a room has few of them they fit inside that bucket's page; the
+// list of rooms that have any changes only when a room gets its first or
+// loses its last. Layouts before 6 kept them in a bucket of their own
+// (legacyPendingBucket), which put its pages into every commit.
 var (
-	transcriptDaysBucket    = []byte("transcript-days")
-	transcriptPendingBucket = []byte("transcript-pending")
+	transcriptDaysBucket = []byte("transcript-days")
+	pendingBucket        = []byte("pending")
+	pendingRoomsBucket   = []byte("transcript-pending-rooms")
+	legacyPendingBucket  = []byte("transcript-pending")
 )
 
 // Transcript is a room's written transcript page for one day.
@@ -219,7 +229,7 @@ func markNeighbours(tx *bolt.Tx, days *bolt.Bucket, roomID, day string, now time
 // are replaced rather than failing the commit: a damaged bookkeeping entry
 // must not stop messages from being stored.
 func markPending(tx *bolt.Tx, roomID, day string, span dayRecord, now time.Time) error {
-	pending, err := nestedBucket(tx, transcriptPendingBucket, roomID)
+	pending, err := roomPending(tx, roomID)
 	if err != nil {
 		return err
 	}
@@ -228,6 +238,8 @@ func markPending(tx *bolt.Tx, roomID, day string, span dayRecord, now time.Time)
 		if json.Unmarshal(v, &rec) != nil {
 			rec = pendingRecord{}
 		}
+	} else if err := listPendingRoom(tx, roomID); err != nil {
+		return err
 	}
 	if rec.DirtySince.IsZero() {
 		rec.DirtySince = now
@@ -237,10 +249,10 @@ func markPending(tx *bolt.Tx, roomID, day string, span dayRecord, now time.Time)
 		rec.FirstSeq = span.FirstSeq
 	}
 	rec.LastSeq = max(rec.LastSeq, span.LastSeq)
-	// The parent bucket's sequence is shared by every entry and never
+	// The room's pending bucket is never deleted and its sequence never
 	// goes back, so a version is never reused, even by an entry that was
 	// deleted and created again.
-	v, err := tx.Bucket(transcriptPendingBucket).NextSequence()
+	v, err := pending.NextSequence()
 	if err != nil {
 		return fmt.Errorf("transcript version: %w", err)
 	}
@@ -254,12 +266,16 @@ func markPending(tx *bolt.Tx, roomID, day string, span dayRecord, now time.Time)
 func (b *Bolt) PendingTranscripts(ctx context.Context) ([]PendingTranscript, error) {
 	var out []PendingTranscript
 	err := b.view(ctx, func(tx *bolt.Tx) error {
-		top := tx.Bucket(transcriptPendingBucket)
-		if top == nil {
+		rooms := tx.Bucket(pendingRoomsBucket)
+		if rooms == nil {
 			return nil
 		}
-		return top.ForEachBucket(func(room []byte) error {
-			return top.Bucket(room).ForEach(func(day, v []byte) error {
+		return rooms.ForEach(func(room, _ []byte) error {
+			pending, err := roomPending(tx, string(room))
+			if err != nil {
+				return nil // a room without its buckets has nothing to write
+			}
+			return pending.ForEach(func(day, v []byte) error {
 				var rec pendingRecord
 				if json.Unmarshal(v, &rec) != nil {
 					// Skipped rather than failing every pass; the
@@ -300,7 +316,7 @@ func (b *Bolt) TranscriptDays(ctx context.Context, roomID string) ([]TranscriptD
 		if days == nil {
 			return nil
 		}
-		pending := nestedBucketRO(tx, transcriptPendingBucket, roomID)
+		pending, _ := roomPending(tx, roomID)
 		return days.ForEach(func(k, v []byte) error {
 			rec, bad := decodeDay(v)
 			if bad {
@@ -375,13 +391,9 @@ func (b *Bolt) TranscriptWritten(ctx context.Context, w TranscriptWrite) error {
 }
 
 func resolvePending(tx *bolt.Tx, w TranscriptWrite, now time.Time) error {
-	top := tx.Bucket(transcriptPendingBucket)
-	if top == nil {
-		return nil
-	}
-	pending := top.Bucket([]byte(w.RoomID))
-	if pending == nil {
-		return nil
+	pending, err := roomPending(tx, w.RoomID)
+	if err != nil {
+		return err
 	}
 	v := pending.Get([]byte(w.Date))
 	if v == nil {
@@ -408,8 +420,10 @@ func resolvePending(tx *bolt.Tx, w TranscriptWrite, now time.Time) error {
 			return fmt.Errorf("delete pending transcript: %w", err)
 		}
 		if k, _ := pending.Cursor().First(); k == nil {
-			if err := top.DeleteBucket([]byte(w.RoomID)); err != nil {
-				return fmt.Errorf("delete pending transcripts of room %q: %w", w.RoomID, err)
+			if rooms := tx.Bucket(pendingRoomsBucket); rooms != nil {
+				if err := rooms.Delete([]byte(w.RoomID)); err != nil {
+					return fmt.Errorf("unlist room %q from pending transcripts: %w", w.RoomID, err)
+				}
 			}
 		}
 		return nil
@@ -432,9 +446,9 @@ func (b *Bolt) TranscriptFailed(ctx context.Context, roomID, date string, nextTr
 	attempts := 0
 	defer b.previews.changed(roomID)
 	err := b.db.Update(func(tx *bolt.Tx) error {
-		pending := nestedBucketRO(tx, transcriptPendingBucket, roomID)
-		if pending == nil {
-			return nil
+		pending, err := roomPending(tx, roomID)
+		if err != nil {
+			return nil // nothing pending for a room that is not there
 		}
 		v := pending.Get([]byte(date))
 		if v == nil {
@@ -485,6 +499,77 @@ func nestedBucketRO(tx *bolt.Tx, parent []byte, name string) *bolt.Bucket {
 		return nil
 	}
 	return top.Bucket([]byte(name))
+}
+
+// roomPending is roomID's bucket of pending transcript entries.
+func roomPending(tx *bolt.Tx, roomID string) (*bolt.Bucket, error) {
+	if rb := tx.Bucket(logsBucket).Bucket([]byte(roomID)); rb != nil {
+		if b := rb.Bucket(pendingBucket); b != nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("store: room %q: pending transcripts bucket missing: %w", roomID, ErrRoomNotFound)
+}
+
+// listPendingRoom lists roomID among the rooms with pending entries; a
+// room already listed is not written again.
+func listPendingRoom(tx *bolt.Tx, roomID string) error {
+	rooms, err := tx.CreateBucketIfNotExists(pendingRoomsBucket)
+	if err != nil {
+		return fmt.Errorf("create bucket %q: %w", pendingRoomsBucket, err)
+	}
+	if rooms.Get([]byte(roomID)) != nil {
+		return nil
+	}
+	if err := rooms.Put([]byte(roomID), []byte{}); err != nil {
+		return fmt.Errorf("list room %q among pending transcripts: %w", roomID, err)
+	}
+	return nil
+}
+
+// movePendingIntoRooms brings layout 5 to 6: each room's pending entries
+// move from legacyPendingBucket into the room's own bucket, and the rooms
+// that have any are listed. Every room's version sequence starts where the
+// shared one stood, so no version is handed out twice.
+func movePendingIntoRooms(tx *bolt.Tx) error {
+	if err := addRoomBuckets(tx); err != nil { // every room gets its pending bucket
+		return err
+	}
+	legacy := tx.Bucket(legacyPendingBucket)
+	if legacy == nil {
+		return nil
+	}
+	seq := legacy.Sequence()
+	err := tx.Bucket(roomsBucket).ForEach(func(id, _ []byte) error {
+		pending, err := roomPending(tx, string(id))
+		if err != nil {
+			return err
+		}
+		if err := pending.SetSequence(max(pending.Sequence(), seq)); err != nil {
+			return err
+		}
+		old := legacy.Bucket(id)
+		if old == nil {
+			return nil
+		}
+		moved := false
+		if err := old.ForEach(func(day, v []byte) error {
+			moved = true
+			return pending.Put(day, v)
+		}); err != nil {
+			return fmt.Errorf("move pending transcripts of room %q: %w", id, err)
+		}
+		if !moved {
+			return nil
+		}
+		return listPendingRoom(tx, string(id))
+	})
+	if err != nil {
+		return err
+	}
+	// Entries of a room that no longer has a record go with the bucket:
+	// there is no room to write a page for.
+	return tx.DeleteBucket(legacyPendingBucket)
 }
 
 // foldSpan widens roomID's record of day to cover span.
