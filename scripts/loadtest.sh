@@ -162,8 +162,11 @@ xmpp_share=${XMPP:-0}
 prosody_muc=${PROSODY_MUC:-}
 # SERVER_BIN=DIR runs prebuilt servers; BUILD_FROM=DIR builds the wiki and
 # the plugin from another checkout (the code before a change, say) while
-# loadgen and pagechat-seed come from this one, so before and after are
-# measured with the same tools.
+# loadgen comes from this one, so before and after are measured with the
+# same tool. pagechat-seed writes the plugin's database, so it has to know
+# the plugin's file layout: it comes from BUILD_FROM, or from SERVER_BIN
+# when that directory has one (go build -o DIR/ ./plugin/cmd/pagechat-seed),
+# and otherwise from this checkout.
 if [ -n "$prosody_muc" ]; then
 	: # no wiki: loadgen drives Prosody's own MUC
 elif [ -n "${SERVER_BIN:-}" ]; then
@@ -174,7 +177,11 @@ else
 fi
 go build -o "$work/loadgen" ./examples/loadgen
 if [ -n "${EXTRA_ROOMS:-}" ]; then
-	go build -o "$work/pagechat-seed" ./plugin/cmd/pagechat-seed
+	if [ -n "${SERVER_BIN:-}" ] && [ -x "$SERVER_BIN/pagechat-seed" ]; then
+		cp "$SERVER_BIN/pagechat-seed" "$work/"
+	else
+		(cd "${BUILD_FROM:-.}" && go build -o "$work/pagechat-seed" ./plugin/cmd/pagechat-seed)
+	fi
 	"$work/pagechat-seed" -db "$work/data/chat/pagechat.db" -rooms "$EXTRA_ROOMS" -messages "${EXTRA_MESSAGES:-20}"
 fi
 
