@@ -243,6 +243,10 @@ func (s *Server) openStore(set settings, onCommit, onFollow store.CommitFunc) (s
 	if err != nil {
 		return nil, db, fmt.Errorf("open storage: %w", err)
 	}
+	if from, to, ok := bolt.Upgraded(); ok {
+		s.logger.Info("storage file upgraded; pagechat plugins released before this one cannot open it any more",
+			"db", db, "from_layout", from, "to_layout", to)
+	}
 	return bolt, db, nil
 }
 

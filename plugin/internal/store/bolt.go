@@ -105,6 +105,19 @@ type Bolt struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	from int // the layout Open found; see Upgraded
+}
+
+// Upgraded reports whether Open brought the file up from an older layout,
+// and from which and to which layout version. Plugins older than the one
+// that did so can no longer open the file, which an admin planning a
+// rollback needs to hear.
+func (b *Bolt) Upgraded() (from, to int, ok bool) {
+	if b.from == 0 || b.from == currentLayout {
+		return 0, 0, false
+	}
+	return b.from, currentLayout, true
 }
 
 // Open opens (creating if needed) the store at path and starts its writer.
@@ -141,7 +154,11 @@ func Open(path string, opts Options) (*Bolt, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	if err := db.Update(migrate); err != nil {
+	var from int
+	if err := db.Update(func(tx *bolt.Tx) (err error) {
+		from, err = migrate(tx)
+		return err
+	}); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: init %s: %w", path, err)
 	}
@@ -153,6 +170,7 @@ func Open(path string, opts Options) (*Bolt, error) {
 		db:      db,
 		path:    path,
 		opts:    opts,
+		from:    from,
 		reqs:    make(chan *request),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),

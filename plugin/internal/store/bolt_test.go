@@ -633,3 +633,30 @@ func TestNotifyBaselineOnUpgrade(t *testing.T) {
 		t.Errorf("Unjudged = %q, %v; want [p.new]", rooms, err)
 	}
 }
+
+// Open says when it brought a file up from an older layout, which an admin
+// planning a rollback needs to know, and stays quiet for a new or current
+// file.
+func TestUpgradedReportsTheLayoutFound(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t, Options{})
+	if from, to, ok := s.Upgraded(); ok {
+		t.Errorf("a new file: Upgraded = %d, %d, true; want false", from, to)
+	}
+	mustCreate(t, s, "r")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path, Options{})
+	if from, to, ok := s.Upgraded(); ok {
+		t.Errorf("a current file: Upgraded = %d, %d, true; want false", from, to)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	setRawLayout(t, path, "4")
+	s = openAt(t, path, Options{})
+	if from, to, ok := s.Upgraded(); !ok || from != 4 || to != currentLayout {
+		t.Errorf("a layout-4 file: Upgraded = %d, %d, %v; want 4, %d, true", from, to, ok, currentLayout)
+	}
+}

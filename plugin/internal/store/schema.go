@@ -51,37 +51,43 @@ func readHeadsFromLogs(*bolt.Tx) error { return nil }
 // migrate runs in Open's first transaction: it creates the top-level
 // buckets of a new file, refuses a layout it does not know, and applies the
 // migrations an older one needs. Being one transaction, a crash leaves
-// either the old layout or the new one.
-func migrate(tx *bolt.Tx) error {
+// either the old layout or the new one. It returns the layout it found,
+// 0 for a new file.
+func migrate(tx *bolt.Tx) (from int, err error) {
 	meta, err := tx.CreateBucketIfNotExists(metaBucket)
 	if err != nil {
-		return fmt.Errorf("create bucket %q: %w", metaBucket, err)
+		return 0, fmt.Errorf("create bucket %q: %w", metaBucket, err)
 	}
 	version, err := layoutOf(meta)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if version > currentLayout {
-		return fmt.Errorf("layout version %d, but this plugin knows versions up to %d: %w; run the newer plugin, or restore the data directory kept from before the upgrade",
+		return 0, fmt.Errorf("layout version %d, but this plugin knows versions up to %d: %w; run the newer plugin, or restore the data directory kept from before the upgrade",
 			version, currentLayout, ErrNewerSchema)
 	}
+	fresh := tx.Bucket(roomsBucket) == nil
 	for _, name := range [][]byte{roomsBucket, logsBucket} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("create bucket %q: %w", name, err)
+			return 0, fmt.Errorf("create bucket %q: %w", name, err)
 		}
 	}
 	if version == currentLayout {
-		return nil
+		return version, nil
+	}
+	from = version
+	if fresh && meta.Get(layoutKey) == nil {
+		from = 0 // nothing to bring up to date
 	}
 	for ; version < currentLayout; version++ {
 		if err := migrations[version](tx); err != nil {
-			return fmt.Errorf("migrate layout %d to %d: %w", version, version+1, err)
+			return 0, fmt.Errorf("migrate layout %d to %d: %w", version, version+1, err)
 		}
 	}
 	if err := meta.Put(layoutKey, []byte(strconv.Itoa(currentLayout))); err != nil {
-		return fmt.Errorf("record layout version: %w", err)
+		return 0, fmt.Errorf("record layout version: %w", err)
 	}
-	return nil
+	return from, nil
 }
 
 // layoutOf reads the recorded layout version; a file without one is either
