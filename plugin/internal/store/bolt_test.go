@@ -338,14 +338,7 @@ func TestNewerLayoutRefusal(t *testing.T) {
 
 func setRawLayout(t *testing.T, path, layout string) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(metaBucket).Put(layoutKey, []byte(layout)) }); err != nil {
-		t.Fatal(err)
-	}
+	editClosed(t, path, func(tx *bolt.Tx) error { return tx.Bucket(metaBucket).Put(layoutKey, []byte(layout)) })
 }
 
 // Changes to messages of the same batch apply in order, and text erased

@@ -11,9 +11,10 @@ import (
 
 // A room's lists (participants, files, transcripts) grow for as long as the
 // room is used. They live in buckets of their own under the room's logs
-// bucket, not in the room record: the record is rewritten by every commit
-// that adds a message, and rewriting years of participants and transcripts
-// with each one would make sending slower the older the room gets.
+// bucket, not in the room record: every commit reads the record (and, up
+// to layout 4, rewrote it), and reading years of participants and
+// transcripts with each one would make sending slower the older the room
+// gets.
 //
 //	logs/<roomID>/members/<userID>      JSON memberRecord (with its first-seen rank)
 //	logs/<roomID>/files/<seq>           JSON fileRecord, seq of the announcing message

@@ -39,9 +39,9 @@ func rawRoomRecord(t *testing.T, path, roomID string) (record []byte, layout str
 	return record, layout
 }
 
-// A room used for years must not make every send slower: the record each
-// commit rewrites keeps the same size however many participants, files and
-// transcripts the room has.
+// A room used for years must not make its record, which every room table
+// and every commit reads, grow: it keeps the same size however many
+// participants, files and transcripts the room has.
 func TestRoomRecordDoesNotGrowWithItsLists(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
@@ -173,11 +173,7 @@ func TestOpenReadsLayout4Heads(t *testing.T) {
 		t.Fatal(err)
 	}
 	recordAt := second.SentAt.Add(-time.Hour)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	editClosed(t, path, func(tx *bolt.Tx) error {
 		rooms := tx.Bucket(roomsBucket)
 		var rec roomRecord
 		if err := json.Unmarshal(rooms.Get([]byte("r")), &rec); err != nil {
@@ -197,12 +193,6 @@ func TestOpenReadsLayout4Heads(t *testing.T) {
 		}
 		return tx.Bucket(metaBucket).Put(layoutKey, []byte("4"))
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	s = openAt(t, path, Options{Now: newFakeClock().Now})
 	room := roomOf(t, s, "r")
@@ -217,6 +207,36 @@ func TestOpenReadsLayout4Heads(t *testing.T) {
 	}
 	if _, layout := rawRoomRecord(t, path, "r"); layout != strconv.Itoa(currentLayout) {
 		t.Errorf("layout = %q, want %d", layout, currentLayout)
+	}
+}
+
+// editClosed runs fn in a write transaction on the closed database at
+// path, to put a file into a state an older release left.
+func editClosed(t *testing.T, path string, fn func(*bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(fn)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// viewClosed runs fn in a read transaction on the closed database at path.
+func viewClosed(t *testing.T, path string, fn func(*bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.View(fn); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -419,11 +439,7 @@ func TestOpenMovesPendingTranscriptsIntoRooms(t *testing.T) {
 
 	// Put the file back the way layout 5 had it.
 	const sharedSeq = 500
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	editClosed(t, path, func(tx *bolt.Tx) error {
 		legacy, err := tx.CreateBucket(legacyPendingBucket)
 		if err != nil {
 			return err
@@ -451,12 +467,6 @@ func TestOpenMovesPendingTranscriptsIntoRooms(t *testing.T) {
 		}
 		return tx.Bucket(metaBucket).Put(layoutKey, []byte("5"))
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	s = openAt(t, path, Options{Now: clock.Now, DayOf: utcDay})
 	after, err := s.PendingTranscripts(ctx)
@@ -484,12 +494,7 @@ func TestOpenMovesPendingTranscriptsIntoRooms(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.View(func(tx *bolt.Tx) error {
+	viewClosed(t, path, func(tx *bolt.Tx) error {
 		if tx.Bucket(legacyPendingBucket) != nil {
 			t.Error("the shared pending bucket is still there")
 		}
@@ -497,7 +502,5 @@ func TestOpenMovesPendingTranscriptsIntoRooms(t *testing.T) {
 			t.Errorf("layout = %q, want %d", got, currentLayout)
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 }
