@@ -117,6 +117,44 @@ func appendInParallel(b *testing.B, s *Bolt) {
 	reportRate(b)
 }
 
+// BenchmarkAppendParallelRooms is BenchmarkAppendParallel spread over 100
+// rooms with 13 senders each, the shape of the 100 × 20 load runs: a
+// commit then carries messages of many rooms, and what it writes per room
+// (the room's own pages, its record, its transcript bookkeeping) adds up.
+func BenchmarkAppendParallelRooms(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	const rooms = 100
+	ids := make([]string, rooms)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("page%d.room", i)
+		if _, err := s.CreateRoom(ctx, Room{ID: ids[i], PageID: fmt.Sprint("page", i), Name: "Room", Slug: "room"}); err != nil {
+			b.Fatal(err)
+		}
+		for j := range 13 { // the senders are participants already
+			if _, _, err := s.Append(ctx, ids[i], NewMessage{ClientID: fmt.Sprint("warm", j), UserID: fmt.Sprint("u", j), UserName: "Bench", Text: benchText}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var id atomic.Uint64
+	b.SetParallelism(benchParallelism)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := id.Add(1)
+			_, _, err := s.Append(ctx, ids[n%rooms], NewMessage{
+				ClientID: fmt.Sprint("c", n), UserID: fmt.Sprint("u", n/rooms%13), UserName: "Bench", Text: benchText,
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	reportRate(b)
+}
+
 // BenchmarkAppendSingleSender measures the lone-sender latency that
 // DB.Batch's fixed delay would have ruined (about 64 writes/s with its
 // default 10 ms delay).
