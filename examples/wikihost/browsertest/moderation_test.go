@@ -76,6 +76,17 @@ func TestModerationInTheBrowser(t *testing.T) {
 	secret := waitMessage(t, bobPopup, "hunter2", "")
 	waitMessage(t, alicePopup, "hunter2", "")
 	ssel := `#message-list li.msg[data-seq="` + itoa(secret.Seq) + `"]`
+	// Every reload of the room info (after messages, uploads, a transcript
+	// page, coming back online) refreshes the tools; buttons still right
+	// stay, so the keyboard focus on one, or a click under way, survives.
+	if !eval[bool](t, bobPopup, "focus Delete, then reload the room info", `new Promise((done) => {
+		const b = document.querySelector(`+jsString(ssel+` .msg-tools button[aria-label^="Delete"]`)+`);
+		b.focus();
+		pagechat.on('info', () => setTimeout(() => done(b.isConnected && document.activeElement === b)));
+		window.dispatchEvent(new Event('online'));
+	})`) {
+		t.Error("reloading the room info replaced bob's Delete button and took his focus off it")
+	}
 	bobPopup.do(t, "click Delete", chromedp.Click(chromedp.CSS(ssel+` .msg-tools button[aria-label^="Delete"]`)))
 	for _, p := range []*tab{bobPopup, alicePopup} {
 		shown := waitFor[string](t, p, "the deleted message", `(sel) => {

@@ -98,20 +98,32 @@
     tools(li, m);
   }
 
+  // tools gives li the buttons m allows now. Buttons that are already right
+  // stay: the refresh below runs on every room update and every half
+  // minute, and new buttons would take the keyboard focus and a click in
+  // progress away from the old ones.
   function tools(li, m) {
     const old = li.querySelector('.msg-tools');
-    if (old) old.remove();
-    if (m.deleted || li.classList.contains('editing')) return;
     const mine = m.user_id === ME;
     const open = mine && inWindow(m);
-    const canEdit = open && rights.post;
-    const canDelete = open || rights.moderate;
-    if (!canEdit && !canDelete) return;
+    const shown = !m.deleted && !li.classList.contains('editing');
+    const canEdit = shown && open && rights.post;
+    const canDelete = shown && (open || rights.moderate);
     const when = fmt(m.sent_at);
     const whose = mine ? 'your message' : `the message by ${m.user_name || nameOf(m.user_id)}`;
+    const want = canEdit || canDelete ? `${canEdit} ${canDelete} ${whose} ${when}` : '';
+    if (old && old.dataset.tools === want && old.pcHandlers) {
+      old.pcHandlers.m = m; // the buttons act on the message as it is now
+      return;
+    }
+    if (old) old.remove();
+    if (!want) return;
+    const handlers = { m };
     const box = node('span', 'msg-tools');
-    if (canEdit) box.append(button('Edit', `Edit ${whose} from ${when}`, () => startEdit(li, m)));
-    if (canDelete) box.append(button('Delete', `Delete ${whose} from ${when}`, () => remove(li, m)));
+    box.dataset.tools = want;
+    box.pcHandlers = handlers;
+    if (canEdit) box.append(button('Edit', `Edit ${whose} from ${when}`, () => startEdit(li, handlers.m)));
+    if (canDelete) box.append(button('Delete', `Delete ${whose} from ${when}`, () => remove(li, handlers.m)));
     li.append(box);
   }
 
