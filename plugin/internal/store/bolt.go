@@ -670,11 +670,10 @@ func encodeMessage(m *Message) ([]byte, error) {
 // a stale time on the room table is better than a room no one can use.
 func readHead(log *bolt.Bucket, r *Room) {
 	k, v := log.Cursor().Last()
-	if len(k) != 8 {
-		r.LastSeq = 0
+	r.LastSeq = lastSeqIn(k)
+	if r.LastSeq == 0 {
 		return
 	}
-	r.LastSeq = binary.BigEndian.Uint64(k)
 	var rec struct {
 		SentAt time.Time `json:"at"`
 	}
@@ -683,15 +682,25 @@ func readHead(log *bolt.Bucket, r *Room) {
 	}
 }
 
+// lastSeqIn is the sequence of lastKey, the last key of a room's log (nil
+// for an empty log); 0 means the room has no messages. Those who need only
+// the sequence, the writer among them, skip readHead's decoding of the
+// entry.
+func lastSeqIn(lastKey []byte) uint64 {
+	if len(lastKey) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(lastKey)
+}
+
 // lastSeqOf is roomID's last sequence (readHead).
 func lastSeqOf(tx *bolt.Tx, roomID string) (uint64, error) {
 	rb, err := roomBuckets(tx, roomID)
 	if err != nil {
 		return 0, err
 	}
-	var r Room
-	readHead(rb.log, &r)
-	return r.LastSeq, nil
+	k, _ := rb.log.Cursor().Last()
+	return lastSeqIn(k), nil
 }
 
 func decodeMessage(roomID string, k, v []byte) (Message, error) {

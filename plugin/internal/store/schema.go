@@ -66,18 +66,17 @@ func migrate(tx *bolt.Tx) (from int, err error) {
 		return 0, fmt.Errorf("layout version %d, but this plugin knows versions up to %d: %w; run the newer plugin, or restore the data directory kept from before the upgrade",
 			version, currentLayout, ErrNewerSchema)
 	}
-	fresh := tx.Bucket(roomsBucket) == nil
+	from = version
+	if tx.Bucket(roomsBucket) == nil {
+		from = 0 // a new file: nothing to bring up to date
+	}
 	for _, name := range [][]byte{roomsBucket, logsBucket} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return 0, fmt.Errorf("create bucket %q: %w", name, err)
 		}
 	}
 	if version == currentLayout {
-		return version, nil
-	}
-	from = version
-	if fresh && meta.Get(layoutKey) == nil {
-		from = 0 // nothing to bring up to date
+		return from, nil
 	}
 	for ; version < currentLayout; version++ {
 		if err := migrations[version](tx); err != nil {

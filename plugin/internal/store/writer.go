@@ -67,7 +67,7 @@ func (b *Bolt) writer() {
 // room got. The room's lists are not loaded: a commit only adds to them.
 type roomState struct {
 	roomBucketSet
-	room    Room                     // without its lists; LastSeq from the log (readHead)
+	room    Room                     // without its lists; LastSeq from the log (lastSeqIn)
 	touched map[string]*memberRecord // participants changed in this batch, by user id
 	order   []*memberRecord          // touched in first-touch order, so new ones rank in that order
 	dirty   bool                     // the record changed: only a new topic does that
@@ -162,7 +162,10 @@ func (b *Bolt) commit(batch []*request) {
 			if err != nil {
 				return nil, err
 			}
-			readHead(rb.log, &room)
+			// The time of the room's last message is for readers; the
+			// writer needs only where its sequence stands.
+			last, _ := rb.log.Cursor().Last()
+			room.LastSeq = lastSeqIn(last)
 			s := &roomState{roomBucketSet: rb, room: room}
 			states[id] = s
 			order = append(order, s)
@@ -351,7 +354,6 @@ func appendOne(s *roomState, r *request, now time.Time) (result, error) {
 		}
 	}
 	s.room.LastSeq = msg.Seq
-	s.room.LastActivity = now
 	if msg.File != nil {
 		if err := putFile(s.files, *msg.File); err != nil {
 			return result{}, fmt.Errorf("room %q: %w", r.roomID, err)
