@@ -336,6 +336,36 @@ func TestNewerLayoutRefusal(t *testing.T) {
 	}
 }
 
+// editClosed runs fn in a write transaction on the closed database at
+// path, to put a file into a state an older release left.
+func editClosed(t *testing.T, path string, fn func(*bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(fn)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// viewClosed runs fn in a read transaction on the closed database at path.
+func viewClosed(t *testing.T, path string, fn func(*bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.View(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func setRawLayout(t *testing.T, path, layout string) {
 	t.Helper()
 	editClosed(t, path, func(tx *bolt.Tx) error { return tx.Bucket(metaBucket).Put(layoutKey, []byte(layout)) })
@@ -413,11 +443,7 @@ func TestOpenFinishesInterruptedScrub(t *testing.T) {
 	}
 	// What the erasing commit leaves behind: the record without its text,
 	// the scrub owed, and the old page free but not yet zeroed.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	editClosed(t, path, func(tx *bolt.Tx) error {
 		rb, err := roomBuckets(tx, "r")
 		if err != nil {
 			return err
@@ -432,12 +458,6 @@ func TestOpenFinishesInterruptedScrub(t *testing.T) {
 		}
 		return markScrub(tx)
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	if data, err := os.ReadFile(path); err != nil || !bytes.Contains(data, []byte(secret)) {
 		t.Fatalf("setup: the old page with the text is not in the file (%v)", err)
 	}
@@ -456,19 +476,12 @@ func TestOpenFinishesInterruptedScrub(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.View(func(tx *bolt.Tx) error {
+	viewClosed(t, path, func(tx *bolt.Tx) error {
 		if tx.Bucket(metaBucket).Get(scrubKey) != nil {
 			t.Error("the scrub mark is still set")
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 }
 
 // A layout-2 database, whose rooms lack the buckets of read markers and
@@ -481,11 +494,7 @@ func TestOpenMigratesLayout2(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	editClosed(t, path, func(tx *bolt.Tx) error {
 		rb := tx.Bucket(logsBucket).Bucket([]byte("r"))
 		for _, name := range [][]byte{markersBucket, bansBucket} {
 			if err := rb.DeleteBucket(name); err != nil {
@@ -494,12 +503,6 @@ func TestOpenMigratesLayout2(t *testing.T) {
 		}
 		return tx.Bucket(metaBucket).Put(layoutKey, []byte("2"))
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	s = openAt(t, path, Options{})
 	ctx := context.Background()
@@ -531,11 +534,7 @@ func TestOpenMigratesLayout3Dedupe(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	editClosed(t, path, func(tx *bolt.Tx) error {
 		rb := tx.Bucket(logsBucket).Bucket([]byte("r"))
 		if err := rb.DeleteBucket(dedupeBucket); err != nil {
 			return err
@@ -549,12 +548,6 @@ func TestOpenMigratesLayout3Dedupe(t *testing.T) {
 		}
 		return tx.Bucket(metaBucket).Put(layoutKey, []byte("3"))
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	s = openAt(t, path, Options{})
 	ctx := context.Background()
@@ -594,16 +587,7 @@ func TestNotifyBaselineOnUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Make it look like an older release's file: no notification state.
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(notifyBucket) }); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	editClosed(t, path, func(tx *bolt.Tx) error { return tx.DeleteBucket(notifyBucket) })
 	s, err = Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)

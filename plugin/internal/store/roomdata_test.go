@@ -21,21 +21,13 @@ import (
 // rawRoomRecord reads a room's record straight from the closed file at path.
 func rawRoomRecord(t *testing.T, path, roomID string) (record []byte, layout string) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
+	viewClosed(t, path, func(tx *bolt.Tx) error {
 		record = slices.Clone(tx.Bucket(roomsBucket).Get([]byte(roomID)))
 		if meta := tx.Bucket(metaBucket); meta != nil {
 			layout = string(meta.Get(layoutKey))
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return record, layout
 }
 
@@ -210,36 +202,6 @@ func TestOpenReadsLayout4Heads(t *testing.T) {
 	}
 }
 
-// editClosed runs fn in a write transaction on the closed database at
-// path, to put a file into a state an older release left.
-func editClosed(t *testing.T, path string, fn func(*bolt.Tx) error) {
-	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(fn)
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// viewClosed runs fn in a read transaction on the closed database at path.
-func viewClosed(t *testing.T, path string, fn func(*bolt.Tx) error) {
-	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.View(fn); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // rawRecordOpen is the stored room record, read through the open store,
 // and the root page of the rooms bucket (0 while the bucket is inline).
 func rawRecordOpen(t *testing.T, s *Bolt, roomID string) (rec []byte, root uint64) {
@@ -274,11 +236,7 @@ func TestOpenMovesListsOutOfOldRoomRecords(t *testing.T) {
 		`"files":[{"id":"f1","name":"a.txt","url":"/f/1","type":"text/plain","size":3,"uid":"zed","at":%[1]q,"seq":2}],`+
 		`"transcripts":[{"date":"2025-06-02","title":"June 2","url":"/t/2"},{"date":"2025-06-01","title":"June 1","url":"/t/1"}]}`,
 		at.Format(time.RFC3339))
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	editClosed(t, path, func(tx *bolt.Tx) error {
 		rooms, err := tx.CreateBucket(roomsBucket)
 		if err != nil {
 			return err
@@ -314,12 +272,6 @@ func TestOpenMovesListsOutOfOldRoomRecords(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
 
 	clock := newFakeClock()
 	s := openAt(t, path, Options{Now: clock.Now})
