@@ -21,7 +21,7 @@ func processCPU() (time.Duration, bool) {
 // BenchmarkDiskFlush is the disk's part of a commit without bbolt: write
 // pages 4 KiB pages at scattered offsets of an allocated file and
 // fdatasync it. A bbolt commit does this twice, once for its data pages
-// (ten to twelve for one message, see BenchmarkAppendPagesPerCommit) and
+// (nine to fifteen for one message, see BenchmarkAppendPagesPerCommit) and
 // once for the meta page, so pages=1 and pages=12 bound what a commit can
 // cost on this disk whatever the store's own code does. cpu_us/op is the
 // kernel's CPU time for it, which the process is charged.

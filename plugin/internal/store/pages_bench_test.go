@@ -22,8 +22,9 @@ import (
 // alone).
 //
 // rooms=100 is the same in a file that holds 99 more rooms, as a site's
-// does: the rooms bucket then has pages of its own, which a commit that
-// rewrites a room record also writes.
+// does: the rooms bucket and the transcript buckets then have pages of
+// their own, which every commit wrote while it rewrote the room record and
+// the day's bookkeeping there (layouts before 5 and 6).
 func BenchmarkAppendPagesPerCommit(b *testing.B) {
 	utcDay := func(t time.Time) string { return t.UTC().Format("2006-01-02") }
 	for _, bc := range []struct {
