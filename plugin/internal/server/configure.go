@@ -239,6 +239,9 @@ func (s *Server) openStore(set settings, onCommit, onFollow store.CommitFunc) (s
 		Now:             s.now,
 		DayOf:           dayOf,
 		MaxRoomsPerPage: set.maxRooms,
+		Warn: func(msg string, err error) {
+			s.logger.Warn(msg, "db", db, "error", err)
+		},
 	})
 	if err != nil {
 		return nil, db, fmt.Errorf("open storage: %w", err)

@@ -211,7 +211,7 @@ func BenchmarkEditLargeLog(b *testing.B) {
 		for j := range batch {
 			batch[j] = newTestRequest(opAppend, "bench.room", NewMessage{ClientID: fmt.Sprint(i + j), UserID: "u", UserName: "Bench", Text: benchText}, Participant{})
 		}
-		s.commit(batch)
+		commitOnWriter(b, s, batch)
 		for _, r := range batch {
 			if res := <-r.done; res.err != nil {
 				b.Fatal(res.err)
@@ -225,7 +225,7 @@ func BenchmarkEditLargeLog(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	if err := s.db.View(func(tx *bolt.Tx) error {
+	if err := s.view(ctx, func(tx *bolt.Tx) error {
 		b.ReportMetric(float64(tx.Size()>>20), "MiB")
 		return nil
 	}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -60,9 +61,9 @@ type Options struct {
 	LockTimeout time.Duration
 	// OnCommit, if set, receives the messages each commit added; see
 	// CommitFunc for the ordering guarantees the fan-out hub relies on.
-	// It runs on the writer goroutine, so it may read from the store but
-	// must not call Append, TouchParticipant or Close, which would wait
-	// for the writer and deadlock.
+	// It runs on the writer goroutine, so it must not call the store:
+	// Append, TouchParticipant and Close wait for the writer, and so does
+	// a read while the journal holds what the file does not.
 	OnCommit CommitFunc
 	// Now replaces time.Now so tests get deterministic timestamps.
 	Now func() time.Time
@@ -74,21 +75,45 @@ type Options struct {
 	// MaxRoomsPerPage bounds how many rooms CreateRoom makes per page;
 	// 0 means no limit.
 	MaxRoomsPerPage int
+	// Warn, if set, hears of failures no caller is waiting for: a
+	// checkpoint of the journal (journal.go) that failed on its timer.
+	Warn func(msg string, err error)
+
+	// checkpointEvery replaces the constant of that name, so that tests
+	// can keep batches in the journal for as long as they look.
+	checkpointEvery time.Duration
 }
 
-// Bolt is the embedded Store on a single bbolt file. All writes that can
-// come in bursts (Append and TouchParticipant) go through one writer
-// goroutine that commits everything queued in one transaction as soon as
-// the previous commit returns: one fsync then serves many senders, without
-// the fixed delay that bbolt's DB.Batch adds to every lone write.
+// Bolt is the embedded Store on a single bbolt file and its journal. All
+// writes that can come in bursts (Append, TouchParticipant and the read
+// markers) go through one writer goroutine that takes everything queued as
+// one batch as soon as the previous one is answered: one flush then serves
+// many senders, without the fixed delay that bbolt's DB.Batch adds to
+// every lone write. A batch is durable once it is in the journal, and
+// reaches the bbolt file with the next checkpoint (journal.go).
 type Bolt struct {
 	db   *bolt.DB
 	path string
 	opts Options
 
 	reqs    chan *request // unbuffered: a request is either taken by the writer or never seen
+	calls   chan func()   // run on the writer goroutine, between batches; see settle
 	closing chan struct{} // closed by Close; stops the writer and rejects new work
 	stopped chan struct{} // closed by the writer when it has exited
+
+	// unsettled says the journal holds acknowledged batches that the
+	// file does not: a read must ask for a checkpoint first.
+	unsettled atomic.Bool
+	// Only the writer goroutine (and Open, before it starts) uses these.
+	jr   *journal
+	open *bolt.Tx       // the transaction the journaled batches are applied to
+	inTx []journalBatch // the journaled batches open holds, oldest first
+	lsn  uint64         // number of the last journaled batch
+	// stalled is the error of the last checkpoint, if it failed.
+	stalled error
+	// wipeOwed says the journal may hold records from before this Open,
+	// to be wiped at the next checkpoint that succeeds.
+	wipeOwed bool
 
 	// readers is held shared by every read transaction and exclusively
 	// by scrub while it begins its write transaction.
@@ -133,6 +158,9 @@ func Open(path string, opts Options) (*Bolt, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.checkpointEvery <= 0 {
+		opts.checkpointEvery = checkpointEvery
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
 	}
@@ -172,20 +200,88 @@ func Open(path string, opts Options) (*Bolt, error) {
 		opts:    opts,
 		from:    from,
 		reqs:    make(chan *request),
+		calls:   make(chan func()),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
 	// An erase whose scrub a crash interrupted is finished before anyone
-	// can read the file through this store.
+	// can read the file through this store. The batches a crash left in
+	// the journal come after it (an erase is never journaled).
 	if b.scrubPending, err = scrubRecorded(db); err == nil && b.scrubPending {
 		err = b.scrub()
 	}
+	if err == nil {
+		err = b.recover(from == 0)
+	}
 	if err != nil {
+		if b.open != nil {
+			_ = b.open.Rollback()
+		}
+		if b.jr != nil {
+			_ = b.jr.close()
+		}
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	go b.writer()
 	return b, nil
+}
+
+// recover opens the journal and applies the batches in it that the file
+// does not hold yet, which a crash kept from their checkpoint, with a
+// checkpoint of its own. If that checkpoint fails (the disk is full), the
+// store opens anyway, as it would be after such a failure at run time:
+// the batches wait in the writer's open transaction, reads see them, and
+// new writes are refused until a checkpoint succeeds.
+//
+// The journal of a file that Open has just made belonged to a file that
+// is gone; it is wiped, not applied.
+func (b *Bolt) recover(newFile bool) error {
+	jr, batches, err := openJournal(journalPath(b.path))
+	if err != nil {
+		return err
+	}
+	b.jr = jr
+	if err := b.db.View(func(tx *bolt.Tx) error {
+		b.lsn = journaledLSN(tx.Bucket(metaBucket))
+		return nil
+	}); err != nil {
+		return err
+	}
+	if newFile {
+		batches = nil
+	}
+	for _, jb := range batches {
+		if jb.lsn <= b.lsn {
+			continue // the file holds it
+		}
+		if jb.lsn != b.lsn+1 {
+			// A gap: the batches before it are lost, so applying it could
+			// give sequence numbers out of order. Nothing that this store
+			// wrote leaves a gap.
+			return fmt.Errorf("journal %s: its next batch is %d, but the file holds batches up to %d: %w; if the file was restored from a copy, restore the journal taken with it, or move the journal away to open the file as the copy left it",
+				jr.path, jb.lsn, b.lsn, ErrJournalMismatch)
+		}
+		b.inTx = append(b.inTx, jb)
+		b.lsn = jb.lsn
+	}
+	// Whatever happens next, the journal may hold text that an edit or
+	// delete erased from the file since (scrub.go): it is wiped with
+	// the first checkpoint that succeeds.
+	b.wipeOwed = true
+	if len(b.inTx) == 0 {
+		return b.checkpoint()
+	}
+	b.unsettled.Store(true)
+	// A batch that cannot be applied again fails Open: serving the file
+	// without it would hand out its sequence numbers again.
+	if err := b.rebuild(); err != nil {
+		return fmt.Errorf("journal %s: %w", jr.path, err)
+	}
+	if err := b.checkpoint(); err != nil && b.opts.Warn != nil {
+		b.opts.Warn("cannot write the messages a crash left in the journal to the database file; reads see them, and new messages are refused until that succeeds", err)
+	}
+	return nil
 }
 
 // Close stops accepting writes, lets the batch being committed finish and
@@ -195,8 +291,11 @@ func Open(path string, opts Options) (*Bolt, error) {
 func (b *Bolt) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.closing)
-		<-b.stopped
-		if err := b.db.Close(); err != nil {
+		<-b.stopped // after the writer's last checkpoint
+		if err := b.jr.close(); err != nil && b.closeErr == nil {
+			b.closeErr = fmt.Errorf("store: close %s: %w", b.jr.path, err)
+		}
+		if err := b.db.Close(); err != nil && b.closeErr == nil {
 			b.closeErr = fmt.Errorf("store: close %s: %w", b.path, err)
 		}
 	})
@@ -448,6 +547,10 @@ func (b *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Before taking readers: the checkpoint may need a scrub's turn.
+	if ran, err := b.settle(ctx, fn); ran || err != nil {
+		return mapErr(err)
+	}
 	b.readers.RLock()
 	defer b.readers.RUnlock()
 	return mapErr(b.db.View(fn))
@@ -460,6 +563,11 @@ func (b *Bolt) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 		return ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Not required for correctness (bbolt makes this wait for the
+	// writer's transaction), but it saves the wait for its timer.
+	if _, err := b.settle(ctx, nil); err != nil {
 		return err
 	}
 	return mapErr(b.db.Update(fn))

@@ -152,6 +152,19 @@ func newTestRequest(kind opKind, room string, m NewMessage, p Participant) *requ
 	return &request{ctx: context.Background(), kind: kind, roomID: room, msg: m, part: p, done: make(chan result, 1)}
 }
 
+// commitOnWriter commits batch as one batch on the writer goroutine, whose
+// state (the open transaction, the journal) only it may touch.
+func commitOnWriter(t testing.TB, s *Bolt, batch []*request) {
+	t.Helper()
+	ran := make(chan struct{})
+	select {
+	case s.calls <- func() { s.commit(batch); close(ran) }:
+	case <-s.stopped:
+		t.Fatal("the store is closed")
+	}
+	<-ran
+}
+
 func TestBatchMixedResults(t *testing.T) {
 	t.Parallel()
 	rec := &commitRecorder{t: t}
@@ -170,8 +183,7 @@ func TestBatchMixedResults(t *testing.T) {
 		newTestRequest(opAppend, "r", NewMessage{ClientID: "d", Text: "gave up"}, Participant{}),
 	}
 	batch[6].ctx = canceled
-	// The writer is idle, so calling commit here does not overlap with it.
-	s.commit(batch)
+	commitOnWriter(t, s, batch)
 
 	res := make([]result, len(batch))
 	for i, r := range batch {
@@ -388,7 +400,7 @@ func TestChangesInOneBatch(t *testing.T) {
 		newTestRequest(opAppend, "r", NewMessage{Kind: KindDelete, Target: 4, UserID: "u2"}, Participant{}),
 		newTestRequest(opAppend, "r", NewMessage{Kind: KindEdit, Target: 1, UserID: "u1", Text: "too late"}, Participant{}),
 	}
-	s.commit(batch)
+	commitOnWriter(t, s, batch)
 	for i, r := range batch {
 		res := <-r.done
 		if i == 5 {

@@ -43,6 +43,20 @@ func TestFullDiskLosesNothingAcknowledged(t *testing.T) {
 	if err != nil || len(msgs) != acked {
 		t.Fatalf("after the failure: %d messages (%v), want the %d acknowledged", len(msgs), err, acked)
 	}
+	// A restart on the full disk, as an admin's would be: acknowledged
+	// messages the file could not take yet wait in the journal, and the
+	// store opens with them readable.
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close on a full disk: %v", err)
+	}
+	s = openAt(t, path, Options{})
+	if !s.unsettled.Load() {
+		t.Fatal("setup: the reopened store has nothing waiting in the journal; the test no longer covers a restart with messages the file could not take")
+	}
+	msgs, err = s.After(ctx, "r1", 0, 10000)
+	if err != nil || len(msgs) != acked {
+		t.Fatalf("after a restart on the full disk: %d messages (%v), want the %d acknowledged", len(msgs), err, acked)
+	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}

@@ -206,7 +206,7 @@ func TestOpenReadsLayout4Heads(t *testing.T) {
 // and the root page of the rooms bucket (0 while the bucket is inline).
 func rawRecordOpen(t *testing.T, s *Bolt, roomID string) (rec []byte, root uint64) {
 	t.Helper()
-	if err := s.db.View(func(tx *bolt.Tx) error {
+	if err := s.view(context.Background(), func(tx *bolt.Tx) error {
 		rooms := tx.Bucket(roomsBucket)
 		rec, root = slices.Clone(rooms.Get([]byte(roomID))), uint64(rooms.Root())
 		return nil

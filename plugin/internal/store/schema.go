@@ -31,7 +31,10 @@ var (
 //	   layout-4 reader trusting them would hand out sequence numbers
 //	   already taken
 //	6  pending transcript entries in each room's bucket (transcripts.go)
-const currentLayout = 6
+//	7  acknowledged batches may wait in the journal beside the file
+//	   (journal.go); a layout-6 reader would not apply them, and would
+//	   hand out their sequence numbers again
+const currentLayout = 7
 
 // migrations[v] brings layout v to layout v+1, inside Open's transaction.
 var migrations = map[int]func(*bolt.Tx) error{
@@ -40,7 +43,12 @@ var migrations = map[int]func(*bolt.Tx) error{
 	3: migrateDedupeKeys,
 	4: readHeadsFromLogs,
 	5: movePendingIntoRooms,
+	6: addJournal,
 }
+
+// addJournal moves nothing: the journal starts empty, and a file without
+// meta/journal holds every batch numbered so far (none).
+func addJournal(*bolt.Tx) error { return nil }
 
 // readHeadsFromLogs moves nothing: every log already ends at its room's
 // last sequence, which the record also held until now. Only the version

@@ -49,6 +49,21 @@ func scrubRecorded(db *bolt.DB) (bool, error) {
 	return owed, err
 }
 
+// scrubAll erases old text from everywhere it may be left: the journal,
+// whose records the file holds once the open transaction is committed,
+// and the file's free pages.
+func (b *Bolt) scrubAll() error {
+	// scrub begins a write transaction of its own, which the open one
+	// would block.
+	if err := b.checkpoint(); err != nil {
+		return err
+	}
+	if err := b.jr.wipe(); err != nil {
+		return fmt.Errorf("scrub: %w", err)
+	}
+	return b.scrub()
+}
+
 // scrub zeroes the free pages of the file and then clears the scrub mark.
 // It runs on the writer goroutine (or in Open before that starts), so no
 // commit of the writer's runs alongside it.

@@ -41,7 +41,9 @@
 // Bolt also overwrites the free pages of its file that held the old
 // records before the change is acknowledged (scrub.go), because bbolt
 // copies pages on write and would otherwise leave the old text in unused
-// parts of the file. Copies elsewhere are out of the store's reach:
+// parts of the file; it wipes its journal too (journal.go), where a
+// message waits between its acknowledgement and the next checkpoint.
+// Copies elsewhere are out of the store's reach:
 // transcript pages already written to the host (the store marks the
 // target's day for rewriting), backups, and a file system that keeps old
 // blocks itself.
@@ -95,6 +97,11 @@ var (
 	// request did not take effect, or, for an append whose commit was
 	// cut off, a retry with the same client id is deduplicated.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrJournalMismatch is returned by Open when the journal beside a
+	// bbolt file holds batches that cannot follow what the file holds:
+	// most likely the file was restored from a copy without its journal.
+	// Nothing is applied or changed.
+	ErrJournalMismatch = errors.New("journal does not belong to this database file")
 )
 
 // DefaultPageLimit is the page size of After and Before when they are
@@ -266,9 +273,12 @@ type NewMessage struct {
 // CommitFunc is called by the store after each durable commit with the
 // messages that commit added, in sequence order per room, before Append
 // returns to their senders. Calls never overlap, so a fan-out hub fed from
-// it sees every room's messages in order. It must not block for long: every
-// sender waits for it. The store never reuses added, so the callee may keep
-// it (and pointers into it).
+// it sees every room's messages in order, and a read that starts after a
+// call began finds its messages. It must not block for long: every sender
+// waits for it. It must not call the store either: it runs on the writer,
+// which a read may need (the bbolt store's reads ask the writer for a
+// checkpoint). The store never reuses added, so the callee may keep it
+// (and pointers into it).
 type CommitFunc func(added []Message)
 
 // Store is everything the plugin keeps: rooms, their messages and the

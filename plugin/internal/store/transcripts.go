@@ -352,7 +352,7 @@ func (b *Bolt) TranscriptWritten(ctx context.Context, w TranscriptWrite) error {
 	}
 	now := b.opts.Now().UTC()
 	defer b.previews.changed(w.RoomID)
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(ctx, func(tx *bolt.Tx) error {
 		rb, err := roomBuckets(tx, w.RoomID)
 		if err != nil {
 			return err
@@ -445,7 +445,7 @@ func (b *Bolt) TranscriptFailed(ctx context.Context, roomID, date string, nextTr
 	}
 	attempts := 0
 	defer b.previews.changed(roomID)
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(ctx, func(tx *bolt.Tx) error {
 		pending, err := roomPending(tx, roomID)
 		if err != nil {
 			return nil // nothing pending for a room that is not there

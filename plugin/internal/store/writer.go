@@ -54,12 +54,213 @@ func (b *Bolt) submit(ctx context.Context, r *request) (result, error) {
 }
 
 // writer is the single goroutine that performs Append, TouchParticipant and
-// SetReadMarker. It commits whatever is queued as soon as the previous
-// commit returns (package groupcommit), instead of waiting for more work
-// like DB.Batch does.
+// SetReadMarker(s). It takes whatever is queued as soon as the previous
+// batch is answered (package groupcommit), instead of waiting for more
+// work like DB.Batch does, and journals it (journal.go). Between batches it
+// runs what others need done on it (calls): a checkpoint a reader asks for
+// (settle). It also makes one when the open transaction has been open for
+// checkpointEvery.
 func (b *Bolt) writer() {
 	defer close(b.stopped)
-	groupcommit.Run(b.reqs, b.closing, maxBatch, b.commit)
+	batch := make([]*request, 0, maxBatch)
+	timer := time.NewTimer(b.opts.checkpointEvery)
+	timer.Stop()
+	armed := false
+	for {
+		// Checked first, so a steady stream of senders cannot keep the
+		// writer busy after closing.
+		select {
+		case <-b.closing:
+			b.shutdown()
+			return
+		default:
+		}
+		if b.open != nil && !armed {
+			timer.Reset(b.opts.checkpointEvery)
+			armed = true
+		}
+		select {
+		case r := <-b.reqs:
+			batch = groupcommit.Gather(b.reqs, append(batch[:0], r), maxBatch)
+			b.commit(batch)
+			clear(batch) // drop references to finished requests
+		case call := <-b.calls:
+			call()
+		case <-timer.C:
+			armed = false
+			b.timedCheckpoint()
+		case <-b.closing:
+			b.shutdown()
+			return
+		}
+		if b.open == nil && armed {
+			timer.Stop()
+			armed = false
+		}
+	}
+}
+
+// shutdown writes everything journaled to the file, so a clean Close
+// leaves nothing to replay. If it cannot (a full disk), the batches are
+// safe in the journal and the next Open applies them: that is worth a
+// warning, not a failed Close.
+func (b *Bolt) shutdown() {
+	if err := b.checkpoint(); err != nil {
+		if b.opts.Warn != nil {
+			b.opts.Warn("acknowledged messages stay in the journal until the next start, which writes them to the database file", err)
+		}
+		if b.open != nil {
+			_ = b.open.Rollback()
+			b.open = nil
+		}
+	}
+}
+
+// timedCheckpoint is a checkpoint nobody waits for. Its error also
+// answers the next read and the next batch, which try again, and the
+// timer tries again too; only the first failure of a run is worth a
+// warning.
+func (b *Bolt) timedCheckpoint() {
+	wasStalled := b.stalled != nil
+	if err := b.checkpoint(); err != nil && !wasStalled && b.opts.Warn != nil {
+		b.opts.Warn("cannot write acknowledged messages from the journal to the database file; new messages are refused until that succeeds, and every read or write tries again", err)
+	}
+}
+
+// settled is the answer to settle.
+type settled struct {
+	ran bool  // read ran, and err is its result
+	err error // else: the checkpoint's
+}
+
+// settle waits until the file holds every write acknowledged before it
+// was called, so a read after it sees them all. It costs nothing while the
+// journal holds nothing the file lacks. When the checkpoint fails (a full
+// disk, say), the writer's open transaction still holds every
+// acknowledged batch: settle then runs read, if given, in that
+// transaction and reports ran, so that the history stays readable while
+// writes wait for space.
+func (b *Bolt) settle(ctx context.Context, read func(*bolt.Tx) error) (ran bool, err error) {
+	if !b.unsettled.Load() {
+		return false, nil
+	}
+	done := make(chan settled, 1) // the writer never waits for a reader that gave up
+	call := func() {
+		err := b.checkpoint()
+		if err != nil && read != nil && b.open != nil {
+			done <- settled{ran: true, err: read(b.open)}
+			return
+		}
+		done <- settled{err: err}
+	}
+	select {
+	case b.calls <- call:
+	case <-b.stopped:
+		// Close checkpointed on the way out.
+		return false, ErrClosed
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	select {
+	case res := <-done:
+		if !res.ran && res.err != nil {
+			return false, fmt.Errorf("store: %w", res.err)
+		}
+		return res.ran, res.err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// begin returns the open write transaction, beginning one if needed.
+func (b *Bolt) begin() (*bolt.Tx, error) {
+	if b.open == nil {
+		tx, err := b.db.Begin(true)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		b.open = tx
+	}
+	return b.open, nil
+}
+
+// checkpoint commits the open transaction, and with it every journaled
+// batch, to the file. When the commit fails, bbolt has rolled the
+// transaction back: the batches are still in the journal, and the writer
+// applies them again to a new transaction for the next try (rebuild).
+func (b *Bolt) checkpoint() error {
+	if b.open == nil && len(b.inTx) == 0 {
+		b.wipeIfOwed()
+		return nil
+	}
+	if b.open == nil {
+		if err := b.rebuild(); err != nil {
+			return err
+		}
+	}
+	tx := b.open
+	b.open = nil
+	if len(b.inTx) > 0 {
+		if err := tx.Bucket(metaBucket).Put(journalKey, lsnBytes(b.lsn)); err != nil {
+			_ = tx.Rollback()
+			b.stalled = fmt.Errorf("checkpoint: %w", err)
+			_ = b.rebuild()
+			return b.stalled
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		err = fmt.Errorf("checkpoint: %w", mapErr(err))
+		if len(b.inTx) > 0 {
+			b.stalled = err
+			_ = b.rebuild() // on failure, the next checkpoint tries again
+		}
+		return err
+	}
+	b.stalled = nil
+	b.inTx = nil
+	b.jr.restart()
+	b.unsettled.Store(false)
+	b.wipeIfOwed()
+	return nil
+}
+
+// wipeIfOwed wipes the journal if recover asked for it. On a failure the
+// wipe stays owed; the checkpoint before it stands either way.
+func (b *Bolt) wipeIfOwed() {
+	if !b.wipeOwed {
+		return
+	}
+	if err := b.jr.wipe(); err != nil {
+		if b.opts.Warn != nil {
+			b.opts.Warn("cannot wipe the journal; trying again with the next checkpoint", err)
+		}
+		return
+	}
+	b.wipeOwed = false
+}
+
+// rebuild begins a new transaction and applies the journaled batches to
+// it again, after the open one was rolled back.
+func (b *Bolt) rebuild() error {
+	if b.open != nil {
+		_ = b.open.Rollback()
+		b.open = nil
+	}
+	if len(b.inTx) == 0 {
+		return nil
+	}
+	tx, err := b.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("apply journaled batches again: %w", mapErr(err))
+	}
+	for _, jb := range b.inTx {
+		if _, err := b.apply(tx, jb.reqs, jb.now); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("apply journaled batch %d again: %w", jb.lsn, err)
+		}
+	}
+	b.open = tx
+	return nil
 }
 
 // roomState is a room's record and the participants the current batch
@@ -130,135 +331,157 @@ func (s *roomState) flush(rooms *bolt.Bucket) error {
 	return nil
 }
 
-// commit applies batch in one transaction, reports the added messages to
-// OnCommit and then answers every request. Per-request problems (unknown
-// room, bad client id) fail only that request and are detected before it
-// writes anything; a failing transaction fails them all, and since bbolt
-// rolls it back nothing of it is visible.
-func (b *Bolt) commit(batch []*request) {
-	results := make([]result, len(batch))
-	var added, changed []Message
-	now := b.opts.Now().UTC()
+// applied is what applying a batch did.
+type applied struct {
+	results []result
+	added   []Message
+	changed []Message
+	touched []string   // the rooms the batch may have changed
+	live    []*request // the requests that changed something, in order: what the journal keeps
+}
 
-	var touched []string // the rooms this commit may have changed
-	err := b.db.Update(func(tx *bolt.Tx) error {
-		rooms := tx.Bucket(roomsBucket)
-		states := make(map[string]*roomState)
-		var order []*roomState
+// apply applies batch inside tx with commit time now. Per-request
+// problems (unknown room, bad client id) fail only that request and are
+// detected before it writes anything; a returned error means tx is in an
+// unknown state and must be rolled back. Given the same file contents and
+// now, it does the same: the journal's replay relies on that.
+func (b *Bolt) apply(tx *bolt.Tx, batch []*request, now time.Time) (applied, error) {
+	out := applied{results: make([]result, len(batch))}
+	rooms := tx.Bucket(roomsBucket)
+	states := make(map[string]*roomState)
+	var order []*roomState
 
-		load := func(id string) (*roomState, error) {
-			if s, ok := states[id]; ok {
-				return s, nil
-			}
-			v := rooms.Get([]byte(id))
-			if v == nil {
-				return nil, fmt.Errorf("store: room %q: %w", id, ErrRoomNotFound)
-			}
-			room, err := decodeRoom(id, v)
-			if err != nil {
-				return nil, fmt.Errorf("store: %w", err)
-			}
-			rb, err := roomBuckets(tx, id)
-			if err != nil {
-				return nil, err
-			}
-			// The time of the room's last message is for readers; the
-			// writer needs only where its sequence stands.
-			last, _ := rb.log.Cursor().Last()
-			room.LastSeq = lastSeqIn(last)
-			s := &roomState{roomBucketSet: rb, room: room}
-			states[id] = s
-			order = append(order, s)
-			touched = append(touched, id)
+	load := func(id string) (*roomState, error) {
+		if s, ok := states[id]; ok {
 			return s, nil
 		}
+		v := rooms.Get([]byte(id))
+		if v == nil {
+			return nil, fmt.Errorf("store: room %q: %w", id, ErrRoomNotFound)
+		}
+		room, err := decodeRoom(id, v)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		rb, err := roomBuckets(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		// The time of the room's last message is for readers; the
+		// writer needs only where its sequence stands.
+		last, _ := rb.log.Cursor().Last()
+		room.LastSeq = lastSeqIn(last)
+		s := &roomState{roomBucketSet: rb, room: room}
+		states[id] = s
+		order = append(order, s)
+		out.touched = append(out.touched, id)
+		return s, nil
+	}
 
-		for i, r := range batch {
-			// A sender that already gave up would get ctx.Err() anyway;
-			// skipping it saves the write.
+	for i, r := range batch {
+		// A sender that already gave up would get ctx.Err() anyway;
+		// skipping it saves the write.
+		if r.ctx != nil {
 			if err := r.ctx.Err(); err != nil {
-				results[i].err = err
+				out.results[i].err = err
 				continue
 			}
-			if r.kind == opMarkers {
-				for _, mk := range r.marks {
-					s, err := load(mk.RoomID)
-					if err != nil {
-						continue // a room that is gone; see SetReadMarkers
-					}
-					if _, err := setMarker(s, mk.UserID, mk.Seq); err != nil {
-						return err
-					}
+		}
+		if r.kind == opMarkers {
+			out.live = append(out.live, r)
+			for _, mk := range r.marks {
+				s, err := load(mk.RoomID)
+				if err != nil {
+					continue // a room that is gone; see SetReadMarkers
 				}
-				continue
+				if _, err := setMarker(s, mk.UserID, mk.Seq); err != nil {
+					return out, err
+				}
 			}
-			s, err := load(r.roomID)
+			continue
+		}
+		s, err := load(r.roomID)
+		if err != nil {
+			out.results[i].err = err
+			continue
+		}
+		switch r.kind {
+		case opTouch:
+			out.live = append(out.live, r)
+			seen := r.part.LastSeen
+			if seen.IsZero() {
+				seen = now
+			}
+			s.touch(r.part.UserID, r.part.DisplayName, seen.UTC())
+		case opMarker:
+			seq, err := setMarker(s, r.part.UserID, r.seq)
 			if err != nil {
-				results[i].err = err
-				continue
+				return out, err
 			}
-			switch r.kind {
-			case opTouch:
-				seen := r.part.LastSeen
-				if seen.IsZero() {
-					seen = now
-				}
-				s.touch(r.part.UserID, r.part.DisplayName, seen.UTC())
-			case opMarker:
-				seq, err := setMarker(s, r.part.UserID, r.seq)
-				if err != nil {
-					return err
-				}
-				results[i].seq = seq
-			case opAppend:
-				res, err := appendOne(s, r, now)
-				if err != nil {
-					return err
-				}
-				results[i] = res
-				if res.err == nil && !res.dup {
-					added = append(added, res.msg)
-					if res.changed != nil {
-						changed = append(changed, *res.changed)
-					}
+			out.results[i].seq = seq
+			out.live = append(out.live, r)
+		case opAppend:
+			res, err := appendOne(s, r, now)
+			if err != nil {
+				return out, err
+			}
+			out.results[i] = res
+			if res.err == nil && !res.dup {
+				out.live = append(out.live, r)
+				out.added = append(out.added, res.msg)
+				if res.changed != nil {
+					out.changed = append(out.changed, *res.changed)
 				}
 			}
 		}
+	}
 
-		// In the same transaction as the messages, so a crash can never
-		// leave a stored message whose transcript page nobody will write.
-		if err := b.trackTranscripts(tx, added, changed, now); err != nil {
-			return err
+	// In the same transaction as the messages, so a crash can never
+	// leave a stored message whose transcript page nobody will write.
+	if err := b.trackTranscripts(tx, out.added, out.changed, now); err != nil {
+		return out, err
+	}
+	if len(out.changed) > 0 {
+		if err := markScrub(tx); err != nil {
+			return out, err
 		}
-		if len(changed) > 0 {
-			if err := markScrub(tx); err != nil {
-				return err
-			}
+	}
+	for _, s := range order {
+		if err := s.flush(rooms); err != nil {
+			return out, err
 		}
+	}
+	return out, nil
+}
 
-		for _, s := range order {
-			if err := s.flush(rooms); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+// commit applies batch to the open transaction, makes it durable, reports
+// the added messages to OnCommit and then answers every request. Plain
+// batches are made durable in the journal; a batch that edits or deletes
+// goes to the file at once, with every journaled batch before it, so
+// that the old text can be erased before the change is acknowledged. A
+// failure fails the whole batch, and nothing of it stays: the open
+// transaction is rebuilt from the journaled batches alone.
+func (b *Bolt) commit(batch []*request) {
+	now := b.opts.Now().UTC()
+	out, err := b.commitBatch(batch, now)
 	// Before anyone hears of the commit: a table rendered after an
 	// Append returned must show it.
-	b.previews.changed(touched...)
+	b.previews.changed(out.touched...)
 	if err != nil {
-		err = fmt.Errorf("store: commit: %w", mapErr(err))
-		for i := range results {
-			results[i] = result{err: err}
+		err = fmt.Errorf("store: commit: %w", err)
+		out.results = make([]result, len(batch))
+		for i := range out.results {
+			out.results[i] = result{err: err}
 		}
-		added, changed = nil, nil
+		out.added, out.changed = nil, nil
 	}
-	if len(added) > 0 && b.opts.OnCommit != nil {
-		b.opts.OnCommit(added)
+	results := out.results
+	if len(out.added) > 0 && b.opts.OnCommit != nil {
+		b.opts.OnCommit(out.added)
 	}
-	b.scrubPending = b.scrubPending || len(changed) > 0
+	b.scrubPending = b.scrubPending || len(out.changed) > 0
 	if b.scrubPending {
-		if err := b.scrub(); err != nil {
+		if err := b.scrubAll(); err != nil {
 			// The change is committed, but its old text may still be in
 			// the file: its sender hears so, and so does a retry (a
 			// duplicate by then) until a scrub succeeds.
@@ -275,6 +498,83 @@ func (b *Bolt) commit(batch []*request) {
 	for i, r := range batch {
 		r.done <- results[i]
 	}
+}
+
+// commitBatch is commit's durable part.
+func (b *Bolt) commitBatch(batch []*request, now time.Time) (applied, error) {
+	// After a failed checkpoint no more is acknowledged until one
+	// succeeds: the journal has room for more, but what it holds could
+	// only be read through the writer (answerSettle), and a disk that is
+	// full now would be found full by the sender who can retry.
+	if b.stalled != nil {
+		if err := b.checkpoint(); err != nil {
+			return applied{}, err
+		}
+	}
+	tx, err := b.begin()
+	if err != nil {
+		return applied{}, err
+	}
+	out, err := b.apply(tx, batch, now)
+	if err != nil {
+		if rerr := b.rebuild(); rerr != nil {
+			err = fmt.Errorf("%w (and %w)", err, rerr)
+		}
+		return out, mapErr(err)
+	}
+	if len(out.changed) > 0 {
+		if err := b.checkpoint(); err != nil {
+			return out, err
+		}
+		return out, nil
+	}
+	if len(out.live) == 0 {
+		if len(b.inTx) == 0 {
+			_ = tx.Rollback() // nothing in it
+			b.open = nil
+		}
+		return out, nil
+	}
+	if err := b.journal(out.live, now); err != nil {
+		if rerr := b.rebuild(); rerr != nil {
+			err = fmt.Errorf("%w (and %w)", err, rerr)
+		}
+		return out, err
+	}
+	if b.jr.nearlyFull() {
+		// The batch is durable in the journal and stays acknowledged
+		// whatever this checkpoint does.
+		b.timedCheckpoint()
+	}
+	return out, nil
+}
+
+// journal makes the applied requests of a batch durable: as a journal
+// record, or with a checkpoint when the record does not fit.
+func (b *Bolt) journal(live []*request, now time.Time) error {
+	rec, err := b.jr.encode(b.lsn+1, now, live)
+	if err != nil {
+		return err
+	}
+	if !b.jr.fits(len(rec)) {
+		// No room before the journal's end: the open transaction, which
+		// holds this batch too, goes to the file, which is as durable.
+		// The batch then needs no record, and the journal starts over.
+		return b.checkpoint()
+	}
+	if err := b.jr.write(rec); err != nil {
+		return err
+	}
+	b.lsn++
+	reqs := make([]*request, len(live))
+	for i, r := range live {
+		c := *r
+		c.ctx, c.done = nil, nil
+		reqs[i] = &c
+	}
+	b.inTx = append(b.inTx, journalBatch{lsn: b.lsn, now: now, reqs: reqs})
+	b.unsettled.Store(true)
+	return nil
 }
 
 // appendOne adds one message to s inside the batch transaction. A returned

@@ -44,20 +44,30 @@ func Run[R any](reqs <-chan R, closing <-chan struct{}, limit int, commit func([
 		case <-closing:
 			return
 		}
-		batch = drain(reqs, batch, limit)
-		for range yieldRounds {
-			if len(batch) >= limit {
-				break
-			}
-			n := len(batch)
-			runtime.Gosched()
-			if batch = drain(reqs, batch, limit); len(batch) == n {
-				break
-			}
-		}
+		batch = Gather(reqs, batch, limit)
 		commit(batch)
 		clear(batch) // drop references to finished requests
 	}
+}
+
+// Gather adds to batch what reqs brings while the woken senders of the
+// last commit queue again (see Run), up to limit requests in all, and
+// returns the batch. It is Run's gathering, for a writer that needs a
+// loop of its own.
+func Gather[R any](reqs <-chan R, batch []R, limit int) []R {
+	limit = max(limit, 1)
+	batch = drain(reqs, batch, limit)
+	for range yieldRounds {
+		if len(batch) >= limit {
+			break
+		}
+		n := len(batch)
+		runtime.Gosched()
+		if batch = drain(reqs, batch, limit); len(batch) == n {
+			break
+		}
+	}
+	return batch
 }
 
 // drain appends what is queued on reqs, without waiting, up to limit.

@@ -43,7 +43,9 @@ func (f *liveFeed) publish(added []store.Message) {
 // commitChecker is an OnCommit that checks, as each commit is reported,
 // that its messages continue each room's sequence without a gap or a
 // repeat, and that they can already be read back: a reader who subscribes
-// after OnCommit has passed a message must find it with After.
+// after OnCommit has passed a message must find it with After. The reads
+// run on a goroutine of their own (readBack), as the hub's readers do:
+// OnCommit runs on the store's writer and must not call the store.
 type commitChecker struct {
 	t     *testing.T
 	store atomic.Pointer[store.Store]
@@ -52,6 +54,8 @@ type commitChecker struct {
 	inFlight atomic.Int32
 	mu       sync.Mutex
 	last     map[string]uint64
+	toRead   []store.Message // reported, not yet read back
+	wake     chan struct{}   // buffered (1)
 }
 
 func (c *commitChecker) onCommit(added []store.Message) {
@@ -68,16 +72,50 @@ func (c *commitChecker) onCommit(added []store.Message) {
 		c.last[m.RoomID] = m.Seq
 		newest[m.RoomID] = m
 	}
+	for _, m := range newest {
+		c.toRead = append(c.toRead, m)
+	}
 	c.mu.Unlock()
-	if s := c.store.Load(); s != nil {
-		for room, m := range newest {
-			got, err := (*s).After(context.Background(), room, m.Seq-1, 1)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	c.next(added)
+}
+
+// readBack reads every reported message back until stop is closed and
+// none is left, and then closes done.
+func (c *commitChecker) readBack(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	for {
+		c.mu.Lock()
+		batch := c.toRead
+		c.toRead = nil
+		c.mu.Unlock()
+		s := c.store.Load()
+		for _, m := range batch {
+			if s == nil {
+				break
+			}
+			got, err := (*s).After(context.Background(), m.RoomID, m.Seq-1, 1)
 			if err != nil || len(got) != 1 || !messagesEqual(got[0], m) {
-				c.t.Errorf("room %s: OnCommit reported seq %d before it could be read (%+v, %v)", room, m.Seq, got, err)
+				c.t.Errorf("room %s: OnCommit reported seq %d before it could be read (%+v, %v)", m.RoomID, m.Seq, got, err)
+			}
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-c.wake:
+		case <-stop:
+			c.mu.Lock()
+			left := len(c.toRead)
+			c.mu.Unlock()
+			if left == 0 {
+				return
 			}
 		}
 	}
-	c.next(added)
 }
 
 // testReplayThenLive checks what the chat service's Subscribe builds on: a
@@ -94,9 +132,15 @@ func testReplayThenLive(t *testing.T, db Opener) {
 		total     = senders * perSender
 	)
 	feed := &liveFeed{t: t, subs: map[string][]chan store.Message{}}
-	check := &commitChecker{t: t, next: feed.publish, last: map[string]uint64{}}
+	check := &commitChecker{t: t, next: feed.publish, last: map[string]uint64{}, wake: make(chan struct{}, 1)}
 	s := open(t, db, Config{OnCommit: check.onCommit})
 	check.store.Store(&s)
+	stopReading, readDone := make(chan struct{}), make(chan struct{})
+	go check.readBack(stopReading, readDone)
+	defer func() {
+		close(stopReading)
+		<-readDone
+	}()
 	ctx := context.Background()
 	ids := make([]string, rooms)
 	for i := range ids {
