@@ -109,8 +109,10 @@ type Bolt struct {
 	open *bolt.Tx       // the transaction the journaled batches are applied to
 	inTx []journalBatch // the journaled batches open holds, oldest first
 	lsn  uint64         // number of the last journaled batch
-	// stalled is the error of the last checkpoint, if it failed.
-	stalled error
+	// stalled is the error of the last checkpoint, if it failed, and
+	// stalledAt when.
+	stalled   error
+	stalledAt time.Time
 	// wipeOwed says the journal may hold records from before this Open,
 	// to be wiped at the next checkpoint that succeeds.
 	wipeOwed bool
@@ -286,7 +288,9 @@ func (b *Bolt) recover(newFile bool) error {
 
 // Close stops accepting writes, lets the batch being committed finish and
 // answer its senders, fails senders still waiting to be taken with
-// ErrClosed, and closes the file so another process can open it. Calling it
+// ErrClosed, writes what waits in the journal to the file (or, if that
+// fails, leaves it for the next Open and tells Options.Warn), and closes
+// the files so another process can open them. Calling it
 // again returns the first call's result.
 func (b *Bolt) Close() error {
 	b.closeOnce.Do(func() {
@@ -547,7 +551,8 @@ func (b *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// Before taking readers: the checkpoint may need a scrub's turn.
+	// Before taking readers: the writer, which settle may wait for,
+	// takes them exclusively for a scrub.
 	if ran, err := b.settle(ctx, fn); ran || err != nil {
 		return mapErr(err)
 	}
@@ -565,8 +570,9 @@ func (b *Bolt) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// Not required for correctness (bbolt makes this wait for the
-	// writer's transaction), but it saves the wait for its timer.
+	// bbolt would make fn wait for the writer's open transaction anyway;
+	// asking for the checkpoint saves the wait for its timer, and fails
+	// at once while checkpoints fail (a full disk).
 	if _, err := b.settle(ctx, nil); err != nil {
 		return err
 	}

@@ -66,6 +66,10 @@ const (
 	// fewer bbolt commits; shorter means less to replay after a crash
 	// and less waiting for writes that do not go through the writer.
 	checkpointEvery = 50 * time.Millisecond
+	// stalledRetry is how often a checkpoint that failed is tried again
+	// on the timer or for a read; a send always tries. Each try applies
+	// every waiting batch again.
+	stalledRetry = time.Second
 	// journalHeader is the record header: length and checksum.
 	journalHeader = 8
 	// journalFixed is the payload before the requests: lsn and time.

@@ -76,7 +76,11 @@ func (b *Bolt) writer() {
 		default:
 		}
 		if b.open != nil && !armed {
-			timer.Reset(b.opts.checkpointEvery)
+			every := b.opts.checkpointEvery
+			if b.stalled != nil {
+				every = stalledRetry
+			}
+			timer.Reset(every)
 			armed = true
 		}
 		select {
@@ -146,7 +150,14 @@ func (b *Bolt) settle(ctx context.Context, read func(*bolt.Tx) error) (ran bool,
 	}
 	done := make(chan settled, 1) // the writer never waits for a reader that gave up
 	call := func() {
-		err := b.checkpoint()
+		var err error
+		if b.stalled != nil && b.open != nil && time.Since(b.stalledAt) < stalledRetry {
+			// Each try applies every waiting batch again; readers
+			// need not pay for one each while the disk stays full.
+			err = b.stalled
+		} else {
+			err = b.checkpoint()
+		}
 		if err != nil && read != nil && b.open != nil {
 			done <- settled{ran: true, err: read(b.open)}
 			return
@@ -203,7 +214,7 @@ func (b *Bolt) checkpoint() error {
 	if len(b.inTx) > 0 {
 		if err := tx.Bucket(metaBucket).Put(journalKey, lsnBytes(b.lsn)); err != nil {
 			_ = tx.Rollback()
-			b.stalled = fmt.Errorf("checkpoint: %w", err)
+			b.stalled, b.stalledAt = fmt.Errorf("checkpoint: %w", err), time.Now()
 			_ = b.rebuild()
 			return b.stalled
 		}
@@ -211,7 +222,7 @@ func (b *Bolt) checkpoint() error {
 	if err := tx.Commit(); err != nil {
 		err = fmt.Errorf("checkpoint: %w", mapErr(err))
 		if len(b.inTx) > 0 {
-			b.stalled = err
+			b.stalled, b.stalledAt = err, time.Now()
 			_ = b.rebuild() // on failure, the next checkpoint tries again
 		}
 		return err
