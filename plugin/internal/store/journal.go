@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -294,9 +295,9 @@ func syncDir(dir string) error {
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
-	// Some file systems cannot flush a directory; the data is still safe
-	// on the ones that need it.
-	if errors.Is(err, os.ErrInvalid) {
+	// Some file systems cannot flush a directory (EINVAL); there is
+	// nothing more to do on those.
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported) {
 		err = nil
 	}
 	return err
