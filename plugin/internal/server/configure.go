@@ -246,6 +246,10 @@ func (s *Server) openStore(set settings, onCommit, onFollow store.CommitFunc) (s
 	if err != nil {
 		return nil, db, fmt.Errorf("open storage: %w", err)
 	}
+	if n := bolt.Replayed(); n > 0 {
+		s.logger.Info("storage: applied what the last run acknowledged but had not written to the database file (it did not shut down cleanly)",
+			"db", db, "batches", n)
+	}
 	if from, to, ok := bolt.Upgraded(); ok {
 		s.logger.Info("storage file upgraded; pagechat plugins released before this one cannot open it any more",
 			"db", db, "from_layout", from, "to_layout", to)

@@ -133,8 +133,15 @@ type Bolt struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	from int // the layout Open found; see Upgraded
+	from     int // the layout Open found; see Upgraded
+	replayed int // batches Open applied from the journal; see Replayed
 }
+
+// Replayed reports how many acknowledged batches Open applied from the
+// journal: nonzero after the process stopped without closing the store
+// (a crash, a kill). An admin reading the log after an outage wants to
+// know that nothing was lost, and that the start had work to do.
+func (b *Bolt) Replayed() int { return b.replayed }
 
 // Upgraded reports whether Open brought the file up from an older layout,
 // and from which and to which layout version. Plugins older than the one
@@ -267,6 +274,7 @@ func (b *Bolt) recover(newFile bool) error {
 		b.inTx = append(b.inTx, jb)
 		b.lsn = jb.lsn
 	}
+	b.replayed = len(b.inTx)
 	// Whatever happens next, the journal may hold text that an edit or
 	// delete erased from the file since (scrub.go): it is wiped with
 	// the first checkpoint that succeeds.

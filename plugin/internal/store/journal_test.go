@@ -82,6 +82,11 @@ func TestCrashBeforeCheckpointLosesNothingAcknowledged(t *testing.T) {
 		t.Fatalf("setup: the file already holds %d of room a's messages; the test needs them in the journal alone", n)
 	}
 	s2 := openAt(t, crashed, Options{Now: clock.Now, DayOf: opts.DayOf})
+	// Six messages, a read marker and a join, each sent alone: a batch
+	// each.
+	if n := s2.Replayed(); n != 8 {
+		t.Errorf("Replayed() = %d, want 8", n)
+	}
 	for _, room := range []string{"a", "b"} {
 		msgs, err := s2.After(ctx, room, 0, 0)
 		if err != nil {
@@ -133,6 +138,11 @@ func TestCrashBeforeCheckpointLosesNothingAcknowledged(t *testing.T) {
 	// The replayed batches are in the file now, and their text is gone
 	// from the journal.
 	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s3 := openAt(t, crashed, Options{}); s3.Replayed() != 0 {
+		t.Errorf("after a clean Close, the next Open replayed %d batches", s3.Replayed())
+	} else if err := s3.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if n := logLen(t, crashed, "a"); n != 4 {
