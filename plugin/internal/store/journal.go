@@ -33,18 +33,19 @@ import (
 //
 // After a crash, Open applies the journal's batches that the file does not
 // hold yet, in order, each with the time it was first applied. Applying a
-// batch depends only on the file's contents and that time, so the replay
-// gives the same messages, sequence numbers and dedupe entries that were
-// acknowledged. The checkpoint records in meta/journal the number of the
+// batch depends only on the file's contents, that time and the options
+// the plugin passes (Options.DayOf), so the replay gives the same
+// messages, sequence numbers and dedupe entries that were acknowledged. The checkpoint records in meta/journal the number of the
 // last batch it holds; a batch at or below it is never applied twice.
 //
 // The journal is a file of fixed size beside the database, filled with
 // zeros when it is made, and written from its start again after each
 // checkpoint. Overwriting blocks the file already has lets the flush skip
 // the file system's own journal, which appending would need for the
-// file's new size. A record a crash cut short fails its checksum, and
-// records left from before the last checkpoint have numbers the file
-// already holds or that break the run, so reading stops at either.
+// file's new size. A record a crash cut short fails its checksum, where
+// reading stops. Records left from before the last checkpoint either
+// have numbers the file already holds, which Open skips, or break the
+// run of numbers, where reading stops too.
 //
 // Record layout, integers big endian:
 //
