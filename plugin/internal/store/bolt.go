@@ -109,6 +109,10 @@ type Bolt struct {
 	open *bolt.Tx       // the transaction the journaled batches are applied to
 	inTx []journalBatch // the journaled batches open holds, oldest first
 	lsn  uint64         // number of the last journaled batch
+	// fileLSN is the number meta/journal holds: the file holds every
+	// batch up to it. lsn is fileLSN+len(inTx) unless a number was
+	// spent on a failed write, which the next checkpoint records.
+	fileLSN uint64
 	// stalled is the error of the last checkpoint, if it failed, and
 	// stalledAt when.
 	stalled   error
@@ -253,6 +257,7 @@ func (b *Bolt) recover(newFile bool) error {
 	b.jr = jr
 	if err := b.db.View(func(tx *bolt.Tx) error {
 		b.lsn = journaledLSN(tx.Bucket(metaBucket))
+		b.fileLSN = b.lsn
 		return nil
 	}); err != nil {
 		return err

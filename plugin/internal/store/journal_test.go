@@ -376,3 +376,84 @@ func parseJournalBytes(t *testing.T, data []byte) []byte {
 	}
 	return out
 }
+
+// A batch whose journal write fails is refused, and nothing of it stays,
+// even if its record reaches the disk after all (a failed write or flush
+// does not say which pages did): its number is spent and recorded in the
+// file at once, so a replay skips such a record, and the batches after
+// it still replay.
+func TestFailedJournalWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, path := openTemp(t, noTimedCheckpoints)
+	mustCreate(t, s, "r")
+	first := mustAppend(t, s, "r", "c1", "before")
+	onWriter := func(f func()) {
+		done := make(chan struct{})
+		s.calls <- func() { f(); close(done) }
+		<-done
+	}
+	var (
+		good    *os.File
+		number  uint64 // the refused batch's record number
+		healthy bool
+	)
+	onWriter(func() {
+		good, number, healthy = s.jr.f, s.lsn+1, s.stalled == nil
+		if !healthy {
+			return
+		}
+		// Opened read-only, every write to it fails, as on a disk that
+		// went bad.
+		f, err := os.Open(journalPath(path))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		s.jr.f = f
+	})
+	if !healthy {
+		t.Fatal("setup: the store is stalled")
+	}
+	refused := NewMessage{ClientID: "c2", UserID: "u1", Text: "refused"}
+	if m, _, err := s.Append(ctx, "r", refused); err == nil {
+		t.Fatalf("Append with a failing journal = seq %d, want an error", m.Seq)
+	}
+	// The worse case: the refused batch's record is on the disk anyway,
+	// where it would have gone.
+	onWriter(func() {
+		_ = s.jr.f.Close()
+		s.jr.f = good
+		rec, err := s.jr.encode(number, time.Now(), []*request{{kind: opAppend, roomID: "r", msg: refused}})
+		if err == nil {
+			_, err = good.WriteAt(rec, s.jr.pos)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	texts := func(s *Bolt) string {
+		t.Helper()
+		msgs, err := s.After(ctx, "r", 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range msgs {
+			out = append(out, m.Text)
+		}
+		return fmt.Sprint(out)
+	}
+	if got := texts(openAt(t, crashCopy(t, path), Options{})); got != "[before]" {
+		t.Errorf("a crash right after the refused batch leaves %s, want [before]", got)
+	}
+
+	second := mustAppend(t, s, "r", "c3", "after")
+	third := mustAppend(t, s, "r", "c4", "after that")
+	if second.Seq != first.Seq+1 || third.Seq != second.Seq+1 {
+		t.Errorf("seqs %d, %d, %d: want them gapless (the refused message took none)", first.Seq, second.Seq, third.Seq)
+	}
+	if got := texts(openAt(t, crashCopy(t, path), Options{})); got != "[before after after that]" {
+		t.Errorf("a later crash leaves %s, want the three acknowledged messages", got)
+	}
+}

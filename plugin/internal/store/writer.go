@@ -200,7 +200,7 @@ func (b *Bolt) begin() (*bolt.Tx, error) {
 // transaction back: the batches are still in the journal, and the writer
 // applies them again to a new transaction for the next try (rebuild).
 func (b *Bolt) checkpoint() error {
-	if b.open == nil && len(b.inTx) == 0 {
+	if b.open == nil && len(b.inTx) == 0 && b.lsn == b.fileLSN {
 		b.wipeIfOwed()
 		return nil
 	}
@@ -209,9 +209,18 @@ func (b *Bolt) checkpoint() error {
 			return err
 		}
 	}
+	if b.open == nil {
+		// Nothing to apply, only a spent number to record (journal).
+		tx, err := b.db.Begin(true)
+		if err != nil {
+			return fmt.Errorf("checkpoint: %w", mapErr(err))
+		}
+		b.open = tx
+	}
 	tx := b.open
 	b.open = nil
-	if len(b.inTx) > 0 {
+	owed := len(b.inTx) > 0 || b.lsn != b.fileLSN
+	if b.lsn != b.fileLSN {
 		if err := tx.Bucket(metaBucket).Put(journalKey, lsnBytes(b.lsn)); err != nil {
 			_ = tx.Rollback()
 			b.stalled, b.stalledAt = fmt.Errorf("checkpoint: %w", err), time.Now()
@@ -221,12 +230,13 @@ func (b *Bolt) checkpoint() error {
 	}
 	if err := tx.Commit(); err != nil {
 		err = fmt.Errorf("checkpoint: %w", mapErr(err))
-		if len(b.inTx) > 0 {
+		if owed {
 			b.stalled, b.stalledAt = err, time.Now()
 			_ = b.rebuild() // on failure, the next checkpoint tries again
 		}
 		return err
 	}
+	b.fileLSN = b.lsn
 	b.stalled = nil
 	b.inTx = nil
 	b.jr.restart()
@@ -515,8 +525,8 @@ func (b *Bolt) commit(batch []*request) {
 func (b *Bolt) commitBatch(batch []*request, now time.Time) (applied, error) {
 	// After a failed checkpoint no more is acknowledged until one
 	// succeeds: the journal has room for more, but what it holds could
-	// only be read through the writer (answerSettle), and a disk that is
-	// full now would be found full by the sender who can retry.
+	// only be read through the writer (settle), and a disk that is full
+	// now would be found full by the sender, who can retry.
 	if b.stalled != nil {
 		if err := b.checkpoint(); err != nil {
 			return applied{}, err
@@ -549,6 +559,12 @@ func (b *Bolt) commitBatch(batch []*request, now time.Time) (applied, error) {
 	if err := b.journal(out.live, now); err != nil {
 		if rerr := b.rebuild(); rerr != nil {
 			err = fmt.Errorf("%w (and %w)", err, rerr)
+		} else if b.lsn != b.fileLSN+uint64(len(b.inTx)) {
+			// A number spent on a failed write (journal) is recorded at
+			// once: until then a crash could replay a record of this
+			// batch, whose senders hear it was refused. If the disk
+			// fails this too, the next batch tries again.
+			_ = b.checkpoint()
 		}
 		return out, err
 	}
@@ -567,13 +583,22 @@ func (b *Bolt) journal(live []*request, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if !b.jr.fits(len(rec)) {
-		// No room before the journal's end: the open transaction, which
-		// holds this batch too, goes to the file, which is as durable.
-		// The batch then needs no record, and the journal starts over.
+	// The journal must hold, from its start, the batches after the
+	// file's in an unbroken run: a replay stops at a gap. A number spent
+	// on a failed write (below) breaks the run until a checkpoint has
+	// recorded it. And a record must fit before the journal's end.
+	if b.lsn != b.fileLSN+uint64(len(b.inTx)) || !b.jr.fits(len(rec)) {
+		// The open transaction, which holds this batch too, goes to the
+		// file, which is as durable. The batch then needs no record,
+		// and the journal starts over.
 		return b.checkpoint()
 	}
 	if err := b.jr.write(rec); err != nil {
+		// The record may reach the disk all the same: a failed write or
+		// flush does not say which of its pages did. So its number is
+		// spent, and the next checkpoint records it as held, which
+		// makes a replay skip the record if it is there.
+		b.lsn++
 		return err
 	}
 	b.lsn++
