@@ -220,11 +220,12 @@ func Open(path string, opts Options) (*Bolt, error) {
 	// An erase whose scrub a crash interrupted is finished before anyone
 	// can read the file through this store. The batches a crash left in
 	// the journal come after it (an erase is never journaled).
-	if b.scrubPending, err = scrubRecorded(db); err == nil && b.scrubPending {
+	scrubOwed, err := scrubRecorded(db)
+	if err == nil && scrubOwed {
 		err = b.scrub()
 	}
 	if err == nil {
-		err = b.recover(from == 0)
+		err = b.recover(from == 0, scrubOwed)
 	}
 	if err != nil {
 		if b.open != nil {
@@ -248,8 +249,9 @@ func Open(path string, opts Options) (*Bolt, error) {
 // new writes are refused until a checkpoint succeeds.
 //
 // The journal of a file that Open has just made belonged to a file that
-// is gone; it is wiped, not applied.
-func (b *Bolt) recover(newFile bool) error {
+// is gone; it is wiped, not applied. scrubOwed says an erase's scrub was
+// cut short, which may have left its old text in the journal too.
+func (b *Bolt) recover(newFile, scrubOwed bool) error {
 	jr, batches, err := openJournal(journalPath(b.path))
 	if err != nil {
 		return err
@@ -262,6 +264,7 @@ func (b *Bolt) recover(newFile bool) error {
 	}); err != nil {
 		return err
 	}
+	stale := newFile && len(batches) > 0
 	if newFile {
 		batches = nil
 	}
@@ -280,10 +283,12 @@ func (b *Bolt) recover(newFile bool) error {
 		b.lsn = jb.lsn
 	}
 	b.replayed = len(b.inTx)
-	// Whatever happens next, the journal may hold text that an edit or
-	// delete erased from the file since (scrub.go): it is wiped with
-	// the first checkpoint that succeeds.
-	b.wipeOwed = true
+	// The journal is wiped with the first checkpoint that succeeds when
+	// it may hold text the file does not: an erase's old text, a gone
+	// file's messages. What was replayed goes too. A clean start leaves
+	// it as it is, and saves writing it over: what it holds the file
+	// holds too, and every erase wiped it (scrubAll).
+	b.wipeOwed = scrubOwed || stale || len(b.inTx) > 0
 	if len(b.inTx) == 0 {
 		return b.checkpoint()
 	}

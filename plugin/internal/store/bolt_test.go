@@ -152,17 +152,23 @@ func newTestRequest(kind opKind, room string, m NewMessage, p Participant) *requ
 	return &request{ctx: context.Background(), kind: kind, roomID: room, msg: m, part: p, done: make(chan result, 1)}
 }
 
-// commitOnWriter commits batch as one batch on the writer goroutine, whose
-// state (the open transaction, the journal) only it may touch.
-func commitOnWriter(t testing.TB, s *Bolt, batch []*request) {
+// onWriter runs f on the writer goroutine, whose state (the open
+// transaction, the journal) only it may touch, and waits for it.
+func onWriter(t testing.TB, s *Bolt, f func()) {
 	t.Helper()
 	ran := make(chan struct{})
 	select {
-	case s.calls <- func() { s.commit(batch); close(ran) }:
+	case s.calls <- func() { f(); close(ran) }:
 	case <-s.stopped:
 		t.Fatal("the store is closed")
 	}
 	<-ran
+}
+
+// commitOnWriter commits batch as one batch on the writer goroutine.
+func commitOnWriter(t testing.TB, s *Bolt, batch []*request) {
+	t.Helper()
+	onWriter(t, s, func() { s.commit(batch) })
 }
 
 func TestBatchMixedResults(t *testing.T) {
@@ -481,6 +487,11 @@ func TestOpenFinishesInterruptedScrub(t *testing.T) {
 	}
 	if bytes.Contains(data, []byte(secret)) {
 		t.Error("Open did not scrub the erased text out of the file")
+	}
+	// The message's journal record, which the file held, was left as it
+	// was by the clean Close; the erase makes it text to wipe too.
+	if data, err := os.ReadFile(journalPath(path)); err != nil || bytes.Contains(data, []byte(secret)) {
+		t.Errorf("the erased text is still in the journal after Open (%v)", err)
 	}
 	if msgs, err := s.After(context.Background(), "r", 0, 0); err != nil || len(msgs) != 1 || !msgs[0].Erased {
 		t.Errorf("log after the scrub = %+v, %v", msgs, err)

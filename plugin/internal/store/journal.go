@@ -35,8 +35,9 @@ import (
 // hold yet, in order, each with the time it was first applied. Applying a
 // batch depends only on the file's contents, that time and the options
 // the plugin passes (Options.DayOf), so the replay gives the same
-// messages, sequence numbers and dedupe entries that were acknowledged. The checkpoint records in meta/journal the number of the
-// last batch it holds; a batch at or below it is never applied twice.
+// messages, sequence numbers and dedupe entries that were acknowledged.
+// The checkpoint records in meta/journal the number of the last batch it
+// holds; a batch at or below it is never applied twice.
 //
 // The journal is a file of fixed size beside the database, filled with
 // zeros when it is made, and written from its start again after each
@@ -217,11 +218,11 @@ func (j *journal) encode(lsn uint64, now time.Time, reqs []*request) ([]byte, er
 	if int64(n) > 1<<32-1 {
 		return nil, fmt.Errorf("journal batch %d: %d bytes: %w", lsn, n, ErrInvalid)
 	}
-	buf := append(j.buf[:0], make([]byte, journalHeader+journalFixed)...)
-	binary.BigEndian.PutUint64(buf[journalHeader:], lsn)
-	binary.BigEndian.PutUint64(buf[journalHeader+8:], uint64(now.UnixNano()))
+	buf := binary.BigEndian.AppendUint32(j.buf[:0], uint32(n))
+	buf = append(buf, 0, 0, 0, 0) // the checksum, once the payload is there
+	buf = binary.BigEndian.AppendUint64(buf, lsn)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(now.UnixNano()))
 	buf = append(buf, body...)
-	binary.BigEndian.PutUint32(buf, uint32(n))
 	binary.BigEndian.PutUint32(buf[4:], crc32.Checksum(buf[journalHeader:], crc32c))
 	j.buf = buf
 	return buf, nil

@@ -21,16 +21,20 @@ import (
 func crashCopy(t *testing.T, path string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), filepath.Base(path))
-	for _, suffix := range []string{"", "-journal"} {
-		data, err := os.ReadFile(path + suffix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst+suffix, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyFile(t, path, dst)
+	copyFile(t, journalPath(path), journalPath(dst))
 	return dst
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // logLen is how many messages room's log holds in the closed file at path.
@@ -237,15 +241,8 @@ func TestJournalAfterCheckpoint(t *testing.T) {
 	t.Run("file restored without its journal", func(t *testing.T) {
 		// The file from before the checkpoint, the journal from after.
 		mixed := filepath.Join(t.TempDir(), "chat.db")
-		for dst, src := range map[string]string{mixed: beforeCheckpoint, journalPath(mixed): journalPath(afterToo)} {
-			data, err := os.ReadFile(src)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(dst, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
+		copyFile(t, beforeCheckpoint, mixed)
+		copyFile(t, journalPath(afterToo), journalPath(mixed))
 		s3, err := Open(mixed, Options{})
 		if err == nil {
 			_ = s3.Close()
@@ -388,17 +385,12 @@ func TestFailedJournalWrite(t *testing.T) {
 	s, path := openTemp(t, noTimedCheckpoints)
 	mustCreate(t, s, "r")
 	first := mustAppend(t, s, "r", "c1", "before")
-	onWriter := func(f func()) {
-		done := make(chan struct{})
-		s.calls <- func() { f(); close(done) }
-		<-done
-	}
 	var (
 		good    *os.File
 		number  uint64 // the refused batch's record number
 		healthy bool
 	)
-	onWriter(func() {
+	onWriter(t, s, func() {
 		good, number, healthy = s.jr.f, s.lsn+1, s.stalled == nil
 		if !healthy {
 			return
@@ -421,7 +413,7 @@ func TestFailedJournalWrite(t *testing.T) {
 	}
 	// The worse case: the refused batch's record is on the disk anyway,
 	// where it would have gone.
-	onWriter(func() {
+	onWriter(t, s, func() {
 		_ = s.jr.f.Close()
 		s.jr.f = good
 		rec, err := s.jr.encode(number, time.Now(), []*request{{kind: opAppend, roomID: "r", msg: refused}})

@@ -209,26 +209,23 @@ func (b *Bolt) checkpoint() error {
 			return err
 		}
 	}
-	if b.open == nil {
-		// Nothing to apply, only a spent number to record (journal).
-		tx, err := b.db.Begin(true)
-		if err != nil {
-			return fmt.Errorf("checkpoint: %w", mapErr(err))
-		}
-		b.open = tx
+	// The open transaction, or a new one when there is nothing to apply
+	// and only a spent number to record (journal).
+	tx, err := b.begin()
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
 	}
-	tx := b.open
 	b.open = nil
 	owed := len(b.inTx) > 0 || b.lsn != b.fileLSN
 	if b.lsn != b.fileLSN {
-		if err := tx.Bucket(metaBucket).Put(journalKey, lsnBytes(b.lsn)); err != nil {
+		if err = tx.Bucket(metaBucket).Put(journalKey, lsnBytes(b.lsn)); err != nil {
 			_ = tx.Rollback()
-			b.stalled, b.stalledAt = fmt.Errorf("checkpoint: %w", err), time.Now()
-			_ = b.rebuild()
-			return b.stalled
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err == nil {
+		err = tx.Commit() // rolls back on failure
+	}
+	if err != nil {
 		err = fmt.Errorf("checkpoint: %w", mapErr(err))
 		if owed {
 			b.stalled, b.stalledAt = err, time.Now()
