@@ -423,7 +423,7 @@ func call[T any](ctx context.Context, c *Client, fn func(context.Context, chatv1
 // Only a transport failure is worth the wait: a living plugin's answers,
 // a failed host callback among them, return at once.
 func (c *Client) died(ctx context.Context, in *instance, err error) bool {
-	if !transportFailure(err) {
+	if !transportFailure(ctx, err) {
 		return false
 	}
 	return in.waitExit(ctx, exitWait)

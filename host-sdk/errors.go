@@ -185,14 +185,25 @@ func pagechatReason(st *status.Status) string {
 	return ""
 }
 
-// transportFailure reports whether err, as a call to the plugin returned
+// transportFailure reports whether err, as a call made with ctx returned
 // it, may mean that the plugin process or the connection to it went away:
-// a bare UNAVAILABLE. Only then is it worth waiting to see whether the
-// process exits. Every other status is an answer from a living plugin,
-// a failed host callback included.
-func transportFailure(err error) bool {
+// a bare UNAVAILABLE, or CANCELLED while ctx is not, which is what gRPC
+// answers a call on a connection that closes under it (the supervisor
+// closes a dead process's connection). Only then is it worth waiting to
+// see whether the process exits. Every other status is an answer from a
+// living plugin, a failed host callback included.
+func transportFailure(ctx context.Context, err error) bool {
 	st, ok := status.FromError(err)
-	return ok && st.Code() == codes.Unavailable && !hostCallbackFailed(st) && !databaseUnavailable(st)
+	if !ok {
+		return false
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		return !hostCallbackFailed(st) && !databaseUnavailable(st)
+	case codes.Canceled:
+		return ctx.Err() == nil
+	}
+	return false
 }
 
 // databaseUnavailable reports whether st is the plugin saying that its

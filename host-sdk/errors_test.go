@@ -1,6 +1,7 @@
 package hostsdk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,8 +48,35 @@ func TestUnavailableTellsAFailingHostFromAGoingPlugin(t *testing.T) {
 			if got := fromStatus(tt.err); !errors.Is(got, tt.want) {
 				t.Errorf("fromStatus = %v, want %v", got, tt.want)
 			}
-			if got := transportFailure(tt.err); got != tt.transport {
+			if got := transportFailure(context.Background(), tt.err); got != tt.transport {
 				t.Errorf("transportFailure = %v, want %v", got, tt.transport)
+			}
+		})
+	}
+}
+
+// A call on a connection that closes under it (the plugin died and the
+// supervisor closed its connection) is answered CANCELLED by gRPC, though
+// the caller did not cancel: that is the plugin going away, worth waiting
+// for its exit and one retry. A caller's own cancellation is not.
+func TestCancelledByAClosingConnectionIsATransportFailure(t *testing.T) {
+	t.Parallel()
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	closing := status.Error(codes.Canceled, "grpc: the client connection is closing")
+	tests := []struct {
+		name string
+		ctx  context.Context
+		want bool
+	}{
+		{"caller still waiting", context.Background(), true},
+		{"caller gave up", gone, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := transportFailure(tt.ctx, closing); got != tt.want {
+				t.Errorf("transportFailure = %v, want %v", got, tt.want)
 			}
 		})
 	}
